@@ -1,0 +1,1 @@
+//! CAPE and Cuckoo sandbox reports as behaviour reports.

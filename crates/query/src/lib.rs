@@ -1,0 +1,1 @@
+//! The VirusTotal Intelligence search language: parser, AST and matching semantics.

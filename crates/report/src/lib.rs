@@ -1,0 +1,1 @@
+//! Behaviour reports from Sysmon logs: attribution to the sample, normalisation, behash.

@@ -1,0 +1,1 @@
+//! The VirusTotal-v3-compatible HTTP API and the web UI.

@@ -1,0 +1,1 @@
+//! Sigma detection over Sysmon events: rule loading, logsource routing, explained hits.

@@ -1,0 +1,1 @@
+//! The embedded report store and search index: redb for reports, tantivy for search.
