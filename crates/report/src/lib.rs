@@ -51,7 +51,10 @@ pub enum ReportError {
 }
 
 /// Build the behaviour report of one detonation from its Sysmon events (in log order).
-pub fn build_report(events: &[SysmonEvent], options: &ReportOptions) -> Result<BuiltReport, ReportError> {
+pub fn build_report(
+    events: &[SysmonEvent],
+    options: &ReportOptions,
+) -> Result<BuiltReport, ReportError> {
     if events.is_empty() {
         return Err(ReportError::NoEvents);
     }
