@@ -165,6 +165,27 @@ pub struct BehaviourAttributes {
     /// WMI event subscriptions (Sysmon 19/20/21).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub wmi_subscriptions: Vec<WmiSubscription>,
+    /// Services created or reconfigured, with what VirusTotal's name-only `services_created`
+    /// cannot hold: the binary (`ImagePath`) and the start type.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_details: Vec<ServiceDetail>,
+    /// Every normalised path or key in this report that differs from what the log said, mapped
+    /// to the raw spellings seen (first-seen order). IOC export needs the raw form.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub raw_forms: BTreeMap<String, Vec<String>>,
+}
+
+/// One service a sample created or whose binary it changed (Sandscope extension).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceDetail {
+    pub name: String,
+    /// The `ImagePath` / `binPath=` as written (with a doubled `%%` read as one `%`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_path: Option<String>,
+    /// `boot`, `system`, `auto`, `demand` or `disabled` (from the `Start` value or `start=`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_type: Option<String>,
 }
 
 /// One node of `processes_tree`.
@@ -322,6 +343,9 @@ pub struct ScheduledTask {
     pub command: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// The task definition file of `schtasks /create /xml <file>` (its command is inside it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xml_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

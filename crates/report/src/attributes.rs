@@ -1,0 +1,718 @@
+//! The report's attributes from the attributed events, in log order. Every list is
+//! de-duplicated in first-seen order; paths and keys are normalised and their raw spellings kept
+//! in `raw_forms`; command lines are kept exactly as logged.
+
+use crate::attribution::{Attribution, compare_key, service_value};
+use crate::commands::{self, ServiceAction};
+use crate::noise::SandboxArtefacts;
+use crate::table::ProcessTable;
+use sandscope_event::{DnsAnswer, SysmonEvent, event_id};
+use sandscope_model::{
+    BehaviourAttributes, DnsLookup, DroppedFile, IpTraffic, RegistrySet,
+    ScheduledTask, ServiceDetail, WmiSubscription,
+};
+use sandscope_normalise::Normaliser;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Deeper process chains are cut and continued as new roots: JSON readers limit nesting (serde
+/// reads 128 levels, two per tree level) and a recursive renderer must not overflow its stack.
+pub(crate) const MAX_TREE_DEPTH: usize = 48;
+
+/// Tags in the order they are emitted.
+const TAG_ORDER: &[&str] = &[
+    "PERSISTENCE",
+    "SELF_DELETE",
+    "HOSTS_MODIFIER",
+    "EXECUTES_DROPPED_FILE",
+    "CALLS_WMI",
+    "LISTENS",
+    "FTP_COMMUNICATION",
+    "SSH_COMMUNICATION",
+    "TELNET_COMMUNICATION",
+    "SMTP_COMMUNICATION",
+    "IRC_COMMUNICATION",
+];
+
+/// A list with first-seen order and constant-time membership.
+struct Unique {
+    seen: HashSet<String>,
+}
+
+impl Unique {
+    fn new() -> Self {
+        Self {
+            seen: HashSet::new(),
+        }
+    }
+    fn push(&mut self, list: &mut Vec<String>, value: String) {
+        if self.seen.insert(value.clone()) {
+            list.push(value);
+        }
+    }
+}
+
+pub(crate) struct Inputs<'a> {
+    pub events: &'a [SysmonEvent],
+    pub table: &'a ProcessTable,
+    pub attribution: &'a Attribution,
+    pub artefacts: &'a SandboxArtefacts,
+    pub normaliser: &'a Normaliser,
+    /// `(event id, actor image key, target key)` of a clean run.
+    pub baseline: &'a HashSet<(u16, String, String)>,
+}
+
+#[derive(Default)]
+struct Builder {
+    attrs: BehaviourAttributes,
+    created: Unique,
+    commands: Unique,
+    terminated: Unique,
+    injected: Unique,
+    written: Unique,
+    deleted: Unique,
+    opened: Unique,
+    attribute_changed: Unique,
+    reg_deleted: Unique,
+    reg_set: HashSet<(String, Option<String>)>,
+    modules: Unique,
+    pipes: Unique,
+    services_created: Unique,
+    services_started: Unique,
+    services_stopped: Unique,
+    services_opened: Unique,
+    services_deleted: Unique,
+    dropped_index: HashMap<String, usize>,
+    dns_index: HashMap<String, usize>,
+    traffic: HashSet<(String, Option<u16>, Option<String>)>,
+    wmi: HashSet<(String, String, Option<String>, Option<String>)>,
+    tags: BTreeSet<&'static str>,
+    written_keys: HashSet<String>,
+    created_image_keys: Vec<String>,
+    root_image_keys: HashSet<String>,
+    commands_seen_for: HashSet<usize>,
+}
+
+impl Default for Unique {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(crate) fn build(inputs: &Inputs<'_>) -> BehaviourAttributes {
+    let mut b = Builder::default();
+    let table = inputs.table;
+    for &root in &inputs.attribution.roots {
+        if let Some(image) = table.procs[root].image.as_deref() {
+            b.root_image_keys.insert(compare_key(image));
+        }
+    }
+    for (i, event) in inputs.events.iter().enumerate() {
+        if matches!(
+            event.event_id,
+            event_id::SERVICE_STATE_CHANGE | event_id::CONFIG_CHANGE | event_id::ERROR
+        ) || !inputs.attribution.event_attributed(i, table)
+            || in_baseline(inputs, event)
+        {
+            continue;
+        }
+        b.event(inputs, i, event);
+    }
+    b.finish(inputs)
+}
+
+fn in_baseline(inputs: &Inputs<'_>, event: &SysmonEvent) -> bool {
+    if inputs.baseline.is_empty() || event.event_id == event_id::PROCESS_CREATE {
+        return false;
+    }
+    inputs.baseline.contains(&baseline_key(event))
+}
+
+/// What makes an event "the same" as one in a clean run.
+pub(crate) fn baseline_key(event: &SysmonEvent) -> (u16, String, String) {
+    let image = event.image().map(compare_key).unwrap_or_default();
+    let target = event
+        .target_filename()
+        .map(compare_key)
+        .or_else(|| {
+            event
+                .target_object()
+                .map(|k| Normaliser::default().registry_key(k).to_ascii_lowercase())
+        })
+        .or_else(|| event.query_name().map(str::to_ascii_lowercase))
+        .or_else(|| {
+            event
+                .destination_ip()
+                .map(|ip| format!("{ip}:{}", event.destination_port().unwrap_or(0)))
+        })
+        .or_else(|| event.pipe_name().map(str::to_ascii_lowercase))
+        .or_else(|| event.image_loaded().map(compare_key))
+        .unwrap_or_default();
+    (event.event_id, image, target)
+}
+
+impl Builder {
+    fn path(&mut self, inputs: &Inputs<'_>, raw: &str) -> String {
+        let normalised = inputs.normaliser.path(raw);
+        self.raw_form(&normalised, raw);
+        normalised
+    }
+
+    fn key(&mut self, inputs: &Inputs<'_>, raw: &str) -> String {
+        let normalised = inputs.normaliser.registry_key(raw);
+        self.raw_form(&normalised, raw);
+        normalised
+    }
+
+    fn raw_form(&mut self, normalised: &str, raw: &str) {
+        if normalised != raw {
+            let forms = self
+                .attrs
+                .raw_forms
+                .entry(normalised.to_string())
+                .or_default();
+            if !forms.iter().any(|f| f == raw) {
+                forms.push(raw.to_string());
+            }
+        }
+    }
+
+    fn sandbox_path(&self, inputs: &Inputs<'_>, raw: &str) -> bool {
+        !inputs.attribution.everything && inputs.artefacts.is_sandbox_path(raw)
+    }
+
+    fn event(&mut self, inputs: &Inputs<'_>, i: usize, event: &SysmonEvent) {
+        match event.event_id {
+            event_id::PROCESS_CREATE => self.process_create(inputs, i, event),
+            event_id::FILE_CREATE_TIME => {
+                if let Some(t) = event.target_filename()
+                    && !self.sandbox_path(inputs, t)
+                {
+                    let p = self.path(inputs, t);
+                    self.attribute_changed
+                        .push(&mut self.attrs.files_attribute_changed, p);
+                }
+            }
+            event_id::NETWORK_CONNECT => self.network(event),
+            event_id::PROCESS_TERMINATE => {
+                if let Some(image) = event.image() {
+                    let p = self.path(inputs, image);
+                    self.terminated.push(&mut self.attrs.processes_terminated, p);
+                }
+            }
+            event_id::DRIVER_LOAD | event_id::IMAGE_LOAD => {
+                if let Some(module) = event.image_loaded()
+                    && !self.sandbox_path(inputs, module)
+                {
+                    let p = self.path(inputs, module);
+                    self.modules.push(&mut self.attrs.modules_loaded, p);
+                }
+            }
+            event_id::CREATE_REMOTE_THREAD => {
+                let target = event.target_image().unwrap_or("<unknown process>");
+                let p = self.path(inputs, target);
+                self.injected.push(&mut self.attrs.processes_injected, p);
+            }
+            event_id::PROCESS_TAMPERING => {
+                if let Some(image) = event.image() {
+                    let p = self.path(inputs, image);
+                    self.injected.push(&mut self.attrs.processes_injected, p);
+                }
+            }
+            event_id::RAW_ACCESS_READ => {
+                if let Some(device) = event.value("Device") {
+                    let p = self.path(inputs, device);
+                    self.opened.push(&mut self.attrs.files_opened, p);
+                }
+            }
+            event_id::FILE_CREATE
+            | event_id::FILE_CREATE_STREAM_HASH
+            | event_id::FILE_EXECUTABLE_DETECTED => self.file_written(inputs, event),
+            event_id::FILE_DELETE | event_id::FILE_DELETE_DETECTED => {
+                self.file_deleted(inputs, event)
+            }
+            event_id::REGISTRY_ADD_DELETE
+            | event_id::REGISTRY_SET_VALUE
+            | event_id::REGISTRY_RENAME => self.registry(inputs, event),
+            event_id::PIPE_CREATED | event_id::PIPE_CONNECTED => {
+                if let Some(pipe) = event.pipe_name()
+                    && (inputs.attribution.everything
+                        || !inputs.artefacts.is_monitor_pipe(pipe))
+                {
+                    self.pipes
+                        .push(&mut self.attrs.named_pipes, pipe.to_string());
+                }
+            }
+            event_id::WMI_FILTER | event_id::WMI_CONSUMER | event_id::WMI_BINDING => {
+                self.wmi_event(event)
+            }
+            event_id::DNS_QUERY => self.dns(event),
+            _ => {}
+        }
+    }
+
+    fn process_create(&mut self, inputs: &Inputs<'_>, i: usize, event: &SysmonEvent) {
+        let table = inputs.table;
+        // A parent whose own creation was not logged: its command line is only known from here.
+        if let Some(actor) = table.actor(i)
+            && let Some(parent) = table.procs[actor].parent
+            && table.procs[parent].created.is_none()
+            && inputs.attribution.is_included(parent)
+            && self.commands_seen_for.insert(parent)
+            && let Some(command) = table.procs[parent].command_line.clone()
+        {
+            if let Some(image) = table.procs[parent].image.clone() {
+                let p = self.path(inputs, &image);
+                self.created.push(&mut self.attrs.processes_created, p);
+            }
+            self.command(inputs, &command);
+        }
+        if let Some(image) = event.image() {
+            let p = self.path(inputs, image);
+            self.created.push(&mut self.attrs.processes_created, p);
+            self.created_image_keys.push(compare_key(image));
+        }
+        if let Some(command) = event.command_line() {
+            self.command(inputs, command);
+        }
+    }
+
+    fn command(&mut self, inputs: &Inputs<'_>, command: &str) {
+        self.commands
+            .push(&mut self.attrs.command_executions, command.to_string());
+        let args = commands::split_args(command);
+        if let Some(task) = commands::parse_schtasks_create(&args) {
+            self.task(ScheduledTask {
+                name: task.name,
+                command: task.command,
+                trigger: task.trigger,
+                xml_file: task.xml_file,
+            });
+        }
+        match commands::parse_service_action(&args) {
+            Some(ServiceAction::Create { name, image }) => {
+                self.service_created(&name, image.as_deref(), None)
+            }
+            Some(ServiceAction::Reconfigure { name, image }) => {
+                self.service_created(&name, Some(&image), None)
+            }
+            Some(ServiceAction::Open { name }) => {
+                self.services_opened.push(&mut self.attrs.services_opened, name)
+            }
+            Some(ServiceAction::Start { name }) => self
+                .services_started
+                .push(&mut self.attrs.services_started, name),
+            Some(ServiceAction::Stop { name }) => self
+                .services_stopped
+                .push(&mut self.attrs.services_stopped, name),
+            Some(ServiceAction::Delete { name }) => self
+                .services_deleted
+                .push(&mut self.attrs.services_deleted, name),
+            None => {}
+        }
+        for deleted in commands::parse_deleted_paths(&args) {
+            if self.root_image_keys.contains(&compare_key(&deleted)) {
+                self.tags.insert("SELF_DELETE");
+            }
+        }
+        let lower = command.to_ascii_lowercase();
+        if args
+            .first()
+            .is_some_and(|a| commands::program_name(a) == "wmic")
+            || lower.contains("get-wmiobject")
+            || lower.contains("invoke-wmimethod")
+            || lower.contains("get-ciminstance")
+            || lower.contains("invoke-cimmethod")
+        {
+            self.tags.insert("CALLS_WMI");
+        }
+        let _ = inputs;
+    }
+
+    fn task(&mut self, task: ScheduledTask) {
+        let key = task.name.trim_start_matches('\\').to_ascii_lowercase();
+        if let Some(existing) = self
+            .attrs
+            .scheduled_tasks_created
+            .iter_mut()
+            .find(|t| t.name.trim_start_matches('\\').eq_ignore_ascii_case(&key))
+        {
+            existing.command = existing.command.take().or(task.command);
+            existing.trigger = existing.trigger.take().or(task.trigger);
+            existing.xml_file = existing.xml_file.take().or(task.xml_file);
+        } else {
+            self.attrs.scheduled_tasks_created.push(task);
+        }
+        self.tags.insert("PERSISTENCE");
+    }
+
+    fn service_created(&mut self, name: &str, image: Option<&str>, start: Option<&str>) {
+        self.services_created
+            .push(&mut self.attrs.services_created, name.to_string());
+        let image = image.map(undouble_percent);
+        match self
+            .attrs
+            .service_details
+            .iter_mut()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+        {
+            Some(detail) => {
+                if image.is_some() {
+                    detail.image_path = image;
+                }
+                if let Some(start) = start {
+                    detail.start_type = Some(start.to_string());
+                }
+            }
+            None => self.attrs.service_details.push(ServiceDetail {
+                name: name.to_string(),
+                image_path: image,
+                start_type: start.map(str::to_string),
+            }),
+        }
+        self.tags.insert("PERSISTENCE");
+    }
+
+    fn network(&mut self, event: &SysmonEvent) {
+        let Some(ip) = event.destination_ip() else {
+            return;
+        };
+        if event.initiated() == Some(false) {
+            self.tags.insert("LISTENS");
+            return;
+        }
+        let port = event.destination_port();
+        let protocol = event.protocol().map(str::to_ascii_uppercase);
+        if let Some(tag) = port.and_then(port_tag) {
+            self.tags.insert(tag);
+        }
+        if self
+            .traffic
+            .insert((ip.to_string(), port, protocol.clone()))
+        {
+            self.attrs.ip_traffic.push(IpTraffic {
+                destination_ip: ip.to_string(),
+                destination_port: port,
+                transport_layer_protocol: protocol,
+            });
+        }
+    }
+
+    fn file_written(&mut self, inputs: &Inputs<'_>, event: &SysmonEvent) {
+        let Some(target) = event.target_filename() else {
+            return;
+        };
+        if self.sandbox_path(inputs, target) {
+            return;
+        }
+        let path = self.path(inputs, target);
+        self.written_keys.insert(compare_key(target));
+        self.written.push(&mut self.attrs.files_written, path.clone());
+        let lower = target.to_ascii_lowercase();
+        if let Some((_, name)) = lower.split_once(r"\system32\tasks\") {
+            let original = &target[target.len() - name.len()..];
+            self.task(ScheduledTask {
+                name: original.to_string(),
+                ..Default::default()
+            });
+        }
+        if lower.contains(r"\start menu\programs\startup\") {
+            self.tags.insert("PERSISTENCE");
+        }
+        if lower.ends_with(r"\drivers\etc\hosts") {
+            self.tags.insert("HOSTS_MODIFIER");
+        }
+        let sha256 = event.hashes().sha256;
+        self.dropped(path, sha256);
+    }
+
+    fn dropped(&mut self, path: String, sha256: Option<String>) {
+        match self.dropped_index.get(&path) {
+            Some(&index) => {
+                let file = &mut self.attrs.files_dropped[index];
+                if file.sha256.is_none() {
+                    file.sha256 = sha256;
+                }
+            }
+            None => {
+                self.dropped_index
+                    .insert(path.clone(), self.attrs.files_dropped.len());
+                let file_type = file_type_of(&path).map(str::to_string);
+                self.attrs.files_dropped.push(DroppedFile {
+                    path,
+                    sha256,
+                    file_type,
+                });
+            }
+        }
+    }
+
+    fn file_deleted(&mut self, inputs: &Inputs<'_>, event: &SysmonEvent) {
+        let Some(target) = event.target_filename() else {
+            return;
+        };
+        if self.sandbox_path(inputs, target) {
+            return;
+        }
+        let path = self.path(inputs, target);
+        if self.root_image_keys.contains(&compare_key(target)) {
+            self.tags.insert("SELF_DELETE");
+        }
+        if let Some(&index) = self.dropped_index.get(&path) {
+            let file = &mut self.attrs.files_dropped[index];
+            if file.sha256.is_none() {
+                file.sha256 = event.hashes().sha256;
+            }
+        }
+        self.deleted.push(&mut self.attrs.files_deleted, path);
+    }
+
+    fn registry(&mut self, inputs: &Inputs<'_>, event: &SysmonEvent) {
+        let Some(target) = event.target_object() else {
+            return;
+        };
+        if self.sandbox_path(inputs, target) {
+            return;
+        }
+        let kind = event.event_type().unwrap_or_default().to_ascii_lowercase();
+        let key = self.key(inputs, target);
+        let lower = key.to_ascii_lowercase();
+        if event.event_id == event_id::REGISTRY_SET_VALUE || kind == "setvalue" {
+            let value = event.details().map(str::to_string);
+            if self.reg_set.insert((key.clone(), value.clone())) {
+                self.attrs.registry_keys_set.push(RegistrySet {
+                    key: key.clone(),
+                    value: value.clone(),
+                });
+            }
+            if is_autostart_key(&lower) {
+                self.tags.insert("PERSISTENCE");
+            }
+            if let Some((_, value_name)) = service_value(event) {
+                let service = service_name_as_written(target);
+                if value_name.eq_ignore_ascii_case("ImagePath") {
+                    self.service_created(&service, value.as_deref(), None);
+                } else if value_name.eq_ignore_ascii_case("Start")
+                    && let Some(start) = value.as_deref().and_then(start_type)
+                {
+                    // The SCM writes `Start` before `ImagePath`: keep whichever comes first.
+                    match self
+                        .attrs
+                        .service_details
+                        .iter_mut()
+                        .find(|s| s.name.eq_ignore_ascii_case(&service))
+                    {
+                        Some(detail) => detail.start_type = Some(start.to_string()),
+                        None => self.attrs.service_details.push(ServiceDetail {
+                            name: service,
+                            image_path: None,
+                            start_type: Some(start.to_string()),
+                        }),
+                    }
+                }
+            }
+        } else if kind == "deletekey" || kind == "deletevalue" {
+            self.reg_deleted
+                .push(&mut self.attrs.registry_keys_deleted, key);
+        } else if kind == "renamekey" {
+            self.reg_deleted
+                .push(&mut self.attrs.registry_keys_deleted, key);
+        }
+    }
+
+    fn wmi_event(&mut self, event: &SysmonEvent) {
+        let kind = match event.event_id {
+            event_id::WMI_FILTER => "filter",
+            event_id::WMI_CONSUMER => "consumer",
+            _ => "binding",
+        };
+        let name = match event.event_id {
+            event_id::WMI_BINDING => event.value("Consumer"),
+            _ => event.value("Name"),
+        }
+        .unwrap_or_default()
+        .to_string();
+        let detail = match event.event_id {
+            event_id::WMI_FILTER => event.value("Query").map(str::to_string),
+            event_id::WMI_CONSUMER => event.value("Destination").map(str::to_string),
+            _ => event.value("Filter").map(str::to_string),
+        };
+        let operation = event.value("Operation").map(str::to_string);
+        if operation
+            .as_deref()
+            .is_none_or(|o| !o.eq_ignore_ascii_case("deleted"))
+            && event.event_id != event_id::WMI_FILTER
+        {
+            self.tags.insert("PERSISTENCE");
+        }
+        self.tags.insert("CALLS_WMI");
+        if self.wmi.insert((
+            kind.to_string(),
+            name.clone(),
+            operation.clone(),
+            detail.clone(),
+        )) {
+            self.attrs.wmi_subscriptions.push(WmiSubscription {
+                kind: kind.to_string(),
+                name,
+                operation,
+                detail,
+            });
+        }
+    }
+
+    fn dns(&mut self, event: &SysmonEvent) {
+        let Some(name) = event.query_name() else {
+            return;
+        };
+        let index = match self.dns_index.get(name) {
+            Some(&index) => index,
+            None => {
+                self.dns_index
+                    .insert(name.to_string(), self.attrs.dns_lookups.len());
+                self.attrs.dns_lookups.push(DnsLookup {
+                    hostname: name.to_string(),
+                    ..Default::default()
+                });
+                self.attrs.dns_lookups.len() - 1
+            }
+        };
+        let lookup = &mut self.attrs.dns_lookups[index];
+        for answer in event.query_results() {
+            let (list, value) = match answer {
+                DnsAnswer::Address(ip) => (&mut lookup.resolved_ips, ip),
+                DnsAnswer::Record { data, .. } => (&mut lookup.cnames, data),
+            };
+            if !list.contains(&value) {
+                list.push(value);
+            }
+        }
+    }
+
+    fn finish(mut self, inputs: &Inputs<'_>) -> BehaviourAttributes {
+        if self
+            .created_image_keys
+            .iter()
+            .any(|k| self.written_keys.contains(k))
+        {
+            self.tags.insert("EXECUTES_DROPPED_FILE");
+        }
+        self.attrs.tags = TAG_ORDER
+            .iter()
+            .filter(|t| self.tags.contains(*t))
+            .map(|t| t.to_string())
+            .collect();
+        self.attrs.processes_tree = crate::tree::build(inputs);
+        self.attrs
+    }
+}
+
+/// `%%SystemRoot%%\x` (as some values are stored) → `%SystemRoot%\x`.
+fn undouble_percent(value: &str) -> String {
+    value.replace("%%", "%")
+}
+
+fn service_name_as_written(target: &str) -> String {
+    let lower = target.to_ascii_lowercase();
+    match lower.find(r"\services\") {
+        Some(pos) => {
+            let rest = &target[pos + r"\services\".len()..];
+            rest.split('\\').next().unwrap_or(rest).to_string()
+        }
+        None => String::new(),
+    }
+}
+
+/// `DWORD (0x00000003)` → `demand`.
+fn start_type(details: &str) -> Option<&'static str> {
+    let hex = details
+        .trim()
+        .strip_prefix("DWORD (0x")?
+        .strip_suffix(')')?;
+    Some(match u32::from_str_radix(hex, 16).ok()? {
+        0 => "boot",
+        1 => "system",
+        2 => "auto",
+        3 => "demand",
+        4 => "disabled",
+        _ => return None,
+    })
+}
+
+fn is_autostart_key(lower_key: &str) -> bool {
+    [
+        r"\currentversion\run\",
+        r"\currentversion\runonce\",
+        r"\currentversion\runservices\",
+        r"\currentversion\runservicesonce\",
+        r"\policies\explorer\run\",
+        r"\winlogon\shell",
+        r"\winlogon\userinit",
+        r"\image file execution options\",
+        r"\currentversion\windows\appinit_dlls",
+    ]
+    .iter()
+    .any(|k| lower_key.contains(k))
+        || (lower_key.contains(r"\services\") && lower_key.ends_with(r"\imagepath"))
+}
+
+fn port_tag(port: u16) -> Option<&'static str> {
+    Some(match port {
+        21 => "FTP_COMMUNICATION",
+        22 => "SSH_COMMUNICATION",
+        23 => "TELNET_COMMUNICATION",
+        25 | 465 | 587 => "SMTP_COMMUNICATION",
+        6667 | 6697 => "IRC_COMMUNICATION",
+        _ => return None,
+    })
+}
+
+/// A VirusTotal FileType name guessed from the extension (Sysmon never sees file contents).
+pub(crate) fn file_type_of(path: &str) -> Option<&'static str> {
+    let name = path.rsplit(['\\', '/']).next().unwrap_or(path);
+    let (_, ext) = name.rsplit_once('.')?;
+    Some(match ext.to_ascii_lowercase().as_str() {
+        "exe" | "scr" | "com" => "PE_EXE",
+        "dll" | "ocx" | "cpl" | "sys" => "PE_DLL",
+        "msi" => "MSI",
+        "lnk" => "LNK",
+        "jpg" | "jpeg" => "JPEG",
+        "png" => "PNG",
+        "gif" => "GIF",
+        "zip" => "ZIP",
+        "rar" => "RAR",
+        "7z" => "SEVENZIP",
+        "pdf" => "PDF",
+        "doc" => "DOC",
+        "docx" => "DOCX",
+        "xls" => "XLS",
+        "xlsx" => "XLSX",
+        "rtf" => "RTF",
+        "html" | "htm" | "hta" => "HTML",
+        "xml" => "XML",
+        "js" => "JAVASCRIPT",
+        "jar" => "JAR",
+        "class" => "JAVA_BYTECODE",
+        "txt" | "log" | "ini" | "cfg" | "csv" | "bat" | "cmd" | "ps1" | "vbs" | "json"
+        | "url" => "TEXT",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_helpers() {
+        assert_eq!(start_type("DWORD (0x00000003)"), Some("demand"));
+        assert_eq!(start_type("DWORD (0x00000002)"), Some("auto"));
+        assert_eq!(start_type("Binary Data"), None);
+        assert_eq!(file_type_of(r"%APPDATA%\NvSmart.exe"), Some("PE_EXE"));
+        assert_eq!(file_type_of(r"%APPDATA%\NvSmartMax.dll"), Some("PE_DLL"));
+        assert_eq!(file_type_of(r"%APPDATA%\config.xml"), Some("XML"));
+        assert_eq!(file_type_of(r"%APPDATA%\data.enc"), None);
+        assert_eq!(file_type_of(r"C:\noext"), None);
+        assert_eq!(undouble_percent(r"%%SystemRoot%%\PSEXESVC.exe"), r"%SystemRoot%\PSEXESVC.exe");
+        assert!(is_autostart_key(r"hkcu\software\microsoft\windows\currentversion\run\360v"));
+    }
+}
