@@ -21,12 +21,15 @@ struct Cli {
 enum Command {
     /// Read Sysmon logs (EVTX, XML, JSON lines, syslog) and print one JSON object per event.
     Events(commands::events::EventsArgs),
+    /// Build the sample's VirusTotal-compatible behaviour report from a detonation's Sysmon log.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Events(args) => commands::events::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match result {
         Ok(code) => code,

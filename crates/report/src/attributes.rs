@@ -264,7 +264,7 @@ impl Builder {
                 let p = self.path(inputs, &image);
                 self.created.push(&mut self.attrs.processes_created, p);
             }
-            self.command(inputs, &command);
+            self.command(&command);
         }
         if let Some(image) = event.image() {
             let p = self.path(inputs, image);
@@ -272,11 +272,11 @@ impl Builder {
             self.created_image_keys.push(compare_key(image));
         }
         if let Some(command) = event.command_line() {
-            self.command(inputs, command);
+            self.command(command);
         }
     }
 
-    fn command(&mut self, inputs: &Inputs<'_>, command: &str) {
+    fn command(&mut self, command: &str) {
         self.commands
             .push(&mut self.attrs.command_executions, command.to_string());
         let args = commands::split_args(command);
@@ -325,7 +325,6 @@ impl Builder {
         {
             self.tags.insert("CALLS_WMI");
         }
-        let _ = inputs;
     }
 
     fn task(&mut self, task: ScheduledTask) {

@@ -548,10 +548,9 @@ fn adoption_reason(ctx: &Context<'_>, evidence: &Evidence, i: usize) -> Option<S
                 }
             }
             if let Some(created) = proc.created {
-                let created_at = ctx.events[created].time_created.unwrap_or(ctx.events[created].time);
+                let created_at = crate::logged_second(&ctx.events[created]);
                 for (name, at) in &evidence.started {
-                    let asked = ctx.events[*at].time_created.unwrap_or(ctx.events[*at].time);
-                    let delay = created_at.as_second() - asked.as_second();
+                    let delay = created_at - crate::logged_second(&ctx.events[*at]);
                     if created > *at
                         && (0..=SERVICE_START_WINDOW_SECONDS).contains(&delay)
                         && command.contains("svchost.exe -k")

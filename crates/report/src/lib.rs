@@ -138,10 +138,7 @@ pub fn build_report(
     let mut attrs = attributes::build(&inputs);
     attrs.sandbox_name = SYSINTERNALS_SANDBOX.to_string();
     attrs.has_evtx = true;
-    attrs.analysis_date = events
-        .iter()
-        .map(|e| e.time_created.unwrap_or(e.time).as_second())
-        .min();
+    attrs.analysis_date = events.iter().map(logged_second).min();
     let sample_image = attribution
         .roots
         .first()
@@ -262,4 +259,14 @@ fn derived_sha256(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// When an event was logged, in Unix seconds: `TimeCreated`, or the event's own time when the
+/// record carries none (or a zero FILETIME, which reads as 1601).
+pub(crate) fn logged_second(event: &SysmonEvent) -> i64 {
+    const YEAR_1990: i64 = 631_152_000;
+    match event.time_created {
+        Some(t) if t.as_second() >= YEAR_1990 => t.as_second(),
+        _ => event.time.as_second(),
+    }
 }

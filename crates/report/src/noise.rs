@@ -19,6 +19,8 @@
 //!   sandbox tool's image (`C:\65n4hwlw\` for `C:\65n4hwlw\bin\x.exe`), any `X:\<dir>\CAPE\`,
 //!   any `X:\<6–12 letters or digits>\{bin,dll,data}\`, and the monitor's files `capemon.yac`
 //!   and `CapeOutput.bin`;
+//! * Windows' bookkeeping written on behalf of every process: Background Activity Moderator
+//!   values (`…\Services\bam\…\UserSettings\…`) and Prefetch files (`\Windows\Prefetch\`);
 //! * Sysmon's own state and configuration events (4, 16) and error reports (255).
 
 use crate::table::{Proc, ProcessTable, basename_lower};
@@ -202,6 +204,9 @@ impl SandboxArtefacts {
 
     pub(crate) fn is_sandbox_path(&self, path: &str) -> bool {
         let lower = path.to_ascii_lowercase();
+        if lower.contains(r"\services\bam\") || lower.contains(r"\windows\prefetch\") {
+            return true;
+        }
         let lower = lower.strip_prefix(r"\??\").unwrap_or(&lower);
         if self.folders.iter().any(|f| lower.starts_with(f.as_str())) {
             return true;

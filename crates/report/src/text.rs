@@ -87,7 +87,7 @@ pub fn render_text(report: &BuiltReport) -> String {
         let _ = writeln!(
             out,
             "  {}  {}:{}",
-            t.transport_layer_protocol.as_deref().unwrap_or("?"),
+            escape_control(t.transport_layer_protocol.as_deref().unwrap_or("?")),
             escape_control(&t.destination_ip),
             t.destination_port.map(|p| p.to_string()).unwrap_or_default()
         );

@@ -30,10 +30,7 @@ pub(crate) fn build(inputs: &Inputs<'_>) -> Vec<ProcessNode> {
         let p = &table.procs[i];
         p.created.unwrap_or(p.first_seen)
     };
-    let logged = |event: usize| {
-        let e = &inputs.events[event];
-        e.time_created.unwrap_or(e.time).as_second()
-    };
+    let logged = |event: usize| crate::logged_second(&inputs.events[event]);
     let t0 = (0..n).filter(|&i| member[i]).map(|i| logged(start_of(i))).min();
 
     // Synthetic parents: grouped by the (pid, image) their children name.
@@ -118,8 +115,7 @@ fn node_of(
     let table = inputs.table;
     let p = &table.procs[i];
     let time_offset = p.created.zip(t0).map(|(created, t0)| {
-        let e = &inputs.events[created];
-        (e.time_created.unwrap_or(e.time).as_second() - t0).max(0)
+        (crate::logged_second(&inputs.events[created]) - t0).max(0)
     });
     let mut kids: Vec<usize> = table.children[i]
         .iter()
