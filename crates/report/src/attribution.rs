@@ -119,6 +119,11 @@ fn is_sample_location(text: &str) -> bool {
         r"\appdata\local\temp\",
         r"\users\public\",
         r"\windows\temp\",
+        // Sysmon for Linux
+        "/tmp/",
+        "/var/tmp/",
+        "/dev/shm/",
+        "/home/",
     ]
     .iter()
     .any(|p| lower.contains(p))

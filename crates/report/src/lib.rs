@@ -102,11 +102,17 @@ pub fn build_report(
     }
     let table = ProcessTable::build(events);
     let classes = classify(&table);
+    // A clean run's processes, and the parents they name, are background.
     let baseline_processes: HashSet<String> = options
         .baseline
         .iter()
         .filter(|e| e.event_id == event_id::PROCESS_CREATE)
-        .map(|e| baseline_process_key(e.image(), e.command_line()))
+        .flat_map(|e| {
+            [
+                baseline_process_key(e.image(), e.command_line()),
+                baseline_process_key(e.parent_image(), e.parent_command_line()),
+            ]
+        })
         .collect();
     let baseline_events: HashSet<(u16, String, String)> = options
         .baseline

@@ -62,7 +62,8 @@ fn case_b_appdata_drops_and_xml_task_two_trees() {
     assert!(all.contains(&strings(&["7624", "3396", "5572", "8572"])), "{all:?}");
     assert!(all.contains(&strings(&["1216", "7552", "9116", "7504", "8920"])), "{all:?}");
     assert_eq!(find(&a.processes_tree, "1216").name, "?");
-    assert_eq!(find(&a.processes_tree, "7624").name, r"c:\Users\Public\test.tmp");
+    // The command line, as its child logged it (trailing space included).
+    assert_eq!(find(&a.processes_tree, "7624").name, r"c:\Users\Public\test.tmp ");
     assert_eq!(
         find(&a.processes_tree, "7552").name,
         r"Rundll32.exe shell32.dll,Control_RunDLL C:\PROGRA~3\DATAUS~1.DLL 4624665222"
