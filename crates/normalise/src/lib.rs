@@ -209,9 +209,9 @@ fn split_hive(key: &str) -> Option<(&'static str, &str)> {
         ("HKCR", "HKCR"),
         ("HKCC", "HKCC"),
     ];
-    ROOTS.iter().find_map(|(prefix, hive)| {
-        strip_component_prefix(key, prefix).map(|rest| (*hive, rest))
-    })
+    ROOTS
+        .iter()
+        .find_map(|(prefix, hive)| strip_component_prefix(key, prefix).map(|rest| (*hive, rest)))
 }
 
 /// Upper-case a fixed HKLM hive name and rewrite `SYSTEM\ControlSet00N`.
@@ -279,14 +279,13 @@ fn device_to_drive(path: &str) -> String {
 }
 
 fn canonical_leading_token(path: &str) -> String {
-    let single = if path.starts_with("%%") {
-        // `%%SystemRoot%%\x` as stored in some service ImagePaths.
-        match path[2..].find("%%") {
-            Some(end) => format!("%{}%{}", &path[2..2 + end], &path[2 + end + 2..]),
+    // `%%SystemRoot%%\x` as stored in some service ImagePaths.
+    let single = match path.strip_prefix("%%") {
+        Some(inner) => match inner.find("%%") {
+            Some(end) => format!("%{}%{}", &inner[..end], &inner[end + 2..]),
             None => path.to_string(),
-        }
-    } else {
-        path.to_string()
+        },
+        None => path.to_string(),
     };
     for (token, canonical) in PATH_TOKENS {
         if let Some(rest) = strip_component_prefix(&single, token) {
@@ -374,10 +373,7 @@ mod tests {
                 r"C:\Users\IEUser\AppData\Roaming\NvSmart.exe",
                 r"%APPDATA%\NvSmart.exe",
             ),
-            (
-                r"C:\Users\IEUser\AppData\Local\Temp\x.tmp",
-                r"%TEMP%\x.tmp",
-            ),
+            (r"C:\Users\IEUser\AppData\Local\Temp\x.tmp", r"%TEMP%\x.tmp"),
             (
                 r"C:\Users\buddy\AppData\Local\Microsoft\x",
                 r"%LOCALAPPDATA%\Microsoft\x",
@@ -447,7 +443,10 @@ mod tests {
     fn registry() {
         let n = normaliser();
         for (raw, expected) in [
-            (r"HKU\S-1-5-21-1-2-3-1000\Software\Run", r"HKCU\Software\Run"),
+            (
+                r"HKU\S-1-5-21-1-2-3-1000\Software\Run",
+                r"HKCU\Software\Run",
+            ),
             (
                 r"HKU\S-1-5-21-1-2-3-1000_Classes\CLSID\{0002df01-0000-0000-c000-000000000046}",
                 r"HKCU\Software\Classes\CLSID\{0002DF01-0000-0000-C000-000000000046}",

@@ -21,14 +21,20 @@ fn evtx_files(dir: &Path, out: &mut Vec<PathBuf>) {
                 continue;
             }
             evtx_files(&path, out);
-        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("evtx")) {
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
+        {
             out.push(path);
         }
     }
 }
 
 fn main() {
-    let corpus = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus"));
+    let corpus = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ));
     let vendored = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data"));
     let (root, label) = if corpus.is_dir() {
         (corpus, "shared corpus")
@@ -37,7 +43,10 @@ fn main() {
     };
     let mut files = Vec::new();
     evtx_files(root, &mut files);
-    println!("read + build report: {} EVTX files of the {label}, best of {ROUNDS} rounds", files.len());
+    println!(
+        "read + build report: {} EVTX files of the {label}, best of {ROUNDS} rounds",
+        files.len()
+    );
 
     let measure = |mode: Option<SampleSelector>| -> (u64, Duration) {
         let mut best = Duration::MAX;
@@ -76,10 +85,16 @@ fn main() {
 
     let (events, read_only) = measure(None);
     let read_rate = rate(events, read_only);
-    println!("  read only                         {events:>8} events  {:>8.3} s  {read_rate:>12.0} events/s", read_only.as_secs_f64());
+    println!(
+        "  read only                         {events:>8} events  {:>8.3} s  {read_rate:>12.0} events/s",
+        read_only.as_secs_f64()
+    );
     for (name, mode) in [
         ("read + report (auto-detected)", SampleSelector::Auto),
-        ("read + report (--no-attribution)", SampleSelector::Everything),
+        (
+            "read + report (--no-attribution)",
+            SampleSelector::Everything,
+        ),
     ] {
         let (events, time) = measure(Some(mode));
         let r = rate(events, time);

@@ -7,10 +7,27 @@ fn main() {
                     let fields: Vec<String> = e
                         .data
                         .iter()
-                        .filter(|(k, _)| !matches!(*k, "RuleName" | "UtcTime" | "LogonGuid" | "FileVersion" | "Description" | "Product" | "Company" | "TerminalSessionId"))
+                        .filter(|(k, _)| {
+                            !matches!(
+                                *k,
+                                "RuleName"
+                                    | "UtcTime"
+                                    | "LogonGuid"
+                                    | "FileVersion"
+                                    | "Description"
+                                    | "Product"
+                                    | "Company"
+                                    | "TerminalSessionId"
+                            )
+                        })
                         .map(|(k, v)| format!("{k}={v}"))
                         .collect();
-                    println!("{} {} {}", e.source.record_id.unwrap_or(0), e.event_id, fields.join(" | "));
+                    println!(
+                        "{} {} {}",
+                        e.source.record_id.unwrap_or(0),
+                        e.event_id,
+                        fields.join(" | ")
+                    );
                 }
             }
             Err(err) => eprintln!("{err}"),

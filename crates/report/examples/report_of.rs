@@ -16,10 +16,16 @@ fn main() {
             Err(err) => eprintln!("{err}"),
         }
     }
-    let options = sandscope_report::ReportOptions { sample, ..Default::default() };
+    let options = sandscope_report::ReportOptions {
+        sample,
+        ..Default::default()
+    };
     match sandscope_report::build_report(&events, &options) {
         Ok(report) => {
-            println!("{}", serde_json::to_string_pretty(&report.behaviour).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report.behaviour).unwrap_or_default()
+            );
             println!("{}", sandscope_report::render_text(&report));
         }
         Err(err) => eprintln!("{err}"),

@@ -8,8 +8,8 @@ use crate::noise::SandboxArtefacts;
 use crate::table::ProcessTable;
 use sandscope_event::{DnsAnswer, SysmonEvent, event_id};
 use sandscope_model::{
-    BehaviourAttributes, DnsLookup, DroppedFile, IpTraffic, RegistrySet,
-    ScheduledTask, ServiceDetail, WmiSubscription,
+    BehaviourAttributes, DnsLookup, DroppedFile, IpTraffic, RegistrySet, ScheduledTask,
+    ServiceDetail, WmiSubscription,
 };
 use sandscope_normalise::Normaliser;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -196,7 +196,8 @@ impl Builder {
             event_id::PROCESS_TERMINATE => {
                 if let Some(image) = event.image() {
                     let p = self.path(inputs, image);
-                    self.terminated.push(&mut self.attrs.processes_terminated, p);
+                    self.terminated
+                        .push(&mut self.attrs.processes_terminated, p);
                 }
             }
             event_id::DRIVER_LOAD | event_id::IMAGE_LOAD => {
@@ -235,8 +236,7 @@ impl Builder {
             | event_id::REGISTRY_RENAME => self.registry(inputs, event),
             event_id::PIPE_CREATED | event_id::PIPE_CONNECTED => {
                 if let Some(pipe) = event.pipe_name()
-                    && (inputs.attribution.everything
-                        || !inputs.artefacts.is_monitor_pipe(pipe))
+                    && (inputs.attribution.everything || !inputs.artefacts.is_monitor_pipe(pipe))
                 {
                     self.pipes
                         .push(&mut self.attrs.named_pipes, pipe.to_string());
@@ -295,9 +295,9 @@ impl Builder {
             Some(ServiceAction::Reconfigure { name, image }) => {
                 self.service_created(&name, Some(&image), None)
             }
-            Some(ServiceAction::Open { name }) => {
-                self.services_opened.push(&mut self.attrs.services_opened, name)
-            }
+            Some(ServiceAction::Open { name }) => self
+                .services_opened
+                .push(&mut self.attrs.services_opened, name),
             Some(ServiceAction::Start { name }) => self
                 .services_started
                 .push(&mut self.attrs.services_started, name),
@@ -405,7 +405,8 @@ impl Builder {
         }
         let path = self.path(inputs, target);
         self.written_keys.insert(compare_key(target));
-        self.written.push(&mut self.attrs.files_written, path.clone());
+        self.written
+            .push(&mut self.attrs.files_written, path.clone());
         let lower = target.to_ascii_lowercase();
         if let Some((_, name)) = lower.split_once(r"\system32\tasks\") {
             let original = &target[target.len() - name.len()..];
@@ -509,10 +510,8 @@ impl Builder {
                     }
                 }
             }
-        } else if kind == "deletekey" || kind == "deletevalue" {
-            self.reg_deleted
-                .push(&mut self.attrs.registry_keys_deleted, key);
-        } else if kind == "renamekey" {
+        } else if matches!(kind.as_str(), "deletekey" | "deletevalue" | "renamekey") {
+            // A renamed key is gone under its old name.
             self.reg_deleted
                 .push(&mut self.attrs.registry_keys_deleted, key);
         }
@@ -691,8 +690,9 @@ pub(crate) fn file_type_of(path: &str) -> Option<&'static str> {
         "js" => "JAVASCRIPT",
         "jar" => "JAR",
         "class" => "JAVA_BYTECODE",
-        "txt" | "log" | "ini" | "cfg" | "csv" | "bat" | "cmd" | "ps1" | "vbs" | "json"
-        | "url" => "TEXT",
+        "txt" | "log" | "ini" | "cfg" | "csv" | "bat" | "cmd" | "ps1" | "vbs" | "json" | "url" => {
+            "TEXT"
+        }
         _ => return None,
     })
 }
@@ -711,7 +711,12 @@ mod tests {
         assert_eq!(file_type_of(r"%APPDATA%\config.xml"), Some("XML"));
         assert_eq!(file_type_of(r"%APPDATA%\data.enc"), None);
         assert_eq!(file_type_of(r"C:\noext"), None);
-        assert_eq!(undouble_percent(r"%%SystemRoot%%\PSEXESVC.exe"), r"%SystemRoot%\PSEXESVC.exe");
-        assert!(is_autostart_key(r"hkcu\software\microsoft\windows\currentversion\run\360v"));
+        assert_eq!(
+            undouble_percent(r"%%SystemRoot%%\PSEXESVC.exe"),
+            r"%SystemRoot%\PSEXESVC.exe"
+        );
+        assert!(is_autostart_key(
+            r"hkcu\software\microsoft\windows\currentversion\run\360v"
+        ));
     }
 }

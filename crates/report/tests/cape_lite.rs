@@ -16,7 +16,10 @@ const RUNS: &str = "cape/CybercentreCanada_assemblyline-service-cape/commit-6296
 /// pid → parent pid (None for a root) of the lite.json tree whose root is the sample.
 fn lite_sample_tree(lite: &Value, target: &str) -> BTreeMap<String, Option<String>> {
     fn walk(node: &Value, parent: Option<String>, out: &mut BTreeMap<String, Option<String>>) {
-        let pid = node["pid"].as_u64().map(|p| p.to_string()).unwrap_or_default();
+        let pid = node["pid"]
+            .as_u64()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
         out.insert(pid.clone(), parent);
         if let Some(children) = node["children"].as_array() {
             for c in children {
@@ -25,7 +28,11 @@ fn lite_sample_tree(lite: &Value, target: &str) -> BTreeMap<String, Option<Strin
         }
     }
     let mut out = BTreeMap::new();
-    for root in lite["behavior"]["processtree"].as_array().into_iter().flatten() {
+    for root in lite["behavior"]["processtree"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let mentions_target = root["name"].as_str() == Some(target)
             || root["environ"]["CommandLine"]
                 .as_str()
@@ -40,13 +47,22 @@ fn lite_sample_tree(lite: &Value, target: &str) -> BTreeMap<String, Option<Strin
 /// Every pid of lite.json's tree (all roots).
 fn lite_all_pids(lite: &Value) -> Vec<String> {
     fn walk(node: &Value, out: &mut Vec<String>) {
-        out.push(node["pid"].as_u64().map(|p| p.to_string()).unwrap_or_default());
+        out.push(
+            node["pid"]
+                .as_u64()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+        );
         for c in node["children"].as_array().into_iter().flatten() {
             walk(c, out);
         }
     }
     let mut out = Vec::new();
-    for root in lite["behavior"]["processtree"].as_array().into_iter().flatten() {
+    for root in lite["behavior"]["processtree"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         walk(root, &mut out);
     }
     out
@@ -62,7 +78,11 @@ fn our_tree(evtx: &Path, target: &str) -> Option<BTreeMap<String, Option<String>
         },
     )
     .ok()?;
-    fn walk(node: &sandscope_model::ProcessNode, parent: Option<String>, out: &mut BTreeMap<String, Option<String>>) {
+    fn walk(
+        node: &sandscope_model::ProcessNode,
+        parent: Option<String>,
+        out: &mut BTreeMap<String, Option<String>>,
+    ) {
         out.insert(node.process_id.clone(), parent);
         for c in &node.children {
             walk(c, Some(node.process_id.clone()), out);
@@ -78,7 +98,9 @@ fn our_tree(evtx: &Path, target: &str) -> Option<BTreeMap<String, Option<String>
 #[test]
 fn sample_rooted_tree_agrees_with_cape_lite_json() {
     let Some(corpus) = corpus() else {
-        eprintln!("the shared corpus is not beside the checkout: the full-corpus test comparing trees with CAPE's lite.json was not run");
+        eprintln!(
+            "the shared corpus is not beside the checkout: the full-corpus test comparing trees with CAPE's lite.json was not run"
+        );
         return;
     };
     let runs = corpus.join(RUNS);
@@ -90,11 +112,19 @@ fn sample_rooted_tree_agrees_with_cape_lite_json() {
         if !evtx.is_file() || !lite_path.is_file() {
             continue;
         }
-        let lite: Value = serde_json::from_slice(&std::fs::read(&lite_path).expect("lite.json")).expect("JSON");
-        let target = lite["target"]["file"]["name"].as_str().expect("target name").to_string();
+        let lite: Value =
+            serde_json::from_slice(&std::fs::read(&lite_path).expect("lite.json")).expect("JSON");
+        let target = lite["target"]["file"]["name"]
+            .as_str()
+            .expect("target name")
+            .to_string();
         let theirs = lite_sample_tree(&lite, &target);
         let ours = our_tree(&evtx, &target);
-        let name = run.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = run
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         compared += 1;
         match &name[..4] {
             // bits.bat: CAPE 6264 → 7560 → 7888; ours the same. lite.json's second root,

@@ -14,42 +14,106 @@ use std::sync::Arc;
 /// Attribute names of `behaviour-report-schema.md` §2 (VirusTotal's), plus the envelope.
 const VIRUSTOTAL_KEYS: &[&str] = &[
     // envelope and object
-    "data", "id", "type", "links", "self", "next", "attributes",
+    "data",
+    "id",
+    "type",
+    "links",
+    "self",
+    "next",
+    "attributes",
     // 2.1
-    "sandbox_name", "analysis_date", "last_modification_date", "behash", "has_html_report",
-    "has_pcap", "has_evtx", "has_memdump", "tags", "verdicts", "verdict_confidence",
+    "sandbox_name",
+    "analysis_date",
+    "last_modification_date",
+    "behash",
+    "has_html_report",
+    "has_pcap",
+    "has_evtx",
+    "has_memdump",
+    "tags",
+    "verdicts",
+    "verdict_confidence",
     "verdict_labels",
     // 2.2 and the tree node
-    "processes_tree", "process_id", "name", "time_offset", "children", "processes_created",
-    "processes_terminated", "processes_killed", "processes_injected", "command_executions",
+    "processes_tree",
+    "process_id",
+    "name",
+    "time_offset",
+    "children",
+    "processes_created",
+    "processes_terminated",
+    "processes_killed",
+    "processes_injected",
+    "command_executions",
     // 2.3
-    "files_opened", "files_written", "files_deleted", "files_attribute_changed", "files_dropped",
-    "path", "sha256", "files_copied", "source", "destination", "hosts_file",
+    "files_opened",
+    "files_written",
+    "files_deleted",
+    "files_attribute_changed",
+    "files_dropped",
+    "path",
+    "sha256",
+    "files_copied",
+    "source",
+    "destination",
+    "hosts_file",
     // 2.4
-    "registry_keys_opened", "registry_keys_set", "key", "value", "registry_keys_deleted",
+    "registry_keys_opened",
+    "registry_keys_set",
+    "key",
+    "value",
+    "registry_keys_deleted",
     // 2.5
-    "services_opened", "services_created", "services_started", "services_stopped",
-    "services_deleted", "services_bound", "mutexes_created", "mutexes_opened", "modules_loaded",
+    "services_opened",
+    "services_created",
+    "services_started",
+    "services_stopped",
+    "services_deleted",
+    "services_bound",
+    "mutexes_created",
+    "mutexes_opened",
+    "modules_loaded",
     "calls_highlighted",
     // 2.6
-    "dns_lookups", "hostname", "resolved_ips", "ip_traffic", "destination_ip",
-    "destination_port", "transport_layer_protocol", "http_conversations",
+    "dns_lookups",
+    "hostname",
+    "resolved_ips",
+    "ip_traffic",
+    "destination_ip",
+    "destination_port",
+    "transport_layer_protocol",
+    "http_conversations",
     // 2.7
-    "mitre_attack_techniques", "signature_matches", "sigma_analysis_results",
+    "mitre_attack_techniques",
+    "signature_matches",
+    "sigma_analysis_results",
 ];
 
 /// Sandscope's documented extensions (`sandscope-model` field docs).
 const EXTENSION_KEYS: &[&str] = &[
-    "scheduled_tasks_created", "command", "trigger", "xml_file", "named_pipes",
-    "wmi_subscriptions", "kind", "operation", "detail", "cnames", "service_details",
-    "image_path", "start_type", "raw_forms",
+    "scheduled_tasks_created",
+    "command",
+    "trigger",
+    "xml_file",
+    "named_pipes",
+    "wmi_subscriptions",
+    "kind",
+    "operation",
+    "detail",
+    "cnames",
+    "service_details",
+    "image_path",
+    "start_type",
+    "raw_forms",
 ];
 
 fn check_keys(value: &Value, path: &str, unknown: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                if !VIRUSTOTAL_KEYS.contains(&key.as_str()) && !EXTENSION_KEYS.contains(&key.as_str()) {
+                if !VIRUSTOTAL_KEYS.contains(&key.as_str())
+                    && !EXTENSION_KEYS.contains(&key.as_str())
+                {
                     unknown.push(format!("{path}.{key}"));
                 }
                 // `raw_forms` is a map whose keys are paths, not field names.
@@ -92,8 +156,15 @@ fn every_emitted_key_is_documented() {
         check_keys(&value, "", &mut unknown);
         assert!(unknown.is_empty(), "undocumented keys: {unknown:?}");
         assert_eq!(value["data"]["type"], "file_behaviour");
-        assert_eq!(value["data"]["attributes"]["sandbox_name"], "Microsoft Sysinternals");
-        assert!(value["data"]["id"].as_str().is_some_and(|id| id.ends_with("_Microsoft Sysinternals")));
+        assert_eq!(
+            value["data"]["attributes"]["sandbox_name"],
+            "Microsoft Sysinternals"
+        );
+        assert!(
+            value["data"]["id"]
+                .as_str()
+                .is_some_and(|id| id.ends_with("_Microsoft Sysinternals"))
+        );
     }
 }
 
@@ -115,12 +186,20 @@ fn behash_does_not_depend_on_event_order() {
         sample: SampleSelector::Everything,
         ..Default::default()
     };
-    let a = build_report(&events, &options).unwrap().behaviour.attributes;
-    let b = build_report(&reversed, &options).unwrap().behaviour.attributes;
+    let a = build_report(&events, &options)
+        .unwrap()
+        .behaviour
+        .attributes;
+    let b = build_report(&reversed, &options)
+        .unwrap()
+        .behaviour
+        .attributes;
     assert!(a.behash.is_some());
     assert_eq!(a.behash, b.behash);
     // Different behaviour, different hash.
-    let other = report(APT10, SampleSelector::Everything).behaviour.attributes;
+    let other = report(APT10, SampleSelector::Everything)
+        .behaviour
+        .attributes;
     assert_ne!(a.behash, other.behash);
 }
 
@@ -137,10 +216,17 @@ fn baseline_removes_what_a_clean_run_shows() {
     )
     .unwrap();
     let a = &with_baseline.behaviour.attributes;
-    assert!(a.registry_keys_set.is_empty() && a.files_written.is_empty() && a.named_pipes.is_empty());
+    assert!(
+        a.registry_keys_set.is_empty() && a.files_written.is_empty() && a.named_pipes.is_empty()
+    );
     // Process creations are attribution's business and stay.
     assert!(!a.processes_created.is_empty());
-    assert!(with_baseline.notes.iter().any(|n| n.starts_with("baseline:")));
+    assert!(
+        with_baseline
+            .notes
+            .iter()
+            .any(|n| n.starts_with("baseline:"))
+    );
     // A baseline whose processes include the sample's makes auto-detection skip them.
     let auto = build_report(
         &events,
@@ -165,7 +251,10 @@ fn explicit_selectors() {
         },
     )
     .unwrap();
-    assert_eq!(by_hash.behaviour.attributes.processes_tree[0].process_id, "2680");
+    assert_eq!(
+        by_hash.behaviour.attributes.processes_tree[0].process_id,
+        "2680"
+    );
     let by_guid = build_report(
         &events,
         &ReportOptions {
@@ -175,8 +264,14 @@ fn explicit_selectors() {
         },
     )
     .unwrap();
-    assert_eq!(by_guid.behaviour.id, format!("{}_Microsoft Sysinternals", "ab".repeat(32)));
-    assert_eq!(by_guid.behaviour.attributes.processes_tree[0].process_id, "2680");
+    assert_eq!(
+        by_guid.behaviour.id,
+        format!("{}_Microsoft Sysinternals", "ab".repeat(32))
+    );
+    assert_eq!(
+        by_guid.behaviour.attributes.processes_tree[0].process_id,
+        "2680"
+    );
     let by_name = build_report(
         &events,
         &ReportOptions {
@@ -185,15 +280,20 @@ fn explicit_selectors() {
         },
     )
     .unwrap();
-    assert_eq!(chains(&by_name.behaviour.attributes.processes_tree), vec![vec!["2992".to_string(), "3076".to_string()]]);
-    assert!(build_report(
-        &events,
-        &ReportOptions {
-            sample: SampleSelector::Image("no-such-thing".into()),
-            ..Default::default()
-        },
-    )
-    .is_err());
+    assert_eq!(
+        chains(&by_name.behaviour.attributes.processes_tree),
+        vec![vec!["2992".to_string(), "3076".to_string()]]
+    );
+    assert!(
+        build_report(
+            &events,
+            &ReportOptions {
+                sample: SampleSelector::Image("no-such-thing".into()),
+                ..Default::default()
+            },
+        )
+        .is_err()
+    );
 }
 
 fn event(record: u64, id: u16, fields: &[(&str, &str)]) -> SysmonEvent {
@@ -223,32 +323,128 @@ fn guid(n: usize) -> String {
 #[test]
 fn hostile_values_are_escaped_intact_and_never_panic() {
     let long_argument = "A".repeat(32 * 1024);
-    let nasty = format!("cmd.exe /c echo \u{1b}[31mred\u{7}\u{0}\r\n{long_argument} \u{FFFD}\u{FFFD} end");
+    let nasty =
+        format!("cmd.exe /c echo \u{1b}[31mred\u{7}\u{0}\r\n{long_argument} \u{FFFD}\u{FFFD} end");
     let events = vec![
-        event(1, 1, &[
-            ("ProcessGuid", &guid(1)),
-            ("ProcessId", "10"),
-            ("Image", r"C:\Users\x\Downloads\evil.exe"),
-            ("CommandLine", &nasty),
-            ("ParentProcessGuid", &guid(0)),
-            ("ParentProcessId", "1"),
-            ("ParentImage", r"C:\Windows\explorer.exe"),
-        ]),
-        event(2, 11, &[("ProcessGuid", &guid(1)), ("TargetFilename", "C:\\Users\\x\\AppData\\Roaming\\\u{1b}]0;title\u{7}.exe")]),
-        event(3, 13, &[("ProcessGuid", &guid(1)), ("EventType", "SetValue"), ("TargetObject", "HKU\\S-1-5-21-1-2-3-1000\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\\u{0}x"), ("Details", "\u{FFFD}\u{1b}")]),
-        event(4, 22, &[("ProcessGuid", &guid(1)), ("QueryName", "a\u{1b}.example"), ("QueryResults", "type:  5 ;;;::ffff:;type: x;-;")]),
-        event(5, 3, &[("ProcessGuid", &guid(1)), ("DestinationIp", "not an ip"), ("DestinationPort", "99999999"), ("Initiated", "maybe")]),
-        event(6, 8, &[("SourceProcessGuid", &guid(1)), ("TargetProcessGuid", "garbage")]),
-        event(7, 10, &[("SourceProcessGUID", &guid(1)), ("TargetProcessGUID", &guid(1)), ("GrantedAccess", "0xzz")]),
-        event(8, 1, &[("ProcessGuid", &guid(2)), ("ParentProcessGuid", &guid(2)), ("CommandLine", "schtasks /create /tn")]),
-        event(9, 13, &[("ProcessGuid", &guid(1)), ("TargetObject", r"HKLM\System\CurrentControlSet\Services\\ImagePath"), ("Details", "\"")]),
-        event(10, 1, &[("ProcessGuid", &guid(3)), ("ParentProcessGuid", &guid(1)), ("CommandLine", "sc create")]),
+        event(
+            1,
+            1,
+            &[
+                ("ProcessGuid", &guid(1)),
+                ("ProcessId", "10"),
+                ("Image", r"C:\Users\x\Downloads\evil.exe"),
+                ("CommandLine", &nasty),
+                ("ParentProcessGuid", &guid(0)),
+                ("ParentProcessId", "1"),
+                ("ParentImage", r"C:\Windows\explorer.exe"),
+            ],
+        ),
+        event(
+            2,
+            11,
+            &[
+                ("ProcessGuid", &guid(1)),
+                (
+                    "TargetFilename",
+                    "C:\\Users\\x\\AppData\\Roaming\\\u{1b}]0;title\u{7}.exe",
+                ),
+            ],
+        ),
+        event(
+            3,
+            13,
+            &[
+                ("ProcessGuid", &guid(1)),
+                ("EventType", "SetValue"),
+                (
+                    "TargetObject",
+                    "HKU\\S-1-5-21-1-2-3-1000\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\\u{0}x",
+                ),
+                ("Details", "\u{FFFD}\u{1b}"),
+            ],
+        ),
+        event(
+            4,
+            22,
+            &[
+                ("ProcessGuid", &guid(1)),
+                ("QueryName", "a\u{1b}.example"),
+                ("QueryResults", "type:  5 ;;;::ffff:;type: x;-;"),
+            ],
+        ),
+        event(
+            5,
+            3,
+            &[
+                ("ProcessGuid", &guid(1)),
+                ("DestinationIp", "not an ip"),
+                ("DestinationPort", "99999999"),
+                ("Initiated", "maybe"),
+            ],
+        ),
+        event(
+            6,
+            8,
+            &[
+                ("SourceProcessGuid", &guid(1)),
+                ("TargetProcessGuid", "garbage"),
+            ],
+        ),
+        event(
+            7,
+            10,
+            &[
+                ("SourceProcessGUID", &guid(1)),
+                ("TargetProcessGUID", &guid(1)),
+                ("GrantedAccess", "0xzz"),
+            ],
+        ),
+        event(
+            8,
+            1,
+            &[
+                ("ProcessGuid", &guid(2)),
+                ("ParentProcessGuid", &guid(2)),
+                ("CommandLine", "schtasks /create /tn"),
+            ],
+        ),
+        event(
+            9,
+            13,
+            &[
+                ("ProcessGuid", &guid(1)),
+                (
+                    "TargetObject",
+                    r"HKLM\System\CurrentControlSet\Services\\ImagePath",
+                ),
+                ("Details", "\""),
+            ],
+        ),
+        event(
+            10,
+            1,
+            &[
+                ("ProcessGuid", &guid(3)),
+                ("ParentProcessGuid", &guid(1)),
+                ("CommandLine", "sc create"),
+            ],
+        ),
     ];
     for sample in [SampleSelector::Auto, SampleSelector::Everything] {
-        let built = build_report(&events, &ReportOptions { sample, ..Default::default() }).unwrap();
+        let built = build_report(
+            &events,
+            &ReportOptions {
+                sample,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let text = json(&built.behaviour);
         // Escaped in JSON, and the value survives intact.
-        assert!(text.contains(r"\u001b[31mred\u0007\u0000\r\n"), "escaped control characters");
+        assert!(
+            text.contains(r"\u001b[31mred\u0007\u0000\r\n"),
+            "escaped control characters"
+        );
         let back: FileBehaviour = serde_json::from_str(&text).unwrap();
         assert!(back.attributes.command_executions.contains(&nasty));
         assert_eq!(back, built.behaviour);
@@ -266,21 +462,47 @@ fn deep_and_cyclic_process_chains_stay_readable() {
     // reads back (serde's recursion limit) and nothing overflows the stack.
     let mut events = Vec::new();
     for n in 1..=5000usize {
-        events.push(event(n as u64, 1, &[
-            ("ProcessGuid", &guid(n)),
-            ("ProcessId", &n.to_string()),
-            ("Image", r"C:\Users\x\Downloads\a.exe"),
-            ("CommandLine", "a.exe"),
-            ("ParentProcessGuid", &guid(n - 1)),
-        ]));
+        events.push(event(
+            n as u64,
+            1,
+            &[
+                ("ProcessGuid", &guid(n)),
+                ("ProcessId", &n.to_string()),
+                ("Image", r"C:\Users\x\Downloads\a.exe"),
+                ("CommandLine", "a.exe"),
+                ("ParentProcessGuid", &guid(n - 1)),
+            ],
+        ));
     }
     // A cycle: 9001 ⇄ 9002.
-    events.push(event(6000, 1, &[("ProcessGuid", &guid(9001)), ("ParentProcessGuid", &guid(9002))]));
-    events.push(event(6001, 1, &[("ProcessGuid", &guid(9002)), ("ParentProcessGuid", &guid(9001))]));
+    events.push(event(
+        6000,
+        1,
+        &[
+            ("ProcessGuid", &guid(9001)),
+            ("ParentProcessGuid", &guid(9002)),
+        ],
+    ));
+    events.push(event(
+        6001,
+        1,
+        &[
+            ("ProcessGuid", &guid(9002)),
+            ("ParentProcessGuid", &guid(9001)),
+        ],
+    ));
     for sample in [SampleSelector::Auto, SampleSelector::Everything] {
-        let built = build_report(&events, &ReportOptions { sample, ..Default::default() }).unwrap();
+        let built = build_report(
+            &events,
+            &ReportOptions {
+                sample,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let text = json(&built.behaviour);
-        let back: FileBehaviour = serde_json::from_str(&text).expect("depth stays within serde's limit");
+        let back: FileBehaviour =
+            serde_json::from_str(&text).expect("depth stays within serde's limit");
         let count = nodes(&back.attributes.processes_tree).len();
         assert!(count >= 5000, "every process is in the tree once: {count}");
         let _ = render_text(&built);

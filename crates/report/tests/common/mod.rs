@@ -6,8 +6,7 @@ use sandscope_model::{FileBehaviour, ProcessNode};
 use sandscope_report::{BuiltReport, ReportOptions, SampleSelector, build_report};
 use std::path::{Path, PathBuf};
 
-pub const MSHTA: &str =
-    "sbousseaden_EVTX-ATTACK-SAMPLES/Execution/exec_persist_rundll32_mshta_scheduledtask_sysmon_1_3_11.evtx";
+pub const MSHTA: &str = "sbousseaden_EVTX-ATTACK-SAMPLES/Execution/exec_persist_rundll32_mshta_scheduledtask_sysmon_1_3_11.evtx";
 pub const RUNDLL_SCHTASK: &str =
     "sbousseaden_EVTX-ATTACK-SAMPLES/AutomatedTestingTools/Malware/rundll32_cmd_schtask.evtx";
 pub const PSEXEC: &str = "mdecrevoisier_EVTX-to-MITRE-Attack/EVTX_full_APT_attack_steps/ID11,13,17,18-PSexec as system execution.evtx";
@@ -23,7 +22,10 @@ pub fn vendored(relative: &str) -> PathBuf {
 
 /// The shared corpus, when it is beside the checkout.
 pub fn corpus() -> Option<PathBuf> {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus"));
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ));
     path.is_dir().then_some(path)
 }
 
