@@ -301,3 +301,31 @@ pub(crate) fn file_head(path: &Path, want: usize) -> io::Result<Vec<u8>> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decompression_stops_at_the_cap() {
+        // 4 MB of JSON whitespace compresses to a few KB: a small zip bomb.
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut encoder, &vec![b' '; 4 << 20]).unwrap();
+        let bomb = encoder.finish().unwrap();
+        assert!(bomb.len() < 64 << 10);
+        let err = parse_source_capped::<serde_json::Value>(
+            Source::Bytes {
+                name: "bomb.json.gz",
+                bytes: &bomb,
+            },
+            1 << 20,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, CapeError::TooLarge { limit, .. } if limit == 1 << 20),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("bomb.json.gz: "));
+    }
+}
