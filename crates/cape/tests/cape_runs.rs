@@ -563,3 +563,75 @@ fn cuckoo_2x_report() {
     assert_eq!(a.mitre_attack_techniques.len(), 1);
     assert_eq!(a.mitre_attack_techniques[0].id, "T1060");
 }
+
+/// Two real runs in one sandbox (different samples): the merge unions what both saw, the
+/// diff shows the overlap (the Windows CRL traffic every run makes) and what differs.
+#[test]
+fn merge_and_diff_of_two_real_runs() {
+    use sandscope_model::{BehaviourSummary, behaviour_mitre_trees, diff_reports};
+    let apc = vendored(APC_INJECT);
+    let etw = vendored(ETW_DNS);
+
+    let summary = BehaviourSummary::merge(&[apc.clone(), etw.clone()]);
+    let a = &summary.attributes;
+    // apc-inject's 7 names are all among etw-dns's 11.
+    assert_eq!(a.dns_lookups.len(), 11);
+    assert_eq!(a.dns_lookups[0].resolved_ips, vec!["169.254.128.1"]);
+    // etw-dns's 7 URLs are the first 7 of apc-inject's 8.
+    assert_eq!(a.http_conversations.len(), 8);
+    assert_eq!(a.command_executions.len(), 2);
+    assert_eq!(a.processes_tree.len(), 3);
+    assert_eq!(summary.processes_tree_by_sandbox["CAPE Sandbox"].len(), 3);
+    assert_eq!(a.files_dropped.len(), 1);
+    let json = serde_json::to_value(&summary).unwrap();
+    assert!(json.get("sandbox_name").is_none() && json.get("analysis_date").is_none());
+
+    let diff = diff_reports(&apc, &etw);
+    let attribute = |name: &str| {
+        diff.attributes
+            .iter()
+            .find(|a| a.attribute == name)
+            .unwrap_or_else(|| panic!("{name} in diff"))
+    };
+    let dns = attribute("dns_lookups");
+    assert_eq!(dns.both.len(), 7);
+    assert!(dns.only_left.is_empty());
+    assert_eq!(
+        dns.only_right,
+        vec![
+            "198.128.254.169.in-addr.arpa",
+            "251.0.0.224.in-addr.arpa",
+            "9.7.8.8.9.3.c.2.2.b.1.0.7.c.4.6.0.0.0.0.0.0.0.0.0.0.0.0.0.8.e.f.ip6.arpa",
+            "b.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.0.f.f.ip6.arpa",
+        ]
+    );
+    let http = attribute("http_conversations");
+    assert_eq!(
+        http.only_left,
+        vec!["GET http://crl.microsoft.com/pki/crl/products/MicCodSigPCA_2010-07-06.crl"]
+    );
+    assert_eq!(http.both.len(), 7);
+    let commands = attribute("command_executions");
+    assert_eq!(commands.only_left, vec![r#""%SAMPLEPATH%\apc-inject.exe" "#]);
+    assert_eq!(commands.only_right, vec![r#""%SAMPLEPATH%\etw-dns-app.exe" "#]);
+    assert!(commands.both.is_empty());
+    let dropped = attribute("files_dropped");
+    assert_eq!(
+        dropped.only_right,
+        vec![r"%SAMPLEPATH%\app.log (d15de142ade45df1a7c0548e699ac02f0d23047d257ae1b46c64b9c1493a109c)"]
+    );
+
+    let trees = behaviour_mitre_trees(&[vendored(API_HOOKS), apc]);
+    let tactics: Vec<&str> = trees["CAPE Sandbox"]
+        .tactics
+        .iter()
+        .map(|t| t.id.as_str())
+        .collect();
+    // persistence_autorun (T1060, T1112, T1547, T1547.001), uses_windows_utilities (T1202),
+    // queries_locale_api / language_check_registry (T1614, T1627 unmapped).
+    assert_eq!(tactics, vec!["TA0003", "TA0004", "TA0005", "TA0007", ""]);
+    let persistence = &trees["CAPE Sandbox"].tactics[0];
+    let ids: Vec<&str> = persistence.techniques.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, vec!["T1060", "T1112", "T1547", "T1547.001"]);
+    assert_eq!(persistence.techniques[0].signatures[0].severity, "HIGH");
+}
