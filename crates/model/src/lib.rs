@@ -8,9 +8,13 @@
 //!
 //! This crate is plain data: it depends on no reader, no engine and no storage.
 
+mod diff;
 mod report;
+mod summary;
 
+pub use diff::*;
 pub use report::*;
+pub use summary::*;
 
 /// The `sandbox_name` of reports built from Sysmon logs, as VirusTotal names its Sysmon sandbox.
 pub const SYSINTERNALS_SANDBOX: &str = "Microsoft Sysinternals";
