@@ -527,13 +527,14 @@ impl Builder {
             event_id::WMI_BINDING => event.value("Consumer"),
             _ => event.value("Name"),
         }
-        .unwrap_or_default()
-        .to_string();
+        .map(unquote_wmi)
+        .unwrap_or_default();
         let detail = match event.event_id {
-            event_id::WMI_FILTER => event.value("Query").map(str::to_string),
-            event_id::WMI_CONSUMER => event.value("Destination").map(str::to_string),
-            _ => event.value("Filter").map(str::to_string),
-        };
+            event_id::WMI_FILTER => event.value("Query"),
+            event_id::WMI_CONSUMER => event.value("Destination"),
+            _ => event.value("Filter"),
+        }
+        .map(unquote_wmi);
         let operation = event.value("Operation").map(str::to_string);
         if operation
             .as_deref()
@@ -602,6 +603,17 @@ impl Builder {
         self.attrs.processes_tree = crate::tree::build(inputs);
         self.attrs
     }
+}
+
+/// Sysmon writes WMI names and commands as ` "Evil"`: a leading space and MOF quotes, removed
+/// here (the inner text, escapes included, is kept as written).
+fn unquote_wmi(value: &str) -> String {
+    let trimmed = value.trim();
+    trimmed
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(trimmed)
+        .to_string()
 }
 
 /// `%%SystemRoot%%\x` (as some values are stored) → `%SystemRoot%\x`.

@@ -353,3 +353,63 @@ fn case_f_cape_bits_run_without_the_sandbox() {
     assert!(all.services_started.contains(&"BITS".to_string()));
     assert!(all.named_pipes.iter().any(|p| p == r"\hwLAteWXHD"));
 }
+
+#[test]
+fn wmi_subscription_registered() {
+    let built = report(
+        "mdecrevoisier_EVTX-to-MITRE-Attack/TA0003-Persistence/T1546-Event Triggered Execution/ID19-20-WMI registration via PowerLurk.evtx",
+        SampleSelector::Everything,
+    );
+    let a = &built.behaviour.attributes;
+    assert_eq!(
+        a.wmi_subscriptions,
+        vec![
+            sandscope_model::WmiSubscription {
+                kind: "consumer".into(),
+                name: "Evil".into(),
+                operation: Some("Created".into()),
+                detail: Some(r"cmd.exe /c echo %ProcessId% >> c:\\\\temp\\\\log.txt".into()),
+            },
+            // The filter is logged twice; reported once.
+            sandscope_model::WmiSubscription {
+                kind: "filter".into(),
+                name: "Evil".into(),
+                operation: Some("Created".into()),
+                detail: Some(
+                    "SELECT * FROM Win32_ProcessStartTrace WHERE ProcessName='notepad.exe'".into()
+                ),
+            },
+        ]
+    );
+    assert_eq!(a.tags, strings(&["PERSISTENCE", "CALLS_WMI"]));
+}
+
+#[test]
+fn driver_service_with_nt_path() {
+    let built = report(
+        "mdecrevoisier_EVTX-to-MITRE-Attack/TA0003-Persistence/T1543.003-Create or Modify System Process-Windows Service/ID13-New service for Mimikatz.evtx",
+        SampleSelector::Everything,
+    );
+    let a = &built.behaviour.attributes;
+    assert_eq!(a.services_created, strings(&["mimidrv"]));
+    assert_eq!(
+        a.service_details,
+        vec![ServiceDetail {
+            name: "mimidrv".into(),
+            image_path: Some(r"\??\C:\TOOLS\Security_tool\Mimikatz-fev-2020\mimidrv.sys".into()),
+            start_type: Some("auto".into()),
+        }]
+    );
+    assert_eq!(
+        a.registry_keys_set[1],
+        RegistrySet {
+            key: r"HKLM\SYSTEM\CurrentControlSet\Services\mimidrv\ImagePath".into(),
+            value: Some(r"\??\C:\TOOLS\Security_tool\Mimikatz-fev-2020\mimidrv.sys".into()),
+        }
+    );
+    // The raw key spelling Sysmon logged is kept.
+    assert_eq!(
+        a.raw_forms[r"HKLM\SYSTEM\CurrentControlSet\Services\mimidrv\ImagePath"],
+        vec![r"HKLM\System\CurrentControlSet\Services\mimidrv\ImagePath"]
+    );
+}

@@ -78,6 +78,15 @@ fn our_tree(evtx: &Path, target: &str) -> Option<BTreeMap<String, Option<String>
         },
     )
     .ok()?;
+    // None of these test programs uses pipes or injects: whatever pipes or injections the log
+    // shows in their processes are CAPE's monitor, and must not be reported.
+    let attributes = &built.behaviour.attributes;
+    assert!(
+        attributes.named_pipes.is_empty(),
+        "{:?}",
+        attributes.named_pipes
+    );
+    assert!(attributes.processes_injected.is_empty());
     fn walk(
         node: &sandscope_model::ProcessNode,
         parent: Option<String>,
@@ -89,7 +98,7 @@ fn our_tree(evtx: &Path, target: &str) -> Option<BTreeMap<String, Option<String>
         }
     }
     let mut out = BTreeMap::new();
-    for root in &built.behaviour.attributes.processes_tree {
+    for root in &attributes.processes_tree {
         walk(root, None, &mut out);
     }
     Some(out)
