@@ -21,12 +21,18 @@ struct Cli {
 enum Command {
     /// Read Sysmon logs (EVTX, XML, JSON lines, syslog) and print one JSON object per event.
     Events(commands::events::EventsArgs),
+    /// Import a CAPE or Cuckoo 2.x report (plain, gzip or zip) and print it as a behaviour report.
+    Cape(commands::cape::CapeArgs),
+    /// Compare two behaviour reports (or CAPE/Cuckoo reports): what only one of them saw.
+    Diff(commands::diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Events(args) => commands::events::run(args),
+        Command::Cape(args) => commands::cape::run(args),
+        Command::Diff(args) => commands::diff::run(args),
     };
     match result {
         Ok(code) => code,

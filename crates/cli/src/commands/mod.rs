@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
+pub mod cape;
+pub mod diff;
 pub mod events;
