@@ -39,8 +39,7 @@ pub fn run(args: CapeArgs) -> Result<ExitCode> {
 /// One attribute per block, one item per line; objects as `key=value` pairs.
 pub fn render_text(report: &FileBehaviour) -> Result<String> {
     let mut text = format!("{}\n", report.id);
-    let attributes =
-        serde_json::to_value(&report.attributes).context("serialising the report")?;
+    let attributes = serde_json::to_value(&report.attributes).context("serialising the report")?;
     let Value::Object(map) = attributes else {
         return Ok(text);
     };

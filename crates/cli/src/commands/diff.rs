@@ -51,10 +51,13 @@ pub fn load_report(path: &Path) -> Result<FileBehaviour> {
         .read_to_end(&mut text)
         .with_context(|| format!("{}", path.display()))?;
     if text.len() as u64 > MAX_REPORT_JSON_BYTES {
-        bail!("{}: larger than {MAX_REPORT_JSON_BYTES} bytes", path.display());
+        bail!(
+            "{}: larger than {MAX_REPORT_JSON_BYTES} bytes",
+            path.display()
+        );
     }
-    let value: Value = serde_json::from_slice(&text)
-        .with_context(|| format!("{}: not JSON", path.display()))?;
+    let value: Value =
+        serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", path.display()))?;
     let object = match value.get("data") {
         Some(Value::Array(items)) => match items.as_slice() {
             [one] => one.clone(),
