@@ -194,7 +194,7 @@ fn processes(
     let offset_of = |pid: &str| -> Option<i64> {
         let seen = *first_seen.get(pid)?;
         let started = started?;
-        (seen >= started).then(|| (seen - started) as i64)
+        (seen >= started).then_some((seen - started) as i64)
     };
 
     let tree: Vec<ProcessNode> = if behavior.processtree.is_empty() {

@@ -181,7 +181,7 @@ fn parse_json<T: DeserializeOwned>(
     };
     let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(capped));
     let parsed = serde_path_to_error::deserialize::<_, T>(&mut deserializer);
-    let parsed = match parsed {
+    match parsed {
         Ok(value) => deserializer
             .end()
             .map(|()| value)
@@ -190,8 +190,7 @@ fn parse_json<T: DeserializeOwned>(
             let path = e.path().to_string();
             Err(json_error(file, path, e.inner(), exceeded.get(), limit))
         }
-    };
-    parsed
+    }
 }
 
 fn json_error(
