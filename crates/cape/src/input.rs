@@ -29,6 +29,12 @@ impl<'a> From<&'a Path> for Source<'a> {
     }
 }
 
+impl<'a> From<&'a std::path::PathBuf> for Source<'a> {
+    fn from(path: &'a std::path::PathBuf) -> Self {
+        Source::Path(path.as_path())
+    }
+}
+
 impl Source<'_> {
     pub(crate) fn display_name(&self) -> String {
         match self {

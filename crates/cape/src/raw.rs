@@ -338,7 +338,14 @@ fn parse_cape_time(text: &str) -> Option<f64> {
         clock_parts.next()??,
         clock_parts.next()??,
     );
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+    // Bounded so the day arithmetic below cannot overflow on a hostile year.
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=60).contains(&second)
+    {
         return None;
     }
     let fraction = if fraction.is_empty() {
@@ -603,5 +610,6 @@ mod tests {
         assert_eq!(parse_cape_time("1970-01-01 00:00:00"), Some(0.0));
         assert_eq!(parse_cape_time("2025-13-01 00:00:00"), None);
         assert_eq!(parse_cape_time("yesterday"), None);
+        assert_eq!(parse_cape_time("9223372036854775807-01-01 00:00:00"), None);
     }
 }

@@ -71,7 +71,10 @@ fn cape_reports_truncation_with_file_and_json_path() {
         stderr.contains("cut.json: truncated report at JSON path `network.tcp[2]`"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "nothing is printed from a broken report");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is printed from a broken report"
+    );
 }
 
 #[test]
