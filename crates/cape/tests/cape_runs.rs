@@ -678,3 +678,30 @@ fn merge_and_diff_of_two_real_runs() {
     assert_eq!(ids, vec!["T1060", "T1112", "T1547", "T1547.001"]);
     assert_eq!(persistence.techniques[0].signatures[0].severity, "HIGH");
 }
+
+/// Every 4 KiB cut of a real report and a few hundred single-byte corruptions: each is
+/// either a clean import or an error naming the file, never a panic.
+#[test]
+fn cuts_and_byte_flips_never_panic() {
+    let plain = std::fs::read(lite(VENDORED, APC_INJECT)).unwrap();
+    for cut in (0..plain.len()).step_by(4093) {
+        let err = import_bytes("cut.json", &plain[..cut]).unwrap_err();
+        assert!(err.to_string().contains("cut.json"), "{err}");
+    }
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..300 {
+        let mut corrupted = plain.clone();
+        let at = (next() % corrupted.len() as u64) as usize;
+        let replacements = b"{}[]\",:0a\\\x00\xff";
+        corrupted[at] = replacements[(next() % replacements.len() as u64) as usize];
+        if let Err(err) = import_bytes("flip.json", &corrupted) {
+            assert!(err.to_string().contains("flip.json"), "{err}");
+        }
+    }
+}
