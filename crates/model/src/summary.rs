@@ -371,7 +371,8 @@ const TACTICS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// Technique → tactics, generated from SigmaHQ's Windows rules (see the file's header).
+/// Technique → tactics, generated from the `tags:` of SigmaHQ's `rules/windows` (the rule for
+/// building it is in the file's header), so every technique a Sigma hit can report is placed.
 const SIGMA_TECHNIQUE_TACTICS: &str = include_str!("attack_tactics.tsv");
 
 /// Techniques CAPE signatures report that no SigmaHQ Windows rule tags: T1614 (System
