@@ -1,8 +1,8 @@
 //! Raw CAPE / Cuckoo sections → `file_behaviour` attributes.
 
 use crate::raw::{
-    GuestPaths, RawBehavior, RawCall, RawDropped, RawNetwork, RawProcess, RawReport,
-    RawSignature, RawTreeNode, RawUploadedFile,
+    GuestPaths, RawBehavior, RawCall, RawDropped, RawNetwork, RawProcess, RawReport, RawSignature,
+    RawTreeNode, RawUploadedFile,
 };
 use crate::{CapeError, Flavour};
 use sandscope_model::{
@@ -97,8 +97,7 @@ impl SampleProcess {
                     .process_name
                     .as_deref()
                     .is_some_and(|n| n.eq_ignore_ascii_case(target_name))
-                    || p
-                        .module_path
+                    || p.module_path
                         .as_deref()
                         .and_then(|m| m.rsplit(['\\', '/']).next())
                         .is_some_and(|n| n.eq_ignore_ascii_case(target_name)))
@@ -195,7 +194,7 @@ fn processes(
     let offset_of = |pid: &str| -> Option<i64> {
         let seen = *first_seen.get(pid)?;
         let started = started?;
-        (seen >= started).then(|| (seen - started) as i64)
+        (seen >= started).then_some((seen - started) as i64)
     };
 
     let tree: Vec<ProcessNode> = if behavior.processtree.is_empty() {
@@ -352,10 +351,7 @@ fn tree_from_processes(
 }
 
 /// The strings of one `behavior.summary` list; a wrong type is an error with its path.
-fn summary_strings(
-    summary: &BTreeMap<String, Value>,
-    key: &str,
-) -> Result<Vec<String>, CapeError> {
+fn summary_strings(summary: &BTreeMap<String, Value>, key: &str) -> Result<Vec<String>, CapeError> {
     let Some(value) = summary.get(key) else {
         return Ok(Vec::new());
     };
@@ -692,9 +688,10 @@ fn dropped(
     normaliser: &Normaliser,
 ) {
     let mut push = |file: DroppedFile| {
-        let duplicate = attributes.files_dropped.iter().any(|d| {
-            d.path.eq_ignore_ascii_case(&file.path) && (d.sha256 == file.sha256)
-        });
+        let duplicate = attributes
+            .files_dropped
+            .iter()
+            .any(|d| d.path.eq_ignore_ascii_case(&file.path) && (d.sha256 == file.sha256));
         if !duplicate && !file.path.is_empty() {
             attributes.files_dropped.push(file);
         }
@@ -842,7 +839,9 @@ fn signatures(attributes: &mut BehaviourAttributes, report: &RawReport) {
                 ids.extend(known.iter().map(|id| id.to_string()));
             }
         }
-        let reference = name.clone().unwrap_or_else(|| signature.description.clone());
+        let reference = name
+            .clone()
+            .unwrap_or_else(|| signature.description.clone());
         for id in ids {
             let technique = MitreAttackTechnique {
                 id,
@@ -909,7 +908,10 @@ mod tests {
             normalise_command(&n, "bitsadmin  /transfer job"),
             "bitsadmin  /transfer job"
         );
-        assert_eq!(normalise_command(&n, r#""unterminated"#), r#""unterminated"#);
+        assert_eq!(
+            normalise_command(&n, r#""unterminated"#),
+            r#""unterminated"#
+        );
     }
 
     #[test]

@@ -29,6 +29,12 @@ impl<'a> From<&'a Path> for Source<'a> {
     }
 }
 
+impl<'a> From<&'a std::path::PathBuf> for Source<'a> {
+    fn from(path: &'a std::path::PathBuf) -> Self {
+        Source::Path(path.as_path())
+    }
+}
+
 impl Source<'_> {
     pub(crate) fn display_name(&self) -> String {
         match self {
@@ -181,16 +187,16 @@ fn parse_json<T: DeserializeOwned>(
     };
     let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(capped));
     let parsed = serde_path_to_error::deserialize::<_, T>(&mut deserializer);
-    let parsed = match parsed {
-        Ok(value) => deserializer.end().map(|()| value).map_err(|e| {
-            json_error(file, String::new(), &e, exceeded.get(), limit)
-        }),
+    match parsed {
+        Ok(value) => deserializer
+            .end()
+            .map(|()| value)
+            .map_err(|e| json_error(file, String::new(), &e, exceeded.get(), limit)),
         Err(e) => {
             let path = e.path().to_string();
             Err(json_error(file, path, e.inner(), exceeded.get(), limit))
         }
-    };
-    parsed
+    }
 }
 
 fn json_error(
@@ -206,7 +212,13 @@ fn json_error(
             limit,
         };
     }
-    let path = if path.is_empty() || path == "." {
+    // serde_path_to_error writes `?` for a map key it never got to read (input cut inside
+    // an object); the object's own path says where that was.
+    let mut path = path;
+    while let Some(stripped) = path.strip_suffix(".?") {
+        path = stripped.to_string();
+    }
+    let path = if path.is_empty() || path == "." || path == "?" {
         "(top level)".to_string()
     } else {
         path
@@ -309,8 +321,7 @@ mod tests {
     #[test]
     fn decompression_stops_at_the_cap() {
         // 4 MB of JSON whitespace compresses to a few KB: a small zip bomb.
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         std::io::Write::write_all(&mut encoder, &vec![b' '; 4 << 20]).unwrap();
         let bomb = encoder.finish().unwrap();
         assert!(bomb.len() < 64 << 10);

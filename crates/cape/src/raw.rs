@@ -25,7 +25,7 @@ where
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawReport {
     #[serde(deserialize_with = "nullable")]
     pub info: RawInfo,
@@ -46,7 +46,7 @@ pub(crate) struct RawReport {
 
 /// The few keys [`crate::inspect`] needs, so probing a file keeps nothing else.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawProbe {
     #[serde(deserialize_with = "nullable")]
     pub info: RawInfo,
@@ -56,21 +56,21 @@ pub(crate) struct RawProbe {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawInfo {
     pub version: Option<String>,
     pub started: Option<Timestamp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawTarget {
     pub category: Option<String>,
     pub file: Option<RawFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawFile {
     pub name: Option<String>,
     pub sha256: Option<String>,
@@ -78,7 +78,7 @@ pub(crate) struct RawFile {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawBehavior {
     #[serde(deserialize_with = "nullable")]
     pub processes: Vec<RawProcess>,
@@ -91,7 +91,7 @@ pub(crate) struct RawBehavior {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawProcess {
     #[serde(alias = "pid")]
     pub process_id: Option<Id>,
@@ -109,7 +109,7 @@ pub(crate) struct RawProcess {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawEnviron {
     #[serde(rename = "CommandLine")]
     pub command_line: Option<String>,
@@ -120,7 +120,7 @@ pub(crate) struct RawEnviron {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawTreeNode {
     pub pid: Option<Id>,
     #[serde(alias = "ppid")]
@@ -137,7 +137,7 @@ pub(crate) struct RawTreeNode {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawNetwork {
     #[serde(deserialize_with = "nullable")]
     pub hosts: Vec<RawHost>,
@@ -168,7 +168,7 @@ impl RawHost {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawDns {
     pub request: String,
     #[serde(deserialize_with = "nullable")]
@@ -176,7 +176,7 @@ pub(crate) struct RawDns {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawAnswer {
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -184,14 +184,14 @@ pub(crate) struct RawAnswer {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawFlow {
     pub dst: String,
     pub dport: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawHttp {
     pub uri: Option<String>,
     pub host: Option<String>,
@@ -203,7 +203,7 @@ pub(crate) struct RawHttp {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawSignature {
     pub name: Option<String>,
     pub description: String,
@@ -221,14 +221,14 @@ pub(crate) struct RawSignature {
 
 /// One item of CAPE's top-level `ttps` section.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawTtpEntry {
     pub signature: String,
     pub ttps: TtpIds,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawDropped {
     pub name: Option<String>,
     pub guest_paths: GuestPaths,
@@ -241,7 +241,7 @@ pub(crate) struct RawDropped {
 
 /// One line of a CAPE analysis folder's `files.json` (the files the analyser uploaded).
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawUploadedFile {
     /// `files/<sha256>` for dropped files.
     pub path: String,
@@ -338,7 +338,14 @@ fn parse_cape_time(text: &str) -> Option<f64> {
         clock_parts.next()??,
         clock_parts.next()??,
     );
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+    // Bounded so the day arithmetic below cannot overflow on a hostile year.
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=60).contains(&second)
+    {
         return None;
     }
     let fraction = if fraction.is_empty() {
@@ -493,7 +500,7 @@ const KEPT_APIS: &[&str] = &[
 pub(crate) struct InterestingCalls(pub Vec<RawCall>);
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an object")]
 pub(crate) struct RawCall {
     pub api: String,
     pub arguments: CallArguments,
@@ -523,6 +530,7 @@ impl CallArguments {
 impl<'de> Deserialize<'de> for CallArguments {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
+        #[serde(expecting = "an argument object {name, value}")]
         struct NamedArgument {
             name: String,
             #[serde(default)]
@@ -591,7 +599,10 @@ mod tests {
     #[test]
     fn cape_times_parse_to_unix_seconds() {
         // 2025-11-18 21:10:56 UTC = 1763500256 (date -u -d '2025-11-18 21:10:56' +%s).
-        assert_eq!(parse_cape_time("2025-11-18 21:10:56"), Some(1_763_500_256.0));
+        assert_eq!(
+            parse_cape_time("2025-11-18 21:10:56"),
+            Some(1_763_500_256.0)
+        );
         assert_eq!(
             parse_cape_time("2025-11-18 21:11:22,948"),
             Some(1_763_500_282.948)
@@ -599,5 +610,6 @@ mod tests {
         assert_eq!(parse_cape_time("1970-01-01 00:00:00"), Some(0.0));
         assert_eq!(parse_cape_time("2025-13-01 00:00:00"), None);
         assert_eq!(parse_cape_time("yesterday"), None);
+        assert_eq!(parse_cape_time("9223372036854775807-01-01 00:00:00"), None);
     }
 }

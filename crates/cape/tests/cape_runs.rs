@@ -100,12 +100,20 @@ fn apc_inject_run() {
     assert_eq!(
         dns,
         vec![
-            ("settings-win.data.microsoft.com", vec!["169.254.128.1"], vec![]),
+            (
+                "settings-win.data.microsoft.com",
+                vec!["169.254.128.1"],
+                vec![]
+            ),
             ("activation-v2.sls.microsoft.com", vec![], vec![]),
             ("crl.microsoft.com", vec![], vec![]),
             ("www.microsoft.com", vec![], vec![]),
             ("slscr.update.microsoft.com", vec![], vec![]),
-            ("1.128.254.169.in-addr.arpa", vec![], vec!["www.inetsim.org"]),
+            (
+                "1.128.254.169.in-addr.arpa",
+                vec![],
+                vec!["www.inetsim.org"]
+            ),
             ("maps.windows.com", vec![], vec![]),
         ]
     );
@@ -138,7 +146,10 @@ fn apc_inject_run() {
         "http://crl.microsoft.com/pki/crl/products/MicRooCerAut_2010-06-23.crl"
     );
     assert_eq!(
-        a.http_conversations[0].request_headers.get("User-Agent").map(String::as_str),
+        a.http_conversations[0]
+            .request_headers
+            .get("User-Agent")
+            .map(String::as_str),
         Some("Microsoft-CryptoAPI/10.0")
     );
     let signatures: Vec<_> = a
@@ -183,7 +194,11 @@ fn etw_dns_run() {
     assert_eq!(a.dns_lookups[0].resolved_ips, vec!["169.254.128.1"]);
     assert_eq!(a.dns_lookups[6].hostname, "1.128.254.169.in-addr.arpa");
     assert_eq!(a.dns_lookups[6].cnames, vec!["www.inetsim.org"]);
-    assert!(a.dns_lookups[1..6].iter().all(|d| d.resolved_ips.is_empty()));
+    assert!(
+        a.dns_lookups[1..6]
+            .iter()
+            .all(|d| d.resolved_ips.is_empty())
+    );
     // files.json: files/d15de142… ← C:\Users\buddy\AppData\Local\Temp\app.log.
     assert_eq!(a.files_dropped.len(), 1);
     assert_eq!(a.files_dropped[0].path, r"%SAMPLEPATH%\app.log");
@@ -392,13 +407,22 @@ fn truncated_reports_name_file_and_json_path() {
     let text = String::from_utf8(plain.clone()).unwrap();
     let processes = text.find("\"processes\": [").expect("behavior.processes");
     let dns = text.find("\"dns\": [").expect("network.dns");
-    for cut in [1, 100, 5_000, 60_000, dns + 40, processes + 2_000, plain.len() - 2] {
+    for cut in [
+        1,
+        100,
+        5_000,
+        60_000,
+        dns + 40,
+        processes + 2_000,
+        plain.len() - 2,
+    ] {
         let err = import_bytes("cut-lite.json", &plain[..cut]).unwrap_err();
         let (file, json_path, truncated, message) = json_error(err);
         assert_eq!(file, "cut-lite.json");
         assert!(truncated, "cut at {cut}: {message}");
         assert!(message.contains("truncated report"), "{message}");
         assert!(!json_path.is_empty(), "cut at {cut}");
+        assert!(!json_path.contains('?'), "cut at {cut}: {json_path}");
         if cut == processes + 2_000 {
             assert!(
                 json_path.starts_with("behavior.processes[0]"),
@@ -457,6 +481,10 @@ fn corrupted_types_name_their_json_path() {
         assert_eq!(json_path, expected_path, "{message}");
         assert!(!truncated);
         assert!(message.contains(expected_path), "{message}");
+        assert!(
+            !message.contains("Raw"),
+            "internal type names leak: {message}"
+        );
     }
 }
 
@@ -554,7 +582,10 @@ fn cuckoo_2x_report() {
         r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run\x"
     );
     assert_eq!(a.mutexes_created, vec![r"Global\m1"]);
-    assert!(a.command_executions.contains(&"cmd.exe /c whoami".to_string()));
+    assert!(
+        a.command_executions
+            .contains(&"cmd.exe /c whoami".to_string())
+    );
     assert_eq!(a.dns_lookups.len(), 1);
     assert_eq!(a.dns_lookups[0].resolved_ips, vec!["192.0.2.10"]);
     assert_eq!(a.ip_traffic.len(), 1);
@@ -612,13 +643,21 @@ fn merge_and_diff_of_two_real_runs() {
     );
     assert_eq!(http.both.len(), 7);
     let commands = attribute("command_executions");
-    assert_eq!(commands.only_left, vec![r#""%SAMPLEPATH%\apc-inject.exe" "#]);
-    assert_eq!(commands.only_right, vec![r#""%SAMPLEPATH%\etw-dns-app.exe" "#]);
+    assert_eq!(
+        commands.only_left,
+        vec![r#""%SAMPLEPATH%\apc-inject.exe" "#]
+    );
+    assert_eq!(
+        commands.only_right,
+        vec![r#""%SAMPLEPATH%\etw-dns-app.exe" "#]
+    );
     assert!(commands.both.is_empty());
     let dropped = attribute("files_dropped");
     assert_eq!(
         dropped.only_right,
-        vec![r"%SAMPLEPATH%\app.log (d15de142ade45df1a7c0548e699ac02f0d23047d257ae1b46c64b9c1493a109c)"]
+        vec![
+            r"%SAMPLEPATH%\app.log (d15de142ade45df1a7c0548e699ac02f0d23047d257ae1b46c64b9c1493a109c)"
+        ]
     );
 
     let trees = behaviour_mitre_trees(&[vendored(API_HOOKS), apc]);
@@ -631,7 +670,38 @@ fn merge_and_diff_of_two_real_runs() {
     // queries_locale_api / language_check_registry (T1614, T1627 unmapped).
     assert_eq!(tactics, vec!["TA0003", "TA0004", "TA0005", "TA0007", ""]);
     let persistence = &trees["CAPE Sandbox"].tactics[0];
-    let ids: Vec<&str> = persistence.techniques.iter().map(|t| t.id.as_str()).collect();
+    let ids: Vec<&str> = persistence
+        .techniques
+        .iter()
+        .map(|t| t.id.as_str())
+        .collect();
     assert_eq!(ids, vec!["T1060", "T1112", "T1547", "T1547.001"]);
     assert_eq!(persistence.techniques[0].signatures[0].severity, "HIGH");
+}
+
+/// Every 4 KiB cut of a real report and a few hundred single-byte corruptions: each is
+/// either a clean import or an error naming the file, never a panic.
+#[test]
+fn cuts_and_byte_flips_never_panic() {
+    let plain = std::fs::read(lite(VENDORED, APC_INJECT)).unwrap();
+    for cut in (0..plain.len()).step_by(4093) {
+        let err = import_bytes("cut.json", &plain[..cut]).unwrap_err();
+        assert!(err.to_string().contains("cut.json"), "{err}");
+    }
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..300 {
+        let mut corrupted = plain.clone();
+        let at = (next() % corrupted.len() as u64) as usize;
+        let replacements = b"{}[]\",:0a\\\x00\xff";
+        corrupted[at] = replacements[(next() % replacements.len() as u64) as usize];
+        if let Err(err) = import_bytes("flip.json", &corrupted) {
+            assert!(err.to_string().contains("flip.json"), "{err}");
+        }
+    }
 }

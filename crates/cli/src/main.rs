@@ -23,6 +23,10 @@ enum Command {
     Events(commands::events::EventsArgs),
     /// Build the sample's VirusTotal-compatible behaviour report from a detonation's Sysmon log.
     Report(commands::report::ReportArgs),
+    /// Import a CAPE or Cuckoo 2.x report (plain, gzip or zip) and print it as a behaviour report.
+    Cape(commands::cape::CapeArgs),
+    /// Compare two behaviour reports (or CAPE/Cuckoo reports): what only one of them saw.
+    Diff(commands::diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Events(args) => commands::events::run(args),
         Command::Report(args) => commands::report::run(args),
+        Command::Cape(args) => commands::cape::run(args),
+        Command::Diff(args) => commands::diff::run(args),
     };
     match result {
         Ok(code) => code,

@@ -78,7 +78,10 @@ fn comparable(a: &BehaviourAttributes) -> Vec<(&'static str, Vec<Item>)> {
         ("files_opened", strings(&a.files_opened)),
         ("files_written", strings(&a.files_written)),
         ("files_deleted", strings(&a.files_deleted)),
-        ("files_attribute_changed", strings(&a.files_attribute_changed)),
+        (
+            "files_attribute_changed",
+            strings(&a.files_attribute_changed),
+        ),
         (
             "files_dropped",
             a.files_dropped
@@ -161,7 +164,9 @@ fn comparable(a: &BehaviourAttributes) -> Vec<(&'static str, Vec<Item>)> {
                     let shown = format!(
                         "{}{}{}",
                         t.destination_ip,
-                        t.destination_port.map(|p| format!(":{p}")).unwrap_or_default(),
+                        t.destination_port
+                            .map(|p| format!(":{p}"))
+                            .unwrap_or_default(),
                         t.transport_layer_protocol
                             .as_deref()
                             .map(|p| format!("/{p}"))
@@ -205,10 +210,7 @@ fn comparable(a: &BehaviourAttributes) -> Vec<(&'static str, Vec<Item>)> {
                         Some(name) if !name.is_empty() => format!("{name}: {}", s.description),
                         _ => s.description.clone(),
                     };
-                    (
-                        text_key(s.name.as_deref().unwrap_or(&s.description)),
-                        shown,
-                    )
+                    (text_key(s.name.as_deref().unwrap_or(&s.description)), shown)
                 })
                 .collect(),
         ),
@@ -371,8 +373,15 @@ mod tests {
             },
         );
         let diff = diff_reports(&left, &right);
-        let names: Vec<&str> = diff.attributes.iter().map(|a| a.attribute.as_str()).collect();
-        assert_eq!(names, vec!["registry_keys_set", "dns_lookups", "named_pipes"]);
+        let names: Vec<&str> = diff
+            .attributes
+            .iter()
+            .map(|a| a.attribute.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["registry_keys_set", "dns_lookups", "named_pipes"]
+        );
         let dns = &diff.attributes[1];
         assert_eq!(dns.both, vec!["crl.microsoft.com"]);
         assert_eq!(dns.only_left, vec!["only-cape.example"]);

@@ -42,7 +42,8 @@ const PER_RUN_KEYS: &[&str] = &[
 
 impl Serialize for BehaviourSummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut value = serde_json::to_value(&self.attributes).map_err(serde::ser::Error::custom)?;
+        let mut value =
+            serde_json::to_value(&self.attributes).map_err(serde::ser::Error::custom)?;
         if let serde_json::Value::Object(map) = &mut value {
             for key in PER_RUN_KEYS {
                 map.remove(*key);
@@ -63,7 +64,11 @@ pub(crate) fn text_key(text: &str) -> String {
 }
 
 /// Append the items of `from` whose key is not yet in `into`.
-fn union_by<T: Clone, K: Eq + std::hash::Hash>(into: &mut Vec<T>, from: &[T], key: impl Fn(&T) -> K) {
+fn union_by<T: Clone, K: Eq + std::hash::Hash>(
+    into: &mut Vec<T>,
+    from: &[T],
+    key: impl Fn(&T) -> K,
+) {
     let mut seen: HashSet<K> = into.iter().map(&key).collect();
     for item in from {
         if seen.insert(key(item)) {
@@ -153,11 +158,21 @@ fn merge_into(m: &mut BehaviourAttributes, a: &BehaviourAttributes) {
         )
     });
     union_by(&mut m.http_conversations, &a.http_conversations, |h| {
-        (h.url.trim().to_string(), h.request_method.as_deref().map(text_key))
+        (
+            h.url.trim().to_string(),
+            h.request_method.as_deref().map(text_key),
+        )
     });
-    union_by(&mut m.mitre_attack_techniques, &a.mitre_attack_techniques, |t| {
-        (t.id.to_ascii_uppercase(), text_key(&t.signature_description))
-    });
+    union_by(
+        &mut m.mitre_attack_techniques,
+        &a.mitre_attack_techniques,
+        |t| {
+            (
+                t.id.to_ascii_uppercase(),
+                text_key(&t.signature_description),
+            )
+        },
+    );
     union_by(&mut m.signature_matches, &a.signature_matches, |s| {
         (
             s.name.as_deref().map(text_key),
@@ -165,16 +180,22 @@ fn merge_into(m: &mut BehaviourAttributes, a: &BehaviourAttributes) {
             s.format.clone(),
         )
     });
-    union_by(&mut m.sigma_analysis_results, &a.sigma_analysis_results, |r| {
-        if r.rule_id.is_empty() {
-            text_key(&r.rule_title)
-        } else {
-            r.rule_id.clone()
-        }
-    });
-    union_by(&mut m.scheduled_tasks_created, &a.scheduled_tasks_created, |t| {
-        (text_key(&t.name), t.command.as_deref().map(text_key))
-    });
+    union_by(
+        &mut m.sigma_analysis_results,
+        &a.sigma_analysis_results,
+        |r| {
+            if r.rule_id.is_empty() {
+                text_key(&r.rule_title)
+            } else {
+                r.rule_id.clone()
+            }
+        },
+    );
+    union_by(
+        &mut m.scheduled_tasks_created,
+        &a.scheduled_tasks_created,
+        |t| (text_key(&t.name), t.command.as_deref().map(text_key)),
+    );
     union_by(&mut m.wmi_subscriptions, &a.wmi_subscriptions, |w| {
         (text_key(&w.kind), text_key(&w.name))
     });
@@ -264,31 +285,100 @@ pub const UNMAPPED_TACTIC_NAME: &str = "Unmapped";
 /// Enterprise ATT&CK tactics: (Sigma tag, id, name, ATT&CK's one-line description), in
 /// kill-chain order.
 const TACTICS: &[(&str, &str, &str, &str)] = &[
-    ("reconnaissance", "TA0043", "Reconnaissance", "The adversary is trying to gather information they can use to plan future operations."),
-    ("resource-development", "TA0042", "Resource Development", "The adversary is trying to establish resources they can use to support operations."),
-    ("initial-access", "TA0001", "Initial Access", "The adversary is trying to get into your network."),
-    ("execution", "TA0002", "Execution", "The adversary is trying to run malicious code."),
-    ("persistence", "TA0003", "Persistence", "The adversary is trying to maintain their foothold."),
-    ("privilege-escalation", "TA0004", "Privilege Escalation", "The adversary is trying to gain higher-level permissions."),
-    ("defense-evasion", "TA0005", "Defense Evasion", "The adversary is trying to avoid being detected."),
-    ("credential-access", "TA0006", "Credential Access", "The adversary is trying to steal account names and passwords."),
-    ("discovery", "TA0007", "Discovery", "The adversary is trying to figure out your environment."),
-    ("lateral-movement", "TA0008", "Lateral Movement", "The adversary is trying to move through your environment."),
-    ("collection", "TA0009", "Collection", "The adversary is trying to gather data of interest to their goal."),
-    ("command-and-control", "TA0011", "Command and Control", "The adversary is trying to communicate with compromised systems to control them."),
-    ("exfiltration", "TA0010", "Exfiltration", "The adversary is trying to steal data."),
-    ("impact", "TA0040", "Impact", "The adversary is trying to manipulate, interrupt, or destroy your systems and data."),
+    (
+        "reconnaissance",
+        "TA0043",
+        "Reconnaissance",
+        "The adversary is trying to gather information they can use to plan future operations.",
+    ),
+    (
+        "resource-development",
+        "TA0042",
+        "Resource Development",
+        "The adversary is trying to establish resources they can use to support operations.",
+    ),
+    (
+        "initial-access",
+        "TA0001",
+        "Initial Access",
+        "The adversary is trying to get into your network.",
+    ),
+    (
+        "execution",
+        "TA0002",
+        "Execution",
+        "The adversary is trying to run malicious code.",
+    ),
+    (
+        "persistence",
+        "TA0003",
+        "Persistence",
+        "The adversary is trying to maintain their foothold.",
+    ),
+    (
+        "privilege-escalation",
+        "TA0004",
+        "Privilege Escalation",
+        "The adversary is trying to gain higher-level permissions.",
+    ),
+    (
+        "defense-evasion",
+        "TA0005",
+        "Defense Evasion",
+        "The adversary is trying to avoid being detected.",
+    ),
+    (
+        "credential-access",
+        "TA0006",
+        "Credential Access",
+        "The adversary is trying to steal account names and passwords.",
+    ),
+    (
+        "discovery",
+        "TA0007",
+        "Discovery",
+        "The adversary is trying to figure out your environment.",
+    ),
+    (
+        "lateral-movement",
+        "TA0008",
+        "Lateral Movement",
+        "The adversary is trying to move through your environment.",
+    ),
+    (
+        "collection",
+        "TA0009",
+        "Collection",
+        "The adversary is trying to gather data of interest to their goal.",
+    ),
+    (
+        "command-and-control",
+        "TA0011",
+        "Command and Control",
+        "The adversary is trying to communicate with compromised systems to control them.",
+    ),
+    (
+        "exfiltration",
+        "TA0010",
+        "Exfiltration",
+        "The adversary is trying to steal data.",
+    ),
+    (
+        "impact",
+        "TA0040",
+        "Impact",
+        "The adversary is trying to manipulate, interrupt, or destroy your systems and data.",
+    ),
 ];
 
-/// Technique → tactics, generated from SigmaHQ's Windows rules (see the file's header).
+/// Technique → tactics, generated from the `tags:` of SigmaHQ's `rules/windows` (the rule for
+/// building it is in the file's header), so every technique a Sigma hit can report is placed.
 const SIGMA_TECHNIQUE_TACTICS: &str = include_str!("attack_tactics.tsv");
 
 /// Techniques CAPE signatures report that no SigmaHQ Windows rule tags: T1614 (System
 /// Location Discovery) and T1060, ATT&CK v6's Registry Run Keys, which CAPE still emits.
-const EXTRA_TECHNIQUE_TACTICS: &[(&str, &[&str])] = &[
-    ("T1614", &["discovery"]),
-    ("T1060", &["persistence"]),
-];
+const EXTRA_TECHNIQUE_TACTICS: &[(&str, &[&str])] =
+    &[("T1614", &["discovery"]), ("T1060", &["persistence"])];
 
 /// ATT&CK names of frequent techniques; others are shown by id.
 const TECHNIQUE_NAMES: &[(&str, &str)] = &[
@@ -332,7 +422,10 @@ const TECHNIQUE_NAMES: &[(&str, &str)] = &[
     ("T1486", "Data Encrypted for Impact"),
     ("T1490", "Inhibit System Recovery"),
     ("T1543.003", "Windows Service"),
-    ("T1546.003", "Windows Management Instrumentation Event Subscription"),
+    (
+        "T1546.003",
+        "Windows Management Instrumentation Event Subscription",
+    ),
     ("T1547", "Boot or Logon Autostart Execution"),
     ("T1547.001", "Registry Run Keys / Startup Folder"),
     ("T1548.002", "Bypass User Account Control"),
@@ -356,7 +449,11 @@ pub fn technique_tactics(technique: &str) -> Vec<&'static str> {
             .map(|(_, tactics)| tactics.split(',').collect())
     };
     lookup(&wanted)
-        .or_else(|| wanted.split_once('.').and_then(|(parent, _)| lookup(parent)))
+        .or_else(|| {
+            wanted
+                .split_once('.')
+                .and_then(|(parent, _)| lookup(parent))
+        })
         .unwrap_or_default()
 }
 
@@ -558,19 +655,28 @@ mod tests {
         let a = &summary.attributes;
         assert_eq!(a.command_executions.len(), 1);
         assert_eq!(a.dns_lookups.len(), 2);
-        assert_eq!(a.dns_lookups[0].resolved_ips, vec!["169.254.128.1", "10.0.0.1"]);
+        assert_eq!(
+            a.dns_lookups[0].resolved_ips,
+            vec!["169.254.128.1", "10.0.0.1"]
+        );
         assert_eq!(a.ip_traffic.len(), 1);
         assert_eq!(a.files_dropped.len(), 1);
         assert_eq!(a.verdict_confidence, Some(70));
         assert_eq!(a.processes_tree.len(), 2);
         assert_eq!(summary.processes_tree_by_sandbox.len(), 2);
-        assert_eq!(summary.processes_tree_by_sandbox["CAPE Sandbox"][0].process_id, "2500");
+        assert_eq!(
+            summary.processes_tree_by_sandbox["CAPE Sandbox"][0].process_id,
+            "2500"
+        );
 
         let json = serde_json::to_value(&summary).unwrap();
         for key in PER_RUN_KEYS {
             assert!(json.get(key).is_none(), "{key} must not be in a summary");
         }
-        assert_eq!(json["tags"], serde_json::json!(["DETECT_DEBUG_ENVIRONMENT"]));
+        assert_eq!(
+            json["tags"],
+            serde_json::json!(["DETECT_DEBUG_ENVIRONMENT"])
+        );
         assert!(json["processes_tree_by_sandbox"]["Microsoft Sysinternals"].is_array());
     }
 
@@ -586,9 +692,21 @@ mod tests {
             "CAPE Sandbox",
             BehaviourAttributes {
                 mitre_attack_techniques: vec![
-                    technique("T1547.001", "Installs itself for autorun", "IMPACT_SEVERITY_HIGH"),
-                    technique("T1614", "Queries the computer locale", "IMPACT_SEVERITY_LOW"),
-                    technique("T1627", "Queries the computer locale", "IMPACT_SEVERITY_LOW"),
+                    technique(
+                        "T1547.001",
+                        "Installs itself for autorun",
+                        "IMPACT_SEVERITY_HIGH",
+                    ),
+                    technique(
+                        "T1614",
+                        "Queries the computer locale",
+                        "IMPACT_SEVERITY_LOW",
+                    ),
+                    technique(
+                        "T1627",
+                        "Queries the computer locale",
+                        "IMPACT_SEVERITY_LOW",
+                    ),
                 ],
                 ..Default::default()
             },
@@ -617,13 +735,19 @@ mod tests {
         );
         let persistence = &trees["CAPE Sandbox"].tactics[0];
         assert_eq!(persistence.id, "TA0003");
-        assert_eq!(persistence.techniques[0].name, "Registry Run Keys / Startup Folder");
+        assert_eq!(
+            persistence.techniques[0].name,
+            "Registry Run Keys / Startup Folder"
+        );
         assert_eq!(
             persistence.techniques[0].link,
             "https://attack.mitre.org/techniques/T1547/001/"
         );
         assert_eq!(persistence.techniques[0].signatures[0].severity, "HIGH");
         let json = serde_json::to_value(&trees).unwrap();
-        assert_eq!(json["Microsoft Sysinternals"], serde_json::json!({"tactics": []}));
+        assert_eq!(
+            json["Microsoft Sysinternals"],
+            serde_json::json!({"tactics": []})
+        );
     }
 }

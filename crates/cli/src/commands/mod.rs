@@ -1,4 +1,6 @@
 //! One module per subcommand.
 
+pub mod cape;
+pub mod diff;
 pub mod events;
 pub mod report;
