@@ -16,7 +16,7 @@
       if (value === undefined || value === null || value === false) continue;
       node.setAttribute(name, String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === undefined || child === null || child === false) continue;
       node.appendChild(typeof child === "string" || typeof child === "number"
         ? document.createTextNode(String(child)) : child);
