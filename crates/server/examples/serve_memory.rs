@@ -45,7 +45,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         match arg.as_str() {
             "--listen" => listen = args.next().ok_or("--listen needs a value")?,
             "--ingest" => ingest.push(PathBuf::from(args.next().ok_or("--ingest needs a value")?)),
-            "--api-key" => keys.add(&args.next().ok_or("--api-key needs a value")?, Role::Ingest)?,
+            "--api-key" => {
+                keys.add(&args.next().ok_or("--api-key needs a value")?, Role::Ingest)?
+            }
             "--keys-file" => {
                 keys.load_keys_file(Path::new(&args.next().ok_or("--keys-file needs a value")?))?
             }
@@ -53,7 +55,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 args.next();
             }
             "--help" => {
-                println!("serve_memory [serve] [--listen ADDR] [--ingest PATH]... [--api-key K] [--keys-file F]");
+                println!(
+                    "serve_memory [serve] [--listen ADDR] [--ingest PATH]... [--api-key K] [--keys-file F]"
+                );
                 return Ok(());
             }
             other => return Err(format!("unknown argument {other}").into()),

@@ -2,8 +2,8 @@
 
 use crate::auth::{ApiKeys, Role};
 use crate::backend::{
-    self, Backend, BackendError, DEFAULT_LIMIT, MAX_LIMIT, PageRequest, SearchOrder,
-    SearchRequest, Upload,
+    self, Backend, BackendError, DEFAULT_LIMIT, MAX_LIMIT, PageRequest, SearchOrder, SearchRequest,
+    Upload,
 };
 use crate::error::ApiError;
 use crate::{ServerConfig, html_report, ui};
@@ -54,7 +54,10 @@ impl AppState {
     }
 
     fn link(&self, path: &str) -> String {
-        format!("{}/api/v3{path}", self.config.public_url.trim_end_matches('/'))
+        format!(
+            "{}/api/v3{path}",
+            self.config.public_url.trim_end_matches('/')
+        )
     }
 }
 
@@ -63,8 +66,8 @@ pub(crate) fn router(state: AppState) -> Router {
     let ingest_timeout = state.config.ingest_timeout;
     // Multipart framing around the file adds a little; the file field itself is counted
     // against `upload_limit` exactly.
-    let body_limit = usize::try_from(state.config.upload_limit.saturating_add(64 * 1024))
-        .unwrap_or(usize::MAX);
+    let body_limit =
+        usize::try_from(state.config.upload_limit.saturating_add(64 * 1024)).unwrap_or(usize::MAX);
 
     let reads = Router::new()
         .route("/files/{id}", get(file_object))
@@ -182,7 +185,10 @@ fn sample_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiErr
     if backend::is_sample_id(&id) {
         Ok(id.to_ascii_lowercase())
     } else {
-        Err(ApiError::not_found(format!("File {:?} not found", truncate(&id))))
+        Err(ApiError::not_found(format!(
+            "File {:?} not found",
+            truncate(&id)
+        )))
     }
 }
 
@@ -320,7 +326,11 @@ fn collection(
     let mut links = Map::new();
     links.insert(
         "self".into(),
-        json!(format!("{}?{}", state.link(path), query_string(&self_pairs))),
+        json!(format!(
+            "{}?{}",
+            state.link(path),
+            query_string(&self_pairs)
+        )),
     );
     let mut meta = Map::new();
     if let Some(count) = count {
@@ -464,7 +474,9 @@ async fn behaviour(
 ) -> Result<Response, ApiError> {
     let id = behaviour_id(path)?;
     let report = load_behaviour(&state, &id).await?;
-    Ok(json_response(json!({ "data": behaviour_json(&state, report) })))
+    Ok(json_response(
+        json!({ "data": behaviour_json(&state, report) }),
+    ))
 }
 
 async fn behaviour_file_descriptor(
@@ -760,7 +772,9 @@ fn upload_name(client_name: Option<&str>) -> String {
 fn spool_suffix(name: &str) -> String {
     match name.rsplit_once('.') {
         Some((_, ext))
-            if !ext.is_empty() && ext.len() <= 8 && ext.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            if !ext.is_empty()
+                && ext.len() <= 8
+                && ext.bytes().all(|b| b.is_ascii_alphanumeric()) =>
         {
             format!(".{}", ext.to_ascii_lowercase())
         }
@@ -776,8 +790,9 @@ async fn ingest(
     if role.map(|axum::Extension(r)| r) != Some(Role::Ingest) {
         return Err(ApiError::forbidden("this API key may read but not ingest"));
     }
-    let mut multipart = multipart
-        .map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {}", e.body_text())))?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad_request(format!("expected multipart/form-data: {}", e.body_text()))
+    })?;
 
     let limit = state.config.upload_limit;
     let mut spooled: Option<(tempfile::NamedTempFile, String)> = None;
@@ -807,7 +822,9 @@ async fn ingest(
                         ApiError::transient("could not store the upload")
                     })?;
                 }
-                file.flush().await.map_err(|_| ApiError::transient("could not store the upload"))?;
+                file.flush()
+                    .await
+                    .map_err(|_| ApiError::transient("could not store the upload"))?;
                 if written == 0 {
                     return Err(ApiError::invalid_argument("the uploaded file is empty"));
                 }

@@ -76,7 +76,9 @@ pub fn render(report: &FileBehaviour) -> String {
         a.ip_traffic.iter().map(|t| {
             vec![
                 t.destination_ip.clone(),
-                t.destination_port.map(|p| p.to_string()).unwrap_or_default(),
+                t.destination_port
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
                 t.transport_layer_protocol.clone().unwrap_or_default(),
             ]
         }),

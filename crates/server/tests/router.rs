@@ -116,7 +116,11 @@ impl Answer {
         assert_eq!(self.header("content-type"), "application/json");
         let body = self.json();
         assert_eq!(body["error"]["code"], code, "{body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 }
 
@@ -145,7 +149,8 @@ async fn get(app: &Router, uri: &str, key: Option<&str>) -> Answer {
 
 /// Strip the configured public URL, to follow a `links.next` through the router.
 fn local(link: &str) -> &str {
-    link.strip_prefix("http://sandscope.test").expect("absolute link")
+    link.strip_prefix("http://sandscope.test")
+        .expect("absolute link")
 }
 
 #[tokio::test]
@@ -165,7 +170,9 @@ async fn behaviours_are_paged_with_vt_envelopes() {
     assert_eq!(data.len(), 2);
     assert_eq!(body["meta"]["count"], 3);
     let cursor = body["meta"]["cursor"].as_str().expect("a cursor on page 1");
-    let next = body["links"]["next"].as_str().expect("links.next on page 1");
+    let next = body["links"]["next"]
+        .as_str()
+        .expect("links.next on page 1");
     assert!(next.contains(&format!("cursor={cursor}")), "{next}");
     let item = &data[0];
     assert_eq!(item["type"], "file_behaviour");
@@ -182,8 +189,14 @@ async fn behaviours_are_paged_with_vt_envelopes() {
     let second = get(&app, local(next), Some(READ_KEY)).await;
     let body = second.json();
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
-    assert_eq!(body["data"][0]["attributes"]["sandbox_name"], "CAPE Sandbox");
-    assert!(body["meta"].get("cursor").is_none(), "last page has no cursor");
+    assert_eq!(
+        body["data"][0]["attributes"]["sandbox_name"],
+        "CAPE Sandbox"
+    );
+    assert!(
+        body["meta"].get("cursor").is_none(),
+        "last page has no cursor"
+    );
     assert!(body["links"].get("next").is_none());
 
     let descriptors = get(
@@ -286,7 +299,12 @@ async fn summary_and_mitre_trees() {
     let sandboxes = trees["data"].as_object().unwrap();
     assert_eq!(sandboxes.len(), 3);
     assert!(sandboxes["Zenbox"]["tactics"].is_array());
-    assert!(trees["links"]["self"].as_str().unwrap().ends_with("/behaviour_mitre_trees"));
+    assert!(
+        trees["links"]["self"]
+            .as_str()
+            .unwrap()
+            .ends_with("/behaviour_mitre_trees")
+    );
 }
 
 #[tokio::test]
@@ -443,7 +461,10 @@ async fn intelligence_search_pages_and_query_errors() {
         let body = answer.json();
         pages += 1;
         assert_eq!(body["meta"]["total_hits"], 3);
-        assert_eq!(body["meta"]["allowed_orders"], serde_json::json!(["analysis_date"]));
+        assert_eq!(
+            body["meta"]["allowed_orders"],
+            serde_json::json!(["analysis_date"])
+        );
         for item in body["data"].as_array().unwrap() {
             assert_eq!(item["type"], "file");
             let snippet = &item["context_attributes"]["snippets"][0];
@@ -478,7 +499,11 @@ async fn intelligence_search_pages_and_query_errors() {
     .await
     .json();
     assert_eq!(
-        descriptors["data"][0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        descriptors["data"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         vec!["type", "id"]
     );
 
@@ -494,7 +519,12 @@ async fn intelligence_search_pages_and_query_errors() {
     bad.assert_error(StatusCode::BAD_REQUEST, "BadRequestError");
     let error = &bad.json()["error"];
     assert_eq!(error["column"], 7);
-    assert!(error["message"].as_str().unwrap().contains("behaviour_nope"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("behaviour_nope")
+    );
 
     let unterminated = get(
         &app,
@@ -552,7 +582,10 @@ async fn html_report_escapes_hostile_values_and_forbids_scripts() {
     assert_eq!(answer.header("content-type"), "text/html; charset=utf-8");
     let csp = answer.header("content-security-policy");
     assert!(csp.starts_with("default-src 'none'"), "{csp}");
-    assert!(!csp.contains("script-src"), "no script source at all: {csp}");
+    assert!(
+        !csp.contains("script-src"),
+        "no script source at all: {csp}"
+    );
     assert_eq!(answer.header("x-content-type-options"), "nosniff");
     let html = answer.text();
     assert!(html.contains("cmd.exe /c echo &lt;img src=x onerror=alert(1)&gt;"));
@@ -580,10 +613,16 @@ async fn ui_is_served_with_a_strict_policy() {
     assert!(!html.contains(" on"), "no inline event handler attributes");
     let js = get(&app, "/ui/app.js", None).await;
     assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
-    assert!(!js.text().contains("innerHTML"), "the UI never parses data as HTML");
+    assert!(
+        !js.text().contains("innerHTML"),
+        "the UI never parses data as HTML"
+    );
     let api = get(&app, "/api/v3/sandscope/health", None).await;
     assert_eq!(api.header("x-content-type-options"), "nosniff");
-    assert!(api.header("content-security-policy").contains("default-src 'none'"));
+    assert!(
+        api.header("content-security-policy")
+            .contains("default-src 'none'")
+    );
 }
 
 /// A backend whose searches take longer than the request deadline.
@@ -616,10 +655,7 @@ impl Backend for SlowBackend {
     fn search_orders(&self) -> Vec<String> {
         self.0.search_orders()
     }
-    fn pivot_graph(
-        &self,
-        s: &str,
-    ) -> Result<Option<sandscope_server::PivotGraph>, BackendError> {
+    fn pivot_graph(&self, s: &str) -> Result<Option<sandscope_server::PivotGraph>, BackendError> {
         self.0.pivot_graph(s)
     }
     fn ingest(
@@ -629,7 +665,9 @@ impl Backend for SlowBackend {
         self.0.ingest(u)
     }
     fn health(&self) -> Result<sandscope_server::Health, BackendError> {
-        Err(BackendError::Internal("disk on fire at /secret/path".into()))
+        Err(BackendError::Internal(
+            "disk on fire at /secret/path".into(),
+        ))
     }
 }
 
@@ -648,7 +686,10 @@ async fn deadlines_and_backend_failures_use_vt_codes() {
         .assert_error(StatusCode::GATEWAY_TIMEOUT, "DeadlineExceededError");
     let health = get(&app, "/api/v3/sandscope/health", None).await;
     health.assert_error(StatusCode::SERVICE_UNAVAILABLE, "TransientError");
-    assert!(!health.text().contains("/secret/path"), "internals stay in the log");
+    assert!(
+        !health.text().contains("/secret/path"),
+        "internals stay in the log"
+    );
 }
 
 #[tokio::test]

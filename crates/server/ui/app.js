@@ -441,7 +441,48 @@
       for (const g of canvas.querySelectorAll("g.node")) g.classList.toggle("selected", g.dataset.id === node.id);
     }
 
+    // Fruchterman-Reingold relaxation so new nodes settle without overlapping; the first
+    // sample stays pinned at the centre.
+    function relax(iterations) {
+      const all = [...nodes.values()];
+      const ideal = 120;
+      for (let it = 0; it < iterations; it++) {
+        const temperature = 40 * (1 - it / iterations) + 1;
+        const force = all.map(() => [0, 0]);
+        for (let i = 0; i < all.length; i++) {
+          for (let j = i + 1; j < all.length; j++) {
+            let dx = all[i].x - all[j].x;
+            let dy = all[i].y - all[j].y;
+            let d2 = dx * dx + dy * dy;
+            if (d2 < 0.01) { dx = (i - j) * 0.1; dy = 0.1; d2 = dx * dx + dy * dy; }
+            const push = (ideal * ideal) / d2;
+            force[i][0] += dx * push; force[i][1] += dy * push;
+            force[j][0] -= dx * push; force[j][1] -= dy * push;
+          }
+        }
+        const index = new Map(all.map((n, i) => [n.id, i]));
+        for (const e of edges.values()) {
+          const i = index.get(e.source);
+          const j = index.get(e.target);
+          const dx = all[i].x - all[j].x;
+          const dy = all[i].y - all[j].y;
+          const pull = Math.sqrt(dx * dx + dy * dy) / ideal;
+          force[i][0] -= dx * pull; force[i][1] -= dy * pull;
+          force[j][0] += dx * pull; force[j][1] += dy * pull;
+        }
+        all.forEach((n, i) => {
+          if (n.depth === 0) return;
+          const [fx, fy] = force[i];
+          const len = Math.sqrt(fx * fx + fy * fy) || 1;
+          const step = Math.min(len, temperature);
+          n.x += (fx / len) * step;
+          n.y += (fy / len) * step;
+        });
+      }
+    }
+
     function draw() {
+      relax(120);
       while (canvas.firstChild) canvas.removeChild(canvas.firstChild);
       const all = [...nodes.values()];
       const xs = all.map((n) => n.x);

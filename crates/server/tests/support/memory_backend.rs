@@ -68,7 +68,10 @@ impl MemoryBackend {
         } else {
             let text = String::from_utf8(head)
                 .map_err(|_| BackendError::InvalidArgument("not an event log".into()))?;
-            (parse_event_xml(&text, &path.display().to_string())?, Vec::new())
+            (
+                parse_event_xml(&text, &path.display().to_string())?,
+                Vec::new(),
+            )
         };
         let sha256 = sha256.or_else(|| {
             events
@@ -121,8 +124,13 @@ fn fill_gaps(a: &mut BehaviourAttributes, events: &[SysmonEvent]) {
         }
     }
     if a.ip_traffic.is_empty() {
-        for e in events.iter().filter(|e| e.event_id == event_id::NETWORK_CONNECT) {
-            let Some(ip) = e.destination_ip() else { continue };
+        for e in events
+            .iter()
+            .filter(|e| e.event_id == event_id::NETWORK_CONNECT)
+        {
+            let Some(ip) = e.destination_ip() else {
+                continue;
+            };
             let traffic = IpTraffic {
                 destination_ip: ip.to_string(),
                 destination_port: e.destination_port(),
@@ -134,7 +142,10 @@ fn fill_gaps(a: &mut BehaviourAttributes, events: &[SysmonEvent]) {
         }
     }
     if a.files_written.is_empty() {
-        for e in events.iter().filter(|e| e.event_id == event_id::FILE_CREATE) {
+        for e in events
+            .iter()
+            .filter(|e| e.event_id == event_id::FILE_CREATE)
+        {
             if let Some(file) = e.target_filename()
                 && !a.files_written.iter().any(|f| f == file)
             {
@@ -220,8 +231,14 @@ pub fn parse_event_xml(text: &str, file: &str) -> Result<Vec<SysmonEvent>, Backe
     let mut reader = Reader::from_str(text);
     let source_file: Arc<str> = Arc::from(file);
     let mut events = Vec::new();
-    let mut current: Option<(u16, Option<jiff::Timestamp>, String, String, Option<u64>, Fields)> =
-        None;
+    let mut current: Option<(
+        u16,
+        Option<jiff::Timestamp>,
+        String,
+        String,
+        Option<u64>,
+        Fields,
+    )> = None;
     let mut data_name: Option<String> = None;
     let mut text_buf = String::new();
     loop {
@@ -234,11 +251,14 @@ pub fn parse_event_xml(text: &str, file: &str) -> Result<Vec<SysmonEvent>, Backe
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).to_string();
                 text_buf.clear();
                 match name.as_str() {
-                    "Event" => current = Some((0, None, String::new(), String::new(), None, Fields::new())),
+                    "Event" => {
+                        current = Some((0, None, String::new(), String::new(), None, Fields::new()))
+                    }
                     "TimeCreated" => {
                         for attr in start.attributes().flatten() {
                             if attr.key.local_name().as_ref() == b"SystemTime"
-                                && let (Some(cur), Ok(v)) = (current.as_mut(), attr.unescape_value())
+                                && let (Some(cur), Ok(v)) =
+                                    (current.as_mut(), attr.unescape_value())
                             {
                                 cur.1 = sandscope_event::parse_time(&v);
                             }
@@ -273,9 +293,10 @@ pub fn parse_event_xml(text: &str, file: &str) -> Result<Vec<SysmonEvent>, Backe
                     let name = r
                         .decode()
                         .map_err(|e| BackendError::InvalidArgument(format!("XML: {e}")))?;
-                    let resolved = quick_xml::escape::resolve_xml_entity(&name).ok_or_else(|| {
-                        BackendError::InvalidArgument(format!("XML: unknown entity &{name};"))
-                    })?;
+                    let resolved =
+                        quick_xml::escape::resolve_xml_entity(&name).ok_or_else(|| {
+                            BackendError::InvalidArgument(format!("XML: unknown entity &{name};"))
+                        })?;
                     text_buf.push_str(resolved);
                 }
             }
@@ -341,22 +362,49 @@ fn fields_of(report: &FileBehaviour) -> Vec<(&'static str, String)> {
             out.push((field, v));
         }
     };
-    push("processes_created", &mut a.processes_created.iter().cloned());
-    push("command_executions", &mut a.command_executions.iter().cloned());
-    push("processes_terminated", &mut a.processes_terminated.iter().cloned());
-    push("processes_injected", &mut a.processes_injected.iter().cloned());
+    push(
+        "processes_created",
+        &mut a.processes_created.iter().cloned(),
+    );
+    push(
+        "command_executions",
+        &mut a.command_executions.iter().cloned(),
+    );
+    push(
+        "processes_terminated",
+        &mut a.processes_terminated.iter().cloned(),
+    );
+    push(
+        "processes_injected",
+        &mut a.processes_injected.iter().cloned(),
+    );
     push("files_written", &mut a.files_written.iter().cloned());
     push("files_deleted", &mut a.files_deleted.iter().cloned());
     push("files_opened", &mut a.files_opened.iter().cloned());
-    push("files_dropped", &mut a.files_dropped.iter().map(|f| f.path.clone()));
-    push("dns_lookups.hostname", &mut a.dns_lookups.iter().map(|d| d.hostname.clone()));
+    push(
+        "files_dropped",
+        &mut a.files_dropped.iter().map(|f| f.path.clone()),
+    );
+    push(
+        "dns_lookups.hostname",
+        &mut a.dns_lookups.iter().map(|d| d.hostname.clone()),
+    );
     push(
         "dns_lookups.resolved_ips",
         &mut a.dns_lookups.iter().flat_map(|d| d.resolved_ips.clone()),
     );
-    push("ip_traffic.destination_ip", &mut a.ip_traffic.iter().map(|t| t.destination_ip.clone()));
-    push("registry_keys_set", &mut a.registry_keys_set.iter().map(|r| r.key.clone()));
-    push("registry_keys_opened", &mut a.registry_keys_opened.iter().cloned());
+    push(
+        "ip_traffic.destination_ip",
+        &mut a.ip_traffic.iter().map(|t| t.destination_ip.clone()),
+    );
+    push(
+        "registry_keys_set",
+        &mut a.registry_keys_set.iter().map(|r| r.key.clone()),
+    );
+    push(
+        "registry_keys_opened",
+        &mut a.registry_keys_opened.iter().cloned(),
+    );
     push("services_created", &mut a.services_created.iter().cloned());
     push("mutexes_created", &mut a.mutexes_created.iter().cloned());
     push("sandbox_name", &mut std::iter::once(a.sandbox_name.clone()));
@@ -366,9 +414,12 @@ fn fields_of(report: &FileBehaviour) -> Vec<(&'static str, String)> {
 fn modifier_fields(modifier: &str) -> Option<&'static [&'static str]> {
     Some(match modifier {
         "behaviour" | "behavior" => &[],
-        "behaviour_files" | "behavior_files" => {
-            &["files_written", "files_deleted", "files_opened", "files_dropped"]
-        }
+        "behaviour_files" | "behavior_files" => &[
+            "files_written",
+            "files_deleted",
+            "files_opened",
+            "files_dropped",
+        ],
         "behaviour_processes" | "behavior_processes" => &[
             "processes_created",
             "command_executions",
@@ -483,7 +534,10 @@ fn parse_cursor(cursor: Option<&str>) -> Result<usize, BackendError> {
     }
 }
 
-fn page_of<T>(items: Vec<T>, page: &PageRequest) -> Result<(Vec<T>, Option<String>, u64), BackendError> {
+fn page_of<T>(
+    items: Vec<T>,
+    page: &PageRequest,
+) -> Result<(Vec<T>, Option<String>, u64), BackendError> {
     let start = parse_cursor(page.cursor.as_deref())?;
     let total = items.len();
     let end = (start + page.limit).min(total);
@@ -631,9 +685,14 @@ impl Backend for MemoryBackend {
                 found.is_some()
             });
             if all_match {
-                let date = reports.iter().filter_map(|r| r.attributes.analysis_date).max();
-                let sandboxes: Vec<&str> =
-                    reports.iter().map(|r| r.attributes.sandbox_name.as_str()).collect();
+                let date = reports
+                    .iter()
+                    .filter_map(|r| r.attributes.analysis_date)
+                    .max();
+                let sandboxes: Vec<&str> = reports
+                    .iter()
+                    .map(|r| r.attributes.sandbox_name.as_str())
+                    .collect();
                 hits.push((date, sha256.clone(), sandboxes.join(", "), snippets));
             }
         }
@@ -708,7 +767,9 @@ impl Backend for MemoryBackend {
                 relation: kind.clone(),
             });
             for (other, other_reports) in &data.samples {
-                if other == sample_id || !indicators(other_reports).contains(&(kind.clone(), value.clone())) {
+                if other == sample_id
+                    || !indicators(other_reports).contains(&(kind.clone(), value.clone()))
+                {
                     continue;
                 }
                 let other_id = format!("sample:{other}");
