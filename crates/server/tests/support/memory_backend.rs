@@ -224,6 +224,17 @@ fn process_tree(events: &[SysmonEvent]) -> Vec<ProcessNode> {
         .collect()
 }
 
+/// An event while its XML is being read.
+#[derive(Default)]
+struct PartialEvent {
+    event_id: u16,
+    time_created: Option<jiff::Timestamp>,
+    channel: String,
+    computer: String,
+    record_id: Option<u64>,
+    data: Fields,
+}
+
 /// Windows Event XML (`wevtutil qe /f:xml`, Event Viewer "Save as XML") → Sysmon events.
 pub fn parse_event_xml(text: &str, file: &str) -> Result<Vec<SysmonEvent>, BackendError> {
     use quick_xml::Reader;
@@ -231,14 +242,7 @@ pub fn parse_event_xml(text: &str, file: &str) -> Result<Vec<SysmonEvent>, Backe
     let mut reader = Reader::from_str(text);
     let source_file: Arc<str> = Arc::from(file);
     let mut events = Vec::new();
-    let mut current: Option<(
-        u16,
-        Option<jiff::Timestamp>,
-        String,
-        String,
-        Option<u64>,
-        Fields,
-    )> = None;
+    let mut current: Option<PartialEvent> = None;
     let mut data_name: Option<String> = None;
     let mut text_buf = String::new();
     loop {
@@ -251,16 +255,14 @@ pub fn parse_event_xml(text: &str, file: &str) -> Result<Vec<SysmonEvent>, Backe
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).to_string();
                 text_buf.clear();
                 match name.as_str() {
-                    "Event" => {
-                        current = Some((0, None, String::new(), String::new(), None, Fields::new()))
-                    }
+                    "Event" => current = Some(PartialEvent::default()),
                     "TimeCreated" => {
                         for attr in start.attributes().flatten() {
                             if attr.key.local_name().as_ref() == b"SystemTime"
                                 && let (Some(cur), Ok(v)) =
                                     (current.as_mut(), attr.unescape_value())
                             {
-                                cur.1 = sandscope_event::parse_time(&v);
+                                cur.time_created = sandscope_event::parse_time(&v);
                             }
                         }
                     }
@@ -274,7 +276,7 @@ pub fn parse_event_xml(text: &str, file: &str) -> Result<Vec<SysmonEvent>, Backe
                         if is_empty
                             && let (Some(cur), Some(n)) = (current.as_mut(), data_name.take())
                         {
-                            cur.5.push(&n, "");
+                            cur.data.push(&n, "");
                         }
                     }
                     _ => {}
@@ -304,18 +306,24 @@ pub fn parse_event_xml(text: &str, file: &str) -> Result<Vec<SysmonEvent>, Backe
                 let name = String::from_utf8_lossy(end.local_name().as_ref()).to_string();
                 if let Some(cur) = current.as_mut() {
                     match name.as_str() {
-                        "EventID" => cur.0 = text_buf.trim().parse().unwrap_or(0),
-                        "Channel" => cur.2 = text_buf.trim().to_string(),
-                        "Computer" => cur.3 = text_buf.trim().to_string(),
-                        "EventRecordID" => cur.4 = text_buf.trim().parse().ok(),
+                        "EventID" => cur.event_id = text_buf.trim().parse().unwrap_or(0),
+                        "Channel" => cur.channel = text_buf.trim().to_string(),
+                        "Computer" => cur.computer = text_buf.trim().to_string(),
+                        "EventRecordID" => cur.record_id = text_buf.trim().parse().ok(),
                         "Data" => {
                             if let Some(n) = data_name.take() {
-                                cur.5.push(&n, text_buf.clone());
+                                cur.data.push(&n, text_buf.clone());
                             }
                         }
                         "Event" => {
-                            if let Some((id, created, channel, computer, record, data)) =
-                                current.take()
+                            if let Some(PartialEvent {
+                                event_id: id,
+                                time_created: created,
+                                channel,
+                                computer,
+                                record_id: record,
+                                data,
+                            }) = current.take()
                             {
                                 let utc = data.get("UtcTime").and_then(sandscope_event::parse_time);
                                 if let Some(time) = utc.or(created)
