@@ -281,6 +281,9 @@ async fn ingester(
     outcome
 }
 
+/// The benchmark reads whole answers into memory; anything bigger is an error, not an OOM.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
 /// Read one HTTP/1.1 response: status and body.
 async fn read_response(stream: &mut BufReader<TcpStream>) -> std::io::Result<(u16, Vec<u8>)> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
@@ -321,6 +324,9 @@ async fn read_response(stream: &mut BufReader<TcpStream>) -> std::io::Result<(u1
             line.clear();
             stream.read_line(&mut line).await?;
             let size = usize::from_str_radix(line.trim(), 16).map_err(|_| bad("chunk size"))?;
+            if body.len().saturating_add(size) > MAX_BODY {
+                return Err(bad("response body too large"));
+            }
             let mut chunk = vec![0; size + 2];
             stream.read_exact(&mut chunk).await?;
             if size == 0 {
@@ -329,6 +335,9 @@ async fn read_response(stream: &mut BufReader<TcpStream>) -> std::io::Result<(u1
             body.extend_from_slice(&chunk[..size]);
         }
     } else if let Some(length) = content_length {
+        if length > MAX_BODY {
+            return Err(bad("response body too large"));
+        }
         body.resize(length, 0);
         stream.read_exact(&mut body).await?;
     }
