@@ -27,7 +27,11 @@ fi
 export ARTEFACTS_DIR="${ARTEFACTS_DIR:-$root/target/e2e-artefacts}"
 mkdir -p "$ARTEFACTS_DIR"
 
-python3 -c 'import vt, pytest' 2>/dev/null || python3 -m pip install --quiet vt-py pytest
+if ! python3 -c 'import vt, pytest' 2>/dev/null; then
+    # Debian's own python refuses user installs (PEP 668) unless told otherwise.
+    python3 -m pip install --quiet vt-py pytest \
+        || python3 -m pip install --quiet --break-system-packages vt-py pytest
+fi
 if [[ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]]; then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

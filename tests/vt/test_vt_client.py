@@ -48,7 +48,9 @@ def test_behaviour_summary_and_mitre_trees(server):
         assert "sandbox_name" not in summary and "id" not in summary
         hostnames = {d["hostname"] for d in summary.get("dns_lookups", [])}
         assert "mail.tutanota.com" in hostnames
-        assert any("@tutanota.com" in f for f in summary.get("files_written", []))
+        file_paths = summary.get("files_written", []) + [
+            f.get("path", "") for f in summary.get("files_dropped", [])]
+        assert any("@tutanota.com" in f for f in file_paths), file_paths
 
         trees = c.get_data(f"/files/{sha}/behaviour_mitre_trees")
         assert SYSMON in trees
