@@ -101,7 +101,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
 
     let api = Router::new()
-        .route("/sandscope/health", get(health))
+        .route(
+            "/sandscope/health",
+            get(health).layer(middleware::from_fn(move |req, next| {
+                deadline(request_timeout, req, next)
+            })),
+        )
         .merge(authenticated)
         .fallback(api_not_found);
 

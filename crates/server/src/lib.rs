@@ -11,6 +11,19 @@
 //! data; the HTML report escapes it and runs no script; the UI builds its DOM with `textContent`
 //! only, and every response carries a strict Content-Security-Policy and `nosniff`. No request
 //! ever names a file on disk: uploads go to server-created temporary files.
+//!
+//! Wiring (what `sandscope serve` does): implement [`Backend`] over the store, then
+//!
+//! ```no_run
+//! # async fn wire(backend: std::sync::Arc<dyn sandscope_server::Backend>) -> std::io::Result<()> {
+//! use sandscope_server::{ApiKeys, Role, ServerConfig};
+//! let mut keys = ApiKeys::new();
+//! keys.add("a-long-random-key", Role::Ingest).expect("valid key");
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let app = sandscope_server::router(backend, keys, ServerConfig::default());
+//! sandscope_server::serve(listener, app, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
 
 pub mod auth;
 pub mod backend;
