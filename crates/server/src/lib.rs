@@ -1,1 +1,97 @@
-//! The VirusTotal-v3-compatible HTTP API and the web UI.
+//! Sandscope's HTTP face: a VirusTotal-API-v3-compatible JSON API (so `vt-py`, `vt-cli` and SOAR
+//! connectors work unchanged against a self-hosted instance) and the analysts' web UI, both
+//! served by one axum router.
+//!
+//! The crate owns the wire: routes, VirusTotal's envelopes and error codes, API keys, request
+//! limits and timeouts, the HTML report, the embedded UI assets and a load benchmark. It owns no
+//! data: everything is asked of a [`Backend`] (implemented over the store by the binary), so the
+//! HTTP layer can be tested against any implementation.
+//!
+//! Security stance: every value in a report is attacker-controlled text. JSON carries it as
+//! data; the HTML report escapes it and runs no script; the UI builds its DOM with `textContent`
+//! only, and every response carries a strict Content-Security-Policy and `nosniff`. No request
+//! ever names a file on disk: uploads go to server-created temporary files.
+//!
+//! Wiring (what `sandscope serve` does): implement [`Backend`] over the store, then
+//!
+//! ```no_run
+//! # async fn wire(backend: std::sync::Arc<dyn sandscope_server::Backend>) -> std::io::Result<()> {
+//! use sandscope_server::{ApiKeys, Role, ServerConfig};
+//! let mut keys = ApiKeys::new();
+//! keys.add("a-long-random-key", Role::Ingest).expect("valid key");
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let app = sandscope_server::router(backend, keys, ServerConfig::default());
+//! sandscope_server::serve(listener, app, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod auth;
+pub mod backend;
+pub mod error;
+pub mod html_report;
+pub mod load;
+
+mod api;
+mod ui;
+
+pub use auth::{ApiKeys, Role};
+pub use backend::{
+    Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Page, PageRequest,
+    PivotGraph, RawLog, SearchHit, SearchOrder, SearchPage, SearchRequest, Snippet, Upload,
+};
+pub use error::ApiError;
+
+use axum::Router;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// 256 MiB: the default upload limit (issue 7).
+pub const DEFAULT_UPLOAD_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// How the server behaves; everything has a sensible default.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The URL clients reach the server at, without a trailing slash, used to build `links`
+    /// (never taken from the request's `Host`, which a client controls).
+    pub public_url: String,
+    /// The largest accepted upload, enforced while the body streams in.
+    pub upload_limit: u64,
+    /// Deadline for every request except ingest (answered with 504 `DeadlineExceededError`).
+    pub request_timeout: Duration,
+    /// Deadline for an ingest request, upload and processing included.
+    pub ingest_timeout: Duration,
+    /// Ingests run at once; later uploads wait (within their deadline) for a slot.
+    pub max_concurrent_ingests: usize,
+    /// Where uploads are spooled; the system temporary directory when `None`.
+    pub upload_dir: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".to_string(),
+            upload_limit: DEFAULT_UPLOAD_LIMIT,
+            request_timeout: Duration::from_secs(30),
+            ingest_timeout: Duration::from_secs(30 * 60),
+            max_concurrent_ingests: 2,
+            upload_dir: None,
+        }
+    }
+}
+
+/// Build the whole application: API under `/api/v3`, UI at `/`.
+pub fn router(backend: Arc<dyn Backend>, keys: ApiKeys, config: ServerConfig) -> Router {
+    api::router(api::AppState::new(backend, keys, config))
+}
+
+/// Serve `app` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,259 @@
+//! The seam between the HTTP layer and whatever stores the reports.
+//!
+//! The server never touches storage itself: every handler calls one [`Backend`] method on a
+//! blocking thread (`tokio::task::spawn_blocking`), so implementations may do synchronous I/O
+//! (redb transactions, tantivy searches, reading and parsing uploaded logs) without starving
+//! the async runtime. Implementations must be cheap to call concurrently: the server calls them
+//! from many threads at once through an `Arc<dyn Backend>`.
+//!
+//! Everything a method receives has already been validated by the server: ids are well-formed
+//! (see [`is_sample_id`] and [`is_behaviour_id`]), limits are within `1..=MAX_LIMIT`, and an
+//! uploaded file is a server-created temporary file whose name never came from the request.
+//! Everything a method returns is treated as untrusted by the server and the UI (escaped on
+//! output), so implementations need not sanitise report contents.
+
+use sandscope_model::FileBehaviour;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The largest page any collection endpoint returns (VirusTotal's intelligence-search maximum).
+pub const MAX_LIMIT: usize = 300;
+/// The page size when a request gives no `limit` (VirusTotal's default).
+pub const DEFAULT_LIMIT: usize = 10;
+
+/// The storage and search engine behind the API. See the module documentation for the calling
+/// contract. "Sample id" below means a lower-case hex SHA-256 (64 digits); an implementation
+/// may also resolve MD5 (32) or SHA-1 (40) ids, which the server passes through lower-cased.
+pub trait Backend: Send + Sync + 'static {
+    /// The behaviour reports of one sample, one per sandbox, paged. `Ok(None)` when the sample
+    /// is unknown (→ 404 `NotFoundError`); an unknown sample must not be an empty page.
+    /// The cursor is opaque to the server: whatever [`Page::next_cursor`] returned before is
+    /// handed back verbatim; an unparsable cursor is [`BackendError::InvalidArgument`].
+    fn behaviours(
+        &self,
+        sample_id: &str,
+        page: &PageRequest,
+    ) -> Result<Option<Page<FileBehaviour>>, BackendError>;
+
+    /// One report by its id `<sha256>_<sandbox name>` (the sandbox name with its spaces).
+    fn behaviour(&self, behaviour_id: &str) -> Result<Option<FileBehaviour>, BackendError>;
+
+    /// The original log a report was built from (served by `/file_behaviours/{id}/evtx`).
+    /// `Ok(None)` when the report is unknown or no log was kept.
+    fn raw_log(&self, behaviour_id: &str) -> Result<Option<RawLog>, BackendError>;
+
+    /// The merged attributes of all reports of a sample, as `GET /files/{id}/behaviour_summary`
+    /// returns them inside `data` (no `id`/`type`; see schema §8).
+    fn behaviour_summary(&self, sample_id: &str)
+    -> Result<Option<serde_json::Value>, BackendError>;
+
+    /// The MITRE ATT&CK trees of a sample: `{<sandbox name>: {"tactics": [...]}}`, one key per
+    /// sandbox that ran it, `"tactics": []` for sandboxes without hits (schema §8).
+    fn behaviour_mitre_trees(
+        &self,
+        sample_id: &str,
+    ) -> Result<Option<serde_json::Value>, BackendError>;
+
+    /// Run an intelligence query. A query the parser rejects is [`BackendError::Query`] with
+    /// the parser's message and 1-based column (→ 400 `BadRequestError`); an unsupported
+    /// `order` field or a bad cursor is [`BackendError::InvalidArgument`].
+    fn search(&self, request: &SearchRequest) -> Result<SearchPage, BackendError>;
+
+    /// The `order` fields [`Backend::search`] accepts, echoed as `meta.allowed_orders`.
+    fn search_orders(&self) -> Vec<String>;
+
+    /// The pivot graph around one sample: the sample, its indicators (domains, IPs, files,
+    /// processes…) and the other samples sharing each indicator, one hop out. `Ok(None)` when
+    /// the sample is unknown. Keep it small (tens of nodes): the UI expands node by node.
+    fn pivot_graph(&self, sample_id: &str) -> Result<Option<PivotGraph>, BackendError>;
+
+    /// Ingest one uploaded log or sandbox report and return the ids of the reports it created
+    /// or replaced. A file that is not a log or report, or an archive that expands too far, is
+    /// [`BackendError::InvalidArgument`] (→ 400). Called for `POST /sandscope/ingest` and by
+    /// `sandscope serve --ingest`; it may take minutes, and the server limits how many run at once.
+    fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError>;
+
+    /// Liveness and size, for the unauthenticated health check. An `Err` answers 503.
+    fn health(&self) -> Result<Health, BackendError>;
+}
+
+/// Paging of a collection request, validated by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// `1..=MAX_LIMIT`.
+    pub limit: usize,
+    /// The `cursor` query parameter, verbatim (at most 1,024 characters).
+    pub cursor: Option<String>,
+}
+
+/// One page of a collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page (VirusTotal's rule: no
+    /// `meta.cursor` means no more pages). Must be at most 1,024 characters.
+    pub next_cursor: Option<String>,
+    /// The collection's size when cheaply known (`meta.count`).
+    pub total: Option<u64>,
+}
+
+/// `order=<field>[+|-]`: a bare field or `+` is ascending, `-` is descending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchOrder {
+    pub field: String,
+    pub descending: bool,
+}
+
+/// A validated `GET /intelligence/search` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRequest {
+    /// The query text as sent (URL-decoded), at most 4,096 characters, never empty.
+    pub query: String,
+    pub page: PageRequest,
+    /// `None`: the backend's default order.
+    pub order: Option<SearchOrder>,
+    /// The caller wants only `{type, id}`: attributes and snippets may be left empty.
+    pub descriptors_only: bool,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub next_cursor: Option<String>,
+    /// All matching samples (`meta.total_hits`).
+    pub total_hits: u64,
+}
+
+/// One matching sample, served as a VirusTotal `file` object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// The sample's SHA-256 (the `file` object's id).
+    pub sha256: String,
+    /// The `file` object's attributes: whatever the store knows cheaply (e.g. `sha256`,
+    /// `sandbox_names`, `last_analysis_date`); an object, or `Value::Null` for none.
+    pub attributes: serde_json::Value,
+    /// Where the query matched, for the result list (`context_attributes.snippets`).
+    pub snippets: Vec<Snippet>,
+}
+
+/// A matched value and the report field it was found in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snippet {
+    /// The `file_behaviour` attribute, e.g. `files_written` or `dns_lookups.hostname`.
+    pub field: String,
+    /// The matched value (whole, not truncated: the UI shortens it).
+    pub value: String,
+}
+
+/// The original log of a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLog {
+    /// A display name for `Content-Disposition` (the server reduces it to safe characters).
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The pivot graph of one sample.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PivotGraph {
+    pub nodes: Vec<GraphNode>,
+    pub edges: Vec<GraphEdge>,
+}
+
+/// A graph node. Ids must be unique across every graph the backend returns (the UI merges
+/// graphs when a node is expanded); suggested form `<kind>:<value>`, e.g. `sample:<sha256>`,
+/// `domain:example.com`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GraphNode {
+    pub id: String,
+    /// `sample`, `domain`, `ip`, `file`, `process`, `registry`, `mutex`, …
+    pub kind: String,
+    pub label: String,
+    /// For `sample` nodes: the SHA-256 the UI expands with another `pivot_graph` call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// An undirected edge between two node ids, labelled with the report field that links them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GraphEdge {
+    pub source: String,
+    pub target: String,
+    pub relation: String,
+}
+
+/// An uploaded file, already on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// A file the server created (uploads) or the operator named (`serve --ingest`); the backend
+    /// reads it but must not keep the path: the server deletes upload files after the call.
+    pub path: PathBuf,
+    /// The client's file name reduced to `[A-Za-z0-9._ -]`, at most 128 characters, for display
+    /// and for the stored log's name; never a path.
+    pub original_name: String,
+    /// The `sha256` form field: the sample's SHA-256 (lower-case hex) when the caller knows it.
+    pub sha256: Option<String>,
+    /// The `sandbox` form field: which sandbox produced an uploaded report, when the caller
+    /// says (printable, at most 64 characters).
+    pub sandbox: Option<String>,
+}
+
+/// What one ingest created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    /// Ids of the reports created or replaced.
+    pub report_ids: Vec<String>,
+    /// Damage skipped and decisions taken (which sample was chosen…), for the uploader.
+    pub warnings: Vec<String>,
+}
+
+/// The health check's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub samples: u64,
+    pub reports: u64,
+}
+
+/// Why a backend call failed; each variant maps to one VirusTotal error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The query parser rejected the query (→ 400 `BadRequestError`, message and column kept).
+    #[error("{message} (column {column})")]
+    Query { message: String, column: usize },
+    /// A bad cursor, an unsupported order, an upload that is no log (→ 400 `InvalidArgumentError`).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Something referenced by the request does not exist (→ 404 `NotFoundError`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The store is busy or not ready (→ 503 `TransientError`).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else (→ 500; the message is logged, not sent to the client).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// True for a sample id the server accepts: 32, 40 or 64 hex digits (MD5, SHA-1, SHA-256).
+pub fn is_sample_id(id: &str) -> bool {
+    matches!(id.len(), 32 | 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// True for a report id the server accepts: a 64-hex SHA-256, `_`, then a sandbox name of
+/// 1–64 printable characters.
+pub fn is_behaviour_id(id: &str) -> bool {
+    match sandscope_model::split_behaviour_id(id) {
+        Some((sha256, sandbox)) => {
+            sha256.len() == 64
+                && sha256.bytes().all(|b| b.is_ascii_hexdigit())
+                && is_sandbox_name(sandbox)
+        }
+        None => false,
+    }
+}
+
+/// True for a sandbox display name the server passes on: 1–64 characters, none a control.
+pub fn is_sandbox_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= 64 && !name.chars().any(char::is_control)
+}

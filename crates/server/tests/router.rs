@@ -1,0 +1,745 @@
+//! The HTTP API end to end through the router, against an in-memory backend holding reports
+//! built from a real Sysmon EVTX (vendored under `tests/data`).
+
+#[path = "support/memory_backend.rs"]
+mod memory_backend;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use memory_backend::MemoryBackend;
+use sandscope_model::FileBehaviour;
+use sandscope_server::{
+    ApiKeys, Backend, BackendError, Role, SearchPage, SearchRequest, ServerConfig, router,
+};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const READ_KEY: &str = "read-key-0001";
+const INGEST_KEY: &str = "ingest-key-0001";
+const SHA_A: &str = "a1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa";
+const SHA_B: &str = "b2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb";
+const SHA_C: &str = "c3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc";
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+fn evtx_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
+        "../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack/TA0006-Credential Access/\
+         T1003-Credential dumping/ID1-LSASS dump with LSASSY (SYSMON).evtx",
+    )
+}
+
+/// The real report of the vendored log, for sample `sha256`.
+fn real_report(sha256: &str) -> FileBehaviour {
+    let (report, _) = MemoryBackend::report_from_log(&evtx_path(), Some(sha256.to_string()))
+        .expect("vendored EVTX builds a report");
+    assert!(
+        !report.attributes.command_executions.is_empty(),
+        "the LSASS dump log has process creations"
+    );
+    report
+}
+
+fn with_sandbox(report: &FileBehaviour, sandbox: &str) -> FileBehaviour {
+    let mut attributes = report.attributes.clone();
+    attributes.sandbox_name = sandbox.to_string();
+    FileBehaviour::new(report.sha256(), attributes)
+}
+
+fn keys() -> ApiKeys {
+    let mut keys = ApiKeys::new();
+    keys.add(READ_KEY, Role::Read).unwrap();
+    keys.add(INGEST_KEY, Role::Ingest).unwrap();
+    keys
+}
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        public_url: "http://sandscope.test".to_string(),
+        ..ServerConfig::default()
+    }
+}
+
+/// Sample A with three sandbox reports (one with a hostile command line), B and C with one.
+fn populated() -> (Arc<MemoryBackend>, FileBehaviour) {
+    let backend = Arc::new(MemoryBackend::new());
+    let report = real_report(SHA_A);
+    let mut hostile = with_sandbox(&report, "Zenbox");
+    hostile
+        .attributes
+        .command_executions
+        .push(format!("cmd.exe /c echo {XSS}"));
+    if let Some(root) = hostile.attributes.processes_tree.first_mut() {
+        root.name = format!("cmd.exe /c echo {XSS}");
+    }
+    backend.insert(report.clone(), None);
+    backend.insert(hostile, None);
+    backend.insert(with_sandbox(&report, "CAPE Sandbox"), None);
+    backend.insert(real_report(SHA_B), None);
+    backend.insert(real_report(SHA_C), None);
+    (backend, report)
+}
+
+fn app(backend: Arc<dyn Backend>) -> Router {
+    router(backend, keys(), config())
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
+            )
+        })
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+    fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.header("content-type"), "application/json");
+        let body = self.json();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body")
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(app: &Router, uri: &str, key: Option<&str>) -> Answer {
+    let mut request = Request::get(uri);
+    if let Some(key) = key {
+        request = request.header("x-apikey", key);
+    }
+    send(app, request.body(Body::empty()).unwrap()).await
+}
+
+/// Strip the configured public URL, to follow a `links.next` through the router.
+fn local(link: &str) -> &str {
+    link.strip_prefix("http://sandscope.test")
+        .expect("absolute link")
+}
+
+#[tokio::test]
+async fn behaviours_are_paged_with_vt_envelopes() {
+    let (backend, report) = populated();
+    let app = app(backend);
+    let first = get(
+        &app,
+        &format!("/api/v3/files/{SHA_A}/behaviours?limit=2"),
+        Some(READ_KEY),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(first.header("content-type"), "application/json");
+    let body = first.json();
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(body["meta"]["count"], 3);
+    let cursor = body["meta"]["cursor"].as_str().expect("a cursor on page 1");
+    let next = body["links"]["next"]
+        .as_str()
+        .expect("links.next on page 1");
+    assert!(next.contains(&format!("cursor={cursor}")), "{next}");
+    let item = &data[0];
+    assert_eq!(item["type"], "file_behaviour");
+    assert_eq!(item["id"], format!("{SHA_A}_Microsoft Sysinternals"));
+    assert_eq!(
+        item["links"]["self"],
+        format!("http://sandscope.test/api/v3/file_behaviours/{SHA_A}_Microsoft%20Sysinternals")
+    );
+    assert_eq!(
+        item["attributes"]["command_executions"],
+        serde_json::to_value(&report.attributes.command_executions).unwrap()
+    );
+
+    let second = get(&app, local(next), Some(READ_KEY)).await;
+    let body = second.json();
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        body["data"][0]["attributes"]["sandbox_name"],
+        "CAPE Sandbox"
+    );
+    assert!(
+        body["meta"].get("cursor").is_none(),
+        "last page has no cursor"
+    );
+    assert!(body["links"].get("next").is_none());
+
+    let descriptors = get(
+        &app,
+        &format!("/api/v3/files/{SHA_A}/relationships/behaviours"),
+        Some(READ_KEY),
+    )
+    .await
+    .json();
+    assert_eq!(
+        descriptors["data"][1],
+        serde_json::json!({"type": "file_behaviour", "id": format!("{SHA_A}_Zenbox")})
+    );
+
+    let file = get(&app, &format!("/api/v3/files/{SHA_A}"), Some(READ_KEY))
+        .await
+        .json();
+    assert_eq!(file["data"]["type"], "file");
+    assert_eq!(
+        file["data"]["attributes"]["sandbox_names"],
+        serde_json::json!(["Microsoft Sysinternals", "Zenbox", "CAPE Sandbox"])
+    );
+
+    for bad in ["limit=0", "limit=301", "limit=ten", "cursor=zzz"] {
+        get(
+            &app,
+            &format!("/api/v3/files/{SHA_A}/behaviours?{bad}"),
+            Some(READ_KEY),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "InvalidArgumentError");
+    }
+}
+
+#[tokio::test]
+async fn one_report_by_percent_encoded_id_and_not_found_shapes() {
+    let (backend, report) = populated();
+    let app = app(backend);
+    let answer = get(
+        &app,
+        &format!("/api/v3/file_behaviours/{SHA_A}_Microsoft%20Sysinternals"),
+        Some(READ_KEY),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let body = answer.json();
+    assert_eq!(body["data"]["id"], report.id);
+    assert_eq!(
+        body["data"]["attributes"]["processes_created"],
+        serde_json::to_value(&report.attributes.processes_created).unwrap()
+    );
+
+    let unknown_sha = "d".repeat(64);
+    for uri in [
+        format!("/api/v3/file_behaviours/{SHA_A}_No%20Such%20Sandbox"),
+        format!("/api/v3/file_behaviours/{unknown_sha}_Zenbox"),
+        "/api/v3/file_behaviours/..%2F..%2Fetc%2Fpasswd".to_string(),
+        "/api/v3/file_behaviours/%FF%FE".to_string(),
+        format!("/api/v3/files/{unknown_sha}/behaviours"),
+        format!("/api/v3/files/{unknown_sha}/behaviour_summary"),
+        format!("/api/v3/files/{unknown_sha}/behaviour_mitre_trees"),
+        "/api/v3/files/not-a-hash/behaviours".to_string(),
+        "/api/v3/no/such/endpoint".to_string(),
+        format!("/api/v3/file_behaviours/{SHA_A}_Zenbox/evtx"),
+    ] {
+        get(&app, &uri, Some(READ_KEY))
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "NotFoundError");
+    }
+}
+
+#[tokio::test]
+async fn summary_and_mitre_trees() {
+    let (backend, report) = populated();
+    let app = app(backend);
+    let summary = get(
+        &app,
+        &format!("/api/v3/files/{SHA_A}/behaviour_summary"),
+        Some(READ_KEY),
+    )
+    .await;
+    assert_eq!(summary.status, StatusCode::OK);
+    let body = summary.json();
+    let data = body["data"].as_object().unwrap();
+    assert!(!data.contains_key("sandbox_name") && !data.contains_key("analysis_date"));
+    let commands = data["command_executions"].as_array().unwrap();
+    // All of the real report's commands, plus the one only the Zenbox report has.
+    assert_eq!(
+        commands.len(),
+        report.attributes.command_executions.len() + 1
+    );
+
+    let trees = get(
+        &app,
+        &format!("/api/v3/files/{SHA_A}/behaviour_mitre_trees"),
+        Some(READ_KEY),
+    )
+    .await
+    .json();
+    let sandboxes = trees["data"].as_object().unwrap();
+    assert_eq!(sandboxes.len(), 3);
+    assert!(sandboxes["Zenbox"]["tactics"].is_array());
+    assert!(
+        trees["links"]["self"]
+            .as_str()
+            .unwrap()
+            .ends_with("/behaviour_mitre_trees")
+    );
+}
+
+#[tokio::test]
+async fn authentication_and_roles() {
+    let (backend, _) = populated();
+    let app = app(backend);
+    let uri = format!("/api/v3/files/{SHA_A}/behaviours");
+    get(&app, &uri, None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "AuthenticationRequiredError");
+    get(&app, &uri, Some("read-key-0002"))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "WrongCredentialsError");
+    get(&app, "/api/v3/intelligence/search?query=x", None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "AuthenticationRequiredError");
+    get(&app, "/api/v3/no/such/endpoint", None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "NotFoundError");
+
+    let health = get(&app, "/api/v3/sandscope/health", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["data"]["samples"], 3);
+
+    let bytes = std::fs::read(evtx_path()).unwrap();
+    upload(&app, READ_KEY, &bytes, &[])
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "ForbiddenError");
+    upload(&app, "nobody-key-000", &bytes, &[])
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "WrongCredentialsError");
+}
+
+fn multipart_body(file: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "sandscope-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"../../etc/LSASS dump.evtx\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(app: &Router, key: &str, file: &[u8], fields: &[(&str, &str)]) -> Answer {
+    let (content_type, body) = multipart_body(file, fields);
+    let request = Request::post("/api/v3/sandscope/ingest")
+        .header("x-apikey", key)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .unwrap();
+    send(app, request).await
+}
+
+#[tokio::test]
+async fn ingest_upload_then_fetch_report_and_original_log() {
+    let backend = Arc::new(MemoryBackend::new());
+    let app = app(backend);
+    let bytes = std::fs::read(evtx_path()).unwrap();
+    let sha = "e".repeat(64);
+    let answer = upload(&app, INGEST_KEY, &bytes, &[("sha256", &sha)]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    let id = body["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(id, format!("{sha}_Microsoft Sysinternals"));
+
+    let fetched = get(
+        &app,
+        &format!("/api/v3/file_behaviours/{sha}_Microsoft%20Sysinternals"),
+        Some(READ_KEY),
+    )
+    .await
+    .json();
+    assert_eq!(
+        fetched["data"]["attributes"]["command_executions"],
+        serde_json::to_value(&real_report(&sha).attributes.command_executions).unwrap()
+    );
+
+    let log = get(
+        &app,
+        &format!("/api/v3/file_behaviours/{sha}_Microsoft%20Sysinternals/evtx"),
+        Some(READ_KEY),
+    )
+    .await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert_eq!(log.body, bytes, "the original log comes back byte for byte");
+    assert_eq!(log.header("content-type"), "application/octet-stream");
+    // The client's path is gone from the name; only the last component, made safe, is kept.
+    assert_eq!(
+        log.header("content-disposition"),
+        "attachment; filename=\"LSASS_dump.evtx\""
+    );
+
+    upload(&app, INGEST_KEY, b"this is not an event log", &[])
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "InvalidArgumentError");
+    upload(&app, INGEST_KEY, &bytes, &[("sha256", "xyz")])
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "InvalidArgumentError");
+    upload(&app, INGEST_KEY, &bytes, &[("path", "/etc/passwd")])
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "InvalidArgumentError");
+}
+
+#[tokio::test]
+async fn oversized_upload_is_refused_while_streaming() {
+    let backend = Arc::new(MemoryBackend::new());
+    let small = ServerConfig {
+        upload_limit: 10_000,
+        ..config()
+    };
+    let app = router(backend.clone(), keys(), small);
+    let bytes = std::fs::read(evtx_path()).unwrap();
+    assert!(bytes.len() > 10_000);
+    upload(&app, INGEST_KEY, &bytes, &[])
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeError");
+    assert_eq!(backend.health().unwrap().reports, 0, "nothing was ingested");
+}
+
+#[tokio::test]
+async fn intelligence_search_pages_and_query_errors() {
+    let (backend, report) = populated();
+    let app = app(backend);
+    // A process image of the real log, by file name.
+    let image = report.attributes.processes_created[0].clone();
+    let name = image.rsplit('\\').next().unwrap().to_string();
+    let query = format!("behaviour_processes:{name}");
+    let mut cursor: Option<String> = None;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let mut uri = format!(
+            "/api/v3/intelligence/search?query={}&limit=2",
+            encode(&query)
+        );
+        if let Some(c) = &cursor {
+            uri.push_str(&format!("&cursor={c}"));
+        }
+        let answer = get(&app, &uri, Some(READ_KEY)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        let body = answer.json();
+        pages += 1;
+        assert_eq!(body["meta"]["total_hits"], 3);
+        assert_eq!(
+            body["meta"]["allowed_orders"],
+            serde_json::json!(["analysis_date"])
+        );
+        for item in body["data"].as_array().unwrap() {
+            assert_eq!(item["type"], "file");
+            let snippet = &item["context_attributes"]["snippets"][0];
+            assert!(
+                snippet["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_lowercase()
+                    .contains(&name.to_lowercase()),
+                "{snippet}"
+            );
+            seen.push(item["id"].as_str().unwrap().to_string());
+        }
+        cursor = body["meta"]["cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+        assert!(body["links"]["next"].as_str().unwrap().contains("query="));
+    }
+    assert_eq!(pages, 2);
+    seen.sort();
+    assert_eq!(seen, vec![SHA_A, SHA_B, SHA_C]);
+
+    let descriptors = get(
+        &app,
+        &format!(
+            "/api/v3/intelligence/search?query={}&descriptors_only=true&order=analysis_date%2B",
+            encode(&query)
+        ),
+        Some(READ_KEY),
+    )
+    .await
+    .json();
+    assert_eq!(
+        descriptors["data"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["type", "id"]
+    );
+
+    let bad = get(
+        &app,
+        &format!(
+            "/api/v3/intelligence/search?query={}",
+            encode("lsass behaviour_nope:x")
+        ),
+        Some(READ_KEY),
+    )
+    .await;
+    bad.assert_error(StatusCode::BAD_REQUEST, "BadRequestError");
+    let error = &bad.json()["error"];
+    assert_eq!(error["column"], 7);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("behaviour_nope")
+    );
+
+    let unterminated = get(
+        &app,
+        &format!(
+            "/api/v3/intelligence/search?query={}",
+            encode(r#"behaviour_files:"abc"#)
+        ),
+        Some(READ_KEY),
+    )
+    .await;
+    unterminated.assert_error(StatusCode::BAD_REQUEST, "BadRequestError");
+    assert_eq!(unterminated.json()["error"]["column"], 17);
+
+    for bad in [
+        "/api/v3/intelligence/search",
+        "/api/v3/intelligence/search?query=%20",
+        "/api/v3/intelligence/search?query=x&descriptors_only=maybe",
+        "/api/v3/intelligence/search?query=x&order=size%3B",
+    ] {
+        let answer = get(&app, bad, Some(READ_KEY)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    get(
+        &app,
+        "/api/v3/intelligence/search?query=x&order=size",
+        Some(READ_KEY),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "InvalidArgumentError");
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn html_report_escapes_hostile_values_and_forbids_scripts() {
+    let (backend, _) = populated();
+    let app = app(backend);
+    let answer = get(
+        &app,
+        &format!("/api/v3/file_behaviours/{SHA_A}_Zenbox/html"),
+        Some(READ_KEY),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.header("content-type"), "text/html; charset=utf-8");
+    let csp = answer.header("content-security-policy");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(
+        !csp.contains("script-src"),
+        "no script source at all: {csp}"
+    );
+    assert_eq!(answer.header("x-content-type-options"), "nosniff");
+    let html = answer.text();
+    assert!(html.contains("cmd.exe /c echo &lt;img src=x onerror=alert(1)&gt;"));
+    assert!(!html.contains("<img"), "the hostile tag is never markup");
+    assert!(!html.to_lowercase().contains("<script"));
+    // The real log's commands are in the report, escaped.
+    let real = real_report(SHA_A);
+    let first = sandscope_server::html_report::escape(&real.attributes.command_executions[0]);
+    assert!(html.contains(&first));
+}
+
+#[tokio::test]
+async fn ui_is_served_with_a_strict_policy() {
+    let (backend, _) = populated();
+    let app = app(backend);
+    let index = get(&app, "/", None).await;
+    assert_eq!(index.status, StatusCode::OK);
+    let csp = index.header("content-security-policy");
+    assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"));
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+    assert_eq!(index.header("x-content-type-options"), "nosniff");
+    let html = index.text();
+    assert!(html.contains(r#"<script src="/ui/app.js""#));
+    assert!(!html.contains("<script>"), "no inline script");
+    assert!(
+        !has_event_handler_attribute(&html),
+        "no inline event handler attributes"
+    );
+    let js = get(&app, "/ui/app.js", None).await;
+    assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
+    assert!(
+        !js.text().contains("innerHTML"),
+        "the UI never parses data as HTML"
+    );
+    let api = get(&app, "/api/v3/sandscope/health", None).await;
+    assert_eq!(api.header("x-content-type-options"), "nosniff");
+    assert!(
+        api.header("content-security-policy")
+            .contains("default-src 'none'")
+    );
+}
+
+/// True when `html` has an ` on<letters>=` attribute (onclick=, onerror=, …).
+fn has_event_handler_attribute(html: &str) -> bool {
+    html.match_indices(" on").any(|(at, _)| {
+        let rest = &html[at + 3..];
+        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        letters > 0 && rest[letters..].trim_start().starts_with('=')
+    })
+}
+
+#[test]
+fn event_handler_detector_works() {
+    assert!(has_event_handler_attribute(
+        r#"<img src=x onerror=alert(1)>"#
+    ));
+    assert!(has_event_handler_attribute(r#"<a onclick = "x">"#));
+    assert!(!has_event_handler_attribute("<p>turn on the light</p>"));
+}
+
+/// A backend whose searches take longer than the request deadline.
+struct SlowBackend(MemoryBackend);
+
+impl Backend for SlowBackend {
+    fn behaviours(
+        &self,
+        s: &str,
+        p: &sandscope_server::PageRequest,
+    ) -> Result<Option<sandscope_server::Page<FileBehaviour>>, BackendError> {
+        self.0.behaviours(s, p)
+    }
+    fn behaviour(&self, id: &str) -> Result<Option<FileBehaviour>, BackendError> {
+        self.0.behaviour(id)
+    }
+    fn raw_log(&self, id: &str) -> Result<Option<sandscope_server::RawLog>, BackendError> {
+        self.0.raw_log(id)
+    }
+    fn behaviour_summary(&self, s: &str) -> Result<Option<Value>, BackendError> {
+        self.0.behaviour_summary(s)
+    }
+    fn behaviour_mitre_trees(&self, s: &str) -> Result<Option<Value>, BackendError> {
+        self.0.behaviour_mitre_trees(s)
+    }
+    fn search(&self, request: &SearchRequest) -> Result<SearchPage, BackendError> {
+        std::thread::sleep(Duration::from_millis(500));
+        self.0.search(request)
+    }
+    fn search_orders(&self) -> Vec<String> {
+        self.0.search_orders()
+    }
+    fn pivot_graph(&self, s: &str) -> Result<Option<sandscope_server::PivotGraph>, BackendError> {
+        self.0.pivot_graph(s)
+    }
+    fn ingest(
+        &self,
+        u: &sandscope_server::Upload,
+    ) -> Result<sandscope_server::IngestOutcome, BackendError> {
+        self.0.ingest(u)
+    }
+    fn health(&self) -> Result<sandscope_server::Health, BackendError> {
+        Err(BackendError::Internal(
+            "disk on fire at /secret/path".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn deadlines_and_backend_failures_use_vt_codes() {
+    let app = router(
+        Arc::new(SlowBackend(MemoryBackend::new())),
+        keys(),
+        ServerConfig {
+            request_timeout: Duration::from_millis(100),
+            ..config()
+        },
+    );
+    get(&app, "/api/v3/intelligence/search?query=x", Some(READ_KEY))
+        .await
+        .assert_error(StatusCode::GATEWAY_TIMEOUT, "DeadlineExceededError");
+    let health = get(&app, "/api/v3/sandscope/health", None).await;
+    health.assert_error(StatusCode::SERVICE_UNAVAILABLE, "TransientError");
+    assert!(
+        !health.text().contains("/secret/path"),
+        "internals stay in the log"
+    );
+}
+
+#[tokio::test]
+async fn pivot_graph_links_samples_through_shared_indicators() {
+    let (backend, _) = populated();
+    let app = app(backend);
+    let graph = get(
+        &app,
+        &format!("/api/v3/sandscope/graph/{SHA_B}"),
+        Some(READ_KEY),
+    )
+    .await;
+    assert_eq!(graph.status, StatusCode::OK);
+    let body = graph.json();
+    let nodes = body["data"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["id"], format!("sample:{SHA_B}"));
+    for other in [SHA_A, SHA_C] {
+        assert!(
+            nodes.iter().any(|n| n["id"] == format!("sample:{other}")),
+            "samples sharing the real log's processes are neighbours"
+        );
+    }
+    let edges = body["data"]["edges"].as_array().unwrap();
+    for edge in edges {
+        for end in ["source", "target"] {
+            assert!(
+                nodes.iter().any(|n| n["id"] == edge[end]),
+                "edge end {end} is a node: {edge}"
+            );
+        }
+    }
+}
