@@ -21,12 +21,21 @@ struct Cli {
 enum Command {
     /// Read Sysmon logs (EVTX, XML, JSON lines, syslog) and print one JSON object per event.
     Events(commands::events::EventsArgs),
+    /// Run Sigma rules (the bundled SigmaHQ set and/or --rules) over Sysmon logs.
+    Hunt(commands::hunt::HuntArgs),
+    /// Check or list Sigma rules.
+    Rules(commands::rules::RulesArgs),
+    /// Print speed figures (records/s, memory, start-up).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Events(args) => commands::events::run(args),
+        Command::Hunt(args) => commands::hunt::run(args),
+        Command::Rules(args) => commands::rules::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,7 +7,7 @@
 //! logsources from [`crate::routing`].
 
 use crate::event::SigmaEvent;
-use crate::routing::event_logsources;
+use crate::routing::LogsourceTable;
 use rsigma_eval::{Engine, MatchDetailLevel};
 use rsigma_parser::SigmaRule;
 use sandscope_event::SysmonEvent;
@@ -34,6 +34,7 @@ pub trait RuleEngine: Send + Sync {
 /// [`RuleEngine`] over `rsigma-eval`.
 pub struct RsigmaEngine {
     engine: Engine,
+    logsources: LogsourceTable,
 }
 
 impl RsigmaEngine {
@@ -58,7 +59,13 @@ impl RsigmaEngine {
             .into_iter()
             .map(|(i, err)| (i, err.to_string()))
             .collect();
-        (Self { engine }, errors)
+        (
+            Self {
+                engine,
+                logsources: LogsourceTable::new(),
+            },
+            errors,
+        )
     }
 }
 
@@ -66,8 +73,8 @@ impl RuleEngine for RsigmaEngine {
     fn evaluate(&self, event: &SysmonEvent, out: &mut Vec<RuleMatch>) {
         let sigma_event = SigmaEvent::new(event);
         let start = out.len();
-        for logsource in event_logsources(event) {
-            for result in self.engine.evaluate_with_logsource(&sigma_event, &logsource) {
+        for logsource in self.logsources.of(event).iter() {
+            for result in self.engine.evaluate_with_logsource(&sigma_event, logsource) {
                 let Some(rule) = result.header.rule_id.as_deref().and_then(|id| id.parse().ok())
                 else {
                     continue;

@@ -11,19 +11,33 @@ use sandscope_event::SysmonEvent;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
+/// The decimal text of an event id, without allocating for Sysmon's own ids (this runs once
+/// per event on the hot path).
+fn event_id_text(id: u16) -> Cow<'static, str> {
+    const SYSMON_IDS: [&str; 30] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+        "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29",
+    ];
+    match SYSMON_IDS.get(usize::from(id)) {
+        Some(text) => Cow::Borrowed(text),
+        None if id == 255 => Cow::Borrowed("255"),
+        None => Cow::Owned(id.to_string()),
+    }
+}
+
 /// Names of the `System` values exposed next to the `EventData` fields.
 const SYSTEM_FIELDS: [&str; 3] = ["EventID", "Channel", "Computer"];
 
 pub(crate) struct SigmaEvent<'a> {
     event: &'a SysmonEvent,
-    event_id: String,
+    event_id: Cow<'static, str>,
 }
 
 impl<'a> SigmaEvent<'a> {
     pub(crate) fn new(event: &'a SysmonEvent) -> Self {
         Self {
             event,
-            event_id: event.event_id.to_string(),
+            event_id: event_id_text(event.event_id),
         }
     }
 

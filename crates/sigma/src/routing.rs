@@ -114,11 +114,45 @@ pub fn product_of(event: &SysmonEvent) -> &'static str {
     if event.is_linux() { "linux" } else { "windows" }
 }
 
+/// [`event_logsources`] for every (product, event id) below 256, computed once, so the hot path
+/// does not build logsources per event.
+pub(crate) struct LogsourceTable {
+    by_product_and_id: Vec<Vec<LogSource>>,
+}
+
+impl LogsourceTable {
+    pub(crate) fn new() -> Self {
+        let mut by_product_and_id = Vec::with_capacity(512);
+        for product in ["windows", "linux"] {
+            for id in 0..=255u16 {
+                by_product_and_id.push(logsources_for(product, id));
+            }
+        }
+        Self { by_product_and_id }
+    }
+
+    /// The logsources of `event`; events with ids beyond the table get theirs built.
+    pub(crate) fn of<'a>(&'a self, event: &SysmonEvent) -> std::borrow::Cow<'a, [LogSource]> {
+        let product = usize::from(event.is_linux());
+        match self
+            .by_product_and_id
+            .get(product * 256 + usize::from(event.event_id))
+            .filter(|_| event.event_id < 256)
+        {
+            Some(sources) => std::borrow::Cow::Borrowed(sources),
+            None => std::borrow::Cow::Owned(event_logsources(event)),
+        }
+    }
+}
+
 /// The logsources to evaluate an event under: one per category it belongs to. Only the first
 /// carries `service: sysmon`, so that channel-wide rules are evaluated once per event.
 pub fn event_logsources(event: &SysmonEvent) -> Vec<LogSource> {
-    let product = product_of(event);
-    let mut sources: Vec<LogSource> = categories_of(event.event_id)
+    logsources_for(product_of(event), event.event_id)
+}
+
+fn logsources_for(product: &str, event_id: u16) -> Vec<LogSource> {
+    let mut sources: Vec<LogSource> = categories_of(event_id)
         .map(|category| LogSource {
             category: Some(category.to_string()),
             product: Some(product.to_string()),

@@ -1,3 +1,6 @@
 //! One module per subcommand.
 
 pub mod events;
+pub mod bench;
+pub mod hunt;
+pub mod rules;
