@@ -51,6 +51,7 @@ impl RsigmaEngine {
             .enumerate()
             .map(|(i, mut rule)| {
                 rule.id = Some(i.to_string());
+                crate::base64offset::rewrite_rule(&mut rule);
                 rule
             })
             .collect();

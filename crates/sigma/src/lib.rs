@@ -8,6 +8,7 @@
 //! Depends on the event model and the report model only; never on readers, storage or servers.
 
 mod analysis;
+mod base64offset;
 mod bundled;
 mod engine;
 mod event;

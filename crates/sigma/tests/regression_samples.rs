@@ -42,6 +42,24 @@ fn samples() -> Vec<Sample> {
     infos.iter().map(|p| read_info(p)).collect()
 }
 
+/// Samples whose `info.yml` count disagrees with the sample itself, with what the sample holds.
+/// `file_event_win_cred_dump_tools_dropped_files`: the EVTX has three event 11 writes by
+/// explorer.exe to ...\\Downloads\\procdump64.exe, procdump64a.exe and procdump.exe, each an
+/// `endswith` value of the rule; info.yml says 1, Chainsaw and Hayabusa both report 3.
+const MISCOUNTED: [(&str, usize, usize); 1] = [("8fbf3271-1ef6-4e94-8210-03c2317947f6", 1, 3)];
+
+/// The count the sample must give: info.yml's, unless listed in [`MISCOUNTED`] (and then
+/// info.yml must still say what we listed, so an upstream fix is noticed).
+fn expected(sample: &Sample) -> usize {
+    match MISCOUNTED.iter().find(|(id, _, _)| *id == sample.rule_id) {
+        Some((_, stated, actual)) => {
+            assert_eq!(sample.match_count, *stated, "info.yml of {} changed", sample.rule_id);
+            *actual
+        }
+        None => sample.match_count,
+    }
+}
+
 fn hits_of(engine: &SigmaEngine, path: &Path, rule_id: &str) -> Result<usize, ReadError> {
     let read = read_all(path)?;
     Ok(engine
@@ -64,7 +82,7 @@ fn every_sample_fires_its_rule_from_evtx() {
     for sample in samples() {
         let file = sample_file(&sample, "evtx");
         let hits = hits_of(engine, &file, &sample.rule_id).unwrap();
-        assert_eq!(hits, sample.match_count, "{}", file.display());
+        assert_eq!(hits, expected(&sample), "{}", file.display());
     }
 }
 
@@ -79,7 +97,7 @@ fn every_sample_fires_its_rule_from_json_export() {
         };
         match hits_of(engine, &file, &sample.rule_id) {
             Ok(hits) => {
-                assert_eq!(hits, sample.match_count, "{}", file.display());
+                assert_eq!(hits, expected(&sample), "{}", file.display());
                 checked += 1;
             }
             Err(ReadError::NotAnEventLog { .. }) => {

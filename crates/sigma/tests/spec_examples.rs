@@ -91,10 +91,15 @@ fn keywords_search_every_value() {
 }
 
 #[test]
-fn null_matches_an_empty_field() {
+fn null_matches_an_absent_field_and_empty_string_matches_empty() {
+    // SigmaHQ writes both forms side by side (`filter_main_null` / `filter_main_empty`):
+    // `null` is a field that is not there, `''` a field Sysmon wrote empty.
     let d = "  selection:\n    Image|endswith: '\\x.exe'\n    OriginalFileName: null\n  condition: selection";
-    assert!(fires(d, &[("Image", "C:\\x.exe"), ("OriginalFileName", "")]));
+    assert!(fires(d, &[("Image", "C:\\x.exe")]));
     assert!(!fires(d, &[("Image", "C:\\x.exe"), ("OriginalFileName", "x.exe")]));
+    let d = "  selection:\n    Image|endswith: '\\x.exe'\n    OriginalFileName: ''\n  condition: selection";
+    assert!(fires(d, &[("Image", "C:\\x.exe"), ("OriginalFileName", "")]));
+    assert!(!fires(d, &[("Image", "C:\\x.exe")]));
 }
 
 // ---- modifiers ---------------------------------------------------------------------------
@@ -122,8 +127,10 @@ fn all_requires_every_value() {
 
 #[test]
 fn base64_and_base64offset() {
+    // Without `contains` the encoded value must be the whole field.
     let d = "  selection:\n    CommandLine|base64: 'http://'\n  condition: selection";
-    assert!(fires(d, &[("CommandLine", "x aHR0cDovLw== y")]));
+    assert!(fires(d, &[("CommandLine", "aHR0cDovLw==")]));
+    assert!(!fires(d, &[("CommandLine", "x aHR0cDovLw== y")]));
     let d = "  selection:\n    CommandLine|base64offset|contains: 'http://'\n  condition: selection";
     // The three offsets of "http://" inside longer base64 text.
     assert!(fires(d, &[("CommandLine", "-e aHR0cDovL2V2aWw=")]));

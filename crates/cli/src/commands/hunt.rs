@@ -310,7 +310,7 @@ fn summary(hits: &[Hit]) -> BTreeMap<usize, (usize, usize)> {
         .collect()
 }
 
-fn sorted_summary(engine: &SigmaEngine, hits: &[Hit]) -> Vec<(&RuleInfo, usize, usize)> {
+fn sorted_summary<'a>(engine: &'a SigmaEngine, hits: &[Hit]) -> Vec<(&'a RuleInfo, usize, usize)> {
     let mut rows: Vec<_> = summary(hits)
         .into_iter()
         .filter_map(|(rule, (n, files))| Some((engine.rule(rule)?, n, files)))
