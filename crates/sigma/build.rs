@@ -37,7 +37,9 @@ fn main() {
     let out = fs::File::create(out_dir.join("sigmahq-rules.bin.gz")).expect("create archive");
     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::best());
     for path in &files {
-        let relative = path.strip_prefix(&manifest).expect("under the manifest dir");
+        let relative = path
+            .strip_prefix(&manifest)
+            .expect("under the manifest dir");
         let name = relative
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())

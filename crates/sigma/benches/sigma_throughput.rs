@@ -24,7 +24,9 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn evtx_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
@@ -67,7 +69,12 @@ impl EventSink for CountingSink<'_> {
 fn main() {
     let corpus = std::env::var_os("SANDSCOPE_BENCH_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus")));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/corpus"
+            ))
+        });
     let min_mb: u64 = std::env::var("SANDSCOPE_BENCH_MB")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -88,20 +95,36 @@ fn main() {
     let mut files = Vec::new();
     evtx_files(&corpus, &mut files);
     if files.is_empty() {
-        println!("no EVTX files under {}: throughput not measured", corpus.display());
+        println!(
+            "no EVTX files under {}: throughput not measured",
+            corpus.display()
+        );
         return;
     }
-    let bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     let repeats = (min_mb * 1024 * 1024).div_ceil(bytes).max(1);
     let input: Vec<&PathBuf> = (0..repeats).flat_map(|_| files.iter()).collect();
     let input_mb = (bytes * repeats) as f64 / 1048576.0;
-    println!("input: {} EVTX files x {repeats} = {} files, {input_mb:.1} MB", files.len(), input.len());
+    println!(
+        "input: {} EVTX files x {repeats} = {} files, {input_mb:.1} MB",
+        files.len(),
+        input.len()
+    );
 
     let start = Instant::now();
     let (records, hits) = input
         .par_iter()
         .map(|file| {
-            let mut sink = CountingSink { engine: &engine, batch: Vec::new(), records: 0, hits: 0 };
+            let mut sink = CountingSink {
+                engine: &engine,
+                batch: Vec::new(),
+                records: 0,
+                hits: 0,
+            };
             let _ = read_path(file, &mut sink);
             sink.flush();
             (sink.records, sink.hits)

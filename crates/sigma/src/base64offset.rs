@@ -111,7 +111,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -132,7 +136,10 @@ mod tests {
     fn fragments_match_the_specification() {
         assert_eq!(base64(b"http://"), "aHR0cDovLw==");
         // pySigma: base64offset of "http://" is aHR0cDovL, h0dHA6Ly, odHRwOi8v.
-        assert_eq!(offset_fragments(b"http://"), ["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"]);
+        assert_eq!(
+            offset_fragments(b"http://"),
+            ["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"]
+        );
         // Length divisible by three keeps its last group.
         assert_eq!(offset_fragments(b"abc")[0], "YWJj");
     }

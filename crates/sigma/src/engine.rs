@@ -76,7 +76,11 @@ impl RuleEngine for RsigmaEngine {
         let start = out.len();
         for logsource in self.logsources.of(event).iter() {
             for result in self.engine.evaluate_with_logsource(&sigma_event, logsource) {
-                let Some(rule) = result.header.rule_id.as_deref().and_then(|id| id.parse().ok())
+                let Some(rule) = result
+                    .header
+                    .rule_id
+                    .as_deref()
+                    .and_then(|id| id.parse().ok())
                 else {
                     continue;
                 };

@@ -50,7 +50,13 @@ pub fn key_fields(event_id: u16) -> &'static [&'static str] {
     match event_id {
         1 => &["Image", "CommandLine", "ParentImage", "User"],
         2 => &["Image", "TargetFilename", "CreationUtcTime"],
-        3 => &["Image", "Protocol", "DestinationIp", "DestinationPort", "DestinationHostname"],
+        3 => &[
+            "Image",
+            "Protocol",
+            "DestinationIp",
+            "DestinationPort",
+            "DestinationHostname",
+        ],
         4 => &["State", "Version"],
         5 => &["Image"],
         6 => &["ImageLoaded", "Signature"],
@@ -63,7 +69,15 @@ pub fn key_fields(event_id: u16) -> &'static [&'static str] {
         15 => &["Image", "TargetFilename", "Hash"],
         16 => &["Configuration"],
         17 | 18 => &["EventType", "Image", "PipeName"],
-        19..=21 => &["EventType", "Operation", "Name", "Query", "Destination", "Consumer", "Filter"],
+        19..=21 => &[
+            "EventType",
+            "Operation",
+            "Name",
+            "Query",
+            "Destination",
+            "Consumer",
+            "Filter",
+        ],
         22 => &["Image", "QueryName", "QueryResults"],
         23 | 26 => &["Image", "TargetFilename"],
         24 => &["Image"],
@@ -71,4 +85,3 @@ pub fn key_fields(event_id: u16) -> &'static [&'static str] {
         _ => &["Image"],
     }
 }
-

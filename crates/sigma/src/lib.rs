@@ -63,8 +63,10 @@ impl SigmaEngineBuilder {
     /// rule: each one is in the returned report.
     pub fn build(self) -> (SigmaEngine, LoadReport) {
         let (parsed, mut reports) = rules::parse_rule_texts(&self.texts);
-        let (infos, sigma_rules): (Vec<_>, Vec<_>) =
-            parsed.into_iter().map(|p| ((p.info, p.report), p.rule)).unzip();
+        let (infos, sigma_rules): (Vec<_>, Vec<_>) = parsed
+            .into_iter()
+            .map(|p| ((p.info, p.report), p.rule))
+            .unzip();
         let (engine, errors) = RsigmaEngine::compile(sigma_rules);
         let mut compiled = vec![true; infos.len()];
         let text_of: HashMap<&str, &str> = self

@@ -18,35 +18,119 @@ pub struct Route {
 
 /// Sigma `category` → Sysmon event ids. The only place this mapping exists.
 pub const ROUTES: &[Route] = &[
-    Route { category: "process_creation", event_ids: &[1] },
-    Route { category: "file_change", event_ids: &[2] },
-    Route { category: "network_connection", event_ids: &[3] },
-    Route { category: "sysmon_status", event_ids: &[4, 16] },
-    Route { category: "process_termination", event_ids: &[5] },
-    Route { category: "driver_load", event_ids: &[6] },
-    Route { category: "image_load", event_ids: &[7] },
-    Route { category: "create_remote_thread", event_ids: &[8] },
-    Route { category: "raw_access_thread", event_ids: &[9] },
-    Route { category: "process_access", event_ids: &[10] },
-    Route { category: "file_event", event_ids: &[11] },
+    Route {
+        category: "process_creation",
+        event_ids: &[1],
+    },
+    Route {
+        category: "file_change",
+        event_ids: &[2],
+    },
+    Route {
+        category: "network_connection",
+        event_ids: &[3],
+    },
+    Route {
+        category: "sysmon_status",
+        event_ids: &[4, 16],
+    },
+    Route {
+        category: "process_termination",
+        event_ids: &[5],
+    },
+    Route {
+        category: "driver_load",
+        event_ids: &[6],
+    },
+    Route {
+        category: "image_load",
+        event_ids: &[7],
+    },
+    Route {
+        category: "create_remote_thread",
+        event_ids: &[8],
+    },
+    Route {
+        category: "raw_access_thread",
+        event_ids: &[9],
+    },
+    Route {
+        category: "process_access",
+        event_ids: &[10],
+    },
+    Route {
+        category: "file_event",
+        event_ids: &[11],
+    },
     // Event 12 carries both key creation and deletion; rules that care filter on EventType.
-    Route { category: "registry_add", event_ids: &[12] },
-    Route { category: "registry_delete", event_ids: &[12] },
-    Route { category: "registry_set", event_ids: &[13] },
-    Route { category: "registry_rename", event_ids: &[14] },
-    Route { category: "registry_event", event_ids: &[12, 13, 14] },
-    Route { category: "create_stream_hash", event_ids: &[15] },
-    Route { category: "pipe_created", event_ids: &[17, 18] },
-    Route { category: "wmi_event", event_ids: &[19, 20, 21] },
-    Route { category: "dns_query", event_ids: &[22] },
-    Route { category: "file_delete", event_ids: &[23, 26] },
-    Route { category: "clipboard_capture", event_ids: &[24] },
-    Route { category: "process_tampering", event_ids: &[25] },
-    Route { category: "file_delete_detected", event_ids: &[26] },
-    Route { category: "file_block_executable", event_ids: &[27] },
-    Route { category: "file_block_shredding", event_ids: &[28] },
-    Route { category: "file_executable_detected", event_ids: &[29] },
-    Route { category: "sysmon_error", event_ids: &[255] },
+    Route {
+        category: "registry_add",
+        event_ids: &[12],
+    },
+    Route {
+        category: "registry_delete",
+        event_ids: &[12],
+    },
+    Route {
+        category: "registry_set",
+        event_ids: &[13],
+    },
+    Route {
+        category: "registry_rename",
+        event_ids: &[14],
+    },
+    Route {
+        category: "registry_event",
+        event_ids: &[12, 13, 14],
+    },
+    Route {
+        category: "create_stream_hash",
+        event_ids: &[15],
+    },
+    Route {
+        category: "pipe_created",
+        event_ids: &[17, 18],
+    },
+    Route {
+        category: "wmi_event",
+        event_ids: &[19, 20, 21],
+    },
+    Route {
+        category: "dns_query",
+        event_ids: &[22],
+    },
+    Route {
+        category: "file_delete",
+        event_ids: &[23, 26],
+    },
+    Route {
+        category: "clipboard_capture",
+        event_ids: &[24],
+    },
+    Route {
+        category: "process_tampering",
+        event_ids: &[25],
+    },
+    Route {
+        category: "file_delete_detected",
+        event_ids: &[26],
+    },
+    Route {
+        category: "file_block_executable",
+        event_ids: &[27],
+    },
+    Route {
+        category: "file_block_shredding",
+        event_ids: &[28],
+    },
+    Route {
+        category: "file_executable_detected",
+        event_ids: &[29],
+    },
+    Route {
+        category: "sysmon_error",
+        event_ids: &[255],
+    },
 ];
 
 /// The Sigma `service` name of the Sysmon channel.
@@ -54,7 +138,10 @@ pub const SYSMON_SERVICE: &str = "sysmon";
 
 /// Every Sysmon event id of the table, for rules that apply to the whole channel.
 pub fn all_sysmon_event_ids() -> Vec<u16> {
-    let mut ids: Vec<u16> = ROUTES.iter().flat_map(|r| r.event_ids.iter().copied()).collect();
+    let mut ids: Vec<u16> = ROUTES
+        .iter()
+        .flat_map(|r| r.event_ids.iter().copied())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -87,9 +174,9 @@ pub fn applicability(logsource: &LogSource) -> Applicability {
     match &logsource.category {
         Some(category) => match route_of(category) {
             Some(route) => Applicability::Sysmon(route.event_ids.to_vec()),
-            None => Applicability::NotSysmon(format!(
-                "category `{category}` is not written by Sysmon"
-            )),
+            None => {
+                Applicability::NotSysmon(format!("category `{category}` is not written by Sysmon"))
+            }
         },
         None => Applicability::Sysmon(all_sysmon_event_ids()),
     }

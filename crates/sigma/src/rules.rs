@@ -301,7 +301,8 @@ fn parse_one_file(text: &RuleText) -> Vec<(RuleReport, Option<ParsedRule>)> {
         }
     };
     let mut out = Vec::new();
-    let documents = collection.rules.len() + collection.correlations.len() + collection.filters.len();
+    let documents =
+        collection.rules.len() + collection.correlations.len() + collection.filters.len();
     if documents == 0 {
         let reason = if collection.errors.is_empty() {
             "no Sigma rule in this file".to_string()
@@ -325,7 +326,14 @@ fn parse_one_file(text: &RuleText) -> Vec<(RuleReport, Option<ParsedRule>)> {
                     status: RuleStatus::Loaded,
                     warnings: remarks.clone(),
                 };
-                out.push((report, Some(ParsedRule { info, rule, report: 0 })));
+                out.push((
+                    report,
+                    Some(ParsedRule {
+                        info,
+                        rule,
+                        report: 0,
+                    }),
+                ));
             }
             Applicability::NotSysmon(reason) => out.push((
                 RuleReport {
@@ -371,7 +379,12 @@ fn parse_one_file(text: &RuleText) -> Vec<(RuleReport, Option<ParsedRule>)> {
     out
 }
 
-fn rejected(text: &RuleText, title: Option<String>, id: Option<String>, reason: &str) -> RuleReport {
+fn rejected(
+    text: &RuleText,
+    title: Option<String>,
+    id: Option<String>,
+    reason: &str,
+) -> RuleReport {
     RuleReport {
         file: text.file.clone(),
         title: title.or_else(|| scalar_of_key(&text.text, "title:")),
@@ -511,7 +524,10 @@ mod tests {
         let text = "title: Sec\nlogsource:\n  product: windows\n  service: security\ndetection:\n  sel:\n    EventID: 4624\n  condition: sel\n";
         let (rules, reports) = parse_rule_texts(&[file(text)]);
         assert!(rules.is_empty());
-        assert!(matches!(reports[0].status, RuleStatus::NotApplicable { .. }));
+        assert!(matches!(
+            reports[0].status,
+            RuleStatus::NotApplicable { .. }
+        ));
     }
 
     #[test]

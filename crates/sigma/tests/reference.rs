@@ -90,11 +90,20 @@ fn listed_differences() -> BTreeMap<Key, (Counts, String)> {
             sandscope: cols[5].parse().unwrap(),
         };
         assert!(
-            matches!(cols[6], "peer-bug" | "mapping-gap" | "sandscope-bug" | "not-sysmon" | "peer-config"),
+            matches!(
+                cols[6],
+                "peer-bug" | "mapping-gap" | "sandscope-bug" | "not-sysmon" | "peer-config"
+            ),
             "unknown verdict in: {line}"
         );
-        assert!(cols[7].len() > 20, "every difference needs its reason: {line}");
-        out.insert((cols[0].to_string(), cols[1].to_string()), (counts, cols[7].to_string()));
+        assert!(
+            cols[7].len() > 20,
+            "every difference needs its reason: {line}"
+        );
+        out.insert(
+            (cols[0].to_string(), cols[1].to_string()),
+            (counts, cols[7].to_string()),
+        );
     }
     out
 }
@@ -142,8 +151,16 @@ fn vendored_files_match_the_peers() {
     let files: Vec<(String, std::path::PathBuf)> = common::files_with_ext(&vendored, "evtx")
         .into_iter()
         .filter_map(|path| {
-            let rel = path.strip_prefix(&vendored).ok()?.to_string_lossy().replace('\\', "/");
-            let rel = if rel.starts_with("SigmaHQ_sigma/") { format!("sigma/{rel}") } else { rel };
+            let rel = path
+                .strip_prefix(&vendored)
+                .ok()?
+                .to_string_lossy()
+                .replace('\\', "/");
+            let rel = if rel.starts_with("SigmaHQ_sigma/") {
+                format!("sigma/{rel}")
+            } else {
+                rel
+            };
             Some((rel, path))
         })
         .collect();
@@ -160,7 +177,11 @@ fn corpus_files_match_the_peers() {
     let files: Vec<(String, std::path::PathBuf)> = common::files_with_ext(&corpus, "evtx")
         .into_iter()
         .filter_map(|path| {
-            let rel = path.strip_prefix(&corpus).ok()?.to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(&corpus)
+                .ok()?
+                .to_string_lossy()
+                .replace('\\', "/");
             (!rel.starts_with("broken/")).then_some((rel, path))
         })
         .collect();

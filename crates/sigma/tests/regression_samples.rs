@@ -53,7 +53,11 @@ const MISCOUNTED: [(&str, usize, usize); 1] = [("8fbf3271-1ef6-4e94-8210-03c2317
 fn expected(sample: &Sample) -> usize {
     match MISCOUNTED.iter().find(|(id, _, _)| *id == sample.rule_id) {
         Some((_, stated, actual)) => {
-            assert_eq!(sample.match_count, *stated, "info.yml of {} changed", sample.rule_id);
+            assert_eq!(
+                sample.match_count, *stated,
+                "info.yml of {} changed",
+                sample.rule_id
+            );
             *actual
         }
         None => sample.match_count,
@@ -92,7 +96,10 @@ fn every_sample_fires_its_rule_from_json_export() {
     let mut checked = 0;
     for sample in samples() {
         // One sample's JSON export was left out upstream (see the corpus README).
-        let Some(file) = common::files_with_ext(&sample.dir, "json").into_iter().next() else {
+        let Some(file) = common::files_with_ext(&sample.dir, "json")
+            .into_iter()
+            .next()
+        else {
             continue;
         };
         match hits_of(engine, &file, &sample.rule_id) {

@@ -27,7 +27,11 @@ fn rejects(report: &LoadReport) -> Vec<String> {
 fn assert_whole_set(report: &LoadReport) {
     assert_eq!(report.rules.len(), SIGMAHQ_WINDOWS_RULES);
     let rejected = rejects(report);
-    assert!(rejected.is_empty(), "rejected rules:\n{}", rejected.join("\n"));
+    assert!(
+        rejected.is_empty(),
+        "rejected rules:\n{}",
+        rejected.join("\n")
+    );
     assert_eq!(report.loaded(), SYSMON_RULES);
     assert_eq!(
         report.not_applicable(),

@@ -58,7 +58,10 @@ fn fires(detection: &str, fields: &[(&str, &str)]) -> bool {
 fn plain_value_is_case_insensitive_exact() {
     let d = "  selection:\n    Image: 'C:\\Windows\\System32\\whoami.exe'\n  condition: selection";
     assert!(fires(d, &[("Image", "c:\\windows\\system32\\WHOAMI.EXE")]));
-    assert!(!fires(d, &[("Image", "C:\\Windows\\System32\\whoami.exe.bak")]));
+    assert!(!fires(
+        d,
+        &[("Image", "C:\\Windows\\System32\\whoami.exe.bak")]
+    ));
 }
 
 #[test]
@@ -71,8 +74,14 @@ fn list_of_values_is_or() {
 #[test]
 fn fields_of_a_map_are_and_list_of_maps_is_or() {
     let d = "  selection:\n    - Image|endswith: '\\net.exe'\n      CommandLine|contains: ' user '\n    - OriginalFileName: 'whoami.exe'\n  condition: selection";
-    assert!(fires(d, &[("Image", "C:\\net.exe"), ("CommandLine", "net user x")]));
-    assert!(!fires(d, &[("Image", "C:\\net.exe"), ("CommandLine", "net start")]));
+    assert!(fires(
+        d,
+        &[("Image", "C:\\net.exe"), ("CommandLine", "net user x")]
+    ));
+    assert!(!fires(
+        d,
+        &[("Image", "C:\\net.exe"), ("CommandLine", "net start")]
+    ));
     assert!(fires(d, &[("OriginalFileName", "whoami.exe")]));
 }
 
@@ -96,9 +105,15 @@ fn null_matches_an_absent_field_and_empty_string_matches_empty() {
     // `null` is a field that is not there, `''` a field Sysmon wrote empty.
     let d = "  selection:\n    Image|endswith: '\\x.exe'\n    OriginalFileName: null\n  condition: selection";
     assert!(fires(d, &[("Image", "C:\\x.exe")]));
-    assert!(!fires(d, &[("Image", "C:\\x.exe"), ("OriginalFileName", "x.exe")]));
+    assert!(!fires(
+        d,
+        &[("Image", "C:\\x.exe"), ("OriginalFileName", "x.exe")]
+    ));
     let d = "  selection:\n    Image|endswith: '\\x.exe'\n    OriginalFileName: ''\n  condition: selection";
-    assert!(fires(d, &[("Image", "C:\\x.exe"), ("OriginalFileName", "")]));
+    assert!(fires(
+        d,
+        &[("Image", "C:\\x.exe"), ("OriginalFileName", "")]
+    ));
     assert!(!fires(d, &[("Image", "C:\\x.exe")]));
 }
 
@@ -121,7 +136,10 @@ fn contains_startswith_endswith() {
 #[test]
 fn all_requires_every_value() {
     let d = "  selection:\n    CommandLine|contains|all:\n      - ' -nop '\n      - ' -w hidden '\n  condition: selection";
-    assert!(fires(d, &[("CommandLine", "powershell -nop -w hidden -c x")]));
+    assert!(fires(
+        d,
+        &[("CommandLine", "powershell -nop -w hidden -c x")]
+    ));
     assert!(!fires(d, &[("CommandLine", "powershell -nop -c x")]));
 }
 
@@ -131,7 +149,8 @@ fn base64_and_base64offset() {
     let d = "  selection:\n    CommandLine|base64: 'http://'\n  condition: selection";
     assert!(fires(d, &[("CommandLine", "aHR0cDovLw==")]));
     assert!(!fires(d, &[("CommandLine", "x aHR0cDovLw== y")]));
-    let d = "  selection:\n    CommandLine|base64offset|contains: 'http://'\n  condition: selection";
+    let d =
+        "  selection:\n    CommandLine|base64offset|contains: 'http://'\n  condition: selection";
     // The three offsets of "http://" inside longer base64 text.
     assert!(fires(d, &[("CommandLine", "-e aHR0cDovL2V2aWw=")]));
     assert!(fires(d, &[("CommandLine", "-e IGh0dHA6Ly9ldmls")]));
@@ -142,15 +161,31 @@ fn base64_and_base64offset() {
 #[test]
 fn utf16_wide_with_base64offset() {
     // PowerShell -EncodedCommand is base64 of UTF-16LE; "ping" encoded that way.
-    let d = "  selection:\n    CommandLine|wide|base64offset|contains: 'ping'\n  condition: selection";
-    assert!(fires(d, &[("CommandLine", "powershell -enc cABpAG4AZwAgADEALgAxAC4AMQAuADEA")]));
-    assert!(!fires(d, &[("CommandLine", "powershell -enc dABlAHMAdAA=")]));
+    let d =
+        "  selection:\n    CommandLine|wide|base64offset|contains: 'ping'\n  condition: selection";
+    assert!(fires(
+        d,
+        &[(
+            "CommandLine",
+            "powershell -enc cABpAG4AZwAgADEALgAxAC4AMQAuADEA"
+        )]
+    ));
+    assert!(!fires(
+        d,
+        &[("CommandLine", "powershell -enc dABlAHMAdAA=")]
+    ));
 }
 
 #[test]
 fn windash_accepts_every_dash() {
     let d = "  selection:\n    CommandLine|windash|contains: ' -s '\n  condition: selection";
-    for cmd in ["x -s y", "x /s y", "x \u{2013}s y", "x \u{2014}s y", "x \u{2015}s y"] {
+    for cmd in [
+        "x -s y",
+        "x /s y",
+        "x \u{2013}s y",
+        "x \u{2014}s y",
+        "x \u{2015}s y",
+    ] {
         assert!(fires(d, &[("CommandLine", cmd)]), "{cmd}");
     }
     assert!(!fires(d, &[("CommandLine", "x s y")]));
@@ -171,9 +206,16 @@ fn re_and_its_flags() {
 
 #[test]
 fn cased_is_case_sensitive() {
-    let d = "  selection:\n    CommandLine|cased|contains: 'FromBase64String'\n  condition: selection";
-    assert!(fires(d, &[("CommandLine", "[Convert]::FromBase64String(x)")]));
-    assert!(!fires(d, &[("CommandLine", "[convert]::frombase64string(x)")]));
+    let d =
+        "  selection:\n    CommandLine|cased|contains: 'FromBase64String'\n  condition: selection";
+    assert!(fires(
+        d,
+        &[("CommandLine", "[Convert]::FromBase64String(x)")]
+    ));
+    assert!(!fires(
+        d,
+        &[("CommandLine", "[convert]::frombase64string(x)")]
+    ));
 }
 
 #[test]
@@ -182,7 +224,11 @@ fn cidr_matches_network_ranges() {
         "network_connection",
         "  selection:\n    DestinationIp|cidr:\n      - '10.0.0.0/8'\n      - 'fe80::/10'\n  condition: selection",
     ));
-    let fires = |ip| !engine.evaluate(&event(3, &[("DestinationIp", ip)])).is_empty();
+    let fires = |ip| {
+        !engine
+            .evaluate(&event(3, &[("DestinationIp", ip)]))
+            .is_empty()
+    };
     assert!(fires("10.1.2.3"));
     assert!(fires("fe80::1"));
     assert!(!fires("11.0.0.1"));
@@ -192,8 +238,14 @@ fn cidr_matches_network_ranges() {
 #[test]
 fn numeric_comparisons() {
     let d = "  selection:\n    TerminalSessionId|gte: 2\n    ProcessId|lt: 1000\n  condition: selection";
-    assert!(fires(d, &[("TerminalSessionId", "2"), ("ProcessId", "999")]));
-    assert!(!fires(d, &[("TerminalSessionId", "1"), ("ProcessId", "999")]));
+    assert!(fires(
+        d,
+        &[("TerminalSessionId", "2"), ("ProcessId", "999")]
+    ));
+    assert!(!fires(
+        d,
+        &[("TerminalSessionId", "1"), ("ProcessId", "999")]
+    ));
     let d = "  selection:\n    ProcessId|gt: 4\n    ProcessId|lte: 8\n  condition: selection";
     assert!(fires(d, &[("ProcessId", "8")]));
     assert!(!fires(d, &[("ProcessId", "4")]));
@@ -203,14 +255,23 @@ fn numeric_comparisons() {
 fn exists_tests_field_presence() {
     let d = "  selection:\n    Image|endswith: '\\x.exe'\n    OriginalFileName|exists: false\n  condition: selection";
     assert!(fires(d, &[("Image", "C:\\x.exe")]));
-    assert!(!fires(d, &[("Image", "C:\\x.exe"), ("OriginalFileName", "x.exe")]));
+    assert!(!fires(
+        d,
+        &[("Image", "C:\\x.exe"), ("OriginalFileName", "x.exe")]
+    ));
 }
 
 #[test]
 fn fieldref_compares_two_fields() {
     let d = "  selection:\n    ParentImage|fieldref: Image\n  condition: selection";
-    assert!(fires(d, &[("Image", "C:\\a.exe"), ("ParentImage", "C:\\a.exe")]));
-    assert!(!fires(d, &[("Image", "C:\\a.exe"), ("ParentImage", "C:\\b.exe")]));
+    assert!(fires(
+        d,
+        &[("Image", "C:\\a.exe"), ("ParentImage", "C:\\a.exe")]
+    ));
+    assert!(!fires(
+        d,
+        &[("Image", "C:\\a.exe"), ("ParentImage", "C:\\b.exe")]
+    ));
 }
 
 #[test]
@@ -228,15 +289,35 @@ const TWO: &str = "  selection:\n    Image|endswith: '\\rundll32.exe'\n  filter:
 #[test]
 fn and_not() {
     let d = format!("{TWO}  condition: selection and not filter");
-    assert!(fires(&d, &[("Image", "C:\\rundll32.exe"), ("CommandLine", "x.dll,Run")]));
-    assert!(!fires(&d, &[("Image", "C:\\rundll32.exe"), ("CommandLine", "shell32.dll,Control")]));
+    assert!(fires(
+        &d,
+        &[("Image", "C:\\rundll32.exe"), ("CommandLine", "x.dll,Run")]
+    ));
+    assert!(!fires(
+        &d,
+        &[
+            ("Image", "C:\\rundll32.exe"),
+            ("CommandLine", "shell32.dll,Control")
+        ]
+    ));
 }
 
 #[test]
 fn or_and_parentheses() {
-    let d = format!("{TWO}  other:\n    User|contains: 'SYSTEM'\n  condition: (selection or other) and not filter");
-    assert!(fires(&d, &[("User", "NT AUTHORITY\\SYSTEM"), ("CommandLine", "a")]));
-    assert!(!fires(&d, &[("User", "NT AUTHORITY\\SYSTEM"), ("CommandLine", "shell32.dll")]));
+    let d = format!(
+        "{TWO}  other:\n    User|contains: 'SYSTEM'\n  condition: (selection or other) and not filter"
+    );
+    assert!(fires(
+        &d,
+        &[("User", "NT AUTHORITY\\SYSTEM"), ("CommandLine", "a")]
+    ));
+    assert!(!fires(
+        &d,
+        &[
+            ("User", "NT AUTHORITY\\SYSTEM"),
+            ("CommandLine", "shell32.dll")
+        ]
+    ));
 }
 
 #[test]
@@ -245,7 +326,10 @@ fn one_of_and_all_of_patterns() {
     let one = format!("{base}  condition: 1 of selection_*");
     let all = format!("{base}  condition: all of selection_*");
     let only_img = [("Image", "C:\\certutil.exe"), ("CommandLine", "x")];
-    let both = [("Image", "C:\\certutil.exe"), ("CommandLine", "-urlcache -f")];
+    let both = [
+        ("Image", "C:\\certutil.exe"),
+        ("CommandLine", "-urlcache -f"),
+    ];
     assert!(fires(&one, &only_img));
     assert!(!fires(&all, &only_img));
     assert!(fires(&all, &both));
@@ -257,15 +341,30 @@ fn one_of_them_and_all_of_them() {
     let one = format!("{base}  condition: 1 of them");
     let all = format!("{base}  condition: all of them");
     assert!(fires(&one, &[("Image", "C:\\a.exe"), ("CommandLine", "x")]));
-    assert!(!fires(&all, &[("Image", "C:\\a.exe"), ("CommandLine", "x")]));
+    assert!(!fires(
+        &all,
+        &[("Image", "C:\\a.exe"), ("CommandLine", "x")]
+    ));
     assert!(fires(&all, &[("Image", "C:\\a.exe"), ("CommandLine", "b")]));
 }
 
 #[test]
 fn not_one_of_filters() {
     let d = "  selection:\n    Image|endswith: '\\svchost.exe'\n  filter_main_a:\n    ParentImage|endswith: '\\services.exe'\n  filter_main_b:\n    ParentImage|endswith: '\\MsMpEng.exe'\n  condition: selection and not 1 of filter_main_*";
-    assert!(fires(d, &[("Image", "C:\\svchost.exe"), ("ParentImage", "C:\\evil.exe")]));
-    assert!(!fires(d, &[("Image", "C:\\svchost.exe"), ("ParentImage", "C:\\MsMpEng.exe")]));
+    assert!(fires(
+        d,
+        &[
+            ("Image", "C:\\svchost.exe"),
+            ("ParentImage", "C:\\evil.exe")
+        ]
+    ));
+    assert!(!fires(
+        d,
+        &[
+            ("Image", "C:\\svchost.exe"),
+            ("ParentImage", "C:\\MsMpEng.exe")
+        ]
+    ));
 }
 
 // ---- our layer: absent fields and routing -------------------------------------------------
@@ -288,7 +387,10 @@ fn a_rule_never_fires_outside_its_logsource() {
     let fields = [("TargetFilename", "C:\\a.ps1")];
     assert_eq!(engine.evaluate(&event(11, &fields)).len(), 1);
     for other in [1, 2, 12, 13, 15, 23, 26] {
-        assert!(engine.evaluate(&event(other, &fields)).is_empty(), "event {other}");
+        assert!(
+            engine.evaluate(&event(other, &fields)).is_empty(),
+            "event {other}"
+        );
     }
 }
 
@@ -297,10 +399,20 @@ fn registry_event_covers_12_13_14_but_registry_set_only_13() {
     let d = "  selection:\n    TargetObject|contains: '\\Run\\'\n  condition: selection";
     let event_rule = engine_for(rule("registry_event", d));
     let set_rule = engine_for(rule("registry_set", d));
-    let fields = [("TargetObject", "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\x")];
+    let fields = [(
+        "TargetObject",
+        "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\x",
+    )];
     for id in [12, 13, 14] {
-        assert_eq!(event_rule.evaluate(&event(id, &fields)).len(), 1, "event {id}");
-        assert_eq!(set_rule.evaluate(&event(id, &fields)).len(), usize::from(id == 13));
+        assert_eq!(
+            event_rule.evaluate(&event(id, &fields)).len(),
+            1,
+            "event {id}"
+        );
+        assert_eq!(
+            set_rule.evaluate(&event(id, &fields)).len(),
+            usize::from(id == 13)
+        );
     }
 }
 
@@ -309,8 +421,15 @@ fn sysmon_service_rules_see_every_event_once() {
     let yaml = "title: Svc\nlogsource:\n  product: windows\n  service: sysmon\ndetection:\n  selection:\n    EventID: 12\n  condition: selection\n".to_string();
     let engine = engine_for(yaml);
     // Event 12 belongs to three categories; the channel-wide rule must still fire once.
-    assert_eq!(engine.evaluate(&event(12, &[("TargetObject", "x")])).len(), 1);
-    assert!(engine.evaluate(&event(13, &[("TargetObject", "x")])).is_empty());
+    assert_eq!(
+        engine.evaluate(&event(12, &[("TargetObject", "x")])).len(),
+        1
+    );
+    assert!(
+        engine
+            .evaluate(&event(13, &[("TargetObject", "x")]))
+            .is_empty()
+    );
 }
 
 #[test]
@@ -320,16 +439,32 @@ fn field_names_are_sysmons_own() {
         "process_access",
         "  selection:\n    SourceProcessGUID|contains: 'ABC'\n  condition: selection",
     ));
-    assert_eq!(engine.evaluate(&event(10, &[("SourceProcessGUID", "{ABC}")])).len(), 1);
-    assert!(engine.evaluate(&event(10, &[("SourceProcessGuid", "{ABC}")])).is_empty());
+    assert_eq!(
+        engine
+            .evaluate(&event(10, &[("SourceProcessGUID", "{ABC}")]))
+            .len(),
+        1
+    );
+    assert!(
+        engine
+            .evaluate(&event(10, &[("SourceProcessGuid", "{ABC}")]))
+            .is_empty()
+    );
 }
 
 #[test]
 fn the_match_says_which_selection_and_fields() {
     let d = format!("{TWO}  condition: selection and not filter");
     let engine = engine_for(rule("process_creation", &d));
-    let matches = engine.evaluate(&event(1, &[("Image", "C:\\rundll32.exe"), ("CommandLine", "a")]));
+    let matches = engine.evaluate(&event(
+        1,
+        &[("Image", "C:\\rundll32.exe"), ("CommandLine", "a")],
+    ));
     assert_eq!(matches.len(), 1);
     assert_eq!(matches[0].selections, ["selection"]);
-    assert!(matches[0].fields.contains(&("Image".to_string(), "C:\\rundll32.exe".to_string())));
+    assert!(
+        matches[0]
+            .fields
+            .contains(&("Image".to_string(), "C:\\rundll32.exe".to_string()))
+    );
 }

@@ -48,7 +48,10 @@ fn print_peak(label: &str) {
 fn evtx_files(corpus: &Path) -> Result<Vec<PathBuf>> {
     let files: Vec<PathBuf> = log_files(&[corpus.to_path_buf()])?
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("evtx")))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
+        })
         .filter(|p| !p.components().any(|c| c.as_os_str() == "broken"))
         .collect();
     if files.is_empty() {

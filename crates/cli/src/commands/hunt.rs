@@ -74,7 +74,9 @@ pub fn level_filter(text: &str) -> Result<impl Fn(Option<Level>) -> bool> {
         None => (text, false),
     };
     let Some(wanted) = Level::parse(name) else {
-        bail!("unknown level `{text}` (informational, low, medium, high, critical, optionally with +)");
+        bail!(
+            "unknown level `{text}` (informational, low, medium, high, critical, optionally with +)"
+        );
     };
     Ok(move |level: Option<Level>| match level {
         Some(level) if and_above => level >= wanted,
@@ -85,7 +87,9 @@ pub fn level_filter(text: &str) -> Result<impl Fn(Option<Level>) -> bool> {
 
 /// Log files under the given paths: files as given, folders walked for log-like extensions.
 pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    const LOG_EXTENSIONS: [&str; 9] = ["evtx", "xml", "json", "jsonl", "ndjson", "log", "txt", "gz", "zip"];
+    const LOG_EXTENSIONS: [&str; 9] = [
+        "evtx", "xml", "json", "jsonl", "ndjson", "log", "txt", "gz", "zip",
+    ];
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
         entries.sort_by_key(|e| e.path());
@@ -236,9 +240,9 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
                     .is_some_and(|id| args.rule_ids.iter().any(|w| w.eq_ignore_ascii_case(id))))
     };
     let mut outcome = hunt_files(&engine, &files, &keep, true);
-    outcome.hits.sort_by(|a, b| {
-        (&a.time, &a.file, a.record_id).cmp(&(&b.time, &b.file, b.record_id))
-    });
+    outcome
+        .hits
+        .sort_by(|a, b| (&a.time, &a.file, a.record_id).cmp(&(&b.time, &b.file, b.record_id)));
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     write_hits(&mut out, &engine, &outcome.hits, args.format)?;
@@ -315,7 +319,12 @@ fn sorted_summary<'a>(engine: &'a SigmaEngine, hits: &[Hit]) -> Vec<(&'a RuleInf
         .into_iter()
         .filter_map(|(rule, (n, files))| Some((engine.rule(rule)?, n, files)))
         .collect();
-    rows.sort_by(|a, b| b.0.level.cmp(&a.0.level).then(b.1.cmp(&a.1)).then(a.0.title.cmp(&b.0.title)));
+    rows.sort_by(|a, b| {
+        b.0.level
+            .cmp(&a.0.level)
+            .then(b.1.cmp(&a.1))
+            .then(a.0.title.cmp(&b.0.title))
+    });
     rows
 }
 
@@ -327,11 +336,18 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-fn write_hits(out: &mut dyn Write, engine: &SigmaEngine, hits: &[Hit], format: Format) -> Result<()> {
+fn write_hits(
+    out: &mut dyn Write,
+    engine: &SigmaEngine,
+    hits: &[Hit],
+    format: Format,
+) -> Result<()> {
     match format {
         Format::Table => {
             for hit in hits {
-                let Some(rule) = engine.rule(hit.rule) else { continue };
+                let Some(rule) = engine.rule(hit.rule) else {
+                    continue;
+                };
                 writeln!(
                     out,
                     "{}  {}  {:<13} {}  [{}]  {}",
@@ -342,7 +358,12 @@ fn write_hits(out: &mut dyn Write, engine: &SigmaEngine, hits: &[Hit], format: F
                     rule.id.as_deref().unwrap_or("-"),
                     attack(rule)
                 )?;
-                writeln!(out, "    matched {}: {}", hit.selections.join(", "), pairs(&hit.matched))?;
+                writeln!(
+                    out,
+                    "    matched {}: {}",
+                    hit.selections.join(", "),
+                    pairs(&hit.matched)
+                )?;
                 writeln!(
                     out,
                     "    event {} ({} #{}): {}",
@@ -353,7 +374,11 @@ fn write_hits(out: &mut dyn Write, engine: &SigmaEngine, hits: &[Hit], format: F
                 )?;
             }
             writeln!(out)?;
-            writeln!(out, "{:>6}  {:>5}  {:<13} {:<36}  RULE", "HITS", "FILES", "LEVEL", "ID")?;
+            writeln!(
+                out,
+                "{:>6}  {:>5}  {:<13} {:<36}  RULE",
+                "HITS", "FILES", "LEVEL", "ID"
+            )?;
             for (rule, n, files) in sorted_summary(engine, hits) {
                 writeln!(
                     out,
@@ -381,9 +406,14 @@ fn write_hits(out: &mut dyn Write, engine: &SigmaEngine, hits: &[Hit], format: F
             }
         }
         Format::Csv => {
-            writeln!(out, "time,computer,rule_level,rule_title,rule_id,attack,selections,matched,event_id,event,file,record_id")?;
+            writeln!(
+                out,
+                "time,computer,rule_level,rule_title,rule_id,attack,selections,matched,event_id,event,file,record_id"
+            )?;
             for hit in hits {
-                let Some(rule) = engine.rule(hit.rule) else { continue };
+                let Some(rule) = engine.rule(hit.rule) else {
+                    continue;
+                };
                 let row = [
                     hit.time.clone(),
                     hit.computer.clone(),

@@ -1,6 +1,6 @@
 //! One module per subcommand.
 
-pub mod events;
 pub mod bench;
+pub mod events;
 pub mod hunt;
 pub mod rules;

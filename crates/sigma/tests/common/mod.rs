@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 /// The shared corpus beside the checkout, when present.
 pub fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ));
     dir.is_dir().then_some(dir)
 }
 
