@@ -6,7 +6,6 @@
 //! `SANDSCOPE_BENCH_CORPUS` for another folder and `SANDSCOPE_BENCH_MB` for another size).
 //! `sandscope bench sigma` prints the same figures from the installed binary.
 
-use rayon::prelude::*;
 use sandscope_event::SysmonEvent;
 use sandscope_read::{EventSink, ReadWarning, read_path};
 use sandscope_sigma::SigmaEngine;
@@ -115,21 +114,35 @@ fn main() {
         input.len()
     );
 
+    // Readers are plain threads (the EVTX reader blocks on its own rayon work, which must not
+    // happen inside a rayon worker); each batch is evaluated on the rayon pool.
     let start = Instant::now();
-    let (records, hits) = input
-        .par_iter()
-        .map(|file| {
-            let mut sink = CountingSink {
-                engine: &engine,
-                batch: Vec::new(),
-                records: 0,
-                hits: 0,
-            };
-            let _ = read_path(file, &mut sink);
-            sink.flush();
-            (sink.records, sink.hits)
-        })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (records, hits) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..rayon::current_num_threads())
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut sink = CountingSink {
+                        engine: &engine,
+                        batch: Vec::new(),
+                        records: 0,
+                        hits: 0,
+                    };
+                    while let Some(file) =
+                        input.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        let _ = read_path(file, &mut sink);
+                        sink.flush();
+                    }
+                    (sink.records, sink.hits)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
     let wall = start.elapsed().as_secs_f64();
     println!(
         "end to end from EVTX: {records} records, {hits} hits, {wall:.2} s wall, {:.0} records/s, {:.1} MB/s; peak RSS {:.0} MB",

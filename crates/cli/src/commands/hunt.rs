@@ -3,7 +3,6 @@
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use rayon::prelude::*;
 use sandscope_event::SysmonEvent;
 use sandscope_read::{EventSink, ReadWarning, read_path};
 use sandscope_sigma::{Hit, Level, RuleInfo, SigmaEngine, SigmaEngineBuilder};
@@ -166,56 +165,85 @@ pub struct HuntOutcome {
     pub failed_files: usize,
 }
 
-/// Hunt over `files` in parallel (files across threads, each batch's events across threads).
+/// Hunt over `files`: one reader thread per core takes files from a shared queue, and each batch
+/// of events is evaluated in parallel on the rayon pool. Readers are plain threads, not rayon
+/// tasks: the EVTX reader blocks on its own parallel parsing, and blocking inside a rayon worker
+/// while that work waits in the same pool deadlocks.
 pub fn hunt_files<F: Fn(&RuleInfo) -> bool + Sync>(
     engine: &SigmaEngine,
     files: &[PathBuf],
     keep: &F,
     report_problems: bool,
 ) -> HuntOutcome {
-    let per_file: Vec<(Vec<Hit>, u64, bool, bool)> = files
-        .par_iter()
-        .map(|file| {
-            let mut sink = HuntSink {
-                engine,
-                keep,
-                batch: Vec::with_capacity(BATCH),
-                hits: Vec::new(),
-                warnings: Vec::new(),
-                records: 0,
-            };
-            let result = read_path(file, &mut sink);
-            sink.flush();
-            if report_problems {
-                for warning in &sink.warnings {
-                    eprintln!("warning: {warning}");
-                }
-            }
-            let failed = match result {
-                Ok(_) => false,
-                Err(err) => {
-                    if report_problems {
-                        eprintln!("error: {err}");
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let readers = rayon::current_num_threads().clamp(1, files.len().max(1));
+    let per_reader: Vec<HuntOutcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..readers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut outcome = HuntOutcome {
+                        hits: Vec::new(),
+                        records: 0,
+                        damaged_files: 0,
+                        failed_files: 0,
+                    };
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = files.get(index) else { break };
+                        hunt_file(engine, file, keep, report_problems, &mut outcome);
                     }
-                    true
-                }
-            };
-            (sink.hits, sink.records, !sink.warnings.is_empty(), failed)
-        })
-        .collect();
+                    outcome
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
     let mut outcome = HuntOutcome {
         hits: Vec::new(),
         records: 0,
         damaged_files: 0,
         failed_files: 0,
     };
-    for (hits, records, damaged, failed) in per_file {
-        outcome.hits.extend(hits);
-        outcome.records += records;
-        outcome.damaged_files += usize::from(damaged);
-        outcome.failed_files += usize::from(failed);
+    for part in per_reader {
+        outcome.hits.extend(part.hits);
+        outcome.records += part.records;
+        outcome.damaged_files += part.damaged_files;
+        outcome.failed_files += part.failed_files;
     }
     outcome
+}
+
+fn hunt_file<F: Fn(&RuleInfo) -> bool + Sync>(
+    engine: &SigmaEngine,
+    file: &Path,
+    keep: &F,
+    report_problems: bool,
+    outcome: &mut HuntOutcome,
+) {
+    let mut sink = HuntSink {
+        engine,
+        keep,
+        batch: Vec::with_capacity(BATCH),
+        hits: Vec::new(),
+        warnings: Vec::new(),
+        records: 0,
+    };
+    let result = read_path(file, &mut sink);
+    sink.flush();
+    if report_problems {
+        for warning in &sink.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
+    if let Err(err) = result {
+        if report_problems {
+            eprintln!("error: {err}");
+        }
+        outcome.failed_files += 1;
+    }
+    outcome.damaged_files += usize::from(!sink.warnings.is_empty());
+    outcome.records += sink.records;
+    outcome.hits.extend(sink.hits);
 }
 
 pub fn run(args: HuntArgs) -> Result<ExitCode> {
