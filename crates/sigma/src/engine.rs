@@ -32,41 +32,66 @@ pub trait RuleEngine: Send + Sync {
 }
 
 /// [`RuleEngine`] over `rsigma-eval`.
+///
+/// Rules are partitioned by logsource category, one evaluator per category (each filled in one
+/// batch) plus one for channel-wide rules (`service: sysmon`, or no category). An event is
+/// evaluated by the evaluators of its own categories only, so a registry event that belongs to
+/// three categories is indexed against each rule once, and per-category candidate indexes stay
+/// small.
 pub struct RsigmaEngine {
-    engine: Engine,
+    /// (category, evaluator); `None` holds the rules without a category.
+    partitions: Vec<(Option<String>, Engine)>,
     logsources: LogsourceTable,
 }
 
 impl RsigmaEngine {
-    /// Compile `rules` (index `i` of the input is rule `i` of the matches) in one batch.
-    /// Returns the engine and the rules that failed to compile, by input index.
+    /// Compile `rules` (index `i` of the input is rule `i` of the matches), each partition in
+    /// one batch. Returns the engine and the rules that failed to compile, by input index.
     pub fn compile(rules: Vec<SigmaRule>) -> (Self, Vec<(usize, String)>) {
-        let mut engine = Engine::new();
-        engine.set_bloom_prefilter(false);
-        engine.set_match_detail(MatchDetailLevel::Summary);
         // The evaluator reports matches by rule id; ids are replaced by our own rule index so
         // a match maps back to its rule even for rules without (or with duplicate) ids.
-        let rules: Vec<SigmaRule> = rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut rule)| {
-                rule.id = Some(i.to_string());
-                crate::base64offset::rewrite_rule(&mut rule);
-                rule
-            })
-            .collect();
-        let errors = engine
-            .add_rules(rules.iter())
-            .into_iter()
-            .map(|(i, err)| (i, err.to_string()))
-            .collect();
+        let mut by_category: Vec<(Option<String>, Vec<(usize, SigmaRule)>)> = Vec::new();
+        for (i, mut rule) in rules.into_iter().enumerate() {
+            rule.id = Some(i.to_string());
+            crate::base64offset::rewrite_rule(&mut rule);
+            let category = rule
+                .logsource
+                .category
+                .as_ref()
+                .map(|c| c.to_ascii_lowercase());
+            match by_category.iter_mut().find(|(c, _)| *c == category) {
+                Some((_, list)) => list.push((i, rule)),
+                None => by_category.push((category, vec![(i, rule)])),
+            }
+        }
+        let mut errors = Vec::new();
+        let mut partitions = Vec::with_capacity(by_category.len());
+        for (category, list) in by_category {
+            let mut engine = Engine::new();
+            engine.set_bloom_prefilter(false);
+            engine.set_match_detail(MatchDetailLevel::Summary);
+            for (at, err) in engine.add_rules(list.iter().map(|(_, rule)| rule)) {
+                if let Some((index, _)) = list.get(at) {
+                    errors.push((*index, err.to_string()));
+                }
+            }
+            partitions.push((category, engine));
+        }
+        errors.sort_by_key(|(i, _)| *i);
         (
             Self {
-                engine,
+                partitions,
                 logsources: LogsourceTable::new(),
             },
             errors,
         )
+    }
+
+    fn partition(&self, category: Option<&str>) -> Option<&Engine> {
+        self.partitions
+            .iter()
+            .find(|(c, _)| c.as_deref() == category)
+            .map(|(_, engine)| engine)
     }
 }
 
@@ -74,8 +99,18 @@ impl RuleEngine for RsigmaEngine {
     fn evaluate(&self, event: &SysmonEvent, out: &mut Vec<RuleMatch>) {
         let sigma_event = SigmaEvent::new(event);
         let start = out.len();
-        for logsource in self.logsources.of(event).iter() {
-            for result in self.engine.evaluate_with_logsource(&sigma_event, logsource) {
+        let logsources = self.logsources.of(event);
+        // Channel-wide rules once, under the logsource that carries `service: sysmon`; then
+        // each category's rules under that category.
+        let channel_wide = logsources
+            .first()
+            .and_then(|ls| Some((self.partition(None)?, ls)));
+        let by_category = logsources.iter().filter_map(|ls| {
+            let category = ls.category.as_deref()?;
+            Some((self.partition(Some(category))?, ls))
+        });
+        for (engine, logsource) in channel_wide.into_iter().chain(by_category) {
+            for result in engine.evaluate_with_logsource(&sigma_event, logsource) {
                 let Some(rule) = result
                     .header
                     .rule_id
@@ -84,7 +119,6 @@ impl RuleEngine for RsigmaEngine {
                 else {
                     continue;
                 };
-                // A channel-wide rule matches under every logsource of a multi-category event.
                 if out[start..].iter().any(|m| m.rule == rule) {
                     continue;
                 }
@@ -115,6 +149,6 @@ impl RuleEngine for RsigmaEngine {
     }
 
     fn rule_count(&self) -> usize {
-        self.engine.rule_count()
+        self.partitions.iter().map(|(_, e)| e.rule_count()).sum()
     }
 }
