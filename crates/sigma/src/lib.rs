@@ -166,3 +166,13 @@ impl SigmaEngine {
         analysis::analyse(self, events, &self.evaluate_all(events))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The engine is built once and shared by every report and thread.
+    #[test]
+    fn engine_is_shareable_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::SigmaEngine>();
+    }
+}
