@@ -31,6 +31,9 @@ pub trait RuleEngine: Send + Sync {
     fn rule_count(&self) -> usize;
 }
 
+/// A rule with its index in the engine's rule list.
+type IndexedRule = (usize, SigmaRule);
+
 /// [`RuleEngine`] over `rsigma-eval`.
 ///
 /// Rules are partitioned by logsource category, one evaluator per category (each filled in one
@@ -50,7 +53,7 @@ impl RsigmaEngine {
     pub fn compile(rules: Vec<SigmaRule>) -> (Self, Vec<(usize, String)>) {
         // The evaluator reports matches by rule id; ids are replaced by our own rule index so
         // a match maps back to its rule even for rules without (or with duplicate) ids.
-        let mut by_category: Vec<(Option<String>, Vec<(usize, SigmaRule)>)> = Vec::new();
+        let mut by_category: Vec<(Option<String>, Vec<IndexedRule>)> = Vec::new();
         for (i, mut rule) in rules.into_iter().enumerate() {
             rule.id = Some(i.to_string());
             crate::base64offset::rewrite_rule(&mut rule);
