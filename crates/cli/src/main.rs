@@ -27,6 +27,12 @@ enum Command {
     Cape(commands::cape::CapeArgs),
     /// Compare two behaviour reports (or CAPE/Cuckoo reports): what only one of them saw.
     Diff(commands::diff::DiffArgs),
+    /// Run Sigma rules (the bundled SigmaHQ set and/or --rules) over Sysmon logs.
+    Hunt(commands::hunt::HuntArgs),
+    /// Check or list Sigma rules.
+    Rules(commands::rules::RulesArgs),
+    /// Print speed figures (records/s, memory, start-up).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +42,9 @@ fn main() -> ExitCode {
         Command::Report(args) => commands::report::run(args),
         Command::Cape(args) => commands::cape::run(args),
         Command::Diff(args) => commands::diff::run(args),
+        Command::Hunt(args) => commands::hunt::run(args),
+        Command::Rules(args) => commands::rules::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,125 @@
+//! Sigma hits in VirusTotal's behaviour-report shape: `sigma_analysis_results`,
+//! `sigma_analysis_stats` and the ATT&CK techniques the rules' tags name.
+
+use crate::SigmaEngine;
+use crate::engine::RuleMatch;
+use crate::rules::{Level, RuleInfo};
+use sandscope_event::SysmonEvent;
+use sandscope_model::{
+    MatchContext, MitreAttackTechnique, SigmaAnalysisResult, SigmaAnalysisStats,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// Events quoted per rule in `match_context`; a noisy rule over a long run would otherwise
+/// repeat thousands of near-identical events in one report.
+pub const MAX_MATCH_CONTEXTS: usize = 100;
+
+/// The Sigma sections of one behaviour report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SigmaAnalysis {
+    /// One entry per rule that matched, highest level first, then by title.
+    pub results: Vec<SigmaAnalysisResult>,
+    /// Matched rules per level (`informational` rules are not counted, as on VirusTotal).
+    pub stats: SigmaAnalysisStats,
+    /// ATT&CK techniques from the matched rules' `attack.tXXXX` tags, by id.
+    pub techniques: Vec<MitreAttackTechnique>,
+}
+
+pub(crate) fn analyse(
+    engine: &SigmaEngine,
+    events: &[SysmonEvent],
+    matches: &[(usize, RuleMatch)],
+) -> SigmaAnalysis {
+    let mut by_rule: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (event, m) in matches {
+        by_rule.entry(m.rule).or_default().push(*event);
+    }
+    let mut matched: Vec<(&RuleInfo, Vec<usize>)> = by_rule
+        .into_iter()
+        .filter_map(|(rule, events)| Some((engine.rule(rule)?, events)))
+        .collect();
+    matched.sort_by(|(a, _), (b, _)| {
+        b.level
+            .cmp(&a.level)
+            .then_with(|| a.title.cmp(&b.title))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+
+    let mut stats = SigmaAnalysisStats::default();
+    let mut techniques: BTreeMap<String, (Option<Level>, String)> = BTreeMap::new();
+    let mut results = Vec::with_capacity(matched.len());
+    for (rule, event_indexes) in &matched {
+        match rule.level {
+            Some(Level::Critical) => stats.critical += 1,
+            Some(Level::High) => stats.high += 1,
+            Some(Level::Medium) => stats.medium += 1,
+            Some(Level::Low) => stats.low += 1,
+            Some(Level::Informational) | None => {}
+        }
+        for technique in rule.attack_techniques() {
+            let entry = techniques
+                .entry(technique)
+                .or_insert_with(|| (rule.level, rule.title.clone()));
+            // The most severe rule names the technique (rules are sorted most severe first).
+            if rule.level > entry.0 {
+                *entry = (rule.level, rule.title.clone());
+            }
+        }
+        let match_context = event_indexes
+            .iter()
+            .filter_map(|&i| events.get(i))
+            .take(MAX_MATCH_CONTEXTS)
+            .map(match_context)
+            .collect();
+        results.push(SigmaAnalysisResult {
+            rule_title: rule.title.clone(),
+            rule_source: rule.source_name(),
+            rule_level: rule
+                .level
+                .map(Level::as_str)
+                .unwrap_or("unknown")
+                .to_string(),
+            rule_id: rule.id.clone().unwrap_or_default(),
+            rule_author: rule.author.clone().unwrap_or_default(),
+            rule_description: rule.description.clone().unwrap_or_default(),
+            match_context,
+        });
+    }
+    let techniques = techniques
+        .into_iter()
+        .map(|(id, (level, title))| MitreAttackTechnique {
+            id,
+            signature_description: title,
+            severity: severity(level).to_string(),
+            refs: Vec::new(),
+        })
+        .collect();
+    SigmaAnalysis {
+        results,
+        stats,
+        techniques,
+    }
+}
+
+/// The event as VirusTotal quotes it: `EventID` plus every `EventData` field, as strings.
+fn match_context(event: &SysmonEvent) -> MatchContext {
+    let mut values = BTreeMap::new();
+    values.insert("EventID".to_string(), event.event_id.to_string());
+    for (name, value) in event.data.iter() {
+        values
+            .entry(name.to_string())
+            .or_insert_with(|| value.to_string());
+    }
+    MatchContext { values }
+}
+
+/// VirusTotal's `IMPACT_SEVERITY_*` for a rule level.
+fn severity(level: Option<Level>) -> &'static str {
+    match level {
+        Some(Level::Critical | Level::High) => "IMPACT_SEVERITY_HIGH",
+        Some(Level::Medium) => "IMPACT_SEVERITY_MEDIUM",
+        Some(Level::Low) => "IMPACT_SEVERITY_LOW",
+        Some(Level::Informational) => "IMPACT_SEVERITY_INFO",
+        None => "IMPACT_SEVERITY_UNKNOWN",
+    }
+}

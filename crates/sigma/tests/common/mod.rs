@@ -1,0 +1,53 @@
+//! Shared by the integration tests: where the corpus and the vendored files are, and one
+//! engine with the bundled rules per test binary.
+#![allow(dead_code)]
+
+use sandscope_sigma::{LoadReport, SigmaEngine};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The shared corpus beside the checkout, when present.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ));
+    dir.is_dir().then_some(dir)
+}
+
+/// The workspace's vendored test data (`tests/data/<source>/<upstream path>`).
+pub fn vendored() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data"))
+}
+
+/// Where a corpus-relative path is vendored, if it is.
+pub fn vendored_path(corpus_relative: &str) -> Option<PathBuf> {
+    let inner = corpus_relative
+        .strip_prefix("sigma/")
+        .unwrap_or(corpus_relative);
+    let path = vendored().join(inner);
+    path.is_file().then_some(path)
+}
+
+pub fn bundled() -> &'static (SigmaEngine, LoadReport) {
+    static ENGINE: OnceLock<(SigmaEngine, LoadReport)> = OnceLock::new();
+    ENGINE.get_or_init(|| SigmaEngine::bundled().expect("bundled rules unpack"))
+}
+
+/// Files with the given extension under `dir`, recursively, sorted.
+pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().and_then(|e| e.to_str()) == Some(ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
