@@ -36,7 +36,7 @@ pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKi
 pub use search::{Order, SearchHit, SearchPage, SearchRequest};
 
 use index::Fields;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use sandscope_model::FileBehaviour;
 use sandscope_query::SampleDoc;
 use std::path::{Path, PathBuf};
