@@ -314,6 +314,11 @@ impl Store {
                     .index_memory
                     .max(15_000_000 * self.options.index_threads.max(1)),
             )?;
+            // A kill during an index commit can leave files the live `meta.json` does not
+            // reference (e.g. a `.del` file named after the lost commit's opstamp); the next
+            // commit would reuse that name and fail. Removing unreferenced files first makes
+            // the reopen need no repair.
+            writer.garbage_collect_files().wait()?;
             *guard = Some(writer);
         }
         Ok(guard)
