@@ -16,9 +16,16 @@ fn sandscope(args: &[&str]) -> std::process::Output {
 
 fn search_ids(data: &str, query: &str) -> Vec<String> {
     let out = sandscope(&["search", "--data", data, "--format", "json", query]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["data"].as_array().unwrap().len() as u64, v["meta"]["total_hits"].as_u64().unwrap());
+    assert_eq!(
+        v["data"].as_array().unwrap().len() as u64,
+        v["meta"]["total_hits"].as_u64().unwrap()
+    );
     v["data"]
         .as_array()
         .unwrap()
@@ -40,20 +47,39 @@ fn seed_logs_are_found_by_the_seed_queries() {
         (MINER, "coinminer_sihost32_sysmon.xml"),
     ] {
         let path = seed.join(file);
-        let out = sandscope(&["ingest", "--data", data, "--sha256", sha, path.to_str().unwrap()]);
+        let out = sandscope(&[
+            "ingest",
+            "--data",
+            data,
+            "--sha256",
+            sha,
+            path.to_str().unwrap(),
+        ]);
         assert!(
             out.status.success(),
             "ingest {file}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert_eq!(search_ids(data, "behaviour_files:@tutanota.com"), vec![RANSOM]);
     assert_eq!(
-        search_ids(data, r#"behaviour_processes:"\"AppData\\Microsoft\\Telemetry\\sihost32.exe\"""#),
+        search_ids(data, "behaviour_files:@tutanota.com"),
+        vec![RANSOM]
+    );
+    assert_eq!(
+        search_ids(
+            data,
+            r#"behaviour_processes:"\"AppData\\Microsoft\\Telemetry\\sihost32.exe\"""#
+        ),
         vec![MINER]
     );
     // And the misses: neither query finds the other sample.
     assert!(search_ids(data, "behaviour_files:@tutanota.com -behaviour_files:eking").is_empty());
-    assert_eq!(search_ids(data, "behaviour_network:supportxmr"), vec![MINER]);
-    assert_eq!(search_ids(data, "behaviour_command_executions:onlogon"), vec![MINER]);
+    assert_eq!(
+        search_ids(data, "behaviour_network:supportxmr"),
+        vec![MINER]
+    );
+    assert_eq!(
+        search_ids(data, "behaviour_command_executions:onlogon"),
+        vec![MINER]
+    );
 }

@@ -63,8 +63,15 @@ fn verify(data: &Path, acknowledged: &BTreeMap<String, PathBuf>) -> u64 {
             .report(id)
             .unwrap()
             .unwrap_or_else(|| panic!("acknowledged report {id} is missing"));
-        let raw = store.raw_log(id).unwrap().expect("raw log stored with its report");
-        assert_eq!(raw.bytes, std::fs::read(log).unwrap(), "raw log of {id} is whole");
+        let raw = store
+            .raw_log(id)
+            .unwrap()
+            .expect("raw log stored with its report");
+        assert_eq!(
+            raw.bytes,
+            std::fs::read(log).unwrap(),
+            "raw log of {id} is whole"
+        );
         let sha = report.sha256().to_string();
         let sandbox = &report.attributes.sandbox_name;
         let mut request = SearchRequest::new(format!("{sha} sandbox_name:\"{sandbox}\""));
@@ -164,6 +171,11 @@ fn kill_nine_during_ingest_leaves_a_consistent_store() {
         }
         verify(&data, &acknowledged);
     }
-    assert!(kills >= 20, "only {kills} of {run} runs were killed before finishing");
-    eprintln!("{run} runs, {kills} kills, {partial} mid-ingest with some reports acknowledged, full run {full:?}");
+    assert!(
+        kills >= 20,
+        "only {kills} of {run} runs were killed before finishing"
+    );
+    eprintln!(
+        "{run} runs, {kills} kills, {partial} mid-ingest with some reports acknowledged, full run {full:?}"
+    );
 }

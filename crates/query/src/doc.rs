@@ -374,7 +374,11 @@ pub fn each_text_value(a: &BehaviourAttributes, add: &mut dyn FnMut(TextField, &
     for h in &a.http_conversations {
         add(F::Network, &h.url);
     }
-    for v in a.registry_keys_opened.iter().chain(&a.registry_keys_deleted) {
+    for v in a
+        .registry_keys_opened
+        .iter()
+        .chain(&a.registry_keys_deleted)
+    {
         add(F::Registry, v);
     }
     for s in &a.registry_keys_set {
@@ -497,11 +501,10 @@ impl Term {
                 .text_fields()
                 .iter()
                 .any(|f| doc.text(*f).iter().any(|v| p.matches_value(v))),
-            Value::Token(pattern) => self.modifier.token_field().is_some_and(|f| {
-                doc.tokens(f)
-                    .iter()
-                    .any(|t| text::glob_match(pattern, t))
-            }),
+            Value::Token(pattern) => self
+                .modifier
+                .token_field()
+                .is_some_and(|f| doc.tokens(f).iter().any(|t| text::glob_match(pattern, t))),
             Value::Count(c) => self
                 .modifier
                 .sigma_level()

@@ -43,7 +43,10 @@ enum Tok {
     Not,
     Minus,
     /// A bare word or quoted phrase without modifier.
-    Bare { text: String, quoted: bool },
+    Bare {
+        text: String,
+        quoted: bool,
+    },
     /// `name:value`; `value_column` is where the value starts.
     Field {
         name: String,
@@ -397,10 +400,7 @@ fn field_term(
 
 /// Decode a text value: an inner pair of quotes makes an anchored phrase; `*` splits it.
 pub fn text_pattern(literal: &str) -> TextPattern {
-    let (body, anchored) = match literal
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-    {
+    let (body, anchored) = match literal.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
         Some(inner) if literal.chars().count() >= 2 => (inner, true),
         _ => (literal, false),
     };
@@ -427,8 +427,7 @@ pub fn text_pattern(literal: &str) -> TextPattern {
 }
 
 fn parse_count(value: &str, column: usize) -> Result<Comparison, ParseError> {
-    let (digits, make): (&str, fn(u64) -> Comparison) = if let Some(d) = value.strip_suffix('+')
-    {
+    let (digits, make): (&str, fn(u64) -> Comparison) = if let Some(d) = value.strip_suffix('+') {
         (d, Comparison::AtLeast)
     } else if let Some(d) = value.strip_suffix('-') {
         (d, Comparison::Below)
@@ -436,7 +435,10 @@ fn parse_count(value: &str, column: usize) -> Result<Comparison, ParseError> {
         (value, Comparison::Equal)
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return err(column, format!("expected a count like 2, 2+ or 2-, got `{value}`"));
+        return err(
+            column,
+            format!("expected a count like 2, 2+ or 2-, got `{value}`"),
+        );
     }
     match digits.parse::<u64>() {
         Ok(n) => Ok(make(n)),
@@ -559,7 +561,10 @@ mod tests {
         let Value::Text(p) = t.value else { panic!() };
         assert!(p.anchored);
         assert_eq!(p.literal, r"AppData\Microsoft\Telemetry\sihost32.exe");
-        assert_eq!(p.segments, vec![" appdata microsoft telemetry sihost32 exe "]);
+        assert_eq!(
+            p.segments,
+            vec![" appdata microsoft telemetry sihost32 exe "]
+        );
         let p = text("behaviour_files:@tutanota.com");
         assert!(!p.anchored);
         assert_eq!(p.segments, vec![" tutanota com"]);
@@ -604,7 +609,10 @@ mod tests {
     fn escapes() {
         assert_eq!(text(r#"behaviour:"a\\b""#).literal, r"a\b");
         assert_eq!(text(r#"behaviour:"a\b""#).literal, r"a\b");
-        assert_eq!(text(r#"behaviour:"say \"hi\" now""#).literal, r#"say "hi" now"#);
+        assert_eq!(
+            text(r#"behaviour:"say \"hi\" now""#).literal,
+            r#"say "hi" now"#
+        );
         assert_eq!(text(r"behaviour_files:C:\\x").literal, r"C:\\x");
         assert_eq!(text(r#"behaviour:"a and b""#).literal, "a and b");
     }

@@ -182,7 +182,9 @@ pub fn default_data_dir() -> PathBuf {
 
 /// True for 64 lower-case hex digits.
 pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -397,12 +399,11 @@ impl Store {
             let mut pending = txn.open_table(PENDING)?;
             for r in &batch {
                 let id = r.behaviour.id.as_str();
-                let json = serde_json::to_vec(&r.behaviour).map_err(|source| {
-                    StoreError::Corrupt {
+                let json =
+                    serde_json::to_vec(&r.behaviour).map_err(|source| StoreError::Corrupt {
                         id: id.to_string(),
                         source,
-                    }
-                })?;
+                    })?;
                 reports.insert(id, json.as_slice())?;
                 match &r.raw_log {
                     None => {
@@ -510,7 +511,9 @@ impl Store {
         let table = txn.open_table(REPORTS)?;
         let limit = limit.clamp(1, 10_000);
         let iter = match cursor {
-            Some(c) => table.range::<&str>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))?,
+            Some(c) => {
+                table.range::<&str>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))?
+            }
             None => table.range::<&str>(..)?,
         };
         let mut ids = Vec::new();
@@ -615,7 +618,8 @@ fn copy_file_into(
             path.display()
         )));
     }
-    let len = usize::try_from(size).map_err(|_| StoreError::InvalidReport("raw log too large".into()))?;
+    let len =
+        usize::try_from(size).map_err(|_| StoreError::InvalidReport("raw log too large".into()))?;
     let mut slot = table.insert_reserve(id, len)?;
     file.read_exact(slot.as_mut()).map_err(io_err(path))?;
     Ok(size)

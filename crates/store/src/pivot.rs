@@ -223,30 +223,60 @@ fn graph_links(reports: &[FileBehaviour]) -> Vec<(&'static str, NodeKind, String
         let a: &BehaviourAttributes = &r.attributes;
         for d in &a.dns_lookups {
             let h = d.hostname.trim().to_lowercase();
-            push("contacted_domains", NodeKind::Domain, h.clone(), phrase_query("behaviour_network", &h));
+            push(
+                "contacted_domains",
+                NodeKind::Domain,
+                h.clone(),
+                phrase_query("behaviour_network", &h),
+            );
         }
         for t in &a.ip_traffic {
             let ip = t.destination_ip.trim().to_string();
-            push("contacted_ips", NodeKind::IpAddress, ip.clone(), phrase_query("behaviour_network", &ip));
+            push(
+                "contacted_ips",
+                NodeKind::IpAddress,
+                ip.clone(),
+                phrase_query("behaviour_network", &ip),
+            );
         }
         for h in &a.http_conversations {
-            push("contacted_urls", NodeKind::Url, h.url.clone(), phrase_query("behaviour_network", &h.url));
+            push(
+                "contacted_urls",
+                NodeKind::Url,
+                h.url.clone(),
+                phrase_query("behaviour_network", &h.url),
+            );
         }
         for d in &a.files_dropped {
             match &d.sha256 {
                 Some(h) if is_sha256(&h.to_ascii_lowercase()) => {
                     let h = h.to_ascii_lowercase();
-                    push("dropped_files", NodeKind::File, h.clone(), phrase_query("behaviour_files", &h));
+                    push(
+                        "dropped_files",
+                        NodeKind::File,
+                        h.clone(),
+                        phrase_query("behaviour_files", &h),
+                    );
                 }
                 _ => {
                     let p = normaliser.path(&d.path);
-                    push("dropped_files", NodeKind::Path, p.clone(), phrase_query("behaviour_files", &p));
+                    push(
+                        "dropped_files",
+                        NodeKind::Path,
+                        p.clone(),
+                        phrase_query("behaviour_files", &p),
+                    );
                 }
             }
         }
         for p in &a.files_written {
             let p = normaliser.path(p);
-            push("dropped_files", NodeKind::Path, p.clone(), phrase_query("behaviour_files", &p));
+            push(
+                "dropped_files",
+                NodeKind::Path,
+                p.clone(),
+                phrase_query("behaviour_files", &p),
+            );
         }
     }
     out
@@ -412,7 +442,9 @@ impl Store {
                         request.cursor = cursor;
                         let page = self.search_parsed(&parsed, &request)?;
                         for hit in page.hits {
-                            if b.ids.contains_key(&hit.sha256) && expanded_files.contains(&hit.sha256) {
+                            if b.ids.contains_key(&hit.sha256)
+                                && expanded_files.contains(&hit.sha256)
+                            {
                                 // Already linked when that sample was expanded.
                                 continue;
                             }

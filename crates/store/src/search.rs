@@ -182,9 +182,17 @@ impl Collector for PageCollector {
     type Fruit = (Vec<(Key, DocAddress)>, u64);
     type Child = PageSegment;
 
-    fn for_segment(&self, segment_local_id: u32, reader: &SegmentReader) -> tantivy::Result<PageSegment> {
+    fn for_segment(
+        &self,
+        segment_local_id: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<PageSegment> {
         let ff = reader.fast_fields();
-        let date = ff.i64(if self.order.first_seen() { "first_seen" } else { "last_seen" })?;
+        let date = ff.i64(if self.order.first_seen() {
+            "first_seen"
+        } else {
+            "last_seen"
+        })?;
         Ok(PageSegment {
             order: self.order,
             limit: self.limit,
@@ -202,7 +210,10 @@ impl Collector for PageCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<(Vec<(Key, DocAddress)>, u64)>) -> tantivy::Result<Self::Fruit> {
+    fn merge_fruits(
+        &self,
+        fruits: Vec<(Vec<(Key, DocAddress)>, u64)>,
+    ) -> tantivy::Result<Self::Fruit> {
         let mut all: Vec<(Key, DocAddress)> = Vec::new();
         let mut count = 0;
         for (items, n) in fruits {
@@ -247,7 +258,11 @@ impl SegmentCollector for PageSegment {
 pub(crate) fn translate(fields: &Fields, query: &Query, now: i64) -> (Box<dyn TQuery>, bool) {
     match query {
         Query::And(items) | Query::Or(items) => {
-            let occur = if matches!(query, Query::And(_)) { Occur::Must } else { Occur::Should };
+            let occur = if matches!(query, Query::And(_)) {
+                Occur::Must
+            } else {
+                Occur::Should
+            };
             let mut exact = true;
             let clauses = items
                 .iter()
@@ -286,7 +301,12 @@ fn translate_term(fields: &Fields, term: &QTerm, now: i64) -> (Box<dyn TQuery>, 
                 .modifier
                 .text_fields()
                 .iter()
-                .map(|f| (Occur::Should, text_query(fields.texts[*f as usize], pattern)))
+                .map(|f| {
+                    (
+                        Occur::Should,
+                        text_query(fields.texts[*f as usize], pattern),
+                    )
+                })
                 .collect();
             (Box::new(BooleanQuery::new(clauses)), exact)
         }
@@ -334,8 +354,12 @@ fn translate_term(fields: &Fields, term: &QTerm, now: i64) -> (Box<dyn TQuery>, 
                 fields.last_seen
             };
             let (lo, hi) = d.bounds(now);
-            let lo = lo.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(field, v)));
-            let hi = hi.map_or(Bound::Unbounded, |v| Bound::Excluded(Term::from_field_i64(field, v)));
+            let lo = lo.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_i64(field, v))
+            });
+            let hi = hi.map_or(Bound::Unbounded, |v| {
+                Bound::Excluded(Term::from_field_i64(field, v))
+            });
             (Box::new(RangeQuery::new(lo, hi)), true)
         }
     }
@@ -353,7 +377,11 @@ fn text_query(field: Field, pattern: &TextPattern) -> Box<dyn TQuery> {
         .map(|s| (Occur::Must, segment_query(field, s)))
         .collect();
     if clauses.len() == 1 {
-        clauses.into_iter().next().map(|(_, q)| q).unwrap_or_else(|| Box::new(EmptyQuery))
+        clauses
+            .into_iter()
+            .next()
+            .map(|(_, q)| q)
+            .unwrap_or_else(|| Box::new(EmptyQuery))
     } else {
         Box::new(BooleanQuery::new(clauses))
     }
@@ -517,7 +545,6 @@ impl Store {
     }
 }
 
-
 /// Wraps an excluded (`MustNot`) query so its scorer answers `seek_danger` with the safe
 /// default implementation. tantivy 0.27's `Exclude` probes the exclusion set with doc ids below
 /// the one a freshly created `PhraseScorer` already sits on, which trips that scorer's
@@ -538,7 +565,9 @@ impl TQuery for SafeExclusion {
         &self,
         enable_scoring: tantivy::query::EnableScoring<'_>,
     ) -> tantivy::Result<Box<dyn tantivy::query::Weight>> {
-        Ok(Box::new(SafeExclusionWeight(self.0.weight(enable_scoring)?)))
+        Ok(Box::new(SafeExclusionWeight(
+            self.0.weight(enable_scoring)?,
+        )))
     }
 }
 

@@ -13,7 +13,9 @@ fn evtx_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd {
             let p = e.unwrap().path();
             if p.is_dir() {
@@ -45,11 +47,17 @@ fn report_of(path: &Path) -> Option<NewReport> {
 }
 
 fn vendored() -> Vec<PathBuf> {
-    evtx_under(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack"))
+    evtx_under(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack"),
+    )
 }
 
 fn full_corpus() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus"));
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ));
     p.is_dir().then_some(p)
 }
 
@@ -117,17 +125,34 @@ fn vendored_logs_search_and_pivot() {
     let ids = |q: &str| -> Vec<String> {
         let mut r = SearchRequest::new(q);
         r.limit = 300;
-        store.search(&r).unwrap().hits.into_iter().map(|h| h.sha256).collect()
+        store
+            .search(&r)
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|h| h.sha256)
+            .collect()
     };
-    assert_eq!(ids("behaviour_created_processes:PsExec64.exe"), vec![psexec.clone()]);
-    assert_eq!(ids("behaviour_command_executions:\"-i -s cmd\""), vec![psexec.clone()]);
-    assert_eq!(ids("behaviour_processes:comsvcs.dll MiniDump"), vec![lsass.clone()]);
+    assert_eq!(
+        ids("behaviour_created_processes:PsExec64.exe"),
+        vec![psexec.clone()]
+    );
+    assert_eq!(
+        ids("behaviour_command_executions:\"-i -s cmd\""),
+        vec![psexec.clone()]
+    );
+    assert_eq!(
+        ids("behaviour_processes:comsvcs.dll MiniDump"),
+        vec![lsass.clone()]
+    );
     assert_eq!(
         ids(r#"behaviour_command_executions:"\"Windows\\Temp\\76nivOxA.dmp\"""#),
         vec![lsass.clone()]
     );
     assert!(ids("behaviour_processes:mimikatz.exe").is_empty());
-    assert!(ids("behaviour_created_processes:PsExec64.exe behaviour_processes:rundll32").is_empty());
+    assert!(
+        ids("behaviour_created_processes:PsExec64.exe behaviour_processes:rundll32").is_empty()
+    );
     assert_eq!(ids("sandbox_name:microsoft_sysinternals").len(), 5);
 
     // Nothing is shared between these five unrelated lab recordings.
@@ -142,7 +167,16 @@ fn vendored_logs_search_and_pivot() {
     // Raw logs come back byte for byte.
     let id = sandscope_model::behaviour_id(&lsass, sandscope_model::SYSINTERNALS_SANDBOX);
     let raw = store.raw_log(&id).unwrap().unwrap();
-    assert_eq!(raw.bytes, std::fs::read(vendored().iter().find(|p| p.ends_with("ID1-LSASS dump with LSASSY (SYSMON).evtx")).unwrap()).unwrap());
+    assert_eq!(
+        raw.bytes,
+        std::fs::read(
+            vendored()
+                .iter()
+                .find(|p| p.ends_with("ID1-LSASS dump with LSASSY (SYSMON).evtx"))
+                .unwrap()
+        )
+        .unwrap()
+    );
 }
 
 #[test]

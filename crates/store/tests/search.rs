@@ -94,7 +94,9 @@ fn coinminer() -> Vec<NewReport> {
             drop,
         ]),
         command_executions: s(&[
-            &format!(r#"schtasks /create /f /sc onlogon /rl highest /tn "Microsoft\Windows\Telemetry\Sihost" /tr "{drop}""#),
+            &format!(
+                r#"schtasks /create /f /sc onlogon /rl highest /tn "Microsoft\Windows\Telemetry\Sihost" /tr "{drop}""#
+            ),
             &format!(r#""{drop}" --donate-level 1 -o pool.supportxmr.com:443 -k --tls"#),
         ]),
         files_written: s(&[drop]),
@@ -148,7 +150,9 @@ fn decoys() -> Vec<NewReport> {
     let b = BehaviourAttributes {
         sandbox_name: "VirusTotal Jujubox".into(),
         analysis_date: Some(1_710_000_000), // 2024-03-09
-        command_executions: s(&[r#""C:\Users\dave\AppData\Roaming\Microsoft\Telemetry\sihost32.exe2" -o pool.minexmr.com:4444"#]),
+        command_executions: s(&[
+            r#""C:\Users\dave\AppData\Roaming\Microsoft\Telemetry\sihost32.exe2" -o pool.minexmr.com:4444"#,
+        ]),
         files_opened: s(&[r"C:\Windows\System32\drivers\etc\hosts"]),
         tags: s(&["LONG_SLEEPS"]),
         ..Default::default()
@@ -186,21 +190,33 @@ fn seed_queries_verbatim() {
     let (_d, st) = store();
     assert_eq!(hits(&st, "behaviour_files:@tutanota.com"), set(&["ransom"]));
     assert_eq!(
-        hits(&st, r#"behaviour_processes:"\"AppData\\Microsoft\\Telemetry\\sihost32.exe\"""#),
+        hits(
+            &st,
+            r#"behaviour_processes:"\"AppData\\Microsoft\\Telemetry\\sihost32.exe\"""#
+        ),
         set(&["miner"])
     );
     // Without the anchoring quotes the longer decoy name `sihost32.exe2` matches too.
     assert_eq!(
-        hits(&st, r#"behaviour_processes:"AppData\\Roaming\\Microsoft\\Telemetry\\sihost32.exe""#),
+        hits(
+            &st,
+            r#"behaviour_processes:"AppData\\Roaming\\Microsoft\\Telemetry\\sihost32.exe""#
+        ),
         set(&["miner", "decoy_b"])
     );
     // The expanded and the placeholder spelling both find the raw path.
     assert_eq!(
-        hits(&st, r#"behaviour_files:"%USERPROFILE%\AppData\Roaming\Microsoft\Telemetry\sihost32.exe""#),
+        hits(
+            &st,
+            r#"behaviour_files:"%USERPROFILE%\AppData\Roaming\Microsoft\Telemetry\sihost32.exe""#
+        ),
         set(&["miner"])
     );
     assert_eq!(
-        hits(&st, r"behaviour_files:%APPDATA%\Microsoft\Telemetry\sihost32.exe"),
+        hits(
+            &st,
+            r"behaviour_files:%APPDATA%\Microsoft\Telemetry\sihost32.exe"
+        ),
         set(&["miner"])
     );
 }
@@ -226,7 +242,10 @@ fn every_text_modifier_hits_and_misses() {
         ("behaviour_created_processes:explorer.exe", &[]),
         ("behaviour_injected_processes:explorer.exe", &["ransom"]),
         ("behavior_injected_processes:vssadmin", &[]),
-        ("behaviour_command_executions:\"delete shadows\"", &["ransom"]),
+        (
+            "behaviour_command_executions:\"delete shadows\"",
+            &["ransom"],
+        ),
         ("behavior_command_executions:onlogon", &["miner"]),
         ("behaviour_command_executions:\"vssadmin.exe /all\"", &[]),
         ("behaviour_network:pool.supportxmr.com", &["miner"]),
@@ -241,7 +260,10 @@ fn every_text_modifier_hits_and_misses() {
         ("behavior_services:windefend", &["decoy_a"]),
         ("behaviour_services:Telemetry", &["miner"]),
         ("behaviour_services:sihost32", &[]),
-        ("behaviour_signature:\"characteristic of ransomware\"", &["ransom"]),
+        (
+            "behaviour_signature:\"characteristic of ransomware\"",
+            &["ransom"],
+        ),
         ("behavior_signature:ransomware_file", &["ransom"]),
         ("behaviour_signature:miner", &[]),
     ];
@@ -265,11 +287,17 @@ fn every_token_count_and_date_modifier_hits_and_misses() {
         ("behash:00000000000000000000000000000000", &[]),
         ("sandbox_name:\"CAPE Sandbox\"", &["ransom"]),
         ("sandbox_name:cape_sandbox", &["ransom"]),
-        ("sandbox_name:microsoft_sysinternals", &["ransom", "miner", "decoy_a"]),
+        (
+            "sandbox_name:microsoft_sysinternals",
+            &["ransom", "miner", "decoy_a"],
+        ),
         ("sandbox_name:VirusTotal", &["decoy_b"]),
         ("sandbox_name:zenbox", &[]),
         ("sandbox_name:*sandbox", &["ransom"]),
-        ("sigma_rule:c947b146-0abc-4c87-9c64-b17e9d7274a2", &["ransom"]),
+        (
+            "sigma_rule:c947b146-0abc-4c87-9c64-b17e9d7274a2",
+            &["ransom"],
+        ),
         ("sigma_rule:C947B146*", &["ransom"]),
         ("sigma_rule:ffffffff-0abc-4c87-9c64-b17e9d7274a2", &[]),
         ("attack_technique:T1490", &["ransom"]),
@@ -283,7 +311,10 @@ fn every_token_count_and_date_modifier_hits_and_misses() {
         ("sigma_medium:3+", &["miner"]),
         ("sigma_medium:3-", &["ransom", "decoy_a", "decoy_b"]),
         ("sigma_medium:4+", &[]),
-        ("sigma_critical:0", &["ransom", "miner", "decoy_a", "decoy_b"]),
+        (
+            "sigma_critical:0",
+            &["ransom", "miner", "decoy_a", "decoy_b"],
+        ),
         ("sigma_critical:1+", &[]),
         ("sigma_low:0-", &[]),
         ("fs:2024-11-25", &["ransom"]),
@@ -308,33 +339,69 @@ fn booleans_grouping_negation_and_escaping() {
     let cases: &[(&str, &[&'static str])] = &[
         ("behaviour:tutanota behaviour:vssadmin", &["ransom"]),
         ("behaviour:tutanota AND behaviour:vssadmin", &["ransom"]),
-        ("behaviour:tutanota and behaviour_network:tutanota", &["decoy_a"]),
-        ("behaviour:vssadmin OR behaviour:minexmr", &["ransom", "decoy_b"]),
-        ("behaviour:vssadmin or behaviour:minexmr or sihost32", &["ransom", "miner", "decoy_a", "decoy_b"]),
+        (
+            "behaviour:tutanota and behaviour_network:tutanota",
+            &["decoy_a"],
+        ),
+        (
+            "behaviour:vssadmin OR behaviour:minexmr",
+            &["ransom", "decoy_b"],
+        ),
+        (
+            "behaviour:vssadmin or behaviour:minexmr or sihost32",
+            &["ransom", "miner", "decoy_a", "decoy_b"],
+        ),
         ("tutanota NOT behaviour_network:tutanota", &["ransom"]),
         ("tutanota not behaviour_network:tutanota", &["ransom"]),
         ("tutanota -behaviour_network:tutanota", &["ransom"]),
         ("-sandbox_name:microsoft_sysinternals", &["decoy_b"]),
         ("NOT (sihost32 OR tutanota)", &[]),
-        ("-(behaviour:vssadmin OR behaviour:minexmr)", &["miner", "decoy_a"]),
-        ("sihost32 (behaviour_network:supportxmr OR behaviour_network:minexmr)", &["miner"]),
-        ("(sihost32 behaviour_network:supportxmr) OR behaviour_tags:long_sleeps", &["miner", "decoy_b"]),
-        ("sihost32 behaviour_network:supportxmr OR behaviour_tags:long_sleeps", &["miner", "decoy_b"]),
-        ("sihost32 (behaviour_network:supportxmr OR behaviour_tags:long_sleeps)", &["miner", "decoy_b"]),
+        (
+            "-(behaviour:vssadmin OR behaviour:minexmr)",
+            &["miner", "decoy_a"],
+        ),
+        (
+            "sihost32 (behaviour_network:supportxmr OR behaviour_network:minexmr)",
+            &["miner"],
+        ),
+        (
+            "(sihost32 behaviour_network:supportxmr) OR behaviour_tags:long_sleeps",
+            &["miner", "decoy_b"],
+        ),
+        (
+            "sihost32 behaviour_network:supportxmr OR behaviour_tags:long_sleeps",
+            &["miner", "decoy_b"],
+        ),
+        (
+            "sihost32 (behaviour_network:supportxmr OR behaviour_tags:long_sleeps)",
+            &["miner", "decoy_b"],
+        ),
         ("((sihost32) AND NOT (-behaviour:minexmr))", &["decoy_b"]),
         // Terms may be satisfied by different sandboxes of one sample.
         ("sandbox_name:cape_sandbox behaviour:vssadmin", &["ransom"]),
         // Escapes: doubled and single backslashes read the same inside quotes.
-        (r#"behaviour_registry:"CurrentVersion\\Run\\eking""#, &["ransom"]),
-        (r#"behaviour_registry:"CurrentVersion\Run\eking""#, &["ransom"]),
-        (r#"behaviour_command_executions:"/tn \"Microsoft\\Windows\\Telemetry\\Sihost\"""#, &["miner"]),
+        (
+            r#"behaviour_registry:"CurrentVersion\\Run\\eking""#,
+            &["ransom"],
+        ),
+        (
+            r#"behaviour_registry:"CurrentVersion\Run\eking""#,
+            &["ransom"],
+        ),
+        (
+            r#"behaviour_command_executions:"/tn \"Microsoft\\Windows\\Telemetry\\Sihost\"""#,
+            &["miner"],
+        ),
         (r#"behaviour:"and""#, &[]),
         // Wildcards inside a value are verified against the reports, in order.
         ("behaviour_files:Quarterly*eking", &["ransom"]),
         ("behaviour_files:eking*Quarterly", &[]),
         ("behaviour_network:pool.*xmr.com", &["miner"]),
         ("behaviour_network:pool.support*", &["miner"]),
-        ("-behaviour_files:Quarterly*eking", &["miner", "decoy_a", "decoy_b"]),
+        (
+            "-behaviour_files:Quarterly*eking",
+            &["miner", "decoy_a", "decoy_b"],
+        ),
         // Pieces shorter than a trigram.
         ("behaviour_network:xm", &["miner"]),
         ("behaviour_services:z", &[]),
@@ -368,7 +435,9 @@ fn malformed_queries_are_errors_with_columns() {
 #[test]
 fn snippets_show_the_matched_values() {
     let (_d, st) = store();
-    let page = st.search(&SearchRequest::new("behaviour_files:@tutanota.com")).unwrap();
+    let page = st
+        .search(&SearchRequest::new("behaviour_files:@tutanota.com"))
+        .unwrap();
     assert_eq!(page.hits.len(), 1);
     assert_eq!(
         page.hits[0].snippets,
@@ -391,14 +460,21 @@ fn replace_is_idempotent_and_reports_are_per_sandbox() {
     st.put_report(changed).unwrap();
     assert_eq!(st.stats().unwrap().reports, 5);
     assert!(hits(&st, "behaviour_injected_processes:explorer.exe").is_empty());
-    assert_eq!(hits(&st, "behaviour_injected_processes:notepad"), set(&["ransom"]));
+    assert_eq!(
+        hits(&st, "behaviour_injected_processes:notepad"),
+        set(&["ransom"])
+    );
     // The Sysinternals report of the same sample is untouched.
     assert_eq!(hits(&st, "behaviour_files:@tutanota.com"), set(&["ransom"]));
     let id = behaviour_id(RANSOM, CAPE_SANDBOX);
     let log = st.raw_log(&id).unwrap().unwrap();
     assert_eq!(log.file_name, "report.json");
     assert_eq!(log.bytes, b"{\"cape\": true}");
-    assert!(st.raw_log(&behaviour_id(RANSOM, SYSINTERNALS_SANDBOX)).unwrap().is_none());
+    assert!(
+        st.raw_log(&behaviour_id(RANSOM, SYSINTERNALS_SANDBOX))
+            .unwrap()
+            .is_none()
+    );
     let page = st.list_sample_reports(RANSOM, 1, None).unwrap();
     assert_eq!(page.reports.len(), 1);
     let next = st
@@ -411,7 +487,10 @@ fn replace_is_idempotent_and_reports_are_per_sandbox() {
     drop(st);
     let st = Store::open(dir.path()).unwrap();
     assert_eq!(st.stats().unwrap().reports, 5);
-    assert_eq!(hits(&st, "behaviour_injected_processes:notepad"), set(&["ransom"]));
+    assert_eq!(
+        hits(&st, "behaviour_injected_processes:notepad"),
+        set(&["ransom"])
+    );
     assert!(st.report(&id).unwrap().is_some());
     assert!(st.report("nope").unwrap().is_none());
 }
@@ -421,10 +500,13 @@ fn invalid_reports_are_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let st = Store::open(dir.path()).unwrap();
     let mut bad = coinminer();
-    bad.push(report("not-a-hash", BehaviourAttributes {
-        sandbox_name: "x".into(),
-        ..Default::default()
-    }));
+    bad.push(report(
+        "not-a-hash",
+        BehaviourAttributes {
+            sandbox_name: "x".into(),
+            ..Default::default()
+        },
+    ));
     assert!(st.put_reports(bad).is_err());
     assert_eq!(st.stats().unwrap().reports, 0);
     assert!(hits(&st, "sihost32").is_empty());
@@ -446,8 +528,12 @@ fn cursor_pages_are_stable_and_complete() {
         )
     };
     // 25 samples, several sharing a date so the tie-break matters.
-    st.put_reports((1..=25).map(|i| mk(i, 1_700_000_000 + (i as i64 / 3) * 100)).collect())
-        .unwrap();
+    st.put_reports(
+        (1..=25)
+            .map(|i| mk(i, 1_700_000_000 + (i as i64 / 3) * 100))
+            .collect(),
+    )
+    .unwrap();
     let mut request = SearchRequest::new("behaviour_files:common");
     request.limit = 10;
     let mut seen = Vec::new();

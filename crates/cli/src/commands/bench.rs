@@ -14,7 +14,7 @@ use sandscope_report::{ReportOptions, build_report};
 use sandscope_store::{NewReport, SearchRequest, Store, StoreOptions};
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -59,21 +59,42 @@ pub const QUERIES: [(&str, &str); 20] = [
         r#"behaviour_processes:"\"AppData\\Microsoft\\Telemetry\\sihost32.exe\"""#,
         r"Microsoft\\Telemetry\\sihost32.exe",
     ),
-    ("behaviour_created_processes:powershell.exe", "powershell.exe"),
-    ("behaviour_command_executions:\"delete shadows\"", "delete shadows"),
+    (
+        "behaviour_created_processes:powershell.exe",
+        "powershell.exe",
+    ),
+    (
+        "behaviour_command_executions:\"delete shadows\"",
+        "delete shadows",
+    ),
     ("behaviour_network:pastebin.com", "pastebin.com"),
-    (r#"behaviour_files:"\AppData\Local\Temp\""#, r"\\AppData\\Local\\Temp\\"),
+    (
+        r#"behaviour_files:"\\AppData\\Local\\Temp\\""#,
+        r"\\AppData\\Local\\Temp\\",
+    ),
     (r"behaviour_files:system32\drivers", r"system32\\drivers"),
     ("behaviour_files:.ps1", ".ps1"),
-    (r"behaviour_registry:CurrentVersion\Run", r"CurrentVersion\\Run"),
+    (
+        r"behaviour_registry:CurrentVersion\Run",
+        r"CurrentVersion\\Run",
+    ),
     ("behaviour:mimikatz", "mimikatz"),
     ("behaviour_processes:rundll32.exe", "rundll32.exe"),
-    ("sandbox_name:microsoft_sysinternals behaviour_files:invoice", "invoice"),
+    (
+        "sandbox_name:microsoft_sysinternals behaviour_files:invoice",
+        "invoice",
+    ),
     ("behaviour_network:www.goo*", "www.goo"),
     ("behaviour_files:readme*.txt", "readme"),
     ("fs:2025-06-01+ behaviour_files:payload", "payload"),
-    ("behaviour_processes:psexec OR behaviour_processes:paexec", "psexec"),
-    ("behaviour_command_executions:whoami -behaviour_files:tutanota", "whoami"),
+    (
+        "behaviour_processes:psexec OR behaviour_processes:paexec",
+        "psexec",
+    ),
+    (
+        "behaviour_command_executions:whoami -behaviour_files:tutanota",
+        "whoami",
+    ),
     ("behaviour_services:PSEXESVC", "PSEXESVC"),
     ("behaviour:lsass", "lsass"),
     ("behaviour:\"cmd.exe /c\"", "cmd.exe /c"),
@@ -95,7 +116,9 @@ impl Rng {
     }
 }
 
-const USERS: [&str; 8] = ["alice", "bob", "admin", "john", "maria", "analyst", "lab", "victim"];
+const USERS: [&str; 8] = [
+    "alice", "bob", "admin", "john", "maria", "analyst", "lab", "victim",
+];
 const ROOTS: [&str; 10] = [
     r"C:\Users\{u}\AppData\Local\Temp\",
     r"C:\Users\{u}\AppData\Roaming\Microsoft\",
@@ -112,10 +135,22 @@ const NAMES: [&str; 12] = [
     "svchost", "update", "setup", "invoice", "chrome", "wmiprvse", "payload", "readme", "tmp",
     "install", "rundll32", "conhost",
 ];
-const EXTS: [&str; 12] = ["exe", "dll", "tmp", "ps1", "bat", "vbs", "js", "txt", "dat", "log", "lnk", "zip"];
+const EXTS: [&str; 12] = [
+    "exe", "dll", "tmp", "ps1", "bat", "vbs", "js", "txt", "dat", "log", "lnk", "zip",
+];
 const WORDS: [&str; 12] = [
-    "cdn", "update", "api", "static", "telemetry", "mail", "files", "pastebin", "login", "secure",
-    "download", "www",
+    "cdn",
+    "update",
+    "api",
+    "static",
+    "telemetry",
+    "mail",
+    "files",
+    "pastebin",
+    "login",
+    "secure",
+    "download",
+    "www",
 ];
 const TLDS: [&str; 6] = ["com", "net", "org", "ru", "top", "xyz"];
 
@@ -152,7 +187,10 @@ fn mutate_string(s: &str, user: &str, rng: &mut Rng) -> String {
         && let Some(slash) = out[..dot].rfind('\\')
         && dot > slash + 1
     {
-        out.replace_range(slash + 1..dot, &format!("{}_{:x}", rng.pick(&NAMES), rng.below(1 << 20)));
+        out.replace_range(
+            slash + 1..dot,
+            &format!("{}_{:x}", rng.pick(&NAMES), rng.below(1 << 20)),
+        );
     }
     out
 }
@@ -177,7 +215,12 @@ fn synthesise(base: &FileBehaviour, i: u64) -> FileBehaviour {
         }
     }
     for _ in 0..(5 + rng.below(25)) {
-        a.files_written.push(synth_path(&mut rng, &user));
+        let path = synth_path(&mut rng, &user);
+        if path.ends_with("sihost32.exe") {
+            // The miner family runs what it drops.
+            a.processes_created.push(path.clone());
+        }
+        a.files_written.push(path);
     }
     a.dns_lookups.clear();
     for _ in 0..rng.below(4) {
@@ -188,7 +231,13 @@ fn synthesise(base: &FileBehaviour, i: u64) -> FileBehaviour {
             rng.below(10_000),
             rng.pick(&TLDS)
         );
-        let ip = format!("{}.{}.{}.{}", 1 + rng.below(223), rng.below(256), rng.below(256), 1 + rng.below(254));
+        let ip = format!(
+            "{}.{}.{}.{}",
+            1 + rng.below(223),
+            rng.below(256),
+            rng.below(256),
+            1 + rng.below(254)
+        );
         a.ip_traffic.push(IpTraffic {
             destination_ip: ip.clone(),
             destination_port: Some([80, 443, 8080, 4444][rng.below(4) as usize]),
@@ -227,7 +276,9 @@ fn base_reports(logs: &[PathBuf]) -> Result<Vec<FileBehaviour>> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let Ok(read) = sandscope_read::read_all(&f) else { continue };
+        let Ok(read) = sandscope_read::read_all(&f) else {
+            continue;
+        };
         if let Ok(built) = build_report(&read.events, &ReportOptions::default()) {
             out.push(built.behaviour);
         }
@@ -236,21 +287,6 @@ fn base_reports(logs: &[PathBuf]) -> Result<Vec<FileBehaviour>> {
         bail!("no report could be built from the given logs");
     }
     Ok(out)
-}
-
-fn dir_size(p: &Path) -> u64 {
-    let mut total = 0;
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let path = e.path();
-            total += if path.is_dir() {
-                dir_size(&path)
-            } else {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            };
-        }
-    }
-    total
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -265,7 +301,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let BenchWhat::Store(args) = args.what;
     let bases = base_reports(&args.logs)?;
     if args.dir.exists() {
-        std::fs::remove_dir_all(&args.dir).with_context(|| format!("emptying {}", args.dir.display()))?;
+        std::fs::remove_dir_all(&args.dir)
+            .with_context(|| format!("emptying {}", args.dir.display()))?;
     }
     std::fs::create_dir_all(&args.dir)?;
     let store = Store::open_with(
@@ -281,7 +318,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         std::io::BufWriter::new(std::fs::File::create(args.dir.join("reports.jsonl.gz"))?),
         flate2::Compression::default(),
     );
-    println!("base reports: {} (from corpus logs); synthesising {}", bases.len(), args.reports);
+    println!(
+        "base reports: {} (from corpus logs); synthesising {}",
+        bases.len(),
+        args.reports
+    );
     let mut ingest_secs = 0.0;
     let mut batch = Vec::with_capacity(args.batch);
     let started = Instant::now();

@@ -131,19 +131,20 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let (mut stored, mut skipped) = (0usize, 0usize);
     let mut batch: Vec<(NewReport, String)> = Vec::new();
     let batch_size = args.batch.max(1);
-    let flush = |batch: &mut Vec<(NewReport, String)>, out: &mut std::io::StdoutLock| -> Result<usize> {
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let taken: Vec<(NewReport, String)> = std::mem::take(batch);
-        let names: Vec<String> = taken.iter().map(|(_, n)| n.clone()).collect();
-        let ids = store.put_reports(taken.into_iter().map(|(r, _)| r).collect())?;
-        for (id, name) in ids.iter().zip(&names) {
-            writeln!(out, "stored\t{id}\t{name}")?;
-        }
-        out.flush()?;
-        Ok(ids.len())
-    };
+    let flush =
+        |batch: &mut Vec<(NewReport, String)>, out: &mut std::io::StdoutLock| -> Result<usize> {
+            if batch.is_empty() {
+                return Ok(0);
+            }
+            let taken: Vec<(NewReport, String)> = std::mem::take(batch);
+            let names: Vec<String> = taken.iter().map(|(_, n)| n.clone()).collect();
+            let ids = store.put_reports(taken.into_iter().map(|(r, _)| r).collect())?;
+            for (id, name) in ids.iter().zip(&names) {
+                writeln!(out, "stored\t{id}\t{name}")?;
+            }
+            out.flush()?;
+            Ok(ids.len())
+        };
     for group in &groups {
         let name = group
             .iter()

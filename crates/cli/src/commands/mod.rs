@@ -1,7 +1,7 @@
 //! One module per subcommand.
 
-pub mod events;
 pub mod bench;
+pub mod events;
 pub mod graph;
 pub mod ingest;
 pub mod pivot;

@@ -75,7 +75,10 @@ pub fn run(args: SearchArgs) -> Result<ExitCode> {
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&envelope(&page))?),
         OutputFormat::Table => {
-            println!("{:<64}  {:<19}  {:<24}  snippet", "sha256", "first seen", "sandboxes");
+            println!(
+                "{:<64}  {:<19}  {:<24}  snippet",
+                "sha256", "first seen", "sandboxes"
+            );
             for h in &page.hits {
                 println!(
                     "{:<64}  {:<19}  {:<24}  {}",
