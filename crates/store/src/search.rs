@@ -220,7 +220,7 @@ impl Collector for PageCollector {
             all.extend(items);
             count += n;
         }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.sort_by_key(|a| a.0);
         all.truncate(self.limit);
         Ok((all, count))
     }
@@ -479,7 +479,7 @@ impl Store {
                 }
             }
             let total = verified.len() as u64;
-            verified.sort_by(|a, b| a.0.cmp(&b.0));
+            verified.sort_by_key(|a| a.0);
             let rest: Vec<_> = verified
                 .into_iter()
                 .filter(|(k, _, _)| after.is_none_or(|a| *k > a))
