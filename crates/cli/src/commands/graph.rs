@@ -1,6 +1,7 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use sandscope_store::{GraphFormat, Store};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +28,9 @@ pub struct GraphArgs {
 }
 
 pub fn run(args: GraphArgs) -> Result<ExitCode> {
+    // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let store = Store::open(&super::ingest::data_dir(args.data))?;
     let graph = store.graph(&args.sha256, args.depth, args.max_nodes)?;
     let format = match args.format {
@@ -34,9 +38,9 @@ pub fn run(args: GraphArgs) -> Result<ExitCode> {
         Format::Dot => GraphFormat::Dot,
         Format::Graphml => GraphFormat::GraphMl,
     };
-    print!("{}", graph.export(format));
+    write!(out, "{}", graph.export(format))?;
     if matches!(format, GraphFormat::Json) {
-        println!();
+        writeln!(out)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@ use super::search::OutputFormat;
 use anyhow::Result;
 use clap::Args;
 use sandscope_store::Store;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,6 +17,9 @@ pub struct PivotArgs {
 }
 
 pub fn run(args: PivotArgs) -> Result<ExitCode> {
+    // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let store = Store::open(&super::ingest::data_dir(args.data))?;
     let indicators = store.pivot(&args.sha256)?;
     match args.format {
@@ -27,16 +31,22 @@ pub fn run(args: PivotArgs) -> Result<ExitCode> {
                         "other_samples": i.other_samples, "query": i.query})
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
         OutputFormat::Table => {
-            println!("{:<20} {:>6}  value / query", "indicator", "others");
+            writeln!(out, "{:<20} {:>6}  value / query", "indicator", "others")?;
             for i in &indicators {
-                println!("{:<20} {:>6}  {}", i.kind.name(), i.other_samples, i.value);
-                println!("{:<20} {:>6}  {}", "", "", i.query);
+                writeln!(
+                    out,
+                    "{:<20} {:>6}  {}",
+                    i.kind.name(),
+                    i.other_samples,
+                    i.value
+                )?;
+                writeln!(out, "{:<20} {:>6}  {}", "", "", i.query)?;
             }
             if indicators.is_empty() {
-                println!("no indicators (unknown sample?)");
+                writeln!(out, "no indicators (unknown sample?)")?;
             }
         }
     }

@@ -1,6 +1,7 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use sandscope_store::{Order, SearchPage, SearchRequest, Store};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -66,6 +67,9 @@ pub fn envelope(page: &SearchPage) -> serde_json::Value {
 }
 
 pub fn run(args: SearchArgs) -> Result<ExitCode> {
+    // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let store = Store::open(&super::ingest::data_dir(args.data))?;
     let mut request = SearchRequest::new(args.query);
     request.limit = args.limit;
@@ -73,24 +77,26 @@ pub fn run(args: SearchArgs) -> Result<ExitCode> {
     request.order = Order::parse(&args.order)?;
     let page = store.search(&request)?;
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&envelope(&page))?),
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&envelope(&page))?)?,
         OutputFormat::Table => {
-            println!(
+            writeln!(
+                out,
                 "{:<64}  {:<19}  {:<24}  snippet",
                 "sha256", "first seen", "sandboxes"
-            );
+            )?;
             for h in &page.hits {
-                println!(
+                writeln!(
+                    out,
                     "{:<64}  {:<19}  {:<24}  {}",
                     h.sha256,
                     date(h.first_seen),
                     h.sandboxes.join(", "),
                     h.snippets.first().map(String::as_str).unwrap_or("")
-                );
+                )?;
             }
-            println!("{} sample(s) match", page.total_hits);
+            writeln!(out, "{} sample(s) match", page.total_hits)?;
             if let Some(c) = &page.next_cursor {
-                println!("next page: --cursor {c}");
+                writeln!(out, "next page: --cursor {c}")?;
             }
         }
     }
