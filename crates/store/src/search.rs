@@ -150,7 +150,7 @@ fn decode_cursor(order: Order, cursor: &str) -> Result<Key> {
     let (Some(code), Some(value), Some(sha)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(StoreError::InvalidCursor);
     };
-    if code != order.code() || sha.len() != 32 {
+    if code != order.code() || sha.len() != 32 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(StoreError::InvalidCursor);
     }
     let value: i128 = value.parse().map_err(|_| StoreError::InvalidCursor)?;

@@ -569,6 +569,13 @@ fn cursor_pages_are_stable_and_complete() {
     // A cursor of another order is refused.
     request.cursor = Some("fd.1.00000000000000000000000000000000".into());
     assert!(st.search(&request).is_err());
-    request.cursor = Some("garbage".into());
-    assert!(st.search(&request).is_err());
+    for bad in [
+        "garbage",
+        "fa.1.aéééééééééééééééa",
+        "fa.x.00000000000000000000000000000000",
+        "fa",
+    ] {
+        request.cursor = Some(bad.into());
+        assert!(st.search(&request).is_err(), "{bad}");
+    }
 }
