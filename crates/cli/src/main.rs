@@ -31,7 +31,15 @@ enum Command {
     Hunt(commands::hunt::HuntArgs),
     /// Check or list Sigma rules.
     Rules(commands::rules::RulesArgs),
-    /// Print speed figures (records/s, memory, start-up).
+    /// Build behaviour reports from Sysmon logs and store them (with the logs) in the data directory.
+    Ingest(commands::ingest::IngestArgs),
+    /// Search stored reports with the VirusTotal Intelligence query language.
+    Search(commands::search::SearchArgs),
+    /// List a sample's indicators, how many other samples share each, and the query that finds them.
+    Pivot(commands::pivot::PivotArgs),
+    /// Export the sample–indicator–sample graph around a sample (json, dot, graphml).
+    Graph(commands::graph::GraphArgs),
+    /// Benchmarks that print the speed figures the issues ask for (`bench sigma`, `bench store`).
     Bench(commands::bench::BenchArgs),
 }
 
@@ -44,6 +52,10 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::diff::run(args),
         Command::Hunt(args) => commands::hunt::run(args),
         Command::Rules(args) => commands::rules::run(args),
+        Command::Ingest(args) => commands::ingest::run(args),
+        Command::Search(args) => commands::search::run(args),
+        Command::Pivot(args) => commands::pivot::run(args),
+        Command::Graph(args) => commands::graph::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

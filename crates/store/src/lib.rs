@@ -1,1 +1,626 @@
-//! The embedded report store and search index: redb for reports, tantivy for search.
+//! The embedded Sandscope data directory: every behaviour report (many per sample, one per
+//! sandbox), the raw log each was built from, and a search index answering the VirusTotal
+//! Intelligence language ([`sandscope_query`]), with pivots and relationship graphs.
+//!
+//! Layout of a data directory:
+//! * `reports.redb` — redb database, the source of truth: reports (JSON, keyed by report id
+//!   `<sha256>_<sandbox name>`, so one sample's reports are one key range), raw logs (bytes),
+//!   log metadata, and the `pending_index` bookkeeping table;
+//! * `index/` — tantivy index, one document per sample, derived entirely from redb.
+//!
+//! # Transactions and crash safety
+//! A batch of reports is written in one redb transaction that also records each touched sample
+//! in `pending_index`; once that commits, the batch has landed (whole, or not at all: redb
+//! commits are atomic). The samples are then re-indexed from redb (delete + add of the sample
+//! document) and tantivy commits (atomic too: a new `meta.json` replaces the old one); finally
+//! the `pending_index` entries are removed. A crash between the two commits leaves samples
+//! in `pending_index`, and [`Store::open`] re-indexes them before anything is served; a crash
+//! before the redb commit leaves nothing. Re-indexing is idempotent, so no ordering of kills
+//! can show a half-written report: search results are resolved against redb, and the index
+//! only ever names samples whose reports are committed.
+//!
+//! # Concurrency
+//! A [`Store`] is `Send + Sync`: any number of threads may read and search while one writes
+//! (writes are serialised by an internal lock; redb readers see the last committed
+//! transaction, tantivy readers the last committed index). One process at a time may open a
+//! data directory (redb holds a file lock).
+//!
+//! This crate depends on the report model and the query language, never on readers, the report
+//! builder or the server.
+
+mod index;
+mod pivot;
+mod search;
+
+pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
+pub use search::{Order, SearchHit, SearchPage, SearchRequest};
+
+use index::Fields;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use sandscope_model::FileBehaviour;
+use sandscope_query::SampleDoc;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
+
+const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
+const RAW_LOGS: TableDefinition<&str, &[u8]> = TableDefinition::new("raw_logs");
+const LOG_INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("log_info");
+const PENDING: TableDefinition<&str, u64> = TableDefinition::new("pending_index");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Largest raw log kept with a report.
+pub const MAX_RAW_LOG_BYTES: u64 = 2 << 30;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("report database: {0}")]
+    Database(#[from] redb::Error),
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored report {id} is unreadable: {source}")]
+    Corrupt {
+        id: String,
+        source: serde_json::Error,
+    },
+    #[error("query: {0}")]
+    Query(#[from] sandscope_query::ParseError),
+    #[error("invalid report: {0}")]
+    InvalidReport(String),
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("invalid order `{0}` (use first_seen-, first_seen+, last_seen- or last_seen+)")]
+    InvalidOrder(String),
+    #[error("not a SHA-256: `{0}`")]
+    InvalidSha256(String),
+}
+
+macro_rules! redb_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Database(e.into())
+            }
+        }
+    )*};
+}
+redb_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The raw log a report was built from.
+#[derive(Debug, Clone)]
+pub struct RawLog {
+    /// The file name it was ingested from (no directories).
+    pub file_name: String,
+    pub data: RawData,
+}
+
+#[derive(Debug, Clone)]
+pub enum RawData {
+    Bytes(Vec<u8>),
+    /// Copied from this file inside the write transaction, without loading it whole.
+    File(PathBuf),
+}
+
+/// A report to store, with the log it came from when there is one.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub behaviour: FileBehaviour,
+    pub raw_log: Option<RawLog>,
+}
+
+/// A stored raw log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLog {
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A page of one sample's reports.
+#[derive(Debug, Clone)]
+pub struct ReportPage {
+    pub reports: Vec<FileBehaviour>,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Tuning of the index writer.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub index_threads: usize,
+    /// Indexing memory budget in bytes (tantivy needs at least 15 MB per thread).
+    pub index_memory: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            index_threads: 1,
+            index_memory: 64 << 20,
+        }
+    }
+}
+
+/// Counts for status displays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub reports: u64,
+    pub samples: u64,
+    pub raw_logs: u64,
+}
+
+/// An open data directory. See the crate documentation for its guarantees.
+pub struct Store {
+    dir: PathBuf,
+    db: redb::Database,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    options: StoreOptions,
+    writer: Mutex<Option<IndexWriter>>,
+}
+
+/// The default data directory: `$SANDSCOPE_DATA`, else `./sandscope-data`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("SANDSCOPE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("sandscope-data"))
+}
+
+/// True for 64 lower-case hex digits.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn sample_range(sha256: &str) -> (String, String) {
+    // Report ids are `<sha256>_<sandbox>`; '`' sorts right after '_'.
+    (format!("{sha256}_"), format!("{sha256}`"))
+}
+
+impl Store {
+    /// Open (or create) a data directory, finishing any indexing a crash interrupted.
+    pub fn open(dir: &Path) -> Result<Store> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let db = redb::Database::create(dir.join("reports.redb"))?;
+        let txn = db.begin_write()?;
+        let stored_format;
+        {
+            txn.open_table(REPORTS)?;
+            txn.open_table(RAW_LOGS)?;
+            txn.open_table(LOG_INFO)?;
+            txn.open_table(PENDING)?;
+            let meta = txn.open_table(META)?;
+            stored_format = meta.get("index_format")?.map(|v| v.value());
+        }
+        txn.commit()?;
+
+        let index_dir = dir.join("index");
+        std::fs::create_dir_all(&index_dir).map_err(io_err(&index_dir))?;
+        let (schema, fields) = index::schema();
+        let fresh = !index_dir.join("meta.json").exists();
+        let rebuild = fresh || stored_format != Some(index::INDEX_FORMAT);
+        let index = if rebuild {
+            // Throw away an index of an older format; redb has everything to rebuild it.
+            if !fresh {
+                std::fs::remove_dir_all(&index_dir).map_err(io_err(&index_dir))?;
+                std::fs::create_dir_all(&index_dir).map_err(io_err(&index_dir))?;
+            }
+            Index::create_in_dir(&index_dir, schema)?
+        } else {
+            Index::open_in_dir(&index_dir)?
+        };
+        index
+            .tokenizers()
+            .register(index::TRIGRAM_TOKENIZER, index::analyzer());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+            db,
+            index,
+            reader,
+            fields,
+            options,
+            writer: Mutex::new(None),
+        };
+        if rebuild {
+            store.mark_all_pending()?;
+        }
+        store.reconcile()?;
+        Ok(store)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn mark_all_pending(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let reports = txn.open_table(REPORTS)?;
+            let mut pending = txn.open_table(PENDING)?;
+            let mut last = String::new();
+            for entry in reports.iter()? {
+                let (k, _) = entry?;
+                let sha = k.value().split('_').next().unwrap_or_default().to_string();
+                if sha != last {
+                    pending.insert(sha.as_str(), 0)?;
+                    last = sha;
+                }
+            }
+            let mut meta = txn.open_table(META)?;
+            meta.insert("index_format", index::INDEX_FORMAT)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Index every sample left in `pending_index` (by a crash or a format change).
+    fn reconcile(&self) -> Result<()> {
+        let pending: Vec<String> = {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(PENDING)?;
+            table
+                .iter()?
+                .map(|e| e.map(|(k, _)| k.value().to_string()))
+                .collect::<Result<_, _>>()?
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.lock_writer()?;
+        for chunk in pending.chunks(10_000) {
+            self.index_samples(&mut guard, chunk)?;
+            self.clear_pending(chunk)?;
+        }
+        Ok(())
+    }
+
+    fn lock_writer(&self) -> Result<std::sync::MutexGuard<'_, Option<IndexWriter>>> {
+        // A panic while holding the lock leaves no partial state we rely on: redb and tantivy
+        // transactions are atomic, so the poisoned guard is safe to reuse.
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            let writer = self.index.writer_with_num_threads(
+                self.options.index_threads.max(1),
+                self.options
+                    .index_memory
+                    .max(15_000_000 * self.options.index_threads.max(1)),
+            )?;
+            // A kill during an index commit can leave files the live `meta.json` does not
+            // reference (e.g. a `.del` file named after the lost commit's opstamp); the next
+            // commit would reuse that name and fail. Removing unreferenced files first makes
+            // the reopen need no repair.
+            writer.garbage_collect_files().wait()?;
+            *guard = Some(writer);
+        }
+        Ok(guard)
+    }
+
+    /// Re-derive the index documents of `samples` from redb and commit the index.
+    fn index_samples(
+        &self,
+        guard: &mut std::sync::MutexGuard<'_, Option<IndexWriter>>,
+        samples: &[String],
+    ) -> Result<()> {
+        let Some(writer) = guard.as_mut() else {
+            return Ok(());
+        };
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REPORTS)?;
+        for sha in samples {
+            writer.delete_term(index::sha_term(&self.fields, sha));
+            let reports = read_sample_reports(&table, sha)?;
+            if !reports.is_empty() {
+                let doc = SampleDoc::from_reports(sha, &reports);
+                writer.add_document(index::document(&self.fields, &doc))?;
+            }
+        }
+        writer.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn clear_pending(&self, samples: &[String]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut pending = txn.open_table(PENDING)?;
+            for sha in samples {
+                pending.remove(sha.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Store a batch of reports (replacing any with the same id) and index their samples.
+    /// When this returns `Ok`, the batch is durable and searchable; on error or crash it is
+    /// either entirely stored or not at all. Returns the report ids in batch order.
+    pub fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut samples: Vec<String> = Vec::new();
+        for r in &batch {
+            let b = &r.behaviour;
+            let sha = b.sha256();
+            if !is_sha256(sha) {
+                return Err(StoreError::InvalidReport(format!(
+                    "report id `{}` does not start with a lower-case SHA-256",
+                    b.id
+                )));
+            }
+            if b.attributes.sandbox_name.is_empty()
+                || b.id != sandscope_model::behaviour_id(sha, &b.attributes.sandbox_name)
+            {
+                return Err(StoreError::InvalidReport(format!(
+                    "report id `{}` is not `<sha256>_<sandbox_name>`",
+                    b.id
+                )));
+            }
+            ids.push(b.id.clone());
+            if !samples.iter().any(|s| s == sha) {
+                samples.push(sha.to_string());
+            }
+        }
+        let mut guard = self.lock_writer()?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut reports = txn.open_table(REPORTS)?;
+            let mut raw = txn.open_table(RAW_LOGS)?;
+            let mut info = txn.open_table(LOG_INFO)?;
+            let mut pending = txn.open_table(PENDING)?;
+            for r in &batch {
+                let id = r.behaviour.id.as_str();
+                let json =
+                    serde_json::to_vec(&r.behaviour).map_err(|source| StoreError::Corrupt {
+                        id: id.to_string(),
+                        source,
+                    })?;
+                reports.insert(id, json.as_slice())?;
+                match &r.raw_log {
+                    None => {
+                        raw.remove(id)?;
+                        info.remove(id)?;
+                    }
+                    Some(log) => {
+                        let size = match &log.data {
+                            RawData::Bytes(bytes) => {
+                                raw.insert(id, bytes.as_slice())?;
+                                bytes.len() as u64
+                            }
+                            RawData::File(path) => copy_file_into(&mut raw, id, path)?,
+                        };
+                        let meta = serde_json::json!({"file_name": log.file_name, "size": size});
+                        info.insert(id, meta.to_string().as_bytes())?;
+                    }
+                }
+            }
+            for sha in &samples {
+                pending.insert(sha.as_str(), 1)?;
+            }
+        }
+        txn.commit()?;
+        self.index_samples(&mut guard, &samples)?;
+        self.clear_pending(&samples)?;
+        Ok(ids)
+    }
+
+    /// Store one report; see [`Store::put_reports`].
+    pub fn put_report(&self, report: NewReport) -> Result<String> {
+        let mut ids = self.put_reports(vec![report])?;
+        Ok(ids.pop().unwrap_or_default())
+    }
+
+    /// A report by id (`<sha256>_<sandbox name>`).
+    pub fn report(&self, id: &str) -> Result<Option<FileBehaviour>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REPORTS)?;
+        let Some(v) = table.get(id)? else {
+            return Ok(None);
+        };
+        decode(id, v.value()).map(Some)
+    }
+
+    /// Every report of a sample (all sandboxes), in id order.
+    pub fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REPORTS)?;
+        read_sample_reports(&table, sha256)
+    }
+
+    /// A page of a sample's reports, in id order. `cursor` is the previous page's
+    /// `next_cursor`.
+    pub fn list_sample_reports(
+        &self,
+        sha256: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<ReportPage> {
+        let (start, end) = sample_range(sha256);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REPORTS)?;
+        let limit = limit.clamp(1, 1000);
+        let mut reports = Vec::new();
+        let mut more = false;
+        let iter = match cursor {
+            Some(c) => {
+                if !c.starts_with(&start) {
+                    return Err(StoreError::InvalidCursor);
+                }
+                table.range::<&str>((
+                    std::ops::Bound::Excluded(c),
+                    std::ops::Bound::Excluded(end.as_str()),
+                ))?
+            }
+            None => table.range::<&str>(start.as_str()..end.as_str())?,
+        };
+        for entry in iter {
+            let (k, v) = entry?;
+            if reports.len() == limit {
+                more = true;
+                break;
+            }
+            reports.push(decode(k.value(), v.value())?);
+        }
+        let next_cursor = if more {
+            reports.last().map(|r: &FileBehaviour| r.id.clone())
+        } else {
+            None
+        };
+        Ok(ReportPage {
+            reports,
+            next_cursor,
+        })
+    }
+
+    /// Every report id, in order, a page at a time (`cursor` = the previous page's last id).
+    pub fn list_report_ids(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REPORTS)?;
+        let limit = limit.clamp(1, 10_000);
+        let iter = match cursor {
+            Some(c) => {
+                table.range::<&str>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))?
+            }
+            None => table.range::<&str>(..)?,
+        };
+        let mut ids = Vec::new();
+        for entry in iter {
+            let (k, _) = entry?;
+            if ids.len() == limit {
+                let next = ids.last().cloned();
+                return Ok((ids, next));
+            }
+            ids.push(k.value().to_string());
+        }
+        Ok((ids, None))
+    }
+
+    /// The raw log a report was built from, if one was stored.
+    pub fn raw_log(&self, id: &str) -> Result<Option<StoredLog>> {
+        let txn = self.db.begin_read()?;
+        let raw = txn.open_table(RAW_LOGS)?;
+        let info = txn.open_table(LOG_INFO)?;
+        let Some(bytes) = raw.get(id)? else {
+            return Ok(None);
+        };
+        let file_name = info
+            .get(id)?
+            .and_then(|v| serde_json::from_slice::<serde_json::Value>(v.value()).ok())
+            .and_then(|v| v.get("file_name")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Ok(Some(StoredLog {
+            file_name,
+            bytes: bytes.value().to_vec(),
+        }))
+    }
+
+    /// Numbers of reports, samples and raw logs.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let txn = self.db.begin_read()?;
+        let reports = txn.open_table(REPORTS)?;
+        let raw = txn.open_table(RAW_LOGS)?;
+        let mut stats = StoreStats {
+            reports: reports.len()?,
+            raw_logs: raw.len()?,
+            samples: 0,
+        };
+        stats.samples = self.reader.searcher().num_docs();
+        Ok(stats)
+    }
+
+    /// Bytes on disk of the index directory and of the report database.
+    pub fn disk_usage(&self) -> Result<(u64, u64)> {
+        let index_dir = self.dir.join("index");
+        let mut index_bytes = 0;
+        for e in std::fs::read_dir(&index_dir).map_err(io_err(&index_dir))? {
+            let e = e.map_err(io_err(&index_dir))?;
+            index_bytes += e.metadata().map_err(io_err(&index_dir))?.len();
+        }
+        let db = self.dir.join("reports.redb");
+        let db_bytes = std::fs::metadata(&db).map_err(io_err(&db))?.len();
+        Ok((index_bytes, db_bytes))
+    }
+
+    /// Wait for background index merges (call before measuring the index size).
+    pub fn wait_merges(&self) -> Result<()> {
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = guard.take() {
+            w.wait_merging_threads()?;
+        }
+        Ok(())
+    }
+}
+
+fn decode(id: &str, bytes: &[u8]) -> Result<FileBehaviour> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        id: id.to_string(),
+        source,
+    })
+}
+
+fn read_sample_reports(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    sha256: &str,
+) -> Result<Vec<FileBehaviour>> {
+    let (start, end) = sample_range(sha256);
+    let mut out = Vec::new();
+    for entry in table.range::<&str>(start.as_str()..end.as_str())? {
+        let (k, v) = entry?;
+        out.push(decode(k.value(), v.value())?);
+    }
+    Ok(out)
+}
+
+fn copy_file_into(
+    table: &mut redb::Table<&'static str, &'static [u8]>,
+    id: &str,
+    path: &Path,
+) -> Result<u64> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let size = file.metadata().map_err(io_err(path))?.len();
+    if size > MAX_RAW_LOG_BYTES {
+        return Err(StoreError::InvalidReport(format!(
+            "{}: raw log larger than {MAX_RAW_LOG_BYTES} bytes",
+            path.display()
+        )));
+    }
+    let len =
+        usize::try_from(size).map_err(|_| StoreError::InvalidReport("raw log too large".into()))?;
+    let mut slot = table.insert_reserve(id, len)?;
+    file.read_exact(slot.as_mut()).map_err(io_err(path))?;
+    Ok(size)
+}

@@ -1,0 +1,414 @@
+//! `sandscope bench store`: the scale benchmark of the report store (not a test).
+//!
+//! Synthetic reports are made by mutating real reports built from corpus logs: each gets a new
+//! SHA-256, new user and host names, re-rolled file names under the same directories, new
+//! domains, and a share of file paths from a deterministic generator (a few of them carrying
+//! the seed's `@tutanota.com` and `…\Microsoft\Telemetry\sihost32.exe` needles). The bench
+//! ingests them, then prints ingest rate, sizes (index, database, gzip'd JSON lines) and the
+//! latency of 20 fixed queries, next to `grep -F` over the same reports as JSON lines.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use sandscope_model::{DnsLookup, FileBehaviour, IpTraffic};
+use sandscope_report::{ReportOptions, build_report};
+use sandscope_store::{NewReport, SearchRequest, Store, StoreOptions};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct StoreBenchArgs {
+    /// Number of synthetic reports.
+    #[arg(long, default_value_t = 100_000)]
+    pub reports: u64,
+    /// Working directory (emptied first): the store and the JSON-lines copy go there.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Logs the base reports are built from (files or directories).
+    #[arg(long, required = true)]
+    pub logs: Vec<PathBuf>,
+    /// Reports per ingest transaction.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+    /// Index writer threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Timed runs per query.
+    #[arg(long, default_value_t = 20)]
+    pub runs: usize,
+}
+
+/// The fixed query set; the first two are the seed's.
+pub const QUERIES: [(&str, &str); 20] = [
+    ("behaviour_files:@tutanota.com", "@tutanota.com"),
+    (
+        r#"behaviour_processes:"\"AppData\\Microsoft\\Telemetry\\sihost32.exe\"""#,
+        r"Microsoft\\Telemetry\\sihost32.exe",
+    ),
+    (
+        "behaviour_created_processes:powershell.exe",
+        "powershell.exe",
+    ),
+    (
+        "behaviour_command_executions:\"delete shadows\"",
+        "delete shadows",
+    ),
+    ("behaviour_network:pastebin.com", "pastebin.com"),
+    (
+        r#"behaviour_files:"\\AppData\\Local\\Temp\\""#,
+        r"\\AppData\\Local\\Temp\\",
+    ),
+    (r"behaviour_files:system32\drivers", r"system32\\drivers"),
+    ("behaviour_files:.ps1", ".ps1"),
+    (
+        r"behaviour_registry:CurrentVersion\Run",
+        r"CurrentVersion\\Run",
+    ),
+    ("behaviour:mimikatz", "mimikatz"),
+    ("behaviour_processes:rundll32.exe", "rundll32.exe"),
+    (
+        "sandbox_name:microsoft_sysinternals behaviour_files:invoice",
+        "invoice",
+    ),
+    ("behaviour_network:www.goo*", "www.goo"),
+    ("behaviour_files:readme*.txt", "readme"),
+    ("fs:2025-06-01+ behaviour_files:payload", "payload"),
+    (
+        "behaviour_processes:psexec OR behaviour_processes:paexec",
+        "psexec",
+    ),
+    (
+        "behaviour_command_executions:whoami -behaviour_files:tutanota",
+        "whoami",
+    ),
+    ("behaviour_services:PSEXESVC", "PSEXESVC"),
+    ("behaviour:lsass", "lsass"),
+    ("behaviour:\"cmd.exe /c\"", "cmd.exe /c"),
+];
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len() as u64) as usize]
+    }
+}
+
+const USERS: [&str; 8] = [
+    "alice", "bob", "admin", "john", "maria", "analyst", "lab", "victim",
+];
+const ROOTS: [&str; 10] = [
+    r"C:\Users\{u}\AppData\Local\Temp\",
+    r"C:\Users\{u}\AppData\Roaming\Microsoft\",
+    r"C:\Windows\System32\",
+    r"C:\Windows\SysWOW64\",
+    r"C:\ProgramData\",
+    r"C:\Users\{u}\Documents\",
+    r"C:\Program Files (x86)\",
+    r"C:\Windows\Temp\",
+    r"C:\Users\{u}\AppData\Local\Microsoft\Windows\INetCache\IE\",
+    r"C:\Windows\System32\drivers\",
+];
+const NAMES: [&str; 12] = [
+    "svchost", "update", "setup", "invoice", "chrome", "wmiprvse", "payload", "readme", "tmp",
+    "install", "rundll32", "conhost",
+];
+const EXTS: [&str; 12] = [
+    "exe", "dll", "tmp", "ps1", "bat", "vbs", "js", "txt", "dat", "log", "lnk", "zip",
+];
+const WORDS: [&str; 12] = [
+    "cdn",
+    "update",
+    "api",
+    "static",
+    "telemetry",
+    "mail",
+    "files",
+    "pastebin",
+    "login",
+    "secure",
+    "download",
+    "www",
+];
+const TLDS: [&str; 6] = ["com", "net", "org", "ru", "top", "xyz"];
+
+fn synth_path(rng: &mut Rng, user: &str) -> String {
+    let mut p = rng.pick(&ROOTS).replace("{u}", user);
+    if rng.below(3) == 0 {
+        p += &format!("{:08x}\\", rng.below(1 << 32));
+    }
+    match rng.below(2000) {
+        0 => p += &format!("readme_{:x}@tutanota.com.txt", rng.below(1 << 20)),
+        1 => p = format!(r"C:\Users\{user}\AppData\Roaming\Microsoft\Telemetry\sihost32.exe"),
+        _ => {
+            p += &format!(
+                "{}_{:x}.{}",
+                rng.pick(&NAMES),
+                rng.below(1 << 24),
+                rng.pick(&EXTS)
+            )
+        }
+    }
+    p
+}
+
+/// Replace the user in `C:\Users\<name>\` and re-roll hex-ish file names.
+fn mutate_string(s: &str, user: &str, rng: &mut Rng) -> String {
+    let mut out = s.to_string();
+    if let Some(at) = out.to_ascii_lowercase().find(r"\users\")
+        && let Some(end) = out[at + 7..].find('\\')
+    {
+        out.replace_range(at + 7..at + 7 + end, user);
+    }
+    if rng.below(4) == 0
+        && let Some(dot) = out.rfind('.')
+        && let Some(slash) = out[..dot].rfind('\\')
+        && dot > slash + 1
+    {
+        out.replace_range(
+            slash + 1..dot,
+            &format!("{}_{:x}", rng.pick(&NAMES), rng.below(1 << 20)),
+        );
+    }
+    out
+}
+
+fn synthesise(base: &FileBehaviour, i: u64) -> FileBehaviour {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i.wrapping_mul(0x2545_F491_4F6C_DD1D)) | 1);
+    for _ in 0..4 {
+        rng.next();
+    }
+    let user = format!("{}{}", rng.pick(&USERS), rng.below(100));
+    let mut a = base.attributes.clone();
+    for list in [
+        &mut a.processes_created,
+        &mut a.command_executions,
+        &mut a.files_written,
+        &mut a.files_opened,
+        &mut a.files_deleted,
+        &mut a.registry_keys_opened,
+    ] {
+        for v in list.iter_mut() {
+            *v = mutate_string(v, &user, &mut rng);
+        }
+    }
+    for _ in 0..(5 + rng.below(25)) {
+        let path = synth_path(&mut rng, &user);
+        if path.ends_with("sihost32.exe") {
+            // The miner family runs what it drops.
+            a.processes_created.push(path.clone());
+        }
+        a.files_written.push(path);
+    }
+    a.dns_lookups.clear();
+    for _ in 0..rng.below(4) {
+        let host = format!(
+            "{}.{}{}.{}",
+            rng.pick(&WORDS),
+            rng.pick(&WORDS),
+            rng.below(10_000),
+            rng.pick(&TLDS)
+        );
+        let ip = format!(
+            "{}.{}.{}.{}",
+            1 + rng.below(223),
+            rng.below(256),
+            rng.below(256),
+            1 + rng.below(254)
+        );
+        a.ip_traffic.push(IpTraffic {
+            destination_ip: ip.clone(),
+            destination_port: Some([80, 443, 8080, 4444][rng.below(4) as usize]),
+            transport_layer_protocol: Some("TCP".into()),
+        });
+        a.dns_lookups.push(DnsLookup {
+            hostname: host,
+            resolved_ips: vec![ip],
+            cnames: vec![],
+        });
+    }
+    a.analysis_date = Some(1_704_067_200 + rng.below(2 * 365 * 86_400) as i64);
+    let sha = format!("{:x}", Sha256::digest(i.to_le_bytes()));
+    FileBehaviour::new(&sha, a)
+}
+
+fn base_reports(logs: &[PathBuf]) -> Result<Vec<FileBehaviour>> {
+    let mut files = Vec::new();
+    for p in logs {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d)? {
+                    let e = e?.path();
+                    if e.is_dir() {
+                        stack.push(e);
+                    } else if e.extension().is_some_and(|x| x == "evtx") {
+                        files.push(e);
+                    }
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(read) = sandscope_read::read_all(&f) else {
+            continue;
+        };
+        if let Ok(built) = build_report(&read.events, &ReportOptions::default()) {
+            out.push(built.behaviour);
+        }
+    }
+    if out.is_empty() {
+        bail!("no report could be built from the given logs");
+    }
+    Ok(out)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
+    let bases = base_reports(&args.logs)?;
+    if args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir)
+            .with_context(|| format!("emptying {}", args.dir.display()))?;
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    let store = Store::open_with(
+        &args.dir.join("store"),
+        StoreOptions {
+            index_threads: args.threads,
+            index_memory: 256 << 20,
+        },
+    )?;
+    let jsonl_path = args.dir.join("reports.jsonl");
+    let mut jsonl = std::io::BufWriter::new(std::fs::File::create(&jsonl_path)?);
+    let mut gz = flate2::write::GzEncoder::new(
+        std::io::BufWriter::new(std::fs::File::create(args.dir.join("reports.jsonl.gz"))?),
+        flate2::Compression::default(),
+    );
+    println!(
+        "base reports: {} (from corpus logs); synthesising {}",
+        bases.len(),
+        args.reports
+    );
+    let mut ingest_secs = 0.0;
+    let mut batch = Vec::with_capacity(args.batch);
+    let started = Instant::now();
+    for i in 0..args.reports {
+        let r = synthesise(&bases[(i % bases.len() as u64) as usize], i);
+        let line = serde_json::to_string(&r)?;
+        writeln!(jsonl, "{line}")?;
+        writeln!(gz, "{line}")?;
+        batch.push(NewReport {
+            behaviour: r,
+            raw_log: None,
+        });
+        if batch.len() >= args.batch || i + 1 == args.reports {
+            let t = Instant::now();
+            store.put_reports(std::mem::take(&mut batch))?;
+            ingest_secs += t.elapsed().as_secs_f64();
+            eprint!("\r{} / {} reports", i + 1, args.reports);
+        }
+    }
+    eprintln!();
+    jsonl.flush()?;
+    drop(jsonl);
+    gz.finish()?.flush()?;
+    let t = Instant::now();
+    store.wait_merges()?;
+    let merge_secs = t.elapsed().as_secs_f64();
+    let (index_bytes, db_bytes) = store.disk_usage()?;
+    let gz_bytes = std::fs::metadata(args.dir.join("reports.jsonl.gz"))?.len();
+    let json_bytes = std::fs::metadata(&jsonl_path)?.len();
+    let mib = |b: u64| b as f64 / 1_048_576.0;
+    println!(
+        "ingest: {} reports in {:.1} s store time ({:.0} reports/s; {:.1} s wall incl. generation), merges {:.1} s",
+        args.reports,
+        ingest_secs,
+        args.reports as f64 / ingest_secs,
+        started.elapsed().as_secs_f64(),
+        merge_secs
+    );
+    println!(
+        "sizes: index {:.1} MiB, report db {:.1} MiB, JSON lines {:.1} MiB, gzip'd JSON {:.1} MiB (index / gzip = {:.2})",
+        mib(index_bytes),
+        mib(db_bytes),
+        mib(json_bytes),
+        mib(gz_bytes),
+        index_bytes as f64 / gz_bytes as f64
+    );
+    drop(store);
+    let store = Store::open(&args.dir.join("store"))?;
+    let mut all = Vec::new();
+    let mut total_search = 0.0;
+    let mut total_grep = 0.0;
+    println!(
+        "{:<72} {:>8} {:>9} {:>9} {:>10} {:>9}",
+        "query", "hits", "p50 ms", "p99 ms", "grep ms", "speedup"
+    );
+    for (query, literal) in QUERIES {
+        let request = SearchRequest::new(query);
+        let mut hits = 0;
+        for _ in 0..3 {
+            hits = store.search(&request)?.total_hits;
+        }
+        let mut times = Vec::with_capacity(args.runs);
+        for _ in 0..args.runs {
+            let t = Instant::now();
+            store.search(&request)?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+        all.extend(times.iter().copied());
+        let t = Instant::now();
+        let grep = std::process::Command::new("grep")
+            .args(["-F", "-i", "-c", "--", literal])
+            .arg(&jsonl_path)
+            .output()
+            .context("running grep")?;
+        let grep_ms = t.elapsed().as_secs_f64() * 1e3;
+        let grep_hits = String::from_utf8_lossy(&grep.stdout).trim().to_string();
+        total_search += mean;
+        total_grep += grep_ms;
+        println!(
+            "{:<72} {:>8} {:>9.2} {:>9.2} {:>10.1} {:>8.0}x   (grep lines: {})",
+            query,
+            hits,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            grep_ms,
+            grep_ms / mean,
+            grep_hits
+        );
+    }
+    all.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "all 20 queries: p50 {:.2} ms, p99 {:.2} ms; mean search {:.2} ms vs grep -F {:.1} ms → {:.0}x",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        total_search / 20.0,
+        total_grep / 20.0,
+        total_grep / total_search
+    );
+    Ok(ExitCode::SUCCESS)
+}

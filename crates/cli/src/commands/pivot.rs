@@ -1,0 +1,54 @@
+use super::search::OutputFormat;
+use anyhow::Result;
+use clap::Args;
+use sandscope_store::Store;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct PivotArgs {
+    pub sha256: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+pub fn run(args: PivotArgs) -> Result<ExitCode> {
+    // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let store = Store::open(&super::ingest::data_dir(args.data))?;
+    let indicators = store.pivot(&args.sha256)?;
+    match args.format {
+        OutputFormat::Json => {
+            let v: Vec<_> = indicators
+                .iter()
+                .map(|i| {
+                    serde_json::json!({"type": i.kind.name(), "value": i.value,
+                        "other_samples": i.other_samples, "query": i.query})
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        OutputFormat::Table => {
+            writeln!(out, "{:<20} {:>6}  value / query", "indicator", "others")?;
+            for i in &indicators {
+                writeln!(
+                    out,
+                    "{:<20} {:>6}  {}",
+                    i.kind.name(),
+                    i.other_samples,
+                    i.value
+                )?;
+                writeln!(out, "{:<20} {:>6}  {}", "", "", i.query)?;
+            }
+            if indicators.is_empty() {
+                writeln!(out, "no indicators (unknown sample?)")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,104 @@
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use sandscope_store::{Order, SearchPage, SearchRequest, Store};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// A VirusTotal Intelligence query, e.g. `behaviour_files:@tutanota.com`.
+    pub query: String,
+    /// Results per page (1–300).
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// The `meta.cursor` of the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// first_seen- (newest first), first_seen+, last_seen-, last_seen+.
+    #[arg(long, default_value = "first_seen-")]
+    pub order: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+pub fn date(t: Option<i64>) -> String {
+    t.and_then(|t| jiff::Timestamp::from_second(t).ok())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// VirusTotal's search envelope.
+pub fn envelope(page: &SearchPage) -> serde_json::Value {
+    let data: Vec<_> = page
+        .hits
+        .iter()
+        .map(|h| {
+            let [critical, high, medium, low] = h.sigma;
+            serde_json::json!({
+                "id": h.sha256,
+                "type": "file",
+                "attributes": {
+                    "sha256": h.sha256,
+                    "first_submission_date": h.first_seen,
+                    "last_submission_date": h.last_seen,
+                    "sandbox_names": h.sandboxes,
+                    "behaviour_ids": h.report_ids,
+                    "tags": h.tags,
+                    "sigma_analysis_stats": {"critical": critical, "high": high, "medium": medium, "low": low},
+                },
+                "context_attributes": {"snippets": h.snippets},
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "data": data,
+        "meta": {"cursor": page.next_cursor, "total_hits": page.total_hits},
+    })
+}
+
+pub fn run(args: SearchArgs) -> Result<ExitCode> {
+    // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let store = Store::open(&super::ingest::data_dir(args.data))?;
+    let mut request = SearchRequest::new(args.query);
+    request.limit = args.limit;
+    request.cursor = args.cursor;
+    request.order = Order::parse(&args.order)?;
+    let page = store.search(&request)?;
+    match args.format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&envelope(&page))?)?,
+        OutputFormat::Table => {
+            writeln!(
+                out,
+                "{:<64}  {:<19}  {:<24}  snippet",
+                "sha256", "first seen", "sandboxes"
+            )?;
+            for h in &page.hits {
+                writeln!(
+                    out,
+                    "{:<64}  {:<19}  {:<24}  {}",
+                    h.sha256,
+                    date(h.first_seen),
+                    h.sandboxes.join(", "),
+                    h.snippets.first().map(String::as_str).unwrap_or("")
+                )?;
+            }
+            writeln!(out, "{} sample(s) match", page.total_hits)?;
+            if let Some(c) = &page.next_cursor {
+                writeln!(out, "next page: --cursor {c}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,521 @@
+//! The searchable view of one sample (all its reports) and the matching semantics on it.
+//!
+//! The store indexes exactly this view, so the index and [`Query::matches`] agree by
+//! construction; the store uses `matches` to verify candidates when a pattern is not exact in
+//! the index (a `*` inside a text value) and to pick snippets.
+//!
+//! # What each text modifier covers
+//!
+//! | modifier (both spellings) | report fields (`file_behaviour` attributes) |
+//! |---|---|
+//! | `behaviour:` | every field below, plus mutexes, modules loaded, calls highlighted, hosts file, scheduled tasks (name, command, trigger), named pipes, WMI subscriptions, MITRE technique ids and descriptions, Sigma rule titles, tags, verdicts |
+//! | `behaviour_files:` | `files_opened`, `files_written`, `files_deleted`, `files_attribute_changed`, `files_dropped[].path` and `.sha256`, `files_copied[].source` and `.destination` |
+//! | `behaviour_processes:` | `processes_created`, `processes_injected`, `processes_terminated`, `processes_killed`, `command_executions`, `processes_tree[].name` (recursively) |
+//! | `behaviour_created_processes:` | `processes_created` |
+//! | `behaviour_injected_processes:` | `processes_injected` |
+//! | `behaviour_command_executions:` | `command_executions` |
+//! | `behaviour_network:` | `dns_lookups[].hostname`, `.resolved_ips`, `.cnames`; `ip_traffic[].destination_ip` and `ip:port`; `http_conversations[].url` |
+//! | `behaviour_registry:` | `registry_keys_opened`, `registry_keys_set[].key` and `.value`, `registry_keys_deleted` |
+//! | `behaviour_services:` | `services_opened`, `_created`, `_started`, `_stopped`, `_deleted` |
+//! | `behaviour_signature:` | `signature_matches[].name` and `.description` |
+//!
+//! Token modifiers: `behaviour_tags:` = `tags`; `behash:` = `behash`; `sandbox_name:` =
+//! `sandbox_name` (whole name as a slug, e.g. `cape_sandbox`, or any one word of it);
+//! `sigma_rule:` = `sigma_analysis_results[].rule_id`; `attack_technique:` =
+//! `mitre_attack_techniques[].id`; `attack_tactic:` = any `TA####` id found in
+//! `mitre_attack_techniques[].refs` (reports carry no tactic field, so this is empty unless a
+//! producer puts one there); `tag:` = `tags` (VirusTotal's file tags are not available; the
+//! behaviour tags stand in). Counts: `sigma_critical/high/medium/low:` = number of distinct
+//! matched Sigma rules of that level over all the sample's reports (or the largest
+//! `sigma_analysis_stats` when a report has stats but no results). Dates: `fs:` = earliest
+//! `analysis_date` of the sample's reports, `ls:` = latest.
+//!
+//! Every text value is matched in its [`text::variants`] (raw, `%PLACEHOLDER%` and expanded
+//! forms). Values are matched across all reports of a sample, like VirusTotal: two terms may be
+//! satisfied by two different sandboxes.
+
+use crate::ast::*;
+use crate::text;
+use sandscope_model::{BehaviourAttributes, FileBehaviour, ProcessNode};
+use std::collections::BTreeSet;
+
+/// The atomic text fields the index holds; modifiers cover unions of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TextField {
+    Files,
+    ProcessesCreated,
+    ProcessesInjected,
+    ProcessesOther,
+    CommandExecutions,
+    Network,
+    Registry,
+    Services,
+    Signature,
+    Other,
+}
+
+impl TextField {
+    pub const ALL: [TextField; 10] = [
+        TextField::Files,
+        TextField::ProcessesCreated,
+        TextField::ProcessesInjected,
+        TextField::ProcessesOther,
+        TextField::CommandExecutions,
+        TextField::Network,
+        TextField::Registry,
+        TextField::Services,
+        TextField::Signature,
+        TextField::Other,
+    ];
+
+    /// Stable name (used as the index field name).
+    pub fn name(self) -> &'static str {
+        match self {
+            TextField::Files => "files",
+            TextField::ProcessesCreated => "processes_created",
+            TextField::ProcessesInjected => "processes_injected",
+            TextField::ProcessesOther => "processes_other",
+            TextField::CommandExecutions => "command_executions",
+            TextField::Network => "network",
+            TextField::Registry => "registry",
+            TextField::Services => "services",
+            TextField::Signature => "signature",
+            TextField::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The token fields the index holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TokenField {
+    Tags,
+    Behash,
+    SandboxName,
+    SigmaRule,
+    AttackTechnique,
+    AttackTactic,
+    Sha256,
+}
+
+impl TokenField {
+    pub const ALL: [TokenField; 7] = [
+        TokenField::Tags,
+        TokenField::Behash,
+        TokenField::SandboxName,
+        TokenField::SigmaRule,
+        TokenField::AttackTechnique,
+        TokenField::AttackTactic,
+        TokenField::Sha256,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenField::Tags => "tok_tags",
+            TokenField::Behash => "tok_behash",
+            TokenField::SandboxName => "tok_sandbox_name",
+            TokenField::SigmaRule => "tok_sigma_rule",
+            TokenField::AttackTechnique => "tok_attack_technique",
+            TokenField::AttackTactic => "tok_attack_tactic",
+            TokenField::Sha256 => "tok_sha256",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The Sigma levels that have a count modifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigmaLevel {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl Modifier {
+    /// The atomic text fields a text modifier searches (empty for other kinds).
+    pub fn text_fields(self) -> &'static [TextField] {
+        use TextField as F;
+        match self {
+            Modifier::Behaviour => &TextField::ALL,
+            Modifier::Files => &[F::Files],
+            Modifier::Processes => &[
+                F::ProcessesCreated,
+                F::ProcessesInjected,
+                F::ProcessesOther,
+                F::CommandExecutions,
+            ],
+            Modifier::CreatedProcesses => &[F::ProcessesCreated],
+            Modifier::InjectedProcesses => &[F::ProcessesInjected],
+            Modifier::CommandExecutions => &[F::CommandExecutions],
+            Modifier::Network => &[F::Network],
+            Modifier::Registry => &[F::Registry],
+            Modifier::Services => &[F::Services],
+            Modifier::Signature => &[F::Signature],
+            _ => &[],
+        }
+    }
+
+    pub fn token_field(self) -> Option<TokenField> {
+        Some(match self {
+            Modifier::BehaviourTags | Modifier::Tag => TokenField::Tags,
+            Modifier::Behash => TokenField::Behash,
+            Modifier::SandboxName => TokenField::SandboxName,
+            Modifier::SigmaRule => TokenField::SigmaRule,
+            Modifier::AttackTechnique => TokenField::AttackTechnique,
+            Modifier::AttackTactic => TokenField::AttackTactic,
+            Modifier::Sha256 => TokenField::Sha256,
+            _ => return None,
+        })
+    }
+
+    pub fn sigma_level(self) -> Option<SigmaLevel> {
+        Some(match self {
+            Modifier::SigmaCritical => SigmaLevel::Critical,
+            Modifier::SigmaHigh => SigmaLevel::High,
+            Modifier::SigmaMedium => SigmaLevel::Medium,
+            Modifier::SigmaLow => SigmaLevel::Low,
+            _ => return None,
+        })
+    }
+}
+
+/// One text value: as reported, and its indexed spellings in padded normal form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextValue {
+    pub raw: String,
+    pub variants: Vec<String>,
+}
+
+/// Everything searchable about one sample, from all its reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SampleDoc {
+    pub sha256: String,
+    pub texts: [Vec<TextValue>; 10],
+    pub tokens: [Vec<String>; 7],
+    /// Distinct matched Sigma rules per level: critical, high, medium, low.
+    pub sigma: [u64; 4],
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    /// Sandbox names of the reports, in report order.
+    pub sandboxes: Vec<String>,
+}
+
+impl SampleDoc {
+    /// Build the view of `sha256` from its reports (any order).
+    pub fn from_reports(sha256: &str, reports: &[FileBehaviour]) -> SampleDoc {
+        let mut doc = SampleDoc {
+            sha256: sha256.to_ascii_lowercase(),
+            ..Default::default()
+        };
+        let mut seen: [BTreeSet<String>; 10] = Default::default();
+        let mut tokens: [BTreeSet<String>; 7] = Default::default();
+        let mut rules: [BTreeSet<&str>; 4] = Default::default();
+        let mut stats_max = [0u64; 4];
+        tokens[TokenField::Sha256.index()].insert(doc.sha256.clone());
+        for report in reports {
+            let a = &report.attributes;
+            doc.sandboxes.push(a.sandbox_name.clone());
+            if let Some(t) = a.analysis_date {
+                doc.first_seen = Some(doc.first_seen.map_or(t, |f| f.min(t)));
+                doc.last_seen = Some(doc.last_seen.map_or(t, |l| l.max(t)));
+            }
+            let mut add = |field: TextField, value: &str| {
+                if seen[field.index()].insert(value.to_string()) {
+                    doc.texts[field.index()].push(TextValue {
+                        raw: value.to_string(),
+                        variants: text::variants(value),
+                    });
+                }
+            };
+            each_text_value(a, &mut add);
+            let mut tok = |field: TokenField, value: &str| {
+                let t = text::token(value);
+                if !t.is_empty() && t != "_" {
+                    tokens[field.index()].insert(t);
+                }
+            };
+            for t in &a.tags {
+                tok(TokenField::Tags, t);
+            }
+            if let Some(b) = &a.behash {
+                tok(TokenField::Behash, b);
+            }
+            tok(TokenField::SandboxName, &a.sandbox_name);
+            for word in a.sandbox_name.split(|c: char| !c.is_alphanumeric()) {
+                tok(TokenField::SandboxName, word);
+            }
+            for m in &a.mitre_attack_techniques {
+                tok(TokenField::AttackTechnique, &m.id);
+                for r in &m.refs {
+                    for word in r.value.split(|c: char| !c.is_alphanumeric()) {
+                        if is_tactic_id(word) {
+                            tok(TokenField::AttackTactic, word);
+                        }
+                    }
+                }
+            }
+            for s in &a.sigma_analysis_results {
+                tok(TokenField::SigmaRule, &s.rule_id);
+                if let Some(level) = level_index(&s.rule_level) {
+                    rules[level].insert(s.rule_id.as_str());
+                }
+            }
+            if let Some(stats) = &a.sigma_analysis_stats {
+                for (i, n) in [stats.critical, stats.high, stats.medium, stats.low]
+                    .into_iter()
+                    .enumerate()
+                {
+                    stats_max[i] = stats_max[i].max(u64::from(n));
+                }
+            }
+        }
+        for i in 0..4 {
+            doc.sigma[i] = (rules[i].len() as u64).max(stats_max[i]);
+        }
+        for (i, set) in tokens.into_iter().enumerate() {
+            doc.tokens[i] = set.into_iter().collect();
+        }
+        doc
+    }
+
+    pub fn text(&self, field: TextField) -> &[TextValue] {
+        &self.texts[field.index()]
+    }
+
+    pub fn tokens(&self, field: TokenField) -> &[String] {
+        &self.tokens[field.index()]
+    }
+
+    pub fn sigma_count(&self, level: SigmaLevel) -> u64 {
+        self.sigma[level as usize]
+    }
+}
+
+fn is_tactic_id(word: &str) -> bool {
+    word.len() == 6
+        && word[..2].eq_ignore_ascii_case("ta")
+        && word[2..].chars().all(|c| c.is_ascii_digit())
+}
+
+fn level_index(level: &str) -> Option<usize> {
+    match level.to_ascii_lowercase().as_str() {
+        "critical" => Some(0),
+        "high" => Some(1),
+        "medium" => Some(2),
+        "low" => Some(3),
+        _ => None,
+    }
+}
+
+/// Every text value of a report with the atomic field it belongs to (the coverage table above).
+pub fn each_text_value(a: &BehaviourAttributes, add: &mut dyn FnMut(TextField, &str)) {
+    use TextField as F;
+    for v in a
+        .files_opened
+        .iter()
+        .chain(&a.files_written)
+        .chain(&a.files_deleted)
+        .chain(&a.files_attribute_changed)
+    {
+        add(F::Files, v);
+    }
+    for d in &a.files_dropped {
+        add(F::Files, &d.path);
+        if let Some(h) = &d.sha256 {
+            add(F::Files, h);
+        }
+    }
+    for c in &a.files_copied {
+        add(F::Files, &c.source);
+        add(F::Files, &c.destination);
+    }
+    for v in &a.processes_created {
+        add(F::ProcessesCreated, v);
+    }
+    for v in &a.processes_injected {
+        add(F::ProcessesInjected, v);
+    }
+    for v in a.processes_terminated.iter().chain(&a.processes_killed) {
+        add(F::ProcessesOther, v);
+    }
+    fn tree(nodes: &[ProcessNode], add: &mut dyn FnMut(TextField, &str), depth: usize) {
+        // Hostile reports could nest without end; 256 levels is far beyond any real tree.
+        if depth > 256 {
+            return;
+        }
+        for n in nodes {
+            add(TextField::ProcessesOther, &n.name);
+            tree(&n.children, add, depth + 1);
+        }
+    }
+    tree(&a.processes_tree, add, 0);
+    for v in &a.command_executions {
+        add(F::CommandExecutions, v);
+    }
+    for d in &a.dns_lookups {
+        add(F::Network, &d.hostname);
+        for ip in d.resolved_ips.iter().chain(&d.cnames) {
+            add(F::Network, ip);
+        }
+    }
+    for t in &a.ip_traffic {
+        add(F::Network, &t.destination_ip);
+        if let Some(port) = t.destination_port {
+            add(F::Network, &format!("{}:{port}", t.destination_ip));
+        }
+    }
+    for h in &a.http_conversations {
+        add(F::Network, &h.url);
+    }
+    for v in a
+        .registry_keys_opened
+        .iter()
+        .chain(&a.registry_keys_deleted)
+    {
+        add(F::Registry, v);
+    }
+    for s in &a.registry_keys_set {
+        add(F::Registry, &s.key);
+        if let Some(v) = &s.value {
+            add(F::Registry, v);
+        }
+    }
+    for v in a
+        .services_opened
+        .iter()
+        .chain(&a.services_created)
+        .chain(&a.services_started)
+        .chain(&a.services_stopped)
+        .chain(&a.services_deleted)
+    {
+        add(F::Services, v);
+    }
+    for s in &a.signature_matches {
+        if let Some(n) = &s.name {
+            add(F::Signature, n);
+        }
+        add(F::Signature, &s.description);
+    }
+    for v in a
+        .mutexes_created
+        .iter()
+        .chain(&a.mutexes_opened)
+        .chain(&a.modules_loaded)
+        .chain(&a.calls_highlighted)
+        .chain(&a.named_pipes)
+        .chain(&a.tags)
+        .chain(&a.verdicts)
+    {
+        add(F::Other, v);
+    }
+    if let Some(h) = &a.hosts_file {
+        add(F::Other, h);
+    }
+    for t in &a.scheduled_tasks_created {
+        add(F::Other, &t.name);
+        for v in t.command.iter().chain(&t.trigger) {
+            add(F::Other, v);
+        }
+    }
+    for w in &a.wmi_subscriptions {
+        add(F::Other, &w.name);
+        if let Some(d) = &w.detail {
+            add(F::Other, d);
+        }
+    }
+    for m in &a.mitre_attack_techniques {
+        add(F::Other, &m.id);
+        add(F::Other, &m.signature_description);
+    }
+    for s in &a.sigma_analysis_results {
+        add(F::Other, &s.rule_title);
+    }
+}
+
+impl TextPattern {
+    /// Does one value (any of its spellings) match?
+    pub fn matches_value(&self, value: &TextValue) -> bool {
+        value
+            .variants
+            .iter()
+            .any(|v| text::contains_segments(v, &self.segments))
+    }
+}
+
+impl Query {
+    /// Does the sample match? `now` (Unix seconds) resolves relative dates (`fs:3d+`).
+    pub fn matches(&self, doc: &SampleDoc, now: i64) -> bool {
+        match self {
+            Query::And(items) => items.iter().all(|q| q.matches(doc, now)),
+            Query::Or(items) => items.iter().any(|q| q.matches(doc, now)),
+            Query::Not(q) => !q.matches(doc, now),
+            Query::Term(t) => t.matches(doc, now),
+        }
+    }
+
+    /// Values of the sample that positive text terms matched (for result snippets), at most
+    /// `limit`, as reported (raw).
+    pub fn snippets(&self, doc: &SampleDoc, limit: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_snippets(doc, limit, &mut out);
+        out
+    }
+
+    fn collect_snippets(&self, doc: &SampleDoc, limit: usize, out: &mut Vec<String>) {
+        match self {
+            Query::And(items) | Query::Or(items) => {
+                for q in items {
+                    q.collect_snippets(doc, limit, out);
+                }
+            }
+            Query::Not(_) => {}
+            Query::Term(t) => {
+                let Value::Text(p) = &t.value else { return };
+                for field in t.modifier.text_fields() {
+                    for v in doc.text(*field) {
+                        if out.len() >= limit {
+                            return;
+                        }
+                        if p.matches_value(v) && !out.contains(&v.raw) {
+                            out.push(v.raw.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Term {
+    pub fn matches(&self, doc: &SampleDoc, now: i64) -> bool {
+        match &self.value {
+            Value::Text(p) => self
+                .modifier
+                .text_fields()
+                .iter()
+                .any(|f| doc.text(*f).iter().any(|v| p.matches_value(v))),
+            Value::Token(pattern) => self
+                .modifier
+                .token_field()
+                .is_some_and(|f| doc.tokens(f).iter().any(|t| text::glob_match(pattern, t))),
+            Value::Count(c) => self
+                .modifier
+                .sigma_level()
+                .is_some_and(|l| c.matches(doc.sigma_count(l))),
+            Value::Date(d) => {
+                let t = match self.modifier {
+                    Modifier::FirstSeen => doc.first_seen,
+                    _ => doc.last_seen,
+                };
+                t.is_some_and(|t| d.matches(t, now))
+            }
+        }
+    }
+}

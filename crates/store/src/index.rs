@@ -1,0 +1,171 @@
+//! The tantivy side: schema, the positional trigram tokenizer and the document of a sample.
+//!
+//! One tantivy document per *sample* (not per report), so that a query is answered across all
+//! the sample's reports, as VirusTotal does, and hits count samples. Text fields hold every
+//! value in padded normal form (see `sandscope_query::text`), one value after another separated
+//! by `\n`; the tokenizer emits every character trigram with its position, so "value contains
+//! q" becomes a phrase query over q's trigrams (never across a `\n`, which no query contains).
+
+use sandscope_query::{SampleDoc, TextField, TokenField};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
+use tantivy::{TantivyDocument, Term};
+
+pub const TRIGRAM_TOKENIZER: &str = "sandscope_pos3";
+/// Bumped whenever the schema or the text form changes; a mismatch triggers a rebuild.
+pub const INDEX_FORMAT: u64 = 1;
+
+/// Trigram tokenizer that numbers positions 0, 1, 2, … (tantivy's `NgramTokenizer` puts every
+/// gram at position 0, which rules out phrase queries).
+#[derive(Clone, Default)]
+pub struct PositionalTrigrams;
+
+pub struct TrigramStream {
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl Tokenizer for PositionalTrigrams {
+    type TokenStream<'a> = TrigramStream;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TrigramStream {
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let tokens = chars
+            .windows(3)
+            .enumerate()
+            .map(|(position, w)| {
+                let end = w[2].0 + w[2].1.len_utf8();
+                Token {
+                    offset_from: w[0].0,
+                    offset_to: end,
+                    position,
+                    text: text[w[0].0..end].to_string(),
+                    position_length: 1,
+                }
+            })
+            .collect();
+        TrigramStream { tokens, next: 0 }
+    }
+}
+
+impl TokenStream for TrigramStream {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+pub fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(PositionalTrigrams).build()
+}
+
+/// Field handles of the schema.
+#[derive(Clone)]
+pub struct Fields {
+    pub sha256: Field,
+    pub sha_hi: Field,
+    pub sha_lo: Field,
+    pub first_seen: Field,
+    pub last_seen: Field,
+    pub sigma: [Field; 4],
+    pub texts: [Field; 10],
+    pub tokens: [Field; 7],
+}
+
+pub fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let sha256 = b.add_text_field("sha256", STRING | STORED);
+    let sha_hi = b.add_u64_field("sha_hi", FAST);
+    let sha_lo = b.add_u64_field("sha_lo", FAST);
+    let first_seen = b.add_i64_field("first_seen", INDEXED | FAST);
+    let last_seen = b.add_i64_field("last_seen", INDEXED | FAST);
+    let sigma = ["sigma_critical", "sigma_high", "sigma_medium", "sigma_low"]
+        .map(|n| b.add_u64_field(n, INDEXED | FAST));
+    let trigram = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TRIGRAM_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), trigram.clone()));
+    let tokens = TokenField::ALL.map(|f| b.add_text_field(f.name(), STRING));
+    (
+        b.build(),
+        Fields {
+            sha256,
+            sha_hi,
+            sha_lo,
+            first_seen,
+            last_seen,
+            sigma,
+            texts,
+            tokens,
+        },
+    )
+}
+
+/// The 128-bit order key of a SHA-256 (its first and last 16 hex digits), for stable
+/// tie-breaking between samples with the same date.
+pub fn sha_key(sha256: &str) -> (u64, u64) {
+    let hi = sha256
+        .get(0..16)
+        .and_then(|s| u64::from_str_radix(s, 16).ok());
+    let lo = sha256
+        .get(48..64)
+        .and_then(|s| u64::from_str_radix(s, 16).ok());
+    (hi.unwrap_or(0), lo.unwrap_or(0))
+}
+
+/// Caps the text one field of one sample contributes, so a hostile report cannot make one
+/// document unbounded (values are already capped at 8,192 characters each).
+const MAX_FIELD_BYTES: usize = 8 << 20;
+
+pub fn document(fields: &Fields, doc: &SampleDoc) -> TantivyDocument {
+    let mut d = TantivyDocument::default();
+    d.add_text(fields.sha256, &doc.sha256);
+    let (hi, lo) = sha_key(&doc.sha256);
+    d.add_u64(fields.sha_hi, hi);
+    d.add_u64(fields.sha_lo, lo);
+    if let Some(t) = doc.first_seen {
+        d.add_i64(fields.first_seen, t);
+    }
+    if let Some(t) = doc.last_seen {
+        d.add_i64(fields.last_seen, t);
+    }
+    for (i, f) in fields.sigma.iter().enumerate() {
+        d.add_u64(*f, doc.sigma[i]);
+    }
+    for (i, field) in TextField::ALL.iter().enumerate() {
+        let values = doc.text(*field);
+        if values.is_empty() {
+            continue;
+        }
+        let mut text = String::from("\n");
+        'values: for v in values {
+            for variant in &v.variants {
+                if text.len() + variant.len() + 1 > MAX_FIELD_BYTES {
+                    break 'values;
+                }
+                text.push_str(variant);
+                text.push('\n');
+            }
+        }
+        d.add_text(fields.texts[i], &text);
+    }
+    for (i, field) in TokenField::ALL.iter().enumerate() {
+        for t in doc.tokens(*field) {
+            d.add_text(fields.tokens[i], t);
+        }
+    }
+    d
+}
+
+pub fn sha_term(fields: &Fields, sha256: &str) -> Term {
+    Term::from_field_text(fields.sha256, sha256)
+}

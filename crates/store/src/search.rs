@@ -1,0 +1,615 @@
+//! Query → tantivy query, result ordering with a stable cursor, snippets.
+//!
+//! A text term becomes, per covered field, a phrase over the positional trigrams of each
+//! `*`-separated piece (sparse: every third gram plus the last, which is still exact), or a
+//! term-dictionary regex for pieces shorter than three characters. Everything is exact except a
+//! text value with a `*` between two pieces (the index can only say both pieces occur); such
+//! queries are answered from the index's candidates and verified against the stored reports
+//! with [`sandscope_query::Query::matches`].
+
+use crate::index::Fields;
+use crate::{Result, Store, StoreError};
+use sandscope_query::{Comparison, Modifier, Query, SampleDoc, Term as QTerm, TextPattern, Value};
+use std::collections::BinaryHeap;
+use std::ops::Bound;
+use tantivy::collector::{Collector, Count, SegmentCollector};
+use tantivy::columnar::Column;
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery,
+    RegexQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption, Value as _};
+use tantivy::{DocAddress, DocId, Score, SegmentReader, TantivyDocument, Term};
+
+/// Result order. Default: newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    FirstSeenDesc,
+    FirstSeenAsc,
+    LastSeenDesc,
+    LastSeenAsc,
+}
+
+impl Order {
+    /// `first_seen-` (newest first), `first_seen+`/`first_seen`, `last_seen-`, `last_seen+`;
+    /// VirusTotal's `first_submission_date`/`last_submission_date` names are accepted too.
+    pub fn parse(text: &str) -> Result<Order> {
+        let t = text.trim();
+        let (name, desc) = match t.strip_suffix('-') {
+            Some(n) => (n, true),
+            None => (t.strip_suffix('+').unwrap_or(t), false),
+        };
+        let first = match name {
+            "first_seen" | "fs" | "first_submission_date" => true,
+            "last_seen" | "ls" | "last_submission_date" => false,
+            _ => return Err(StoreError::InvalidOrder(text.to_string())),
+        };
+        Ok(match (first, desc) {
+            (true, true) => Order::FirstSeenDesc,
+            (true, false) => Order::FirstSeenAsc,
+            (false, true) => Order::LastSeenDesc,
+            (false, false) => Order::LastSeenAsc,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::FirstSeenDesc => "first_seen-",
+            Order::FirstSeenAsc => "first_seen+",
+            Order::LastSeenDesc => "last_seen-",
+            Order::LastSeenAsc => "last_seen+",
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Order::FirstSeenDesc => "fd",
+            Order::FirstSeenAsc => "fa",
+            Order::LastSeenDesc => "ld",
+            Order::LastSeenAsc => "la",
+        }
+    }
+
+    fn desc(self) -> bool {
+        matches!(self, Order::FirstSeenDesc | Order::LastSeenDesc)
+    }
+
+    fn first_seen(self) -> bool {
+        matches!(self, Order::FirstSeenDesc | Order::FirstSeenAsc)
+    }
+}
+
+/// A search.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub query: String,
+    /// 1–300 (VirusTotal's bounds); default 10.
+    pub limit: usize,
+    pub cursor: Option<String>,
+    pub order: Order,
+    /// Unix seconds used for relative dates (`fs:3d+`).
+    pub now: i64,
+}
+
+impl SearchRequest {
+    pub fn new(query: impl Into<String>) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Self {
+            query: query.into(),
+            limit: 10,
+            cursor: None,
+            order: Order::default(),
+            now,
+        }
+    }
+}
+
+/// One matching sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub sha256: String,
+    pub sandboxes: Vec<String>,
+    pub report_ids: Vec<String>,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    /// Reported values the query's text terms matched (at most 5).
+    pub snippets: Vec<String>,
+    /// Distinct matched Sigma rules: critical, high, medium, low.
+    pub sigma: [u64; 4],
+    pub tags: Vec<String>,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    /// Matching samples in total (all pages).
+    pub total_hits: u64,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Sort key: smaller comes first. `(order value, sha hi, sha lo)`.
+type Key = (i128, u64, u64);
+
+fn sort_value(order: Order, t: Option<i64>) -> i128 {
+    let t = i128::from(t.unwrap_or(i64::MIN));
+    if order.desc() { -t } else { t }
+}
+
+fn encode_cursor(order: Order, key: Key) -> String {
+    format!("{}.{}.{:016x}{:016x}", order.code(), key.0, key.1, key.2)
+}
+
+fn decode_cursor(order: Order, cursor: &str) -> Result<Key> {
+    let mut parts = cursor.splitn(3, '.');
+    let (Some(code), Some(value), Some(sha)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(StoreError::InvalidCursor);
+    };
+    if code != order.code() || sha.len() != 32 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::InvalidCursor);
+    }
+    let value: i128 = value.parse().map_err(|_| StoreError::InvalidCursor)?;
+    let hi = u64::from_str_radix(&sha[..16], 16).map_err(|_| StoreError::InvalidCursor)?;
+    let lo = u64::from_str_radix(&sha[16..], 16).map_err(|_| StoreError::InvalidCursor)?;
+    Ok((value, hi, lo))
+}
+
+/// Collects the `limit` first documents after `after` in key order, and how many follow it.
+struct PageCollector {
+    order: Order,
+    limit: usize,
+    after: Option<Key>,
+}
+
+struct PageSegment {
+    order: Order,
+    limit: usize,
+    after: Option<Key>,
+    segment: u32,
+    date: Column<i64>,
+    hi: Column<u64>,
+    lo: Column<u64>,
+    heap: BinaryHeap<(Key, DocAddress)>,
+    after_count: u64,
+}
+
+impl Collector for PageCollector {
+    type Fruit = (Vec<(Key, DocAddress)>, u64);
+    type Child = PageSegment;
+
+    fn for_segment(
+        &self,
+        segment_local_id: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<PageSegment> {
+        let ff = reader.fast_fields();
+        let date = ff.i64(if self.order.first_seen() {
+            "first_seen"
+        } else {
+            "last_seen"
+        })?;
+        Ok(PageSegment {
+            order: self.order,
+            limit: self.limit,
+            after: self.after,
+            segment: segment_local_id,
+            date,
+            hi: ff.u64("sha_hi")?,
+            lo: ff.u64("sha_lo")?,
+            heap: BinaryHeap::new(),
+            after_count: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<(Vec<(Key, DocAddress)>, u64)>,
+    ) -> tantivy::Result<Self::Fruit> {
+        let mut all: Vec<(Key, DocAddress)> = Vec::new();
+        let mut count = 0;
+        for (items, n) in fruits {
+            all.extend(items);
+            count += n;
+        }
+        all.sort_by_key(|a| a.0);
+        all.truncate(self.limit);
+        Ok((all, count))
+    }
+}
+
+impl SegmentCollector for PageSegment {
+    type Fruit = (Vec<(Key, DocAddress)>, u64);
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let key = (
+            sort_value(self.order, self.date.first(doc)),
+            self.hi.first(doc).unwrap_or(0),
+            self.lo.first(doc).unwrap_or(0),
+        );
+        if self.after.is_some_and(|a| key <= a) {
+            return;
+        }
+        self.after_count += 1;
+        if self.heap.len() < self.limit {
+            self.heap.push((key, DocAddress::new(self.segment, doc)));
+        } else if let Some(top) = self.heap.peek()
+            && key < top.0
+        {
+            self.heap.pop();
+            self.heap.push((key, DocAddress::new(self.segment, doc)));
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        (self.heap.into_vec(), self.after_count)
+    }
+}
+
+/// Translate a parsed query; the flag says whether the index answer is exact.
+pub(crate) fn translate(fields: &Fields, query: &Query, now: i64) -> (Box<dyn TQuery>, bool) {
+    match query {
+        Query::And(items) | Query::Or(items) => {
+            let occur = if matches!(query, Query::And(_)) {
+                Occur::Must
+            } else {
+                Occur::Should
+            };
+            let mut exact = true;
+            let clauses = items
+                .iter()
+                .map(|q| {
+                    let (t, e) = translate(fields, q, now);
+                    exact &= e;
+                    (occur, t)
+                })
+                .collect();
+            (Box::new(BooleanQuery::new(clauses)), exact)
+        }
+        Query::Not(inner) => {
+            let (t, exact) = translate(fields, inner, now);
+            if exact {
+                (
+                    Box::new(BooleanQuery::new(vec![
+                        (Occur::Must, Box::new(AllQuery)),
+                        (Occur::MustNot, Box::new(SafeExclusion(t))),
+                    ])),
+                    true,
+                )
+            } else {
+                // The complement of an over-approximation is not an over-approximation.
+                (Box::new(AllQuery), false)
+            }
+        }
+        Query::Term(term) => translate_term(fields, term, now),
+    }
+}
+
+fn translate_term(fields: &Fields, term: &QTerm, now: i64) -> (Box<dyn TQuery>, bool) {
+    match &term.value {
+        Value::Text(pattern) => {
+            let exact = pattern.segments.len() <= 1;
+            let clauses: Vec<(Occur, Box<dyn TQuery>)> = term
+                .modifier
+                .text_fields()
+                .iter()
+                .map(|f| {
+                    (
+                        Occur::Should,
+                        text_query(fields.texts[*f as usize], pattern),
+                    )
+                })
+                .collect();
+            (Box::new(BooleanQuery::new(clauses)), exact)
+        }
+        Value::Token(pattern) => {
+            let Some(tf) = term.modifier.token_field() else {
+                return (Box::new(EmptyQuery), true);
+            };
+            let field = fields.tokens[tf as usize];
+            if pattern.contains('*') {
+                let regex = pattern.replace('*', ".*");
+                match RegexQuery::from_pattern(&regex, field) {
+                    Ok(q) => (Box::new(q), true),
+                    Err(_) => (Box::new(EmptyQuery), true),
+                }
+            } else {
+                (
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, pattern),
+                        IndexRecordOption::Basic,
+                    )),
+                    true,
+                )
+            }
+        }
+        Value::Count(c) => {
+            let Some(level) = term.modifier.sigma_level() else {
+                return (Box::new(EmptyQuery), true);
+            };
+            let field = fields.sigma[level as usize];
+            match Comparison::bounds(*c) {
+                None => (Box::new(EmptyQuery), true),
+                Some((lo, hi)) => (
+                    Box::new(RangeQuery::new(
+                        Bound::Included(Term::from_field_u64(field, lo)),
+                        Bound::Included(Term::from_field_u64(field, hi)),
+                    )),
+                    true,
+                ),
+            }
+        }
+        Value::Date(d) => {
+            let field = if term.modifier == Modifier::FirstSeen {
+                fields.first_seen
+            } else {
+                fields.last_seen
+            };
+            let (lo, hi) = d.bounds(now);
+            let lo = lo.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_i64(field, v))
+            });
+            let hi = hi.map_or(Bound::Unbounded, |v| {
+                Bound::Excluded(Term::from_field_i64(field, v))
+            });
+            (Box::new(RangeQuery::new(lo, hi)), true)
+        }
+    }
+}
+
+/// All pieces of a text pattern in one field (each exact; their order is verified later).
+fn text_query(field: Field, pattern: &TextPattern) -> Box<dyn TQuery> {
+    if pattern.segments.is_empty() {
+        // `*` or an empty value: any value at all in the field.
+        return regex_or_empty(".+", field);
+    }
+    let clauses: Vec<(Occur, Box<dyn TQuery>)> = pattern
+        .segments
+        .iter()
+        .map(|s| (Occur::Must, segment_query(field, s)))
+        .collect();
+    if clauses.len() == 1 {
+        clauses
+            .into_iter()
+            .next()
+            .map(|(_, q)| q)
+            .unwrap_or_else(|| Box::new(EmptyQuery))
+    } else {
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+fn segment_query(field: Field, segment: &str) -> Box<dyn TQuery> {
+    let chars: Vec<char> = segment.chars().collect();
+    if chars.len() < 3 {
+        // Every value is padded to at least three characters, so any short piece lies inside
+        // some trigram of the value: look for it in the term dictionary.
+        let mut regex = String::from(".*");
+        for c in &chars {
+            if c.is_alphanumeric() {
+                regex.push(*c);
+            } else {
+                regex.push_str("[ ]");
+            }
+        }
+        regex.push_str(".*");
+        return regex_or_empty(&regex, field);
+    }
+    let grams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    let last = grams.len() - 1;
+    let mut offsets: Vec<usize> = (0..grams.len()).step_by(3).collect();
+    if offsets.last() != Some(&last) {
+        offsets.push(last);
+    }
+    if offsets.len() == 1 {
+        return Box::new(TermQuery::new(
+            Term::from_field_text(field, &grams[0]),
+            IndexRecordOption::Basic,
+        ));
+    }
+    Box::new(PhraseQuery::new_with_offset(
+        offsets
+            .into_iter()
+            .map(|o| (o, Term::from_field_text(field, &grams[o])))
+            .collect(),
+    ))
+}
+
+fn regex_or_empty(regex: &str, field: Field) -> Box<dyn TQuery> {
+    match RegexQuery::from_pattern(regex, field) {
+        Ok(q) => Box::new(q),
+        Err(_) => Box::new(EmptyQuery),
+    }
+}
+
+impl Store {
+    /// Run a search: matching samples in the requested order, one page at a time.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchPage> {
+        let query = sandscope_query::parse(&request.query)?;
+        self.search_parsed(&query, request)
+    }
+
+    /// [`Store::search`] for an already parsed query.
+    pub fn search_parsed(&self, query: &Query, request: &SearchRequest) -> Result<SearchPage> {
+        let limit = request.limit.clamp(1, 300);
+        let after = match &request.cursor {
+            Some(c) if !c.is_empty() => Some(decode_cursor(request.order, c)?),
+            _ => None,
+        };
+        let (tq, exact) = translate(&self.fields, query, request.now);
+        let searcher = self.reader.searcher();
+        let (page, total, after_count) = if exact {
+            let collector = PageCollector {
+                order: request.order,
+                limit,
+                after,
+            };
+            let ((page, after_count), total) = searcher.search(&*tq, &(collector, Count))?;
+            let mut resolved = Vec::with_capacity(page.len());
+            for (key, addr) in page {
+                let sha = self.sha_of(&searcher, addr)?;
+                resolved.push((key, sha, None));
+            }
+            (resolved, total as u64, after_count)
+        } else {
+            // Verify every candidate against its reports, then order and page in memory.
+            let candidates = searcher.search(
+                &*tq,
+                &PageCollector {
+                    order: request.order,
+                    limit: usize::MAX,
+                    after: None,
+                },
+            )?;
+            let mut verified = Vec::new();
+            for (key, addr) in candidates.0 {
+                let sha = self.sha_of(&searcher, addr)?;
+                let reports = self.sample_reports(&sha)?;
+                let doc = SampleDoc::from_reports(&sha, &reports);
+                if query.matches(&doc, request.now) {
+                    verified.push((key, sha, Some(doc)));
+                }
+            }
+            let total = verified.len() as u64;
+            verified.sort_by_key(|a| a.0);
+            let rest: Vec<_> = verified
+                .into_iter()
+                .filter(|(k, _, _)| after.is_none_or(|a| *k > a))
+                .collect();
+            let after_count = rest.len() as u64;
+            (rest.into_iter().take(limit).collect(), total, after_count)
+        };
+        let mut hits = Vec::with_capacity(page.len());
+        let mut last_key = None;
+        for (key, sha, doc) in page {
+            let reports = self.sample_reports(&sha)?;
+            let doc = doc.unwrap_or_else(|| SampleDoc::from_reports(&sha, &reports));
+            let mut tags: Vec<String> = Vec::new();
+            for r in &reports {
+                for t in &r.attributes.tags {
+                    if !tags.contains(t) {
+                        tags.push(t.clone());
+                    }
+                }
+            }
+            hits.push(SearchHit {
+                snippets: query.snippets(&doc, 5),
+                sandboxes: doc.sandboxes.clone(),
+                report_ids: reports.iter().map(|r| r.id.clone()).collect(),
+                first_seen: doc.first_seen,
+                last_seen: doc.last_seen,
+                sigma: doc.sigma,
+                tags,
+                sha256: sha,
+            });
+            last_key = Some(key);
+        }
+        let next_cursor = match last_key {
+            Some(k) if after_count > hits.len() as u64 => Some(encode_cursor(request.order, k)),
+            _ => None,
+        };
+        Ok(SearchPage {
+            hits,
+            total_hits: total,
+            next_cursor,
+        })
+    }
+
+    /// Number of samples matching a parsed query.
+    pub fn count(&self, query: &Query, now: i64) -> Result<u64> {
+        let (tq, exact) = translate(&self.fields, query, now);
+        let searcher = self.reader.searcher();
+        if exact {
+            return Ok(searcher.search(&*tq, &Count)? as u64);
+        }
+        let mut request = SearchRequest::new("");
+        request.now = now;
+        Ok(self.search_parsed(query, &request)?.total_hits)
+    }
+
+    fn sha_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<String> {
+        let doc: TantivyDocument = searcher.doc(addr)?;
+        Ok(doc
+            .get_first(self.fields.sha256)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string())
+    }
+}
+
+/// Wraps an excluded (`MustNot`) query so its scorer answers `seek_danger` with the safe
+/// default implementation. tantivy 0.27's `Exclude` probes the exclusion set with doc ids below
+/// the one a freshly created `PhraseScorer` already sits on, which trips that scorer's
+/// `seek_danger` contract (a debug assertion; an unchecked seek backwards in release builds).
+/// The default implementation treats "already past the target" as "target absent", which is
+/// correct because docsets only move forward from their first match.
+#[derive(Debug)]
+struct SafeExclusion(Box<dyn TQuery>);
+
+impl Clone for SafeExclusion {
+    fn clone(&self) -> Self {
+        SafeExclusion(self.0.box_clone())
+    }
+}
+
+impl TQuery for SafeExclusion {
+    fn weight(
+        &self,
+        enable_scoring: tantivy::query::EnableScoring<'_>,
+    ) -> tantivy::Result<Box<dyn tantivy::query::Weight>> {
+        Ok(Box::new(SafeExclusionWeight(
+            self.0.weight(enable_scoring)?,
+        )))
+    }
+}
+
+struct SafeExclusionWeight(Box<dyn tantivy::query::Weight>);
+
+impl tantivy::query::Weight for SafeExclusionWeight {
+    fn scorer(
+        &self,
+        reader: &SegmentReader,
+        boost: Score,
+    ) -> tantivy::Result<Box<dyn tantivy::query::Scorer>> {
+        Ok(Box::new(SafeExclusionScorer(self.0.scorer(reader, boost)?)))
+    }
+
+    fn explain(
+        &self,
+        reader: &SegmentReader,
+        doc: DocId,
+    ) -> tantivy::Result<tantivy::query::Explanation> {
+        self.0.explain(reader, doc)
+    }
+}
+
+struct SafeExclusionScorer(Box<dyn tantivy::query::Scorer>);
+
+impl tantivy::DocSet for SafeExclusionScorer {
+    fn advance(&mut self) -> DocId {
+        self.0.advance()
+    }
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.0.seek(target)
+    }
+    fn doc(&self) -> DocId {
+        self.0.doc()
+    }
+    fn size_hint(&self) -> u32 {
+        self.0.size_hint()
+    }
+}
+
+impl tantivy::query::Scorer for SafeExclusionScorer {
+    fn score(&mut self) -> Score {
+        self.0.score()
+    }
+}

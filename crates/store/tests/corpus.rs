@@ -1,0 +1,220 @@
+//! Reports built from real Sysmon logs (the vendored EVTX-to-MITRE-Attack files; with the full
+//! corpus present, also the CAPE runs): search finds what the reports hold, and pivot counts are
+//! exactly the samples that really share each indicator.
+
+use sandscope_model::FileBehaviour;
+use sandscope_query::SampleDoc;
+use sandscope_report::{ReportOptions, build_report};
+use sandscope_store::{NewReport, RawData, RawLog, SearchRequest, Store};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+fn evtx_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "evtx") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One report per log; each log stands for its own sample (named by the log file's hash), so
+/// two detonations of one binary are two samples whose shared indicators can be counted.
+fn report_of(path: &Path) -> Option<NewReport> {
+    let read = sandscope_read::read_all(path).ok()?;
+    let built = build_report(&read.events, &ReportOptions::default()).ok()?;
+    let mut behaviour = built.behaviour;
+    let sha = format!("{:x}", Sha256::digest(std::fs::read(path).ok()?));
+    behaviour.id = sandscope_model::behaviour_id(&sha, &behaviour.attributes.sandbox_name);
+    Some(NewReport {
+        behaviour,
+        raw_log: Some(RawLog {
+            file_name: path.file_name()?.to_string_lossy().into_owned(),
+            data: RawData::File(path.to_path_buf()),
+        }),
+    })
+}
+
+fn vendored() -> Vec<PathBuf> {
+    evtx_under(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack"),
+    )
+}
+
+fn full_corpus() -> Option<PathBuf> {
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ));
+    p.is_dir().then_some(p)
+}
+
+fn sha_of(store: &Store, file_name: &str) -> String {
+    let (ids, _) = store.list_report_ids(10_000, None).unwrap();
+    for id in ids {
+        if let Some(log) = store.raw_log(&id).unwrap()
+            && log.file_name == file_name
+        {
+            return store.report(&id).unwrap().unwrap().sha256().to_string();
+        }
+    }
+    panic!("{file_name} not ingested");
+}
+
+/// Every pivot count equals a brute-force count over all samples with the query semantics,
+/// and the sample itself always matches its own indicator queries.
+fn assert_pivots_exact(store: &Store, all: &[(String, Vec<FileBehaviour>)]) {
+    for (sha, _) in all {
+        for ind in store.pivot(sha).unwrap() {
+            let query = sandscope_query::parse(&ind.query).unwrap();
+            let mut brute = 0;
+            let mut self_matches = false;
+            for (other, reports) in all {
+                let doc = SampleDoc::from_reports(other, reports);
+                if query.matches(&doc, 0) {
+                    if other == sha {
+                        self_matches = true;
+                    } else {
+                        brute += 1;
+                    }
+                }
+            }
+            assert!(self_matches, "{sha}: own indicator {} not found", ind.query);
+            assert_eq!(ind.other_samples, brute, "{sha}: {}", ind.query);
+        }
+    }
+}
+
+fn samples(store: &Store) -> Vec<(String, Vec<FileBehaviour>)> {
+    let (ids, _) = store.list_report_ids(10_000, None).unwrap();
+    let mut shas: Vec<String> = ids
+        .iter()
+        .map(|id| id.split('_').next().unwrap().to_string())
+        .collect();
+    shas.dedup();
+    shas.into_iter()
+        .map(|s| {
+            let r = store.sample_reports(&s).unwrap();
+            (s, r)
+        })
+        .collect()
+}
+
+#[test]
+fn vendored_logs_search_and_pivot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let reports: Vec<NewReport> = vendored().iter().filter_map(|p| report_of(p)).collect();
+    assert_eq!(reports.len(), 5);
+    store.put_reports(reports).unwrap();
+    let psexec = sha_of(&store, "ID11,13,17,18-PSexec as system execution.evtx");
+    let lsass = sha_of(&store, "ID1-LSASS dump with LSASSY (SYSMON).evtx");
+
+    let ids = |q: &str| -> Vec<String> {
+        let mut r = SearchRequest::new(q);
+        r.limit = 300;
+        store
+            .search(&r)
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|h| h.sha256)
+            .collect()
+    };
+    assert_eq!(
+        ids("behaviour_created_processes:PsExec64.exe"),
+        vec![psexec.clone()]
+    );
+    assert_eq!(
+        ids("behaviour_command_executions:\"-i -s cmd\""),
+        vec![psexec.clone()]
+    );
+    assert_eq!(
+        ids("behaviour_processes:comsvcs.dll MiniDump"),
+        vec![lsass.clone()]
+    );
+    assert_eq!(
+        ids(r#"behaviour_command_executions:"\"Windows\\Temp\\76nivOxA.dmp\"""#),
+        vec![lsass.clone()]
+    );
+    assert!(ids("behaviour_processes:mimikatz.exe").is_empty());
+    assert!(
+        ids("behaviour_created_processes:PsExec64.exe behaviour_processes:rundll32").is_empty()
+    );
+    assert_eq!(ids("sandbox_name:microsoft_sysinternals").len(), 5);
+
+    // Nothing is shared between these five unrelated lab recordings.
+    let psexec_pivot = store.pivot(&psexec).unwrap();
+    let cmd = psexec_pivot
+        .iter()
+        .find(|i| i.value.contains("PsExec64.exe  -i -s cmd"))
+        .expect("the PsExec command line is an indicator");
+    assert_eq!(cmd.other_samples, 0);
+    assert_pivots_exact(&store, &samples(&store));
+
+    // Raw logs come back byte for byte.
+    let id = sandscope_model::behaviour_id(&lsass, sandscope_model::SYSINTERNALS_SANDBOX);
+    let raw = store.raw_log(&id).unwrap().unwrap();
+    assert_eq!(
+        raw.bytes,
+        std::fs::read(
+            vendored()
+                .iter()
+                .find(|p| p.ends_with("ID1-LSASS dump with LSASSY (SYSMON).evtx"))
+                .unwrap()
+        )
+        .unwrap()
+    );
+}
+
+#[test]
+fn full_corpus_pivot_counts() {
+    let Some(corpus) = full_corpus() else {
+        eprintln!("full-corpus test not run: ../shared/corpus is absent");
+        return;
+    };
+    let mut logs = vendored();
+    logs.extend(evtx_under(&corpus.join("cape")));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let reports: Vec<NewReport> = logs.iter().filter_map(|p| report_of(p)).collect();
+    assert_eq!(reports.len(), 10, "5 lab logs + 5 CAPE runs");
+    store.put_reports(reports).unwrap();
+    let all = samples(&store);
+    assert_eq!(all.len(), 10);
+    assert_pivots_exact(&store, &all);
+    // The BITS sample was detonated twice (Nov 2025 and Jan 2026): its runs share indicators.
+    let (ids, _) = store.list_report_ids(10_000, None).unwrap();
+    let mut bits_runs = Vec::new();
+    for id in &ids {
+        let report = store.report(id).unwrap().unwrap();
+        if report
+            .attributes
+            .command_executions
+            .iter()
+            .any(|c| c.to_ascii_lowercase().contains("bits.bat"))
+        {
+            bits_runs.push(report.sha256().to_string());
+        }
+    }
+    assert_eq!(bits_runs.len(), 2, "both BITS detonations ran bits.bat");
+    let shared = store
+        .pivot(&bits_runs[0])
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.other_samples > 0)
+        .count();
+    assert!(shared > 0, "the two BITS runs share indicators");
+}
