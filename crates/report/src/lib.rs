@@ -80,8 +80,9 @@ pub struct BuiltReport {
     pub notes: Vec<String>,
     /// Where the id's SHA-256 came from.
     pub sha256_origin: Sha256Origin,
-    /// Events that went into the report, of all events given.
-    pub attributed_events: usize,
+    /// Indices (into the events given) of the events attributed to the sample, in log order;
+    /// Sigma runs over these so that sandbox noise raises no hits.
+    pub attributed_events: Vec<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,9 +180,9 @@ pub fn build_report(
             (derived, Sha256Origin::Derived)
         }
     };
-    let attributed_events = (0..events.len())
+    let attributed_events: Vec<usize> = (0..events.len())
         .filter(|&i| attribution.event_attributed(i, &table))
-        .count();
+        .collect();
     Ok(BuiltReport {
         behaviour: FileBehaviour::new(&sha256, attrs),
         notes,

@@ -30,6 +30,7 @@ pub mod backend;
 pub mod error;
 pub mod html_report;
 pub mod load;
+pub mod store_backend;
 
 mod api;
 mod ui;
@@ -40,6 +41,7 @@ pub use backend::{
     PivotGraph, RawLog, SearchHit, SearchOrder, SearchPage, SearchRequest, Snippet, Upload,
 };
 pub use error::ApiError;
+pub use store_backend::StoreBackend;
 
 use axum::Router;
 use std::path::PathBuf;

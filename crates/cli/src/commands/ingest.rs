@@ -1,10 +1,10 @@
+use super::sigma_args::SigmaArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandscope_report::{ReportOptions, SampleSelector, build_report};
-use sandscope_store::{NewReport, RawData, RawLog, Store, is_sha256};
-use sha2::{Digest, Sha256};
+use sandscope_ingest::{IngestOptions, Pipeline};
+use sandscope_store::{NewReport, Store, is_sha256};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args)]
@@ -26,6 +26,8 @@ pub struct IngestArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub sigma: SigmaArgs,
     /// Reports per transaction: each batch lands whole or not at all.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
@@ -61,51 +63,18 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn file_sha256(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(format!("{:x}", hasher.finalize()))
-}
-
-/// Build the report of `files` (one file, or all files of one `--sha256`).
-fn build(files: &[PathBuf], args: &IngestArgs) -> Result<NewReport> {
-    let mut events = Vec::new();
-    for f in files {
-        let out = sandscope_read::read_all(f)?;
-        for w in &out.warnings {
-            eprintln!("warning: {w}");
-        }
-        events.extend(out.events);
-    }
-    let sha256 = args.sha256.as_ref().map(|s| s.trim().to_ascii_lowercase());
-    let options = ReportOptions {
-        sample: match &args.sample {
-            Some(s) => SampleSelector::Image(s.clone()),
-            None => SampleSelector::Auto,
-        },
-        sha256: sha256.clone(),
-        baseline: Vec::new(),
+/// The reports of `files` (one file, or all files of one `--sha256`).
+fn build(pipeline: &Pipeline, files: &[PathBuf], args: &IngestArgs) -> Result<Vec<NewReport>> {
+    let options = IngestOptions {
+        sha256: args.sha256.clone(),
+        sample: args.sample.clone(),
+        sandbox: args.sandbox.clone(),
     };
-    let built = build_report(&events, &options)?;
-    let mut behaviour = built.behaviour;
-    let mut sha = behaviour.sha256().to_ascii_lowercase();
-    if !is_sha256(&sha) || sha.bytes().all(|b| b == b'0') {
-        // The log names no sample hash: the log file stands for the sample.
-        sha = file_sha256(&files[0])?;
+    let prepared = pipeline.prepare(files, &options)?;
+    for w in &prepared.warnings {
+        eprintln!("warning: {w}");
     }
-    if let Some(name) = &args.sandbox {
-        behaviour.attributes.sandbox_name = name.clone();
-    }
-    behaviour.id = sandscope_model::behaviour_id(&sha, &behaviour.attributes.sandbox_name);
-    let raw_log = files.first().map(|f| RawLog {
-        file_name: f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        data: RawData::File(f.clone()),
-    });
-    Ok(NewReport { behaviour, raw_log })
+    Ok(prepared.reports)
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
@@ -116,6 +85,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     }
     let files = collect_files(&args.paths)?;
     let store = Store::open(&data_dir(args.data.clone()))?;
+    let pipeline = Pipeline::new(args.sigma.engine()?);
     let groups: Vec<Vec<PathBuf>> = if args.sha256.is_some() {
         vec![files.clone()]
     } else {
@@ -152,8 +122,8 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ");
         bar.set_message(name.clone());
-        match build(group, &args) {
-            Ok(report) => batch.push((report, name)),
+        match build(&pipeline, group, &args) {
+            Ok(reports) => batch.extend(reports.into_iter().map(|r| (r, name.clone()))),
             Err(e) => {
                 bar.suspend(|| eprintln!("skipped {name}: {e:#}"));
                 skipped += 1;

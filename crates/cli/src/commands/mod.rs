@@ -11,3 +11,5 @@ pub mod pivot;
 pub mod report;
 pub mod rules;
 pub mod search;
+pub mod serve;
+pub mod sigma_args;

@@ -36,6 +36,8 @@ pub struct ReportArgs {
     pub baseline: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "json")]
     pub format: Format,
+    #[command(flatten)]
+    pub sigma: super::sigma_args::SigmaArgs,
 }
 
 fn read_events(paths: &[PathBuf]) -> Result<(Vec<sandscope_event::SysmonEvent>, bool)> {
@@ -75,9 +77,17 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         sha256: args.sha256.clone(),
         baseline,
     };
-    let report = build_report(&events, &options).with_context(|| {
+    let mut report = build_report(&events, &options).with_context(|| {
         "no sample found; name it with --sample, --sha256 or --root-guid, or use --no-attribution"
     })?;
+    if let Some(engine) = args.sigma.engine()? {
+        sandscope_ingest::apply_sigma(
+            &mut report.behaviour,
+            &engine,
+            &events,
+            &report.attributed_events,
+        );
+    }
     match args.format {
         Format::Json => {
             for note in &report.notes {

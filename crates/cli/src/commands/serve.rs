@@ -26,9 +26,8 @@ pub struct ServeArgs {
     /// Logs or sandbox reports to ingest before serving (files, or directories walked recursively).
     #[arg(long, num_args = 1..)]
     pub ingest: Vec<PathBuf>,
-    /// A directory of Sigma rules to use instead of the bundled SigmaHQ rules.
-    #[arg(long)]
-    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub sigma: super::sigma_args::SigmaArgs,
     /// An API key with read and ingest rights (repeatable). Without any key, one is generated
     /// and printed.
     #[arg(long = "api-key")]
