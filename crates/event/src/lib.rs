@@ -9,14 +9,20 @@
 //! This crate depends on no reader, report or storage code.
 
 mod accessors;
+mod canonical;
 mod fields;
 mod guid;
 mod hashes;
+mod schema;
 
 pub use accessors::{DnsAnswer, parse_query_results};
+pub use canonical::{
+    canonical_guid_value, canonical_value, format_sysmon_time, is_guid_field, truncate_to_micros,
+};
 pub use fields::Fields;
 pub use guid::{ProcessGuid, canonical_guid};
 pub use hashes::Hashes;
+pub use schema::{is_sysmon_field, sysmon_fields};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
