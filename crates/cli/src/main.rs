@@ -21,12 +21,15 @@ struct Cli {
 enum Command {
     /// Read Sysmon logs (EVTX, XML, JSON lines, syslog) and print one JSON object per event.
     Events(commands::events::EventsArgs),
+    /// Benchmarks (`bench read`: the Sysmon readers).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Events(args) => commands::events::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -130,9 +130,10 @@ pub(crate) struct Ctx<'s> {
     pub path: PathBuf,
     pub sink: &'s mut dyn EventSink,
     pub stats: ReadStats,
-    /// Records seen of any channel (an input with none is not an event log).
+    /// Readable records seen, of any channel (an input with none is not an event log, or is
+    /// entirely damaged). Damaged records are warnings, not records.
     pub records: u64,
-    /// An input of a format that may hold no record (an empty EVTX log).
+    /// An input of a format that may hold no record and no damage (an empty EVTX log).
     pub empty_ok: bool,
 }
 
@@ -172,10 +173,7 @@ impl<'s> Ctx<'s> {
         match outcome {
             Outcome::Event(e) => self.event(e),
             Outcome::Skipped(c) => self.skipped(c),
-            Outcome::Invalid(reason) => {
-                self.records += 1;
-                self.warn(location(), reason)
-            }
+            Outcome::Invalid(reason) => self.warn(location(), reason),
         }
     }
 

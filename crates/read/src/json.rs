@@ -41,7 +41,6 @@ pub(crate) fn read_json(mut reader: impl BufRead, ctx: &mut Ctx<'_>) -> std::io:
         }
         n += 1;
         if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
-            ctx.records += 1;
             ctx.warn(
                 Location::Line(n),
                 format!("line longer than {} MiB skipped", MAX_LINE_BYTES >> 20),
@@ -73,7 +72,6 @@ pub(crate) fn read_json(mut reader: impl BufRead, ctx: &mut Ctx<'_>) -> std::io:
             }
             Err(e) => {
                 first = false;
-                ctx.records += 1;
                 ctx.warn(Location::Line(n), format!("invalid JSON: {e}"));
             }
         }
@@ -91,7 +89,6 @@ fn read_documents(reader: impl Read, ctx: &mut Ctx<'_>, first_line: u64) -> std:
                 if e.is_io() {
                     return Err(std::io::Error::other(e));
                 }
-                ctx.records += 1;
                 line = first_line + e.line() as u64 - 1;
                 ctx.warn(Location::Line(line), format!("invalid JSON: {e}"));
                 return Ok(());
@@ -126,10 +123,7 @@ fn object_events(obj: &Map<String, Value>, ctx: &mut Ctx<'_>, location: &Locatio
             let built = ev.as_object().and_then(builder_from_object);
             match built {
                 Some(Ok(b)) => ctx.builder_outcome(b, || Location::Record(i as u64)),
-                Some(Err(e)) => {
-                    ctx.records += 1;
-                    ctx.warn(Location::Record(i as u64), format!("sysmon[{i}]: {e}"))
-                }
+                Some(Err(e)) => ctx.warn(Location::Record(i as u64), format!("sysmon[{i}]: {e}")),
                 None => ctx.skipped(NOT_AN_EVENT.into()),
             }
         }
@@ -137,10 +131,7 @@ fn object_events(obj: &Map<String, Value>, ctx: &mut Ctx<'_>, location: &Locatio
     }
     match builder_from_object(obj) {
         Some(Ok(b)) => ctx.builder_outcome(b, || location.clone()),
-        Some(Err(e)) => {
-            ctx.records += 1;
-            ctx.warn(location.clone(), e)
-        }
+        Some(Err(e)) => ctx.warn(location.clone(), e),
         None => ctx.skipped(NOT_AN_EVENT.into()),
     }
 }

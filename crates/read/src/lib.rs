@@ -8,6 +8,46 @@
 //!
 //! This crate depends on the event model only; it knows nothing of reports, rules or storage.
 
+#[doc(hidden)]
+pub mod bench;
+
+/// Entry points for the fuzz targets (`crates/read/fuzz`): one reader each, on bytes, with
+/// a small decompression limit. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{ReadOptions, ReadOutput, build::Ctx};
+    use std::sync::Arc;
+
+    fn ctx_run(f: impl FnOnce(&mut Ctx<'_>)) {
+        let mut out = ReadOutput::default();
+        let mut ctx = Ctx::new(Arc::from("fuzz"), "fuzz".into(), &mut out);
+        f(&mut ctx);
+    }
+
+    /// The XML / syslog reader.
+    pub fn xml(data: &[u8]) {
+        ctx_run(|ctx| {
+            let _ = crate::xml::read_xml(data, ctx);
+        });
+    }
+
+    /// The JSON reader (lines, documents, CAPE reports).
+    pub fn json_lines(data: &[u8]) {
+        ctx_run(|ctx| {
+            let _ = crate::json::read_json(data, ctx);
+        });
+    }
+
+    /// Detection and every reader.
+    pub fn any(data: &[u8]) {
+        let opts = ReadOptions {
+            max_decompressed_bytes: 8 << 20,
+            ..ReadOptions::default()
+        };
+        let mut out = ReadOutput::default();
+        let _ = crate::read_reader_with("fuzz", data, &opts, &mut out);
+    }
+}
 mod build;
 mod detect;
 mod evtx_fast;
@@ -202,7 +242,7 @@ fn finish(
     path: &Path,
 ) -> Result<ReadStats, ReadError> {
     result?;
-    if ctx.records == 0 && !ctx.empty_ok {
+    if ctx.records == 0 && (!ctx.empty_ok || ctx.stats.warnings > 0) {
         let reason = if ctx.stats.warnings > 0 {
             "no readable record (every part is damaged)"
         } else {

@@ -31,10 +31,7 @@ pub(crate) fn read_xml(reader: impl Read, ctx: &mut Ctx<'_>) -> std::io::Result<
             SegmentState::Truncated | SegmentState::Complete => {
                 match parse_event(seg.bytes(&segment)) {
                     Ok(b) => ctx.builder_outcome(b, || Location::Line(line)),
-                    Err(e) => {
-                        ctx.records += 1;
-                        ctx.warn(Location::Line(line), format!("unreadable event: {e}"))
-                    }
+                    Err(e) => ctx.warn(Location::Line(line), format!("unreadable event: {e}")),
                 }
             }
         }
