@@ -22,10 +22,10 @@ pub fn canonical_value<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
         if let Some(canonical) = canonical_guid_value(value) {
             return canonical;
         }
-    } else if is_sysmon_time_field(name) {
-        if let Some(canonical) = canonical_sysmon_time(value) {
-            return Cow::Owned(canonical);
-        }
+    } else if is_sysmon_time_field(name)
+        && let Some(canonical) = canonical_sysmon_time(value)
+    {
+        return Cow::Owned(canonical);
     }
     Cow::Borrowed(value)
 }

@@ -196,3 +196,93 @@ pub fn file_len(path: &Path) -> u64 {
         .and_then(|mut f| f.seek(SeekFrom::End(0)))
         .unwrap_or(0)
 }
+
+/// The whole benchmark, printed: the input built from `corpus`'s EVTX files to `mb` MB in a
+/// temporary folder, the three passes, then (when `rss_command` is given) the peak RSS of the
+/// typed reader on 50 MB and 500 MB inputs, each in a fresh process that `rss_command(path)`
+/// starts and that prints `events seconds peak_rss_bytes` (see [`rss_probe`]).
+pub fn run_read_benchmark(
+    corpus: &Path,
+    mb: u64,
+    rss_command: Option<&dyn Fn(&Path) -> std::process::Command>,
+) -> std::io::Result<()> {
+    let sources = corpus_evtx(corpus)?;
+    if sources.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "no EVTX file under {}",
+            corpus.display()
+        )));
+    }
+    let dir = tempfile::tempdir()?;
+    let big = dir.path().join("bench.evtx");
+    let chunks = build_large_evtx(&sources, mb * 1_000_000, &big)?;
+    let size = file_len(&big);
+    println!(
+        "input: {} EVTX files from {} repeated into {} chunks, {:.1} MB; rayon threads: {}",
+        sources.len(),
+        corpus.display(),
+        chunks,
+        size as f64 / 1e6,
+        rayon::current_num_threads()
+    );
+    // Warm the page cache so that every pass reads from memory.
+    std::hint::black_box(std::fs::read(&big)?.len());
+    let json = evtx_records_json_pass(&big)?;
+    let dump = evtx_dump_jsonl_pass(&big)?;
+    let ours = sandscope_pass(&big)?;
+    println!(
+        "{:<40} {:>10} {:>12} {:>9} {:>7}",
+        "reader (same file, same threads)", "items", "items/s", "MB/s", "secs"
+    );
+    for p in [&json, &dump, &ours] {
+        println!(
+            "{:<40} {:>10} {:>12.0} {:>9.1} {:>7.2}",
+            p.name,
+            p.items,
+            p.per_second(),
+            p.mb_per_second(),
+            p.elapsed.as_secs_f64()
+        );
+    }
+    println!(
+        "chunks decoded by the typed path: {}, left to the evtx JSON path: {}",
+        crate::evtx_fast::FAST_CHUNKS.load(std::sync::atomic::Ordering::Relaxed),
+        crate::evtx_fast::FALLBACK_CHUNKS.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    println!(
+        "sandscope events/s vs evtx records_json records/s: {:.2}x; vs evtx_dump -o jsonl: {:.2}x",
+        ours.per_second() / json.per_second(),
+        ours.per_second() / dump.per_second()
+    );
+    std::fs::remove_file(&big)?;
+    if let Some(command) = rss_command {
+        for mb in [50u64, 500] {
+            let path = dir.path().join(format!("rss-{mb}.evtx"));
+            build_large_evtx(&sources, mb * 1_000_000, &path)?;
+            let out = command(&path).output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+                [events, secs, rss] => println!(
+                    "peak RSS, typed reader on {mb} MB ({events} events, {secs} s): {:.1} MB",
+                    rss.parse::<f64>().unwrap_or(0.0) / 1e6
+                ),
+                _ => println!("peak RSS on {mb} MB: measurement failed: {text}"),
+            }
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Read `path` with the typed reader and print `events seconds peak_rss_bytes` (run in a fresh
+/// process by [`run_read_benchmark`]).
+pub fn rss_probe(path: &Path) -> std::io::Result<()> {
+    let pass = sandscope_pass(path)?;
+    println!(
+        "{} {:.2} {}",
+        pass.items,
+        pass.elapsed.as_secs_f64(),
+        peak_rss().unwrap_or(0)
+    );
+    Ok(())
+}

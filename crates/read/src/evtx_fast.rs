@@ -24,6 +24,12 @@ use std::sync::Arc;
 
 const CHUNK_HEADER_SIZE: usize = 512;
 
+/// Chunks decoded by the fast path and chunks left to the reference path, since start (for the
+/// benchmark).
+pub(crate) static FAST_CHUNKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub(crate) static FALLBACK_CHUNKS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
 /// What decoding one chunk produced, in record order.
 enum Item {
     Outcome(Outcome, u64),
@@ -99,9 +105,16 @@ fn decode(
     };
     let number = chunk.number.unwrap_or(0);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        use std::sync::atomic::Ordering::Relaxed;
         match fast_chunk(&chunk, file) {
-            Some(items) => items,
-            None => slow_chunk(&mut chunk, settings, file),
+            Some(items) => {
+                FAST_CHUNKS.fetch_add(1, Relaxed);
+                items
+            }
+            None => {
+                FALLBACK_CHUNKS.fetch_add(1, Relaxed);
+                slow_chunk(&mut chunk, settings, file)
+            }
         }
     }));
     result.unwrap_or_else(|_| {
@@ -218,22 +231,73 @@ fn decode_utf16(bytes: &[u8]) -> String {
 
 /// UTF-16LE up to the first NUL unit, lone surrogates as U+FFFD.
 fn push_utf16(out: &mut String, bytes: &[u8]) {
-    let mut units = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .take_while(|&u| u != 0)
-        .peekable();
-    // Most values are ASCII.
-    while let Some(&u) = units.peek() {
-        if u >= 0x80 {
+    let units = bytes.len() / 2;
+    out.reserve(units);
+    let unit = |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
+    let mut i = 0;
+    // Most values are ASCII: copy runs of it through a small buffer.
+    let mut buf = [0u8; 256];
+    while i < units {
+        let mut k = 0;
+        while k < buf.len() && i < units {
+            let u = unit(i);
+            if u == 0 || u >= 0x80 {
+                break;
+            }
+            buf[k] = u as u8;
+            k += 1;
+            i += 1;
+        }
+        out.push_str(std::str::from_utf8(&buf[..k]).unwrap_or_default());
+        if i < units && k < buf.len() {
             break;
         }
-        out.push(u as u8 as char);
-        units.next();
     }
-    for c in char::decode_utf16(units) {
+    if i >= units || unit(i) == 0 {
+        return;
+    }
+    let rest = (i..units).map(unit).take_while(|&u| u != 0);
+    for c in char::decode_utf16(rest) {
         out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
     }
+}
+
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex(out: &mut String, mut v: u64) {
+    out.push_str("0x");
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = HEX[(v & 0xf) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 /// Skip a name reference at `*pos` (a chunk offset), and the name itself when it is stored
@@ -463,18 +527,18 @@ fn render_value(v: Value<'_>, out: &mut String) -> Result<(), Unsupported> {
     match v.ty {
         0x00 => {}
         0x01 => push_utf16(out, b),
-        0x03 => write!(out, "{}", i8::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
-        0x04 => write!(out, "{}", u8::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
-        0x05 => write!(out, "{}", i16::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
-        0x06 => write!(out, "{}", u16::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
-        0x07 => write!(out, "{}", i32::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
-        0x08 => write!(out, "{}", u32::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
-        0x09 => write!(out, "{}", i64::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
-        0x0a => write!(out, "{}", u64::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
+        0x03 => push_i64(out, i8::from_le_bytes(fixed(b)?).into()),
+        0x04 => push_u64(out, u8::from_le_bytes(fixed(b)?).into()),
+        0x05 => push_i64(out, i16::from_le_bytes(fixed(b)?).into()),
+        0x06 => push_u64(out, u16::from_le_bytes(fixed(b)?).into()),
+        0x07 => push_i64(out, i32::from_le_bytes(fixed(b)?).into()),
+        0x08 => push_u64(out, u32::from_le_bytes(fixed(b)?).into()),
+        0x09 => push_i64(out, i64::from_le_bytes(fixed(b)?)),
+        0x0a => push_u64(out, u64::from_le_bytes(fixed(b)?)),
         0x0d => match i32::from_le_bytes(fixed(b)?) {
             0 => out.push_str("false"),
             1 => out.push_str("true"),
-            n => write!(out, "{n}").map_err(|_| Unsupported)?,
+            n => push_i64(out, n.into()),
         },
         0x0e => {
             for byte in b {
@@ -482,32 +546,29 @@ fn render_value(v: Value<'_>, out: &mut String) -> Result<(), Unsupported> {
             }
         }
         0x0f => {
+            // Windows' rendering: `{d1-d2-d3-d4[0..2]-d4[2..8]}`, d1–d3 little-endian.
+            const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
             let g: [u8; 16] = fixed(b)?;
-            write!(
-                out,
-                "{{{:08x}-{:04x}-{:04x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}}}",
-                u32::from_le_bytes([g[0], g[1], g[2], g[3]]),
-                u16::from_le_bytes([g[4], g[5]]),
-                u16::from_le_bytes([g[6], g[7]]),
-                g[8],
-                g[9],
-                g[10],
-                g[11],
-                g[12],
-                g[13],
-                g[14],
-                g[15]
-            )
-            .map_err(|_| Unsupported)?
+            let mut text = [b'-'; 38];
+            text[0] = b'{';
+            text[37] = b'}';
+            let mut n = 1;
+            for (i, &idx) in ORDER.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    n += 1;
+                }
+                text[n] = HEX[usize::from(g[idx] >> 4)];
+                text[n + 1] = HEX[usize::from(g[idx] & 0xf)];
+                n += 2;
+            }
+            out.push_str(std::str::from_utf8(&text).unwrap_or_default());
         }
-        0x10 if b.len() == 4 => {
-            write!(out, "0x{:x}", u32::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?
-        }
-        0x10 => write!(out, "0x{:x}", u64::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
+        0x10 if b.len() == 4 => push_hex(out, u32::from_le_bytes(fixed(b)?).into()),
+        0x10 => push_hex(out, u64::from_le_bytes(fixed(b)?)),
         0x11 => write_filetime(u64::from_le_bytes(fixed(b)?), out)?,
         0x13 => write_sid(b, out)?,
-        0x14 => write!(out, "0x{:x}", u32::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
-        0x15 => write!(out, "0x{:x}", u64::from_le_bytes(fixed(b)?)).map_err(|_| Unsupported)?,
+        0x14 => push_hex(out, u32::from_le_bytes(fixed(b)?).into()),
+        0x15 => push_hex(out, u64::from_le_bytes(fixed(b)?)),
         0x21 if b.is_empty() => {}
         // ANSI strings (code page), floats, SYSTEMTIME, embedded BinXML, arrays.
         _ => return Err(Unsupported),
@@ -607,7 +668,7 @@ fn filetime_timestamp(ft: u64) -> Option<jiff::Timestamp> {
     jiff::Timestamp::from_nanosecond((i128::from(ft) - UNIX_EPOCH_AS_FILETIME) * 100).ok()
 }
 
-type Templates = Vec<(u32, Option<Template>)>;
+type Templates = Vec<(u32, Option<std::rc::Rc<Template>>)>;
 
 /// Parse the template instance at `d[pos..end]` (an optional fragment header, then the
 /// instance): its template's index in `templates` (compiled on first use) and its values,
@@ -638,7 +699,8 @@ fn parse_instance<'d>(
             let data_size = u32_at(d, at + 20)? as usize;
             let body = at + 24;
             let compiled = parse_template_tree(d, body, body.checked_add(data_size)?)
-                .and_then(|root| compile(&root));
+                .and_then(|root| compile(&root))
+                .map(std::rc::Rc::new);
             templates.push((def_offset, compiled));
             templates.len() - 1
         }
@@ -717,8 +779,154 @@ fn decode_record<'d>(
 ) -> Option<Outcome> {
     scratch.values.clear();
     let index = parse_instance(d, start, end, templates, &mut scratch.values)?;
+    let template = templates[index].1.clone()?;
+    match typed_event(&template, d, templates, scratch, file, record_id, timestamp)? {
+        Typed::Done(outcome) => Some(outcome),
+        // Anything unusual: the general builder, which `finish`es like every other reader.
+        Typed::General => {
+            general_event(&template, d, templates, scratch, file, record_id, timestamp)
+        }
+    }
+}
+
+enum Typed {
+    Done(Outcome),
+    General,
+}
+
+/// Render a slot into `text` (cleared first); `false` when the element is absent or left out.
+fn slot_into(slot: &Option<Slot>, values: &[Value<'_>], text: &mut String) -> Option<bool> {
+    text.clear();
+    let Some(slot) = slot else { return Some(false) };
+    if is_left_out(&slot.deps, values) {
+        return Some(false);
+    }
+    render(&slot.parts, values, text).ok()?;
+    Some(true)
+}
+
+/// The common case built directly, with as few allocations as possible: a `Channel` present,
+/// a numeric `EventID`, `TimeCreated` a FILETIME. It gives exactly what `general_event` would
+/// (the equality test over the corpus checks); anything else returns `Typed::General`.
+#[allow(clippy::too_many_arguments)]
+fn typed_event<'d>(
+    t: &Template,
+    d: &'d [u8],
+    templates: &mut Templates,
+    scratch: &mut Scratch<'d>,
+    file: &Arc<str>,
+    header_record_id: u64,
+    header_time: jiff::Timestamp,
+) -> Option<Typed> {
+    use sandscope_event::{
+        EventSource, Fields, SysmonEvent, canonical_value, is_sysmon_channel, parse_time,
+        truncate_to_micros,
+    };
     let values = &scratch.values;
-    let template = templates[index].1.as_ref()?;
+    let text = &mut scratch.text;
+    // Channel: other channels are counted after reading only this.
+    if !slot_into(&t.channel, values, text)? {
+        return Some(Typed::General);
+    }
+    let channel = text.trim();
+    if channel.is_empty() {
+        return Some(Typed::General);
+    }
+    if !is_sysmon_channel(channel) {
+        return Some(Typed::Done(Outcome::Skipped(channel.to_string())));
+    }
+    let channel = channel.to_string();
+    slot_into(&t.event_id, values, text)?;
+    let Ok(event_id) = text.trim().parse::<u16>() else {
+        return Some(Typed::General);
+    };
+    let mut record_id = header_record_id;
+    if slot_into(&t.record_id, values, text)?
+        && let Ok(id) = text.trim().parse()
+    {
+        record_id = id;
+    }
+    let computer = if slot_into(&t.computer, values, text)? {
+        text.clone()
+    } else {
+        String::new()
+    };
+    let time_created = match &t.time_created {
+        None => header_time,
+        Some(slot) if is_left_out(&slot.deps, values) => header_time,
+        Some(Slot { parts, .. }) => match parts.as_slice() {
+            [Part::Substitution(id)] => match values.get(*id as usize) {
+                Some(Value { ty: 0x11, bytes }) => {
+                    filetime_timestamp(u64::from_le_bytes(fixed(bytes).ok()?))?
+                }
+                _ => return Some(Typed::General),
+            },
+            _ => return Some(Typed::General),
+        },
+    };
+    let time_created = truncate_to_micros(time_created);
+    let Some(direct) = t.data.as_ref() else {
+        return Some(Typed::General);
+    };
+    let mut data = Fields::with_capacity(24);
+    let mut push = |fields: &[DataField], values: &[Value<'_>], text: &mut String| -> Option<()> {
+        for field in fields {
+            if is_left_out(&field.slot.deps, values) {
+                continue;
+            }
+            text.clear();
+            render(&field.slot.parts, values, text).ok()?;
+            data.push_str(&field.name, &canonical_value(&field.name, text));
+        }
+        Some(())
+    };
+    push(direct, values, text)?;
+    for &id in &t.embedded {
+        let Some(v) = scratch.values.get(id as usize).copied() else {
+            continue;
+        };
+        match v.ty {
+            0x00 => continue,
+            0x21 if v.bytes.is_empty() => continue,
+            0x21 => {}
+            _ => return None,
+        }
+        let at = v.bytes.as_ptr() as usize - d.as_ptr() as usize;
+        scratch.nested.clear();
+        let nested = parse_instance(d, at, at + v.bytes.len(), templates, &mut scratch.nested)?;
+        let nested = templates[nested].1.clone()?;
+        push(nested.data.as_ref()?, &scratch.nested, &mut scratch.text)?;
+    }
+    let time = data
+        .get("UtcTime")
+        .and_then(parse_time)
+        .unwrap_or(time_created);
+    Some(Typed::Done(Outcome::Event(SysmonEvent {
+        source: EventSource {
+            file: file.clone(),
+            record_id: Some(record_id),
+        },
+        event_id,
+        time,
+        time_created: Some(time_created),
+        computer,
+        channel,
+        data,
+    })))
+}
+
+/// Any record, through the general [`EventBuilder`].
+#[allow(clippy::too_many_arguments)]
+fn general_event<'d>(
+    template: &Template,
+    d: &'d [u8],
+    templates: &mut Templates,
+    scratch: &mut Scratch<'d>,
+    file: &Arc<str>,
+    record_id: u64,
+    timestamp: jiff::Timestamp,
+) -> Option<Outcome> {
+    let values = &scratch.values;
     let text = &mut scratch.text;
     let mut b = EventBuilder {
         record_id: Some(record_id),
@@ -737,8 +945,7 @@ fn decode_record<'d>(
     b.computer = slot_text(&template.computer, values, text)?;
     b.time_created = slot_text(&template.time_created, values, text)?;
     push_fields(template.data.as_ref()?, values, text, &mut b)?;
-    let embedded = template.embedded.clone();
-    for id in embedded {
+    for &id in &template.embedded {
         let Some(v) = scratch.values.get(id as usize).copied() else {
             continue;
         };
@@ -751,8 +958,13 @@ fn decode_record<'d>(
         let at = v.bytes.as_ptr() as usize - d.as_ptr() as usize;
         scratch.nested.clear();
         let nested = parse_instance(d, at, at + v.bytes.len(), templates, &mut scratch.nested)?;
-        let fields = templates[nested].1.as_ref()?.data.as_ref()?;
-        push_fields(fields, &scratch.nested, &mut scratch.text, &mut b)?;
+        let nested = templates[nested].1.clone()?;
+        push_fields(
+            nested.data.as_ref()?,
+            &scratch.nested,
+            &mut scratch.text,
+            &mut b,
+        )?;
     }
     Some(b.finish(file))
 }

@@ -308,36 +308,8 @@ pub(crate) fn parse_event(xml: &[u8]) -> Result<EventBuilder, String> {
                     break;
                 }
             }
-            Event::Text(t) => {
-                if !matches!(target, Target::None) {
-                    text.push_str(&t.decode().map_err(|e| e.to_string())?);
-                }
-            }
-            Event::CData(t) => {
-                if !matches!(target, Target::None) {
-                    text.push_str(&t.decode().map_err(|e| e.to_string())?);
-                }
-            }
-            Event::GeneralRef(r) => {
-                if !matches!(target, Target::None) {
-                    if let Some(c) = r.resolve_char_ref().map_err(|e| e.to_string())? {
-                        text.push(c);
-                    } else {
-                        let name = r.decode().map_err(|e| e.to_string())?;
-                        match name.as_ref() {
-                            "lt" => text.push('<'),
-                            "gt" => text.push('>'),
-                            "amp" => text.push('&'),
-                            "apos" => text.push('\''),
-                            "quot" => text.push('"'),
-                            other => {
-                                text.push('&');
-                                text.push_str(other);
-                                text.push(';');
-                            }
-                        }
-                    }
-                }
+            ev @ (Event::Text(_) | Event::CData(_) | Event::GeneralRef(_)) => {
+                append_text(&ev, &target, &mut text)?
             }
             Event::Eof if system_done => {
                 finish_target(&mut target, &mut text, &mut b);
@@ -352,6 +324,35 @@ pub(crate) fn parse_event(xml: &[u8]) -> Result<EventBuilder, String> {
         return Err("not an <Event> element".into());
     }
     Ok(b)
+}
+
+/// Append character data (text, CDATA, an entity or character reference) to `text` when a
+/// value is being read.
+fn append_text(ev: &Event<'_>, target: &Target, text: &mut String) -> Result<(), String> {
+    if matches!(target, Target::None) {
+        return Ok(());
+    }
+    match ev {
+        Event::Text(t) => text.push_str(&t.decode().map_err(|e| e.to_string())?),
+        Event::CData(t) => text.push_str(&t.decode().map_err(|e| e.to_string())?),
+        Event::GeneralRef(r) => match r.resolve_char_ref().map_err(|e| e.to_string())? {
+            Some(c) => text.push(c),
+            None => match r.decode().map_err(|e| e.to_string())?.as_ref() {
+                "lt" => text.push('<'),
+                "gt" => text.push('>'),
+                "amp" => text.push('&'),
+                "apos" => text.push('\''),
+                "quot" => text.push('"'),
+                other => {
+                    text.push('&');
+                    text.push_str(other);
+                    text.push(';');
+                }
+            },
+        },
+        _ => {}
+    }
+    Ok(())
 }
 
 fn truncated(b: &EventBuilder) -> String {
@@ -505,40 +506,16 @@ pub(crate) fn data_fields(xml: &str, b: &mut EventBuilder) -> Result<(), String>
                     target = Target::Data(attr(&e, b"Name")?.unwrap_or_else(|| "Data".into()));
                 }
             }
-            Event::Empty(e) => {
-                if e.local_name().as_ref() == b"Data" {
-                    let name = attr(&e, b"Name")?.unwrap_or_else(|| "Data".into());
-                    b.field(&name, "");
-                }
+            Event::Empty(e) if e.local_name().as_ref() == b"Data" => {
+                let name = attr(&e, b"Name")?.unwrap_or_else(|| "Data".into());
+                b.field(&name, "");
             }
             Event::End(_) => {
                 finish_target(&mut target, &mut text, b);
                 depth = depth.saturating_sub(1);
             }
-            Event::Text(t) => {
-                if !matches!(target, Target::None) {
-                    text.push_str(&t.decode().map_err(|e| e.to_string())?);
-                }
-            }
-            Event::CData(t) => {
-                if !matches!(target, Target::None) {
-                    text.push_str(&t.decode().map_err(|e| e.to_string())?);
-                }
-            }
-            Event::GeneralRef(r) => {
-                if !matches!(target, Target::None) {
-                    match r.resolve_char_ref().map_err(|e| e.to_string())? {
-                        Some(c) => text.push(c),
-                        None => match r.decode().map_err(|e| e.to_string())?.as_ref() {
-                            "lt" => text.push('<'),
-                            "gt" => text.push('>'),
-                            "amp" => text.push('&'),
-                            "apos" => text.push('\''),
-                            "quot" => text.push('"'),
-                            other => text.push_str(&format!("&{other};")),
-                        },
-                    }
-                }
+            ev @ (Event::Text(_) | Event::CData(_) | Event::GeneralRef(_)) => {
+                append_text(&ev, &target, &mut text)?
             }
             Event::Eof => return Ok(()),
             _ => {}

@@ -16,7 +16,7 @@ const EVENT: &str = r#"<Event><System><Provider Name="Microsoft-Windows-Sysmon"/
 #[test]
 fn truncated_xml() {
     for cut in [10, 60, 150, EVENT.len() - 30] {
-        let (out, r) = read(EVENT[..cut].as_bytes());
+        let (out, r) = read(&EVENT.as_bytes()[..cut]);
         // Either recovered with a warning, or nothing readable: never silent, never a panic.
         assert!(
             r.is_err() || !out.warnings.is_empty(),
@@ -61,7 +61,7 @@ fn invalid_utf16() {
         bytes.extend_from_slice(&u.to_le_bytes());
     }
     // A lone surrogate in the middle and an odd byte at the end.
-    let at = bytes.len() / 2 & !1;
+    let at = (bytes.len() / 2) & !1;
     bytes[at..at + 2].copy_from_slice(&0xdc00u16.to_le_bytes());
     bytes.push(0x41);
     let (_out, _r) = read(&bytes);
@@ -130,7 +130,7 @@ fn damaged_evtx_never_panics() {
         let at = 4096 + (x as usize % 65536);
         let len = 1 + i % 16;
         for b in bad.iter_mut().skip(at).take(len) {
-            *b = (x >> 8) as u8 ^ *b;
+            *b ^= (x >> 8) as u8;
         }
         let _ = read(&bad);
         let mut out = ReadOutput::default();

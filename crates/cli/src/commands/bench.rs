@@ -5,7 +5,7 @@
 //! the `evtx` crate's JSON serialisation of every record; then the peak RSS of the typed
 //! reader on a 50 MB and a 500 MB input, each in a fresh process.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use sandscope_read::bench;
 use std::path::{Path, PathBuf};
@@ -42,11 +42,22 @@ pub struct ReadArgs {
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.what {
-        BenchWhat::Read(a) => read(a),
+        BenchWhat::Read(a) => {
+            let corpus = a.corpus.unwrap_or_else(default_corpus);
+            let exe = std::env::current_exe()?;
+            let rss = |path: &Path| {
+                let mut c = std::process::Command::new(&exe);
+                c.args(["bench", "read-rss"]).arg(path);
+                c
+            };
+            let rss: Option<&dyn Fn(&Path) -> std::process::Command> =
+                if a.no_rss { None } else { Some(&rss) };
+            bench::run_read_benchmark(&corpus, a.mb, rss)
+                .with_context(|| format!("benchmark over {}", corpus.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchWhat::ReadRss { path } => {
-            let pass = bench::sandscope_pass(&path)?;
-            let rss = bench::peak_rss().unwrap_or(0);
-            println!("{} {} {}", pass.items, pass.elapsed.as_secs_f64(), rss);
+            bench::rss_probe(&path)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -59,76 +70,4 @@ fn default_corpus() -> PathBuf {
     } else {
         PathBuf::from("tests/data")
     }
-}
-
-fn read(args: ReadArgs) -> Result<ExitCode> {
-    let corpus = args.corpus.unwrap_or_else(default_corpus);
-    let sources =
-        bench::corpus_evtx(&corpus).with_context(|| format!("listing {}", corpus.display()))?;
-    if sources.is_empty() {
-        bail!("no EVTX file under {}", corpus.display());
-    }
-    let dir = tempfile::tempdir()?;
-    let big = dir.path().join("bench.evtx");
-    let chunks = bench::build_large_evtx(&sources, args.mb * 1_000_000, &big)?;
-    let size = bench::file_len(&big);
-    println!(
-        "input: {} EVTX files from {} repeated into {} chunks, {:.1} MB; {} threads",
-        sources.len(),
-        corpus.display(),
-        chunks,
-        size as f64 / 1e6,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    // Warm the page cache so that every pass reads from memory.
-    std::hint::black_box(std::fs::read(&big)?.len());
-
-    let json = bench::evtx_records_json_pass(&big)?;
-    let dump = bench::evtx_dump_jsonl_pass(&big)?;
-    let ours = bench::sandscope_pass(&big)?;
-    println!(
-        "{:<40} {:>12} {:>14} {:>10} {:>8}",
-        "reader", "items", "items/s", "MB/s", "secs"
-    );
-    for p in [&json, &dump, &ours] {
-        println!(
-            "{:<40} {:>12} {:>14.0} {:>10.1} {:>8.2}",
-            p.name,
-            p.items,
-            p.per_second(),
-            p.mb_per_second(),
-            p.elapsed.as_secs_f64()
-        );
-    }
-    println!(
-        "sandscope events/s vs evtx records_json records/s: {:.2}x; vs evtx_dump -o jsonl: {:.2}x",
-        ours.per_second() / json.per_second(),
-        ours.per_second() / dump.per_second()
-    );
-    drop(big);
-
-    if !args.no_rss {
-        let exe = std::env::current_exe()?;
-        for mb in [50u64, 500] {
-            let path = dir.path().join(format!("rss-{mb}.evtx"));
-            bench::build_large_evtx(&sources, mb * 1_000_000, &path)?;
-            let out = std::process::Command::new(&exe)
-                .args(["bench", "read-rss"])
-                .arg(&path)
-                .output()?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            let fields: Vec<&str> = text.split_whitespace().collect();
-            if let [events, secs, rss] = fields.as_slice() {
-                let rss: f64 = rss.parse().unwrap_or(0.0);
-                println!(
-                    "peak RSS reading {mb} MB ({events} events, {secs}s): {:.1} MB",
-                    rss / 1e6
-                );
-            } else {
-                println!("peak RSS for {mb} MB: measurement failed: {text}");
-            }
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
