@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 const HEADER: usize = 4096;
 const CHUNK: usize = 65536;
+const ROUNDS: usize = 3;
 
 /// Write an EVTX file of at least `min_bytes` to `out`: the valid chunks of `sources`, repeated.
 /// Returns the number of chunks written.
@@ -227,12 +228,20 @@ pub fn run_read_benchmark(
     );
     // Warm the page cache so that every pass reads from memory.
     std::hint::black_box(std::fs::read(&big)?.len());
-    let json = evtx_records_json_pass(&big)?;
-    let dump = evtx_dump_jsonl_pass(&big)?;
-    let ours = sandscope_pass(&big)?;
+    // Three rounds, the readers interleaved, best time of each: the figures of a shared,
+    // noisy machine.
+    let best = |a: Pass, b: Pass| if b.elapsed < a.elapsed { b } else { a };
+    let mut json = evtx_records_json_pass(&big)?;
+    let mut dump = evtx_dump_jsonl_pass(&big)?;
+    let mut ours = sandscope_pass(&big)?;
+    for _ in 1..ROUNDS {
+        json = best(json, evtx_records_json_pass(&big)?);
+        dump = best(dump, evtx_dump_jsonl_pass(&big)?);
+        ours = best(ours, sandscope_pass(&big)?);
+    }
     println!(
         "{:<40} {:>10} {:>12} {:>9} {:>7}",
-        "reader (same file, same threads)", "items", "items/s", "MB/s", "secs"
+        "reader (same file, same threads, best of 3)", "items", "items/s", "MB/s", "secs"
     );
     for p in [&json, &dump, &ours] {
         println!(

@@ -231,32 +231,25 @@ fn decode_utf16(bytes: &[u8]) -> String {
 
 /// UTF-16LE up to the first NUL unit, lone surrogates as U+FFFD.
 fn push_utf16(out: &mut String, bytes: &[u8]) {
-    let units = bytes.len() / 2;
-    out.reserve(units);
-    let unit = |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
-    let mut i = 0;
-    // Most values are ASCII: copy runs of it through a small buffer.
-    let mut buf = [0u8; 256];
-    while i < units {
-        let mut k = 0;
-        while k < buf.len() && i < units {
-            let u = unit(i);
-            if u == 0 || u >= 0x80 {
+    out.reserve(bytes.len() / 2);
+    // Most values are ASCII: copy the leading ASCII run byte by byte.
+    let mut ascii = 0;
+    {
+        // SAFETY: only bytes below 0x80 are pushed, and ASCII is valid UTF-8, so the string
+        // stays valid UTF-8.
+        let v = unsafe { out.as_mut_vec() };
+        for pair in bytes.chunks_exact(2) {
+            if pair[1] != 0 || pair[0] == 0 || pair[0] >= 0x80 {
                 break;
             }
-            buf[k] = u as u8;
-            k += 1;
-            i += 1;
-        }
-        out.push_str(std::str::from_utf8(&buf[..k]).unwrap_or_default());
-        if i < units && k < buf.len() {
-            break;
+            v.push(pair[0]);
+            ascii += 1;
         }
     }
-    if i >= units || unit(i) == 0 {
-        return;
-    }
-    let rest = (i..units).map(unit).take_while(|&u| u != 0);
+    let rest = bytes[ascii * 2..]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0);
     for c in char::decode_utf16(rest) {
         out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
     }
@@ -670,6 +663,97 @@ fn filetime_timestamp(ft: u64) -> Option<jiff::Timestamp> {
 
 type Templates = Vec<(u32, Option<std::rc::Rc<Template>>)>;
 
+/// Compiled templates by content, kept per worker thread across chunks: every chunk repeats
+/// its templates' definitions, and compiling them is most of the allocation a chunk costs.
+type TemplateKey = ([u8; 16], usize, u64);
+
+thread_local! {
+    static TEMPLATE_CACHE: std::cell::RefCell<std::collections::HashMap<TemplateKey, Option<std::rc::Rc<Template>>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+const MAX_CACHED_TEMPLATES: usize = 4096;
+
+fn cached_template(
+    d: &[u8],
+    guid: [u8; 16],
+    body: usize,
+    body_end: usize,
+) -> Option<std::rc::Rc<Template>> {
+    let compile_now = || {
+        parse_template_tree(d, body, body_end)
+            .and_then(|root| compile(&root))
+            .map(std::rc::Rc::new)
+    };
+    let Some(hash) = template_hash(d, body, body_end) else {
+        return compile_now();
+    };
+    let key = (guid, body_end - body, hash);
+    TEMPLATE_CACHE.with(|cache| {
+        if let Some(t) = cache.borrow().get(&key) {
+            return t.clone();
+        }
+        let t = compile_now();
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= MAX_CACHED_TEMPLATES {
+            cache.clear();
+        }
+        cache.insert(key, t.clone());
+        t
+    })
+}
+
+/// A hash of a template body's content that does not depend on where it sits in its chunk:
+/// the token bytes, with each name reference replaced by the name it points to. `None` for a
+/// body this walk does not follow (it is then compiled every time, or rejected).
+fn template_hash(d: &[u8], start: usize, end: usize) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut pos = start;
+    let name = |pos: &mut usize, h: &mut std::collections::hash_map::DefaultHasher| -> Option<()> {
+        let offset = name_ref(d, pos)? as usize;
+        let len = u16_at(d, offset + 6)? as usize;
+        d.get(offset + 8..offset + 8 + len * 2)?.hash(h);
+        Some(())
+    };
+    while pos < end {
+        let token = *d.get(pos)?;
+        token.hash(&mut h);
+        match token {
+            0x00 => break,
+            0x0f => pos += 4,
+            0x01 | 0x41 => {
+                d.get(pos + 1..pos + 3)?.hash(&mut h);
+                pos += 1 + 2 + 4;
+                name(&mut pos, &mut h)?;
+                if token & 0x40 != 0 {
+                    pos += 4;
+                }
+            }
+            0x06 | 0x46 => {
+                pos += 1;
+                name(&mut pos, &mut h)?;
+            }
+            0x02..=0x04 => pos += 1,
+            0x05 | 0x45 => {
+                let ty = *d.get(pos + 1)?;
+                if ty != 0x01 {
+                    return None;
+                }
+                let len = u16_at(d, pos + 2)? as usize;
+                d.get(pos + 4..pos + 4 + len * 2)?.hash(&mut h);
+                pos += 4 + len * 2;
+            }
+            0x0d | 0x0e => {
+                d.get(pos + 1..pos + 4)?.hash(&mut h);
+                pos += 4;
+            }
+            _ => return None,
+        }
+    }
+    Some(h.finish())
+}
+
 /// Parse the template instance at `d[pos..end]` (an optional fragment header, then the
 /// instance): its template's index in `templates` (compiled on first use) and its values,
 /// appended to `values` from `first`.
@@ -698,9 +782,9 @@ fn parse_instance<'d>(
             let at = def_offset as usize;
             let data_size = u32_at(d, at + 20)? as usize;
             let body = at + 24;
-            let compiled = parse_template_tree(d, body, body.checked_add(data_size)?)
-                .and_then(|root| compile(&root))
-                .map(std::rc::Rc::new);
+            let body_end = body.checked_add(data_size)?;
+            let guid: [u8; 16] = d.get(at + 4..at + 20)?.try_into().ok()?;
+            let compiled = cached_template(d, guid, body, body_end);
             templates.push((def_offset, compiled));
             templates.len() - 1
         }
