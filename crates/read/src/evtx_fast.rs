@@ -233,19 +233,13 @@ fn decode_utf16(bytes: &[u8]) -> String {
 fn push_utf16(out: &mut String, bytes: &[u8]) {
     out.reserve(bytes.len() / 2);
     // Most values are ASCII: copy the leading ASCII run byte by byte.
-    let mut ascii = 0;
-    {
-        // SAFETY: only bytes below 0x80 are pushed, and ASCII is valid UTF-8, so the string
-        // stays valid UTF-8.
-        let v = unsafe { out.as_mut_vec() };
-        for pair in bytes.chunks_exact(2) {
-            if pair[1] != 0 || pair[0] == 0 || pair[0] >= 0x80 {
-                break;
-            }
-            v.push(pair[0]);
-            ascii += 1;
-        }
-    }
+    let ascii = bytes
+        .chunks_exact(2)
+        .take_while(|pair| pair[1] == 0 && pair[0] != 0 && pair[0] < 0x80)
+        .count();
+    // SAFETY: only bytes below 0x80 are appended, and ASCII is valid UTF-8, so the string
+    // stays valid UTF-8.
+    unsafe { out.as_mut_vec() }.extend(bytes[..ascii * 2].iter().step_by(2));
     let rest = bytes[ascii * 2..]
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
@@ -703,14 +697,41 @@ fn cached_template(
     })
 }
 
+/// The Firefox/rustc multiply-rotate hash: fast, and plenty for a per-thread cache key that
+/// also holds the template GUID and size.
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 /// A hash of a template body's content that does not depend on where it sits in its chunk:
 /// the token bytes, with each name reference replaced by the name it points to. `None` for a
 /// body this walk does not follow (it is then compiled every time, or rejected).
 fn template_hash(d: &[u8], start: usize, end: usize) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = FxHasher(0);
     let mut pos = start;
-    let name = |pos: &mut usize, h: &mut std::collections::hash_map::DefaultHasher| -> Option<()> {
+    let name = |pos: &mut usize, h: &mut FxHasher| -> Option<()> {
         let offset = name_ref(d, pos)? as usize;
         let len = u16_at(d, offset + 6)? as usize;
         d.get(offset + 8..offset + 8 + len * 2)?.hash(h);
