@@ -41,7 +41,8 @@ enum Command {
     Graph(commands::graph::GraphArgs),
     /// Ingest logs (optional), then serve the VirusTotal-compatible API and the web UI.
     Serve(commands::serve::ServeArgs),
-    /// Benchmarks that print the speed figures the issues ask for (`bench sigma`, `bench store`).
+    /// Benchmarks that print the speed figures the issues ask for (`bench read`, `bench sigma`,
+    /// `bench store`).
     Bench(commands::bench::BenchArgs),
 }
 

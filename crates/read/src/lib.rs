@@ -8,11 +8,62 @@
 //!
 //! This crate depends on the event model only; it knows nothing of reports, rules or storage.
 
+#[doc(hidden)]
+pub mod bench;
+
+/// Entry points for the fuzz targets (`crates/read/fuzz`): one reader each, on bytes, with
+/// a small decompression limit. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{ReadOptions, ReadOutput, build::Ctx};
+    use std::sync::Arc;
+
+    fn ctx_run(f: impl FnOnce(&mut Ctx<'_>)) {
+        let mut out = ReadOutput::default();
+        let mut ctx = Ctx::new(Arc::from("fuzz"), "fuzz".into(), &mut out);
+        f(&mut ctx);
+    }
+
+    /// The XML / syslog reader.
+    pub fn xml(data: &[u8]) {
+        ctx_run(|ctx| {
+            let _ = crate::xml::read_xml(data, ctx);
+        });
+    }
+
+    /// The JSON reader (lines, documents, CAPE reports).
+    pub fn json_lines(data: &[u8]) {
+        ctx_run(|ctx| {
+            let _ = crate::json::read_json(data, ctx);
+        });
+    }
+
+    /// Detection and every reader.
+    pub fn any(data: &[u8]) {
+        let opts = ReadOptions {
+            max_decompressed_bytes: 8 << 20,
+            ..ReadOptions::default()
+        };
+        let mut out = ReadOutput::default();
+        let _ = crate::read_reader_with("fuzz", data, &opts, &mut out);
+    }
+}
+mod build;
+mod detect;
+mod evtx_fast;
 mod evtx_file;
+mod input;
+mod json;
+mod xml;
+
+pub use detect::{Format, SNIFF_BYTES, detect};
 
 use sandscope_event::SysmonEvent;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// Where damaged input was found, for warnings an analyst can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,9 +158,132 @@ impl ReadStats {
     }
 }
 
-/// Read one file (format detected from its content) into `sink`.
+/// Limits that keep hostile input from exhausting the machine.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Decompressed bytes allowed per input, over all its gzip layers and zip members
+    /// (a zip bomb stops with a warning when it is spent). Default 4 GiB.
+    pub max_decompressed_bytes: u64,
+    /// Read EVTX through the `evtx` crate's JSON rendering instead of the typed fast path
+    /// (slower; the reference the fast path is tested against).
+    pub evtx_via_json: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_decompressed_bytes: 4 << 30,
+            evtx_via_json: false,
+        }
+    }
+}
+
+/// Read one file (format detected from its content) into `sink`. `-` reads standard input.
 pub fn read_path(path: &Path, sink: &mut dyn EventSink) -> Result<ReadStats, ReadError> {
-    evtx_file::read_evtx(path, sink)
+    read_path_with(path, &ReadOptions::default(), sink)
+}
+
+/// [`read_path`] with explicit limits.
+pub fn read_path_with(
+    path: &Path,
+    opts: &ReadOptions,
+    sink: &mut dyn EventSink,
+) -> Result<ReadStats, ReadError> {
+    if path.as_os_str() == "-" {
+        return read_reader_with("-", std::io::stdin().lock(), opts, sink);
+    }
+    let file: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+    let mut ctx = build::Ctx::new(file, path.to_path_buf(), sink);
+    let opener = input::Opener {
+        opts,
+        budget: Rc::new(Cell::new(opts.max_decompressed_bytes)),
+    };
+    let result = opener.file(path, &mut ctx);
+    finish(result, ctx, path)
+}
+
+/// Read standard input (any format, detected from its content).
+pub fn read_stdin(sink: &mut dyn EventSink) -> Result<ReadStats, ReadError> {
+    read_reader_with("-", std::io::stdin().lock(), &ReadOptions::default(), sink)
+}
+
+/// Read in-memory bytes; `name` is the source the events carry.
+pub fn read_bytes(
+    name: &str,
+    bytes: &[u8],
+    sink: &mut dyn EventSink,
+) -> Result<ReadStats, ReadError> {
+    read_reader_with(name, bytes, &ReadOptions::default(), sink)
+}
+
+/// Read any stream (format detected from its content); `name` is the source the events carry.
+/// EVTX and zip content is spooled to an anonymous temporary file, since both need to seek.
+pub fn read_reader_with(
+    name: &str,
+    reader: impl std::io::Read,
+    opts: &ReadOptions,
+    sink: &mut dyn EventSink,
+) -> Result<ReadStats, ReadError> {
+    let path = PathBuf::from(name);
+    let mut ctx = build::Ctx::new(Arc::from(name), path.clone(), sink);
+    let opener = input::Opener {
+        opts,
+        budget: Rc::new(Cell::new(opts.max_decompressed_bytes)),
+    };
+    let result = opener.stream(Box::new(reader), &path, &mut ctx, 0);
+    finish(result, ctx, &path)
+}
+
+/// An input with no record at all, of any channel, is not an event log — unless it is an EVTX
+/// file, which can be empty.
+fn finish(
+    result: Result<(), ReadError>,
+    ctx: build::Ctx<'_>,
+    path: &Path,
+) -> Result<ReadStats, ReadError> {
+    result?;
+    if ctx.records == 0 && (!ctx.empty_ok || ctx.stats.warnings > 0) {
+        let reason = if ctx.stats.warnings > 0 {
+            "no readable record (every part is damaged)"
+        } else {
+            "no event records"
+        };
+        return Err(ReadError::NotAnEventLog {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        });
+    }
+    Ok(ctx.stats)
+}
+
+/// The files under `path`, recursively, in sorted (byte-wise by name) order: `path` itself
+/// when it is not a directory. Hidden entries (`.name`) and symbolic links to directories are
+/// skipped.
+pub fn walk(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !path.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(out);
+    }
+    walk_into(path, &mut out)?;
+    Ok(out)
+}
+
+fn walk_into(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk_into(&entry.path(), out)?;
+        } else if kind.is_file() || (kind.is_symlink() && entry.path().is_file()) {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
 }
 
 /// Everything one file held, collected in memory. For tests and small inputs; large inputs

@@ -1,5 +1,6 @@
 //! `sandscope bench …`: the speed figures the issues ask for, printed, never asserted.
 
+mod read;
 mod sigma;
 mod store;
 
@@ -16,6 +17,11 @@ pub struct BenchArgs {
 
 #[derive(Subcommand)]
 pub enum BenchWhat {
+    /// EVTX reading: events/s and MB/s of Sandscope vs the evtx crate's JSON, and peak RSS.
+    Read(read::ReadArgs),
+    /// (internal) Read one file with the typed reader and print its peak RSS.
+    #[command(hide = true)]
+    ReadRss { path: PathBuf },
     /// The bundled SigmaHQ rules over EVTX files repeated to a large input.
     Sigma {
         /// Folder of EVTX files (walked recursively; a `broken/` folder is skipped).
@@ -31,6 +37,8 @@ pub enum BenchWhat {
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.what {
+        BenchWhat::Read(a) => read::run(a),
+        BenchWhat::ReadRss { path } => read::rss_probe(&path),
         BenchWhat::Sigma { corpus, min_mb } => sigma::run(corpus, min_mb),
         BenchWhat::Store(a) => store::run(a),
     }

@@ -1,0 +1,1075 @@
+//! The typed EVTX fast path: Sysmon events built straight from the BinXML, without rendering
+//! each record to JSON or XML and parsing it back.
+//!
+//! Chunks are found and read by the `evtx` crate (`EvtxParser::chunks`, which also knows about
+//! damaged and wrapped-around logs) and decoded on the rayon pool, at most two per thread in
+//! flight, then delivered in chunk order, so record order is deterministic. Per chunk, each
+//! template definition is compiled once into the places where the fields we need sit (the
+//! `System` values and the `EventData/Data` elements); a record is then its substitution
+//! values, rendered only for the fields wanted, and a record of another channel is counted
+//! after reading just its `Channel` value.
+//!
+//! Whatever this decoder does not know (unusual tokens, arrays, ANSI strings, a damaged
+//! record) sends the whole chunk down the `evtx` crate's own JSON path instead, so output and
+//! warnings are those of the reference path (`evtx_file::read_evtx_json`); a test compares the
+//! two over the corpus.
+
+use crate::Location;
+use crate::build::{Ctx, EventBuilder, Outcome};
+use crate::evtx_file::{error_chain, location_of, outcome_of_json};
+use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek};
+use std::sync::Arc;
+
+const CHUNK_HEADER_SIZE: usize = 512;
+
+/// Chunks decoded by the fast path and chunks left to the reference path, since start (for the
+/// benchmark).
+pub(crate) static FAST_CHUNKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub(crate) static FALLBACK_CHUNKS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// What decoding one chunk produced, in record order.
+enum Item {
+    Outcome(Outcome, u64),
+    Warning(Location, String),
+}
+
+pub(crate) fn read_evtx_fast<T: Read + Seek>(mut parser: EvtxParser<T>, ctx: &mut Ctx<'_>) {
+    let threads = rayon::current_num_threads().max(1);
+    let settings = Arc::new(crate::evtx_file::settings());
+    let file = ctx.file.clone();
+    let mut chunks = parser.chunks();
+    if threads == 1 {
+        for chunk in chunks {
+            deliver(decode(chunk, &settings, &file), ctx);
+        }
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Item>)>();
+    let mut reorder: BTreeMap<u64, Vec<Item>> = BTreeMap::new();
+    let (mut next_seq, mut next_out, mut in_flight) = (0u64, 0u64, 0usize);
+    let mut exhausted = false;
+    loop {
+        while !exhausted && in_flight < threads * 2 {
+            let Some(chunk) = chunks.next() else {
+                exhausted = true;
+                break;
+            };
+            let (tx, settings, file) = (tx.clone(), settings.clone(), file.clone());
+            let seq = next_seq;
+            next_seq += 1;
+            in_flight += 1;
+            rayon::spawn(move || {
+                let items = decode(chunk, &settings, &file);
+                let _ = tx.send((seq, items));
+            });
+        }
+        if let Some(items) = reorder.remove(&next_out) {
+            next_out += 1;
+            in_flight -= 1;
+            deliver(items, ctx);
+            continue;
+        }
+        if in_flight == 0 && exhausted {
+            return;
+        }
+        match rx.recv() {
+            Ok((seq, items)) => {
+                reorder.insert(seq, items);
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+fn deliver(items: Vec<Item>, ctx: &mut Ctx<'_>) {
+    for item in items {
+        match item {
+            Item::Outcome(outcome, id) => ctx.outcome(outcome, || Location::Record(id)),
+            Item::Warning(location, message) => ctx.warn(location, message),
+        }
+    }
+}
+
+/// Decode one chunk; never panics (a panic in a decoder becomes a warning for the chunk).
+fn decode(
+    chunk: evtx::err::Result<EvtxChunkData>,
+    settings: &Arc<ParserSettings>,
+    file: &Arc<str>,
+) -> Vec<Item> {
+    let mut chunk = match chunk {
+        Ok(chunk) => chunk,
+        Err(err) => return vec![Item::Warning(location_of(&err), error_chain(&err))],
+    };
+    let number = chunk.number.unwrap_or(0);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        use std::sync::atomic::Ordering::Relaxed;
+        match fast_chunk(&chunk, file) {
+            Some(items) => {
+                FAST_CHUNKS.fetch_add(1, Relaxed);
+                items
+            }
+            None => {
+                FALLBACK_CHUNKS.fetch_add(1, Relaxed);
+                slow_chunk(&mut chunk, settings, file)
+            }
+        }
+    }));
+    result.unwrap_or_else(|_| {
+        vec![Item::Warning(
+            Location::Chunk(number),
+            "internal error while decoding this chunk; it was skipped".into(),
+        )]
+    })
+}
+
+/// The reference path for one chunk: the `evtx` crate's records rendered as JSON.
+fn slow_chunk(
+    chunk: &mut EvtxChunkData,
+    settings: &Arc<ParserSettings>,
+    file: &Arc<str>,
+) -> Vec<Item> {
+    let number = chunk.number.unwrap_or(0);
+    let mut parsed = match chunk.parse(settings.clone()) {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            return vec![Item::Warning(
+                Location::Chunk(number),
+                format!(
+                    "Failed to parse chunk number {number}: {}",
+                    error_chain(&err)
+                ),
+            )];
+        }
+    };
+    let mut items = Vec::new();
+    for record in parsed.iter() {
+        match record.and_then(|r| r.into_json_value()) {
+            Ok(record) => {
+                let id = record.event_record_id;
+                items.push(Item::Outcome(outcome_of_json(&record, file), id));
+            }
+            Err(err) => items.push(Item::Warning(location_of(&err), error_chain(&err))),
+        }
+    }
+    items
+}
+
+// ---------------------------------------------------------------------------------------------
+// BinXML, as far as Sysmon (and most Windows event) templates need it (MS-EVEN6 §2.2).
+
+fn u16_at(d: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?))
+}
+fn u32_at(d: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
+}
+fn u64_at(d: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(d.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// A piece of an element's content or attribute value.
+#[derive(Debug, Clone)]
+enum Part {
+    Literal(String),
+    Substitution(u16),
+}
+
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    dependency: Option<u16>,
+    attrs: Vec<(String, Vec<Part>)>,
+    content: Vec<Part>,
+    children: Vec<Element>,
+}
+
+/// Where, in a compiled template, the values an event needs are.
+#[derive(Debug, Default)]
+struct Slot {
+    /// Dependency ids of the element and its ancestors: a NullType value at any of them leaves
+    /// the element out (MS-EVEN6 §2.2.12).
+    deps: Vec<u16>,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+struct DataField {
+    name: String,
+    slot: Slot,
+}
+
+#[derive(Debug, Default)]
+struct Template {
+    provider: Option<Slot>,
+    event_id: Option<Slot>,
+    record_id: Option<Slot>,
+    time_created: Option<Slot>,
+    channel: Option<Slot>,
+    computer: Option<Slot>,
+    /// `None` when the event data has a shape this decoder leaves to the reference path.
+    data: Option<Vec<DataField>>,
+    /// Substitutions in the `Event` element's content: Windows puts the `EventData` there, as
+    /// an embedded BinXML fragment with a template instance of its own.
+    embedded: Vec<u16>,
+}
+
+fn read_name(d: &[u8], offset: u32) -> Option<String> {
+    let at = offset as usize;
+    let len = u16_at(d, at + 6)? as usize;
+    let bytes = d.get(at + 8..at + 8 + len * 2)?;
+    Some(decode_utf16(bytes))
+}
+
+fn decode_utf16(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() / 2);
+    push_utf16(&mut s, bytes);
+    s
+}
+
+/// UTF-16LE up to the first NUL unit, lone surrogates as U+FFFD.
+fn push_utf16(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() / 2);
+    // Most values are ASCII: copy the leading ASCII run byte by byte.
+    let ascii = bytes
+        .chunks_exact(2)
+        .take_while(|pair| pair[1] == 0 && pair[0] != 0 && pair[0] < 0x80)
+        .count();
+    // SAFETY: only bytes below 0x80 are appended, and ASCII is valid UTF-8, so the string
+    // stays valid UTF-8.
+    unsafe { out.as_mut_vec() }.extend(bytes[..ascii * 2].iter().step_by(2));
+    let rest = bytes[ascii * 2..]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0);
+    for c in char::decode_utf16(rest) {
+        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
+}
+
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex(out: &mut String, mut v: u64) {
+    out.push_str("0x");
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = HEX[(v & 0xf) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+/// Skip a name reference at `*pos` (a chunk offset), and the name itself when it is stored
+/// right there; the name's offset.
+fn name_ref(d: &[u8], pos: &mut usize) -> Option<u32> {
+    let offset = u32_at(d, *pos)?;
+    *pos += 4;
+    if offset as usize == *pos {
+        let len = u16_at(d, *pos + 6)? as usize;
+        *pos += 6 + 2 + len * 2 + 2;
+    }
+    Some(offset)
+}
+
+/// Parse a template definition's body (`d[start..end]`, chunk offsets) into its element tree.
+fn parse_template_tree(d: &[u8], start: usize, end: usize) -> Option<Element> {
+    let mut pos = start;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    // The attribute being read, if any (until the element's start tag closes).
+    let mut in_attr = false;
+    while pos < end {
+        let token = *d.get(pos)?;
+        match token {
+            0x00 => break,
+            0x0f => pos += 4,
+            0x01 | 0x41 => {
+                let dep = u16_at(d, pos + 1)?;
+                pos += 1 + 2 + 4;
+                let name = read_name(d, name_ref(d, &mut pos)?)?;
+                if token & 0x40 != 0 {
+                    pos += 4;
+                }
+                if stack.len() > 32 {
+                    return None;
+                }
+                stack.push(Element {
+                    name,
+                    dependency: (dep != 0xffff).then_some(dep),
+                    ..Default::default()
+                });
+                in_attr = false;
+            }
+            0x06 | 0x46 => {
+                pos += 1;
+                let name = read_name(d, name_ref(d, &mut pos)?)?;
+                stack.last_mut()?.attrs.push((name, Vec::new()));
+                in_attr = true;
+            }
+            0x02 => {
+                pos += 1;
+                in_attr = false;
+            }
+            0x03 | 0x04 => {
+                pos += 1;
+                in_attr = false;
+                let done = stack.pop()?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(done),
+                    None => root = Some(done),
+                }
+            }
+            0x05 | 0x45 => {
+                let ty = *d.get(pos + 1)?;
+                if ty != 0x01 {
+                    return None;
+                }
+                let len = u16_at(d, pos + 2)? as usize;
+                let text = decode_utf16(d.get(pos + 4..pos + 4 + len * 2)?);
+                pos += 4 + len * 2;
+                push_part(&mut stack, in_attr, Part::Literal(text))?;
+            }
+            0x0d | 0x0e => {
+                let id = u16_at(d, pos + 1)?;
+                pos += 4;
+                // Normal and optional substitutions render alike here: an empty value is
+                // an empty string either way.
+                push_part(&mut stack, in_attr, Part::Substitution(id))?;
+            }
+            // CDATA, character/entity references, processing instructions, nested templates:
+            // left to the reference path.
+            _ => return None,
+        }
+    }
+    if !stack.is_empty() {
+        return None;
+    }
+    root
+}
+
+fn push_part(stack: &mut [Element], in_attr: bool, part: Part) -> Option<()> {
+    let element = stack.last_mut()?;
+    if in_attr {
+        element.attrs.last_mut()?.1.push(part);
+    } else {
+        element.content.push(part);
+    }
+    Some(())
+}
+
+fn compile(root: &Element) -> Option<Template> {
+    let mut t = Template::default();
+    if root.name == "EventData" {
+        t.data = data_fields(root, &[]);
+        return Some(t);
+    }
+    if root.name != "Event" || !root.attrs.iter().all(|(n, _)| n == "xmlns") {
+        return None;
+    }
+    for part in &root.content {
+        match part {
+            Part::Substitution(id) => t.embedded.push(*id),
+            Part::Literal(_) => return None,
+        }
+    }
+    let slot = |deps: &[u16], el: &Element, parts: &[Part]| Slot {
+        deps: deps.iter().copied().chain(el.dependency).collect(),
+        parts: parts.to_vec(),
+    };
+    let attr = |el: &Element, name: &str| {
+        el.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, parts)| parts.clone())
+    };
+    for section in &root.children {
+        let deps: Vec<u16> = section.dependency.into_iter().collect();
+        match section.name.as_str() {
+            "System" => {
+                for el in &section.children {
+                    match el.name.as_str() {
+                        "Provider" => {
+                            t.provider = attr(el, "Name").map(|p| slot(&deps, el, &p));
+                        }
+                        "TimeCreated" => {
+                            t.time_created = attr(el, "SystemTime").map(|p| slot(&deps, el, &p));
+                        }
+                        "EventID" => t.event_id = Some(slot(&deps, el, &el.content)),
+                        "EventRecordID" => t.record_id = Some(slot(&deps, el, &el.content)),
+                        "Channel" => t.channel = Some(slot(&deps, el, &el.content)),
+                        "Computer" => t.computer = Some(slot(&deps, el, &el.content)),
+                        _ => {}
+                    }
+                }
+            }
+            "EventData" => t.data = data_fields(section, &deps),
+            _ => {}
+        }
+    }
+    if !root.children.iter().any(|s| s.name == "EventData") {
+        t.data = Some(Vec::new());
+    }
+    Some(t)
+}
+
+/// The `Data` fields of an `EventData` element; `None` for a shape left to the reference path.
+fn data_fields(section: &Element, parent_deps: &[u16]) -> Option<Vec<DataField>> {
+    if !section.content.is_empty() || !section.attrs.is_empty() {
+        return None;
+    }
+    let deps: Vec<u16> = parent_deps
+        .iter()
+        .copied()
+        .chain(section.dependency)
+        .collect();
+    let mut fields = Vec::with_capacity(section.children.len());
+    for el in &section.children {
+        let name = match el.attrs.as_slice() {
+            [(attr, parts)] if attr == "Name" => match parts.as_slice() {
+                [Part::Literal(n)] => n.clone(),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        if el.name != "Data" || !el.children.is_empty() {
+            return None;
+        }
+        fields.push(DataField {
+            name,
+            slot: Slot {
+                deps: deps.iter().copied().chain(el.dependency).collect(),
+                parts: el.content.clone(),
+            },
+        });
+    }
+    Some(fields)
+}
+
+/// One substitution value: its type and bytes.
+#[derive(Clone, Copy)]
+struct Value<'d> {
+    ty: u8,
+    bytes: &'d [u8],
+}
+
+/// Why a value could not be rendered here: the chunk goes to the reference path.
+struct Unsupported;
+
+fn is_left_out(deps: &[u16], values: &[Value<'_>]) -> bool {
+    deps.iter()
+        .any(|&d| values.get(d as usize).is_some_and(|v| v.ty == 0x00))
+}
+
+/// Render `parts` into `out`. Optional substitutions of empty values render as nothing.
+fn render(parts: &[Part], values: &[Value<'_>], out: &mut String) -> Result<(), Unsupported> {
+    for part in parts {
+        match part {
+            Part::Literal(s) => out.push_str(s),
+            Part::Substitution(id) => {
+                if let Some(v) = values.get(*id as usize) {
+                    render_value(*v, out)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], Unsupported> {
+    bytes.try_into().map_err(|_| Unsupported)
+}
+
+/// A value as the `evtx` crate renders it (see the canonical rendering in `sandscope_event`).
+fn render_value(v: Value<'_>, out: &mut String) -> Result<(), Unsupported> {
+    use std::fmt::Write;
+    let b = v.bytes;
+    match v.ty {
+        0x00 => {}
+        0x01 => push_utf16(out, b),
+        0x03 => push_i64(out, i8::from_le_bytes(fixed(b)?).into()),
+        0x04 => push_u64(out, u8::from_le_bytes(fixed(b)?).into()),
+        0x05 => push_i64(out, i16::from_le_bytes(fixed(b)?).into()),
+        0x06 => push_u64(out, u16::from_le_bytes(fixed(b)?).into()),
+        0x07 => push_i64(out, i32::from_le_bytes(fixed(b)?).into()),
+        0x08 => push_u64(out, u32::from_le_bytes(fixed(b)?).into()),
+        0x09 => push_i64(out, i64::from_le_bytes(fixed(b)?)),
+        0x0a => push_u64(out, u64::from_le_bytes(fixed(b)?)),
+        0x0d => match i32::from_le_bytes(fixed(b)?) {
+            0 => out.push_str("false"),
+            1 => out.push_str("true"),
+            n => push_i64(out, n.into()),
+        },
+        0x0e => {
+            for byte in b {
+                write!(out, "{byte:02X}").map_err(|_| Unsupported)?;
+            }
+        }
+        0x0f => {
+            // Windows' rendering: `{d1-d2-d3-d4[0..2]-d4[2..8]}`, d1–d3 little-endian.
+            const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+            let g: [u8; 16] = fixed(b)?;
+            let mut text = [b'-'; 38];
+            text[0] = b'{';
+            text[37] = b'}';
+            let mut n = 1;
+            for (i, &idx) in ORDER.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    n += 1;
+                }
+                text[n] = HEX[usize::from(g[idx] >> 4)];
+                text[n + 1] = HEX[usize::from(g[idx] & 0xf)];
+                n += 2;
+            }
+            out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+        }
+        0x10 if b.len() == 4 => push_hex(out, u32::from_le_bytes(fixed(b)?).into()),
+        0x10 => push_hex(out, u64::from_le_bytes(fixed(b)?)),
+        0x11 => write_filetime(u64::from_le_bytes(fixed(b)?), out)?,
+        0x13 => write_sid(b, out)?,
+        0x14 => push_hex(out, u32::from_le_bytes(fixed(b)?).into()),
+        0x15 => push_hex(out, u64::from_le_bytes(fixed(b)?)),
+        0x21 if b.is_empty() => {}
+        // ANSI strings (code page), floats, SYSTEMTIME, embedded BinXML, arrays.
+        _ => return Err(Unsupported),
+    }
+    Ok(())
+}
+
+/// FILETIME as `YYYY-MM-DDTHH:MM:SS.fffffffZ` (seven digits, the 100 ns a FILETIME counts).
+fn write_filetime(ft: u64, out: &mut String) -> Result<(), Unsupported> {
+    use std::fmt::Write;
+    const UNIX_EPOCH_AS_FILETIME: i128 = 116_444_736_000_000_000;
+    let ticks = i128::from(ft) - UNIX_EPOCH_AS_FILETIME;
+    let ts = jiff::Timestamp::from_nanosecond(ticks * 100).map_err(|_| Unsupported)?;
+    let dt = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        (ft % 10_000_000)
+    )
+    .map_err(|_| Unsupported)
+}
+
+fn write_sid(b: &[u8], out: &mut String) -> Result<(), Unsupported> {
+    use std::fmt::Write;
+    let &[revision, count, a0, a1, a2, a3, a4, a5, ref subs @ ..] = b else {
+        out.push_str("S-?");
+        return Ok(());
+    };
+    let authority = u64::from_be_bytes([0, 0, a0, a1, a2, a3, a4, a5]);
+    write!(out, "S-{revision}-{authority}").map_err(|_| Unsupported)?;
+    for chunk in subs.chunks_exact(4).take(count as usize) {
+        let sub = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        write!(out, "-{sub}").map_err(|_| Unsupported)?;
+    }
+    Ok(())
+}
+
+/// Fixed sizes of the scalar value types (for checking descriptors).
+fn fixed_size(ty: u8) -> Option<usize> {
+    Some(match ty {
+        0x03 | 0x04 => 1,
+        0x05 | 0x06 => 2,
+        0x07 | 0x08 | 0x0b | 0x0d | 0x14 => 4,
+        0x09 | 0x0a | 0x0c | 0x11 | 0x15 => 8,
+        0x0f | 0x12 => 16,
+        _ => return None,
+    })
+}
+
+/// Decode a whole chunk, or `None` to leave it to the reference path.
+fn fast_chunk(chunk: &EvtxChunkData, file: &Arc<str>) -> Option<Vec<Item>> {
+    let d = &chunk.data[..];
+    let header = &chunk.header;
+    let live_end = (header.free_space_offset as usize).min(d.len());
+    let mut templates: Templates = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut items = Vec::with_capacity(128);
+    let mut off = CHUNK_HEADER_SIZE;
+    while off < live_end {
+        if d.get(off..off + 4)? != b"\x2a\x2a\x00\x00" {
+            return None;
+        }
+        let size = u32_at(d, off + 4)? as usize;
+        let record_id = u64_at(d, off + 8)?;
+        let filetime = u64_at(d, off + 16)?;
+        if size < 28 || off + size > d.len() {
+            return None;
+        }
+        let timestamp = filetime_timestamp(filetime)?;
+        let outcome = decode_record(
+            d,
+            off + 24,
+            off + size - 4,
+            &mut templates,
+            &mut scratch,
+            file,
+            record_id,
+            timestamp,
+        )?;
+        items.push(Item::Outcome(outcome, record_id));
+        if record_id == header.last_event_record_id {
+            break;
+        }
+        off += size;
+    }
+    Some(items)
+}
+
+fn filetime_timestamp(ft: u64) -> Option<jiff::Timestamp> {
+    const UNIX_EPOCH_AS_FILETIME: i128 = 116_444_736_000_000_000;
+    jiff::Timestamp::from_nanosecond((i128::from(ft) - UNIX_EPOCH_AS_FILETIME) * 100).ok()
+}
+
+type Templates = Vec<(u32, Option<std::rc::Rc<Template>>)>;
+
+/// Compiled templates by content, kept per worker thread across chunks: every chunk repeats
+/// its templates' definitions, and compiling them is most of the allocation a chunk costs.
+type TemplateKey = ([u8; 16], usize, u64);
+
+thread_local! {
+    static TEMPLATE_CACHE: std::cell::RefCell<std::collections::HashMap<TemplateKey, Option<std::rc::Rc<Template>>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+const MAX_CACHED_TEMPLATES: usize = 4096;
+
+fn cached_template(
+    d: &[u8],
+    guid: [u8; 16],
+    body: usize,
+    body_end: usize,
+) -> Option<std::rc::Rc<Template>> {
+    let compile_now = || {
+        parse_template_tree(d, body, body_end)
+            .and_then(|root| compile(&root))
+            .map(std::rc::Rc::new)
+    };
+    let Some(hash) = template_hash(d, body, body_end) else {
+        return compile_now();
+    };
+    let key = (guid, body_end - body, hash);
+    TEMPLATE_CACHE.with(|cache| {
+        if let Some(t) = cache.borrow().get(&key) {
+            return t.clone();
+        }
+        let t = compile_now();
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= MAX_CACHED_TEMPLATES {
+            cache.clear();
+        }
+        cache.insert(key, t.clone());
+        t
+    })
+}
+
+/// The Firefox/rustc multiply-rotate hash: fast, and plenty for a per-thread cache key that
+/// also holds the template GUID and size.
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// A hash of a template body's content that does not depend on where it sits in its chunk:
+/// the token bytes, with each name reference replaced by the name it points to. `None` for a
+/// body this walk does not follow (it is then compiled every time, or rejected).
+fn template_hash(d: &[u8], start: usize, end: usize) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = FxHasher(0);
+    let mut pos = start;
+    let name = |pos: &mut usize, h: &mut FxHasher| -> Option<()> {
+        let offset = name_ref(d, pos)? as usize;
+        let len = u16_at(d, offset + 6)? as usize;
+        d.get(offset + 8..offset + 8 + len * 2)?.hash(h);
+        Some(())
+    };
+    while pos < end {
+        let token = *d.get(pos)?;
+        token.hash(&mut h);
+        match token {
+            0x00 => break,
+            0x0f => pos += 4,
+            0x01 | 0x41 => {
+                d.get(pos + 1..pos + 3)?.hash(&mut h);
+                pos += 1 + 2 + 4;
+                name(&mut pos, &mut h)?;
+                if token & 0x40 != 0 {
+                    pos += 4;
+                }
+            }
+            0x06 | 0x46 => {
+                pos += 1;
+                name(&mut pos, &mut h)?;
+            }
+            0x02..=0x04 => pos += 1,
+            0x05 | 0x45 => {
+                let ty = *d.get(pos + 1)?;
+                if ty != 0x01 {
+                    return None;
+                }
+                let len = u16_at(d, pos + 2)? as usize;
+                d.get(pos + 4..pos + 4 + len * 2)?.hash(&mut h);
+                pos += 4 + len * 2;
+            }
+            0x0d | 0x0e => {
+                d.get(pos + 1..pos + 4)?.hash(&mut h);
+                pos += 4;
+            }
+            _ => return None,
+        }
+    }
+    Some(h.finish())
+}
+
+/// Parse the template instance at `d[pos..end]` (an optional fragment header, then the
+/// instance): its template's index in `templates` (compiled on first use) and its values,
+/// appended to `values` from `first`.
+fn parse_instance<'d>(
+    d: &'d [u8],
+    mut pos: usize,
+    end: usize,
+    templates: &mut Templates,
+    values: &mut Vec<Value<'d>>,
+) -> Option<usize> {
+    if d.get(pos) == Some(&0x0f) {
+        pos += 4;
+    }
+    if d.get(pos) != Some(&0x0c) {
+        return None;
+    }
+    let def_offset = u32_at(d, pos + 6)?;
+    pos += 10;
+    if def_offset as usize == pos {
+        let data_size = u32_at(d, pos + 20)? as usize;
+        pos += 24 + data_size;
+    }
+    let index = match templates.iter().position(|(o, _)| *o == def_offset) {
+        Some(i) => i,
+        None => {
+            let at = def_offset as usize;
+            let data_size = u32_at(d, at + 20)? as usize;
+            let body = at + 24;
+            let body_end = body.checked_add(data_size)?;
+            let guid: [u8; 16] = d.get(at + 4..at + 20)?.try_into().ok()?;
+            let compiled = cached_template(d, guid, body, body_end);
+            templates.push((def_offset, compiled));
+            templates.len() - 1
+        }
+    };
+    let count = u32_at(d, pos)? as usize;
+    pos += 4;
+    let descriptors = d.get(pos..pos.checked_add(count.checked_mul(4)?)?)?;
+    pos += count * 4;
+    for desc in descriptors.chunks_exact(4) {
+        let size = u16::from_le_bytes([desc[0], desc[1]]) as usize;
+        let ty = desc[2];
+        if let Some(n) = fixed_size(ty)
+            && n != size
+        {
+            return None;
+        }
+        let bytes = d.get(pos..pos + size)?;
+        values.push(Value { ty, bytes });
+        pos += size;
+    }
+    if pos > end || !(pos == end || d.get(pos) == Some(&0x00)) {
+        return None;
+    }
+    Some(index)
+}
+
+/// Reused between the records of a chunk.
+#[derive(Default)]
+struct Scratch<'d> {
+    values: Vec<Value<'d>>,
+    nested: Vec<Value<'d>>,
+    text: String,
+}
+
+fn slot_text(
+    slot: &Option<Slot>,
+    values: &[Value<'_>],
+    scratch: &mut String,
+) -> Option<Option<String>> {
+    let Some(slot) = slot else { return Some(None) };
+    if is_left_out(&slot.deps, values) {
+        return Some(None);
+    }
+    scratch.clear();
+    render(&slot.parts, values, scratch).ok()?;
+    Some(Some(scratch.clone()))
+}
+
+fn push_fields(
+    fields: &[DataField],
+    values: &[Value<'_>],
+    scratch: &mut String,
+    b: &mut EventBuilder,
+) -> Option<()> {
+    for field in fields {
+        if is_left_out(&field.slot.deps, values) {
+            continue;
+        }
+        scratch.clear();
+        render(&field.slot.parts, values, scratch).ok()?;
+        b.field(&field.name, scratch);
+    }
+    Some(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decode_record<'d>(
+    d: &'d [u8],
+    start: usize,
+    end: usize,
+    templates: &mut Templates,
+    scratch: &mut Scratch<'d>,
+    file: &Arc<str>,
+    record_id: u64,
+    timestamp: jiff::Timestamp,
+) -> Option<Outcome> {
+    scratch.values.clear();
+    let index = parse_instance(d, start, end, templates, &mut scratch.values)?;
+    let template = templates[index].1.clone()?;
+    match typed_event(&template, d, templates, scratch, file, record_id, timestamp)? {
+        Typed::Done(outcome) => Some(outcome),
+        // Anything unusual: the general builder, which `finish`es like every other reader.
+        Typed::General => {
+            general_event(&template, d, templates, scratch, file, record_id, timestamp)
+        }
+    }
+}
+
+enum Typed {
+    Done(Outcome),
+    General,
+}
+
+/// Render a slot into `text` (cleared first); `false` when the element is absent or left out.
+fn slot_into(slot: &Option<Slot>, values: &[Value<'_>], text: &mut String) -> Option<bool> {
+    text.clear();
+    let Some(slot) = slot else { return Some(false) };
+    if is_left_out(&slot.deps, values) {
+        return Some(false);
+    }
+    render(&slot.parts, values, text).ok()?;
+    Some(true)
+}
+
+/// The common case built directly, with as few allocations as possible: a `Channel` present,
+/// a numeric `EventID`, `TimeCreated` a FILETIME. It gives exactly what `general_event` would
+/// (the equality test over the corpus checks); anything else returns `Typed::General`.
+#[allow(clippy::too_many_arguments)]
+fn typed_event<'d>(
+    t: &Template,
+    d: &'d [u8],
+    templates: &mut Templates,
+    scratch: &mut Scratch<'d>,
+    file: &Arc<str>,
+    header_record_id: u64,
+    header_time: jiff::Timestamp,
+) -> Option<Typed> {
+    use sandscope_event::{
+        EventSource, Fields, SysmonEvent, canonical_value, is_sysmon_channel, parse_time,
+        truncate_to_micros,
+    };
+    let values = &scratch.values;
+    let text = &mut scratch.text;
+    // Channel: other channels are counted after reading only this.
+    if !slot_into(&t.channel, values, text)? {
+        return Some(Typed::General);
+    }
+    let channel = text.trim();
+    if channel.is_empty() {
+        return Some(Typed::General);
+    }
+    if !is_sysmon_channel(channel) {
+        return Some(Typed::Done(Outcome::Skipped(channel.to_string())));
+    }
+    let channel = channel.to_string();
+    slot_into(&t.event_id, values, text)?;
+    let Ok(event_id) = text.trim().parse::<u16>() else {
+        return Some(Typed::General);
+    };
+    let mut record_id = header_record_id;
+    if slot_into(&t.record_id, values, text)?
+        && let Ok(id) = text.trim().parse()
+    {
+        record_id = id;
+    }
+    let computer = if slot_into(&t.computer, values, text)? {
+        text.clone()
+    } else {
+        String::new()
+    };
+    let time_created = match &t.time_created {
+        None => header_time,
+        Some(slot) if is_left_out(&slot.deps, values) => header_time,
+        Some(Slot { parts, .. }) => match parts.as_slice() {
+            [Part::Substitution(id)] => match values.get(*id as usize) {
+                Some(Value { ty: 0x11, bytes }) => {
+                    filetime_timestamp(u64::from_le_bytes(fixed(bytes).ok()?))?
+                }
+                _ => return Some(Typed::General),
+            },
+            _ => return Some(Typed::General),
+        },
+    };
+    let time_created = truncate_to_micros(time_created);
+    let Some(direct) = t.data.as_ref() else {
+        return Some(Typed::General);
+    };
+    let mut data = Fields::with_capacity(24);
+    let mut push = |fields: &[DataField], values: &[Value<'_>], text: &mut String| -> Option<()> {
+        for field in fields {
+            if is_left_out(&field.slot.deps, values) {
+                continue;
+            }
+            text.clear();
+            render(&field.slot.parts, values, text).ok()?;
+            data.push_str(&field.name, &canonical_value(&field.name, text));
+        }
+        Some(())
+    };
+    push(direct, values, text)?;
+    for &id in &t.embedded {
+        let Some(v) = scratch.values.get(id as usize).copied() else {
+            continue;
+        };
+        match v.ty {
+            0x00 => continue,
+            0x21 if v.bytes.is_empty() => continue,
+            0x21 => {}
+            _ => return None,
+        }
+        let at = v.bytes.as_ptr() as usize - d.as_ptr() as usize;
+        scratch.nested.clear();
+        let nested = parse_instance(d, at, at + v.bytes.len(), templates, &mut scratch.nested)?;
+        let nested = templates[nested].1.clone()?;
+        push(nested.data.as_ref()?, &scratch.nested, &mut scratch.text)?;
+    }
+    let time = data
+        .get("UtcTime")
+        .and_then(parse_time)
+        .unwrap_or(time_created);
+    Some(Typed::Done(Outcome::Event(SysmonEvent {
+        source: EventSource {
+            file: file.clone(),
+            record_id: Some(record_id),
+        },
+        event_id,
+        time,
+        time_created: Some(time_created),
+        computer,
+        channel,
+        data,
+    })))
+}
+
+/// Any record, through the general [`EventBuilder`].
+#[allow(clippy::too_many_arguments)]
+fn general_event<'d>(
+    template: &Template,
+    d: &'d [u8],
+    templates: &mut Templates,
+    scratch: &mut Scratch<'d>,
+    file: &Arc<str>,
+    record_id: u64,
+    timestamp: jiff::Timestamp,
+) -> Option<Outcome> {
+    let values = &scratch.values;
+    let text = &mut scratch.text;
+    let mut b = EventBuilder {
+        record_id: Some(record_id),
+        fallback_time: Some(timestamp),
+        channel: slot_text(&template.channel, values, text)?,
+        provider: slot_text(&template.provider, values, text)?,
+        ..Default::default()
+    };
+    if let Some(skipped) = b.skipped_outcome() {
+        return Some(skipped);
+    }
+    b.event_id = slot_text(&template.event_id, values, text)?;
+    if let Some(id) = slot_text(&template.record_id, values, text)? {
+        b.record_id = id.trim().parse().ok().or(b.record_id);
+    }
+    b.computer = slot_text(&template.computer, values, text)?;
+    b.time_created = slot_text(&template.time_created, values, text)?;
+    push_fields(template.data.as_ref()?, values, text, &mut b)?;
+    for &id in &template.embedded {
+        let Some(v) = scratch.values.get(id as usize).copied() else {
+            continue;
+        };
+        match v.ty {
+            0x00 => continue,
+            0x21 if v.bytes.is_empty() => continue,
+            0x21 => {}
+            _ => return None,
+        }
+        let at = v.bytes.as_ptr() as usize - d.as_ptr() as usize;
+        scratch.nested.clear();
+        let nested = parse_instance(d, at, at + v.bytes.len(), templates, &mut scratch.nested)?;
+        let nested = templates[nested].1.clone()?;
+        push_fields(
+            nested.data.as_ref()?,
+            &scratch.nested,
+            &mut scratch.text,
+            &mut b,
+        )?;
+    }
+    Some(b.finish(file))
+}
