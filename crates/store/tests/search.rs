@@ -115,6 +115,7 @@ fn coinminer() -> Vec<NewReport> {
             name: r"\Microsoft\Windows\Telemetry\Sihost".into(),
             command: Some(drop.into()),
             trigger: Some("logon".into()),
+            ..Default::default()
         }],
         sigma_analysis_results: (0..3)
             .map(|i| SigmaAnalysisResult {
