@@ -39,10 +39,10 @@ pub enum IngestError {
     Read(#[from] sandscope_read::ReadError),
     #[error(transparent)]
     Cape(#[from] sandscope_cape::CapeError),
-    #[error("{file}: {source}")]
+    #[error("{file}: {reason}")]
     Report {
         file: String,
-        source: sandscope_report::ReportError,
+        reason: sandscope_report::ReportError,
     },
     #[error("{}: {source}", path.display())]
     Io {
@@ -178,11 +178,28 @@ impl Pipeline {
             sha256: sha256.clone(),
             ..Default::default()
         };
-        let built =
-            build_report(events, &report_options).map_err(|source| IngestError::Report {
-                file: first.clone(),
-                source,
-            })?;
+        let built = match build_report(events, &report_options) {
+            // A trimmed single-technique log has no process that looks like a sample: an
+            // analyst ingesting it wants its behaviour, so report everything it shows.
+            Err(sandscope_report::ReportError::SampleNotFound(SampleSelector::Auto)) => {
+                let everything = ReportOptions {
+                    sample: SampleSelector::Everything,
+                    ..report_options
+                };
+                let mut built = build_report(events, &everything);
+                if let Ok(built) = &mut built {
+                    built.notes.push(format!(
+                        "{first}: no process looks like a sample; the report covers every event"
+                    ));
+                }
+                built
+            }
+            other => other,
+        }
+        .map_err(|reason| IngestError::Report {
+            file: first.clone(),
+            reason,
+        })?;
         let mut behaviour = built.behaviour;
         if let Some(engine) = &self.sigma {
             apply_sigma(&mut behaviour, engine, events, &built.attributed_events);
