@@ -4,7 +4,7 @@
 
 use sandscope_model::FileBehaviour;
 use sandscope_query::SampleDoc;
-use sandscope_report::{ReportOptions, build_report};
+use sandscope_report::{ReportOptions, SampleSelector, build_report};
 use sandscope_store::{NewReport, RawData, RawLog, SearchRequest, Store};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -33,7 +33,18 @@ fn evtx_under(root: &Path) -> Vec<PathBuf> {
 /// two detonations of one binary are two samples whose shared indicators can be counted.
 fn report_of(path: &Path) -> Option<NewReport> {
     let read = sandscope_read::read_all(path).ok()?;
-    let built = build_report(&read.events, &ReportOptions::default()).ok()?;
+    // Trimmed lab logs have no sample-looking process: report every event, as ingest does.
+    let built = build_report(&read.events, &ReportOptions::default())
+        .or_else(|_| {
+            build_report(
+                &read.events,
+                &ReportOptions {
+                    sample: SampleSelector::Everything,
+                    ..Default::default()
+                },
+            )
+        })
+        .ok()?;
     let mut behaviour = built.behaviour;
     let sha = format!("{:x}", Sha256::digest(std::fs::read(path).ok()?));
     behaviour.id = sandscope_model::behaviour_id(&sha, &behaviour.attributes.sandbox_name);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// The data directory: reports, original logs and the search index (created if missing).
-    #[arg(long, default_value = "sandscope-data")]
+    #[arg(long, env = "SANDSCOPE_DATA", default_value = "sandscope-data")]
     pub data: PathBuf,
     /// Address to listen on. Keep it on loopback unless a TLS proxy is in front.
     #[arg(long, default_value = "127.0.0.1:8080")]
