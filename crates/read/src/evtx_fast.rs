@@ -2,8 +2,9 @@
 //! each record to JSON or XML and parsing it back.
 //!
 //! Chunks are found and read by the `evtx` crate (`EvtxParser::chunks`, which also knows about
-//! damaged and wrapped-around logs) and decoded on the rayon pool, at most two per thread in
-//! flight, then delivered in chunk order, so record order is deterministic. Per chunk, each
+//! damaged and wrapped-around logs) and decoded on the rayon pool, eight chunks a job and at
+//! most two jobs per thread in flight (memory stays flat), then delivered in chunk order, so
+//! record order is deterministic. Per chunk, each
 //! template definition is compiled once into the places where the fields we need sit (the
 //! `System` values and the `EventData/Data` elements); a record is then its substitution
 //! values, rendered only for the fields wanted, and a record of another channel is counted
@@ -36,6 +37,10 @@ enum Item {
     Warning(Location, String),
 }
 
+/// Chunks handed to a worker at a time: a chunk is only ~50 records, and a hand-off per chunk
+/// costs as much in thread wake-ups as decoding it.
+const CHUNKS_PER_JOB: usize = 8;
+
 pub(crate) fn read_evtx_fast<T: Read + Seek>(mut parser: EvtxParser<T>, ctx: &mut Ctx<'_>) {
     let threads = rayon::current_num_threads().max(1);
     let settings = Arc::new(crate::evtx_file::settings());
@@ -47,29 +52,38 @@ pub(crate) fn read_evtx_fast<T: Read + Seek>(mut parser: EvtxParser<T>, ctx: &mu
         }
         return;
     }
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Item>)>();
-    let mut reorder: BTreeMap<u64, Vec<Item>> = BTreeMap::new();
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Vec<Item>>)>();
+    let mut reorder: BTreeMap<u64, Vec<Vec<Item>>> = BTreeMap::new();
     let (mut next_seq, mut next_out, mut in_flight) = (0u64, 0u64, 0usize);
     let mut exhausted = false;
     loop {
+        // Keep every worker busy with a job queued behind it; reading stays on this thread.
         while !exhausted && in_flight < threads * 2 {
-            let Some(chunk) = chunks.next() else {
+            let job: Vec<_> = chunks.by_ref().take(CHUNKS_PER_JOB).collect();
+            if job.len() < CHUNKS_PER_JOB {
                 exhausted = true;
+            }
+            if job.is_empty() {
                 break;
-            };
+            }
             let (tx, settings, file) = (tx.clone(), settings.clone(), file.clone());
             let seq = next_seq;
             next_seq += 1;
             in_flight += 1;
             rayon::spawn(move || {
-                let items = decode(chunk, &settings, &file);
+                let items = job
+                    .into_iter()
+                    .map(|chunk| decode(chunk, &settings, &file))
+                    .collect();
                 let _ = tx.send((seq, items));
             });
         }
-        if let Some(items) = reorder.remove(&next_out) {
+        if let Some(jobs) = reorder.remove(&next_out) {
             next_out += 1;
             in_flight -= 1;
-            deliver(items, ctx);
+            for items in jobs {
+                deliver(items, ctx);
+            }
             continue;
         }
         if in_flight == 0 && exhausted {
@@ -239,7 +253,7 @@ fn push_utf16(out: &mut String, bytes: &[u8]) {
         .count();
     // SAFETY: only bytes below 0x80 are appended, and ASCII is valid UTF-8, so the string
     // stays valid UTF-8.
-    unsafe { out.as_mut_vec() }.extend(bytes[..ascii * 2].iter().step_by(2));
+    unsafe { out.as_mut_vec() }.extend(bytes[..ascii * 2].chunks_exact(2).map(|pair| pair[0]));
     let rest = bytes[ascii * 2..]
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
