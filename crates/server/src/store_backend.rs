@@ -196,27 +196,42 @@ impl Backend for StoreBackend {
                 GRAPH_MAX_NODES,
             )
             .map_err(internal)?;
-        Ok(Some(PivotGraph {
-            nodes: graph
-                .nodes
-                .into_iter()
-                .map(|n| GraphNode {
-                    sha256: (n.kind == sandscope_store::NodeKind::File).then(|| n.id.clone()),
-                    id: n.id,
-                    kind: n.kind.name().to_string(),
-                    label: n.label,
-                })
-                .collect(),
-            edges: graph
-                .edges
-                .into_iter()
-                .map(|e| GraphEdge {
-                    source: e.source,
-                    target: e.target,
-                    relation: e.relation,
-                })
-                .collect(),
-        }))
+        // The UI's ids are `kind:value`, and only files that are stored samples can be
+        // expanded; the store names every file node by its bare SHA-256.
+        let mut ids = std::collections::HashMap::new();
+        let mut nodes = Vec::with_capacity(graph.nodes.len());
+        for node in graph.nodes {
+            let is_file = node.kind == sandscope_store::NodeKind::File;
+            let is_sample = is_file && self.sample_reports(&node.id)?.is_some();
+            let kind = if is_sample {
+                "sample"
+            } else {
+                node.kind.name()
+            };
+            let id = if is_file {
+                format!("{kind}:{}", node.id)
+            } else {
+                node.id.clone()
+            };
+            ids.insert(node.id.clone(), id.clone());
+            nodes.push(GraphNode {
+                sha256: is_sample.then(|| node.id.clone()),
+                id,
+                kind: kind.to_string(),
+                label: node.label,
+            });
+        }
+        let renamed = |id: String| ids.get(&id).cloned().unwrap_or(id);
+        let edges = graph
+            .edges
+            .into_iter()
+            .map(|e| GraphEdge {
+                source: renamed(e.source),
+                target: renamed(e.target),
+                relation: e.relation,
+            })
+            .collect();
+        Ok(Some(PivotGraph { nodes, edges }))
     }
 
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError> {
