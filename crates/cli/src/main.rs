@@ -39,6 +39,8 @@ enum Command {
     Pivot(commands::pivot::PivotArgs),
     /// Export the sample–indicator–sample graph around a sample (json, dot, graphml).
     Graph(commands::graph::GraphArgs),
+    /// A stored sample's reports, behaviour summary (--summary) or ATT&CK trees (--mitre).
+    Show(commands::show::ShowArgs),
     /// Ingest logs (optional), then serve the VirusTotal-compatible API and the web UI.
     Serve(commands::serve::ServeArgs),
     /// Benchmarks that print the speed figures the issues ask for (`bench read`, `bench sigma`,
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Search(args) => commands::search::run(args),
         Command::Pivot(args) => commands::pivot::run(args),
         Command::Graph(args) => commands::graph::run(args),
+        Command::Show(args) => commands::show::run(args),
         Command::Serve(args) => commands::serve::run(args, |args| {
             let pipeline = sandscope_ingest::Pipeline::new(args.sigma.engine()?);
             let backend = sandscope_server::StoreBackend::open(&args.data, pipeline)?;

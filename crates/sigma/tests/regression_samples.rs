@@ -102,19 +102,10 @@ fn every_sample_fires_its_rule_from_json_export() {
         else {
             continue;
         };
-        match hits_of(engine, &file, &sample.rule_id) {
-            Ok(hits) => {
-                assert_eq!(hits, expected(&sample), "{}", file.display());
-                checked += 1;
-            }
-            Err(ReadError::NotAnEventLog { .. }) => {
-                eprintln!(
-                    "the reader does not take JSON exports yet: {} not checked",
-                    file.display()
-                );
-            }
-            Err(err) => panic!("{err}"),
-        }
+        let hits = hits_of(engine, &file, &sample.rule_id)
+            .unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+        assert_eq!(hits, expected(&sample), "{}", file.display());
+        checked += 1;
     }
-    eprintln!("JSON exports checked: {checked}");
+    assert!(checked >= 10, "JSON exports checked: {checked}");
 }

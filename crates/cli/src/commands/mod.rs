@@ -12,4 +12,5 @@ pub mod report;
 pub mod rules;
 pub mod search;
 pub mod serve;
+pub mod show;
 pub mod sigma_args;

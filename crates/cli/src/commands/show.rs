@@ -1,0 +1,75 @@
+//! `sandscope show SHA256`: a stored sample's behaviour reports, as VirusTotal serves them
+//! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or for reading.
+
+use super::cape::render_text;
+use super::ingest::data_dir;
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use sandscope_model::{BehaviourSummary, Envelope, behaviour_mitre_trees};
+use sandscope_store::Store;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    Json,
+    Text,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// The sample's SHA-256.
+    pub sha256: String,
+    /// Only the report of this sandbox (e.g. "CAPE Sandbox", "Microsoft Sysinternals").
+    #[arg(long, group = "view")]
+    pub sandbox: Option<String>,
+    /// The merged behaviour summary of every sandbox's report.
+    #[arg(long, group = "view")]
+    pub summary: bool,
+    /// The ATT&CK trees per sandbox (tactics → techniques → signatures).
+    #[arg(long, group = "view")]
+    pub mitre: bool,
+    #[arg(long, value_enum, default_value_t = ShowFormat::Json)]
+    pub format: ShowFormat,
+    /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+pub fn run(args: ShowArgs) -> Result<ExitCode> {
+    let store = Store::open(&data_dir(args.data.clone()))?;
+    let sha256 = args.sha256.trim().to_ascii_lowercase();
+    let mut reports = store.sample_reports(&sha256)?;
+    if reports.is_empty() {
+        bail!("no reports of sample {sha256} in the store");
+    }
+    if let Some(sandbox) = &args.sandbox {
+        reports.retain(|r| r.attributes.sandbox_name.eq_ignore_ascii_case(sandbox));
+        if reports.is_empty() {
+            bail!("sample {sha256} has no report from sandbox `{sandbox}`");
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if args.summary {
+        let summary = BehaviourSummary::merge(&reports);
+        serde_json::to_writer_pretty(&mut out, &Envelope { data: &summary })?;
+    } else if args.mitre {
+        let trees = behaviour_mitre_trees(&reports);
+        serde_json::to_writer_pretty(&mut out, &Envelope { data: &trees })?;
+    } else {
+        match args.format {
+            ShowFormat::Json => {
+                serde_json::to_writer_pretty(&mut out, &Envelope { data: &reports })?;
+            }
+            ShowFormat::Text => {
+                for report in &reports {
+                    writeln!(out, "== {}", report.id)?;
+                    write!(out, "{}", render_text(report)?)?;
+                }
+            }
+        }
+    }
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
+}
