@@ -1,6 +1,7 @@
 //! `sandscope bench …`: the speed figures the issues ask for, printed, never asserted.
 
 mod read;
+mod serve;
 mod sigma;
 mod store;
 
@@ -31,6 +32,8 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 300)]
         min_mb: u64,
     },
+    /// HTTP load: concurrent clients searching and fetching while an ingest runs.
+    Serve(serve::ServeBenchArgs),
     /// Ingest synthetic reports (mutated from real ones) and time searches against grep -F.
     Store(store::StoreBenchArgs),
 }
@@ -40,6 +43,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         BenchWhat::Read(a) => read::run(a),
         BenchWhat::ReadRss { path } => read::rss_probe(&path),
         BenchWhat::Sigma { corpus, min_mb } => sigma::run(corpus, min_mb),
+        BenchWhat::Serve(a) => serve::run(a),
         BenchWhat::Store(a) => store::run(a),
     }
 }
