@@ -338,7 +338,7 @@ fn parse_cape_time(text: &str) -> Option<f64> {
         clock_parts.next()??,
         clock_parts.next()??,
     );
-    // Bounded so the day arithmetic below cannot overflow on a hostile year.
+    // Bounded so the narrowing casts below are exact and the arithmetic cannot overflow.
     if !(1..=9999).contains(&year)
         || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
@@ -353,19 +353,13 @@ fn parse_cape_time(text: &str) -> Option<f64> {
     } else {
         format!("0.{fraction}").parse::<f64>().ok()?
     };
-    let days = days_from_civil(year, month, day);
-    Some((days * 86_400 + hour * 3_600 + minute * 60 + second) as f64 + fraction)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let date = jiff::civil::Date::new(year as i16, month as i8, day as i8).ok()?;
+    let day_start = date
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()?
+        .timestamp()
+        .as_second();
+    Some((day_start + hour * 3_600 + minute * 60 + second) as f64 + fraction)
 }
 
 /// `guest_paths`: a string in CAPE's `target.file` (often `""`), a list in `dropped`.

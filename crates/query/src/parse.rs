@@ -488,10 +488,9 @@ fn parse_date(value: &str, column: usize) -> Result<DateComparison, ParseError> 
     let (Some(y), Some(m), Some(d)) = (num(y, 4), num(m, 2), num(d, 2)) else {
         return bad();
     };
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+    let Some(day_start) = day_start_utc(y, m, d) else {
         return bad();
-    }
-    let day_start = days_from_civil(y, m, d) * 86_400;
+    };
     let (start, end) = match time {
         None => (day_start, day_start + 86_400),
         Some(t) => {
@@ -516,24 +515,20 @@ fn parse_date(value: &str, column: usize) -> Result<DateComparison, ParseError> 
     })
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Unix seconds at 00:00 UTC of a calendar date; `None` for a date that does not exist.
+fn day_start_utc(year: i64, month: i64, day: i64) -> Option<i64> {
+    let date = jiff::civil::Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()?;
+    Some(
+        date.to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()?
+            .timestamp()
+            .as_second(),
+    )
 }
 
 #[cfg(test)]
