@@ -1,11 +1,14 @@
-//! The tantivy side: schema, the positional trigram tokenizer and the document of a sample.
+//! The tantivy side: the two schemas, the positional trigram tokenizer, the documents.
 //!
-//! One tantivy document per *sample* (not per report), so that a query is answered across all
-//! the sample's reports, as VirusTotal does, and hits count samples. Text fields hold every
-//! value in padded normal form (see `sandscope_query::text`), one value after another separated
-//! by `\n`; the tokenizer emits every character trigram with its position, so "value contains
-//! q" becomes a phrase query over q's trigrams (never across a `\n`, which no query contains).
+//! * The *sample* index has one document per sample (not per report), so that a query is
+//!   answered across all the sample's reports, as VirusTotal does, and hits count samples. It
+//!   holds dates, Sigma counts, tokens, and the ids of the values the sample shares.
+//! * The *value* index has one document per distinct value (see `values`): its spellings in
+//!   padded normal form (see `sandscope_query::text`), separated by `\n`. The tokenizer emits
+//!   every character trigram with its position, so "value contains q" becomes a phrase query
+//!   over q's trigrams (never across a `\n`, which no query contains).
 
+use crate::values::ValueRecord;
 use sandscope_query::{SampleDoc, TextField, TokenField};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -15,7 +18,7 @@ use tantivy::{TantivyDocument, Term};
 
 pub const TRIGRAM_TOKENIZER: &str = "sandscope_pos3";
 /// Bumped whenever the schema or the text form changes; a mismatch triggers a rebuild.
-pub const INDEX_FORMAT: u64 = 1;
+pub const INDEX_FORMAT: u64 = 3;
 
 /// Trigram tokenizer that numbers positions 0, 1, 2, … (tantivy's `NgramTokenizer` puts every
 /// gram at position 0, which rules out phrase queries).
@@ -66,34 +69,45 @@ pub fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(PositionalTrigrams).build()
 }
 
-/// Field handles of the schema.
+/// Field handles of the sample index: one document per sample.
 #[derive(Clone)]
 pub struct Fields {
     pub sha256: Field,
     pub sha_hi: Field,
     pub sha_lo: Field,
+    pub sample_no: Field,
     pub first_seen: Field,
     pub last_seen: Field,
     pub sigma: [Field; 4],
-    pub texts: [Field; 10],
+    /// Ids of the values this sample shares with others (see `values`).
+    pub vals: Field,
+    /// Names of the text fields in which the sample reports anything (answers `modifier:*`).
+    pub has_text: Field,
     pub tokens: [Field; 7],
+}
+
+/// Field handles of the value index: one document per distinct (field, value).
+#[derive(Clone)]
+pub struct ValueFields {
+    pub vid: Field,
+    pub owner: Field,
+    pub shared: Field,
+    pub texts: [Field; 10],
 }
 
 pub fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let sha256 = b.add_text_field("sha256", STRING | STORED);
+    // Stored only: the `tok_sha256` token field is its indexed form.
+    let sha256 = b.add_text_field("sha256", STORED);
     let sha_hi = b.add_u64_field("sha_hi", FAST);
     let sha_lo = b.add_u64_field("sha_lo", FAST);
+    let sample_no = b.add_u64_field("sample_no", INDEXED | FAST);
     let first_seen = b.add_i64_field("first_seen", INDEXED | FAST);
     let last_seen = b.add_i64_field("last_seen", INDEXED | FAST);
     let sigma = ["sigma_critical", "sigma_high", "sigma_medium", "sigma_low"]
         .map(|n| b.add_u64_field(n, INDEXED | FAST));
-    let trigram = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(TRIGRAM_TOKENIZER)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
-    let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), trigram.clone()));
+    let vals = b.add_u64_field("vals", INDEXED);
+    let has_text = b.add_text_field("has_text", STRING);
     let tokens = TokenField::ALL.map(|f| b.add_text_field(f.name(), STRING));
     (
         b.build(),
@@ -101,11 +115,37 @@ pub fn schema() -> (Schema, Fields) {
             sha256,
             sha_hi,
             sha_lo,
+            sample_no,
             first_seen,
             last_seen,
             sigma,
-            texts,
+            vals,
+            has_text,
             tokens,
+        },
+    )
+}
+
+pub fn value_schema() -> (Schema, ValueFields) {
+    let mut b = Schema::builder();
+    let vid = b.add_u64_field("vid", INDEXED | FAST);
+    let owner = b.add_u64_field("owner", FAST);
+    let shared = b.add_u64_field("shared", FAST);
+    // No field norms: nothing is scored, and they would cost a byte per value per field.
+    let trigram = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TRIGRAM_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+            .set_fieldnorms(false),
+    );
+    let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), trigram.clone()));
+    (
+        b.build(),
+        ValueFields {
+            vid,
+            owner,
+            shared,
+            texts,
         },
     )
 }
@@ -122,16 +162,14 @@ pub fn sha_key(sha256: &str) -> (u64, u64) {
     (hi.unwrap_or(0), lo.unwrap_or(0))
 }
 
-/// Caps the text one field of one sample contributes, so a hostile report cannot make one
-/// document unbounded (values are already capped at 8,192 characters each).
-const MAX_FIELD_BYTES: usize = 8 << 20;
-
-pub fn document(fields: &Fields, doc: &SampleDoc) -> TantivyDocument {
+/// The sample document. `vals` are the value ids the sample shares (not those it owns).
+pub fn document(fields: &Fields, doc: &SampleDoc, sample_no: u64, vals: &[u64]) -> TantivyDocument {
     let mut d = TantivyDocument::default();
     d.add_text(fields.sha256, &doc.sha256);
     let (hi, lo) = sha_key(&doc.sha256);
     d.add_u64(fields.sha_hi, hi);
     d.add_u64(fields.sha_lo, lo);
+    d.add_u64(fields.sample_no, sample_no);
     if let Some(t) = doc.first_seen {
         d.add_i64(fields.first_seen, t);
     }
@@ -141,22 +179,13 @@ pub fn document(fields: &Fields, doc: &SampleDoc) -> TantivyDocument {
     for (i, f) in fields.sigma.iter().enumerate() {
         d.add_u64(*f, doc.sigma[i]);
     }
-    for (i, field) in TextField::ALL.iter().enumerate() {
-        let values = doc.text(*field);
-        if values.is_empty() {
-            continue;
+    for v in vals {
+        d.add_u64(fields.vals, *v);
+    }
+    for field in TextField::ALL {
+        if !doc.text(field).is_empty() {
+            d.add_text(fields.has_text, field.name());
         }
-        let mut text = String::from("\n");
-        'values: for v in values {
-            for variant in &v.variants {
-                if text.len() + variant.len() + 1 > MAX_FIELD_BYTES {
-                    break 'values;
-                }
-                text.push_str(variant);
-                text.push('\n');
-            }
-        }
-        d.add_text(fields.texts[i], &text);
     }
     for (i, field) in TokenField::ALL.iter().enumerate() {
         for t in doc.tokens(*field) {
@@ -166,6 +195,20 @@ pub fn document(fields: &Fields, doc: &SampleDoc) -> TantivyDocument {
     d
 }
 
+/// The document of one distinct value.
+pub fn value_document(fields: &ValueFields, vid: u64, record: &ValueRecord) -> TantivyDocument {
+    let mut d = TantivyDocument::default();
+    d.add_u64(fields.vid, vid);
+    d.add_u64(fields.owner, record.owner);
+    d.add_u64(fields.shared, u64::from(record.shared));
+    d.add_text(fields.texts[record.field as usize], &record.text);
+    d
+}
+
 pub fn sha_term(fields: &Fields, sha256: &str) -> Term {
-    Term::from_field_text(fields.sha256, sha256)
+    Term::from_field_text(fields.tokens[TokenField::Sha256 as usize], sha256)
+}
+
+pub fn vid_term(fields: &ValueFields, vid: u64) -> Term {
+    Term::from_field_u64(fields.vid, vid)
 }

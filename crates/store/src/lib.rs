@@ -5,15 +5,21 @@
 //! Layout of a data directory:
 //! * `reports.redb` — redb database, the source of truth: reports (JSON, keyed by report id
 //!   `<sha256>_<sandbox name>`, so one sample's reports are one key range), raw logs (bytes),
-//!   log metadata, and the `pending_index` bookkeeping table;
-//! * `index/` — tantivy index, one document per sample, derived entirely from redb.
+//!   log metadata, the value dictionary (`values`: every distinct behaviour value once, with the
+//!   sample that owns it), and the `pending_index`/`pending_values` bookkeeping tables;
+//! * `index/samples/` — tantivy index, one document per sample;
+//! * `index/values/` — tantivy index, one document per distinct value (the trigram text).
+//!
+//! Both indexes are derived entirely from redb.
 //!
 //! # Transactions and crash safety
 //! A batch of reports is written in one redb transaction that also records each touched sample
-//! in `pending_index`; once that commits, the batch has landed (whole, or not at all: redb
-//! commits are atomic). The samples are then re-indexed from redb (delete + add of the sample
-//! document) and tantivy commits (atomic too: a new `meta.json` replaces the old one); finally
-//! the `pending_index` entries are removed. A crash between the two commits leaves samples
+//! in `pending_index` (and each new or changed value in `pending_values`); once that commits, the
+//! batch has landed (whole, or not at all: redb commits are atomic). The values, then the
+//! samples, are re-indexed from redb (delete + add of each document) and each tantivy index
+//! commits (atomic too: a new `meta.json` replaces the old one); finally the pending entries
+//! are removed. A value document never names a sample whose document is not committed yet, so
+//! the order of the two index commits cannot show anything half-written. A crash between the two commits leaves samples
 //! in `pending_index`, and [`Store::open`] re-indexes them before anything is served; a crash
 //! before the redb commit leaves nothing. Re-indexing is idempotent, so no ordering of kills
 //! can show a half-written report: search results are resolved against redb, and the index
@@ -31,14 +37,16 @@
 mod index;
 mod pivot;
 mod search;
+mod values;
 
 pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
 pub use search::{Order, SearchHit, SearchPage, SearchRequest};
 
-use index::Fields;
+use index::{Fields, ValueFields};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use sandscope_model::FileBehaviour;
 use sandscope_query::SampleDoc;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
@@ -79,6 +87,8 @@ pub enum StoreError {
     InvalidOrder(String),
     #[error("not a SHA-256: `{0}`")]
     InvalidSha256(String),
+    #[error("value {0} of the value dictionary is unreadable")]
+    CorruptValue(u64),
 }
 
 macro_rules! redb_error {
@@ -169,8 +179,17 @@ pub struct Store {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    value_index: Index,
+    value_reader: IndexReader,
+    value_fields: ValueFields,
     options: StoreOptions,
-    writer: Mutex<Option<IndexWriter>>,
+    writer: Mutex<Option<Writers>>,
+}
+
+/// The two index writers; held together so one lock serialises all writes.
+struct Writers {
+    samples: IndexWriter,
+    values: IndexWriter,
 }
 
 /// The default data directory: `$SANDSCOPE_DATA`, else `./sandscope-data`.
@@ -215,30 +234,43 @@ impl Store {
             txn.open_table(RAW_LOGS)?;
             txn.open_table(LOG_INFO)?;
             txn.open_table(PENDING)?;
+            values::create_tables(&txn)?;
             let meta = txn.open_table(META)?;
             stored_format = meta.get("index_format")?.map(|v| v.value());
         }
         txn.commit()?;
 
         let index_dir = dir.join("index");
-        std::fs::create_dir_all(&index_dir).map_err(io_err(&index_dir))?;
-        let (schema, fields) = index::schema();
-        let fresh = !index_dir.join("meta.json").exists();
+        let samples_dir = index_dir.join("samples");
+        let values_dir = index_dir.join("values");
+        let fresh =
+            !samples_dir.join("meta.json").exists() || !values_dir.join("meta.json").exists();
         let rebuild = fresh || stored_format != Some(index::INDEX_FORMAT);
-        let index = if rebuild {
+        if rebuild && index_dir.exists() {
             // Throw away an index of an older format; redb has everything to rebuild it.
-            if !fresh {
-                std::fs::remove_dir_all(&index_dir).map_err(io_err(&index_dir))?;
-                std::fs::create_dir_all(&index_dir).map_err(io_err(&index_dir))?;
-            }
-            Index::create_in_dir(&index_dir, schema)?
-        } else {
-            Index::open_in_dir(&index_dir)?
+            std::fs::remove_dir_all(&index_dir).map_err(io_err(&index_dir))?;
+        }
+        let open_index = |path: &Path, schema: tantivy::schema::Schema| -> Result<Index> {
+            std::fs::create_dir_all(path).map_err(io_err(path))?;
+            let index = if rebuild {
+                Index::create_in_dir(path, schema)?
+            } else {
+                Index::open_in_dir(path)?
+            };
+            index
+                .tokenizers()
+                .register(index::TRIGRAM_TOKENIZER, index::analyzer());
+            Ok(index)
         };
-        index
-            .tokenizers()
-            .register(index::TRIGRAM_TOKENIZER, index::analyzer());
+        let (schema, fields) = index::schema();
+        let (value_schema, value_fields) = index::value_schema();
+        let index = open_index(&samples_dir, schema)?;
+        let value_index = open_index(&values_dir, value_schema)?;
         let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let value_reader = value_index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
@@ -248,11 +280,14 @@ impl Store {
             index,
             reader,
             fields,
+            value_index,
+            value_reader,
+            value_fields,
             options,
             writer: Mutex::new(None),
         };
         if rebuild {
-            store.mark_all_pending()?;
+            store.register_all()?;
         }
         store.reconcile()?;
         Ok(store)
@@ -263,28 +298,65 @@ impl Store {
         &self.dir
     }
 
-    fn mark_all_pending(&self) -> Result<()> {
+    /// Rebuild the value dictionary from the stored reports and queue every sample for
+    /// indexing (a new data directory, or an index of an older format). The format is recorded
+    /// last, so a crash part-way starts the rebuild over.
+    fn register_all(&self) -> Result<()> {
         let txn = self.db.begin_write()?;
-        {
-            let reports = txn.open_table(REPORTS)?;
-            let mut pending = txn.open_table(PENDING)?;
-            let mut last = String::new();
-            for entry in reports.iter()? {
-                let (k, _) = entry?;
-                let sha = k.value().split('_').next().unwrap_or_default().to_string();
-                if sha != last {
-                    pending.insert(sha.as_str(), 0)?;
-                    last = sha;
+        values::clear(&txn)?;
+        txn.commit()?;
+        let mut after: Option<String> = None;
+        loop {
+            let shas = self.sample_shas_after(after.as_deref(), 2_000)?;
+            let Some(last) = shas.last().cloned() else {
+                break;
+            };
+            let txn = self.db.begin_write()?;
+            {
+                for sha in &shas {
+                    let doc = {
+                        let reports = txn.open_table(REPORTS)?;
+                        SampleDoc::from_reports(sha, &read_sample_reports(&reports, sha)?)
+                    };
+                    values::register_sample(&txn, &doc)?;
+                    txn.open_table(PENDING)?.insert(sha.as_str(), 0)?;
                 }
             }
-            let mut meta = txn.open_table(META)?;
-            meta.insert("index_format", index::INDEX_FORMAT)?;
+            txn.commit()?;
+            after = Some(last);
         }
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?
+            .insert("index_format", index::INDEX_FORMAT)?;
         txn.commit()?;
         Ok(())
     }
 
-    /// Index every sample left in `pending_index` (by a crash or a format change).
+    /// Up to `limit` distinct sample SHA-256s after `after`, in order.
+    fn sample_shas_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let txn = self.db.begin_read()?;
+        let reports = txn.open_table(REPORTS)?;
+        let start = match after {
+            // Every id of `after` is `<after>_…`, which sorts before `<after>` + '`'.
+            Some(a) => format!("{a}`"),
+            None => String::new(),
+        };
+        let mut out: Vec<String> = Vec::new();
+        for entry in reports.range::<&str>(start.as_str()..)? {
+            let (k, _) = entry?;
+            let sha = k.value().split('_').next().unwrap_or_default();
+            if out.last().is_some_and(|l| l == sha) {
+                continue;
+            }
+            if out.len() == limit {
+                break;
+            }
+            out.push(sha.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Index every sample and value left pending (by a crash or a format change).
     fn reconcile(&self) -> Result<()> {
         let pending: Vec<String> = {
             let txn = self.db.begin_read()?;
@@ -294,68 +366,132 @@ impl Store {
                 .map(|e| e.map(|(k, _)| k.value().to_string()))
                 .collect::<Result<_, _>>()?
         };
-        if pending.is_empty() {
+        let values_pending = {
+            let txn = self.db.begin_read()?;
+            !txn.open_table(values::PENDING_VALUES)?.is_empty()?
+        };
+        if pending.is_empty() && !values_pending {
             return Ok(());
         }
         let mut guard = self.lock_writer()?;
+        if pending.is_empty() {
+            self.index_pending(&mut guard, &[], &HashMap::new())?;
+        }
         for chunk in pending.chunks(10_000) {
-            self.index_samples(&mut guard, chunk)?;
-            self.clear_pending(chunk)?;
+            self.index_pending(&mut guard, chunk, &HashMap::new())?;
         }
         Ok(())
     }
 
-    fn lock_writer(&self) -> Result<std::sync::MutexGuard<'_, Option<IndexWriter>>> {
+    fn lock_writer(&self) -> Result<std::sync::MutexGuard<'_, Option<Writers>>> {
         // A panic while holding the lock leaves no partial state we rely on: redb and tantivy
         // transactions are atomic, so the poisoned guard is safe to reuse.
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            let writer = self.index.writer_with_num_threads(
-                self.options.index_threads.max(1),
-                self.options
-                    .index_memory
-                    .max(15_000_000 * self.options.index_threads.max(1)),
-            )?;
+            let threads = self.options.index_threads.max(1);
+            let memory = self.options.index_memory.max(15_000_000 * threads);
+            // Sample documents are small (numbers and tokens); the trigram text is in values.
+            let samples = self
+                .index
+                .writer_with_num_threads(1, (memory / 4).max(15_000_000))?;
+            let values = self.value_index.writer_with_num_threads(threads, memory)?;
             // A kill during an index commit can leave files the live `meta.json` does not
             // reference (e.g. a `.del` file named after the lost commit's opstamp); the next
             // commit would reuse that name and fail. Removing unreferenced files first makes
             // the reopen need no repair.
-            writer.garbage_collect_files().wait()?;
-            *guard = Some(writer);
+            samples.garbage_collect_files().wait()?;
+            values.garbage_collect_files().wait()?;
+            *guard = Some(Writers { samples, values });
         }
         Ok(guard)
     }
 
-    /// Re-derive the index documents of `samples` from redb and commit the index.
-    fn index_samples(
+    /// Re-derive from redb the documents of every pending value, then of `samples` (using the
+    /// already built `docs` where given), commit both indexes, and clear what was indexed from
+    /// the pending tables.
+    fn index_pending(
         &self,
-        guard: &mut std::sync::MutexGuard<'_, Option<IndexWriter>>,
+        guard: &mut std::sync::MutexGuard<'_, Option<Writers>>,
         samples: &[String],
+        docs: &HashMap<String, SampleDoc>,
     ) -> Result<()> {
-        let Some(writer) = guard.as_mut() else {
+        let Some(writers) = guard.as_mut() else {
             return Ok(());
         };
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(REPORTS)?;
-        for sha in samples {
-            writer.delete_term(index::sha_term(&self.fields, sha));
-            let reports = read_sample_reports(&table, sha)?;
-            if !reports.is_empty() {
-                let doc = SampleDoc::from_reports(sha, &reports);
-                writer.add_document(index::document(&self.fields, &doc))?;
+        let pending_values: Vec<u64> = txn
+            .open_table(values::PENDING_VALUES)?
+            .iter()?
+            .map(|e| e.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        let value_table = txn.open_table(values::VALUES)?;
+        for vid in &pending_values {
+            writers
+                .values
+                .delete_term(index::vid_term(&self.value_fields, *vid));
+            if let Some(bytes) = value_table.get(*vid)? {
+                let record = values::ValueRecord::decode(*vid, bytes.value())?;
+                writers.values.add_document(index::value_document(
+                    &self.value_fields,
+                    *vid,
+                    &record,
+                ))?;
             }
         }
-        writer.commit()?;
+        let reports = txn.open_table(REPORTS)?;
+        let sample_nos = txn.open_table(values::SAMPLE_NOS)?;
+        let sample_values = txn.open_table(values::SAMPLE_VALUES)?;
+        for sha in samples {
+            writers
+                .samples
+                .delete_term(index::sha_term(&self.fields, sha));
+            let built;
+            let doc = match docs.get(sha) {
+                Some(doc) => doc,
+                None => {
+                    let reports = read_sample_reports(&reports, sha)?;
+                    if reports.is_empty() {
+                        continue;
+                    }
+                    built = SampleDoc::from_reports(sha, &reports);
+                    &built
+                }
+            };
+            let Some(no) = sample_nos.get(sha.as_str())?.map(|v| v.value()) else {
+                continue;
+            };
+            let mut shared = Vec::new();
+            if let Some(ids) = sample_values.get(sha.as_str())? {
+                for vid in values::decode_ids(ids.value()) {
+                    let owned = match value_table.get(vid)? {
+                        Some(bytes) => values::ValueRecord::decode(vid, bytes.value())?.owner == no,
+                        None => false,
+                    };
+                    if !owned {
+                        shared.push(vid);
+                    }
+                }
+            }
+            writers
+                .samples
+                .add_document(index::document(&self.fields, doc, no, &shared))?;
+        }
+        drop((reports, sample_nos, sample_values, value_table, txn));
+        // Values first: a value document may name a sample whose document is not committed
+        // yet (it is then simply not found), never the reverse.
+        writers.values.commit()?;
+        self.value_reader.reload()?;
+        writers.samples.commit()?;
         self.reader.reload()?;
-        Ok(())
-    }
-
-    fn clear_pending(&self, samples: &[String]) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
             let mut pending = txn.open_table(PENDING)?;
             for sha in samples {
                 pending.remove(sha.as_str())?;
+            }
+            let mut pending = txn.open_table(values::PENDING_VALUES)?;
+            for vid in pending_values {
+                pending.remove(vid)?;
             }
         }
         txn.commit()?;
@@ -391,6 +527,7 @@ impl Store {
             }
         }
         let mut guard = self.lock_writer()?;
+        let mut docs = HashMap::new();
         let txn = self.db.begin_write()?;
         {
             let mut reports = txn.open_table(REPORTS)?;
@@ -426,10 +563,18 @@ impl Store {
             for sha in &samples {
                 pending.insert(sha.as_str(), 1)?;
             }
+            for sha in &samples {
+                let doc = SampleDoc::from_reports(sha, &read_sample_reports(&reports, sha)?);
+                docs.insert(sha.clone(), doc);
+            }
+        }
+        for sha in &samples {
+            if let Some(doc) = docs.get(sha) {
+                values::register_sample(&txn, doc)?;
+            }
         }
         txn.commit()?;
-        self.index_samples(&mut guard, &samples)?;
-        self.clear_pending(&samples)?;
+        self.index_pending(&mut guard, &samples, &docs)?;
         Ok(ids)
     }
 
@@ -561,14 +706,22 @@ impl Store {
         Ok(stats)
     }
 
-    /// Bytes on disk of the index directory and of the report database.
+    /// Bytes on disk of the index directories and of the report database.
     pub fn disk_usage(&self) -> Result<(u64, u64)> {
-        let index_dir = self.dir.join("index");
-        let mut index_bytes = 0;
-        for e in std::fs::read_dir(&index_dir).map_err(io_err(&index_dir))? {
-            let e = e.map_err(io_err(&index_dir))?;
-            index_bytes += e.metadata().map_err(io_err(&index_dir))?.len();
+        fn dir_bytes(dir: &Path) -> Result<u64> {
+            let mut total = 0;
+            for e in std::fs::read_dir(dir).map_err(io_err(dir))? {
+                let e = e.map_err(io_err(dir))?;
+                let meta = e.metadata().map_err(io_err(dir))?;
+                total += if meta.is_dir() {
+                    dir_bytes(&e.path())?
+                } else {
+                    meta.len()
+                };
+            }
+            Ok(total)
         }
+        let index_bytes = dir_bytes(&self.dir.join("index"))?;
         let db = self.dir.join("reports.redb");
         let db_bytes = std::fs::metadata(&db).map_err(io_err(&db))?.len();
         Ok((index_bytes, db_bytes))
@@ -578,7 +731,8 @@ impl Store {
     pub fn wait_merges(&self) -> Result<()> {
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(w) = guard.take() {
-            w.wait_merging_threads()?;
+            w.samples.wait_merging_threads()?;
+            w.values.wait_merging_threads()?;
         }
         Ok(())
     }

@@ -1,22 +1,29 @@
 //! Query → tantivy query, result ordering with a stable cursor, snippets.
 //!
-//! A text term becomes, per covered field, a phrase over the positional trigrams of each
-//! `*`-separated piece (sparse: every third gram plus the last, which is still exact), or a
-//! term-dictionary regex for pieces shorter than three characters. Everything is exact except a
-//! text value with a `*` between two pieces (the index can only say both pieces occur); such
-//! queries are answered from the index's candidates and verified against the stored reports
-//! with [`sandscope_query::Query::matches`].
+//! A text term is answered in two steps. First the *value* index finds the distinct values
+//! that match: per covered field, a phrase over the positional trigrams of each `*`-separated
+//! piece (sparse: every third gram plus the last, which is still exact), or a term-dictionary
+//! regex for pieces shorter than three characters; a value with a `*` between two pieces is
+//! then checked against its text in the value dictionary (the index can only say both pieces
+//! occur, not in which order). Then the matching values become a query over the *sample*
+//! index: the samples owning them (a bitset over sample numbers) or sharing them (their
+//! `vals` postings); see `values` for why that is exact. Booleans, tokens, counts and dates
+//! are plain tantivy queries over the sample index.
 
-use crate::index::Fields;
+use crate::index::{Fields, ValueFields};
+use crate::values::{NO_OWNER, VALUES, ValueRecord};
 use crate::{Result, Store, StoreError};
+use redb::ReadableDatabase;
 use sandscope_query::{Comparison, Modifier, Query, SampleDoc, Term as QTerm, TextPattern, Value};
 use std::collections::BinaryHeap;
 use std::ops::Bound;
+use std::sync::Arc;
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery,
-    RegexQuery, TermQuery,
+    AllQuery, BitSetDocSet, BooleanQuery, ConstScorer, EmptyQuery, EnableScoring, Explanation,
+    Occur, PhraseQuery, Query as TQuery, RangeQuery, RegexQuery, Scorer, TermQuery, TermSetQuery,
+    Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::{DocAddress, DocId, Score, SegmentReader, TantivyDocument, Term};
@@ -254,115 +261,321 @@ impl SegmentCollector for PageSegment {
     }
 }
 
-/// Translate a parsed query; the flag says whether the index answer is exact.
-pub(crate) fn translate(fields: &Fields, query: &Query, now: i64) -> (Box<dyn TQuery>, bool) {
-    match query {
-        Query::And(items) | Query::Or(items) => {
-            let occur = if matches!(query, Query::And(_)) {
-                Occur::Must
-            } else {
-                Occur::Should
-            };
-            let mut exact = true;
-            let clauses = items
-                .iter()
-                .map(|q| {
-                    let (t, e) = translate(fields, q, now);
-                    exact &= e;
-                    (occur, t)
-                })
-                .collect();
-            (Box::new(BooleanQuery::new(clauses)), exact)
-        }
-        Query::Not(inner) => {
-            let (t, exact) = translate(fields, inner, now);
-            if exact {
-                (
-                    Box::new(BooleanQuery::new(vec![
-                        (Occur::Must, Box::new(AllQuery)),
-                        (Occur::MustNot, Box::new(SafeExclusion(t))),
-                    ])),
-                    true,
-                )
-            } else {
-                // The complement of an over-approximation is not an over-approximation.
-                (Box::new(AllQuery), false)
-            }
-        }
-        Query::Term(term) => translate_term(fields, term, now),
-    }
+/// Turns a parsed query into a query over the sample index, running the value lookups of its
+/// text terms on the way.
+pub(crate) struct Translator<'a> {
+    fields: &'a Fields,
+    value_fields: &'a ValueFields,
+    values: tantivy::Searcher,
+    db: &'a redb::Database,
+    now: i64,
 }
 
-fn translate_term(fields: &Fields, term: &QTerm, now: i64) -> (Box<dyn TQuery>, bool) {
-    match &term.value {
-        Value::Text(pattern) => {
-            let exact = pattern.segments.len() <= 1;
-            let clauses: Vec<(Occur, Box<dyn TQuery>)> = term
-                .modifier
-                .text_fields()
+impl<'a> Translator<'a> {
+    pub(crate) fn new(store: &'a Store, now: i64) -> Self {
+        Translator {
+            fields: &store.fields,
+            value_fields: &store.value_fields,
+            values: store.value_reader.searcher(),
+            db: &store.db,
+            now,
+        }
+    }
+
+    pub(crate) fn translate(&self, query: &Query) -> Result<Box<dyn TQuery>> {
+        Ok(match query {
+            Query::And(items) | Query::Or(items) => {
+                let occur = if matches!(query, Query::And(_)) {
+                    Occur::Must
+                } else {
+                    Occur::Should
+                };
+                let mut clauses = Vec::with_capacity(items.len());
+                for q in items {
+                    clauses.push((occur, self.translate(q)?));
+                }
+                Box::new(BooleanQuery::new(clauses))
+            }
+            Query::Not(inner) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, Box::new(AllQuery)),
+                (
+                    Occur::MustNot,
+                    Box::new(SafeExclusion(self.translate(inner)?)),
+                ),
+            ])),
+            Query::Term(term) => self.translate_term(term)?,
+        })
+    }
+
+    fn translate_term(&self, term: &QTerm) -> Result<Box<dyn TQuery>> {
+        let fields = self.fields;
+        Ok(match &term.value {
+            Value::Text(pattern) => self.text_term(term.modifier, pattern)?,
+            Value::Token(pattern) => {
+                let Some(tf) = term.modifier.token_field() else {
+                    return Ok(Box::new(EmptyQuery));
+                };
+                let field = fields.tokens[tf as usize];
+                if pattern.contains('*') {
+                    let regex = pattern.replace('*', ".*");
+                    match RegexQuery::from_pattern(&regex, field) {
+                        Ok(q) => Box::new(q),
+                        Err(_) => Box::new(EmptyQuery),
+                    }
+                } else {
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, pattern),
+                        IndexRecordOption::Basic,
+                    ))
+                }
+            }
+            Value::Count(c) => {
+                let Some(level) = term.modifier.sigma_level() else {
+                    return Ok(Box::new(EmptyQuery));
+                };
+                let field = fields.sigma[level as usize];
+                match Comparison::bounds(*c) {
+                    None => Box::new(EmptyQuery),
+                    Some((lo, hi)) => Box::new(RangeQuery::new(
+                        Bound::Included(Term::from_field_u64(field, lo)),
+                        Bound::Included(Term::from_field_u64(field, hi)),
+                    )),
+                }
+            }
+            Value::Date(d) => {
+                let field = if term.modifier == Modifier::FirstSeen {
+                    fields.first_seen
+                } else {
+                    fields.last_seen
+                };
+                let (lo, hi) = d.bounds(self.now);
+                let lo = lo.map_or(Bound::Unbounded, |v| {
+                    Bound::Included(Term::from_field_i64(field, v))
+                });
+                let hi = hi.map_or(Bound::Unbounded, |v| {
+                    Bound::Excluded(Term::from_field_i64(field, v))
+                });
+                Box::new(RangeQuery::new(lo, hi))
+            }
+        })
+    }
+
+    /// The samples reporting a value, in one of the modifier's fields, that matches `pattern`.
+    fn text_term(&self, modifier: Modifier, pattern: &TextPattern) -> Result<Box<dyn TQuery>> {
+        let covered = modifier.text_fields();
+        if pattern.segments.is_empty() {
+            // `*` or an empty value: any value at all in the field.
+            let clauses: Vec<(Occur, Box<dyn TQuery>)> = covered
+                .iter()
+                .map(|f| {
+                    let q: Box<dyn TQuery> = Box::new(TermQuery::new(
+                        Term::from_field_text(self.fields.has_text, f.name()),
+                        IndexRecordOption::Basic,
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect();
+            return Ok(Box::new(BooleanQuery::new(clauses)));
+        }
+        let value_query = BooleanQuery::new(
+            covered
                 .iter()
                 .map(|f| {
                     (
                         Occur::Should,
-                        text_query(fields.texts[*f as usize], pattern),
+                        text_query(self.value_fields.texts[*f as usize], pattern),
                     )
                 })
-                .collect();
-            (Box::new(BooleanQuery::new(clauses)), exact)
-        }
-        Value::Token(pattern) => {
-            let Some(tf) = term.modifier.token_field() else {
-                return (Box::new(EmptyQuery), true);
-            };
-            let field = fields.tokens[tf as usize];
-            if pattern.contains('*') {
-                let regex = pattern.replace('*', ".*");
-                match RegexQuery::from_pattern(&regex, field) {
-                    Ok(q) => (Box::new(q), true),
-                    Err(_) => (Box::new(EmptyQuery), true),
+                .collect(),
+        );
+        let mut matched = self.values.search(&value_query, &ValueCollector)?;
+        if pattern.segments.len() > 1 {
+            // The pieces all occur; check that they occur in order in one spelling.
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(VALUES)?;
+            let mut verified = Vec::with_capacity(matched.len());
+            for m in matched {
+                let Some(bytes) = table.get(m.vid)? else {
+                    continue;
+                };
+                let record = ValueRecord::decode(m.vid, bytes.value())?;
+                if record
+                    .spellings()
+                    .any(|s| sandscope_query::text::contains_segments(s, &pattern.segments))
+                {
+                    verified.push(m);
                 }
-            } else {
-                (
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, pattern),
-                        IndexRecordOption::Basic,
-                    )),
-                    true,
-                )
             }
+            matched = verified;
         }
-        Value::Count(c) => {
-            let Some(level) = term.modifier.sigma_level() else {
-                return (Box::new(EmptyQuery), true);
-            };
-            let field = fields.sigma[level as usize];
-            match Comparison::bounds(*c) {
-                None => (Box::new(EmptyQuery), true),
-                Some((lo, hi)) => (
-                    Box::new(RangeQuery::new(
-                        Bound::Included(Term::from_field_u64(field, lo)),
-                        Bound::Included(Term::from_field_u64(field, hi)),
-                    )),
-                    true,
-                ),
-            }
+        let owners: Vec<u64> = matched
+            .iter()
+            .filter(|m| m.owner != NO_OWNER)
+            .map(|m| m.owner)
+            .collect();
+        let shared: Vec<u64> = matched.iter().filter(|m| m.shared).map(|m| m.vid).collect();
+        let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        if !owners.is_empty() {
+            clauses.push((Occur::Should, sample_set_query(self.fields, owners)));
         }
-        Value::Date(d) => {
-            let field = if term.modifier == Modifier::FirstSeen {
-                fields.first_seen
-            } else {
-                fields.last_seen
-            };
-            let (lo, hi) = d.bounds(now);
-            let lo = lo.map_or(Bound::Unbounded, |v| {
-                Bound::Included(Term::from_field_i64(field, v))
+        if !shared.is_empty() {
+            clauses.push((Occur::Should, vid_set_query(self.fields.vals, shared)));
+        }
+        Ok(match clauses.len() {
+            0 => Box::new(EmptyQuery),
+            1 => clauses
+                .pop()
+                .map(|(_, q)| q)
+                .unwrap_or_else(|| Box::new(EmptyQuery)),
+            _ => Box::new(BooleanQuery::new(clauses)),
+        })
+    }
+}
+
+/// A matching value of the value index.
+#[derive(Debug, Clone, Copy)]
+struct ValueMatch {
+    vid: u64,
+    owner: u64,
+    shared: bool,
+}
+
+/// Collects every matching value with its owner and shared flag, from fast fields.
+struct ValueCollector;
+
+struct ValueSegment {
+    vid: Column<u64>,
+    owner: Column<u64>,
+    shared: Column<u64>,
+    out: Vec<ValueMatch>,
+}
+
+impl Collector for ValueCollector {
+    type Fruit = Vec<ValueMatch>;
+    type Child = ValueSegment;
+
+    fn for_segment(&self, _: u32, reader: &SegmentReader) -> tantivy::Result<ValueSegment> {
+        let ff = reader.fast_fields();
+        Ok(ValueSegment {
+            vid: ff.u64("vid")?,
+            owner: ff.u64("owner")?,
+            shared: ff.u64("shared")?,
+            out: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<ValueMatch>>) -> tantivy::Result<Vec<ValueMatch>> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for ValueSegment {
+    type Fruit = Vec<ValueMatch>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if let Some(vid) = self.vid.first(doc) {
+            self.out.push(ValueMatch {
+                vid,
+                owner: self.owner.first(doc).unwrap_or(NO_OWNER),
+                shared: self.shared.first(doc).unwrap_or(1) != 0,
             });
-            let hi = hi.map_or(Bound::Unbounded, |v| {
-                Bound::Excluded(Term::from_field_i64(field, v))
-            });
-            (Box::new(RangeQuery::new(lo, hi)), true)
         }
     }
+
+    fn harvest(self) -> Vec<ValueMatch> {
+        self.out
+    }
+}
+
+/// Up to this many terms a set is a union of term queries; beyond, one term-set automaton.
+const SMALL_SET: usize = 64;
+
+/// Samples whose document lists one of `vids` in `vals`.
+fn vid_set_query(field: Field, mut vids: Vec<u64>) -> Box<dyn TQuery> {
+    vids.sort_unstable();
+    vids.dedup();
+    let terms = vids.into_iter().map(|v| Term::from_field_u64(field, v));
+    if terms.len() <= SMALL_SET {
+        Box::new(BooleanQuery::new(
+            terms
+                .map(|t| {
+                    let q: Box<dyn TQuery> = Box::new(TermQuery::new(t, IndexRecordOption::Basic));
+                    (Occur::Should, q)
+                })
+                .collect(),
+        ))
+    } else {
+        Box::new(TermSetQuery::new(terms))
+    }
+}
+
+/// Samples whose number is one of `numbers`.
+fn sample_set_query(fields: &Fields, mut numbers: Vec<u64>) -> Box<dyn TQuery> {
+    numbers.sort_unstable();
+    numbers.dedup();
+    if numbers.len() <= SMALL_SET {
+        return vid_set_query(fields.sample_no, numbers);
+    }
+    Box::new(SampleNumbers(Arc::new(numbers)))
+}
+
+/// Matches the sample documents whose `sample_no` is in a sorted set: one pass over the
+/// segment's fast field with a bitset, which beats a term lookup per number once the set is
+/// large (a broad query owns hundreds of thousands of samples).
+#[derive(Debug, Clone)]
+struct SampleNumbers(Arc<Vec<u64>>);
+
+impl TQuery for SampleNumbers {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(SampleNumbersWeight(self.0.clone())))
+    }
+}
+
+struct SampleNumbersWeight(Arc<Vec<u64>>);
+
+impl Weight for SampleNumbersWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let column = reader.fast_fields().u64("sample_no")?;
+        let max = self.0.last().copied().unwrap_or(0);
+        let wanted = bitset_of(&self.0, max);
+        let max_doc = reader.max_doc();
+        let mut docs = tantivy::BitSet::with_max_value(max_doc);
+        for doc in 0..max_doc {
+            if let Some(no) = column.first(doc)
+                && no <= max
+                && wanted[(no / 64) as usize] & (1 << (no % 64)) != 0
+            {
+                docs.insert(doc);
+            }
+        }
+        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), boost)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let column = reader.fast_fields().u64("sample_no")?;
+        let found = column
+            .first(doc)
+            .is_some_and(|no| self.0.binary_search(&no).is_ok());
+        if found {
+            Ok(Explanation::new("sample number in set", 1.0))
+        } else {
+            Err(tantivy::TantivyError::InvalidArgument(
+                "document does not match".into(),
+            ))
+        }
+    }
+}
+
+fn bitset_of(sorted: &[u64], max: u64) -> Vec<u64> {
+    let mut bits = vec![0u64; (max / 64 + 1) as usize];
+    for n in sorted {
+        bits[(n / 64) as usize] |= 1 << (n % 64);
+    }
+    bits
 }
 
 /// All pieces of a text pattern in one field (each exact; their order is verified later).
@@ -444,54 +657,20 @@ impl Store {
             Some(c) if !c.is_empty() => Some(decode_cursor(request.order, c)?),
             _ => None,
         };
-        let (tq, exact) = translate(&self.fields, query, request.now);
+        let tq = Translator::new(self, request.now).translate(query)?;
         let searcher = self.reader.searcher();
-        let (page, total, after_count) = if exact {
-            let collector = PageCollector {
-                order: request.order,
-                limit,
-                after,
-            };
-            let ((page, after_count), total) = searcher.search(&*tq, &(collector, Count))?;
-            let mut resolved = Vec::with_capacity(page.len());
-            for (key, addr) in page {
-                let sha = self.sha_of(&searcher, addr)?;
-                resolved.push((key, sha, None));
-            }
-            (resolved, total as u64, after_count)
-        } else {
-            // Verify every candidate against its reports, then order and page in memory.
-            let candidates = searcher.search(
-                &*tq,
-                &PageCollector {
-                    order: request.order,
-                    limit: usize::MAX,
-                    after: None,
-                },
-            )?;
-            let mut verified = Vec::new();
-            for (key, addr) in candidates.0 {
-                let sha = self.sha_of(&searcher, addr)?;
-                let reports = self.sample_reports(&sha)?;
-                let doc = SampleDoc::from_reports(&sha, &reports);
-                if query.matches(&doc, request.now) {
-                    verified.push((key, sha, Some(doc)));
-                }
-            }
-            let total = verified.len() as u64;
-            verified.sort_by_key(|a| a.0);
-            let rest: Vec<_> = verified
-                .into_iter()
-                .filter(|(k, _, _)| after.is_none_or(|a| *k > a))
-                .collect();
-            let after_count = rest.len() as u64;
-            (rest.into_iter().take(limit).collect(), total, after_count)
+        let collector = PageCollector {
+            order: request.order,
+            limit,
+            after,
         };
+        let ((page, after_count), total) = searcher.search(&*tq, &(collector, Count))?;
         let mut hits = Vec::with_capacity(page.len());
         let mut last_key = None;
-        for (key, sha, doc) in page {
+        for (key, addr) in page {
+            let sha = self.sha_of(&searcher, addr)?;
             let reports = self.sample_reports(&sha)?;
-            let doc = doc.unwrap_or_else(|| SampleDoc::from_reports(&sha, &reports));
+            let doc = SampleDoc::from_reports(&sha, &reports);
             let mut tags: Vec<String> = Vec::new();
             for r in &reports {
                 for t in &r.attributes.tags {
@@ -518,21 +697,15 @@ impl Store {
         };
         Ok(SearchPage {
             hits,
-            total_hits: total,
+            total_hits: total as u64,
             next_cursor,
         })
     }
 
     /// Number of samples matching a parsed query.
     pub fn count(&self, query: &Query, now: i64) -> Result<u64> {
-        let (tq, exact) = translate(&self.fields, query, now);
-        let searcher = self.reader.searcher();
-        if exact {
-            return Ok(searcher.search(&*tq, &Count)? as u64);
-        }
-        let mut request = SearchRequest::new("");
-        request.now = now;
-        Ok(self.search_parsed(query, &request)?.total_hits)
+        let tq = Translator::new(self, now).translate(query)?;
+        Ok(self.reader.searcher().search(&*tq, &Count)? as u64)
     }
 
     fn sha_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<String> {

@@ -580,3 +580,97 @@ fn cursor_pages_are_stable_and_complete() {
         assert!(st.search(&request).is_err(), "{bad}");
     }
 }
+
+/// The value dictionary indexes each distinct value once and reaches samples through the
+/// value's owner or through the sharing samples' postings; replacing reports moves values
+/// between those two paths. Every transition must keep search exact, also after a rebuild of
+/// the index from the database.
+#[test]
+fn shared_and_owned_values_stay_exact_across_replacements() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Store::open(dir.path()).unwrap();
+    let sample = |i: u64| format!("{i:064x}");
+    let with_files = |i: u64, files: &[&str]| NewReport {
+        behaviour: FileBehaviour::new(
+            &sample(i),
+            BehaviourAttributes {
+                sandbox_name: SYSINTERNALS_SANDBOX.into(),
+                analysis_date: Some(1_700_000_000 + i as i64),
+                files_written: s(files),
+                ..Default::default()
+            },
+        ),
+        raw_log: None,
+    };
+    let count = |st: &Store, q: &str| {
+        let mut request = SearchRequest::new(q);
+        request.limit = 300;
+        let page = st.search(&request).unwrap();
+        page.total_hits
+    };
+    let shared = r"C:\ProgramData\shared\stage2.dll";
+    // Sample 1 reports the value first (it owns it); 2 and 3 share it.
+    st.put_report(with_files(1, &[shared, r"C:\one\only1.txt"]))
+        .unwrap();
+    st.put_reports(vec![
+        with_files(2, &[shared]),
+        with_files(3, &[shared, r"C:\three\only3.txt"]),
+    ])
+    .unwrap();
+    assert_eq!(count(&st, "behaviour_files:stage2.dll"), 3);
+    assert_eq!(count(&st, "behaviour_files:only1"), 1);
+    // The owner drops the value: it must stop matching, the sharers must not.
+    st.put_report(with_files(1, &[r"C:\one\only1.txt"]))
+        .unwrap();
+    assert_eq!(count(&st, "behaviour_files:stage2.dll"), 2);
+    assert_eq!(count(&st, "behaviour_files:only1"), 1);
+    // A sharer drops it, then the old owner reports it again.
+    st.put_report(with_files(3, &[r"C:\three\only3.txt"]))
+        .unwrap();
+    assert_eq!(count(&st, "behaviour_files:stage2.dll"), 1);
+    st.put_report(with_files(1, &[shared])).unwrap();
+    assert_eq!(count(&st, "behaviour_files:stage2.dll"), 2);
+    assert_eq!(count(&st, "behaviour_files:only1"), 0);
+    assert_eq!(count(&st, "-behaviour_files:stage2.dll"), 1);
+
+    // Many owners and many shared values: the large-set paths (a bitset over sample numbers,
+    // a term-set automaton over value ids) must agree with the small ones.
+    let mut batch = Vec::new();
+    for i in 100..400u64 {
+        let own = format!(r"C:\Users\u{i}\AppData\Roaming\needle_{i}.exe");
+        let common = format!(r"C:\common\needle_common_{}.exe", i % 150);
+        batch.push(with_files(i, &[own.as_str(), common.as_str()]));
+    }
+    st.put_reports(batch).unwrap();
+    assert_eq!(count(&st, "behaviour_files:needle"), 300);
+    assert_eq!(count(&st, "behaviour_files:needle_common"), 300);
+    // needle_100 … needle_199, in the placeholder spelling of their path.
+    assert_eq!(count(&st, r"behaviour_files:%APPDATA%\needle_1"), 100);
+    assert_eq!(count(&st, "behaviour_files:needle_*.exe"), 300);
+    assert_eq!(count(&st, "behaviour_files:exe*needle"), 0);
+    // Samples 300…399 own needle_300 … needle_399; their common value is needle_common_(i % 150),
+    // i.e. 0 … 99, of which 1 and 10 … 19 match `needle_common_1`.
+    assert_eq!(
+        count(
+            &st,
+            "behaviour_files:needle_3* -behaviour_files:needle_common_1"
+        ),
+        89
+    );
+
+    // Rebuilding both indexes from the database gives the same answers.
+    drop(st);
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let st = Store::open(dir.path()).unwrap();
+    assert_eq!(count(&st, "behaviour_files:stage2.dll"), 2);
+    assert_eq!(count(&st, "behaviour_files:only3"), 1);
+    assert_eq!(count(&st, "behaviour_files:needle"), 300);
+    assert_eq!(count(&st, "behaviour_files:needle_common"), 300);
+    assert_eq!(
+        count(
+            &st,
+            "behaviour_files:needle_3* -behaviour_files:needle_common_1"
+        ),
+        89
+    );
+}
