@@ -248,6 +248,19 @@ fn api_hooks_run() {
             r"%WINDIR%\system32\cmd.exe /c echo hai"
         ]
     );
+    // environ.CommandLine as CAPE logged it stays findable behind the normalised lines.
+    assert_eq!(
+        a.raw_forms[r#""%SAMPLEPATH%\apihooks.exe" "#],
+        vec![r#""C:\Users\buddy\AppData\Local\Temp\apihooks.exe" "#]
+    );
+    assert_eq!(
+        a.raw_forms[r"%WINDIR%\system32\cmd.exe /c echo hai"],
+        vec![r"C:\WINDOWS\system32\cmd.exe /c echo hai"]
+    );
+    assert_eq!(
+        a.raw_forms[r"%WINDIR%\SysWOW64\cmd.exe"],
+        vec![r"C:\Windows\SysWOW64\cmd.exe"]
+    );
     // Ten DNS queries, nine names (online_nat.online_nat asked as A and PTR), no answers.
     assert_eq!(a.dns_lookups.len(), 9);
     assert!(
