@@ -265,10 +265,12 @@ impl Builder {
         }
     }
 
-    /// A process of the sample whose creation was not logged (it started before Sysmon, or the
-    /// log was trimmed) is listed like a created one when it first acts or parents, provided
-    /// its command line is known (from a child's `ParentCommandLine`): the sandbox started it,
-    /// as CAPE's report and VirusTotal's list the sample's own command line.
+    /// A process of the sample whose creation was not logged (it started before the log did,
+    /// or the log was trimmed) is listed like a created one when it first acts or parents: its
+    /// image in `processes_created` and its command line, when a child's `ParentCommandLine`
+    /// tells it, in `command_executions`, as CAPE's report and VirusTotal's list the sample's
+    /// own. Without a known command line only the sample's roots are listed: any other such
+    /// process (an injection target, say) may have existed before the detonation.
     fn process_without_creation(&mut self, inputs: &Inputs<'_>, p: usize) {
         let proc = &inputs.table.procs[p];
         if proc.created.is_some()
@@ -277,14 +279,17 @@ impl Builder {
         {
             return;
         }
-        let Some(command) = proc.command_line.as_deref() else {
+        let command = proc.command_line.as_deref();
+        if command.is_none() && !inputs.attribution.roots.contains(&p) {
             return;
-        };
+        }
         if let Some(image) = proc.image.as_deref() {
             let p = self.path(inputs, image);
             self.created.push(&mut self.attrs.processes_created, p);
         }
-        self.command(inputs, command);
+        if let Some(command) = command {
+            self.command(inputs, command);
+        }
     }
 
     fn process_create(&mut self, inputs: &Inputs<'_>, i: usize, event: &SysmonEvent) {

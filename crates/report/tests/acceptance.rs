@@ -431,3 +431,56 @@ fn driver_service_with_nt_path() {
         vec![r"HKLM\System\CurrentControlSet\Services\mimidrv\ImagePath"]
     );
 }
+
+/// CAPE's lite reports embed a trimmed Sysmon log in which the sample's own creation is
+/// missing. The sample is still listed as VirusTotal and CAPE list it: its image in
+/// `processes_created` and, when a child logged it as `ParentCommandLine`, its command line.
+#[test]
+fn sample_whose_creation_the_log_lacks() {
+    const LITE: &str = "CybercentreCanada_assemblyline-service-cape/tests/samples";
+    // etw-dns-app (pid 2500): only its console host's creation (record 364) names it, with
+    // ParentCommandLine `"C:\Users\buddy\AppData\Local\Temp\etw-dns-app.exe"`.
+    let built = report(
+        &format!(
+            "{LITE}/9393a56f957a93bc2af2aafc73421aaa1c372c7d9decf92a2734d1b4a8253fb2/Report/reports/lite.json"
+        ),
+        SampleSelector::Auto,
+    );
+    let a = &built.behaviour.attributes;
+    assert_eq!(
+        a.processes_created,
+        strings(&[r"%SAMPLEPATH%\etw-dns-app.exe"])
+    );
+    assert_eq!(
+        a.command_executions,
+        strings(&[r#""%SAMPLEPATH%\etw-dns-app.exe""#])
+    );
+    assert_eq!(
+        a.raw_forms[r#""%SAMPLEPATH%\etw-dns-app.exe""#],
+        vec![r#""C:\Users\buddy\AppData\Local\Temp\etw-dns-app.exe""#]
+    );
+    assert_eq!(
+        find(&a.processes_tree, "2500").name,
+        a.command_executions[0]
+    );
+    // The console host itself is noise: neither listed nor in the tree.
+    assert!(!json(&built.behaviour).contains("conhost"));
+
+    // apihooks (pid 4228): no event carries its command line, so only its image is listed.
+    let built = report(
+        &format!(
+            "{LITE}/491f359c0cf2588e4aa76a527317406927b0900cfc5c24a4736c92d372073b1e/Report/reports/lite.json"
+        ),
+        SampleSelector::Auto,
+    );
+    let a = &built.behaviour.attributes;
+    assert_eq!(
+        a.processes_created,
+        strings(&[r"%SAMPLEPATH%\apihooks.exe"])
+    );
+    assert!(a.command_executions.is_empty());
+    assert_eq!(
+        find(&a.processes_tree, "4228").name,
+        r"%SAMPLEPATH%\apihooks.exe"
+    );
+}
