@@ -90,7 +90,7 @@ struct Builder {
     written_keys: HashSet<String>,
     created_image_keys: Vec<String>,
     root_image_keys: HashSet<String>,
-    commands_seen_for: HashSet<usize>,
+    seen_without_creation: HashSet<usize>,
 }
 
 impl Default for Unique {
@@ -275,7 +275,7 @@ impl Builder {
         let proc = &inputs.table.procs[p];
         if proc.created.is_some()
             || !inputs.attribution.is_included(p)
-            || !self.commands_seen_for.insert(p)
+            || !self.seen_without_creation.insert(p)
         {
             return;
         }
