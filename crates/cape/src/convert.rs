@@ -9,8 +9,9 @@ use sandscope_model::{
     BehaviourAttributes, DnsLookup, DroppedFile, FileCopy, HttpConversation, IpTraffic,
     MitreAttackTechnique, MitreRef, ProcessNode, RegistrySet, SignatureMatch,
 };
-use sandscope_normalise::{Environment, Normaliser};
+use sandscope_normalise::{Environment, Normaliser, record_raw_form};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 
 /// At most this many evidence strings are copied per signature: CAPE signatures such as
@@ -58,10 +59,10 @@ pub(crate) fn convert(
 
     let behavior = &report.behavior;
     let sample = SampleProcess::find(behavior, &target_name);
-    let normaliser = Normaliser::new(Environment {
+    let spellings = Spellings::new(Normaliser::new(Environment {
         sample_dir: sample_dir(&guest_paths, &sample),
         user_sid: None,
-    });
+    }));
     let started = report.info.started.as_ref().and_then(|t| t.unix_seconds());
 
     let mut attributes = BehaviourAttributes {
@@ -69,12 +70,13 @@ pub(crate) fn convert(
         analysis_date: started.map(|s| s as i64),
         ..Default::default()
     };
-    processes(&mut attributes, behavior, &sample, &normaliser, started);
-    summary(&mut attributes, flavour, behavior, &normaliser)?;
-    calls(&mut attributes, behavior, &normaliser);
+    processes(&mut attributes, behavior, &sample, &spellings, started);
+    summary(&mut attributes, flavour, behavior, &spellings)?;
+    calls(&mut attributes, behavior, &spellings);
     network(&mut attributes, &report.network);
-    dropped(&mut attributes, &report.dropped, uploaded, &normaliser);
+    dropped(&mut attributes, &report.dropped, uploaded, &spellings);
     signatures(&mut attributes, &report);
+    attributes.raw_forms = spellings.raw_forms.into_inner();
     Ok((sha256, attributes))
 }
 
@@ -141,30 +143,37 @@ fn sample_dir(guest_paths: &GuestPaths, sample: &SampleProcess) -> Option<String
         })
 }
 
-/// A command line with its image path normalised (`"C:\Users\u\AppData\Local\Temp\x.exe" -a`
-/// → `"%SAMPLEPATH%\x.exe" -a`), as VirusTotal shows command lines; arguments are untouched.
-pub(crate) fn normalise_command(normaliser: &Normaliser, command: &str) -> String {
-    let leading = command.len() - command.trim_start().len();
-    let body = &command[leading..];
-    if let Some(quoted) = body.strip_prefix('"')
-        && let Some(end) = quoted.find('"')
-    {
-        let image = &quoted[..end];
-        return format!(
-            "{}\"{}\"{}",
-            &command[..leading],
-            normaliser.path(image),
-            &quoted[end + 1..]
-        );
+/// The run's normaliser, remembering the raw spelling behind every value it changed, for the
+/// report's `raw_forms` (so a search finds the value by what the sandbox logged, too).
+struct Spellings {
+    normaliser: Normaliser,
+    raw_forms: RefCell<BTreeMap<String, Vec<String>>>,
+}
+
+impl Spellings {
+    fn new(normaliser: Normaliser) -> Self {
+        Self {
+            normaliser,
+            raw_forms: RefCell::default(),
+        }
     }
-    let (image, rest) = match body.find(char::is_whitespace) {
-        Some(at) => body.split_at(at),
-        None => (body, ""),
-    };
-    if image.contains('\\') {
-        format!("{}{}{}", &command[..leading], normaliser.path(image), rest)
-    } else {
-        command.to_string()
+
+    fn remember(&self, normalised: String, raw: &str) -> String {
+        record_raw_form(&mut self.raw_forms.borrow_mut(), &normalised, raw);
+        normalised
+    }
+
+    fn path(&self, raw: &str) -> String {
+        self.remember(self.normaliser.path(raw), raw)
+    }
+
+    fn registry_key(&self, raw: &str) -> String {
+        self.remember(self.normaliser.registry_key(raw), raw)
+    }
+
+    /// The image normalised, arguments as CAPE logged them (`"%SAMPLEPATH%\x.exe" -a`).
+    fn command_line(&self, raw: &str) -> String {
+        self.remember(self.normaliser.command_line(raw), raw)
     }
 }
 
@@ -178,7 +187,7 @@ fn processes(
     attributes: &mut BehaviourAttributes,
     behavior: &RawBehavior,
     sample: &SampleProcess,
-    normaliser: &Normaliser,
+    spellings: &Spellings,
     started: Option<f64>,
 ) {
     let first_seen: BTreeMap<&str, f64> = behavior
@@ -198,12 +207,12 @@ fn processes(
     };
 
     let tree: Vec<ProcessNode> = if behavior.processtree.is_empty() {
-        tree_from_processes(&behavior.processes, normaliser, &offset_of)
+        tree_from_processes(&behavior.processes, spellings, &offset_of)
     } else {
         behavior
             .processtree
             .iter()
-            .map(|node| tree_node(node, normaliser, &offset_of))
+            .map(|node| tree_node(node, spellings, &offset_of))
             .collect()
     };
 
@@ -228,7 +237,7 @@ fn processes(
             continue;
         }
         if let Some(image) = &process.module_path {
-            push_unique(&mut attributes.processes_created, normaliser.path(image));
+            push_unique(&mut attributes.processes_created, spellings.path(image));
         }
         let command = process
             .environ
@@ -238,7 +247,7 @@ fn processes(
         if let Some(command) = command {
             push_unique(
                 &mut attributes.command_executions,
-                normalise_command(normaliser, command),
+                spellings.command_line(command),
             );
         }
     }
@@ -258,7 +267,7 @@ fn collect_pids(node: &ProcessNode, pids: &mut HashSet<String>) {
 
 fn tree_node(
     node: &RawTreeNode,
-    normaliser: &Normaliser,
+    spellings: &Spellings,
     offset_of: &dyn Fn(&str) -> Option<i64>,
 ) -> ProcessNode {
     let pid = node.pid.as_ref().map(|p| p.0.clone()).unwrap_or_default();
@@ -269,8 +278,8 @@ fn tree_node(
         .or(node.command_line.as_deref())
         .filter(|c| !c.trim().is_empty());
     let name = match (command, &node.module_path, &node.name) {
-        (Some(command), _, _) => normalise_command(normaliser, command),
-        (None, Some(image), _) => normaliser.path(image),
+        (Some(command), _, _) => spellings.command_line(command),
+        (None, Some(image), _) => spellings.path(image),
         (None, None, Some(name)) => name.clone(),
         (None, None, None) => String::new(),
     };
@@ -281,7 +290,7 @@ fn tree_node(
         children: node
             .children
             .iter()
-            .map(|c| tree_node(c, normaliser, offset_of))
+            .map(|c| tree_node(c, spellings, offset_of))
             .collect(),
     }
 }
@@ -290,7 +299,7 @@ fn tree_node(
 /// monitored are roots.
 fn tree_from_processes(
     processes: &[RawProcess],
-    normaliser: &Normaliser,
+    spellings: &Spellings,
     offset_of: &dyn Fn(&str) -> Option<i64>,
 ) -> Vec<ProcessNode> {
     let pids: HashSet<&str> = processes
@@ -300,7 +309,7 @@ fn tree_from_processes(
     fn build(
         process: &RawProcess,
         processes: &[RawProcess],
-        normaliser: &Normaliser,
+        spellings: &Spellings,
         offset_of: &dyn Fn(&str) -> Option<i64>,
         seen: &mut HashSet<String>,
     ) -> ProcessNode {
@@ -316,8 +325,8 @@ fn tree_from_processes(
             .as_deref()
             .or(process.command_line.as_deref());
         let name = match (command, &process.module_path) {
-            (Some(c), _) => normalise_command(normaliser, c),
-            (None, Some(image)) => normaliser.path(image),
+            (Some(c), _) => spellings.command_line(c),
+            (None, Some(image)) => spellings.path(image),
             (None, None) => process.process_name.clone().unwrap_or_default(),
         };
         let mut children = Vec::new();
@@ -325,7 +334,7 @@ fn tree_from_processes(
             let is_child = child.parent_id.as_ref().map(|p| p.0.as_str()) == Some(pid.as_str());
             let child_pid = child.process_id.as_ref().map(|p| p.0.clone());
             if is_child && child_pid.as_ref().is_some_and(|c| !seen.contains(c)) {
-                children.push(build(child, processes, normaliser, offset_of, seen));
+                children.push(build(child, processes, spellings, offset_of, seen));
             }
         }
         ProcessNode {
@@ -344,7 +353,7 @@ fn tree_from_processes(
             .is_some_and(|p| pids.contains(p.0.as_str()));
         let pid = process.process_id.as_ref().map(|p| p.0.clone());
         if !has_parent && pid.as_ref().is_some_and(|p| !seen.contains(p)) {
-            roots.push(build(process, processes, normaliser, offset_of, &mut seen));
+            roots.push(build(process, processes, spellings, offset_of, &mut seen));
         }
     }
     roots
@@ -433,13 +442,13 @@ fn summary(
     attributes: &mut BehaviourAttributes,
     flavour: Flavour,
     behavior: &RawBehavior,
-    normaliser: &Normaliser,
+    spellings: &Spellings,
 ) -> Result<(), CapeError> {
     let s = &behavior.summary;
     let paths = |keys: &[&str], out: &mut Vec<String>| -> Result<(), CapeError> {
         for key in keys {
             for path in summary_strings(s, key)? {
-                push_unique(out, normaliser.path(&path));
+                push_unique(out, spellings.path(&path));
             }
         }
         Ok(())
@@ -447,7 +456,7 @@ fn summary(
     let keys = |names: &[&str], out: &mut Vec<String>| -> Result<(), CapeError> {
         for name in names {
             for key in summary_strings(s, name)? {
-                push_unique(out, normaliser.registry_key(&key));
+                push_unique(out, spellings.registry_key(&key));
             }
         }
         Ok(())
@@ -489,7 +498,7 @@ fn summary(
     for command in summary_strings(s, commands_key)? {
         push_unique(
             &mut attributes.command_executions,
-            normalise_command(normaliser, &command),
+            spellings.command_line(&command),
         );
     }
     let mutex_key = match flavour {
@@ -508,13 +517,13 @@ fn summary(
     }
     if flavour == Flavour::Cuckoo {
         for module in summary_strings(s, "dll_loaded")? {
-            push_unique(&mut attributes.modules_loaded, normaliser.path(&module));
+            push_unique(&mut attributes.modules_loaded, spellings.path(&module));
         }
         for key in ["file_copied", "file_moved"] {
             for (source, destination) in summary_pairs(s, key)? {
                 let copy = FileCopy {
-                    source: normaliser.path(&source),
-                    destination: normaliser.path(&destination),
+                    source: spellings.path(&source),
+                    destination: spellings.path(&destination),
                 };
                 if !attributes.files_copied.contains(&copy) {
                     attributes.files_copied.push(copy);
@@ -535,7 +544,7 @@ fn summary(
 
 /// What only the API calls tell: which mutexes were opened rather than created, and the data
 /// written to registry values.
-fn calls(attributes: &mut BehaviourAttributes, behavior: &RawBehavior, normaliser: &Normaliser) {
+fn calls(attributes: &mut BehaviourAttributes, behavior: &RawBehavior, spellings: &Spellings) {
     let all_calls = || behavior.processes.iter().flat_map(|p| p.calls.0.iter());
     let is_create = |c: &RawCall| c.api.contains("Create");
     let mutex_name = |c: &RawCall| c.arguments.text("MutexName");
@@ -564,7 +573,7 @@ fn calls(attributes: &mut BehaviourAttributes, behavior: &RawBehavior, normalise
         ) else {
             continue;
         };
-        let key = normaliser.registry_key(&full_name);
+        let key = spellings.registry_key(&full_name);
         match attributes
             .registry_keys_set
             .iter_mut()
@@ -685,7 +694,7 @@ fn dropped(
     attributes: &mut BehaviourAttributes,
     dropped: &[RawDropped],
     uploaded: &[RawUploadedFile],
-    normaliser: &Normaliser,
+    spellings: &Spellings,
 ) {
     let mut push = |file: DroppedFile| {
         let duplicate = attributes
@@ -706,7 +715,7 @@ fn dropped(
             .or_else(|| file.name.clone())
             .unwrap_or_default();
         push(DroppedFile {
-            path: normaliser.path(&guest),
+            path: spellings.path(&guest),
             sha256: file.sha256.clone().map(|s| s.to_ascii_lowercase()),
             file_type: file.file_type.as_deref().and_then(vt_file_type),
         });
@@ -719,7 +728,7 @@ fn dropped(
             .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
             .map(str::to_ascii_lowercase);
         push(DroppedFile {
-            path: normaliser.path(&file.filepath),
+            path: spellings.path(&file.filepath),
             sha256,
             file_type: None,
         });
@@ -889,30 +898,6 @@ fn signatures(attributes: &mut BehaviourAttributes, report: &RawReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn command_lines_keep_arguments_and_normalise_the_image() {
-        let n = Normaliser::new(Environment {
-            sample_dir: Some(r"C:\Users\buddy\AppData\Local\Temp".into()),
-            user_sid: None,
-        });
-        assert_eq!(
-            normalise_command(&n, r#""C:\Users\buddy\AppData\Local\Temp\apc-inject.exe" "#),
-            r#""%SAMPLEPATH%\apc-inject.exe" "#
-        );
-        assert_eq!(
-            normalise_command(&n, r"C:\WINDOWS\system32\cmd.exe /c echo hai"),
-            r"%WINDIR%\system32\cmd.exe /c echo hai"
-        );
-        assert_eq!(
-            normalise_command(&n, "bitsadmin  /transfer job"),
-            "bitsadmin  /transfer job"
-        );
-        assert_eq!(
-            normalise_command(&n, r#""unterminated"#),
-            r#""unterminated"#
-        );
-    }
 
     #[test]
     fn request_headers_come_from_the_raw_request() {

@@ -3,8 +3,10 @@
 //! [`import`] reads a CAPE `report.json` / `lite.json` or a Cuckoo 2.x `report.json` — plain,
 //! gzip or zip, recognised by content — into the same VirusTotal-shaped `file_behaviour` the
 //! Sysmon report builder produces, with `sandbox_name` `CAPE Sandbox` or `Cuckoo Sandbox` and
-//! the target's SHA-256 as the sample id. Paths and registry keys go through
-//! `sandscope-normalise`, so the same behaviour compares equal across sandboxes.
+//! the target's SHA-256 as the sample id. Paths, registry keys and the image of command lines
+//! go through `sandscope-normalise`, as in the Sysmon report builder, so the same behaviour
+//! compares equal across sandboxes; every raw spelling normalisation replaced is kept in the
+//! report's `raw_forms`.
 //!
 //! What comes from where:
 //! * `processes_tree` ← `behavior.processtree` (else `behavior.processes` nested by

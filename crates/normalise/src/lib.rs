@@ -1,11 +1,10 @@
-//! Normalisation of file paths and registry keys to the forms sandbox reports use
-//! (`%APPDATA%\…`, `%SAMPLEPATH%\…`, `HKCU\…`), so that the same behaviour seen by different
-//! sandboxes, users and machines compares equal.
+//! Normalisation of file paths, registry keys and command lines to the forms sandbox reports
+//! use (`%APPDATA%\…`, `%SAMPLEPATH%\…`, `HKCU\…`, `"%SAMPLEPATH%\x.exe" -a`), so that the
+//! same behaviour seen by different sandboxes, users and machines compares equal.
 //!
-//! This crate only computes the normalised form; callers keep the raw value next to it (the
-//! Sysmon report builder records every raw spelling in its `raw_forms` extension). One
-//! normaliser serves every producer (Sysmon reports, CAPE/Cuckoo imports) and Sysmon for Linux.
-//! It depends on nothing.
+//! This crate only computes the normalised form; callers keep the raw value next to it, through
+//! [`record_raw_form`] into the report's `raw_forms` extension. One normaliser serves every
+//! producer (Sysmon reports, CAPE/Cuckoo imports) and Sysmon for Linux. It depends on nothing.
 //!
 //! # Path rules ([`Normaliser::path`]), applied in this order
 //!
@@ -48,6 +47,51 @@
 //! 5. `HKLM\SYSTEM\ControlSet00N` → `HKLM\SYSTEM\CurrentControlSet` (the machine has one active set
 //!    and Sysmon documents the same rewrite).
 //! 6. Braced GUIDs are spelled upper case, as in rule 7 for paths.
+//!
+//! # Command-line rules ([`Normaliser::command_line`])
+//!
+//! Only the image (the program the line starts) is normalised, by the path rules; the
+//! arguments and all whitespace, the leading and trailing included, are kept byte for byte:
+//! they are what ran, and VirusTotal shows command lines that way (`"%SAMPLEPATH%\x.exe" `).
+//!
+//! 1. A line starting (after whitespace) with `"` has the quoted text as its image. Without a
+//!    closing quote the end of the image is unknown and the line is returned unchanged.
+//! 2. Otherwise the image is the first whitespace-separated word, unless that word does not end
+//!    in an executable extension (`.exe`, `.com`, `.scr`, `.bat`, `.cmd`, `.pif`) and a longer
+//!    prefix does: like `CreateProcess` on an unquoted `C:\Program Files\a b\x.exe -k`, words
+//!    are added until one ends in such an extension. A word starting with `/`, `-` or `"` ends
+//!    the search (it is an argument), and so does the 32,767th byte (Windows' longest path).
+//! 3. An unquoted image without a `\` (`cmd.exe /c …`, `bitsadmin /transfer …`) is a program
+//!    found on the search path: the line is returned unchanged.
+//!
+//! # Raw forms ([`record_raw_form`])
+//!
+//! Reports carry normalised values and keep the raw spellings behind each in their `raw_forms`
+//! extension (normalised value → raw spellings, first seen first, at most
+//! [`MAX_RAW_FORMS`] per value so a hostile log cannot grow it without bound).
+
+use std::collections::BTreeMap;
+
+/// Most raw spellings kept behind one normalised value.
+pub const MAX_RAW_FORMS: usize = 64;
+
+/// Executable extensions that end an unquoted image containing spaces (command-line rule 2).
+const IMAGE_EXTENSIONS: [&str; 6] = [".exe", ".com", ".scr", ".bat", ".cmd", ".pif"];
+
+/// How far an unquoted image is looked for: Windows' longest path.
+const MAX_IMAGE_BYTES: usize = 32_767;
+
+/// Record `raw` as a spelling of `normalised` in a report's `raw_forms` map (rules in the crate
+/// doc). Nothing is recorded when normalisation changed nothing.
+pub fn record_raw_form(raw_forms: &mut BTreeMap<String, Vec<String>>, normalised: &str, raw: &str) {
+    if normalised == raw {
+        return;
+    }
+    let forms = raw_forms.entry(normalised.to_string()).or_default();
+    if forms.len() < MAX_RAW_FORMS && !forms.iter().any(|f| f == raw) {
+        forms.push(raw.to_string());
+    }
+}
 
 /// What the run's environment tells us, for the longest-prefix replacements.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,6 +203,25 @@ impl Normaliser {
         path.to_string()
     }
 
+    /// `"C:\Users\u\AppData\Local\Temp\x.exe" -a` → `"%TEMP%\x.exe" -a`: the image
+    /// normalised, the arguments untouched (rules in the crate doc).
+    pub fn command_line(&self, raw: &str) -> String {
+        let body = raw.trim_start();
+        let indent = &raw[..raw.len() - body.len()];
+        if let Some(quoted) = body.strip_prefix('"') {
+            let Some(end) = quoted.find('"') else {
+                return raw.to_string();
+            };
+            let (image, rest) = quoted.split_at(end);
+            return format!("{indent}\"{}{rest}", self.path(image));
+        }
+        let (image, rest) = body.split_at(unquoted_image_end(body));
+        if !image.contains('\\') {
+            return raw.to_string();
+        }
+        format!("{indent}{}{rest}", self.path(image))
+    }
+
     /// `\REGISTRY\MACHINE\…` → `HKLM\…`, `HKU\<user sid>\…` → `HKCU\…` (rules in the crate doc).
     pub fn registry_key(&self, raw: &str) -> String {
         let key = raw.trim();
@@ -191,6 +254,45 @@ impl Normaliser {
         }
         upper_case_guids(&format!("{hive}{rest}"))
     }
+}
+
+/// Where the image of an unquoted command line ends (command-line rule 2).
+fn unquoted_image_end(body: &str) -> usize {
+    let first = body.find(char::is_whitespace).unwrap_or(body.len());
+    if first == body.len() || has_image_extension(&body[..first]) {
+        return first;
+    }
+    let mut in_word = false;
+    for (i, c) in body[first..].char_indices() {
+        let at = first + i;
+        if at > MAX_IMAGE_BYTES {
+            return first;
+        }
+        if c.is_whitespace() {
+            if in_word && has_image_extension(&body[..at]) {
+                return at;
+            }
+            in_word = false;
+        } else if !in_word {
+            if matches!(c, '/' | '-' | '"') {
+                return first;
+            }
+            in_word = true;
+        }
+    }
+    if in_word && has_image_extension(body) {
+        body.len()
+    } else {
+        first
+    }
+}
+
+fn has_image_extension(image: &str) -> bool {
+    let bytes = image.as_bytes();
+    IMAGE_EXTENSIONS.iter().any(|ext| {
+        bytes.len() >= ext.len()
+            && bytes[bytes.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
+    })
 }
 
 /// Split a key into its canonical short hive name and the rest (starting with `\` or empty).
@@ -478,6 +580,116 @@ mod tests {
         ] {
             assert_eq!(n.registry_key(raw), expected, "{raw}");
         }
+    }
+
+    #[test]
+    fn command_lines_normalise_only_the_image() {
+        let n = Normaliser::new(Environment {
+            sample_dir: Some(r"C:\Users\buddy\AppData\Local\Temp".into()),
+            user_sid: None,
+        });
+        for (raw, expected) in [
+            (
+                r#""C:\Users\buddy\AppData\Local\Temp\apc-inject.exe" "#,
+                r#""%SAMPLEPATH%\apc-inject.exe" "#,
+            ),
+            (
+                r"C:\WINDOWS\system32\cmd.exe /c echo hai",
+                r"%WINDIR%\system32\cmd.exe /c echo hai",
+            ),
+            // Arguments, doubled spaces and argument paths are what ran: kept as they are.
+            (
+                r#"C:\WINDOWS\system32\cmd.exe  /K "C:\Users\buddy\AppData\Local\Temp\bits.bat""#,
+                r#"%WINDIR%\system32\cmd.exe  /K "C:\Users\buddy\AppData\Local\Temp\bits.bat""#,
+            ),
+            (
+                r"\??\C:\WINDOWS\system32\conhost.exe 0xffffffff -ForceV1",
+                r"%WINDIR%\system32\conhost.exe 0xffffffff -ForceV1",
+            ),
+            (
+                r#"  "%windir%\System32\svchost.exe" -k {abcdef01-2345-6789-abcd-ef0123456789}"#,
+                r#"  "%WINDIR%\System32\svchost.exe" -k {abcdef01-2345-6789-abcd-ef0123456789}"#,
+            ),
+            // Unquoted image with spaces: words are added until one ends in an extension.
+            (
+                r"C:\Program Files\Windows Defender\MpCmdRun.exe -SignatureUpdate",
+                r"%ProgramFiles%\Windows Defender\MpCmdRun.exe -SignatureUpdate",
+            ),
+            (
+                r"C:\Program Files (x86)\a b\run.CMD",
+                r"%ProgramFiles(x86)%\a b\run.CMD",
+            ),
+            // A switch ends the search: the first word is the image.
+            (
+                r"C:\Users\x\AppData\Roaming\tool /a b.exe",
+                r"%APPDATA%\tool /a b.exe",
+            ),
+            // Programs from the search path and unbalanced quotes are left alone.
+            (
+                r"bitsadmin  /transfer job http://x/ C:\\Users\\buddy\\f.txt",
+                r"bitsadmin  /transfer job http://x/ C:\\Users\\buddy\\f.txt",
+            ),
+            (
+                r#""C:\Users\buddy\AppData\Local\Temp\x.exe -a"#,
+                r#""C:\Users\buddy\AppData\Local\Temp\x.exe -a"#,
+            ),
+            ("\"", "\""),
+            ("\"\" -a", "\"\" -a"),
+            ("", ""),
+            ("   ", "   "),
+            (
+                r"C:\Users\buddy\Desktop\日本語 ファイル.exe /q",
+                r"%USERPROFILE%\Desktop\日本語 ファイル.exe /q",
+            ),
+        ] {
+            assert_eq!(n.command_line(raw), expected, "{raw}");
+            assert_eq!(n.command_line(expected), expected, "idempotent: {raw}");
+        }
+    }
+
+    #[test]
+    fn hostile_command_lines() {
+        let n = normaliser();
+        for raw in [
+            "\"\"\"\"\"",
+            "\"é",
+            "é \u{3000}é.exe",
+            "C:\\é\u{2003}x.exe\u{2003}",
+            "\u{0}\\\u{0} -",
+            "\\ \\ \\ \\.exe",
+            "é\\",
+        ] {
+            let once = n.command_line(raw);
+            assert_eq!(n.command_line(&once), once, "{raw:?}");
+        }
+        // Huge lines stay linear: no image search past Windows' longest path.
+        let words = format!(r"C:\Users\IEUser\Downloads\a{}", " b".repeat(200_000));
+        assert_eq!(
+            n.command_line(&words),
+            format!(r"%SAMPLEPATH%\a{}", " b".repeat(200_000))
+        );
+        let far_exe = format!(r"C:\Windows\a{} x.exe", " b".repeat(20_000));
+        assert_eq!(
+            n.command_line(&far_exe),
+            format!(r"%WINDIR%\a{} x.exe", " b".repeat(20_000))
+        );
+        let quoted = format!("\"{}", "\\".repeat(100_000));
+        assert_eq!(n.command_line(&quoted), quoted);
+    }
+
+    #[test]
+    fn raw_forms_keep_distinct_spellings_up_to_the_cap() {
+        let mut forms = BTreeMap::new();
+        record_raw_form(&mut forms, r"%APPDATA%\x", r"%APPDATA%\x");
+        assert!(forms.is_empty());
+        record_raw_form(&mut forms, r"%APPDATA%\x", r"C:\Users\a\AppData\Roaming\x");
+        record_raw_form(&mut forms, r"%APPDATA%\x", r"C:\Users\a\AppData\Roaming\x");
+        assert_eq!(forms[r"%APPDATA%\x"], [r"C:\Users\a\AppData\Roaming\x"]);
+        for i in 0..MAX_RAW_FORMS * 2 {
+            record_raw_form(&mut forms, "n", &format!("raw{i}"));
+        }
+        assert_eq!(forms["n"].len(), MAX_RAW_FORMS);
+        assert_eq!(forms["n"][0], "raw0");
     }
 
     #[test]

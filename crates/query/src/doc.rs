@@ -31,13 +31,19 @@
 //! `analysis_date` of the sample's reports, `ls:` = latest.
 //!
 //! Every text value is matched in its [`text::variants`] (raw, `%PLACEHOLDER%` and expanded
-//! forms). Values are matched across all reports of a sample, like VirusTotal: two terms may be
-//! satisfied by two different sandboxes.
+//! forms) and in those of every raw spelling its report keeps behind it in `raw_forms` (the
+//! path, key or command line as the sandbox logged it, before normalisation; at most
+//! [`MAX_RAW_FORMS_MATCHED`] per value), so `C:\Users\bob\Downloads\x.exe` finds the
+//! `%SAMPLEPATH%\x.exe` it became. Values are matched across all reports of a sample, like
+//! VirusTotal: two terms may be satisfied by two different sandboxes.
 
 use crate::ast::*;
 use crate::text;
 use sandscope_model::{BehaviourAttributes, FileBehaviour, ProcessNode};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+/// Most raw spellings of one value that are matched (and indexed).
+pub const MAX_RAW_FORMS_MATCHED: usize = 8;
 
 /// The atomic text fields the index holds; modifiers cover unions of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -214,7 +220,9 @@ impl SampleDoc {
             sha256: sha256.to_ascii_lowercase(),
             ..Default::default()
         };
-        let mut seen: [BTreeSet<String>; 10] = Default::default();
+        // Per field: value → its position in `doc.texts`, so a value seen again in another
+        // report only adds that report's raw spellings.
+        let mut seen: [HashMap<String, usize>; 10] = Default::default();
         let mut tokens: [BTreeSet<String>; 7] = Default::default();
         let mut rules: [BTreeSet<&str>; 4] = Default::default();
         let mut stats_max = [0u64; 4];
@@ -227,11 +235,24 @@ impl SampleDoc {
                 doc.last_seen = Some(doc.last_seen.map_or(t, |l| l.max(t)));
             }
             let mut add = |field: TextField, value: &str| {
-                if seen[field.index()].insert(value.to_string()) {
-                    doc.texts[field.index()].push(TextValue {
-                        raw: value.to_string(),
-                        variants: text::variants(value),
+                let texts = &mut doc.texts[field.index()];
+                let at = *seen[field.index()]
+                    .entry(value.to_string())
+                    .or_insert_with(|| {
+                        texts.push(TextValue {
+                            raw: value.to_string(),
+                            variants: text::variants(value),
+                        });
+                        texts.len() - 1
                     });
+                let variants = &mut texts[at].variants;
+                let raws = a.raw_forms.get(value).into_iter().flatten();
+                for raw in raws.take(MAX_RAW_FORMS_MATCHED) {
+                    for variant in text::variants(raw) {
+                        if !variants.contains(&variant) {
+                            variants.push(variant);
+                        }
+                    }
                 }
             };
             each_text_value(a, &mut add);
@@ -517,5 +538,66 @@ impl Term {
                 t.is_some_and(|t| d.matches(t, now))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse;
+
+    fn report(sandbox: &str, command: &str, raw: &str) -> FileBehaviour {
+        let mut attributes = BehaviourAttributes {
+            sandbox_name: sandbox.into(),
+            command_executions: vec![command.into()],
+            ..Default::default()
+        };
+        attributes
+            .raw_forms
+            .insert(command.into(), vec![raw.into()]);
+        FileBehaviour::new(&"a".repeat(64), attributes)
+    }
+
+    fn hits(doc: &SampleDoc, query: &str) -> bool {
+        parse(query)
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .matches(doc, 0)
+    }
+
+    #[test]
+    fn values_match_by_every_raw_spelling_of_every_report() {
+        let normalised = r#""%SAMPLEPATH%\etw-dns-app.exe" "#;
+        let doc = SampleDoc::from_reports(
+            &"a".repeat(64),
+            &[
+                report(
+                    "CAPE Sandbox",
+                    normalised,
+                    r#""C:\Users\buddy\AppData\Local\Temp\etw-dns-app.exe" "#,
+                ),
+                report(
+                    "Microsoft Sysinternals",
+                    normalised,
+                    r#""C:\Users\buddy\Desktop\etw-dns-app.exe" "#,
+                ),
+            ],
+        );
+        // One value, shown as reported, matched by its normalised and both raw spellings.
+        assert_eq!(doc.text(TextField::CommandExecutions).len(), 1);
+        assert_eq!(doc.text(TextField::CommandExecutions)[0].raw, normalised);
+        for query in [
+            r"behaviour_command_executions:%SAMPLEPATH%\etw-dns-app.exe",
+            r"behaviour_command_executions:buddy\AppData\Local\Temp\etw-dns-app.exe",
+            r"behaviour_command_executions:Desktop\etw-dns-app.exe",
+            r"behaviour_processes:Temp\etw-dns-app",
+        ] {
+            assert!(hits(&doc, query), "{query}");
+        }
+        assert!(!hits(
+            &doc,
+            r"behaviour_command_executions:Downloads\etw-dns-app.exe"
+        ));
+        // Raw spellings belong to the field of their value only.
+        assert!(!hits(&doc, r"behaviour_files:Temp\etw-dns-app.exe"));
     }
 }

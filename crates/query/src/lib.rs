@@ -24,5 +24,5 @@ mod parse;
 pub mod text;
 
 pub use ast::*;
-pub use doc::{SampleDoc, SigmaLevel, TextField, TextValue, TokenField};
+pub use doc::{MAX_RAW_FORMS_MATCHED, SampleDoc, SigmaLevel, TextField, TextValue, TokenField};
 pub use parse::{MAX_DEPTH, MAX_QUERY_CHARS, ParseError, parse, text_pattern};

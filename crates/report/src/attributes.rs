@@ -1,6 +1,7 @@
 //! The report's attributes from the attributed events, in log order. Every list is
-//! de-duplicated in first-seen order; paths and keys are normalised and their raw spellings kept
-//! in `raw_forms`; command lines are kept exactly as logged.
+//! de-duplicated in first-seen order; paths, keys and the image of command lines are normalised
+//! and their raw spellings kept in `raw_forms`; what a command line asks for (tasks, services,
+//! deletions) is read from the line as logged.
 
 use crate::attribution::{Attribution, compare_key, service_value};
 use crate::commands::{self, ServiceAction};
@@ -11,7 +12,7 @@ use sandscope_model::{
     BehaviourAttributes, DnsLookup, DroppedFile, IpTraffic, RegistrySet, ScheduledTask,
     ServiceDetail, WmiSubscription,
 };
-use sandscope_normalise::Normaliser;
+use sandscope_normalise::{Normaliser, record_raw_form};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Deeper process chains are cut and continued as new roots: JSON readers limit nesting (serde
@@ -89,7 +90,7 @@ struct Builder {
     written_keys: HashSet<String>,
     created_image_keys: Vec<String>,
     root_image_keys: HashSet<String>,
-    commands_seen_for: HashSet<usize>,
+    seen_without_creation: HashSet<usize>,
 }
 
 impl Default for Unique {
@@ -163,16 +164,27 @@ impl Builder {
         normalised
     }
 
+    fn command_line(&mut self, inputs: &Inputs<'_>, raw: &str) -> String {
+        let normalised = inputs.normaliser.command_line(raw);
+        self.raw_form(&normalised, raw);
+        normalised
+    }
+
     fn raw_form(&mut self, normalised: &str, raw: &str) {
-        if normalised != raw {
-            let forms = self
-                .attrs
-                .raw_forms
-                .entry(normalised.to_string())
-                .or_default();
-            if !forms.iter().any(|f| f == raw) {
-                forms.push(raw.to_string());
-            }
+        record_raw_form(&mut self.attrs.raw_forms, normalised, raw);
+    }
+
+    /// A process tree node's name: its command line, else its image, normalised.
+    fn process_name(
+        &mut self,
+        inputs: &Inputs<'_>,
+        command: Option<&str>,
+        image: Option<&str>,
+    ) -> String {
+        match (command, image) {
+            (Some(command), _) => self.command_line(inputs, command),
+            (None, Some(image)) => self.path(inputs, image),
+            (None, None) => "?".to_string(),
         }
     }
 
@@ -181,6 +193,9 @@ impl Builder {
     }
 
     fn event(&mut self, inputs: &Inputs<'_>, i: usize, event: &SysmonEvent) {
+        if let Some(actor) = inputs.table.actor(i) {
+            self.process_without_creation(inputs, actor);
+        }
         match event.event_id {
             event_id::PROCESS_CREATE => self.process_create(inputs, i, event),
             event_id::FILE_CREATE_TIME => {
@@ -250,21 +265,39 @@ impl Builder {
         }
     }
 
+    /// A process of the sample whose creation was not logged (it started before the log did,
+    /// or the log was trimmed) is listed like a created one when it first acts or parents: its
+    /// image in `processes_created` and its command line, when a child's `ParentCommandLine`
+    /// tells it, in `command_executions`, as CAPE's report and VirusTotal's list the sample's
+    /// own. Without a known command line only the sample's roots are listed: any other such
+    /// process (an injection target, say) may have existed before the detonation.
+    fn process_without_creation(&mut self, inputs: &Inputs<'_>, p: usize) {
+        let proc = &inputs.table.procs[p];
+        if proc.created.is_some()
+            || !inputs.attribution.is_included(p)
+            || !self.seen_without_creation.insert(p)
+        {
+            return;
+        }
+        let command = proc.command_line.as_deref();
+        if command.is_none() && !inputs.attribution.roots.contains(&p) {
+            return;
+        }
+        if let Some(image) = proc.image.as_deref() {
+            let p = self.path(inputs, image);
+            self.created.push(&mut self.attrs.processes_created, p);
+        }
+        if let Some(command) = command {
+            self.command(inputs, command);
+        }
+    }
+
     fn process_create(&mut self, inputs: &Inputs<'_>, i: usize, event: &SysmonEvent) {
         let table = inputs.table;
-        // A parent whose own creation was not logged: its command line is only known from here.
         if let Some(actor) = table.actor(i)
             && let Some(parent) = table.procs[actor].parent
-            && table.procs[parent].created.is_none()
-            && inputs.attribution.is_included(parent)
-            && self.commands_seen_for.insert(parent)
-            && let Some(command) = table.procs[parent].command_line.clone()
         {
-            if let Some(image) = table.procs[parent].image.clone() {
-                let p = self.path(inputs, &image);
-                self.created.push(&mut self.attrs.processes_created, p);
-            }
-            self.command(&command);
+            self.process_without_creation(inputs, parent);
         }
         if let Some(image) = event.image() {
             let p = self.path(inputs, image);
@@ -272,13 +305,14 @@ impl Builder {
             self.created_image_keys.push(compare_key(image));
         }
         if let Some(command) = event.command_line() {
-            self.command(command);
+            self.command(inputs, command);
         }
     }
 
-    fn command(&mut self, command: &str) {
+    fn command(&mut self, inputs: &Inputs<'_>, command: &str) {
+        let normalised = self.command_line(inputs, command);
         self.commands
-            .push(&mut self.attrs.command_executions, command.to_string());
+            .push(&mut self.attrs.command_executions, normalised);
         let args = commands::split_args(command);
         if let Some(task) = commands::parse_schtasks_create(&args) {
             self.task(ScheduledTask {
@@ -600,7 +634,10 @@ impl Builder {
             .filter(|t| self.tags.contains(*t))
             .map(|t| t.to_string())
             .collect();
-        self.attrs.processes_tree = crate::tree::build(inputs);
+        let tree = crate::tree::build(inputs, &mut |command, image| {
+            self.process_name(inputs, command, image)
+        });
+        self.attrs.processes_tree = tree;
         self.attrs
     }
 }

