@@ -18,12 +18,11 @@
 //! batch has landed (whole, or not at all: redb commits are atomic). The values, then the
 //! samples, are re-indexed from redb (delete + add of each document) and each tantivy index
 //! commits (atomic too: a new `meta.json` replaces the old one); finally the pending entries
-//! are removed. A value document never names a sample whose document is not committed yet, so
-//! the order of the two index commits cannot show anything half-written. A crash between the two commits leaves samples
-//! in `pending_index`, and [`Store::open`] re-indexes them before anything is served; a crash
-//! before the redb commit leaves nothing. Re-indexing is idempotent, so no ordering of kills
-//! can show a half-written report: search results are resolved against redb, and the index
-//! only ever names samples whose reports are committed.
+//! are removed. Between the two index commits a search may still match a sample by what it
+//! reported before the batch; hits are always shown from the committed reports in redb. A
+//! crash between the commits leaves samples and values pending, and [`Store::open`]
+//! re-indexes them before anything is served; a crash before the redb commit leaves nothing.
+//! Re-indexing is idempotent, so no ordering of kills can show a half-written report.
 //!
 //! # Concurrency
 //! A [`Store`] is `Send + Sync`: any number of threads may read and search while one writes
