@@ -476,3 +476,230 @@ fn malformed_cape_reports_are_refused_whole_at_ingest() {
             .success()
     );
 }
+
+/// Whole CAPE run folders as the corpus has them (vendored): the report, the guest's Sysmon
+/// EVTX, `files.json` and Assemblyline's `Results/result.json`.
+const RUNS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples"
+);
+
+fn bits_run() -> std::path::PathBuf {
+    Path::new(RUNS).join(BITS)
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `ingest <run folder>`: the EVTX is filed under the run's target (not under a SHA-256 made
+/// up from the log), the report's embedded events and the EVTX make one Sysinternals report,
+/// and the run's non-log files are listed, not counted as damaged input.
+#[test]
+fn a_cape_run_folder_lands_as_two_reports_of_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let run = bits_run();
+    let out = ingest(data, &[&run]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let run_name = run.display().to_string();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            format!("stored\t{BITS}_CAPE Sandbox\t{run_name}"),
+            format!("stored\t{BITS}_Microsoft Sysinternals\t{run_name}"),
+        ]
+    );
+    assert!(
+        stderr.contains("2 report(s) stored, 0 file(s) skipped"),
+        "{stderr}"
+    );
+    // Which Sysmon source was used, and why: the embedded array has the EVTX's 804 events and
+    // the 17 logged after CAPE copied the EVTX.
+    assert!(
+        stderr.contains(
+            "the `sysmon` array embedded in Report/reports/lite.json.gz (821 events), the more complete of the run's two Sysmon sources (Report/evtx/Microsoft-Windows-Sysmon%4Operational.evtx: 804 events)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "info: {run_name}: read by the CAPE importer for the dropped files: Report/files.json"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "info: {run_name}: no Sysmon events, passed over: Results/result.json"
+        )),
+        "{stderr}"
+    );
+
+    let all = json(sandscope(&["show", "--data", data, BITS]));
+    let mut sandboxes: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["attributes"]["sandbox_name"].as_str().unwrap())
+        .collect();
+    sandboxes.sort();
+    assert_eq!(sandboxes, ["CAPE Sandbox", "Microsoft Sysinternals"]);
+    // One sample in the store: no second Sysinternals report under a derived SHA-256.
+    assert_eq!(
+        search(data, "sandbox_name:\"Microsoft Sysinternals\""),
+        vec![BITS]
+    );
+    assert_eq!(search(data, "sandbox_name:\"CAPE Sandbox\""), vec![BITS]);
+    // The sample's Sysmon-seen commands are searchable under its SHA-256.
+    assert_eq!(
+        search(
+            data,
+            "sandbox_name:\"Microsoft Sysinternals\" behaviour_command_executions:myDownloadJob"
+        ),
+        vec![BITS]
+    );
+}
+
+/// Several run folders in one call: each is one sample; where the EVTX holds as many events
+/// as the embedded array, the guest's own log is used.
+#[test]
+fn each_run_folder_of_a_directory_is_its_own_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let tie = "b145e2ec11257461442f8a42e1b34b303ff7eba7b27a8b65cb0ae6ac67950d10";
+    let out = ingest(data, &[&bits_run(), &Path::new(RUNS).join(tie)]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Sysmon report from Report/evtx/Microsoft-Windows-Sysmon%4Operational.evtx (78 events), the guest's own log; the `sysmon` array embedded in Report/reports/lite.json (78 events) is not used"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("4 report(s) stored, 0 file(s) skipped"),
+        "{stderr}"
+    );
+    let mut both = vec![BITS, tie];
+    both.sort();
+    let mut hits = search(data, "sandbox_name:\"Microsoft Sysinternals\"");
+    hits.sort();
+    assert_eq!(hits, both);
+}
+
+/// A copy of the BITS run folder in `dir`.
+fn copy_of_bits_run(dir: &Path) -> std::path::PathBuf {
+    let from = bits_run();
+    let to = dir.join(BITS);
+    for rel in [
+        "Report/evtx/Microsoft-Windows-Sysmon%4Operational.evtx",
+        "Report/files.json",
+        "Report/reports/lite.json.gz",
+        "Results/result.json",
+    ] {
+        std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(from.join(rel), to.join(rel)).unwrap();
+    }
+    to
+}
+
+/// Damage is still damage inside a run folder: a cut EVTX is reported and gives exit 3, while
+/// the run's reports are stored and a file that is no log at all is only listed. Outside a run
+/// folder, a file that gives no report is skipped as before.
+#[test]
+fn damaged_files_in_and_around_a_run_folder_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let run = copy_of_bits_run(dir.path());
+    let evtx =
+        std::fs::read(run.join("Report/evtx/Microsoft-Windows-Sysmon%4Operational.evtx")).unwrap();
+    // Cut inside the 4 KiB file header.
+    std::fs::write(run.join("Report/evtx/cut.evtx"), &evtx[..2_000]).unwrap();
+    std::fs::copy(
+        Path::new(RUNS).join("../../../LICENSE"),
+        run.join("Report/LICENSE"),
+    )
+    .unwrap();
+
+    let out = ingest(data, &[&run]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "skipped {}: ",
+            run.join("Report/evtx/cut.evtx").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not an event log, passed over: Report/LICENSE"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 report(s) stored, 1 file(s) skipped"),
+        "{stderr}"
+    );
+    assert_eq!(
+        search(data, "sandbox_name:\"Microsoft Sysinternals\""),
+        vec![BITS]
+    );
+
+    // The same side file on its own is no run's artefact: skipped, nothing stored.
+    let stray = dir.path().join("result.json");
+    std::fs::copy(run.join("Results/result.json"), &stray).unwrap();
+    let out = ingest(data, &[&stray]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("0 report(s) stored, 1 file(s) skipped"),
+        "{stderr}"
+    );
+}
+
+/// The store replaces a report by id; two inputs of one call that give the same id (here two
+/// copies of one log) are said to replace each other, and counted once, whether or not the
+/// first was already written.
+#[test]
+fn one_ingest_never_replaces_a_report_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack/EVTX_full_APT_attack_steps/ID11,13,17,18-PSexec as system execution.evtx",
+    );
+    let first = dir.path().join("first.evtx");
+    let second = dir.path().join("second.evtx");
+    std::fs::copy(&log, &first).unwrap();
+    std::fs::copy(&log, &second).unwrap();
+    for batch in ["16", "1"] {
+        let data = dir.path().join(format!("data-{batch}"));
+        let out = sandscope(&[
+            "ingest",
+            "--data",
+            data.to_str().unwrap(),
+            "--no-sigma",
+            "--batch",
+            batch,
+            first.to_str().unwrap(),
+            second.to_str().unwrap(),
+        ]);
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "of {} replaces the one of {} (same sample and sandbox)",
+                second.display(),
+                first.display()
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("1 report(s) stored, 0 file(s) skipped"),
+            "{stderr}"
+        );
+    }
+}

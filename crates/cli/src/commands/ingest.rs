@@ -1,20 +1,22 @@
 use super::sigma_args::SigmaArgs;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
-use sandscope_ingest::{IngestOptions, Pipeline};
+use sandscope_ingest::{Detonation, IgnoredWhy, IngestOptions, Pipeline};
 use sandscope_store::{NewReport, Store, is_sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct IngestArgs {
-    /// Log files or directories (walked recursively).
+    /// Log files, sandbox reports or directories (walked recursively; hidden entries skipped).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// The sample's SHA-256. With it, all PATHs make one report of that sample; without it,
-    /// each file is one report, of the sample the builder finds (or, when the log names no
-    /// sample hash, of the SHA-256 of the log file itself).
+    /// The sample's SHA-256. With it, all PATHs are one detonation of that sample; without
+    /// it, each CAPE/Cuckoo run folder is one (its Sysmon logs filed under the report's
+    /// target) and every other file is one on its own, of the sample the builder finds (or,
+    /// when the log names no sample hash, of a SHA-256 derived from the log).
     #[arg(long)]
     pub sha256: Option<String>,
     /// Which process is the sample: an image name or path fragment.
@@ -37,44 +39,44 @@ pub fn data_dir(data: Option<PathBuf>) -> PathBuf {
     data.unwrap_or_else(sandscope_store::default_data_dir)
 }
 
-fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(dir) = stack.pop() {
-                let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-                    .with_context(|| format!("reading {}", dir.display()))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .collect();
-                entries.sort();
-                for e in entries {
-                    if e.is_dir() {
-                        stack.push(e);
-                    } else {
-                        out.push(e);
-                    }
-                }
-            }
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// The reports of `files` (one file, or all files of one `--sha256`).
-fn build(pipeline: &Pipeline, files: &[PathBuf], args: &IngestArgs) -> Result<Vec<NewReport>> {
+/// The reports of one detonation, with what was passed over or set aside said on stderr.
+/// Returns the reports and how many of its files could not be read.
+fn build(
+    pipeline: &Pipeline,
+    detonation: &Detonation,
+    args: &IngestArgs,
+) -> Result<(Vec<NewReport>, usize)> {
     let options = IngestOptions {
         sha256: args.sha256.clone(),
         sample: args.sample.clone(),
         sandbox: args.sandbox.clone(),
     };
-    let prepared = pipeline.prepare(files, &options)?;
+    let prepared = pipeline.prepare_detonation(detonation, &options)?;
     for w in &prepared.warnings {
         eprintln!("warning: {w}");
     }
-    Ok(prepared.reports)
+    let name = detonation.name();
+    for note in &prepared.notes {
+        eprintln!("note: {name}: {note}");
+    }
+    let mut by_reason: BTreeMap<IgnoredWhy, Vec<String>> = BTreeMap::new();
+    for ignored in &prepared.ignored {
+        by_reason
+            .entry(ignored.why)
+            .or_default()
+            .push(detonation.shown(&ignored.file));
+    }
+    for (why, files) in &by_reason {
+        eprintln!("info: {name}: {why}: {}", files.join(", "));
+    }
+    for unreadable in &prepared.unreadable {
+        eprintln!(
+            "skipped {}: {}",
+            unreadable.file.display(),
+            unreadable.reason
+        );
+    }
+    Ok((prepared.reports, prepared.unreadable.len()))
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
@@ -83,59 +85,75 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     {
         bail!("--sha256 `{s}` is not a SHA-256");
     }
-    let files = collect_files(&args.paths)?;
+    let detonations = sandscope_ingest::plan(&args.paths, args.sha256.is_some())?;
     let store = Store::open(&data_dir(args.data.clone()))?;
     let pipeline = Pipeline::new(args.sigma.engine()?);
-    let groups: Vec<Vec<PathBuf>> = if args.sha256.is_some() {
-        vec![files.clone()]
-    } else {
-        files.iter().map(|f| vec![f.clone()]).collect()
-    };
-    let bar = indicatif::ProgressBar::new(groups.len() as u64);
+    let bar = indicatif::ProgressBar::new(detonations.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let (mut stored, mut skipped) = (0usize, 0usize);
+    let mut skipped = 0usize;
+    // Report id → the input it came from, over the whole call: the store replaces by id, so a
+    // second report of one id would silently take the first one's place.
+    let mut stored: HashMap<String, String> = HashMap::new();
     let mut batch: Vec<(NewReport, String)> = Vec::new();
     let batch_size = args.batch.max(1);
-    let flush =
-        |batch: &mut Vec<(NewReport, String)>, out: &mut std::io::StdoutLock| -> Result<usize> {
-            if batch.is_empty() {
-                return Ok(0);
-            }
-            let taken: Vec<(NewReport, String)> = std::mem::take(batch);
-            let names: Vec<String> = taken.iter().map(|(_, n)| n.clone()).collect();
-            let ids = store.put_reports(taken.into_iter().map(|(r, _)| r).collect())?;
-            for (id, name) in ids.iter().zip(&names) {
-                writeln!(out, "stored\t{id}\t{name}")?;
-            }
-            out.flush()?;
-            Ok(ids.len())
-        };
-    for group in &groups {
-        let name = group
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+    let flush = |batch: &mut Vec<(NewReport, String)>,
+                 out: &mut std::io::StdoutLock,
+                 stored: &mut HashMap<String, String>|
+     -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let taken: Vec<(NewReport, String)> = std::mem::take(batch);
+        let names: Vec<String> = taken.iter().map(|(_, n)| n.clone()).collect();
+        let ids = store.put_reports(taken.into_iter().map(|(r, _)| r).collect())?;
+        for (id, name) in ids.iter().zip(names) {
+            writeln!(out, "stored\t{id}\t{name}")?;
+            stored.insert(id.clone(), name);
+        }
+        out.flush()?;
+        Ok(())
+    };
+    for detonation in &detonations {
+        let name = detonation.name();
         bar.set_message(name.clone());
-        match build(&pipeline, group, &args) {
-            Ok(reports) => batch.extend(reports.into_iter().map(|r| (r, name.clone()))),
+        match build(&pipeline, detonation, &args) {
+            Ok((reports, unreadable)) => {
+                skipped += unreadable;
+                for report in reports {
+                    let id = report.behaviour.id.clone();
+                    let earlier = batch
+                        .iter()
+                        .position(|(r, _)| r.behaviour.id == id)
+                        .map(|at| batch.remove(at).1)
+                        .or_else(|| stored.get(&id).cloned());
+                    if let Some(earlier) = earlier {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "warning: report {id} of {name} replaces the one of {earlier} (same sample and sandbox)"
+                            )
+                        });
+                    }
+                    batch.push((report, name.clone()));
+                }
+            }
             Err(e) => {
                 bar.suspend(|| eprintln!("skipped {name}: {e:#}"));
                 skipped += 1;
             }
         }
         if batch.len() >= batch_size {
-            stored += flush(&mut batch, &mut out)?;
+            flush(&mut batch, &mut out, &mut stored)?;
         }
         bar.inc(1);
     }
-    stored += flush(&mut batch, &mut out)?;
+    flush(&mut batch, &mut out, &mut stored)?;
     bar.finish_and_clear();
+    let stored = stored.len();
     eprintln!("{stored} report(s) stored, {skipped} file(s) skipped");
     Ok(if stored == 0 && skipped > 0 {
         ExitCode::from(1)
