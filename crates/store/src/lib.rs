@@ -251,11 +251,14 @@ impl Store {
         }
         let open_index = |path: &Path, schema: tantivy::schema::Schema| -> Result<Index> {
             std::fs::create_dir_all(path).map_err(io_err(path))?;
-            let index = if rebuild {
+            let mut index = if rebuild {
                 Index::create_in_dir(path, schema)?
             } else {
                 Index::open_in_dir(path)?
             };
+            // Segments are searched in parallel: a broad query (most samples match) is bound by
+            // the phrase matching over many segments, which splits across cores.
+            index.set_default_multithread_executor()?;
             index
                 .tokenizers()
                 .register(index::TRIGRAM_TOKENIZER, index::analyzer());
