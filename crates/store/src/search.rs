@@ -388,13 +388,16 @@ impl<'a> Translator<'a> {
                 })
                 .collect(),
         );
-        let mut matched = self.values.search(&value_query, &ValueCollector)?;
-        if pattern.segments.len() > 1 {
-            // The pieces all occur; check that they occur in order in one spelling.
+        let verify = pattern.segments.len() > 1;
+        let mut hits = self
+            .values
+            .search(&value_query, &ValueCollector { keep: verify })?;
+        if verify {
+            // The pieces all occur; keep the values where they occur in order in one spelling.
             let txn = self.db.begin_read()?;
             let table = txn.open_table(VALUES)?;
-            let mut verified = Vec::with_capacity(matched.len());
-            for m in matched {
+            let mut verified = ValueHits::default();
+            for m in std::mem::take(&mut hits.candidates) {
                 let Some(bytes) = table.get(m.vid)? else {
                     continue;
                 };
@@ -403,23 +406,17 @@ impl<'a> Translator<'a> {
                     .spellings()
                     .any(|s| sandscope_query::text::contains_segments(s, &pattern.segments))
                 {
-                    verified.push(m);
+                    verified.add(m);
                 }
             }
-            matched = verified;
+            hits = verified;
         }
-        let owners: Vec<u64> = matched
-            .iter()
-            .filter(|m| m.owner != NO_OWNER)
-            .map(|m| m.owner)
-            .collect();
-        let shared: Vec<u64> = matched.iter().filter(|m| m.shared).map(|m| m.vid).collect();
         let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
-        if !owners.is_empty() {
-            clauses.push((Occur::Should, sample_set_query(self.fields, owners)));
+        if let Some(q) = sample_set_query(self.fields, hits.owners) {
+            clauses.push((Occur::Should, q));
         }
-        if !shared.is_empty() {
-            clauses.push((Occur::Should, vid_set_query(self.fields.vals, shared)));
+        if !hits.shared.is_empty() {
+            clauses.push((Occur::Should, vid_set_query(self.fields.vals, hits.shared)));
         }
         Ok(match clauses.len() {
             0 => Box::new(EmptyQuery),
@@ -440,27 +437,77 @@ struct ValueMatch {
     shared: bool,
 }
 
-/// Collects every matching value with its owner and shared flag, from fast fields.
-struct ValueCollector;
+/// What the matching values lead to, in memory bounded by the number of samples (owners are a
+/// bitset over sample numbers) plus the shared values: a one-letter query matching every value
+/// must not allocate per value.
+#[derive(Debug, Default)]
+struct ValueHits {
+    /// Bit n set: sample number n owns a matching value.
+    owners: Vec<u64>,
+    /// Matching values resolved through the sharing samples' postings.
+    shared: Vec<u64>,
+    /// Every match, kept only when it still has to be verified.
+    candidates: Vec<ValueMatch>,
+}
+
+impl ValueHits {
+    fn add(&mut self, m: ValueMatch) {
+        if m.owner != NO_OWNER {
+            set_bit(&mut self.owners, m.owner);
+        }
+        if m.shared {
+            self.shared.push(m.vid);
+        }
+    }
+
+    fn merge(&mut self, other: ValueHits) {
+        if self.owners.len() < other.owners.len() {
+            self.owners.resize(other.owners.len(), 0);
+        }
+        for (word, theirs) in self.owners.iter_mut().zip(other.owners) {
+            *word |= theirs;
+        }
+        self.shared.extend(other.shared);
+        self.candidates.extend(other.candidates);
+    }
+}
+
+fn set_bit(bits: &mut Vec<u64>, n: u64) {
+    let Ok(word) = usize::try_from(n / 64) else {
+        return;
+    };
+    if word >= bits.len() {
+        bits.resize(word + 1, 0);
+    }
+    bits[word] |= 1 << (n % 64);
+}
+
+/// Collects what the matching values lead to (see [`ValueHits`]), from fast fields.
+struct ValueCollector {
+    /// Keep every match as a candidate to verify instead of resolving it.
+    keep: bool,
+}
 
 struct ValueSegment {
+    keep: bool,
     vid: Column<u64>,
     owner: Column<u64>,
     shared: Column<u64>,
-    out: Vec<ValueMatch>,
+    hits: ValueHits,
 }
 
 impl Collector for ValueCollector {
-    type Fruit = Vec<ValueMatch>;
+    type Fruit = ValueHits;
     type Child = ValueSegment;
 
     fn for_segment(&self, _: u32, reader: &SegmentReader) -> tantivy::Result<ValueSegment> {
         let ff = reader.fast_fields();
         Ok(ValueSegment {
+            keep: self.keep,
             vid: ff.u64("vid")?,
             owner: ff.u64("owner")?,
             shared: ff.u64("shared")?,
-            out: Vec::new(),
+            hits: ValueHits::default(),
         })
     }
 
@@ -468,26 +515,36 @@ impl Collector for ValueCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<Vec<ValueMatch>>) -> tantivy::Result<Vec<ValueMatch>> {
-        Ok(fruits.into_iter().flatten().collect())
+    fn merge_fruits(&self, fruits: Vec<ValueHits>) -> tantivy::Result<ValueHits> {
+        let mut all = ValueHits::default();
+        for f in fruits {
+            all.merge(f);
+        }
+        Ok(all)
     }
 }
 
 impl SegmentCollector for ValueSegment {
-    type Fruit = Vec<ValueMatch>;
+    type Fruit = ValueHits;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        if let Some(vid) = self.vid.first(doc) {
-            self.out.push(ValueMatch {
-                vid,
-                owner: self.owner.first(doc).unwrap_or(NO_OWNER),
-                shared: self.shared.first(doc).unwrap_or(1) != 0,
-            });
+        let Some(vid) = self.vid.first(doc) else {
+            return;
+        };
+        let m = ValueMatch {
+            vid,
+            owner: self.owner.first(doc).unwrap_or(NO_OWNER),
+            shared: self.shared.first(doc).unwrap_or(1) != 0,
+        };
+        if self.keep {
+            self.hits.candidates.push(m);
+        } else {
+            self.hits.add(m);
         }
     }
 
-    fn harvest(self) -> Vec<ValueMatch> {
-        self.out
+    fn harvest(self) -> ValueHits {
+        self.hits
     }
 }
 
@@ -513,21 +570,41 @@ fn vid_set_query(field: Field, mut vids: Vec<u64>) -> Box<dyn TQuery> {
     }
 }
 
-/// Samples whose number is one of `numbers`.
-fn sample_set_query(fields: &Fields, mut numbers: Vec<u64>) -> Box<dyn TQuery> {
-    numbers.sort_unstable();
-    numbers.dedup();
-    if numbers.len() <= SMALL_SET {
-        return vid_set_query(fields.sample_no, numbers);
+/// Samples whose number is set in the bitset; `None` when none is.
+fn sample_set_query(fields: &Fields, bits: Vec<u64>) -> Option<Box<dyn TQuery>> {
+    let count: u32 = bits.iter().map(|w| w.count_ones()).sum();
+    if count == 0 {
+        return None;
     }
-    Box::new(SampleNumbers(Arc::new(numbers)))
+    if count as usize <= SMALL_SET {
+        let numbers = bits
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| {
+                (0..64u64)
+                    .filter(move |b| w & (1 << b) != 0)
+                    .map(move |b| i as u64 * 64 + b)
+            })
+            .collect();
+        return Some(vid_set_query(fields.sample_no, numbers));
+    }
+    Some(Box::new(SampleNumbers(Arc::new(bits))))
 }
 
-/// Matches the sample documents whose `sample_no` is in a sorted set: one pass over the
-/// segment's fast field with a bitset, which beats a term lookup per number once the set is
-/// large (a broad query owns hundreds of thousands of samples).
+/// Matches the sample documents whose `sample_no` is set in a bitset: one pass over the
+/// segment's fast field, which beats a term lookup per number once the set is large (a broad
+/// query owns hundreds of thousands of samples).
 #[derive(Debug, Clone)]
 struct SampleNumbers(Arc<Vec<u64>>);
+
+impl SampleNumbers {
+    fn contains(bits: &[u64], n: u64) -> bool {
+        usize::try_from(n / 64)
+            .ok()
+            .and_then(|w| bits.get(w))
+            .is_some_and(|w| w & (1 << (n % 64)) != 0)
+    }
+}
 
 impl TQuery for SampleNumbers {
     fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
@@ -540,14 +617,12 @@ struct SampleNumbersWeight(Arc<Vec<u64>>);
 impl Weight for SampleNumbersWeight {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
         let column = reader.fast_fields().u64("sample_no")?;
-        let max = self.0.last().copied().unwrap_or(0);
-        let wanted = bitset_of(&self.0, max);
         let max_doc = reader.max_doc();
         let mut docs = tantivy::BitSet::with_max_value(max_doc);
         for doc in 0..max_doc {
-            if let Some(no) = column.first(doc)
-                && no <= max
-                && wanted[(no / 64) as usize] & (1 << (no % 64)) != 0
+            if column
+                .first(doc)
+                .is_some_and(|no| SampleNumbers::contains(&self.0, no))
             {
                 docs.insert(doc);
             }
@@ -557,10 +632,10 @@ impl Weight for SampleNumbersWeight {
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
         let column = reader.fast_fields().u64("sample_no")?;
-        let found = column
+        if column
             .first(doc)
-            .is_some_and(|no| self.0.binary_search(&no).is_ok());
-        if found {
+            .is_some_and(|no| SampleNumbers::contains(&self.0, no))
+        {
             Ok(Explanation::new("sample number in set", 1.0))
         } else {
             Err(tantivy::TantivyError::InvalidArgument(
@@ -568,14 +643,6 @@ impl Weight for SampleNumbersWeight {
             ))
         }
     }
-}
-
-fn bitset_of(sorted: &[u64], max: u64) -> Vec<u64> {
-    let mut bits = vec![0u64; (max / 64 + 1) as usize];
-    for n in sorted {
-        bits[(n / 64) as usize] |= 1 << (n % 64);
-    }
-    bits
 }
 
 /// All pieces of a text pattern in one field (each exact; their order is verified later).
