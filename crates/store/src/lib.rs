@@ -543,7 +543,7 @@ impl Store {
                         id: id.to_string(),
                         source,
                     })?;
-                reports.insert(id, json.as_slice())?;
+                reports.insert(id, compress_report(&json).as_slice())?;
                 match &r.raw_log {
                     None => {
                         raw.remove(id)?;
@@ -740,11 +740,41 @@ impl Store {
     }
 }
 
+/// First byte of a deflate-compressed report (a plain JSON report starts with `{`).
+const DEFLATED: u8 = 1;
+
+/// Reports are stored deflated: the JSON is repetitive (field names, path prefixes) and
+/// shrinks several times, at a cost far below the redb write.
+fn compress_report(json: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = vec![DEFLATED];
+    let mut encoder = flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::fast());
+    // Writing into a Vec cannot fail.
+    let written = encoder
+        .write_all(json)
+        .and_then(|()| encoder.finish().map(|_| ()));
+    if written.is_err() {
+        return json.to_vec();
+    }
+    out
+}
+
 fn decode(id: &str, bytes: &[u8]) -> Result<FileBehaviour> {
-    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+    let corrupt = |source| StoreError::Corrupt {
         id: id.to_string(),
         source,
-    })
+    };
+    match bytes.split_first() {
+        Some((&DEFLATED, deflated)) => {
+            use std::io::Read;
+            let mut json = Vec::with_capacity(deflated.len() * 4);
+            flate2::read::DeflateDecoder::new(deflated)
+                .read_to_end(&mut json)
+                .map_err(|e| corrupt(serde_json::Error::io(e)))?;
+            serde_json::from_slice(&json).map_err(corrupt)
+        }
+        _ => serde_json::from_slice(bytes).map_err(corrupt),
+    }
 }
 
 fn read_sample_reports(
@@ -779,4 +809,37 @@ fn copy_file_into(
     let mut slot = table.insert_reserve(id, len)?;
     file.read_exact(slot.as_mut()).map_err(io_err(path))?;
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_are_stored_deflated_and_older_plain_json_still_reads() {
+        let report = FileBehaviour::new(
+            &"ab".repeat(32),
+            sandscope_model::BehaviourAttributes {
+                sandbox_name: "Microsoft Sysinternals".into(),
+                files_written: vec![r"C:\Users\bob\AppData\Roaming\x.exe".repeat(20)],
+                ..Default::default()
+            },
+        );
+        let json = serde_json::to_vec(&report).unwrap();
+        let stored = compress_report(&json);
+        assert_eq!(stored[0], DEFLATED);
+        assert!(
+            stored.len() * 3 < json.len(),
+            "{} vs {}",
+            stored.len(),
+            json.len()
+        );
+        assert_eq!(decode("x", &stored).unwrap(), report);
+        assert_eq!(decode("x", &json).unwrap(), report);
+        // A damaged stream is an error naming the report, not a panic.
+        let mut damaged = stored.clone();
+        damaged.truncate(stored.len() / 2);
+        let err = decode("the-id", &damaged).unwrap_err().to_string();
+        assert!(err.contains("the-id"), "{err}");
+    }
 }
