@@ -1,10 +1,15 @@
 //! The typed EVTX fast path: Sysmon events built straight from the BinXML, without rendering
 //! each record to JSON or XML and parsing it back.
 //!
-//! Chunks are found and read by the `evtx` crate (`EvtxParser::chunks`, which also knows about
-//! damaged and wrapped-around logs) and decoded on the rayon pool, eight chunks a job and at
-//! most two jobs per thread in flight (memory stays flat), then delivered in chunk order, so
-//! record order is deterministic. Per chunk, each
+//! The walk over the chunks (`evtx_chunks`: the `evtx` crate's order and damage reports) is cut
+//! into batches of eight chunks. The calling thread and up to one helper job per other rayon
+//! thread claim batches in order from a shared counter, each reading its batch with one
+//! positional read into a buffer it keeps and decoding it; the calling thread delivers the
+//! batches in walk order, so record order is deterministic, and it decodes a batch itself
+//! whenever the next one to deliver is not ready yet, so it never sleeps while there is work.
+//! Helpers stop when they would get more than a few batches ahead of delivery (memory stays
+//! flat) and are started again as delivery moves on; they never wait for the calling thread,
+//! so a sink that itself uses the rayon pool cannot deadlock with them. Per chunk, each
 //! template definition is compiled once into the places where the fields we need sit (the
 //! `System` values and the `EventData/Data` elements); a record is then its substitution
 //! values, rendered only for the fields wanted, and a record of another channel is counted
@@ -17,81 +22,178 @@
 
 use crate::Location;
 use crate::build::{Ctx, EventBuilder, Outcome};
+use crate::evtx_chunks::{CHUNK_SIZE, ChunkPlan, ChunkRead, chunk_offset, classify, read_at};
 use crate::evtx_file::{error_chain, location_of, outcome_of_json};
-use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
+use evtx::{EvtxChunkData, EvtxChunkHeader, ParserSettings};
 use std::collections::BTreeMap;
-use std::io::{Read, Seek};
+use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 const CHUNK_HEADER_SIZE: usize = 512;
 
 /// Chunks decoded by the fast path and chunks left to the reference path, since start (for the
 /// benchmark).
-pub(crate) static FAST_CHUNKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-pub(crate) static FALLBACK_CHUNKS: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(0);
+pub(crate) static FAST_CHUNKS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static FALLBACK_CHUNKS: AtomicU64 = AtomicU64::new(0);
 
-/// What decoding one chunk produced, in record order.
+/// What decoding produced, in record order.
 enum Item {
     Outcome(Outcome, u64),
     Warning(Location, String),
 }
 
-/// Chunks handed to a worker at a time: a chunk is only ~50 records, and a hand-off per chunk
-/// costs as much in thread wake-ups as decoding it.
-const CHUNKS_PER_JOB: usize = 8;
+/// Chunks per batch: a chunk is only ~50 records, and a hand-off per chunk costs about as much
+/// as decoding it; eight adjacent chunks are also one read.
+const CHUNKS_PER_BATCH: u64 = 8;
 
-pub(crate) fn read_evtx_fast<T: Read + Seek>(mut parser: EvtxParser<T>, ctx: &mut Ctx<'_>) {
-    let threads = rayon::current_num_threads().max(1);
-    let settings = Arc::new(crate::evtx_file::settings());
-    let file = ctx.file.clone();
-    let mut chunks = parser.chunks();
-    if threads == 1 {
-        for chunk in chunks {
-            deliver(decode(chunk, &settings, &file), ctx);
+/// What every thread decoding a file shares.
+struct Walk {
+    file: File,
+    plan: ChunkPlan,
+    settings: Arc<ParserSettings>,
+    /// The name events carry.
+    name: Arc<str>,
+    batches: u64,
+    /// The next batch nobody has claimed.
+    next: AtomicU64,
+    /// Batches delivered so far.
+    delivered: AtomicU64,
+    /// Batches decoded but not yet delivered, at most.
+    window: u64,
+    /// Helper jobs running.
+    helpers: AtomicUsize,
+}
+
+impl Walk {
+    /// The next batch to decode, unless all are claimed or the window is full.
+    fn claim(&self) -> Option<u64> {
+        let mut next = self.next.load(Ordering::Relaxed);
+        loop {
+            let limit = self.delivered.load(Ordering::Acquire) + self.window;
+            if next >= self.batches || next >= limit {
+                return None;
+            }
+            match self.next.compare_exchange_weak(
+                next,
+                next + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(next),
+                Err(actual) => next = actual,
+            }
         }
-        return;
     }
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Vec<Item>>)>();
-    let mut reorder: BTreeMap<u64, Vec<Vec<Item>>> = BTreeMap::new();
-    let (mut next_seq, mut next_out, mut in_flight) = (0u64, 0u64, 0usize);
-    let mut exhausted = false;
-    loop {
-        // Keep every worker busy with a job queued behind it; reading stays on this thread.
-        while !exhausted && in_flight < threads * 2 {
-            let job: Vec<_> = chunks.by_ref().take(CHUNKS_PER_JOB).collect();
-            if job.len() < CHUNKS_PER_JOB {
-                exhausted = true;
+
+    /// Read and decode one batch; never panics.
+    fn decode_batch(&self, batch: u64) -> Vec<Item> {
+        // Events of a batch share their own copy of the file name, so that the reference
+        // count the delivering thread drops is not one every decoding thread keeps touching.
+        let name: Arc<str> = Arc::from(&*self.name);
+        let first = batch * CHUNKS_PER_BATCH;
+        let end = first.saturating_add(CHUNKS_PER_BATCH).min(self.plan.len());
+        let mut items = Vec::with_capacity(512);
+        with_batch_buffer(|buf| {
+            let mut position = first;
+            while position < end {
+                let number = self.plan.chunk_at(position);
+                let mut run = 1;
+                while position + run < end && self.plan.chunk_at(position + run) == number + run {
+                    run += 1;
+                }
+                let bytes = &mut buf[..run as usize * CHUNK_SIZE];
+                let got = read_at(&self.file, bytes, chunk_offset(number));
+                for i in 0..run as usize {
+                    let at = i * CHUNK_SIZE;
+                    let chunk = &bytes[at.min(got)..(at + CHUNK_SIZE).min(got)];
+                    decode_chunk(number + i as u64, chunk, &self.settings, &name, &mut items);
+                }
+                position += run;
             }
-            if job.is_empty() {
-                break;
-            }
-            let (tx, settings, file) = (tx.clone(), settings.clone(), file.clone());
-            let seq = next_seq;
-            next_seq += 1;
-            in_flight += 1;
-            rayon::spawn(move || {
-                let items = job
-                    .into_iter()
-                    .map(|chunk| decode(chunk, &settings, &file))
-                    .collect();
-                let _ = tx.send((seq, items));
-            });
+        });
+        items
+    }
+}
+
+thread_local! {
+    /// One batch of chunks, kept per thread so that reading allocates nothing.
+    static BATCH_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_batch_buffer(f: impl FnOnce(&mut [u8])) {
+    let size = CHUNKS_PER_BATCH as usize * CHUNK_SIZE;
+    BATCH_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.resize(size, 0);
+            f(&mut buf);
         }
-        if let Some(jobs) = reorder.remove(&next_out) {
-            next_out += 1;
-            in_flight -= 1;
-            for items in jobs {
-                deliver(items, ctx);
-            }
-            continue;
-        }
-        if in_flight == 0 && exhausted {
+        // Re-entered on this thread (a sink reading another file): a buffer of its own.
+        Err(_) => f(&mut vec![0u8; size]),
+    });
+}
+
+/// Read every record of the EVTX file `file` (its header already accepted; it states
+/// `header_block_size`).
+pub(crate) fn read_evtx_fast(file: File, header_block_size: u16, ctx: &mut Ctx<'_>) {
+    let plan = match ChunkPlan::new(&file, header_block_size) {
+        Ok(plan) => plan,
+        Err(e) => {
+            ctx.warn(Location::File, format!("cannot read the chunks: {e}"));
             return;
         }
+    };
+    let threads = rayon::current_num_threads().max(1);
+    let max_helpers = threads - 1;
+    let walk = Arc::new(Walk {
+        file,
+        plan,
+        settings: Arc::new(crate::evtx_file::settings()),
+        name: ctx.file.clone(),
+        batches: plan.len().div_ceil(CHUNKS_PER_BATCH),
+        next: AtomicU64::new(0),
+        delivered: AtomicU64::new(0),
+        window: 2 * threads as u64,
+        helpers: AtomicUsize::new(0),
+    });
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Item>)>();
+    let mut ready: BTreeMap<u64, Vec<Item>> = BTreeMap::new();
+    let mut next_out = 0u64;
+    while next_out < walk.batches {
+        // Top up the helpers: they stop when the window is full.
+        while max_helpers > 0
+            && walk.helpers.load(Ordering::Acquire) < max_helpers
+            && walk.next.load(Ordering::Relaxed) < walk.batches.min(next_out + walk.window)
+        {
+            walk.helpers.fetch_add(1, Ordering::AcqRel);
+            let (walk, tx) = (walk.clone(), tx.clone());
+            rayon::spawn(move || {
+                while let Some(batch) = walk.claim() {
+                    if tx.send((batch, walk.decode_batch(batch))).is_err() {
+                        break;
+                    }
+                }
+                walk.helpers.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+        while let Ok((batch, items)) = rx.try_recv() {
+            ready.insert(batch, items);
+        }
+        if let Some(items) = ready.remove(&next_out) {
+            next_out += 1;
+            walk.delivered.store(next_out, Ordering::Release);
+            deliver(items, ctx);
+            continue;
+        }
+        // The next batch is not ready: decode one rather than wait.
+        if let Some(batch) = walk.claim() {
+            ready.insert(batch, walk.decode_batch(batch));
+            continue;
+        }
+        // The next batch is being decoded by a helper, which always sends it.
         match rx.recv() {
-            Ok((seq, items)) => {
-                reorder.insert(seq, items);
+            Ok((batch, items)) => {
+                ready.insert(batch, items);
             }
             Err(_) => return,
         }
@@ -107,58 +209,68 @@ fn deliver(items: Vec<Item>, ctx: &mut Ctx<'_>) {
     }
 }
 
-/// Decode one chunk; never panics (a panic in a decoder becomes a warning for the chunk).
-fn decode(
-    chunk: evtx::err::Result<EvtxChunkData>,
+/// Decode the bytes read for chunk `number` into `items`; never panics (a panic in a decoder
+/// becomes a warning for the chunk).
+fn decode_chunk(
+    number: u64,
+    bytes: &[u8],
     settings: &Arc<ParserSettings>,
     file: &Arc<str>,
-) -> Vec<Item> {
-    let mut chunk = match chunk {
-        Ok(chunk) => chunk,
-        Err(err) => return vec![Item::Warning(location_of(&err), error_chain(&err))],
+    items: &mut Vec<Item>,
+) {
+    let (data, header) = match classify(number, bytes) {
+        ChunkRead::Empty => return,
+        ChunkRead::Damaged(err) => {
+            items.push(Item::Warning(location_of(&err), error_chain(&err)));
+            return;
+        }
+        ChunkRead::Chunk(data, header) => (data, header),
     };
-    let number = chunk.number.unwrap_or(0);
+    let mark = items.len();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        use std::sync::atomic::Ordering::Relaxed;
-        match fast_chunk(&chunk, file) {
-            Some(items) => {
-                FAST_CHUNKS.fetch_add(1, Relaxed);
-                items
-            }
-            None => {
-                FALLBACK_CHUNKS.fetch_add(1, Relaxed);
-                slow_chunk(&mut chunk, settings, file)
-            }
+        if fast_chunk(data, &header, file, items).is_some() {
+            FAST_CHUNKS.fetch_add(1, Ordering::Relaxed);
+        } else {
+            items.truncate(mark);
+            FALLBACK_CHUNKS.fetch_add(1, Ordering::Relaxed);
+            slow_chunk(number, data, settings, file, items);
         }
     }));
-    result.unwrap_or_else(|_| {
-        vec![Item::Warning(
+    if result.is_err() {
+        items.truncate(mark);
+        items.push(Item::Warning(
             Location::Chunk(number),
             "internal error while decoding this chunk; it was skipped".into(),
-        )]
-    })
+        ));
+    }
 }
 
 /// The reference path for one chunk: the `evtx` crate's records rendered as JSON.
 fn slow_chunk(
-    chunk: &mut EvtxChunkData,
+    number: u64,
+    data: &[u8],
     settings: &Arc<ParserSettings>,
     file: &Arc<str>,
-) -> Vec<Item> {
-    let number = chunk.number.unwrap_or(0);
+    items: &mut Vec<Item>,
+) {
+    let fail = |err: &dyn std::error::Error| {
+        Item::Warning(
+            Location::Chunk(number),
+            format!(
+                "Failed to parse chunk number {number}: {}",
+                error_chain(err)
+            ),
+        )
+    };
+    let mut chunk = match EvtxChunkData::new(data.to_vec(), false) {
+        Ok(chunk) => chunk,
+        Err(err) => return items.push(fail(&err)),
+    };
+    chunk.number = Some(number);
     let mut parsed = match chunk.parse(settings.clone()) {
         Ok(parsed) => parsed,
-        Err(err) => {
-            return vec![Item::Warning(
-                Location::Chunk(number),
-                format!(
-                    "Failed to parse chunk number {number}: {}",
-                    error_chain(&err)
-                ),
-            )];
-        }
+        Err(err) => return items.push(fail(&err)),
     };
-    let mut items = Vec::new();
     for record in parsed.iter() {
         match record.and_then(|r| r.into_json_value()) {
             Ok(record) => {
@@ -168,7 +280,6 @@ fn slow_chunk(
             Err(err) => items.push(Item::Warning(location_of(&err), error_chain(&err))),
         }
     }
-    items
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,13 +737,15 @@ fn fixed_size(ty: u8) -> Option<usize> {
 }
 
 /// Decode a whole chunk, or `None` to leave it to the reference path.
-fn fast_chunk(chunk: &EvtxChunkData, file: &Arc<str>) -> Option<Vec<Item>> {
-    let d = &chunk.data[..];
-    let header = &chunk.header;
+fn fast_chunk(
+    d: &[u8],
+    header: &EvtxChunkHeader,
+    file: &Arc<str>,
+    items: &mut Vec<Item>,
+) -> Option<()> {
     let live_end = (header.free_space_offset as usize).min(d.len());
     let mut templates: Templates = Vec::new();
     let mut scratch = Scratch::default();
-    let mut items = Vec::with_capacity(128);
     let mut off = CHUNK_HEADER_SIZE;
     while off < live_end {
         if d.get(off..off + 4)? != b"\x2a\x2a\x00\x00" {
@@ -661,7 +774,7 @@ fn fast_chunk(chunk: &EvtxChunkData, file: &Arc<str>) -> Option<Vec<Item>> {
         }
         off += size;
     }
-    Some(items)
+    Some(())
 }
 
 fn filetime_timestamp(ft: u64) -> Option<jiff::Timestamp> {
