@@ -121,27 +121,18 @@ fn positional_read(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
-/// What reading one chunk of the walk found.
-pub(crate) enum ChunkRead<'b> {
-    /// All zeros: nothing to report.
-    Empty,
-    Chunk(&'b [u8], EvtxChunkHeader),
-    Damaged(EvtxError),
-}
-
-/// Classify the bytes read for chunk `number` (`bytes` shorter than a chunk when the file
-/// ended early).
-pub(crate) fn classify(number: u64, bytes: &[u8]) -> ChunkRead<'_> {
+/// What the bytes read for chunk `number` hold (`bytes` shorter than a chunk when the file
+/// ended early): its header, nothing (an all-zero chunk, passed over silently) or damage.
+pub(crate) fn classify(number: u64, bytes: &[u8]) -> Result<Option<EvtxChunkHeader>, EvtxError> {
     if bytes.len() != CHUNK_SIZE {
-        return ChunkRead::Damaged(chunk_error(number, ChunkError::IncompleteChunk));
+        return Err(chunk_error(number, ChunkError::IncompleteChunk));
     }
     if bytes.iter().all(|&b| b == 0) {
-        return ChunkRead::Empty;
+        return Ok(None);
     }
-    match EvtxChunkHeader::from_bytes(bytes) {
-        Ok(header) => ChunkRead::Chunk(bytes, header),
-        Err(e) => ChunkRead::Damaged(chunk_error(number, ChunkError::FailedToParseChunkHeader(e))),
-    }
+    EvtxChunkHeader::from_bytes(bytes)
+        .map(Some)
+        .map_err(|e| chunk_error(number, ChunkError::FailedToParseChunkHeader(e)))
 }
 
 fn chunk_error(number: u64, e: ChunkError) -> EvtxError {
