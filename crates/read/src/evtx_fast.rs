@@ -49,12 +49,12 @@ enum Item {
 /// as decoding it, and adjacent chunks are one read.
 const CHUNKS_PER_BATCH: u64 = 4;
 
-/// Batches decoded ahead of delivery, at most: enough for the helpers to keep going through a
-/// few scheduler time slices in which the delivering thread does not run (about 60 µs a chunk,
-/// so 32 chunks per thread is ~2 ms each), capped so that many cores do not mean a large
-/// buffer (a chunk's events take about 100 KB).
+/// Batches decoded ahead of delivery, at most: enough for a helper to keep going through a
+/// scheduler time slice in which the delivering thread does not run (about 60 µs a chunk, so
+/// 16 chunks per thread is ~1 ms), capped so that many cores do not mean a large buffer (a
+/// chunk's events take about 100 KB).
 fn window_batches(threads: usize) -> u64 {
-    (32 * threads as u64).min(512) / CHUNKS_PER_BATCH
+    (16 * threads as u64).min(256) / CHUNKS_PER_BATCH
 }
 
 /// What every thread decoding a file shares.
@@ -164,13 +164,16 @@ pub(crate) fn read_evtx_fast(file: File, header_block_size: u16, ctx: &mut Ctx<'
         }
     };
     let threads = rayon::current_num_threads().max(1);
-    let max_helpers = threads - 1;
+    let batches = plan.len().div_ceil(CHUNKS_PER_BATCH);
+    // The calling thread takes the first batch: a log of one batch needs no helper.
+    let max_helpers =
+        (threads - 1).min(usize::try_from(batches.saturating_sub(1)).unwrap_or(usize::MAX));
     let walk = Arc::new(Walk {
         file,
         plan,
         settings: Arc::new(crate::evtx_file::settings()),
         name: ctx.file.clone(),
-        batches: plan.len().div_ceil(CHUNKS_PER_BATCH),
+        batches,
         next: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         window: window_batches(threads),
