@@ -1,10 +1,16 @@
 //! The typed EVTX fast path: Sysmon events built straight from the BinXML, without rendering
 //! each record to JSON or XML and parsing it back.
 //!
-//! Chunks are found and read by the `evtx` crate (`EvtxParser::chunks`, which also knows about
-//! damaged and wrapped-around logs) and decoded on the rayon pool, eight chunks a job and at
-//! most two jobs per thread in flight (memory stays flat), then delivered in chunk order, so
-//! record order is deterministic. Per chunk, each
+//! The walk over the chunks (`evtx_chunks`: the `evtx` crate's order and damage reports) is cut
+//! into batches of four chunks. The calling thread and one helper job per other rayon thread
+//! claim batches in order from a shared counter, each reading its batch with one positional
+//! read into a buffer it keeps and decoding it, so reading is spread over the threads and no
+//! chunk is copied or handed over. The calling thread delivers the batches in walk order, so
+//! record order is the file's (what the `evtx` crate gives), and it decodes a batch itself
+//! whenever the next one to deliver is not ready, so it does not sleep while there is work.
+//! Helpers stop when they get a bounded number of batches ahead of delivery (memory stays
+//! flat) and are started again as delivery moves on; they never wait for the calling thread,
+//! so a sink that itself uses the rayon pool cannot deadlock with them. Per chunk, each
 //! template definition is compiled once into the places where the fields we need sit (the
 //! `System` values and the `EventData/Data` elements); a record is then its substitution
 //! values, rendered only for the fields wanted, and a record of another channel is counted
@@ -17,81 +23,210 @@
 
 use crate::Location;
 use crate::build::{Ctx, EventBuilder, Outcome};
+use crate::evtx_chunks::{CHUNK_SIZE, ChunkPlan, chunk_offset, classify, read_at};
 use crate::evtx_file::{error_chain, location_of, outcome_of_json};
-use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
+use evtx::{EvtxChunkData, EvtxChunkHeader, ParserSettings};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{Read, Seek};
+use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 const CHUNK_HEADER_SIZE: usize = 512;
 
 /// Chunks decoded by the fast path and chunks left to the reference path, since start (for the
 /// benchmark).
-pub(crate) static FAST_CHUNKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-pub(crate) static FALLBACK_CHUNKS: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(0);
+pub(crate) static FAST_CHUNKS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static FALLBACK_CHUNKS: AtomicU64 = AtomicU64::new(0);
 
-/// What decoding one chunk produced, in record order.
+/// What decoding produced, in record order.
 enum Item {
     Outcome(Outcome, u64),
     Warning(Location, String),
 }
 
-/// Chunks handed to a worker at a time: a chunk is only ~50 records, and a hand-off per chunk
-/// costs as much in thread wake-ups as decoding it.
-const CHUNKS_PER_JOB: usize = 8;
+/// Chunks per batch: a chunk is only ~50 records, a hand-off per chunk would cost about as much
+/// as decoding it, and adjacent chunks are one read.
+const CHUNKS_PER_BATCH: u64 = 4;
 
-pub(crate) fn read_evtx_fast<T: Read + Seek>(mut parser: EvtxParser<T>, ctx: &mut Ctx<'_>) {
-    let threads = rayon::current_num_threads().max(1);
-    let settings = Arc::new(crate::evtx_file::settings());
-    let file = ctx.file.clone();
-    let mut chunks = parser.chunks();
-    if threads == 1 {
-        for chunk in chunks {
-            deliver(decode(chunk, &settings, &file), ctx);
+/// Batches decoded ahead of delivery, at most: enough for a helper to keep going through a
+/// scheduler time slice in which the delivering thread does not run (about 60 µs a chunk, so
+/// 16 chunks per thread is ~1 ms), capped so that many cores do not mean a large buffer (a
+/// chunk's events take about 100 KB).
+fn window_batches(threads: usize) -> u64 {
+    (16 * threads as u64).min(256) / CHUNKS_PER_BATCH
+}
+
+/// What every thread decoding a file shares.
+struct Walk {
+    file: File,
+    plan: ChunkPlan,
+    settings: Arc<ParserSettings>,
+    /// The name events carry.
+    name: Arc<str>,
+    batches: u64,
+    /// The next batch nobody has claimed.
+    next: AtomicU64,
+    /// Batches delivered so far.
+    delivered: AtomicU64,
+    /// Batches decoded but not yet delivered, at most.
+    window: u64,
+    /// Helper jobs running.
+    helpers: AtomicUsize,
+}
+
+impl Walk {
+    /// The next batch to decode, unless all are claimed or the window is full.
+    fn claim(&self) -> Option<u64> {
+        let mut next = self.next.load(Ordering::Relaxed);
+        loop {
+            let limit = self.delivered.load(Ordering::Acquire) + self.window;
+            if next >= self.batches || next >= limit {
+                return None;
+            }
+            match self.next.compare_exchange_weak(
+                next,
+                next + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(next),
+                Err(actual) => next = actual,
+            }
         }
-        return;
     }
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Vec<Item>>)>();
-    let mut reorder: BTreeMap<u64, Vec<Vec<Item>>> = BTreeMap::new();
-    let (mut next_seq, mut next_out, mut in_flight) = (0u64, 0u64, 0usize);
-    let mut exhausted = false;
-    loop {
-        // Keep every worker busy with a job queued behind it; reading stays on this thread.
-        while !exhausted && in_flight < threads * 2 {
-            let job: Vec<_> = chunks.by_ref().take(CHUNKS_PER_JOB).collect();
-            if job.len() < CHUNKS_PER_JOB {
-                exhausted = true;
+
+    /// Read and decode one batch; never panics.
+    fn decode_batch(&self, batch: u64) -> Vec<Item> {
+        // Events of a batch share their own copy of the file name, so that the reference
+        // count the delivering thread drops is not one every decoding thread keeps touching.
+        let name: Arc<str> = Arc::from(&*self.name);
+        let first = batch * CHUNKS_PER_BATCH;
+        let end = first.saturating_add(CHUNKS_PER_BATCH).min(self.plan.len());
+        let mut items = Vec::with_capacity(256);
+        with_batch_buffer(|buf| {
+            // Each chunk of the batch and how many of its bytes could be read: adjacent
+            // chunks (all of them, but where the walk wraps around) in one read.
+            let mut chunks = [(0u64, 0usize); CHUNKS_PER_BATCH as usize];
+            let mut position = first;
+            while position < end {
+                let number = self.plan.chunk_at(position);
+                let mut run = 1;
+                while position + run < end && self.plan.chunk_at(position + run) == number + run {
+                    run += 1;
+                }
+                let slot = (position - first) as usize;
+                let bytes = &mut buf[slot * CHUNK_SIZE..(slot + run as usize) * CHUNK_SIZE];
+                let got = read_at(&self.file, bytes, chunk_offset(number));
+                for i in 0..run as usize {
+                    chunks[slot + i] = (number + i as u64, got.saturating_sub(i * CHUNK_SIZE));
+                }
+                position += run;
             }
-            if job.is_empty() {
-                break;
+            let buf: &[u8] = buf;
+            // Reused by the batch's chunks.
+            let mut reuse = (Templates::new(), Scratch::default());
+            for (slot, &(number, got)) in chunks[..(end - first) as usize].iter().enumerate() {
+                let at = slot * CHUNK_SIZE;
+                let chunk = &buf[at..at + got.min(CHUNK_SIZE)];
+                decode_chunk(number, chunk, &self.settings, &name, &mut reuse, &mut items);
             }
-            let (tx, settings, file) = (tx.clone(), settings.clone(), file.clone());
-            let seq = next_seq;
-            next_seq += 1;
-            in_flight += 1;
-            rayon::spawn(move || {
-                let items = job
-                    .into_iter()
-                    .map(|chunk| decode(chunk, &settings, &file))
-                    .collect();
-                let _ = tx.send((seq, items));
-            });
+        });
+        items
+    }
+}
+
+thread_local! {
+    /// One batch of chunks, kept per thread so that reading allocates nothing.
+    static BATCH_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_batch_buffer(f: impl FnOnce(&mut [u8])) {
+    let size = CHUNKS_PER_BATCH as usize * CHUNK_SIZE;
+    BATCH_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.resize(size, 0);
+            f(&mut buf);
         }
-        if let Some(jobs) = reorder.remove(&next_out) {
-            next_out += 1;
-            in_flight -= 1;
-            for items in jobs {
-                deliver(items, ctx);
-            }
-            continue;
-        }
-        if in_flight == 0 && exhausted {
+        // Re-entered on this thread (a sink reading another file): a buffer of its own.
+        Err(_) => f(&mut vec![0u8; size]),
+    });
+}
+
+/// Read every record of the EVTX file `file` (its header already accepted; it states
+/// `header_block_size`).
+pub(crate) fn read_evtx_fast(file: File, header_block_size: u16, ctx: &mut Ctx<'_>) {
+    let plan = match ChunkPlan::new(&file, header_block_size) {
+        Ok(plan) => plan,
+        Err(e) => {
+            ctx.warn(Location::File, format!("cannot read the chunks: {e}"));
             return;
         }
+    };
+    let threads = rayon::current_num_threads().max(1);
+    let batches = plan.len().div_ceil(CHUNKS_PER_BATCH);
+    // The calling thread takes the first batch: a log of one batch needs no helper.
+    let max_helpers =
+        (threads - 1).min(usize::try_from(batches.saturating_sub(1)).unwrap_or(usize::MAX));
+    let walk = Arc::new(Walk {
+        file,
+        plan,
+        settings: Arc::new(crate::evtx_file::settings()),
+        name: ctx.file.clone(),
+        batches,
+        next: AtomicU64::new(0),
+        delivered: AtomicU64::new(0),
+        window: window_batches(threads),
+        helpers: AtomicUsize::new(0),
+    });
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Item>)>();
+    let mut ready: BTreeMap<u64, Vec<Item>> = BTreeMap::new();
+    let mut next_out = 0u64;
+    while next_out < walk.batches {
+        // Top up the helpers: they stop when the window is full.
+        while max_helpers > 0
+            && walk.helpers.load(Ordering::Acquire) < max_helpers
+            && walk.next.load(Ordering::Relaxed) < walk.batches.min(next_out + walk.window)
+        {
+            walk.helpers.fetch_add(1, Ordering::AcqRel);
+            let (walk, tx) = (walk.clone(), tx.clone());
+            rayon::spawn(move || {
+                while let Some(batch) = walk.claim() {
+                    // A batch a helper claimed is always sent: the delivering thread waits for it.
+                    let items = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        walk.decode_batch(batch)
+                    }))
+                    .unwrap_or_else(|_| {
+                        vec![Item::Warning(
+                            Location::File,
+                            "internal error while decoding chunks; they were skipped".into(),
+                        )]
+                    });
+                    if tx.send((batch, items)).is_err() {
+                        break;
+                    }
+                }
+                walk.helpers.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+        while let Ok((batch, items)) = rx.try_recv() {
+            ready.insert(batch, items);
+        }
+        if let Some(items) = ready.remove(&next_out) {
+            next_out += 1;
+            walk.delivered.store(next_out, Ordering::Release);
+            deliver(items, ctx);
+            continue;
+        }
+        // The next batch is not ready: decode one rather than wait.
+        if let Some(batch) = walk.claim() {
+            ready.insert(batch, walk.decode_batch(batch));
+            continue;
+        }
+        // The next batch is being decoded by a helper, which always sends it.
         match rx.recv() {
-            Ok((seq, items)) => {
-                reorder.insert(seq, items);
+            Ok((batch, items)) => {
+                ready.insert(batch, items);
             }
             Err(_) => return,
         }
@@ -107,58 +242,70 @@ fn deliver(items: Vec<Item>, ctx: &mut Ctx<'_>) {
     }
 }
 
-/// Decode one chunk; never panics (a panic in a decoder becomes a warning for the chunk).
-fn decode(
-    chunk: evtx::err::Result<EvtxChunkData>,
+/// Decode the bytes read for chunk `number` into `items`; never panics (a panic in a decoder
+/// becomes a warning for the chunk).
+fn decode_chunk<'d>(
+    number: u64,
+    bytes: &'d [u8],
     settings: &Arc<ParserSettings>,
     file: &Arc<str>,
-) -> Vec<Item> {
-    let mut chunk = match chunk {
-        Ok(chunk) => chunk,
-        Err(err) => return vec![Item::Warning(location_of(&err), error_chain(&err))],
+    reuse: &mut (Templates, Scratch<'d>),
+    items: &mut Vec<Item>,
+) {
+    let header = match classify(number, bytes) {
+        Ok(Some(header)) => header,
+        Ok(None) => return,
+        Err(err) => {
+            items.push(Item::Warning(location_of(&err), error_chain(&err)));
+            return;
+        }
     };
-    let number = chunk.number.unwrap_or(0);
+    let mark = items.len();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        use std::sync::atomic::Ordering::Relaxed;
-        match fast_chunk(&chunk, file) {
-            Some(items) => {
-                FAST_CHUNKS.fetch_add(1, Relaxed);
-                items
-            }
-            None => {
-                FALLBACK_CHUNKS.fetch_add(1, Relaxed);
-                slow_chunk(&mut chunk, settings, file)
-            }
+        let (templates, scratch) = reuse;
+        if fast_chunk(bytes, &header, file, templates, scratch, items).is_some() {
+            FAST_CHUNKS.fetch_add(1, Ordering::Relaxed);
+        } else {
+            items.truncate(mark);
+            FALLBACK_CHUNKS.fetch_add(1, Ordering::Relaxed);
+            slow_chunk(number, bytes, settings, file, items);
         }
     }));
-    result.unwrap_or_else(|_| {
-        vec![Item::Warning(
+    if result.is_err() {
+        items.truncate(mark);
+        items.push(Item::Warning(
             Location::Chunk(number),
             "internal error while decoding this chunk; it was skipped".into(),
-        )]
-    })
+        ));
+    }
 }
 
 /// The reference path for one chunk: the `evtx` crate's records rendered as JSON.
 fn slow_chunk(
-    chunk: &mut EvtxChunkData,
+    number: u64,
+    data: &[u8],
     settings: &Arc<ParserSettings>,
     file: &Arc<str>,
-) -> Vec<Item> {
-    let number = chunk.number.unwrap_or(0);
+    items: &mut Vec<Item>,
+) {
+    let fail = |err: &dyn std::error::Error| {
+        Item::Warning(
+            Location::Chunk(number),
+            format!(
+                "Failed to parse chunk number {number}: {}",
+                error_chain(err)
+            ),
+        )
+    };
+    let mut chunk = match EvtxChunkData::new(data.to_vec(), false) {
+        Ok(chunk) => chunk,
+        Err(err) => return items.push(fail(&err)),
+    };
+    chunk.number = Some(number);
     let mut parsed = match chunk.parse(settings.clone()) {
         Ok(parsed) => parsed,
-        Err(err) => {
-            return vec![Item::Warning(
-                Location::Chunk(number),
-                format!(
-                    "Failed to parse chunk number {number}: {}",
-                    error_chain(&err)
-                ),
-            )];
-        }
+        Err(err) => return items.push(fail(&err)),
     };
-    let mut items = Vec::new();
     for record in parsed.iter() {
         match record.and_then(|r| r.into_json_value()) {
             Ok(record) => {
@@ -168,7 +315,6 @@ fn slow_chunk(
             Err(err) => items.push(Item::Warning(location_of(&err), error_chain(&err))),
         }
     }
-    items
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,6 +359,9 @@ struct Slot {
 struct DataField {
     name: String,
     slot: Slot,
+    /// Whether the canonical rendering may rewrite this field's values (GUIDs and Sysmon's
+    /// time fields); the others are used as rendered.
+    canonical: bool,
 }
 
 #[derive(Debug, Default)]
@@ -244,23 +393,102 @@ fn decode_utf16(bytes: &[u8]) -> String {
 }
 
 /// UTF-16LE up to the first NUL unit, lone surrogates as U+FFFD.
-fn push_utf16(out: &mut String, bytes: &[u8]) {
+fn push_utf16(out: &mut String, mut bytes: &[u8]) {
     out.reserve(bytes.len() / 2);
-    // Most values are ASCII: copy the leading ASCII run byte by byte.
-    let ascii = bytes
-        .chunks_exact(2)
-        .take_while(|pair| pair[1] == 0 && pair[0] != 0 && pair[0] < 0x80)
-        .count();
+    loop {
+        // Values are mostly ASCII, with the odd `®` or accented letter: ASCII runs are copied
+        // eight units at a time, anything else is decoded unit by unit.
+        let ascii = push_ascii_run(out, bytes);
+        bytes = &bytes[ascii * 2..];
+        let Some(&[lo, hi]) = bytes.first_chunk::<2>() else {
+            return;
+        };
+        let unit = u16::from_le_bytes([lo, hi]);
+        let (c, used) = match unit {
+            0 => return,
+            0xd800..=0xdbff => match bytes.get(2..4) {
+                Some(&[lo2, hi2]) if matches!(u16::from_le_bytes([lo2, hi2]), 0xdc00..=0xdfff) => {
+                    let low = u16::from_le_bytes([lo2, hi2]);
+                    let scalar =
+                        0x10000 + ((u32::from(unit) - 0xd800) << 10) + (u32::from(low) - 0xdc00);
+                    (
+                        char::from_u32(scalar).unwrap_or(char::REPLACEMENT_CHARACTER),
+                        4,
+                    )
+                }
+                _ => (char::REPLACEMENT_CHARACTER, 2),
+            },
+            _ => (
+                char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER),
+                2,
+            ),
+        };
+        out.push(c);
+        bytes = &bytes[used..];
+    }
+}
+
+/// Append the leading run of UTF-16LE units of `bytes` that are ASCII other than NUL; how
+/// many units that was.
+fn push_ascii_run(out: &mut String, bytes: &[u8]) -> usize {
     // SAFETY: only bytes below 0x80 are appended, and ASCII is valid UTF-8, so the string
     // stays valid UTF-8.
-    unsafe { out.as_mut_vec() }.extend(bytes[..ascii * 2].chunks_exact(2).map(|pair| pair[0]));
-    let rest = bytes[ascii * 2..]
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .take_while(|&u| u != 0);
-    for c in char::decode_utf16(rest) {
-        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    let vec = unsafe { out.as_mut_vec() };
+    let mut units = 0;
+    let (blocks, _) = bytes.as_chunks::<16>();
+    for block in blocks {
+        let mut ascii = [0u8; 8];
+        if !ascii_block(block, &mut ascii) {
+            break;
+        }
+        vec.extend_from_slice(&ascii);
+        units += 8;
     }
+    for unit in bytes[units * 2..].chunks_exact(2) {
+        if unit[1] != 0 || unit[0] == 0 || unit[0] >= 0x80 {
+            break;
+        }
+        vec.push(unit[0]);
+        units += 1;
+    }
+    units
+}
+
+/// Whether the eight UTF-16LE units of `block` are all ASCII other than NUL; if so, their
+/// bytes go to `ascii`.
+#[cfg(target_arch = "x86_64")]
+fn ascii_block(block: &[u8; 16], ascii: &mut [u8; 8]) -> bool {
+    use std::arch::x86_64::{
+        _mm_and_si128, _mm_cmpgt_epi16, _mm_cmplt_epi16, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_packus_epi16, _mm_set1_epi16, _mm_setzero_si128, _mm_storel_epi64,
+    };
+    // SAFETY: SSE2 is part of x86-64; the load reads the 16 bytes of `block` and the store
+    // writes the 8 bytes of `ascii`, both unaligned accesses.
+    unsafe {
+        let units = _mm_loadu_si128(block.as_ptr().cast());
+        // As signed 16-bit lanes, a unit from 1 to 0x7f is above 0 and below 0x80 (units from
+        // 0x8000 are negative).
+        let ok = _mm_and_si128(
+            _mm_cmpgt_epi16(units, _mm_setzero_si128()),
+            _mm_cmplt_epi16(units, _mm_set1_epi16(0x80)),
+        );
+        if _mm_movemask_epi8(ok) != 0xffff {
+            return false;
+        }
+        _mm_storel_epi64(ascii.as_mut_ptr().cast(), _mm_packus_epi16(units, units));
+    }
+    true
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn ascii_block(block: &[u8; 16], ascii: &mut [u8; 8]) -> bool {
+    for (to, unit) in ascii.iter_mut().zip(block.chunks_exact(2)) {
+        if unit[1] != 0 || unit[0] == 0 || unit[0] >= 0x80 {
+            return false;
+        }
+        *to = unit[0];
+    }
+    true
 }
 
 fn push_u64(out: &mut String, mut v: u64) {
@@ -274,7 +502,14 @@ fn push_u64(out: &mut String, mut v: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    push_ascii(out, &buf[i..]);
+}
+
+/// Append bytes this module only ever fills with ASCII digits and letters.
+fn push_ascii(out: &mut String, ascii: &[u8]) {
+    debug_assert!(ascii.is_ascii());
+    // SAFETY: callers pass ASCII only (digits and hex letters), which is valid UTF-8.
+    unsafe { out.as_mut_vec() }.extend_from_slice(ascii);
 }
 
 fn push_i64(out: &mut String, v: i64) {
@@ -298,7 +533,7 @@ fn push_hex(out: &mut String, mut v: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    push_ascii(out, &buf[i..]);
 }
 
 /// Skip a name reference at `*pos` (a chunk offset), and the name itself when it is stored
@@ -468,7 +703,8 @@ fn data_fields(section: &Element, parent_deps: &[u16]) -> Option<Vec<DataField>>
     for el in &section.children {
         let name = match el.attrs.as_slice() {
             [(attr, parts)] if attr == "Name" => match parts.as_slice() {
-                [Part::Literal(n)] => n.clone(),
+                // Trimmed as every reader trims field names (`canonical_field_name`).
+                [Part::Literal(n)] => n.trim().to_string(),
                 _ => return None,
             },
             _ => return None,
@@ -476,7 +712,13 @@ fn data_fields(section: &Element, parent_deps: &[u16]) -> Option<Vec<DataField>>
         if el.name != "Data" || !el.children.is_empty() {
             return None;
         }
+        let canonical = sandscope_event::is_guid_field(&name)
+            || matches!(
+                sandscope_event::canonical_value(&name, "2000-01-01T00:00:00Z"),
+                Cow::Owned(_)
+            );
         fields.push(DataField {
+            canonical,
             name,
             slot: Slot {
                 deps: deps.iter().copied().chain(el.dependency).collect(),
@@ -613,26 +855,40 @@ fn write_sid(b: &[u8], out: &mut String) -> Result<(), Unsupported> {
     Ok(())
 }
 
-/// Fixed sizes of the scalar value types (for checking descriptors).
-fn fixed_size(ty: u8) -> Option<usize> {
-    Some(match ty {
-        0x03 | 0x04 => 1,
-        0x05 | 0x06 => 2,
-        0x07 | 0x08 | 0x0b | 0x0d | 0x14 => 4,
-        0x09 | 0x0a | 0x0c | 0x11 | 0x15 => 8,
-        0x0f | 0x12 => 16,
-        _ => return None,
-    })
-}
+/// Sizes of the scalar value types by type (for checking descriptors); 0 for the others.
+const FIXED_SIZES: [u8; 256] = {
+    let mut sizes = [0u8; 256];
+    sizes[0x03] = 1;
+    sizes[0x04] = 1;
+    sizes[0x05] = 2;
+    sizes[0x06] = 2;
+    sizes[0x07] = 4;
+    sizes[0x08] = 4;
+    sizes[0x0b] = 4;
+    sizes[0x0d] = 4;
+    sizes[0x14] = 4;
+    sizes[0x09] = 8;
+    sizes[0x0a] = 8;
+    sizes[0x0c] = 8;
+    sizes[0x11] = 8;
+    sizes[0x15] = 8;
+    sizes[0x0f] = 16;
+    sizes[0x12] = 16;
+    sizes
+};
 
 /// Decode a whole chunk, or `None` to leave it to the reference path.
-fn fast_chunk(chunk: &EvtxChunkData, file: &Arc<str>) -> Option<Vec<Item>> {
-    let d = &chunk.data[..];
-    let header = &chunk.header;
+fn fast_chunk<'d>(
+    d: &'d [u8],
+    header: &EvtxChunkHeader,
+    file: &Arc<str>,
+    templates: &mut Templates,
+    scratch: &mut Scratch<'d>,
+    items: &mut Vec<Item>,
+) -> Option<()> {
     let live_end = (header.free_space_offset as usize).min(d.len());
-    let mut templates: Templates = Vec::new();
-    let mut scratch = Scratch::default();
-    let mut items = Vec::with_capacity(128);
+    // Template offsets are the chunk's own.
+    templates.clear();
     let mut off = CHUNK_HEADER_SIZE;
     while off < live_end {
         if d.get(off..off + 4)? != b"\x2a\x2a\x00\x00" {
@@ -649,8 +905,8 @@ fn fast_chunk(chunk: &EvtxChunkData, file: &Arc<str>) -> Option<Vec<Item>> {
             d,
             off + 24,
             off + size - 4,
-            &mut templates,
-            &mut scratch,
+            templates,
+            scratch,
             file,
             record_id,
             timestamp,
@@ -661,7 +917,7 @@ fn fast_chunk(chunk: &EvtxChunkData, file: &Arc<str>) -> Option<Vec<Item>> {
         }
         off += size;
     }
-    Some(items)
+    Some(())
 }
 
 fn filetime_timestamp(ft: u64) -> Option<jiff::Timestamp> {
@@ -828,12 +1084,13 @@ fn parse_instance<'d>(
     pos += 4;
     let descriptors = d.get(pos..pos.checked_add(count.checked_mul(4)?)?)?;
     pos += count * 4;
-    for desc in descriptors.chunks_exact(4) {
+    // The count is bounded by the descriptors actually present in the chunk.
+    values.reserve(count);
+    for desc in descriptors.as_chunks::<4>().0 {
         let size = u16::from_le_bytes([desc[0], desc[1]]) as usize;
         let ty = desc[2];
-        if let Some(n) = fixed_size(ty)
-            && n != size
-        {
+        let fixed = FIXED_SIZES[ty as usize];
+        if fixed != 0 && usize::from(fixed) != size {
             return None;
         }
         let bytes = d.get(pos..pos + size)?;
@@ -852,6 +1109,10 @@ struct Scratch<'d> {
     values: Vec<Value<'d>>,
     nested: Vec<Value<'d>>,
     text: String,
+    /// An event's fields, each its name then its value.
+    rendered: String,
+    /// Where each field's name and value end in `rendered`.
+    field_ends: Vec<(usize, usize)>,
 }
 
 fn slot_text(
@@ -913,6 +1174,26 @@ enum Typed {
     General,
 }
 
+/// The value of a slot that is a single unsigned integer substitution, read without rendering
+/// it to text and parsing it back; `None` for any other slot (which is then rendered).
+fn slot_integer(slot: &Option<Slot>, values: &[Value<'_>]) -> Option<u64> {
+    let slot = slot.as_ref()?;
+    let [Part::Substitution(id)] = slot.parts.as_slice() else {
+        return None;
+    };
+    if is_left_out(&slot.deps, values) {
+        return None;
+    }
+    let v = values.get(*id as usize)?;
+    Some(match v.ty {
+        0x04 => u8::from_le_bytes(fixed(v.bytes).ok()?).into(),
+        0x06 => u16::from_le_bytes(fixed(v.bytes).ok()?).into(),
+        0x08 => u32::from_le_bytes(fixed(v.bytes).ok()?).into(),
+        0x0a => u64::from_le_bytes(fixed(v.bytes).ok()?),
+        _ => return None,
+    })
+}
+
 /// Render a slot into `text` (cleared first); `false` when the element is absent or left out.
 fn slot_into(slot: &Option<Slot>, values: &[Value<'_>], text: &mut String) -> Option<bool> {
     text.clear();
@@ -955,12 +1236,20 @@ fn typed_event<'d>(
         return Some(Typed::Done(Outcome::Skipped(channel.to_string())));
     }
     let channel = channel.to_string();
-    slot_into(&t.event_id, values, text)?;
-    let Ok(event_id) = text.trim().parse::<u16>() else {
+    let event_id = match slot_integer(&t.event_id, values) {
+        Some(n) => u16::try_from(n).ok(),
+        None => {
+            slot_into(&t.event_id, values, text)?;
+            text.trim().parse::<u16>().ok()
+        }
+    };
+    let Some(event_id) = event_id else {
         return Some(Typed::General);
     };
     let mut record_id = header_record_id;
-    if slot_into(&t.record_id, values, text)?
+    if let Some(id) = slot_integer(&t.record_id, values) {
+        record_id = id;
+    } else if slot_into(&t.record_id, values, text)?
         && let Ok(id) = text.trim().parse()
     {
         record_id = id;
@@ -987,19 +1276,36 @@ fn typed_event<'d>(
     let Some(direct) = t.data.as_ref() else {
         return Some(Typed::General);
     };
-    let mut data = Fields::with_capacity(24);
-    let mut push = |fields: &[DataField], values: &[Value<'_>], text: &mut String| -> Option<()> {
+    // Every field is rendered into the scratch buffer first, so that the event's own buffers
+    // are allocated once at their final size (no regrowth, and small ones come from the
+    // allocator's per-thread cache).
+    let rendered = &mut scratch.rendered;
+    rendered.clear();
+    let ends = &mut scratch.field_ends;
+    ends.clear();
+    let mut push = |fields: &[DataField], values: &[Value<'_>]| -> Option<()> {
         for field in fields {
             if is_left_out(&field.slot.deps, values) {
                 continue;
             }
-            text.clear();
-            render(&field.slot.parts, values, text).ok()?;
-            data.push_str(&field.name, &canonical_value(&field.name, text));
+            rendered.push_str(&field.name);
+            let name_end = rendered.len();
+            render(&field.slot.parts, values, rendered).ok()?;
+            // A GUID value renders in canonical form already.
+            let guid_value = matches!(field.slot.parts.as_slice(),
+                [Part::Substitution(id)] if values.get(*id as usize).is_some_and(|v| v.ty == 0x0f));
+            if field.canonical
+                && !guid_value
+                && let Cow::Owned(canonical) = canonical_value(&field.name, &rendered[name_end..])
+            {
+                rendered.truncate(name_end);
+                rendered.push_str(&canonical);
+            }
+            ends.push((name_end, rendered.len()));
         }
         Some(())
     };
-    push(direct, values, text)?;
+    push(direct, values)?;
     for &id in &t.embedded {
         let Some(v) = scratch.values.get(id as usize).copied() else {
             continue;
@@ -1014,7 +1320,14 @@ fn typed_event<'d>(
         scratch.nested.clear();
         let nested = parse_instance(d, at, at + v.bytes.len(), templates, &mut scratch.nested)?;
         let nested = templates[nested].1.clone()?;
-        push(nested.data.as_ref()?, &scratch.nested, &mut scratch.text)?;
+        push(nested.data.as_ref()?, &scratch.nested)?;
+    }
+    // `Fields` sizes its text as 48 bytes a field.
+    let mut data = Fields::with_capacity(ends.len().max(rendered.len().div_ceil(48)));
+    let mut start = 0;
+    for &(name_end, end) in ends.iter() {
+        data.push_str(&rendered[start..name_end], &rendered[name_end..end]);
+        start = end;
     }
     let time = data
         .get("UtcTime")
@@ -1086,4 +1399,61 @@ fn general_event<'d>(
         )?;
     }
     Some(b.finish(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `push_utf16` must give: the standard decoder, up to the first NUL unit.
+    fn reference(bytes: &[u8]) -> String {
+        let units = bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|&u| u != 0);
+        char::decode_utf16(units)
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect()
+    }
+
+    fn utf16(units: &[u16]) -> Vec<u8> {
+        units.iter().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn utf16_values_decode_as_the_standard_decoder_does() {
+        let ascii: Vec<u16> = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+            .encode_utf16()
+            .collect();
+        let mut cases: Vec<Vec<u16>> = vec![
+            vec![],
+            ascii.clone(),
+            "Microsoft® Windows® Operating System"
+                .encode_utf16()
+                .collect(),
+            "Ünïcødé all the way: Привет, 世界".encode_utf16().collect(),
+            "emoji 😀 in a path 😀".encode_utf16().collect(),
+        ];
+        // Lone and reversed surrogates, NUL, DEL and 0x80 at every place of a 16-unit block.
+        for odd in [0xd800u16, 0xdc00, 0x0000, 0x007f, 0x0080, 0x0100, 0xffff] {
+            for at in 0..20 {
+                let mut units = ascii.clone();
+                units[at] = odd;
+                cases.push(units);
+            }
+        }
+        cases.push(vec![0xd83d, 0x0041, 0xde00, 0xd83d]);
+        for units in cases {
+            let mut bytes = utf16(&units);
+            for trailing in [false, true] {
+                if trailing {
+                    // An odd byte count: the last byte is not a unit.
+                    bytes.push(0x41);
+                }
+                let mut out = String::from("x");
+                push_utf16(&mut out, &bytes);
+                assert_eq!(out, format!("x{}", reference(&bytes)), "{units:x?}");
+            }
+        }
+    }
 }

@@ -20,17 +20,22 @@ pub(crate) fn settings() -> ParserSettings {
 }
 
 /// Read every record of an EVTX file.
-pub(crate) fn read_evtx<T: std::io::Read + std::io::Seek>(
-    parser: EvtxParser<T>,
+pub(crate) fn read_evtx(
+    file: std::fs::File,
+    path: &Path,
     ctx: &mut Ctx<'_>,
     opts: &crate::ReadOptions,
-) {
+) -> Result<(), ReadError> {
+    let parser = parser(&file, path)?;
     ctx.empty_ok = true;
     if opts.evtx_via_json {
         read_evtx_json(parser, ctx);
     } else {
-        crate::evtx_fast::read_evtx_fast(parser, ctx);
+        let header_block_size = parser.header().header_block_size;
+        drop(parser);
+        crate::evtx_fast::read_evtx_fast(file, header_block_size, ctx);
     }
+    Ok(())
 }
 
 /// Read every record through the `evtx` crate's JSON rendering (the reference path, used for

@@ -111,15 +111,8 @@ impl Opener<'_> {
         }
     }
 
-    fn evtx<T: Read + Seek>(
-        &self,
-        src: T,
-        path: &Path,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ReadError> {
-        let parser = crate::evtx_file::parser(src, path)?;
-        crate::evtx_file::read_evtx(parser, ctx, self.opts);
-        Ok(())
+    fn evtx(&self, src: File, path: &Path, ctx: &mut Ctx<'_>) -> Result<(), ReadError> {
+        crate::evtx_file::read_evtx(src, path, ctx, self.opts)
     }
 
     /// Each member of a zip archive, in name order, as an input of its own.

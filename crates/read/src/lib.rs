@@ -50,6 +50,7 @@ pub mod fuzzing {
 }
 mod build;
 mod detect;
+mod evtx_chunks;
 mod evtx_fast;
 mod evtx_file;
 mod input;

@@ -1,9 +1,9 @@
 //! `sandscope bench read`: the reader benchmark (see `sandscope_read::bench`).
 //!
 //! Builds an EVTX file of the corpus's Sysmon chunks repeated to the requested size, then in
-//! one run and with the same threads (all cores) measures Sandscope's typed reading against
-//! the `evtx` crate's JSON serialisation of every record; then the peak RSS of the typed
-//! reader on a 50 MB and a 500 MB input, each in a fresh process.
+//! one run and with the same threads (all cores, or `--threads`) measures Sandscope's typed
+//! reading against the `evtx` crate's JSON serialisation of every record; then the peak RSS
+//! of the typed reader on a 50 MB and a 500 MB input, each in a fresh process.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -23,9 +23,18 @@ pub struct ReadArgs {
     /// Skip the 50 MB / 500 MB peak-RSS measurements.
     #[arg(long)]
     pub no_rss: bool,
+    /// Threads for both readers (the rayon pool both use); default: one per core.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 pub fn run(a: ReadArgs) -> Result<ExitCode> {
+    if let Some(threads) = a.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global()
+            .context("setting up the thread pool")?;
+    }
     let corpus = a.corpus.unwrap_or_else(default_corpus);
     let exe = std::env::current_exe()?;
     let rss = |path: &Path| {

@@ -1,0 +1,143 @@
+//! The chunks of an EVTX file in record order, read by position so that any thread can read
+//! any batch of them without a shared file cursor.
+//!
+//! The order and the damage reported are those of the `evtx` crate's own chunk walk
+//! (`EvtxParser::chunks`), which the JSON reference path uses: from the chunk holding the lowest
+//! record id to the end of the file, then from the start of the file up to it (a log that has
+//! wrapped around); all-zero chunks are passed over; a chunk that is cut short or whose header
+//! is not a chunk header is one warning. Only the chunk numbers to visit are planned up front
+//! (from the chunk headers); the chunks themselves are read when a batch is decoded, several
+//! adjacent chunks in one read into a buffer the thread keeps.
+
+use evtx::EvtxChunkHeader;
+use evtx::err::{ChunkError, EvtxError};
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+
+pub(crate) const FILE_HEADER_SIZE: u64 = 4096;
+pub(crate) const CHUNK_SIZE: usize = 65536;
+const CHUNK_HEADER_SIZE: usize = 512;
+
+/// Which chunks to visit, in which order: positions `0..len` map to chunk numbers
+/// `oldest..forward_end`, then `0..oldest`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkPlan {
+    oldest: u64,
+    forward_end: u64,
+}
+
+impl ChunkPlan {
+    /// Plan the walk over `file`, whose header the `evtx` crate has accepted; it states
+    /// `header_block_size`.
+    pub fn new(file: &File, header_block_size: u16) -> std::io::Result<ChunkPlan> {
+        let size = (&*file).seek(SeekFrom::End(0))?;
+        // The `evtx` crate counts chunks after the header block size the file header states,
+        // but finds them after a fixed 4 KiB header; past that count it keeps going while it
+        // finds whole chunks that are empty or have a valid header.
+        let counted = size.saturating_sub(u64::from(header_block_size)) / CHUNK_SIZE as u64;
+        let whole = size.saturating_sub(FILE_HEADER_SIZE) / CHUNK_SIZE as u64;
+        let oldest = oldest_chunk(file, counted);
+        let mut forward_end = counted.max(oldest);
+        if whole > counted {
+            let mut chunk = vec![0u8; CHUNK_SIZE];
+            while forward_end < whole {
+                if read_at(file, &mut chunk, chunk_offset(forward_end)) != CHUNK_SIZE {
+                    break;
+                }
+                let empty = chunk.iter().all(|&b| b == 0);
+                if !empty && EvtxChunkHeader::from_bytes(&chunk).is_err() {
+                    break;
+                }
+                forward_end += 1;
+            }
+        }
+        Ok(ChunkPlan {
+            oldest,
+            forward_end,
+        })
+    }
+
+    /// Positions in the walk.
+    pub fn len(&self) -> u64 {
+        self.forward_end
+    }
+
+    /// The chunk number at `position` of the walk.
+    pub fn chunk_at(&self, position: u64) -> u64 {
+        let forward = self.forward_end - self.oldest;
+        if position < forward {
+            self.oldest + position
+        } else {
+            position - forward
+        }
+    }
+}
+
+/// The chunk whose header names the lowest first record id (a header with a reversed range
+/// says nothing); 0 when none does. Headers are read until one cannot be.
+fn oldest_chunk(file: &File, counted: u64) -> u64 {
+    let mut header = [0u8; CHUNK_HEADER_SIZE];
+    let mut oldest = (u64::MAX, 0);
+    for number in 0..counted {
+        if read_at(file, &mut header, chunk_offset(number)) != CHUNK_HEADER_SIZE {
+            break;
+        }
+        if let Ok(h) = EvtxChunkHeader::from_bytes(&header)
+            && h.first_event_record_id <= h.last_event_record_id
+            && h.first_event_record_id < oldest.0
+        {
+            oldest = (h.first_event_record_id, number);
+        }
+    }
+    oldest.1
+}
+
+pub(crate) fn chunk_offset(number: u64) -> u64 {
+    FILE_HEADER_SIZE.saturating_add(number.saturating_mul(CHUNK_SIZE as u64))
+}
+
+/// Read up to `buf.len()` bytes at `offset`; fewer only at the end of the file or on an error
+/// (both of which make the chunks concerned incomplete, as the `evtx` crate reports them).
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        match positional_read(file, &mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    done
+}
+
+#[cfg(unix)]
+fn positional_read(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn positional_read(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+/// What the bytes read for chunk `number` hold (`bytes` shorter than a chunk when the file
+/// ended early): its header, nothing (an all-zero chunk, passed over silently) or damage.
+pub(crate) fn classify(number: u64, bytes: &[u8]) -> Result<Option<EvtxChunkHeader>, EvtxError> {
+    if bytes.len() != CHUNK_SIZE {
+        return Err(chunk_error(number, ChunkError::IncompleteChunk));
+    }
+    if bytes.iter().all(|&b| b == 0) {
+        return Ok(None);
+    }
+    EvtxChunkHeader::from_bytes(bytes)
+        .map(Some)
+        .map_err(|e| chunk_error(number, ChunkError::FailedToParseChunkHeader(e)))
+}
+
+fn chunk_error(number: u64, e: ChunkError) -> EvtxError {
+    EvtxError::FailedToParseChunk {
+        chunk_id: number,
+        source: Box::new(e),
+    }
+}
