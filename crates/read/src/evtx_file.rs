@@ -28,6 +28,7 @@ pub(crate) fn read_evtx(
 ) -> Result<(), ReadError> {
     let parser = parser(&file, path)?;
     ctx.empty_ok = true;
+    warn_if_cut_short(&file, parser.header(), ctx);
     if opts.evtx_via_json {
         read_evtx_json(parser, ctx);
     } else {
@@ -36,6 +37,35 @@ pub(crate) fn read_evtx(
         crate::evtx_fast::read_evtx_fast(file, header_block_size, ctx);
     }
     Ok(())
+}
+
+/// The chunk walk (ours and the `evtx` crate's) stops silently at the last whole chunk, so a
+/// file cut short, as a copy interrupted mid-way or a sandbox that grabbed the log while it was
+/// written, would otherwise lose its tail without a word. The header says how many chunks there
+/// should be; a file with fewer, or with a partial chunk at its end, is reported once.
+fn warn_if_cut_short(file: &std::fs::File, header: &evtx::EvtxFileHeader, ctx: &mut Ctx<'_>) {
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
+        return;
+    };
+    let body = size.saturating_sub(crate::evtx_chunks::FILE_HEADER_SIZE);
+    let chunk = crate::evtx_chunks::CHUNK_SIZE as u64;
+    let whole = body / chunk;
+    let partial = body % chunk != 0;
+    let declared = u64::from(header.chunk_count);
+    if partial || whole < declared {
+        ctx.warn(
+            Location::File,
+            format!(
+                "file cut short: its header declares {declared} chunk(s), it holds {whole} whole \
+                 chunk(s){}; records past them are lost",
+                if partial {
+                    format!(" and {} byte(s) of another", body % chunk)
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
 }
 
 /// Read every record through the `evtx` crate's JSON rendering (the reference path, used for
