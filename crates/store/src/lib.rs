@@ -466,7 +466,9 @@ impl Store {
             if let Some(ids) = sample_values.get(sha.as_str())? {
                 for vid in values::decode_ids(ids.value()) {
                     let owned = match value_table.get(vid)? {
-                        Some(bytes) => values::ValueRecord::decode(vid, bytes.value())?.owner == no,
+                        Some(bytes) => {
+                            values::ValueRecord::decode_owner(vid, bytes.value())?.0 == no
+                        }
                         None => false,
                     };
                     if !owned {

@@ -416,7 +416,7 @@ impl<'a> Translator<'a> {
             clauses.push((Occur::Should, q));
         }
         if !hits.shared.is_empty() {
-            clauses.push((Occur::Should, vid_set_query(self.fields.vals, hits.shared)));
+            clauses.push((Occur::Should, u64_set_query(self.fields.vals, hits.shared)));
         }
         Ok(match clauses.len() {
             0 => Box::new(EmptyQuery),
@@ -551,11 +551,11 @@ impl SegmentCollector for ValueSegment {
 /// Up to this many terms a set is a union of term queries; beyond, one term-set automaton.
 const SMALL_SET: usize = 64;
 
-/// Samples whose document lists one of `vids` in `vals`.
-fn vid_set_query(field: Field, mut vids: Vec<u64>) -> Box<dyn TQuery> {
-    vids.sort_unstable();
-    vids.dedup();
-    let terms = vids.into_iter().map(|v| Term::from_field_u64(field, v));
+/// Documents whose u64 `field` holds one of `numbers` (value ids in `vals`, sample numbers).
+fn u64_set_query(field: Field, mut numbers: Vec<u64>) -> Box<dyn TQuery> {
+    numbers.sort_unstable();
+    numbers.dedup();
+    let terms = numbers.into_iter().map(|v| Term::from_field_u64(field, v));
     if terms.len() <= SMALL_SET {
         Box::new(BooleanQuery::new(
             terms
@@ -586,7 +586,7 @@ fn sample_set_query(fields: &Fields, bits: Vec<u64>) -> Option<Box<dyn TQuery>> 
                     .map(move |b| i as u64 * 64 + b)
             })
             .collect();
-        return Some(vid_set_query(fields.sample_no, numbers));
+        return Some(u64_set_query(fields.sample_no, numbers));
     }
     Some(Box::new(SampleNumbers(Arc::new(bits))))
 }
@@ -645,12 +645,10 @@ impl Weight for SampleNumbersWeight {
     }
 }
 
-/// All pieces of a text pattern in one field (each exact; their order is verified later).
+/// All pieces of a non-empty text pattern in one field of the value index (each exact; their
+/// order is verified afterwards). An empty pattern never gets here: it is answered from
+/// `has_text`.
 fn text_query(field: Field, pattern: &TextPattern) -> Box<dyn TQuery> {
-    if pattern.segments.is_empty() {
-        // `*` or an empty value: any value at all in the field.
-        return regex_or_empty(".+", field);
-    }
     let clauses: Vec<(Occur, Box<dyn TQuery>)> = pattern
         .segments
         .iter()

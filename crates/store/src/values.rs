@@ -67,7 +67,9 @@ impl ValueRecord {
         out
     }
 
-    pub(crate) fn decode(vid: u64, bytes: &[u8]) -> Result<ValueRecord> {
+    /// Owner and shared flag only, without copying the text (what indexing a sample and
+    /// registering a known value need).
+    pub(crate) fn decode_owner(vid: u64, bytes: &[u8]) -> Result<(u64, bool)> {
         let corrupt = || StoreError::CorruptValue(vid);
         let owner = bytes
             .get(0..8)
@@ -75,6 +77,12 @@ impl ValueRecord {
             .map(u64::from_le_bytes)
             .ok_or_else(corrupt)?;
         let shared = *bytes.get(8).ok_or_else(corrupt)? != 0;
+        Ok((owner, shared))
+    }
+
+    pub(crate) fn decode(vid: u64, bytes: &[u8]) -> Result<ValueRecord> {
+        let corrupt = || StoreError::CorruptValue(vid);
+        let (owner, shared) = Self::decode_owner(vid, bytes)?;
         let field = *bytes.get(9).ok_or_else(corrupt)?;
         let field = TextField::ALL
             .get(usize::from(field))
@@ -186,14 +194,14 @@ pub(crate) fn register_sample(txn: &WriteTransaction, doc: &SampleDoc) -> Result
                     vid
                 }
                 Some(vid) => {
-                    let record = match values.get(vid)? {
-                        Some(v) => ValueRecord::decode(vid, v.value())?,
-                        None => return Err(StoreError::CorruptValue(vid)),
+                    let Some(bytes) = values.get(vid)?.map(|v| v.value().to_vec()) else {
+                        return Err(StoreError::CorruptValue(vid));
                     };
-                    if record.owner != no && !record.shared {
+                    let (owner, shared) = ValueRecord::decode_owner(vid, &bytes)?;
+                    if owner != no && !shared {
                         let record = ValueRecord {
                             shared: true,
-                            ..record
+                            ..ValueRecord::decode(vid, &bytes)?
                         };
                         values.insert(vid, record.encode().as_slice())?;
                         pending.insert(vid, 0)?;
