@@ -436,32 +436,11 @@ fn read_run_file(file: &Path) -> RunFile {
     }
 }
 
-/// Whether the content (through one gzip layer) is a format that only event logs come in.
+/// Whether the content (through gzip) is a format that only event logs come in.
 fn holds_event_log_format(file: &Path) -> bool {
-    use std::io::Read;
-    let Ok(handle) = std::fs::File::open(file) else {
-        return false;
-    };
-    let mut head = Vec::new();
-    if handle
-        .take(sandscope_read::SNIFF_BYTES as u64)
-        .read_to_end(&mut head)
-        .is_err()
-    {
-        return false;
-    }
-    let mut format = sandscope_read::detect(&head);
-    if format == Format::Gzip {
-        let mut inner = Vec::new();
-        // A stream cut short still shows its first bytes, which is all detection needs.
-        let _ = flate2::read::MultiGzDecoder::new(head.as_slice())
-            .take(sandscope_read::SNIFF_BYTES as u64)
-            .read_to_end(&mut inner);
-        format = sandscope_read::detect(&inner);
-    }
     matches!(
-        format,
-        Format::Evtx | Format::Xml | Format::Utf16Le | Format::Utf16Be
+        sandscope_read::detect_file(file),
+        Ok(Format::Evtx | Format::Xml | Format::Utf16Le | Format::Utf16Be)
     )
 }
 

@@ -61,9 +61,66 @@ pub fn detect(prefix: &[u8]) -> Format {
     }
 }
 
+/// The format of the file at `path`, looking through gzip layers (a stream cut short still
+/// shows its first bytes, which is all detection needs): what the readers would take it for,
+/// without reading it. Zip archives are not opened (their members are inputs of their own).
+pub fn detect_file(path: &std::path::Path) -> std::io::Result<Format> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    std::fs::File::open(path)?
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)?;
+    let mut format = detect(&head);
+    // As deep as the readers go.
+    for _ in 0..crate::input::MAX_NESTING {
+        if format != Format::Gzip {
+            break;
+        }
+        let mut inner = Vec::with_capacity(SNIFF_BYTES);
+        let _ = flate2::read::MultiGzDecoder::new(head.as_slice())
+            .take(SNIFF_BYTES as u64)
+            .read_to_end(&mut inner);
+        head = inner;
+        format = detect(&head);
+    }
+    Ok(format)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_through_gzip_layers() {
+        use std::io::Write;
+        let gzip = |bytes: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(bytes).unwrap();
+            e.finish().unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let evtx = b"ElfFile\0rest of a header".repeat(100);
+        assert_eq!(detect_file(&file("a", &evtx)).unwrap(), Format::Evtx);
+        assert_eq!(detect_file(&file("b", &gzip(&evtx))).unwrap(), Format::Evtx);
+        assert_eq!(
+            detect_file(&file("c", &gzip(&gzip(&evtx)))).unwrap(),
+            Format::Evtx
+        );
+        // Cut short: the first bytes still tell.
+        let mut cut = gzip(b"<Events><Event><System/></Event>");
+        cut.truncate(cut.len() - 8);
+        assert_eq!(detect_file(&file("d", &cut)).unwrap(), Format::Xml);
+        assert_eq!(
+            detect_file(&file("e", &gzip(b"{\"info\": {}}"))).unwrap(),
+            Format::Json
+        );
+        assert!(detect_file(&dir.path().join("missing")).is_err());
+    }
 
     #[test]
     fn by_content() {

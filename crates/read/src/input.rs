@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Archives inside archives deeper than this are not opened.
-const MAX_NESTING: u8 = 3;
+pub(crate) const MAX_NESTING: u8 = 3;
 
 pub(crate) struct Opener<'o> {
     pub opts: &'o ReadOptions,

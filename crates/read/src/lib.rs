@@ -57,7 +57,7 @@ mod input;
 mod json;
 mod xml;
 
-pub use detect::{Format, SNIFF_BYTES, detect};
+pub use detect::{Format, SNIFF_BYTES, detect, detect_file};
 
 use sandscope_event::SysmonEvent;
 use std::cell::Cell;
