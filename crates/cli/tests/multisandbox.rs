@@ -25,6 +25,24 @@ fn json(out: std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The sandbox names of a sample's stored reports, as `show` lists them, sorted.
+fn sandboxes_of(data: &str, sample: &str) -> Vec<String> {
+    let all = json(sandscope(&["show", "--data", data, sample]));
+    let mut sandboxes: Vec<String> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["attributes"]["sandbox_name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    sandboxes.sort();
+    sandboxes
+}
+
 fn search(data: &str, query: &str) -> Vec<String> {
     let v = json(sandscope(&[
         "search", "--data", data, "--format", "json", query,
@@ -75,15 +93,10 @@ fn cape_run_lands_as_two_sandbox_reports_of_one_sample() {
     );
     assert!(search(data, "sandbox_name:\"Zenbox\"").is_empty());
 
-    let all = json(sandscope(&["show", "--data", data, SAMPLE]));
-    let mut sandboxes: Vec<&str> = all["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["attributes"]["sandbox_name"].as_str().unwrap())
-        .collect();
-    sandboxes.sort();
-    assert_eq!(sandboxes, ["CAPE Sandbox", "Microsoft Sysinternals"]);
+    assert_eq!(
+        sandboxes_of(data, SAMPLE),
+        ["CAPE Sandbox", "Microsoft Sysinternals"]
+    );
 
     let cape = json(sandscope(&[
         "show",
@@ -539,15 +552,10 @@ fn a_cape_run_folder_lands_as_two_reports_of_its_target() {
         "{stderr}"
     );
 
-    let all = json(sandscope(&["show", "--data", data, BITS]));
-    let mut sandboxes: Vec<&str> = all["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["attributes"]["sandbox_name"].as_str().unwrap())
-        .collect();
-    sandboxes.sort();
-    assert_eq!(sandboxes, ["CAPE Sandbox", "Microsoft Sysinternals"]);
+    assert_eq!(
+        sandboxes_of(data, BITS),
+        ["CAPE Sandbox", "Microsoft Sysinternals"]
+    );
     // One sample in the store: no second Sysinternals report under a derived SHA-256.
     assert_eq!(
         search(data, "sandbox_name:\"Microsoft Sysinternals\""),
