@@ -1,12 +1,19 @@
-//! The tantivy side: the two schemas, the positional trigram tokenizer, the documents.
+//! The tantivy side: the two schemas, the word tokenizer, the documents.
 //!
 //! * The *sample* index has one document per sample (not per report), so that a query is
 //!   answered across all the sample's reports, as VirusTotal does, and hits count samples. It
 //!   holds dates, Sigma counts, tokens, and the ids of the values the sample shares.
 //! * The *value* index has one document per distinct value (see `values`): its spellings in
 //!   padded normal form (see `sandscope_query::text`), separated by `\n`. The tokenizer emits
-//!   every character trigram with its position, so "value contains q" becomes a phrase query
-//!   over q's trigrams (never across a `\n`, which no query contains).
+//!   the *words* of the normal form (its alphanumeric runs) with their positions, leaving a
+//!   gap between spellings, so "value contains q" becomes a phrase over q's words whose first
+//!   word may be a suffix and whose last may be a prefix of an indexed word (see `search`).
+//!
+//! Words, not character trigrams: a path's words (`appdata`, `local`, `temp`) recur across
+//! millions of values and cost a position each, where its trigrams cost about one position per
+//! character; the word index is about a third of the trigram index's size on the benchmark's
+//! reports. Substrings inside a word are found through the segment's term dictionary instead
+//! (see `vocabulary`).
 
 use crate::values::ValueRecord;
 use sandscope_query::{SampleDoc, TextField, TokenField};
@@ -16,43 +23,55 @@ use tantivy::schema::{
 use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 use tantivy::{TantivyDocument, Term};
 
-pub const TRIGRAM_TOKENIZER: &str = "sandscope_pos3";
+pub const WORD_TOKENIZER: &str = "sandscope_words";
 /// Bumped whenever the schema or the text form changes; a mismatch triggers a rebuild.
-pub const INDEX_FORMAT: u64 = 3;
+pub const INDEX_FORMAT: u64 = 4;
 
-/// Trigram tokenizer that numbers positions 0, 1, 2, … (tantivy's `NgramTokenizer` puts every
-/// gram at position 0, which rules out phrase queries).
+/// Splits a value's indexed text (`\n`-separated spellings in padded normal form) into its
+/// words, numbering positions 0, 1, 2, … and skipping one position between spellings so no
+/// phrase spans two of them.
 #[derive(Clone, Default)]
-pub struct PositionalTrigrams;
+pub struct Words;
 
-pub struct TrigramStream {
+pub struct WordStream {
     tokens: Vec<Token>,
     next: usize,
 }
 
-impl Tokenizer for PositionalTrigrams {
-    type TokenStream<'a> = TrigramStream;
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> TrigramStream {
-        let chars: Vec<(usize, char)> = text.char_indices().collect();
-        let tokens = chars
-            .windows(3)
-            .enumerate()
-            .map(|(position, w)| {
-                let end = w[2].0 + w[2].1.len_utf8();
-                Token {
-                    offset_from: w[0].0,
-                    offset_to: end,
-                    position,
-                    text: text[w[0].0..end].to_string(),
-                    position_length: 1,
+impl Tokenizer for Words {
+    type TokenStream<'a> = WordStream;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream {
+        let mut tokens = Vec::new();
+        let mut position = 0;
+        let mut offset = 0;
+        for (n, spelling) in text.split('\n').enumerate() {
+            if n > 0 {
+                offset += 1;
+                if !tokens.is_empty() {
+                    position += 1;
                 }
-            })
-            .collect();
-        TrigramStream { tokens, next: 0 }
+            }
+            let mut word_offset = offset;
+            for word in spelling.split(sandscope_query::text::SEPARATOR) {
+                if !word.is_empty() {
+                    tokens.push(Token {
+                        offset_from: word_offset,
+                        offset_to: word_offset + word.len(),
+                        position,
+                        text: word.to_string(),
+                        position_length: 1,
+                    });
+                    position += 1;
+                }
+                word_offset += word.len() + sandscope_query::text::SEPARATOR.len_utf8();
+            }
+            offset += spelling.len();
+        }
+        WordStream { tokens, next: 0 }
     }
 }
 
-impl TokenStream for TrigramStream {
+impl TokenStream for WordStream {
     fn advance(&mut self) -> bool {
         self.next += 1;
         self.next <= self.tokens.len()
@@ -66,7 +85,7 @@ impl TokenStream for TrigramStream {
 }
 
 pub fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(PositionalTrigrams).build()
+    TextAnalyzer::builder(Words).build()
 }
 
 /// Field handles of the sample index: one document per sample.
@@ -132,13 +151,13 @@ pub fn value_schema() -> (Schema, ValueFields) {
     let owner = b.add_u64_field("owner", FAST);
     let shared = b.add_u64_field("shared", FAST);
     // No field norms: nothing is scored, and they would cost a byte per value per field.
-    let trigram = TextOptions::default().set_indexing_options(
+    let words = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(TRIGRAM_TOKENIZER)
+            .set_tokenizer(WORD_TOKENIZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions)
             .set_fieldnorms(false),
     );
-    let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), trigram.clone()));
+    let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), words.clone()));
     (
         b.build(),
         ValueFields {
@@ -211,4 +230,45 @@ pub fn sha_term(fields: &Fields, sha256: &str) -> Term {
 
 pub fn vid_term(fields: &ValueFields, vid: u64) -> Term {
     Term::from_field_u64(fields.vid, vid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<(String, usize)> {
+        let mut stream = Words.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            assert_eq!(&text[t.offset_from..t.offset_to], t.text);
+            out.push((t.text.clone(), t.position));
+        }
+        out
+    }
+
+    #[test]
+    fn words_keep_positions_and_leave_a_gap_between_spellings() {
+        let text = "\n temp a exe \n userprofile appdata local temp a exe \n";
+        let got = words(text);
+        let expect = [
+            ("temp", 0),
+            ("a", 1),
+            ("exe", 2),
+            ("userprofile", 4),
+            ("appdata", 5),
+            ("local", 6),
+            ("temp", 7),
+            ("a", 8),
+            ("exe", 9),
+        ];
+        assert_eq!(
+            got,
+            expect
+                .iter()
+                .map(|(w, p)| (w.to_string(), *p))
+                .collect::<Vec<_>>()
+        );
+        assert!(words("\n  \n").is_empty());
+    }
 }

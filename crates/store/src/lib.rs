@@ -8,7 +8,7 @@
 //!   log metadata, the value dictionary (`values`: every distinct behaviour value once, with the
 //!   sample that owns it), and the `pending_index`/`pending_values` bookkeeping tables;
 //! * `index/samples/` — tantivy index, one document per sample;
-//! * `index/values/` — tantivy index, one document per distinct value (the trigram text).
+//! * `index/values/` — tantivy index, one document per distinct value (its words, with positions).
 //!
 //! Both indexes are derived entirely from redb.
 //!
@@ -34,9 +34,11 @@
 //! builder or the server.
 
 mod index;
+mod phrase;
 mod pivot;
 mod search;
 mod values;
+mod vocabulary;
 
 pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
 pub use search::{Order, SearchHit, SearchPage, SearchRequest};
@@ -181,6 +183,8 @@ pub struct Store {
     value_index: Index,
     value_reader: IndexReader,
     value_fields: ValueFields,
+    /// Word lists of the value index's segments (see `vocabulary`).
+    vocabulary: std::sync::Arc<vocabulary::Vocabulary>,
     options: StoreOptions,
     writer: Mutex<Option<Writers>>,
 }
@@ -261,7 +265,7 @@ impl Store {
             index.set_default_multithread_executor()?;
             index
                 .tokenizers()
-                .register(index::TRIGRAM_TOKENIZER, index::analyzer());
+                .register(index::WORD_TOKENIZER, index::analyzer());
             Ok(index)
         };
         let (schema, fields) = index::schema();
@@ -285,6 +289,7 @@ impl Store {
             value_index,
             value_reader,
             value_fields,
+            vocabulary: Default::default(),
             options,
             writer: Mutex::new(None),
         };
@@ -392,7 +397,7 @@ impl Store {
         if guard.is_none() {
             let threads = self.options.index_threads.max(1);
             let memory = self.options.index_memory.max(15_000_000 * threads);
-            // Sample documents are small (numbers and tokens); the trigram text is in values.
+            // Sample documents are small (numbers and tokens); the value text is in values.
             let samples = self
                 .index
                 .writer_with_num_threads(1, (memory / 4).max(15_000_000))?;

@@ -1,17 +1,18 @@
 //! Query → tantivy query, result ordering with a stable cursor, snippets.
 //!
 //! A text term is answered in two steps. First the *value* index finds the distinct values
-//! that match: per covered field, a phrase over the positional trigrams of each `*`-separated
-//! piece (sparse: every third gram plus the last, which is still exact), or a term-dictionary
-//! regex for pieces shorter than three characters; a value with a `*` between two pieces is
-//! then checked against its text in the value dictionary (the index can only say both pieces
-//! occur, not in which order). Then the matching values become a query over the *sample*
+//! that match: per covered field, a phrase over the words of each `*`-separated piece (see
+//! `phrase`: its first word may end, its last word may begin an indexed word); a value with a
+//! `*` between two pieces is then checked against its text in the value dictionary (the index
+//! can only say both pieces occur, not in which order). Then the matching values become a query over the *sample*
 //! index: the samples owning them (a bitset over sample numbers) or sharing them (their
 //! `vals` postings); see `values` for why that is exact. Booleans, tokens, counts and dates
 //! are plain tantivy queries over the sample index.
 
 use crate::index::{Fields, ValueFields};
+use crate::phrase::{WordPhrase, word_matches};
 use crate::values::{NO_OWNER, VALUES, ValueRecord};
+use crate::vocabulary::Vocabulary;
 use crate::{Result, Store, StoreError};
 use redb::ReadableDatabase;
 use sandscope_query::{Comparison, Modifier, Query, SampleDoc, Term as QTerm, TextPattern, Value};
@@ -22,8 +23,7 @@ use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{
     AllQuery, BitSetDocSet, BooleanQuery, ConstScorer, EmptyQuery, EnableScoring, Explanation,
-    Occur, PhraseQuery, Query as TQuery, RangeQuery, RegexQuery, Scorer, TermQuery, TermSetQuery,
-    Weight,
+    Occur, Query as TQuery, RangeQuery, RegexQuery, Scorer, TermQuery, TermSetQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::{DocAddress, DocId, Score, SegmentReader, TantivyDocument, Term};
@@ -268,16 +268,25 @@ pub(crate) struct Translator<'a> {
     value_fields: &'a ValueFields,
     values: tantivy::Searcher,
     db: &'a redb::Database,
+    vocabulary: Arc<Vocabulary>,
     now: i64,
 }
 
 impl<'a> Translator<'a> {
     pub(crate) fn new(store: &'a Store, now: i64) -> Self {
+        let values = store.value_reader.searcher();
+        let live: Vec<_> = values
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        store.vocabulary.retain(&live);
         Translator {
             fields: &store.fields,
             value_fields: &store.value_fields,
-            values: store.value_reader.searcher(),
+            values,
             db: &store.db,
+            vocabulary: store.vocabulary.clone(),
             now,
         }
     }
@@ -363,8 +372,9 @@ impl<'a> Translator<'a> {
     /// The samples reporting a value, in one of the modifier's fields, that matches `pattern`.
     fn text_term(&self, modifier: Modifier, pattern: &TextPattern) -> Result<Box<dyn TQuery>> {
         let covered = modifier.text_fields();
-        if pattern.segments.is_empty() {
-            // `*` or an empty value: any value at all in the field.
+        if pattern.segments.iter().all(|s| word_matches(s).is_none()) {
+            // `*`, an empty value or separators only: any value at all in the field (every
+            // stored value is padded with separators).
             let clauses: Vec<(Occur, Box<dyn TQuery>)> = covered
                 .iter()
                 .map(|f| {
@@ -383,7 +393,11 @@ impl<'a> Translator<'a> {
                 .map(|f| {
                     (
                         Occur::Should,
-                        text_query(self.value_fields.texts[*f as usize], pattern),
+                        text_query(
+                            self.value_fields.texts[*f as usize],
+                            pattern,
+                            &self.vocabulary,
+                        ),
                     )
                 })
                 .collect(),
@@ -645,66 +659,34 @@ impl Weight for SampleNumbersWeight {
     }
 }
 
-/// All pieces of a non-empty text pattern in one field of the value index (each exact; their
-/// order is verified afterwards). An empty pattern never gets here: it is answered from
-/// `has_text`.
-fn text_query(field: Field, pattern: &TextPattern) -> Box<dyn TQuery> {
-    let clauses: Vec<(Occur, Box<dyn TQuery>)> = pattern
+/// All pieces of a text pattern in one field of the value index (each exact; their order is
+/// verified afterwards). Pieces without a word (separators only) are left to verification:
+/// every padded value has a separator.
+fn text_query(
+    field: Field,
+    pattern: &TextPattern,
+    vocabulary: &Arc<Vocabulary>,
+) -> Box<dyn TQuery> {
+    let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = pattern
         .segments
         .iter()
-        .map(|s| (Occur::Must, segment_query(field, s)))
+        .filter_map(|s| word_matches(s))
+        .map(|words| {
+            let q: Box<dyn TQuery> = Box::new(WordPhrase {
+                field,
+                words,
+                vocabulary: vocabulary.clone(),
+            });
+            (Occur::Must, q)
+        })
         .collect();
-    if clauses.len() == 1 {
-        clauses
-            .into_iter()
-            .next()
+    match clauses.len() {
+        0 => Box::new(EmptyQuery),
+        1 => clauses
+            .pop()
             .map(|(_, q)| q)
-            .unwrap_or_else(|| Box::new(EmptyQuery))
-    } else {
-        Box::new(BooleanQuery::new(clauses))
-    }
-}
-
-fn segment_query(field: Field, segment: &str) -> Box<dyn TQuery> {
-    let chars: Vec<char> = segment.chars().collect();
-    if chars.len() < 3 {
-        // Every value is padded to at least three characters, so any short piece lies inside
-        // some trigram of the value: look for it in the term dictionary.
-        let mut regex = String::from(".*");
-        for c in &chars {
-            if c.is_alphanumeric() {
-                regex.push(*c);
-            } else {
-                regex.push_str("[ ]");
-            }
-        }
-        regex.push_str(".*");
-        return regex_or_empty(&regex, field);
-    }
-    let grams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
-    let last = grams.len() - 1;
-    let mut offsets: Vec<usize> = (0..grams.len()).step_by(3).collect();
-    if offsets.last() != Some(&last) {
-        offsets.push(last);
-    }
-    if offsets.len() == 1 {
-        return Box::new(TermQuery::new(
-            Term::from_field_text(field, &grams[0]),
-            IndexRecordOption::Basic,
-        ));
-    }
-    Box::new(PhraseQuery::new_with_offset(
-        offsets
-            .into_iter()
-            .map(|o| (o, Term::from_field_text(field, &grams[o])))
-            .collect(),
-    ))
-}
-
-fn regex_or_empty(regex: &str, field: Field) -> Box<dyn TQuery> {
-    match RegexQuery::from_pattern(regex, field) {
-        Ok(q) => Box::new(q),
-        Err(_) => Box::new(EmptyQuery),
+            .unwrap_or_else(|| Box::new(EmptyQuery)),
+        _ => Box::new(BooleanQuery::new(clauses)),
     }
 }
 

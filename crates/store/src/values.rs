@@ -3,7 +3,7 @@
 //!
 //! Behaviour values repeat heavily across samples (`C:\Windows\System32\cmd.exe`, the same
 //! registry keys, the same DLLs), so indexing each sample's text separately stores the same
-//! trigram positions thousands of times. Instead each distinct (field, value) pair gets a value
+//! word positions thousands of times. Instead each distinct (field, value) pair gets a value
 //! id and one document in the *values* index, and a sample reaches its values in one of two
 //! ways:
 //! * the value's **owner**: the sample that first reported it. Most values in a real corpus are

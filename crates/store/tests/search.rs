@@ -403,7 +403,7 @@ fn booleans_grouping_negation_and_escaping() {
             "-behaviour_files:Quarterly*eking",
             &["miner", "decoy_a", "decoy_b"],
         ),
-        // Pieces shorter than a trigram.
+        // One- and two-character pieces inside a word.
         ("behaviour_network:xm", &["miner"]),
         ("behaviour_services:z", &[]),
     ];
