@@ -59,6 +59,7 @@ fn internal(err: StoreError) -> BackendError {
         StoreError::InvalidSha256(s) => {
             BackendError::InvalidArgument(format!("not a SHA-256: `{s}`"))
         }
+        StoreError::TooBroad(m) => BackendError::InvalidArgument(format!("query too broad: {m}")),
         other => BackendError::Internal(other.to_string()),
     }
 }

@@ -88,6 +88,9 @@ pub enum StoreError {
     InvalidOrder(String),
     #[error("not a SHA-256: `{0}`")]
     InvalidSha256(String),
+    /// A query piece expands to more places than one search may hold in memory.
+    #[error("query too broad: {0}")]
+    TooBroad(String),
     #[error("value {0} of the value dictionary is unreadable")]
     CorruptValue(u64),
 }

@@ -79,9 +79,11 @@ impl TQuery for WordPhrase {
     }
 }
 
+/// What a too-broad piece's error message starts with (see `MAX_PAIRS`).
+pub(crate) const TOO_BROAD: &str = "a piece of the query matches too many words";
+
 /// The indexed words one query word stands for in a segment.
 struct WordSet {
-    words: Vec<Vec<u8>>,
     infos: Vec<TermInfo>,
 }
 
@@ -98,15 +100,11 @@ impl WordPhrase {
         inverted: &InvertedIndexReader,
         word: &WordMatch,
     ) -> tantivy::Result<WordSet> {
-        let mut set = WordSet {
-            words: Vec::new(),
-            infos: Vec::new(),
-        };
+        let mut set = WordSet { infos: Vec::new() };
         let terms = inverted.terms();
         match word {
             WordMatch::Exact(w) => {
                 if let Some(info) = inverted.get_term_info(&Term::from_field_text(self.field, w))? {
-                    set.words.push(w.as_bytes().to_vec());
                     set.infos.push(info);
                 }
             }
@@ -116,7 +114,6 @@ impl WordPhrase {
                     if !stream.key().starts_with(p.as_bytes()) {
                         break;
                     }
-                    set.words.push(stream.key().to_vec());
                     set.infos.push(stream.value().clone());
                 }
             }
@@ -139,7 +136,6 @@ impl WordPhrase {
                                 };
                                 if stream.term_ord() == next {
                                     wanted.next();
-                                    set.words.push(stream.key().to_vec());
                                     set.infos.push(stream.value().clone());
                                 }
                             }
@@ -149,7 +145,6 @@ impl WordPhrase {
                                     continue;
                                 };
                                 if let Some(info) = terms.get(w)? {
-                                    set.words.push(w.to_vec());
                                     set.infos.push(info);
                                 }
                             }
@@ -166,7 +161,6 @@ impl WordPhrase {
                                 Place::Anywhere => finder.find(key).is_some(),
                             };
                             if hit {
-                                set.words.push(key.to_vec());
                                 set.infos.push(stream.value().clone());
                             }
                         }
@@ -254,8 +248,8 @@ impl WordPhrase {
                         );
                         if pairs.len() > MAX_PAIRS {
                             return Err(tantivy::TantivyError::InvalidArgument(format!(
-                                "a piece of the query matches too many words (over {MAX_PAIRS} \
-                                 places in one index segment); make it longer"
+                                "{TOO_BROAD} (over {MAX_PAIRS} places in one index \
+                                 segment); make it longer"
                             )));
                         }
                     }

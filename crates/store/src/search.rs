@@ -10,7 +10,7 @@
 //! are plain tantivy queries over the sample index.
 
 use crate::index::{Fields, ValueFields};
-use crate::phrase::{WordPhrase, word_matches};
+use crate::phrase::{TOO_BROAD, WordPhrase, word_matches};
 use crate::values::{NO_OWNER, VALUES, ValueRecord};
 use crate::vocabulary::Vocabulary;
 use crate::{Result, Store, StoreError};
@@ -405,7 +405,13 @@ impl<'a> Translator<'a> {
         let verify = pattern.segments.len() > 1;
         let mut hits = self
             .values
-            .search(&value_query, &ValueCollector { keep: verify })?;
+            .search(&value_query, &ValueCollector { keep: verify })
+            .map_err(|e| match e {
+                tantivy::TantivyError::InvalidArgument(m) if m.starts_with(TOO_BROAD) => {
+                    StoreError::TooBroad(m)
+                }
+                e => StoreError::Index(e),
+            })?;
         if verify {
             // The pieces all occur; keep the values where they occur in order in one spelling.
             let txn = self.db.begin_read()?;
