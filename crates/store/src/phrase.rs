@@ -123,46 +123,30 @@ impl WordPhrase {
                 } else {
                     Place::Anywhere
                 };
-                match self.vocabulary.words(reader, self.field)? {
-                    Some(list) => {
-                        let ordinals = list.ordinals(n.as_bytes(), place);
-                        if ordinals.len() as u64 > (terms.num_terms() as u64 / 64).max(1024) {
-                            // Many words: one walk of the dictionary beats a lookup each.
-                            let mut wanted = ordinals.iter().copied().peekable();
-                            let mut stream = terms.stream()?;
-                            while stream.advance() {
-                                let Some(&next) = wanted.peek() else {
-                                    break;
-                                };
-                                if stream.term_ord() == next {
-                                    wanted.next();
-                                    set.infos.push(stream.value().clone());
-                                }
-                            }
-                        } else {
-                            for ordinal in ordinals {
-                                let Some(w) = list.word(ordinal) else {
-                                    continue;
-                                };
-                                if let Some(info) = terms.get(w)? {
-                                    set.infos.push(info);
-                                }
-                            }
+                let list = self.vocabulary.words(reader, self.field)?;
+                let ordinals = list.ordinals(n.as_bytes(), place);
+                if ordinals.len() as u64 > (terms.num_terms() as u64 / 64).max(1024) {
+                    // Many words: one walk of the dictionary beats a lookup each.
+                    let mut wanted = ordinals.iter().copied().peekable();
+                    let mut stream = terms.stream()?;
+                    while stream.advance() {
+                        let Some(&next) = wanted.peek() else {
+                            break;
+                        };
+                        if stream.term_ord() == next {
+                            wanted.next();
+                            set.infos.push(stream.value().clone());
                         }
                     }
-                    None => {
-                        // A segment too large for a word list: walk its dictionary.
-                        let finder = memchr::memmem::Finder::new(n.as_bytes());
-                        let mut stream = terms.stream()?;
-                        while stream.advance() {
-                            let key = stream.key();
-                            let hit = match place {
-                                Place::End => key.ends_with(n.as_bytes()),
-                                Place::Anywhere => finder.find(key).is_some(),
-                            };
-                            if hit {
-                                set.infos.push(stream.value().clone());
-                            }
+                } else {
+                    for ordinal in ordinals {
+                        if let Some(info) = list
+                            .word(ordinal)
+                            .map(|w| terms.get(w))
+                            .transpose()?
+                            .flatten()
+                        {
+                            set.infos.push(info);
                         }
                     }
                 }

@@ -10,7 +10,7 @@
 //! are plain tantivy queries over the sample index.
 
 use crate::index::{Fields, ValueFields};
-use crate::phrase::{TOO_BROAD, WordPhrase, word_matches};
+use crate::phrase::{TOO_BROAD, WordMatch, WordPhrase, word_matches};
 use crate::values::{NO_OWNER, VALUES, ValueRecord};
 use crate::vocabulary::Vocabulary;
 use crate::{Result, Store, StoreError};
@@ -372,7 +372,14 @@ impl<'a> Translator<'a> {
     /// The samples reporting a value, in one of the modifier's fields, that matches `pattern`.
     fn text_term(&self, modifier: Modifier, pattern: &TextPattern) -> Result<Box<dyn TQuery>> {
         let covered = modifier.text_fields();
-        if pattern.segments.iter().all(|s| word_matches(s).is_none()) {
+        // Pieces without a word (separators only) are left to verification: every stored
+        // value is padded with separators.
+        let pieces: Vec<Vec<WordMatch>> = pattern
+            .segments
+            .iter()
+            .filter_map(|s| word_matches(s))
+            .collect();
+        if pieces.is_empty() {
             // `*`, an empty value or separators only: any value at all in the field (every
             // stored value is padded with separators).
             let clauses: Vec<(Occur, Box<dyn TQuery>)> = covered
@@ -393,9 +400,9 @@ impl<'a> Translator<'a> {
                 .map(|f| {
                     (
                         Occur::Should,
-                        text_query(
+                        all_pieces(
                             self.value_fields.texts[*f as usize],
-                            pattern,
+                            &pieces,
                             &self.vocabulary,
                         ),
                     )
@@ -438,14 +445,19 @@ impl<'a> Translator<'a> {
         if !hits.shared.is_empty() {
             clauses.push((Occur::Should, u64_set_query(self.fields.vals, hits.shared)));
         }
-        Ok(match clauses.len() {
-            0 => Box::new(EmptyQuery),
-            1 => clauses
-                .pop()
-                .map(|(_, q)| q)
-                .unwrap_or_else(|| Box::new(EmptyQuery)),
-            _ => Box::new(BooleanQuery::new(clauses)),
-        })
+        Ok(combine(clauses))
+    }
+}
+
+/// One query of the clauses: nothing matches none, one stands for itself.
+fn combine(mut clauses: Vec<(Occur, Box<dyn TQuery>)>) -> Box<dyn TQuery> {
+    match clauses.len() {
+        0 => Box::new(EmptyQuery),
+        1 => clauses
+            .pop()
+            .map(|(_, q)| q)
+            .unwrap_or_else(|| Box::new(EmptyQuery)),
+        _ => Box::new(BooleanQuery::new(clauses)),
     }
 }
 
@@ -665,35 +677,26 @@ impl Weight for SampleNumbersWeight {
     }
 }
 
-/// All pieces of a text pattern in one field of the value index (each exact; their order is
-/// verified afterwards). Pieces without a word (separators only) are left to verification:
-/// every padded value has a separator.
-fn text_query(
+/// Values of one field of the value index holding every piece (each exactly; their order is
+/// verified afterwards).
+fn all_pieces(
     field: Field,
-    pattern: &TextPattern,
+    pieces: &[Vec<WordMatch>],
     vocabulary: &Arc<Vocabulary>,
 ) -> Box<dyn TQuery> {
-    let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = pattern
-        .segments
-        .iter()
-        .filter_map(|s| word_matches(s))
-        .map(|words| {
-            let q: Box<dyn TQuery> = Box::new(WordPhrase {
-                field,
-                words,
-                vocabulary: vocabulary.clone(),
-            });
-            (Occur::Must, q)
-        })
-        .collect();
-    match clauses.len() {
-        0 => Box::new(EmptyQuery),
-        1 => clauses
-            .pop()
-            .map(|(_, q)| q)
-            .unwrap_or_else(|| Box::new(EmptyQuery)),
-        _ => Box::new(BooleanQuery::new(clauses)),
-    }
+    combine(
+        pieces
+            .iter()
+            .map(|words| {
+                let q: Box<dyn TQuery> = Box::new(WordPhrase {
+                    field,
+                    words: words.clone(),
+                    vocabulary: vocabulary.clone(),
+                });
+                (Occur::Must, q)
+            })
+            .collect(),
+    )
 }
 
 impl Store {

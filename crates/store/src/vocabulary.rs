@@ -40,21 +40,19 @@ impl WordList {
         let mut text = vec![b'\n'];
         let mut starts = Vec::new();
         while stream.advance() {
-            let Ok(start) = u32::try_from(text.len()) else {
-                // Past 4 GiB of words in one segment: the rest is reached through the
-                // dictionary only (see `Vocabulary::words`).
-                break;
-            };
+            // Offsets are u32 to keep the list small; a segment would need over 4 GiB of
+            // distinct words (hundreds of millions) to overflow them.
+            let start = u32::try_from(text.len()).map_err(|_| {
+                tantivy::TantivyError::InvalidArgument(format!(
+                    "the words of index segment {} exceed 4 GiB",
+                    reader.segment_id()
+                ))
+            })?;
             starts.push(start);
             text.extend_from_slice(stream.key());
             text.push(b'\n');
         }
         Ok(WordList { text, starts })
-    }
-
-    /// True when the list holds every word of its segment's field.
-    fn complete(&self, reader: &SegmentReader, field: Field) -> tantivy::Result<bool> {
-        Ok(self.starts.len() as u64 == reader.inverted_index(field)?.terms().num_terms() as u64)
     }
 
     /// Term ordinals of the words containing `needle` at `place`, ascending.
@@ -92,24 +90,20 @@ pub(crate) struct Vocabulary {
 }
 
 impl Vocabulary {
-    /// The word list of `field` in the segment, built on first use. `None` when the segment's
-    /// words exceed what one list holds (the caller then asks the dictionary itself).
+    /// The word list of `field` in the segment, built on first use.
     pub(crate) fn words(
         &self,
         reader: &SegmentReader,
         field: Field,
-    ) -> tantivy::Result<Option<Arc<WordList>>> {
+    ) -> tantivy::Result<Arc<WordList>> {
         let key = (reader.segment_id(), field);
         if let Some(list) = self.lock().get(&key) {
-            return Ok(Some(list.clone()));
+            return Ok(list.clone());
         }
         // Built outside the lock: two threads may both build a list the first time; one wins.
         let list = Arc::new(WordList::build(reader, field)?);
-        if !list.complete(reader, field)? {
-            return Ok(None);
-        }
         self.lock().insert(key, list.clone());
-        Ok(Some(list))
+        Ok(list)
     }
 
     /// Drop the lists of segments not in `live` (merged away).
