@@ -688,6 +688,11 @@ async fn search(
     );
     let mut meta = Map::new();
     meta.insert("total_hits".into(), json!(result.total_hits));
+    // Elasticsearch's convention: a broad query's count stops at a limit (see the store).
+    meta.insert(
+        "total_hits_relation".into(),
+        json!(if result.total_hits_exact { "eq" } else { "gte" }),
+    );
     meta.insert("allowed_orders".into(), json!(orders));
     if let Some(cursor) = result.next_cursor.filter(|c| !c.is_empty()) {
         let mut next_pairs = vec![("cursor", cursor.as_str())];

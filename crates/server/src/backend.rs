@@ -121,8 +121,11 @@ pub struct SearchRequest {
 pub struct SearchPage {
     pub hits: Vec<SearchHit>,
     pub next_cursor: Option<String>,
-    /// All matching samples (`meta.total_hits`).
+    /// All matching samples (`meta.total_hits`), or at least this many when
+    /// `total_hits_exact` is false.
     pub total_hits: u64,
+    /// Whether `total_hits` is exact (`meta.total_hits_relation`: `eq`, else `gte`).
+    pub total_hits_exact: bool,
 }
 
 /// One matching sample, served as a VirusTotal `file` object.

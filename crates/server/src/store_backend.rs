@@ -175,6 +175,7 @@ impl Backend for StoreBackend {
             hits,
             next_cursor: page.next_cursor,
             total_hits: page.total_hits,
+            total_hits_exact: page.total_hits_exact,
         })
     }
 

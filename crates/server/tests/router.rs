@@ -461,6 +461,7 @@ async fn intelligence_search_pages_and_query_errors() {
         let body = answer.json();
         pages += 1;
         assert_eq!(body["meta"]["total_hits"], 3);
+        assert_eq!(body["meta"]["total_hits_relation"], "eq");
         assert_eq!(
             body["meta"]["allowed_orders"],
             serde_json::json!(["analysis_date"])

@@ -191,8 +191,9 @@
     }
     clear(results);
     const total = body.meta && body.meta.total_hits;
+    const atLeast = body.meta && body.meta.total_hits_relation === "gte" ? "+" : "";
     results.appendChild(el("p", { class: "muted", id: "total-hits" },
-      `${total} matching sample${total === 1 ? "" : "s"} — page ${page}`));
+      `${total}${atLeast} matching sample${total === 1 && !atLeast ? "" : "s"} — page ${page}`));
     const list = el("ul", { class: "results" });
     for (const item of body.data || []) {
       const attrs = item.attributes || {};

@@ -2,12 +2,17 @@
 //!
 //! * The *sample* index has one document per sample (not per report), so that a query is
 //!   answered across all the sample's reports, as VirusTotal does, and hits count samples. It
-//!   holds dates, Sigma counts, tokens, and the ids of the values the sample shares.
-//! * The *value* index has one document per distinct value (see `values`): its spellings in
-//!   padded normal form (see `sandscope_query::text`), separated by `\n`. The tokenizer emits
-//!   the *words* of the normal form (its alphanumeric runs) with their positions, leaving a
-//!   gap between spellings, so "value contains q" becomes a phrase over q's words whose first
-//!   word may be a suffix and whose last may be a prefix of an indexed word (see `search`).
+//!   holds dates, Sigma counts, tokens, the words of the values the sample *owns* and the ids
+//!   of the values it *shares* (see `values`). Its documents are sorted newest first
+//!   (`order_key`), so the first page of a broad query is found without visiting every match.
+//! * The *value* index has one document per *shared* value: its spellings, so a query finds
+//!   the value once and reaches every sample sharing it through their `vals` postings.
+//!
+//! Text is indexed as the spellings of a value in padded normal form (see
+//! `sandscope_query::text`), separated by `\n`. The tokenizer emits the *words* of the normal
+//! form (its alphanumeric runs) with their positions, leaving a gap between spellings (and so
+//! between values), so "value contains q" becomes a phrase over q's words whose first word may
+//! be a suffix and whose last may be a prefix of an indexed word (see `phrase`).
 //!
 //! Words, not character trigrams: a path's words (`appdata`, `local`, `temp`) recur across
 //! millions of values and cost a position each, where its trigrams cost about one position per
@@ -25,11 +30,14 @@ use tantivy::{TantivyDocument, Term};
 
 pub const WORD_TOKENIZER: &str = "sandscope_words";
 /// Bumped whenever the schema or the text form changes; a mismatch triggers a rebuild.
-pub const INDEX_FORMAT: u64 = 4;
+pub const INDEX_FORMAT: u64 = 5;
+
+/// The token that opens every spelling: not a word (words are alphanumeric), so no phrase
+/// spans two spellings, and its positions tell a query with `*` where spellings begin.
+pub const SPELLING_MARK: &str = "\u{1}";
 
 /// Splits a value's indexed text (`\n`-separated spellings in padded normal form) into its
-/// words, numbering positions 0, 1, 2, … and skipping one position between spellings so no
-/// phrase spans two of them.
+/// words, numbering positions 0, 1, 2, … with a [`SPELLING_MARK`] before each spelling.
 #[derive(Clone, Default)]
 pub struct Words;
 
@@ -44,16 +52,22 @@ impl Tokenizer for Words {
         let mut tokens = Vec::new();
         let mut position = 0;
         let mut offset = 0;
-        for (n, spelling) in text.split('\n').enumerate() {
-            if n > 0 {
-                offset += 1;
-                if !tokens.is_empty() {
-                    position += 1;
-                }
-            }
+        for spelling in text.split('\n') {
             let mut word_offset = offset;
+            let mut marked = false;
             for word in spelling.split(sandscope_query::text::SEPARATOR) {
                 if !word.is_empty() {
+                    if !marked {
+                        tokens.push(Token {
+                            offset_from: offset,
+                            offset_to: offset,
+                            position,
+                            text: SPELLING_MARK.to_string(),
+                            position_length: 1,
+                        });
+                        position += 1;
+                        marked = true;
+                    }
                     tokens.push(Token {
                         offset_from: word_offset,
                         offset_to: word_offset + word.len(),
@@ -65,7 +79,7 @@ impl Tokenizer for Words {
                 }
                 word_offset += word.len() + sandscope_query::text::SEPARATOR.len_utf8();
             }
-            offset += spelling.len();
+            offset += spelling.len() + 1;
         }
         WordStream { tokens, next: 0 }
     }
@@ -95,6 +109,8 @@ pub struct Fields {
     pub sha_hi: Field,
     pub sha_lo: Field,
     pub sample_no: Field,
+    /// `first_seen`, or `i64::MIN` without one: the field the index is sorted on (descending).
+    pub order_key: Field,
     pub first_seen: Field,
     pub last_seen: Field,
     pub sigma: [Field; 4],
@@ -103,16 +119,30 @@ pub struct Fields {
     /// Names of the text fields in which the sample reports anything (answers `modifier:*`).
     pub has_text: Field,
     pub tokens: [Field; 7],
+    /// The words of the values the sample owns, one field per text field.
+    pub texts: [Field; 10],
 }
 
 /// Field handles of the value index: one document per distinct (field, value).
 #[derive(Clone)]
 pub struct ValueFields {
     pub vid: Field,
-    pub owner: Field,
-    pub shared: Field,
     pub texts: [Field; 10],
 }
+
+/// Positions for phrases; no field norms: nothing is scored, and they would cost a byte per
+/// document per field.
+fn word_options() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(WORD_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+            .set_fieldnorms(false),
+    )
+}
+
+/// The name of the sample index's sort field.
+pub const ORDER_KEY: &str = "order_key";
 
 pub fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -121,6 +151,7 @@ pub fn schema() -> (Schema, Fields) {
     let sha_hi = b.add_u64_field("sha_hi", FAST);
     let sha_lo = b.add_u64_field("sha_lo", FAST);
     let sample_no = b.add_u64_field("sample_no", INDEXED | FAST);
+    let order_key = b.add_i64_field(ORDER_KEY, FAST);
     let first_seen = b.add_i64_field("first_seen", INDEXED | FAST);
     let last_seen = b.add_i64_field("last_seen", INDEXED | FAST);
     let sigma = ["sigma_critical", "sigma_high", "sigma_medium", "sigma_low"]
@@ -128,6 +159,7 @@ pub fn schema() -> (Schema, Fields) {
     let vals = b.add_u64_field("vals", INDEXED);
     let has_text = b.add_text_field("has_text", STRING);
     let tokens = TokenField::ALL.map(|f| b.add_text_field(f.name(), STRING));
+    let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), word_options()));
     (
         b.build(),
         Fields {
@@ -135,12 +167,14 @@ pub fn schema() -> (Schema, Fields) {
             sha_hi,
             sha_lo,
             sample_no,
+            order_key,
             first_seen,
             last_seen,
             sigma,
             vals,
             has_text,
             tokens,
+            texts,
         },
     )
 }
@@ -148,25 +182,8 @@ pub fn schema() -> (Schema, Fields) {
 pub fn value_schema() -> (Schema, ValueFields) {
     let mut b = Schema::builder();
     let vid = b.add_u64_field("vid", INDEXED | FAST);
-    let owner = b.add_u64_field("owner", FAST);
-    let shared = b.add_u64_field("shared", FAST);
-    // No field norms: nothing is scored, and they would cost a byte per value per field.
-    let words = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(WORD_TOKENIZER)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
-            .set_fieldnorms(false),
-    );
-    let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), words.clone()));
-    (
-        b.build(),
-        ValueFields {
-            vid,
-            owner,
-            shared,
-            texts,
-        },
-    )
+    let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), word_options()));
+    (b.build(), ValueFields { vid, texts })
 }
 
 /// The 128-bit order key of a SHA-256 (its first and last 16 hex digits), for stable
@@ -181,14 +198,22 @@ pub fn sha_key(sha256: &str) -> (u64, u64) {
     (hi.unwrap_or(0), lo.unwrap_or(0))
 }
 
-/// The sample document. `vals` are the value ids the sample shares (not those it owns).
-pub fn document(fields: &Fields, doc: &SampleDoc, sample_no: u64, vals: &[u64]) -> TantivyDocument {
+/// The sample document. `vals` are the value ids the sample shares; `owned` the values it
+/// owns, whose words the document holds.
+pub fn document(
+    fields: &Fields,
+    doc: &SampleDoc,
+    sample_no: u64,
+    vals: &[u64],
+    owned: &[ValueRecord],
+) -> TantivyDocument {
     let mut d = TantivyDocument::default();
     d.add_text(fields.sha256, &doc.sha256);
     let (hi, lo) = sha_key(&doc.sha256);
     d.add_u64(fields.sha_hi, hi);
     d.add_u64(fields.sha_lo, lo);
     d.add_u64(fields.sample_no, sample_no);
+    d.add_i64(fields.order_key, doc.first_seen.unwrap_or(i64::MIN));
     if let Some(t) = doc.first_seen {
         d.add_i64(fields.first_seen, t);
     }
@@ -206,6 +231,10 @@ pub fn document(fields: &Fields, doc: &SampleDoc, sample_no: u64, vals: &[u64]) 
             d.add_text(fields.has_text, field.name());
         }
     }
+    for record in owned {
+        // Each value is its own text: the tokenizer leaves a gap between them.
+        d.add_text(fields.texts[record.field as usize], &record.text);
+    }
     for (i, field) in TokenField::ALL.iter().enumerate() {
         for t in doc.tokens(*field) {
             d.add_text(fields.tokens[i], t);
@@ -214,12 +243,10 @@ pub fn document(fields: &Fields, doc: &SampleDoc, sample_no: u64, vals: &[u64]) 
     d
 }
 
-/// The document of one distinct value.
+/// The document of one shared value.
 pub fn value_document(fields: &ValueFields, vid: u64, record: &ValueRecord) -> TantivyDocument {
     let mut d = TantivyDocument::default();
     d.add_u64(fields.vid, vid);
-    d.add_u64(fields.owner, record.owner);
-    d.add_u64(fields.shared, u64::from(record.shared));
     d.add_text(fields.texts[record.field as usize], &record.text);
     d
 }
@@ -241,26 +268,31 @@ mod tests {
         let mut out = Vec::new();
         while stream.advance() {
             let t = stream.token();
-            assert_eq!(&text[t.offset_from..t.offset_to], t.text);
+            if t.text != SPELLING_MARK {
+                assert_eq!(&text[t.offset_from..t.offset_to], t.text);
+            }
             out.push((t.text.clone(), t.position));
         }
         out
     }
 
     #[test]
-    fn words_keep_positions_and_leave_a_gap_between_spellings() {
+    fn words_keep_positions_and_mark_each_spelling() {
         let text = "\n temp a exe \n userprofile appdata local temp a exe \n";
         let got = words(text);
+        let m = SPELLING_MARK;
         let expect = [
-            ("temp", 0),
-            ("a", 1),
-            ("exe", 2),
-            ("userprofile", 4),
-            ("appdata", 5),
-            ("local", 6),
-            ("temp", 7),
-            ("a", 8),
-            ("exe", 9),
+            (m, 0),
+            ("temp", 1),
+            ("a", 2),
+            ("exe", 3),
+            (m, 4),
+            ("userprofile", 5),
+            ("appdata", 6),
+            ("local", 7),
+            ("temp", 8),
+            ("a", 9),
+            ("exe", 10),
         ];
         assert_eq!(
             got,

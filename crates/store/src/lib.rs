@@ -7,8 +7,9 @@
 //!   `<sha256>_<sandbox name>`, so one sample's reports are one key range), raw logs (bytes),
 //!   log metadata, the value dictionary (`values`: every distinct behaviour value once, with the
 //!   sample that owns it), and the `pending_index`/`pending_values` bookkeeping tables;
-//! * `index/samples/` — tantivy index, one document per sample;
-//! * `index/values/` — tantivy index, one document per distinct value (its words, with positions).
+//! * `index/samples/` — tantivy index, one document per sample, newest first, holding the words
+//!   of the values the sample owns;
+//! * `index/values/` — tantivy index, one document per shared value (its words, with positions).
 //!
 //! Both indexes are derived entirely from redb.
 //!
@@ -41,7 +42,7 @@ mod values;
 mod vocabulary;
 
 pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
-pub use search::{Order, SearchHit, SearchPage, SearchRequest};
+pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 
 use index::{Fields, ValueFields};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -49,7 +50,7 @@ use sandscope_model::FileBehaviour;
 use sandscope_query::SampleDoc;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 
 const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
@@ -179,15 +180,15 @@ pub struct StoreStats {
 /// An open data directory. See the crate documentation for its guarantees.
 pub struct Store {
     dir: PathBuf,
-    db: redb::Database,
+    db: Arc<redb::Database>,
     index: Index,
     reader: IndexReader,
     fields: Fields,
     value_index: Index,
     value_reader: IndexReader,
     value_fields: ValueFields,
-    /// Word lists of the value index's segments (see `vocabulary`).
-    vocabulary: std::sync::Arc<vocabulary::Vocabulary>,
+    /// Word lists of both indexes' segments (see `vocabulary`).
+    vocabulary: Arc<vocabulary::Vocabulary>,
     options: StoreOptions,
     writer: Mutex<Option<Writers>>,
 }
@@ -232,7 +233,7 @@ impl Store {
 
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let db = redb::Database::create(dir.join("reports.redb"))?;
+        let db = Arc::new(redb::Database::create(dir.join("reports.redb"))?);
         let txn = db.begin_write()?;
         let stored_format;
         {
@@ -256,10 +257,16 @@ impl Store {
             // Throw away an index of an older format; redb has everything to rebuild it.
             std::fs::remove_dir_all(&index_dir).map_err(io_err(&index_dir))?;
         }
-        let open_index = |path: &Path, schema: tantivy::schema::Schema| -> Result<Index> {
+        let open_index = |path: &Path,
+                          schema: tantivy::schema::Schema,
+                          settings: tantivy::IndexSettings|
+         -> Result<Index> {
             std::fs::create_dir_all(path).map_err(io_err(path))?;
             let mut index = if rebuild {
-                Index::create_in_dir(path, schema)?
+                Index::builder()
+                    .schema(schema)
+                    .settings(settings)
+                    .create_in_dir(path)?
             } else {
                 Index::open_in_dir(path)?
             };
@@ -273,8 +280,16 @@ impl Store {
         };
         let (schema, fields) = index::schema();
         let (value_schema, value_fields) = index::value_schema();
-        let index = open_index(&samples_dir, schema)?;
-        let value_index = open_index(&values_dir, value_schema)?;
+        // Newest first, so a page of a broad query stops early (see `search`).
+        let sorted = tantivy::IndexSettings {
+            sort_by_field: Some(tantivy::IndexSortByField {
+                field: index::ORDER_KEY.to_string(),
+                order: tantivy::Order::Desc,
+            }),
+            ..Default::default()
+        };
+        let index = open_index(&samples_dir, schema, sorted)?;
+        let value_index = open_index(&values_dir, value_schema, Default::default())?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -400,11 +415,12 @@ impl Store {
         if guard.is_none() {
             let threads = self.options.index_threads.max(1);
             let memory = self.options.index_memory.max(15_000_000 * threads);
-            // Sample documents are small (numbers and tokens); the value text is in values.
-            let samples = self
-                .index
+            // Sample documents hold most of the text (their owned values); the value index
+            // only the shared values, which are few.
+            let samples = self.index.writer_with_num_threads(threads, memory)?;
+            let values = self
+                .value_index
                 .writer_with_num_threads(1, (memory / 4).max(15_000_000))?;
-            let values = self.value_index.writer_with_num_threads(threads, memory)?;
             // A kill during an index commit can leave files the live `meta.json` does not
             // reference (e.g. a `.del` file named after the lost commit's opstamp); the next
             // commit would reuse that name and fail. Removing unreferenced files first makes
@@ -439,7 +455,9 @@ impl Store {
             writers
                 .values
                 .delete_term(index::vid_term(&self.value_fields, *vid));
-            if let Some(bytes) = value_table.get(*vid)? {
+            if let Some(bytes) = value_table.get(*vid)?
+                && values::ValueRecord::decode_owner(*vid, bytes.value())?.1
+            {
                 let record = values::ValueRecord::decode(*vid, bytes.value())?;
                 writers.values.add_document(index::value_document(
                     &self.value_fields,
@@ -471,26 +489,30 @@ impl Store {
                 continue;
             };
             let mut shared = Vec::new();
+            let mut owned = Vec::new();
             if let Some(ids) = sample_values.get(sha.as_str())? {
                 for vid in values::decode_ids(ids.value()) {
-                    let owned = match value_table.get(vid)? {
-                        Some(bytes) => {
-                            values::ValueRecord::decode_owner(vid, bytes.value())?.0 == no
+                    match value_table.get(vid)? {
+                        Some(bytes)
+                            if values::ValueRecord::decode_owner(vid, bytes.value())?.0 == no =>
+                        {
+                            owned.push(values::ValueRecord::decode(vid, bytes.value())?);
                         }
-                        None => false,
-                    };
-                    if !owned {
-                        shared.push(vid);
+                        _ => shared.push(vid),
                     }
                 }
             }
-            writers
-                .samples
-                .add_document(index::document(&self.fields, doc, no, &shared))?;
+            writers.samples.add_document(index::document(
+                &self.fields,
+                doc,
+                no,
+                &shared,
+                &owned,
+            ))?;
         }
         drop((reports, sample_nos, sample_values, value_table, txn));
-        // Values first: a value document may name a sample whose document is not committed
-        // yet (it is then simply not found), never the reverse.
+        // Values first: a newly shared value is then findable before its sharers list it
+        // (they are simply not found through it yet), never listed before it is findable.
         writers.values.commit()?;
         self.value_reader.reload()?;
         writers.samples.commit()?;

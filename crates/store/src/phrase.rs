@@ -4,24 +4,25 @@
 //! its first word may be the end of an indexed word and its last word the start of one, unless
 //! the piece begins or ends with a separator. So `powershell.exe` is the phrase
 //! (…`powershell`, `exe`…): a word ending in `powershell` followed by a word starting with
-//! `exe`. A one-word piece is a plain union of the qualifying words' documents; a phrase of
-//! single words is tantivy's `PhraseQuery`; a phrase with a set of words at an end is matched
-//! here: candidate documents are those holding some word of every position, then their
-//! positions are compared.
+//! `exe`. A phrase of single words is tantivy's `PhraseQuery`; any other piece is matched here
+//! (`PhraseScorer`), lazily in document order so that a page of a broad query reads only the
+//! documents it needs: the positions' word sets are aligned on a document, then their
+//! positions compared. `Ordered` does the same for the `*`-separated pieces of one value.
 
+use crate::index::SPELLING_MARK;
 use crate::vocabulary::{Place, Vocabulary};
 use sandscope_query::text::SEPARATOR;
 use std::sync::Arc;
-use tantivy::postings::{Postings, TermInfo};
+use tantivy::postings::{Postings, SegmentPostings, TermInfo};
 use tantivy::query::{
-    BitSetDocSet, ConstScorer, EmptyScorer, EnableScoring, Explanation, PhraseQuery,
-    Query as TQuery, Scorer, Weight,
+    BitSetDocSet, EmptyScorer, EnableScoring, Explanation, PhraseQuery, Query as TQuery, Scorer,
+    Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{BitSet, DocId, DocSet, InvertedIndexReader, Score, SegmentReader, TERMINATED, Term};
 
-/// Largest number of (document, position) pairs one end of a phrase may expand to in one
-/// segment: bounds memory (8 bytes each) when the end is a very short word piece.
+/// Largest number of (document, position) pairs the rare words of one position may expand to
+/// in one segment: bounds memory (8 bytes each) when the end is a very short word piece.
 const MAX_PAIRS: usize = 1 << 25;
 
 /// How one query word must match an indexed word.
@@ -155,108 +156,279 @@ impl WordPhrase {
         Ok(set)
     }
 
-    /// The documents holding any word of the set (positions ignored).
-    fn union_docs(
-        inverted: &InvertedIndexReader,
-        set: &WordSet,
-        max_doc: DocId,
-        keep: Option<&BitSet>,
-    ) -> tantivy::Result<BitSet> {
-        let mut docs = BitSet::with_max_value(max_doc);
-        for info in &set.infos {
-            let mut block =
-                inverted.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)?;
-            loop {
-                let chunk = block.docs();
-                if chunk.is_empty() {
-                    break;
-                }
-                for &doc in chunk {
-                    if doc < max_doc && keep.is_none_or(|k| k.contains(doc)) {
-                        docs.insert(doc);
-                    }
-                }
-                block.advance();
-            }
-        }
-        Ok(docs)
-    }
-
-    fn matching_docs(&self, reader: &SegmentReader) -> tantivy::Result<Option<BitSet>> {
+    /// The slots of the phrase in one segment; `None` when some position has no word at all.
+    /// Without `positions` (a one-word piece whose places nobody asks for) the slots hold
+    /// documents only, which is much cheaper for a short piece matching millions of words.
+    fn slots(&self, reader: &SegmentReader, positions: bool) -> tantivy::Result<Option<Vec<Slot>>> {
         let inverted = reader.inverted_index(self.field)?;
-        let max_doc = reader.max_doc();
-        let mut sets = Vec::with_capacity(self.words.len());
+        let mut slots = Vec::with_capacity(self.words.len());
         for w in &self.words {
             let set = self.resolve(reader, &inverted, w)?;
             if set.infos.is_empty() {
                 return Ok(None);
             }
-            sets.push(set);
+            slots.push(Slot::open(&inverted, set, positions, reader.max_doc())?);
         }
-        // Candidates: documents holding a word of every position, rarest position first.
-        let mut order: Vec<usize> = (0..sets.len()).collect();
-        order.sort_by_key(|i| sets[*i].doc_freq());
-        let mut candidates: Option<BitSet> = None;
-        for i in order {
-            let docs = Self::union_docs(&inverted, &sets[i], max_doc, candidates.as_ref())?;
-            if docs.len() == 0 {
-                return Ok(None);
-            }
-            candidates = Some(docs);
-        }
-        let Some(candidates) = candidates else {
-            return Ok(None);
+        Ok(Some(slots))
+    }
+}
+
+/// Up to this many of a set's words (its most frequent) are walked lazily, posting list by
+/// posting list; the rest, rare words of a short prefix or infix, are loaded up front.
+const LAZY_WORDS: usize = 64;
+
+/// One position of the phrase: the documents and positions of its words, walked in document
+/// order. Lazy, so a page of a broad query reads only the documents it needs.
+struct Slot {
+    /// The most frequent words' postings.
+    postings: Vec<SegmentPostings>,
+    /// The other words' (document, position) pairs, sorted; `at` is the cursor.
+    loaded: Vec<(DocId, u32)>,
+    at: usize,
+    /// The other words' documents, when positions are not needed.
+    loaded_docs: Option<BitSetDocSet>,
+    doc: DocId,
+    doc_freq: u64,
+}
+
+impl Slot {
+    fn open(
+        inverted: &InvertedIndexReader,
+        mut set: WordSet,
+        positions: bool,
+        max_doc: DocId,
+    ) -> tantivy::Result<Slot> {
+        let doc_freq = set.doc_freq();
+        set.infos
+            .sort_unstable_by_key(|i| std::cmp::Reverse(i.doc_freq));
+        let rare = set.infos.split_off(set.infos.len().min(LAZY_WORDS));
+        let option = if positions {
+            IndexRecordOption::WithFreqsAndPositions
+        } else {
+            IndexRecordOption::Basic
         };
-        if sets.len() == 1 {
-            return Ok(Some(candidates));
+        let mut postings = Vec::with_capacity(set.infos.len());
+        for info in &set.infos {
+            postings.push(inverted.read_postings_from_terminfo(info, option)?);
         }
-        // Positions, relative to the phrase start, of every position's words in each candidate.
-        let mut relative: Vec<Vec<(DocId, u32)>> = Vec::with_capacity(sets.len());
-        let mut buffer = Vec::new();
-        for (offset, set) in sets.iter().enumerate() {
-            let offset = offset as u32;
-            let mut pairs = Vec::new();
-            for info in &set.infos {
-                let mut postings = inverted
-                    .read_postings_from_terminfo(info, IndexRecordOption::WithFreqsAndPositions)?;
-                let mut doc = postings.doc();
+        let mut loaded = Vec::new();
+        let mut loaded_docs = None;
+        if positions {
+            let mut buffer = Vec::new();
+            for info in &rare {
+                let mut p = inverted.read_postings_from_terminfo(info, option)?;
+                let mut doc = p.doc();
                 while doc != TERMINATED {
-                    if candidates.contains(doc) {
-                        buffer.clear();
-                        postings.positions(&mut buffer);
-                        pairs.extend(
-                            buffer
-                                .iter()
-                                .filter(|p| **p >= offset)
-                                .map(|p| (doc, p - offset)),
-                        );
-                        if pairs.len() > MAX_PAIRS {
-                            return Err(tantivy::TantivyError::InvalidArgument(format!(
-                                "{TOO_BROAD} (over {MAX_PAIRS} places in one index \
-                                 segment); make it longer"
-                            )));
-                        }
+                    buffer.clear();
+                    p.positions(&mut buffer);
+                    loaded.extend(buffer.iter().map(|pos| (doc, *pos)));
+                    if loaded.len() > MAX_PAIRS {
+                        return Err(tantivy::TantivyError::InvalidArgument(format!(
+                            "{TOO_BROAD} (over {MAX_PAIRS} places in one index segment); make \
+                             it longer"
+                        )));
                     }
-                    doc = postings.advance();
+                    doc = p.advance();
                 }
             }
-            if set.infos.len() > 1 {
-                pairs.sort_unstable();
-                pairs.dedup();
+            loaded.sort_unstable();
+        } else if !rare.is_empty() {
+            let mut docs = BitSet::with_max_value(max_doc);
+            for info in &rare {
+                let mut block =
+                    inverted.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)?;
+                while !block.docs().is_empty() {
+                    for &doc in block.docs() {
+                        if doc < max_doc {
+                            docs.insert(doc);
+                        }
+                    }
+                    block.advance();
+                }
             }
-            relative.push(pairs);
+            loaded_docs = Some(BitSetDocSet::from(docs));
         }
-        // A phrase starts where every position has a word at the same relative position.
-        let mut matching = BitSet::with_max_value(max_doc);
-        let (first, rest) = relative
-            .split_first()
-            .map_or((&[][..], &[][..]), |(f, r)| (&f[..], r));
-        for pair in first {
-            if rest.iter().all(|list| list.binary_search(pair).is_ok()) {
-                matching.insert(pair.0);
+        let mut slot = Slot {
+            postings,
+            loaded,
+            at: 0,
+            loaded_docs,
+            doc: 0,
+            doc_freq,
+        };
+        slot.doc = slot.current();
+        Ok(slot)
+    }
+
+    fn current(&self) -> DocId {
+        let lazy = self.postings.iter().map(|p| p.doc()).min();
+        let loaded = self.loaded.get(self.at).map(|p| p.0);
+        let docs = self.loaded_docs.as_ref().map(|d| d.doc());
+        lazy.into_iter()
+            .chain(loaded)
+            .chain(docs)
+            .min()
+            .unwrap_or(TERMINATED)
+    }
+
+    /// Moves to the first document at or after `target`.
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc >= target {
+            return self.doc;
+        }
+        for p in &mut self.postings {
+            if p.doc() < target {
+                p.seek(target);
             }
         }
-        Ok(Some(matching))
+        if let Some(rest) = self.loaded.get(self.at..) {
+            self.at += rest.partition_point(|p| p.0 < target);
+        }
+        if let Some(docs) = &mut self.loaded_docs
+            && docs.doc() < target
+        {
+            docs.seek(target);
+        }
+        self.doc = self.current();
+        self.doc
+    }
+
+    /// The sorted positions of the slot's words in its current document.
+    fn positions(&mut self, out: &mut Vec<u32>, buffer: &mut Vec<u32>) {
+        out.clear();
+        let doc = self.doc;
+        for p in &mut self.postings {
+            if p.doc() == doc {
+                buffer.clear();
+                p.positions(buffer);
+                out.extend_from_slice(buffer);
+            }
+        }
+        if let Some(rest) = self.loaded.get(self.at..) {
+            let n = rest.partition_point(|p| p.0 == doc);
+            out.extend(rest[..n].iter().map(|p| p.1));
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// The documents where every slot has a word, at consecutive positions when there are several.
+struct PhraseScorer {
+    slots: Vec<Slot>,
+    /// Slot indexes, rarest first: the order in which they are aligned on a document.
+    order: Vec<usize>,
+    doc: DocId,
+    positions: Vec<Vec<u32>>,
+    buffer: Vec<u32>,
+}
+
+impl PhraseScorer {
+    fn new(slots: Vec<Slot>) -> PhraseScorer {
+        let mut order: Vec<usize> = (0..slots.len()).collect();
+        order.sort_by_key(|i| slots[*i].doc_freq);
+        let mut scorer = PhraseScorer {
+            positions: vec![Vec::new(); slots.len()],
+            slots,
+            order,
+            doc: 0,
+            buffer: Vec::new(),
+        };
+        scorer.doc = scorer.find(0);
+        scorer
+    }
+
+    /// The first matching document at or after `target`.
+    fn find(&mut self, mut target: DocId) -> DocId {
+        loop {
+            target = align(&mut self.slots, &self.order, target);
+            if target == TERMINATED || self.words_in_a_row() {
+                return target;
+            }
+            target += 1;
+        }
+    }
+
+    /// Whether the aligned slots' words stand at consecutive positions somewhere.
+    fn words_in_a_row(&mut self) -> bool {
+        if self.slots.len() == 1 {
+            return true;
+        }
+        self.load_positions();
+        let (first, rest) = self.positions.split_at(1);
+        first[0].iter().any(|&start| in_a_row(start, rest))
+    }
+
+    fn load_positions(&mut self) {
+        for (slot, out) in self.slots.iter_mut().zip(&mut self.positions) {
+            slot.positions(out, &mut self.buffer);
+        }
+    }
+
+    /// The positions where the phrase starts in the current document, ascending.
+    fn starts(&mut self, out: &mut Vec<u32>) {
+        self.load_positions();
+        let (first, rest) = self.positions.split_at(1);
+        out.clear();
+        out.extend(first[0].iter().filter(|&&start| in_a_row(start, rest)));
+    }
+}
+
+/// Moves every slot to the first document at or after `target` that all of them hold
+/// (leapfrog, in `order`: rarest first); `TERMINATED` when there is none.
+fn align(slots: &mut [Slot], order: &[usize], mut target: DocId) -> DocId {
+    let mut aligned = false;
+    while !aligned {
+        aligned = true;
+        for &i in order {
+            let doc = slots[i].seek(target);
+            if doc == TERMINATED {
+                return TERMINATED;
+            }
+            if doc > target {
+                target = doc;
+                aligned = false;
+            }
+        }
+    }
+    target
+}
+
+/// Whether position `start + 1 + i` is in `rest[i]` for every i.
+fn in_a_row(start: u32, rest: &[Vec<u32>]) -> bool {
+    rest.iter()
+        .enumerate()
+        .all(|(i, list)| list.binary_search(&(start + i as u32 + 1)).is_ok())
+}
+
+impl DocSet for PhraseScorer {
+    fn advance(&mut self) -> DocId {
+        if self.doc != TERMINATED {
+            self.doc = self.find(self.doc + 1);
+        }
+        self.doc
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc < target {
+            self.doc = self.find(target);
+        }
+        self.doc
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        let least = self.slots.iter().map(|s| s.doc_freq).min().unwrap_or(0);
+        u32::try_from(least).unwrap_or(u32::MAX)
+    }
+}
+
+impl Scorer for PhraseScorer {
+    fn score(&mut self) -> Score {
+        1.0
     }
 }
 
@@ -283,11 +455,9 @@ impl Weight for WordPhrase {
                 .weight(EnableScoring::disabled_from_schema(schema))?
                 .scorer(reader, boost);
         }
-        Ok(match self.matching_docs(reader)? {
-            Some(docs) if docs.len() > 0 => {
-                Box::new(ConstScorer::new(BitSetDocSet::from(docs), boost))
-            }
-            _ => Box::new(EmptyScorer),
+        Ok(match self.slots(reader, self.words.len() > 1)? {
+            Some(slots) => Box::new(PhraseScorer::new(slots)),
+            None => Box::new(EmptyScorer),
         })
     }
 
@@ -300,6 +470,179 @@ impl Weight for WordPhrase {
                 "document does not match".into(),
             ))
         }
+    }
+}
+
+/// How a document holds `*`-separated pieces (see [`OrderedScorer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// In order within one spelling, each piece in words of its own.
+    Certain,
+    /// Only if a piece ends and the next begins inside one word: the index cannot tell their
+    /// order there, the text must.
+    Maybe,
+    No,
+}
+
+/// Documents whose `field` holds every piece, in order, within one spelling (the pieces of a
+/// value with `*`: `readme*.txt`). Each piece is a phrase; the spelling marks bound the
+/// spellings.
+#[derive(Clone)]
+pub(crate) struct Ordered {
+    pub field: Field,
+    pub pieces: Vec<Vec<WordMatch>>,
+    pub vocabulary: Arc<Vocabulary>,
+    /// Every piece of the value has a word: no separator-only piece was left out, so a
+    /// document in the `Certain` case needs no check against the text.
+    pub complete: bool,
+}
+
+impl Ordered {
+    pub(crate) fn scorer(&self, reader: &SegmentReader) -> tantivy::Result<Option<OrderedScorer>> {
+        let mut pieces = Vec::with_capacity(self.pieces.len());
+        for words in &self.pieces {
+            let phrase = WordPhrase {
+                field: self.field,
+                words: words.clone(),
+                vocabulary: self.vocabulary.clone(),
+            };
+            let Some(slots) = phrase.slots(reader, true)? else {
+                return Ok(None);
+            };
+            pieces.push(PhraseScorer::new(slots));
+        }
+        let mark = WordPhrase {
+            field: self.field,
+            words: vec![WordMatch::Exact(SPELLING_MARK.to_string())],
+            vocabulary: self.vocabulary.clone(),
+        };
+        let Some(mut marks) = mark.slots(reader, true)? else {
+            return Ok(None);
+        };
+        let Some(marks) = marks.pop() else {
+            return Ok(None);
+        };
+        let mut scorer = OrderedScorer {
+            lens: self.pieces.iter().map(|p| p.len() as u32).collect(),
+            starts: vec![Vec::new(); pieces.len()],
+            pieces,
+            marks,
+            mark_positions: Vec::new(),
+            buffer: Vec::new(),
+            doc: 0,
+            verdict: Verdict::No,
+            complete: self.complete,
+        };
+        scorer.doc = scorer.find(0);
+        Ok(Some(scorer))
+    }
+}
+
+/// Walks the documents holding every piece where the pieces could stand in order within one
+/// spelling; [`OrderedScorer::certain`] says whether the index alone proves it.
+pub(crate) struct OrderedScorer {
+    pieces: Vec<PhraseScorer>,
+    lens: Vec<u32>,
+    marks: Slot,
+    starts: Vec<Vec<u32>>,
+    mark_positions: Vec<u32>,
+    buffer: Vec<u32>,
+    doc: DocId,
+    verdict: Verdict,
+    complete: bool,
+}
+
+impl OrderedScorer {
+    /// The index alone proves the current document matches.
+    pub(crate) fn certain(&self) -> bool {
+        self.verdict == Verdict::Certain && self.complete
+    }
+
+    fn find(&mut self, mut target: DocId) -> DocId {
+        loop {
+            let mut aligned = false;
+            while !aligned {
+                aligned = true;
+                for piece in &mut self.pieces {
+                    let doc = piece.seek(target);
+                    if doc == TERMINATED {
+                        return TERMINATED;
+                    }
+                    if doc > target {
+                        target = doc;
+                        aligned = false;
+                    }
+                }
+            }
+            if self.marks.seek(target) != target {
+                // Every indexed spelling is marked; a document with words but no mark is an
+                // index of another format. Let the text decide.
+                self.verdict = Verdict::Maybe;
+                return target;
+            }
+            self.verdict = self.verdict_here();
+            if self.verdict != Verdict::No {
+                return target;
+            }
+            target += 1;
+        }
+    }
+
+    fn verdict_here(&mut self) -> Verdict {
+        for (piece, out) in self.pieces.iter_mut().zip(&mut self.starts) {
+            piece.starts(out);
+        }
+        self.marks
+            .positions(&mut self.mark_positions, &mut self.buffer);
+        let mut verdict = Verdict::No;
+        for (r, &mark) in self.mark_positions.iter().enumerate() {
+            let end = self.mark_positions.get(r + 1).copied().unwrap_or(u32::MAX);
+            if self.chain(mark + 1, end, 0) {
+                return Verdict::Certain;
+            }
+            if verdict == Verdict::No && self.chain(mark + 1, end, 1) {
+                verdict = Verdict::Maybe;
+            }
+        }
+        verdict
+    }
+
+    /// Whether the pieces stand in order within positions `from..end`, earliest first; with
+    /// `overlap` 1 a piece may begin in the word where the previous one ends.
+    fn chain(&self, from: u32, end: u32, overlap: u32) -> bool {
+        let mut from = from;
+        for (starts, &len) in self.starts.iter().zip(&self.lens) {
+            let at = starts.partition_point(|&s| s < from);
+            match starts.get(at) {
+                Some(&s) if s + len <= end => from = s + len - overlap,
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+impl DocSet for OrderedScorer {
+    fn advance(&mut self) -> DocId {
+        if self.doc != TERMINATED {
+            self.doc = self.find(self.doc + 1);
+        }
+        self.doc
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc < target {
+            self.doc = self.find(target);
+        }
+        self.doc
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.pieces.iter().map(|p| p.size_hint()).min().unwrap_or(0)
     }
 }
 

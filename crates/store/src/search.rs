@@ -1,17 +1,24 @@
 //! Query → tantivy query, result ordering with a stable cursor, snippets.
 //!
-//! A text term is answered in two steps. First the *value* index finds the distinct values
-//! that match: per covered field, a phrase over the words of each `*`-separated piece (see
-//! `phrase`: its first word may end, its last word may begin an indexed word); a value with a
-//! `*` between two pieces is then checked against its text in the value dictionary (the index
-//! can only say both pieces occur, not in which order). Then the matching values become a query over the *sample*
-//! index: the samples owning them (a bitset over sample numbers) or sharing them (their
-//! `vals` postings); see `values` for why that is exact. Booleans, tokens, counts and dates
-//! are plain tantivy queries over the sample index.
+//! A text term matches a sample in one of two ways (see `values` for why that is exact):
+//! * a value the sample *owns*: its words are in the sample's document, so the term is a
+//!   phrase per `*`-separated piece (see `phrase`: its first word may end, its last word may
+//!   begin an indexed word) over the sample index, evaluated lazily in document order;
+//! * a value it *shares*: the value index finds the matching shared values first, then the
+//!   samples listing their ids in `vals`.
+//!
+//! With a `*` between pieces, their order within one spelling is checked from positions and
+//! spelling marks (`phrase::Ordered`), and against the value's text in redb only when two
+//! pieces meet inside one word. Booleans, tokens, counts and dates are plain tantivy queries
+//! over the sample index.
+//!
+//! The sample index is sorted newest first, so a newest-first page stops reading matches once
+//! it is complete and [`EXACT_COUNT_LIMIT`] matches were counted; `total_hits` is then a lower
+//! bound. Other orders, and [`Store::count`], visit every match.
 
 use crate::index::{Fields, ValueFields};
-use crate::phrase::{TOO_BROAD, WordMatch, WordPhrase, word_matches};
-use crate::values::{NO_OWNER, VALUES, ValueRecord};
+use crate::phrase::{Ordered, OrderedScorer, TOO_BROAD, WordMatch, WordPhrase, word_matches};
+use crate::values::{SAMPLE_SHAS, SAMPLE_VALUES, VALUES, ValueRecord};
 use crate::vocabulary::Vocabulary;
 use crate::{Result, Store, StoreError};
 use redb::ReadableDatabase;
@@ -22,11 +29,11 @@ use std::sync::Arc;
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{
-    AllQuery, BitSetDocSet, BooleanQuery, ConstScorer, EmptyQuery, EnableScoring, Explanation,
-    Occur, Query as TQuery, RangeQuery, RegexQuery, Scorer, TermQuery, TermSetQuery, Weight,
+    AllQuery, BooleanQuery, EmptyQuery, EmptyScorer, EnableScoring, Explanation, Occur,
+    Query as TQuery, RangeQuery, RegexQuery, Scorer, TermQuery, TermSetQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
-use tantivy::{DocAddress, DocId, Score, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocAddress, DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyDocument, Term};
 
 /// Result order. Default: newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,7 +104,13 @@ pub struct SearchRequest {
     pub order: Order,
     /// Unix seconds used for relative dates (`fs:3d+`).
     pub now: i64,
+    /// Count matches exactly up to this many; past it `total_hits` is a lower bound (see
+    /// [`SearchPage::total_hits_exact`]). Only the default order stops early.
+    pub exact_count_limit: u64,
 }
+
+/// The default [`SearchRequest::exact_count_limit`], Elasticsearch's default too.
+pub const EXACT_COUNT_LIMIT: u64 = 10_000;
 
 impl SearchRequest {
     pub fn new(query: impl Into<String>) -> Self {
@@ -111,6 +124,7 @@ impl SearchRequest {
             cursor: None,
             order: Order::default(),
             now,
+            exact_count_limit: EXACT_COUNT_LIMIT,
         }
     }
 }
@@ -134,8 +148,11 @@ pub struct SearchHit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPage {
     pub hits: Vec<SearchHit>,
-    /// Matching samples in total (all pages).
+    /// Matching samples in total (all pages), or at least this many when
+    /// `total_hits_exact` is false.
     pub total_hits: u64,
+    /// Whether `total_hits` is the exact count (see [`SearchRequest::exact_count_limit`]).
+    pub total_hits_exact: bool,
     /// Pass back as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
@@ -267,7 +284,7 @@ pub(crate) struct Translator<'a> {
     fields: &'a Fields,
     value_fields: &'a ValueFields,
     values: tantivy::Searcher,
-    db: &'a redb::Database,
+    db: &'a Arc<redb::Database>,
     vocabulary: Arc<Vocabulary>,
     now: i64,
 }
@@ -278,6 +295,7 @@ impl<'a> Translator<'a> {
         let live: Vec<_> = values
             .segment_readers()
             .iter()
+            .chain(store.reader.searcher().segment_readers())
             .map(|r| r.segment_id())
             .collect();
         store.vocabulary.retain(&live);
@@ -394,58 +412,89 @@ impl<'a> Translator<'a> {
                 .collect();
             return Ok(Box::new(BooleanQuery::new(clauses)));
         }
-        let value_query = BooleanQuery::new(
-            covered
-                .iter()
-                .map(|f| {
-                    (
-                        Occur::Should,
-                        all_pieces(
-                            self.value_fields.texts[*f as usize],
-                            &pieces,
-                            &self.vocabulary,
-                        ),
-                    )
-                })
-                .collect(),
-        );
+        let phrases = |fields: &[Field]| -> Box<dyn TQuery> {
+            combine(
+                fields
+                    .iter()
+                    .map(|f| (Occur::Should, all_pieces(*f, &pieces, &self.vocabulary)))
+                    .collect(),
+            )
+        };
         let verify = pattern.segments.len() > 1;
-        let mut hits = self
+        // Values the samples own: the words of their own documents.
+        let owned = if verify {
+            combine(
+                covered
+                    .iter()
+                    .map(|f| {
+                        let q: Box<dyn TQuery> = Box::new(Verified {
+                            ordered: Ordered {
+                                field: self.fields.texts[*f as usize],
+                                pieces: pieces.clone(),
+                                vocabulary: self.vocabulary.clone(),
+                                complete: pieces.len() == pattern.segments.len(),
+                            },
+                            field: *f,
+                            segments: pattern.segments.clone(),
+                            db: self.db.clone(),
+                        });
+                        (Occur::Should, q)
+                    })
+                    .collect(),
+            )
+        } else {
+            phrases(
+                &covered
+                    .iter()
+                    .map(|f| self.fields.texts[*f as usize])
+                    .collect::<Vec<_>>(),
+            )
+        };
+        // Values samples share: found once in the value index, then through `vals`.
+        let value_query = phrases(
+            &covered
+                .iter()
+                .map(|f| self.value_fields.texts[*f as usize])
+                .collect::<Vec<_>>(),
+        );
+        let mut shared = self
             .values
-            .search(&value_query, &ValueCollector { keep: verify })
-            .map_err(|e| match e {
-                tantivy::TantivyError::InvalidArgument(m) if m.starts_with(TOO_BROAD) => {
-                    StoreError::TooBroad(m)
-                }
-                e => StoreError::Index(e),
-            })?;
-        if verify {
+            .search(&*value_query, &VidCollector)
+            .map_err(too_broad)?;
+        if verify && !shared.is_empty() {
             // The pieces all occur; keep the values where they occur in order in one spelling.
             let txn = self.db.begin_read()?;
             let table = txn.open_table(VALUES)?;
-            let mut verified = ValueHits::default();
-            for m in std::mem::take(&mut hits.candidates) {
-                let Some(bytes) = table.get(m.vid)? else {
+            let mut verified = Vec::new();
+            for vid in shared {
+                let Some(bytes) = table.get(vid)? else {
                     continue;
                 };
-                let record = ValueRecord::decode(m.vid, bytes.value())?;
+                let record = ValueRecord::decode(vid, bytes.value())?;
                 if record
                     .spellings()
                     .any(|s| sandscope_query::text::contains_segments(s, &pattern.segments))
                 {
-                    verified.add(m);
+                    verified.push(vid);
                 }
             }
-            hits = verified;
+            shared = verified;
         }
-        let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
-        if let Some(q) = sample_set_query(self.fields, hits.owners) {
-            clauses.push((Occur::Should, q));
-        }
-        if !hits.shared.is_empty() {
-            clauses.push((Occur::Should, u64_set_query(self.fields.vals, hits.shared)));
+        let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = vec![(Occur::Should, owned)];
+        if !shared.is_empty() {
+            clauses.push((Occur::Should, u64_set_query(self.fields.vals, shared)));
         }
         Ok(combine(clauses))
+    }
+}
+
+/// A too-broad query piece is the caller's error, not the index's.
+fn too_broad(e: tantivy::TantivyError) -> StoreError {
+    match e {
+        tantivy::TantivyError::InvalidArgument(m) if m.starts_with(TOO_BROAD) => {
+            StoreError::TooBroad(m)
+        }
+        e => StoreError::Index(e),
     }
 }
 
@@ -461,85 +510,22 @@ fn combine(mut clauses: Vec<(Occur, Box<dyn TQuery>)>) -> Box<dyn TQuery> {
     }
 }
 
-/// A matching value of the value index.
-#[derive(Debug, Clone, Copy)]
-struct ValueMatch {
-    vid: u64,
-    owner: u64,
-    shared: bool,
-}
+/// Collects the ids of the matching (shared) values.
+struct VidCollector;
 
-/// What the matching values lead to, in memory bounded by the number of samples (owners are a
-/// bitset over sample numbers) plus the shared values: a one-letter query matching every value
-/// must not allocate per value.
-#[derive(Debug, Default)]
-struct ValueHits {
-    /// Bit n set: sample number n owns a matching value.
-    owners: Vec<u64>,
-    /// Matching values resolved through the sharing samples' postings.
-    shared: Vec<u64>,
-    /// Every match, kept only when it still has to be verified.
-    candidates: Vec<ValueMatch>,
-}
-
-impl ValueHits {
-    fn add(&mut self, m: ValueMatch) {
-        if m.owner != NO_OWNER {
-            set_bit(&mut self.owners, m.owner);
-        }
-        if m.shared {
-            self.shared.push(m.vid);
-        }
-    }
-
-    fn merge(&mut self, other: ValueHits) {
-        if self.owners.len() < other.owners.len() {
-            self.owners.resize(other.owners.len(), 0);
-        }
-        for (word, theirs) in self.owners.iter_mut().zip(other.owners) {
-            *word |= theirs;
-        }
-        self.shared.extend(other.shared);
-        self.candidates.extend(other.candidates);
-    }
-}
-
-fn set_bit(bits: &mut Vec<u64>, n: u64) {
-    let Ok(word) = usize::try_from(n / 64) else {
-        return;
-    };
-    if word >= bits.len() {
-        bits.resize(word + 1, 0);
-    }
-    bits[word] |= 1 << (n % 64);
-}
-
-/// Collects what the matching values lead to (see [`ValueHits`]), from fast fields.
-struct ValueCollector {
-    /// Keep every match as a candidate to verify instead of resolving it.
-    keep: bool,
-}
-
-struct ValueSegment {
-    keep: bool,
+struct VidSegment {
     vid: Column<u64>,
-    owner: Column<u64>,
-    shared: Column<u64>,
-    hits: ValueHits,
+    vids: Vec<u64>,
 }
 
-impl Collector for ValueCollector {
-    type Fruit = ValueHits;
-    type Child = ValueSegment;
+impl Collector for VidCollector {
+    type Fruit = Vec<u64>;
+    type Child = VidSegment;
 
-    fn for_segment(&self, _: u32, reader: &SegmentReader) -> tantivy::Result<ValueSegment> {
-        let ff = reader.fast_fields();
-        Ok(ValueSegment {
-            keep: self.keep,
-            vid: ff.u64("vid")?,
-            owner: ff.u64("owner")?,
-            shared: ff.u64("shared")?,
-            hits: ValueHits::default(),
+    fn for_segment(&self, _: u32, reader: &SegmentReader) -> tantivy::Result<VidSegment> {
+        Ok(VidSegment {
+            vid: reader.fast_fields().u64("vid")?,
+            vids: Vec::new(),
         })
     }
 
@@ -547,36 +533,159 @@ impl Collector for ValueCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<ValueHits>) -> tantivy::Result<ValueHits> {
-        let mut all = ValueHits::default();
-        for f in fruits {
-            all.merge(f);
-        }
-        Ok(all)
+    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<Vec<u64>> {
+        Ok(fruits.concat())
     }
 }
 
-impl SegmentCollector for ValueSegment {
-    type Fruit = ValueHits;
+impl SegmentCollector for VidSegment {
+    type Fruit = Vec<u64>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let Some(vid) = self.vid.first(doc) else {
-            return;
-        };
-        let m = ValueMatch {
-            vid,
-            owner: self.owner.first(doc).unwrap_or(NO_OWNER),
-            shared: self.shared.first(doc).unwrap_or(1) != 0,
-        };
-        if self.keep {
-            self.hits.candidates.push(m);
-        } else {
-            self.hits.add(m);
+        if let Some(vid) = self.vid.first(doc) {
+            self.vids.push(vid);
         }
     }
 
-    fn harvest(self) -> ValueHits {
-        self.hits
+    fn harvest(self) -> Vec<u64> {
+        self.vids
+    }
+}
+
+/// The samples owning a value of `field` in which the `*`-separated `segments` occur in order
+/// within one spelling. The index proves most matches (see [`Ordered`]); where a piece ends and
+/// the next begins inside one word it cannot, and the sample's values in redb decide.
+#[derive(Clone)]
+struct Verified {
+    ordered: Ordered,
+    field: sandscope_query::TextField,
+    segments: Vec<String>,
+    db: Arc<redb::Database>,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("field", &self.field)
+            .field("segments", &self.segments)
+            .finish()
+    }
+}
+
+impl TQuery for Verified {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+fn db_error(e: impl std::fmt::Display) -> tantivy::TantivyError {
+    tantivy::TantivyError::SystemError(format!("report store: {e}"))
+}
+
+impl Weight for Verified {
+    fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let Some(inner) = self.ordered.scorer(reader)? else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let mut scorer = VerifiedScorer {
+            inner,
+            sample_no: reader.fast_fields().u64("sample_no")?,
+            shas: txn.open_table(SAMPLE_SHAS).map_err(db_error)?,
+            sample_values: txn.open_table(SAMPLE_VALUES).map_err(db_error)?,
+            values: txn.open_table(VALUES).map_err(db_error)?,
+            query: self.clone(),
+        };
+        scorer.settle();
+        Ok(Box::new(scorer))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) == doc {
+            Ok(Explanation::new("a value holds the pieces in order", 1.0))
+        } else {
+            Err(tantivy::TantivyError::InvalidArgument(
+                "document does not match".into(),
+            ))
+        }
+    }
+}
+
+struct VerifiedScorer {
+    inner: OrderedScorer,
+    sample_no: Column<u64>,
+    shas: redb::ReadOnlyTable<u64, &'static str>,
+    sample_values: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    values: redb::ReadOnlyTable<u64, &'static [u8]>,
+    query: Verified,
+}
+
+impl VerifiedScorer {
+    /// Whether the sample owns a value of the field that holds the pieces in order. A read
+    /// error counts as no: the search then misses that sample rather than failing whole.
+    fn owns_match(&self, doc: DocId) -> bool {
+        let check = || -> Result<bool> {
+            let Some(no) = self.sample_no.first(doc) else {
+                return Ok(false);
+            };
+            let Some(sha) = self.shas.get(no)?.map(|v| v.value().to_string()) else {
+                return Ok(false);
+            };
+            let Some(ids) = self.sample_values.get(sha.as_str())? else {
+                return Ok(false);
+            };
+            for vid in crate::values::decode_ids(ids.value()) {
+                let Some(bytes) = self.values.get(vid)? else {
+                    continue;
+                };
+                let record = ValueRecord::decode(vid, bytes.value())?;
+                if record.owner == no
+                    && record.field == self.query.field
+                    && record
+                        .spellings()
+                        .any(|s| sandscope_query::text::contains_segments(s, &self.query.segments))
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        check().unwrap_or(false)
+    }
+
+    /// Moves forward to the first matching document from the current one.
+    fn settle(&mut self) -> DocId {
+        let mut doc = self.inner.doc();
+        while doc != TERMINATED && !(self.inner.certain() || self.owns_match(doc)) {
+            doc = self.inner.advance();
+        }
+        doc
+    }
+}
+
+impl tantivy::DocSet for VerifiedScorer {
+    fn advance(&mut self) -> DocId {
+        self.inner.advance();
+        self.settle()
+    }
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.inner.doc() < target {
+            self.inner.seek(target);
+        }
+        self.settle()
+    }
+    fn doc(&self) -> DocId {
+        self.inner.doc()
+    }
+    fn size_hint(&self) -> u32 {
+        self.inner.size_hint()
+    }
+}
+
+impl Scorer for VerifiedScorer {
+    fn score(&mut self) -> Score {
+        1.0
     }
 }
 
@@ -602,83 +711,7 @@ fn u64_set_query(field: Field, mut numbers: Vec<u64>) -> Box<dyn TQuery> {
     }
 }
 
-/// Samples whose number is set in the bitset; `None` when none is.
-fn sample_set_query(fields: &Fields, bits: Vec<u64>) -> Option<Box<dyn TQuery>> {
-    let count: u32 = bits.iter().map(|w| w.count_ones()).sum();
-    if count == 0 {
-        return None;
-    }
-    if count as usize <= SMALL_SET {
-        let numbers = bits
-            .iter()
-            .enumerate()
-            .flat_map(|(i, w)| {
-                (0..64u64)
-                    .filter(move |b| w & (1 << b) != 0)
-                    .map(move |b| i as u64 * 64 + b)
-            })
-            .collect();
-        return Some(u64_set_query(fields.sample_no, numbers));
-    }
-    Some(Box::new(SampleNumbers(Arc::new(bits))))
-}
-
-/// Matches the sample documents whose `sample_no` is set in a bitset: one pass over the
-/// segment's fast field, which beats a term lookup per number once the set is large (a broad
-/// query owns hundreds of thousands of samples).
-#[derive(Debug, Clone)]
-struct SampleNumbers(Arc<Vec<u64>>);
-
-impl SampleNumbers {
-    fn contains(bits: &[u64], n: u64) -> bool {
-        usize::try_from(n / 64)
-            .ok()
-            .and_then(|w| bits.get(w))
-            .is_some_and(|w| w & (1 << (n % 64)) != 0)
-    }
-}
-
-impl TQuery for SampleNumbers {
-    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(SampleNumbersWeight(self.0.clone())))
-    }
-}
-
-struct SampleNumbersWeight(Arc<Vec<u64>>);
-
-impl Weight for SampleNumbersWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let column = reader.fast_fields().u64("sample_no")?;
-        let max_doc = reader.max_doc();
-        let mut docs = tantivy::BitSet::with_max_value(max_doc);
-        for doc in 0..max_doc {
-            if column
-                .first(doc)
-                .is_some_and(|no| SampleNumbers::contains(&self.0, no))
-            {
-                docs.insert(doc);
-            }
-        }
-        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), boost)))
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let column = reader.fast_fields().u64("sample_no")?;
-        if column
-            .first(doc)
-            .is_some_and(|no| SampleNumbers::contains(&self.0, no))
-        {
-            Ok(Explanation::new("sample number in set", 1.0))
-        } else {
-            Err(tantivy::TantivyError::InvalidArgument(
-                "document does not match".into(),
-            ))
-        }
-    }
-}
-
-/// Values of one field of the value index holding every piece (each exactly; their order is
-/// verified afterwards).
+/// Documents whose `field` holds every piece (their order is verified afterwards).
 fn all_pieces(
     field: Field,
     pieces: &[Vec<WordMatch>],
@@ -715,15 +748,28 @@ impl Store {
         };
         let tq = Translator::new(self, request.now).translate(query)?;
         let searcher = self.reader.searcher();
-        let collector = PageCollector {
-            order: request.order,
-            limit,
-            after,
+        let collected = if request.order == Order::FirstSeenDesc {
+            newest_first(&searcher, &*tq, limit, after, request.exact_count_limit)
+                .map_err(too_broad)?
+        } else {
+            let collector = PageCollector {
+                order: request.order,
+                limit,
+                after,
+            };
+            let ((page, after_count), total) = searcher
+                .search(&*tq, &(collector, Count))
+                .map_err(too_broad)?;
+            Collected {
+                more: after_count > page.len() as u64,
+                page,
+                total: total as u64,
+                exact: true,
+            }
         };
-        let ((page, after_count), total) = searcher.search(&*tq, &(collector, Count))?;
-        let mut hits = Vec::with_capacity(page.len());
+        let mut hits = Vec::with_capacity(collected.page.len());
         let mut last_key = None;
-        for (key, addr) in page {
+        for (key, addr) in collected.page {
             let sha = self.sha_of(&searcher, addr)?;
             let reports = self.sample_reports(&sha)?;
             let doc = SampleDoc::from_reports(&sha, &reports);
@@ -748,12 +794,13 @@ impl Store {
             last_key = Some(key);
         }
         let next_cursor = match last_key {
-            Some(k) if after_count > hits.len() as u64 => Some(encode_cursor(request.order, k)),
+            Some(k) if collected.more => Some(encode_cursor(request.order, k)),
             _ => None,
         };
         Ok(SearchPage {
             hits,
-            total_hits: total as u64,
+            total_hits: collected.total,
+            total_hits_exact: collected.exact,
             next_cursor,
         })
     }
@@ -761,7 +808,11 @@ impl Store {
     /// Number of samples matching a parsed query.
     pub fn count(&self, query: &Query, now: i64) -> Result<u64> {
         let tq = Translator::new(self, now).translate(query)?;
-        Ok(self.reader.searcher().search(&*tq, &Count)? as u64)
+        Ok(self
+            .reader
+            .searcher()
+            .search(&*tq, &Count)
+            .map_err(too_broad)? as u64)
     }
 
     fn sha_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<String> {
@@ -772,6 +823,84 @@ impl Store {
             .unwrap_or_default()
             .to_string())
     }
+}
+
+/// A page of documents in key order, with the count of matches.
+struct Collected {
+    page: Vec<(Key, DocAddress)>,
+    /// Matching documents seen (all of them when `exact`; a lower bound otherwise).
+    total: u64,
+    exact: bool,
+    /// More matches follow the page.
+    more: bool,
+}
+
+/// The newest-first page, reading matches in document order: the sample index is sorted
+/// newest first, so in each segment the page is complete at the first match older than its
+/// last entry. Counting goes on until `exact_count_limit` matches have been seen; past that the
+/// total is a lower bound, as a search engine's "10,000+ hits".
+fn newest_first(
+    searcher: &tantivy::Searcher,
+    query: &dyn TQuery,
+    limit: usize,
+    after: Option<Key>,
+    exact_count_limit: u64,
+) -> tantivy::Result<Collected> {
+    let order = Order::FirstSeenDesc;
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    // Max-heap on the key: the page's last entry is on top.
+    let mut heap: BinaryHeap<(Key, DocAddress)> = BinaryHeap::new();
+    let mut total = 0u64;
+    let mut exact = true;
+    let mut more = false;
+    for (segment, reader) in searcher.segment_readers().iter().enumerate() {
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let alive = reader.alive_bitset();
+        let ff = reader.fast_fields();
+        let date = ff.i64("first_seen")?;
+        let hi = ff.u64("sha_hi")?;
+        let lo = ff.u64("sha_lo")?;
+        let mut doc = scorer.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                let key = (
+                    sort_value(order, date.first(doc)),
+                    hi.first(doc).unwrap_or(0),
+                    lo.first(doc).unwrap_or(0),
+                );
+                let page_full =
+                    heap.len() >= limit && heap.peek().is_some_and(|(last, _)| key.0 > last.0);
+                if page_full && total >= exact_count_limit {
+                    // Everything further in this segment sorts after the page.
+                    exact = false;
+                    more = true;
+                    break;
+                }
+                total += 1;
+                if after.is_none_or(|a| key > a) {
+                    let addr = DocAddress::new(segment as u32, doc);
+                    if heap.len() < limit {
+                        heap.push((key, addr));
+                    } else if let Some(last) = heap.peek() {
+                        more = true;
+                        if key < last.0 {
+                            heap.pop();
+                            heap.push((key, addr));
+                        }
+                    }
+                }
+            }
+            doc = scorer.advance();
+        }
+    }
+    let mut page = heap.into_vec();
+    page.sort_by_key(|a| a.0);
+    Ok(Collected {
+        page,
+        total,
+        exact,
+        more,
+    })
 }
 
 /// Wraps an excluded (`MustNot`) query so its scorer answers `seek_danger` with the safe

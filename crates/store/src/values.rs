@@ -4,20 +4,20 @@
 //! Behaviour values repeat heavily across samples (`C:\Windows\System32\cmd.exe`, the same
 //! registry keys, the same DLLs), so indexing each sample's text separately stores the same
 //! word positions thousands of times. Instead each distinct (field, value) pair gets a value
-//! id and one document in the *values* index, and a sample reaches its values in one of two
-//! ways:
-//! * the value's **owner**: the sample that first reported it. Most values in a real corpus are
-//!   reported by one sample only (random file names, hosts, hashes); for those the value
-//!   document itself names the sample, which costs nothing in the sample index and lets a broad
-//!   query map hundreds of thousands of matching values to samples with one fast-field read each;
-//! * the `vals` terms of the sample document, for every value it shares with others (the value
-//!   is then marked **shared** and is resolved through those postings).
+//! id, and a sample reaches its values in one of two ways:
+//! * the value's **owner**, the sample that first reported it, holds its words in its own
+//!   document. Most values in a real corpus are reported by one sample only (random file
+//!   names, hosts, hashes); they cost one set of positions, in the one document a query about
+//!   them must reach anyway;
+//! * every other sample reporting it lists its id in `vals`; the value is then marked
+//!   **shared** and gets one document of its own in the *values* index, where a query finds it
+//!   once before following the sharers' `vals` postings.
 //!
-//! Invariant (what makes search exact): a sample S reports value v iff `owner(v) == S` or S's
-//! document has the term v. Registration keeps it: the first sample to report v becomes its
-//! owner and leaves v out of its own `vals`; any other sample lists v in `vals` and marks v
-//! shared; an owner that stops reporting v (its report was replaced) gives v up (`owner` =
-//! none, shared), and every later re-index lists v in `vals` again.
+//! Invariant (what makes search exact): a sample S reports value v iff `owner(v) == S` (and S's
+//! document holds v's words) or S's document has the term v. Registration keeps it: the first
+//! sample to report v becomes its owner; any other sample lists v in `vals` and marks v shared;
+//! an owner that stops reporting v (its report was replaced) gives v up (`owner` = none,
+//! shared), and every later re-index lists v in `vals` again.
 //!
 //! All of this bookkeeping lives in redb, written in the same transaction as the reports, so the
 //! two tantivy indexes are always re-derivable from redb (see the crate docs on crash safety).
@@ -33,6 +33,8 @@ pub(crate) const VALUE_IDS: TableDefinition<&[u8], u64> = TableDefinition::new("
 pub(crate) const VALUES: TableDefinition<u64, &[u8]> = TableDefinition::new("values");
 /// Sample SHA-256 → its stable sample number (what value owners point at).
 pub(crate) const SAMPLE_NOS: TableDefinition<&str, u64> = TableDefinition::new("sample_nos");
+/// Sample number → its SHA-256 (what verifying a `*` query against a sample's values needs).
+pub(crate) const SAMPLE_SHAS: TableDefinition<u64, &str> = TableDefinition::new("sample_shas");
 /// Sample SHA-256 → the sorted value ids it reports (little-endian u64s).
 pub(crate) const SAMPLE_VALUES: TableDefinition<&str, &[u8]> =
     TableDefinition::new("sample_values");
@@ -151,6 +153,7 @@ pub(crate) fn sample_no(txn: &WriteTransaction, sha256: &str) -> Result<u64> {
     }
     let no = next_counter(txn, "next_sample_no")?;
     txn.open_table(SAMPLE_NOS)?.insert(sha256, no)?;
+    txn.open_table(SAMPLE_SHAS)?.insert(no, sha256)?;
     Ok(no)
 }
 
@@ -248,6 +251,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(VALUE_IDS)?;
     txn.open_table(VALUES)?;
     txn.open_table(SAMPLE_NOS)?;
+    txn.open_table(SAMPLE_SHAS)?;
     txn.open_table(SAMPLE_VALUES)?;
     txn.open_table(PENDING_VALUES)?;
     Ok(())
@@ -259,6 +263,7 @@ pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
     txn.delete_table(VALUE_IDS)?;
     txn.delete_table(VALUES)?;
     txn.delete_table(SAMPLE_NOS)?;
+    txn.delete_table(SAMPLE_SHAS)?;
     txn.delete_table(SAMPLE_VALUES)?;
     txn.delete_table(PENDING_VALUES)?;
     create_tables(txn)?;

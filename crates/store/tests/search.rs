@@ -674,3 +674,90 @@ fn shared_and_owned_values_stay_exact_across_replacements() {
         89
     );
 }
+
+/// The sample index is sorted newest first, so a page of the default order stops at the first
+/// match older than its last entry once `exact_count_limit` matches were counted. Paging must
+/// still list every match exactly once, in order, across index segments (one per batch here),
+/// ties and samples without a date; `total_hits` is exact below the limit and a lower bound
+/// (flagged) above it.
+#[test]
+fn broad_searches_stop_early_but_pages_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Store::open(dir.path()).unwrap();
+    let mk = |i: u64, date: Option<i64>, path: &str| {
+        report(
+            &format!("{i:064x}"),
+            BehaviourAttributes {
+                sandbox_name: SYSINTERNALS_SANDBOX.into(),
+                analysis_date: date,
+                files_written: s(&[&format!(r"C:\Users\bob\AppData\Local\Temp\{path}{i}.tmp")]),
+                ..Default::default()
+            },
+        )
+    };
+    // Four batches (four segments) whose dates interleave; every seventh sample has no date and
+    // every fifth writes elsewhere (a miss).
+    let mut expected: Vec<(Option<i64>, String)> = Vec::new();
+    for batch in 0..4u64 {
+        let mut reports = Vec::new();
+        for k in 0..12u64 {
+            let i = batch * 100 + k + 1;
+            let date = (i % 7 != 0).then(|| 1_700_000_000 + ((k * 4 + batch) % 9) as i64 * 3_600);
+            let path = if i % 5 == 0 { "other" } else { "payload" };
+            if path == "payload" {
+                expected.push((date, format!("{i:064x}")));
+            }
+            reports.push(mk(i, date, path));
+        }
+        st.put_reports(reports).unwrap();
+    }
+    // Newest first, undated last, ties by SHA-256.
+    expected.sort_by(|a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) => y.cmp(&x).then(a.1.cmp(&b.1)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.1.cmp(&b.1),
+    });
+    let all = expected.len() as u64;
+    for query in [
+        "behaviour_files:payload",
+        r#"behaviour_files:"\\AppData\\Local\\Temp\\payload""#,
+        "behaviour_files:temp*payload",
+    ] {
+        for (count_limit, limit) in [(1, 1), (3, 4), (5, 7), (1_000, 5), (1_000, 300)] {
+            let mut request = SearchRequest::new(query);
+            request.limit = limit;
+            request.exact_count_limit = count_limit;
+            let mut seen = Vec::new();
+            let mut first = true;
+            loop {
+                let page = st.search(&request).unwrap();
+                if first {
+                    if count_limit >= all {
+                        assert!(page.total_hits_exact, "{query} {count_limit}");
+                        assert_eq!(page.total_hits, all, "{query}");
+                    } else if page.total_hits_exact {
+                        assert_eq!(page.total_hits, all, "{query}");
+                    } else {
+                        assert!(page.total_hits >= count_limit && page.total_hits < all);
+                    }
+                    first = false;
+                }
+                assert!(page.hits.len() <= limit);
+                seen.extend(page.hits.iter().map(|h| (h.first_seen, h.sha256.clone())));
+                match page.next_cursor {
+                    Some(c) => request.cursor = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "{query} limit {limit} count {count_limit}");
+        }
+    }
+    // With the small limits the broad query really stopped early.
+    let mut request = SearchRequest::new("behaviour_files:payload");
+    request.exact_count_limit = 3;
+    request.limit = 2;
+    let page = st.search(&request).unwrap();
+    assert!(!page.total_hits_exact);
+    assert!(page.total_hits < all);
+}

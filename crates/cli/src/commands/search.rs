@@ -62,7 +62,11 @@ pub fn envelope(page: &SearchPage) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "data": data,
-        "meta": {"cursor": page.next_cursor, "total_hits": page.total_hits},
+        "meta": {
+            "cursor": page.next_cursor,
+            "total_hits": page.total_hits,
+            "total_hits_relation": if page.total_hits_exact { "eq" } else { "gte" },
+        },
     })
 }
 
@@ -94,7 +98,11 @@ pub fn run(args: SearchArgs) -> Result<ExitCode> {
                     h.snippets.first().map(String::as_str).unwrap_or("")
                 )?;
             }
-            writeln!(out, "{} sample(s) match", page.total_hits)?;
+            if page.total_hits_exact {
+                writeln!(out, "{} sample(s) match", page.total_hits)?;
+            } else {
+                writeln!(out, "at least {} samples match", page.total_hits)?;
+            }
             if let Some(c) = &page.next_cursor {
                 writeln!(out, "next page: --cursor {c}")?;
             }

@@ -720,6 +720,7 @@ impl Backend for MemoryBackend {
                 .collect(),
             next_cursor,
             total_hits,
+            total_hits_exact: true,
         })
     }
 
