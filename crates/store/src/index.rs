@@ -10,9 +10,10 @@
 //!
 //! Text is indexed as the spellings of a value in padded normal form (see
 //! `sandscope_query::text`), separated by `\n`. The tokenizer emits the *words* of the normal
-//! form (its alphanumeric runs) with their positions, leaving a gap between spellings (and so
-//! between values), so "value contains q" becomes a phrase over q's words whose first word may
-//! be a suffix and whose last may be a prefix of an indexed word (see `phrase`).
+//! form (its alphanumeric runs) with their positions, each spelling opened by a mark token (so
+//! no phrase spans two spellings or two values), so "value contains q" becomes a phrase over
+//! q's words whose first word may be a suffix and whose last may be a prefix of an indexed word
+//! (see `phrase`).
 //!
 //! Words, not character trigrams: a path's words (`appdata`, `local`, `temp`) recur across
 //! millions of values and cost a position each, where its trigrams cost about one position per
@@ -123,7 +124,7 @@ pub struct Fields {
     pub texts: [Field; 10],
 }
 
-/// Field handles of the value index: one document per distinct (field, value).
+/// Field handles of the value index: one document per shared value.
 #[derive(Clone)]
 pub struct ValueFields {
     pub vid: Field,
@@ -232,7 +233,7 @@ pub fn document(
         }
     }
     for record in owned {
-        // Each value is its own text: the tokenizer leaves a gap between them.
+        // Each value is its own text, each spelling opened by a mark: no phrase spans two.
         d.add_text(fields.texts[record.field as usize], &record.text);
     }
     for (i, field) in TokenField::ALL.iter().enumerate() {
