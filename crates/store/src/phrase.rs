@@ -271,7 +271,34 @@ impl Slot {
             .unwrap_or(TERMINATED)
     }
 
-    /// Moves to the first document at or after `target`.
+    /// The sorted positions of the slot's words in its current document.
+    fn positions(&mut self, out: &mut Vec<u32>, buffer: &mut Vec<u32>) {
+        out.clear();
+        let doc = self.doc;
+        for p in &mut self.postings {
+            if p.doc() == doc {
+                buffer.clear();
+                p.positions(buffer);
+                out.extend_from_slice(buffer);
+            }
+        }
+        if let Some(rest) = self.loaded.get(self.at..) {
+            let n = rest.partition_point(|p| p.0 == doc);
+            out.extend(rest[..n].iter().map(|p| p.1));
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+impl DocSet for Slot {
+    fn advance(&mut self) -> DocId {
+        if self.doc == TERMINATED {
+            return TERMINATED;
+        }
+        self.seek(self.doc + 1)
+    }
+
     fn seek(&mut self, target: DocId) -> DocId {
         if self.doc >= target {
             return self.doc;
@@ -293,52 +320,89 @@ impl Slot {
         self.doc
     }
 
-    /// The sorted positions of the slot's words in its current document.
-    fn positions(&mut self, out: &mut Vec<u32>, buffer: &mut Vec<u32>) {
-        out.clear();
-        let doc = self.doc;
-        for p in &mut self.postings {
-            if p.doc() == doc {
-                buffer.clear();
-                p.positions(buffer);
-                out.extend_from_slice(buffer);
-            }
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        u32::try_from(self.doc_freq).unwrap_or(u32::MAX)
+    }
+}
+
+/// A matcher that can find its first match at or after a document: with [`Matches`], a
+/// tantivy scorer.
+pub(crate) trait Find: Send + 'static {
+    /// The first matching document at or after `target`; `TERMINATED` when there is none.
+    fn find(&mut self, target: DocId) -> DocId;
+    fn size_hint(&self) -> u32;
+}
+
+/// The documents a [`Find`] matches, in order; each scores 1 (nothing is ranked by score).
+pub(crate) struct Matches<F> {
+    pub(crate) finder: F,
+    doc: DocId,
+}
+
+impl<F: Find> Matches<F> {
+    fn new(mut finder: F) -> Matches<F> {
+        let doc = finder.find(0);
+        Matches { finder, doc }
+    }
+}
+
+impl<F: Find> DocSet for Matches<F> {
+    fn advance(&mut self) -> DocId {
+        if self.doc != TERMINATED {
+            self.doc = self.finder.find(self.doc + 1);
         }
-        if let Some(rest) = self.loaded.get(self.at..) {
-            let n = rest.partition_point(|p| p.0 == doc);
-            out.extend(rest[..n].iter().map(|p| p.1));
+        self.doc
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc < target {
+            self.doc = self.finder.find(target);
         }
-        out.sort_unstable();
-        out.dedup();
+        self.doc
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.finder.size_hint()
+    }
+}
+
+impl<F: Find> Scorer for Matches<F> {
+    fn score(&mut self) -> Score {
+        1.0
     }
 }
 
 /// The documents where every slot has a word, at consecutive positions when there are several.
-struct PhraseScorer {
+struct PhraseFinder {
     slots: Vec<Slot>,
     /// Slot indexes, rarest first: the order in which they are aligned on a document.
     order: Vec<usize>,
-    doc: DocId,
     positions: Vec<Vec<u32>>,
     buffer: Vec<u32>,
 }
 
-impl PhraseScorer {
-    fn new(slots: Vec<Slot>) -> PhraseScorer {
+impl PhraseFinder {
+    fn new(slots: Vec<Slot>) -> PhraseFinder {
         let mut order: Vec<usize> = (0..slots.len()).collect();
         order.sort_by_key(|i| slots[*i].doc_freq);
-        let mut scorer = PhraseScorer {
+        PhraseFinder {
             positions: vec![Vec::new(); slots.len()],
             slots,
             order,
-            doc: 0,
             buffer: Vec::new(),
-        };
-        scorer.doc = scorer.find(0);
-        scorer
+        }
     }
+}
 
-    /// The first matching document at or after `target`.
+impl Find for PhraseFinder {
     fn find(&mut self, mut target: DocId) -> DocId {
         loop {
             target = align(&mut self.slots, &self.order, target);
@@ -349,6 +413,13 @@ impl PhraseScorer {
         }
     }
 
+    fn size_hint(&self) -> u32 {
+        let least = self.slots.iter().map(|s| s.doc_freq).min().unwrap_or(0);
+        u32::try_from(least).unwrap_or(u32::MAX)
+    }
+}
+
+impl PhraseFinder {
     /// Whether the aligned slots' words stand at consecutive positions somewhere.
     fn words_in_a_row(&mut self) -> bool {
         if self.slots.len() == 1 {
@@ -374,14 +445,14 @@ impl PhraseScorer {
     }
 }
 
-/// Moves every slot to the first document at or after `target` that all of them hold
+/// Moves every docset to the first document at or after `target` that all of them hold
 /// (leapfrog, in `order`: rarest first); `TERMINATED` when there is none.
-fn align(slots: &mut [Slot], order: &[usize], mut target: DocId) -> DocId {
+fn align<D: DocSet>(sets: &mut [D], order: &[usize], mut target: DocId) -> DocId {
     let mut aligned = false;
     while !aligned {
         aligned = true;
         for &i in order {
-            let doc = slots[i].seek(target);
+            let doc = sets[i].seek(target);
             if doc == TERMINATED {
                 return TERMINATED;
             }
@@ -399,37 +470,6 @@ fn in_a_row(start: u32, rest: &[Vec<u32>]) -> bool {
     rest.iter()
         .enumerate()
         .all(|(i, list)| list.binary_search(&(start + i as u32 + 1)).is_ok())
-}
-
-impl DocSet for PhraseScorer {
-    fn advance(&mut self) -> DocId {
-        if self.doc != TERMINATED {
-            self.doc = self.find(self.doc + 1);
-        }
-        self.doc
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        if self.doc < target {
-            self.doc = self.find(target);
-        }
-        self.doc
-    }
-
-    fn doc(&self) -> DocId {
-        self.doc
-    }
-
-    fn size_hint(&self) -> u32 {
-        let least = self.slots.iter().map(|s| s.doc_freq).min().unwrap_or(0);
-        u32::try_from(least).unwrap_or(u32::MAX)
-    }
-}
-
-impl Scorer for PhraseScorer {
-    fn score(&mut self) -> Score {
-        1.0
-    }
 }
 
 impl Weight for WordPhrase {
@@ -456,7 +496,7 @@ impl Weight for WordPhrase {
                 .scorer(reader, boost);
         }
         Ok(match self.slots(reader, self.words.len() > 1)? {
-            Some(slots) => Box::new(PhraseScorer::new(slots)),
+            Some(slots) => Box::new(Matches::new(PhraseFinder::new(slots))),
             None => Box::new(EmptyScorer),
         })
     }
@@ -473,7 +513,7 @@ impl Weight for WordPhrase {
     }
 }
 
-/// How a document holds `*`-separated pieces (see [`OrderedScorer`]).
+/// How a document holds `*`-separated pieces (see [`OrderedFinder`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     /// In order within one spelling, each piece in words of its own.
@@ -498,7 +538,10 @@ pub(crate) struct Ordered {
 }
 
 impl Ordered {
-    pub(crate) fn scorer(&self, reader: &SegmentReader) -> tantivy::Result<Option<OrderedScorer>> {
+    pub(crate) fn scorer(
+        &self,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Option<Matches<OrderedFinder>>> {
         let mut pieces = Vec::with_capacity(self.pieces.len());
         for words in &self.pieces {
             let phrase = WordPhrase {
@@ -509,7 +552,7 @@ impl Ordered {
             let Some(slots) = phrase.slots(reader, true)? else {
                 return Ok(None);
             };
-            pieces.push(PhraseScorer::new(slots));
+            pieces.push(Matches::new(PhraseFinder::new(slots)));
         }
         let mark = WordPhrase {
             field: self.field,
@@ -522,75 +565,41 @@ impl Ordered {
         let Some(marks) = marks.pop() else {
             return Ok(None);
         };
-        let mut scorer = OrderedScorer {
+        Ok(Some(Matches::new(OrderedFinder {
             lens: self.pieces.iter().map(|p| p.len() as u32).collect(),
             starts: vec![Vec::new(); pieces.len()],
             pieces,
             marks,
             mark_positions: Vec::new(),
             buffer: Vec::new(),
-            doc: 0,
             verdict: Verdict::No,
             complete: self.complete,
-        };
-        scorer.doc = scorer.find(0);
-        Ok(Some(scorer))
+        })))
     }
 }
 
 /// Walks the documents holding every piece where the pieces could stand in order within one
-/// spelling; [`OrderedScorer::certain`] says whether the index alone proves it.
-pub(crate) struct OrderedScorer {
-    pieces: Vec<PhraseScorer>,
+/// spelling; [`OrderedFinder::certain`] says whether the index alone proves it.
+pub(crate) struct OrderedFinder {
+    pieces: Vec<Matches<PhraseFinder>>,
     lens: Vec<u32>,
     marks: Slot,
     starts: Vec<Vec<u32>>,
     mark_positions: Vec<u32>,
     buffer: Vec<u32>,
-    doc: DocId,
     verdict: Verdict,
     complete: bool,
 }
 
-impl OrderedScorer {
+impl OrderedFinder {
     /// The index alone proves the current document matches.
     pub(crate) fn certain(&self) -> bool {
         self.verdict == Verdict::Certain && self.complete
     }
 
-    fn find(&mut self, mut target: DocId) -> DocId {
-        loop {
-            let mut aligned = false;
-            while !aligned {
-                aligned = true;
-                for piece in &mut self.pieces {
-                    let doc = piece.seek(target);
-                    if doc == TERMINATED {
-                        return TERMINATED;
-                    }
-                    if doc > target {
-                        target = doc;
-                        aligned = false;
-                    }
-                }
-            }
-            if self.marks.seek(target) != target {
-                // Every indexed spelling is marked; a document with words but no mark is an
-                // index of another format. Let the text decide.
-                self.verdict = Verdict::Maybe;
-                return target;
-            }
-            self.verdict = self.verdict_here();
-            if self.verdict != Verdict::No {
-                return target;
-            }
-            target += 1;
-        }
-    }
-
     fn verdict_here(&mut self) -> Verdict {
         for (piece, out) in self.pieces.iter_mut().zip(&mut self.starts) {
-            piece.starts(out);
+            piece.finder.starts(out);
         }
         self.marks
             .positions(&mut self.mark_positions, &mut self.buffer);
@@ -622,23 +631,26 @@ impl OrderedScorer {
     }
 }
 
-impl DocSet for OrderedScorer {
-    fn advance(&mut self) -> DocId {
-        if self.doc != TERMINATED {
-            self.doc = self.find(self.doc + 1);
+impl Find for OrderedFinder {
+    fn find(&mut self, mut target: DocId) -> DocId {
+        let order: Vec<usize> = (0..self.pieces.len()).collect();
+        loop {
+            target = align(&mut self.pieces, &order, target);
+            if target == TERMINATED {
+                return TERMINATED;
+            }
+            if self.marks.seek(target) != target {
+                // Every indexed spelling is marked; a document with words but no mark is an
+                // index of another format. Let the text decide.
+                self.verdict = Verdict::Maybe;
+                return target;
+            }
+            self.verdict = self.verdict_here();
+            if self.verdict != Verdict::No {
+                return target;
+            }
+            target += 1;
         }
-        self.doc
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        if self.doc < target {
-            self.doc = self.find(target);
-        }
-        self.doc
-    }
-
-    fn doc(&self) -> DocId {
-        self.doc
     }
 
     fn size_hint(&self) -> u32 {

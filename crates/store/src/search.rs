@@ -17,7 +17,9 @@
 //! bound. Other orders, and [`Store::count`], visit every match.
 
 use crate::index::{Fields, ValueFields};
-use crate::phrase::{Ordered, OrderedScorer, TOO_BROAD, WordMatch, WordPhrase, word_matches};
+use crate::phrase::{
+    Matches, Ordered, OrderedFinder, TOO_BROAD, WordMatch, WordPhrase, word_matches,
+};
 use crate::values::{SAMPLE_SHAS, SAMPLE_VALUES, VALUES, ValueRecord};
 use crate::vocabulary::Vocabulary;
 use crate::{Result, Store, StoreError};
@@ -613,7 +615,7 @@ impl Weight for Verified {
 }
 
 struct VerifiedScorer {
-    inner: OrderedScorer,
+    inner: Matches<OrderedFinder>,
     sample_no: Column<u64>,
     shas: redb::ReadOnlyTable<u64, &'static str>,
     sample_values: redb::ReadOnlyTable<&'static str, &'static [u8]>,
@@ -657,7 +659,7 @@ impl VerifiedScorer {
     /// Moves forward to the first matching document from the current one.
     fn settle(&mut self) -> DocId {
         let mut doc = self.inner.doc();
-        while doc != TERMINATED && !(self.inner.certain() || self.owns_match(doc)) {
+        while doc != TERMINATED && !(self.inner.finder.certain() || self.owns_match(doc)) {
             doc = self.inner.advance();
         }
         doc
