@@ -28,6 +28,7 @@ use sandscope_query::{Comparison, Modifier, Query, SampleDoc, Term as QTerm, Tex
 use std::collections::BinaryHeap;
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{
@@ -839,8 +840,9 @@ struct Collected {
 
 /// The newest-first page, reading matches in document order: the sample index is sorted
 /// newest first, so in each segment the page is complete at the first match older than its
-/// last entry. Counting goes on until `exact_count_limit` matches have been seen; past that the
-/// total is a lower bound, as a search engine's "10,000+ hits".
+/// last entry. Counting goes on until `exact_count_limit` matches have been seen (over all
+/// segments, which are read in parallel); past that the total is a lower bound, as a search
+/// engine's "10,000+ hits".
 fn newest_first(
     searcher: &tantivy::Searcher,
     query: &dyn TQuery,
@@ -848,57 +850,106 @@ fn newest_first(
     after: Option<Key>,
     exact_count_limit: u64,
 ) -> tantivy::Result<Collected> {
-    let order = Order::FirstSeenDesc;
     let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let counted = AtomicU64::new(0);
+    let segments = searcher.segment_readers().iter().enumerate();
+    let pages = searcher.index().search_executor().map(
+        |(segment, reader)| {
+            let segment = u32::try_from(segment).unwrap_or(u32::MAX);
+            let limits = PageLimits {
+                limit,
+                after,
+                exact_count_limit,
+                counted: &counted,
+            };
+            newest_in_segment(&*weight, segment, reader, &limits)
+        },
+        segments,
+    )?;
+    let mut all = Collected {
+        page: Vec::new(),
+        total: 0,
+        exact: true,
+        more: false,
+    };
+    for page in pages {
+        all.page.extend(page.page);
+        all.total += page.total;
+        all.exact &= page.exact;
+        all.more |= page.more;
+    }
+    all.page.sort_by_key(|a| a.0);
+    if all.page.len() > limit {
+        all.more = true;
+        all.page.truncate(limit);
+    }
+    Ok(all)
+}
+
+/// What bounds a newest-first page in each segment.
+struct PageLimits<'a> {
+    limit: usize,
+    after: Option<Key>,
+    exact_count_limit: u64,
+    /// Matches counted so far in all segments.
+    counted: &'a AtomicU64,
+}
+
+/// One segment's share of [`newest_first`]: its first `limit` matches after the cursor.
+fn newest_in_segment(
+    weight: &dyn Weight,
+    segment: u32,
+    reader: &SegmentReader,
+    limits: &PageLimits<'_>,
+) -> tantivy::Result<Collected> {
+    let order = Order::FirstSeenDesc;
+    let mut scorer = weight.scorer(reader, 1.0)?;
+    let alive = reader.alive_bitset();
+    let ff = reader.fast_fields();
+    let date = ff.i64("first_seen")?;
+    let hi = ff.u64("sha_hi")?;
+    let lo = ff.u64("sha_lo")?;
     // Max-heap on the key: the page's last entry is on top.
     let mut heap: BinaryHeap<(Key, DocAddress)> = BinaryHeap::new();
     let mut total = 0u64;
     let mut exact = true;
     let mut more = false;
-    for (segment, reader) in searcher.segment_readers().iter().enumerate() {
-        let mut scorer = weight.scorer(reader, 1.0)?;
-        let alive = reader.alive_bitset();
-        let ff = reader.fast_fields();
-        let date = ff.i64("first_seen")?;
-        let hi = ff.u64("sha_hi")?;
-        let lo = ff.u64("sha_lo")?;
-        let mut doc = scorer.doc();
-        while doc != TERMINATED {
-            if alive.is_none_or(|a| a.is_alive(doc)) {
-                let key = (
-                    sort_value(order, date.first(doc)),
-                    hi.first(doc).unwrap_or(0),
-                    lo.first(doc).unwrap_or(0),
-                );
-                let page_full =
-                    heap.len() >= limit && heap.peek().is_some_and(|(last, _)| key.0 > last.0);
-                if page_full && total >= exact_count_limit {
-                    // Everything further in this segment sorts after the page.
-                    exact = false;
+    let mut doc = scorer.doc();
+    while doc != TERMINATED {
+        if alive.is_none_or(|a| a.is_alive(doc)) {
+            let key = (
+                sort_value(order, date.first(doc)),
+                hi.first(doc).unwrap_or(0),
+                lo.first(doc).unwrap_or(0),
+            );
+            let page_full =
+                heap.len() >= limits.limit && heap.peek().is_some_and(|(last, _)| key.0 > last.0);
+            if page_full && limits.counted.load(AtomicOrdering::Relaxed) >= limits.exact_count_limit
+            {
+                // Everything further in this segment sorts after the page.
+                exact = false;
+                more = true;
+                break;
+            }
+            total += 1;
+            limits.counted.fetch_add(1, AtomicOrdering::Relaxed);
+            if limits.after.is_none_or(|a| key > a) {
+                let addr = DocAddress::new(segment, doc);
+                if heap.len() < limits.limit {
+                    heap.push((key, addr));
+                } else if let Some(last) = heap.peek() {
                     more = true;
-                    break;
-                }
-                total += 1;
-                if after.is_none_or(|a| key > a) {
-                    let addr = DocAddress::new(segment as u32, doc);
-                    if heap.len() < limit {
+                    if key < last.0 {
+                        heap.pop();
                         heap.push((key, addr));
-                    } else if let Some(last) = heap.peek() {
-                        more = true;
-                        if key < last.0 {
-                            heap.pop();
-                            heap.push((key, addr));
-                        }
                     }
                 }
             }
-            doc = scorer.advance();
         }
+        doc = scorer.advance();
     }
-    let mut page = heap.into_vec();
-    page.sort_by_key(|a| a.0);
     Ok(Collected {
-        page,
+        page: heap.into_vec(),
         total,
         exact,
         more,
