@@ -568,6 +568,7 @@ impl Ordered {
         Ok(Some(Matches::new(OrderedFinder {
             lens: self.pieces.iter().map(|p| p.len() as u32).collect(),
             starts: vec![Vec::new(); pieces.len()],
+            order: (0..pieces.len()).collect(),
             pieces,
             marks,
             mark_positions: Vec::new(),
@@ -582,6 +583,8 @@ impl Ordered {
 /// spelling; [`OrderedFinder::certain`] says whether the index alone proves it.
 pub(crate) struct OrderedFinder {
     pieces: Vec<Matches<PhraseFinder>>,
+    /// The order in which the pieces are aligned on a document (as written).
+    order: Vec<usize>,
     lens: Vec<u32>,
     marks: Slot,
     starts: Vec<Vec<u32>>,
@@ -633,9 +636,8 @@ impl OrderedFinder {
 
 impl Find for OrderedFinder {
     fn find(&mut self, mut target: DocId) -> DocId {
-        let order: Vec<usize> = (0..self.pieces.len()).collect();
         loop {
-            target = align(&mut self.pieces, &order, target);
+            target = align(&mut self.pieces, &self.order, target);
             if target == TERMINATED {
                 return TERMINATED;
             }

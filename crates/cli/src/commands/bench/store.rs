@@ -48,13 +48,18 @@ pub struct StoreBenchArgs {
     pub queries: Vec<String>,
 }
 
-/// What `grep -F` looks for to answer `query`: its value without quotes (a query's `\\` is
-/// already how JSON writes a backslash).
+/// What `grep -F` looks for to answer `query`: the longest `*`-free part of its value, without
+/// quotes (a query's `\\` is already how JSON writes a backslash).
 fn grep_literal(query: &str) -> String {
     let value = query.split_once(':').map_or(query, |(_, v)| v);
     let value = value.strip_prefix('"').unwrap_or(value);
     let value = value.strip_suffix('"').unwrap_or(value);
-    value.replace("\\\"", "").replace('*', "")
+    let value = value.replace("\\\"", "");
+    value
+        .split('*')
+        .max_by_key(|part| part.len())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The fixed query set; the first two are the seed's.
