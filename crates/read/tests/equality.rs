@@ -143,30 +143,10 @@ fn evtx_equals_its_xml_rendering() {
 /// ones included.
 #[test]
 fn evtx_fast_path_equals_json_path() {
-    use sandscope_read::{ReadOptions, read_path_with};
     let mut events = 0;
     for root in roots() {
         for evtx in files(&root, "evtx") {
-            let mut fast = ReadOutput::default();
-            let fast_stats = read_path_with(&evtx, &ReadOptions::default(), &mut fast);
-            let mut slow = ReadOutput::default();
-            let opts = ReadOptions {
-                evtx_via_json: true,
-                ..ReadOptions::default()
-            };
-            let slow_stats = read_path_with(&evtx, &opts, &mut slow);
-            assert_eq!(
-                format!("{fast_stats:?}"),
-                format!("{slow_stats:?}"),
-                "{}",
-                evtx.display()
-            );
-            assert_eq!(fast.warnings, slow.warnings, "{}", evtx.display());
-            assert_eq!(fast.events.len(), slow.events.len(), "{}", evtx.display());
-            for (a, b) in fast.events.iter().zip(&slow.events) {
-                assert_eq!(a, b, "{}", evtx.display());
-            }
-            events += fast.events.len();
+            events += common::read_same_both_ways(&evtx).events.len();
         }
     }
     assert!(events > 300);

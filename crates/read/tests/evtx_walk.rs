@@ -5,7 +5,7 @@
 
 mod common;
 
-use sandscope_read::{ReadOptions, ReadOutput, read_path_with};
+use sandscope_read::ReadOutput;
 use std::path::Path;
 
 const HEADER: usize = 4096;
@@ -36,29 +36,12 @@ fn assemble(header: &[u8], chunks: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// Read `bytes` as a file both ways and require the same outcome; returns the typed path's.
+/// Write `bytes` as a file, read it both ways and require the same outcome; returns the typed
+/// path's.
 fn same_both_ways(name: &str, bytes: &[u8], dir: &Path) -> ReadOutput {
     let path = dir.join(format!("{name}.evtx"));
     std::fs::write(&path, bytes).unwrap();
-    let mut fast = ReadOutput::default();
-    let fast_result = read_path_with(&path, &ReadOptions::default(), &mut fast);
-    let mut slow = ReadOutput::default();
-    let opts = ReadOptions {
-        evtx_via_json: true,
-        ..ReadOptions::default()
-    };
-    let slow_result = read_path_with(&path, &opts, &mut slow);
-    assert_eq!(
-        format!("{fast_result:?}"),
-        format!("{slow_result:?}"),
-        "{name}"
-    );
-    assert_eq!(fast.warnings, slow.warnings, "{name}");
-    assert_eq!(fast.events.len(), slow.events.len(), "{name}");
-    for (a, b) in fast.events.iter().zip(&slow.events) {
-        assert_eq!(a, b, "{name}");
-    }
-    fast
+    common::read_same_both_ways(&path)
 }
 
 fn record_ids(out: &ReadOutput) -> Vec<u64> {

@@ -1,5 +1,6 @@
 //! Helpers shared by the corpus tests: the inventory table format of `../shared/corpus/README.md`
-//! (also used by `tests/data/README.md` for the vendored subset).
+//! (also used by `tests/data/README.md` for the vendored subset), and reading an EVTX file by
+//! both paths.
 
 #![allow(dead_code)]
 
@@ -172,4 +173,30 @@ pub fn deviations(file: &str) -> Option<Deviation> {
         },
         _ => return None,
     })
+}
+
+/// Read an EVTX file by the typed path and by the evtx crate's JSON path, require the same
+/// result, warnings and events from both, and return the typed path's output.
+pub fn read_same_both_ways(path: &Path) -> sandscope_read::ReadOutput {
+    use sandscope_read::{ReadOptions, ReadOutput, read_path_with};
+    let label = path.display();
+    let mut fast = ReadOutput::default();
+    let fast_result = read_path_with(path, &ReadOptions::default(), &mut fast);
+    let mut slow = ReadOutput::default();
+    let opts = ReadOptions {
+        evtx_via_json: true,
+        ..ReadOptions::default()
+    };
+    let slow_result = read_path_with(path, &opts, &mut slow);
+    assert_eq!(
+        format!("{fast_result:?}"),
+        format!("{slow_result:?}"),
+        "{label}"
+    );
+    assert_eq!(fast.warnings, slow.warnings, "{label}");
+    assert_eq!(fast.events.len(), slow.events.len(), "{label}");
+    for (a, b) in fast.events.iter().zip(&slow.events) {
+        assert_eq!(a, b, "{label}");
+    }
+    fast
 }
