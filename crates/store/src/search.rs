@@ -473,11 +473,7 @@ impl<'a> Translator<'a> {
                 let Some(bytes) = table.get(vid)? else {
                     continue;
                 };
-                let record = ValueRecord::decode(vid, bytes.value())?;
-                if record
-                    .spellings()
-                    .any(|s| sandscope_query::text::contains_segments(s, &pattern.segments))
-                {
+                if ValueRecord::decode(vid, bytes.value())?.holds_in_order(&pattern.segments) {
                     verified.push(vid);
                 }
             }
@@ -642,13 +638,13 @@ impl VerifiedScorer {
                 let Some(bytes) = self.values.get(vid)? else {
                     continue;
                 };
+                // Shared values are matched through `vals`, not here: skip them before copying
+                // their text.
+                if ValueRecord::decode_owner(vid, bytes.value())?.0 != no {
+                    continue;
+                }
                 let record = ValueRecord::decode(vid, bytes.value())?;
-                if record.owner == no
-                    && record.field == self.query.field
-                    && record
-                        .spellings()
-                        .any(|s| sandscope_query::text::contains_segments(s, &self.query.segments))
-                {
+                if record.field == self.query.field && record.holds_in_order(&self.query.segments) {
                     return Ok(true);
                 }
             }

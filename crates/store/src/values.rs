@@ -101,9 +101,13 @@ impl ValueRecord {
         })
     }
 
-    /// The spellings, each in padded normal form.
-    pub(crate) fn spellings(&self) -> impl Iterator<Item = &str> {
-        self.text.split('\n').filter(|s| !s.is_empty())
+    /// Whether one spelling holds the `*`-separated `segments` in order (what a `*` pattern
+    /// asks, and the index can only approximate).
+    pub(crate) fn holds_in_order(&self, segments: &[String]) -> bool {
+        self.text
+            .split('\n')
+            .filter(|s| !s.is_empty())
+            .any(|s| sandscope_query::text::contains_segments(s, segments))
     }
 }
 

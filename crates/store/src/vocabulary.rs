@@ -1,6 +1,6 @@
 //! The words of each index segment, for the pieces of a query that lie *inside* a word.
 //!
-//! The value index holds words (see `index`), so "ends with `powershell`" or "contains
+//! Both indexes hold words (see `index`), so "ends with `powershell`" or "contains
 //! `lsass`" must first be turned into the indexed words that qualify. A term dictionary can
 //! answer a prefix cheaply, but a suffix or an infix only by visiting every term. Visiting the
 //! dictionary with an automaton costs a trie step per character of every word; scanning the
