@@ -62,11 +62,7 @@ fn main() -> ExitCode {
         Command::Pivot(args) => commands::pivot::run(args),
         Command::Graph(args) => commands::graph::run(args),
         Command::Show(args) => commands::show::run(args),
-        Command::Serve(args) => commands::serve::run(args, |args| {
-            let pipeline = sandscope_ingest::Pipeline::new(args.sigma.engine()?);
-            let backend = sandscope_server::StoreBackend::open(&args.data, pipeline)?;
-            Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn sandscope_server::Backend>)
-        }),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

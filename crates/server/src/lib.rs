@@ -31,6 +31,7 @@ pub mod error;
 pub mod html_report;
 pub mod load;
 pub mod store_backend;
+pub mod tls;
 
 mod api;
 mod ui;
@@ -42,6 +43,7 @@ pub use backend::{
 };
 pub use error::ApiError;
 pub use store_backend::StoreBackend;
+pub use tls::{TlsError, load_tls, serve_tls};
 
 use axum::Router;
 use std::path::PathBuf;

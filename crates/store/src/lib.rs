@@ -96,6 +96,14 @@ pub enum StoreError {
     CorruptValue(u64),
 }
 
+impl StoreError {
+    /// True when another process has the data directory open: redb's file lock lets one
+    /// process at a time open a store.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Database(redb::Error::DatabaseAlreadyOpen))
+    }
+}
+
 macro_rules! redb_error {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {

@@ -28,10 +28,12 @@ pub struct GraphArgs {
 }
 
 pub fn run(args: GraphArgs) -> Result<ExitCode> {
-    // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let store = Store::open(&super::ingest::data_dir(args.data))?;
+    let data = args.data.clone();
+    super::control::read_command(data, "graph", |store, out| execute(args, store, out))
+}
+
+/// Export the sample's graph from `store` to `out`.
+pub fn execute(args: GraphArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
     let graph = store.graph(&args.sha256, args.depth, args.max_nodes)?;
     let format = match args.format {
         Format::Json => GraphFormat::Json,

@@ -45,6 +45,8 @@ fn build(
     pipeline: &Pipeline,
     detonation: &Detonation,
     args: &IngestArgs,
+    notes: bool,
+    err: &mut dyn Write,
 ) -> Result<(Vec<NewReport>, usize)> {
     let options = IngestOptions {
         sha256: args.sha256.clone(),
@@ -53,11 +55,11 @@ fn build(
     };
     let prepared = pipeline.prepare_detonation(detonation, &options)?;
     for w in &prepared.warnings {
-        eprintln!("warning: {w}");
+        writeln!(err, "warning: {w}")?;
     }
     let name = detonation.name();
-    for note in &prepared.notes {
-        eprintln!("note: {name}: {note}");
+    for note in prepared.notes.iter().filter(|_| notes) {
+        writeln!(err, "note: {name}: {note}")?;
     }
     let mut by_reason: BTreeMap<IgnoredWhy, Vec<String>> = BTreeMap::new();
     for ignored in &prepared.ignored {
@@ -66,35 +68,89 @@ fn build(
             .or_default()
             .push(detonation.shown(&ignored.file));
     }
-    for (why, files) in &by_reason {
-        eprintln!("info: {name}: {why}: {}", files.join(", "));
+    for (why, files) in by_reason.iter().filter(|_| notes) {
+        writeln!(err, "info: {name}: {why}: {}", files.join(", "))?;
     }
     for unreadable in &prepared.unreadable {
-        eprintln!(
+        writeln!(
+            err,
             "skipped {}: {}",
             unreadable.file.display(),
             unreadable.reason
-        );
+        )?;
     }
     Ok((prepared.reports, prepared.unreadable.len()))
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
+    let data = data_dir(args.data.clone());
+    // A server holding the directory ingests for us, with its own Sigma engine.
+    if args.sigma.is_set() {
+        if let Some(owner) = super::control::owner(&data).filter(|o| o.command == "serve") {
+            bail!(
+                "the data directory {} is held by `sandscope serve` (pid {}), which ingests \
+                 with the Sigma rules it was started with: drop --rules/--no-default-rules/\
+                 --no-sigma to ingest through it, or stop it",
+                data.display(),
+                owner.pid
+            );
+        }
+    } else if let Some(code) = super::control::forward(&data)? {
+        return Ok(code);
+    }
+    let (store, _owner) = super::control::open_store(&data, "ingest")?;
+    let pipeline = Pipeline::new(args.sigma.engine()?);
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let shown = Shown {
+        progress: true,
+        notes: true,
+    };
+    execute(
+        &args,
+        &store,
+        &pipeline,
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+        shown,
+    )
+}
+
+/// What an ingest shows besides its `stored` lines, warnings and skips.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    /// A progress bar (only when standard error is a terminal).
+    pub progress: bool,
+    /// Each detonation's notes (which sample was chosen, and why) and passed-over files.
+    pub notes: bool,
+}
+
+/// Plan, build and store the detonations of `args.paths` in `store`: one `stored` line per
+/// report on `out`; warnings, skips and (as `shown` says) notes on `err`. Exit code 0, 3 (some
+/// input skipped) or 1 (nothing stored).
+pub fn execute(
+    args: &IngestArgs,
+    store: &Store,
+    pipeline: &Pipeline,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    shown: Shown,
+) -> Result<ExitCode> {
     if let Some(s) = &args.sha256
         && !is_sha256(&s.trim().to_ascii_lowercase())
     {
         bail!("--sha256 `{s}` is not a SHA-256");
     }
     let detonations = sandscope_ingest::plan(&args.paths, args.sha256.is_some())?;
-    let store = Store::open(&data_dir(args.data.clone()))?;
-    let pipeline = Pipeline::new(args.sigma.engine()?);
-    let bar = indicatif::ProgressBar::new(detonations.len() as u64);
+    let bar = if shown.progress {
+        indicatif::ProgressBar::new(detonations.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     let mut skipped = 0usize;
     // Report id → the input it came from, over the whole call: the store replaces by id, so a
     // second report of one id would silently take the first one's place.
@@ -102,7 +158,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let mut batch: Vec<(NewReport, String)> = Vec::new();
     let batch_size = args.batch.max(1);
     let flush = |batch: &mut Vec<(NewReport, String)>,
-                 out: &mut std::io::StdoutLock,
+                 out: &mut dyn Write,
                  stored: &mut HashMap<String, String>|
      -> Result<()> {
         if batch.is_empty() {
@@ -121,7 +177,10 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     for detonation in &detonations {
         let name = detonation.name();
         bar.set_message(name.clone());
-        match build(&pipeline, detonation, &args) {
+        let mut messages = Vec::new();
+        let built = build(pipeline, detonation, args, shown.notes, &mut messages);
+        bar.suspend(|| err.write_all(&messages))?;
+        match built {
             Ok((reports, unreadable)) => {
                 skipped += unreadable;
                 for report in reports {
@@ -133,28 +192,29 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
                         .or_else(|| stored.get(&id).cloned());
                     if let Some(earlier) = earlier {
                         bar.suspend(|| {
-                            eprintln!(
+                            writeln!(
+                                err,
                                 "warning: report {id} of {name} replaces the one of {earlier} (same sample and sandbox)"
                             )
-                        });
+                        })?;
                     }
                     batch.push((report, name.clone()));
                 }
             }
             Err(e) => {
-                bar.suspend(|| eprintln!("skipped {name}: {e:#}"));
+                bar.suspend(|| writeln!(err, "skipped {name}: {e:#}"))?;
                 skipped += 1;
             }
         }
         if batch.len() >= batch_size {
-            flush(&mut batch, &mut out, &mut stored)?;
+            flush(&mut batch, out, &mut stored)?;
         }
         bar.inc(1);
     }
-    flush(&mut batch, &mut out, &mut stored)?;
+    flush(&mut batch, out, &mut stored)?;
     bar.finish_and_clear();
     let stored = stored.len();
-    eprintln!("{stored} report(s) stored, {skipped} file(s) skipped");
+    writeln!(err, "{stored} report(s) stored, {skipped} file(s) skipped")?;
     Ok(if stored == 0 && skipped > 0 {
         ExitCode::from(1)
     } else if skipped > 0 {

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod cape;
+pub mod control;
 pub mod diff;
 pub mod events;
 pub mod graph;

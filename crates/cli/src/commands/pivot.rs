@@ -17,10 +17,12 @@ pub struct PivotArgs {
 }
 
 pub fn run(args: PivotArgs) -> Result<ExitCode> {
-    // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let store = Store::open(&super::ingest::data_dir(args.data))?;
+    let data = args.data.clone();
+    super::control::read_command(data, "pivot", |store, out| execute(args, store, out))
+}
+
+/// List the sample's indicators from `store` on `out`.
+pub fn execute(args: PivotArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
     let indicators = store.pivot(&args.sha256)?;
     match args.format {
         OutputFormat::Json => {

@@ -71,10 +71,12 @@ pub fn envelope(page: &SearchPage) -> serde_json::Value {
 }
 
 pub fn run(args: SearchArgs) -> Result<ExitCode> {
-    // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let store = Store::open(&super::ingest::data_dir(args.data))?;
+    let data = args.data.clone();
+    super::control::read_command(data, "search", |store, out| execute(args, store, out))
+}
+
+/// Run the search on `store`, writing the page to `out`.
+pub fn execute(args: SearchArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
     let mut request = SearchRequest::new(args.query);
     request.limit = args.limit;
     request.cursor = args.cursor;

@@ -1,17 +1,16 @@
-//! `sandscope serve`: ingest the given logs first (with progress), then serve the
-//! VirusTotal-compatible API and the web UI until Ctrl-C.
-//!
-//! The storage backend is passed in by `main.rs` (it opens the store in `--data` with the
-//! Sigma rules of `--rules`), so this module only deals with arguments, keys, progress and the
-//! runtime.
+//! `sandscope serve`: ingest the given logs first (through the same planning as `sandscope
+//! ingest`), then serve the VirusTotal-compatible API and the web UI until Ctrl-C, over HTTP or,
+//! with `--tls-cert`/`--tls-key`, HTTPS. While it runs, the command line's read commands and
+//! `ingest` go through it (see [`super::control`]).
 
+use super::ingest::{IngestArgs, Shown};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use sandscope_server::{ApiKeys, Backend, Role, ServerConfig, Upload};
+use sandscope_ingest::Pipeline;
+use sandscope_server::{ApiKeys, Role, ServerConfig, StoreBackend};
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -20,16 +19,18 @@ pub struct ServeArgs {
     /// The data directory: reports, original logs and the search index (created if missing).
     #[arg(long, env = "SANDSCOPE_DATA", default_value = "sandscope-data")]
     pub data: PathBuf,
-    /// Address to listen on. Keep it on loopback unless a TLS proxy is in front.
+    /// Address to listen on. Keep it on loopback unless TLS is on (--tls-cert) or a TLS proxy
+    /// is in front.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Logs or sandbox reports to ingest before serving (files, or directories walked recursively).
+    /// Logs, sandbox reports or run folders to ingest before serving (directories walked
+    /// recursively, CAPE run folders as one detonation, as `sandscope ingest` does).
     #[arg(long, num_args = 1..)]
     pub ingest: Vec<PathBuf>,
     #[command(flatten)]
     pub sigma: super::sigma_args::SigmaArgs,
-    /// An API key with read and ingest rights (repeatable). Without any key, one is generated
-    /// and printed.
+    /// An API key with read and ingest rights (repeatable; at least 8 characters). Without any
+    /// key, one is generated and printed.
     #[arg(long = "api-key")]
     pub api_keys: Vec<String>,
     /// A keys file: one `<key> [read|ingest]` per line, `#` comments.
@@ -39,52 +40,78 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 256)]
     pub max_upload_mib: u64,
     /// The URL clients use to reach this server, for `links` in API answers (default:
-    /// `http://<listen>`).
+    /// `http://<listen>`, or `https://<listen>` with TLS).
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
-/// Run `sandscope serve` with the backend `open_backend` builds from the arguments.
-pub fn run(
-    args: ServeArgs,
-    open_backend: impl FnOnce(&ServeArgs) -> Result<Arc<dyn Backend>>,
-) -> Result<ExitCode> {
+/// Run `sandscope serve`.
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let (keys, generated) = api_keys(&args)?;
-    let backend = open_backend(&args)
-        .with_context(|| format!("opening the data directory {}", args.data.display()))?;
-    let failed = ingest_all(backend.as_ref(), &args.ingest)?;
-
+    let (store, _owner) = super::control::open_store(&args.data, "serve")?;
+    let pipeline = Pipeline::new(args.sigma.engine()?);
+    let backend = Arc::new(StoreBackend::new(store, pipeline));
+    let tls = args.tls_cert.clone().zip(args.tls_key.clone());
+    // Bound before the first ingest, so a taken port fails at once (and port 0 is resolved).
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .with_context(|| format!("listening on {}", args.listen))?;
     let public_url = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", args.listen))
+        .unwrap_or_else(|| {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{address}")
+        })
         .trim_end_matches('/')
         .to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // Checked before the first ingest, so a bad certificate fails at once.
+    let tls = match tls {
+        Some((cert, key)) => Some(runtime.block_on(sandscope_server::load_tls(&cert, &key))?),
+        None => None,
+    };
+    // From here on the command line's read commands and ingests go through this process.
+    let _control = super::control::serve_control(&args.data, backend.clone(), &public_url)?;
+    let failed = ingest_first(&backend, &args.ingest)?;
+
     let config = ServerConfig {
         public_url: public_url.clone(),
         upload_limit: args.max_upload_mib.saturating_mul(1024 * 1024),
         ..ServerConfig::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
+        listener
+            .set_nonblocking(true)
+            .context("setting up the listening socket")?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .with_context(|| format!("listening on {address}"))?;
         let app = sandscope_server::router(backend, keys, config);
         if let Some(key) = &generated {
             println!("API key for this run (x-apikey header, and the UI's key box): {key}");
         }
         println!("Sandscope is serving at {public_url}/ — open it in a browser (Ctrl-C stops it).");
-        sandscope_server::serve(listener, app, async {
+        let stop = async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        };
+        match tls {
+            Some(tls) => sandscope_server::serve_tls(listener, app, tls, stop).await,
+            None => sandscope_server::serve(listener, app, stop).await,
+        }
         .context("serving HTTP")
     })?;
-    Ok(if failed > 0 {
+    Ok(if failed {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
@@ -116,73 +143,41 @@ fn random_key() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if meta.is_dir() {
-        let mut children = std::fs::read_dir(path)
-            .with_context(|| format!("{}", path.display()))?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("{}", path.display()))?;
-        children.sort();
-        for child in children {
-            files_under(&child, out)?;
-        }
-    } else {
-        out.push(path.to_path_buf());
+/// Ingest `paths` before serving, as `sandscope ingest` would (its warnings and skips on
+/// standard error, one line of totals). Returns whether some input was skipped.
+fn ingest_first(backend: &StoreBackend, paths: &[PathBuf]) -> Result<bool> {
+    if paths.is_empty() {
+        return Ok(false);
     }
-    Ok(())
+    let args = IngestArgs {
+        paths: paths.to_vec(),
+        sha256: None,
+        sample: None,
+        sandbox: None,
+        data: None,
+        sigma: Default::default(),
+        batch: 16,
+    };
+    let shown = Shown {
+        progress: true,
+        notes: false,
+    };
+    let stderr = std::io::stderr();
+    let code = super::ingest::execute(
+        &args,
+        backend.store(),
+        backend.pipeline(),
+        &mut std::io::sink(),
+        &mut stderr.lock(),
+        shown,
+    )?;
+    if code == ExitCode::from(1) {
+        bail!("nothing could be ingested from {}", shown_paths(paths));
+    }
+    Ok(code != ExitCode::SUCCESS)
 }
 
-/// Ingest every file under `paths`; returns how many failed (each is reported, none stops the
-/// rest).
-fn ingest_all(backend: &dyn Backend, paths: &[PathBuf]) -> Result<usize> {
-    let mut files = Vec::new();
-    for path in paths {
-        files_under(path, &mut files)?;
-    }
-    if files.is_empty() {
-        return Ok(0);
-    }
-    let bar = ProgressBar::new(files.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("ingesting {bar:30} {pos}/{len} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut failed = 0;
-    let mut reports = 0;
-    for file in files {
-        bar.set_message(file.display().to_string());
-        let upload = Upload {
-            original_name: file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            path: file.clone(),
-            sha256: None,
-            sandbox: None,
-        };
-        match backend.ingest(&upload) {
-            Ok(outcome) => {
-                reports += outcome.report_ids.len();
-                for warning in outcome.warnings {
-                    bar.println(format!("warning: {}: {warning}", file.display()));
-                }
-            }
-            Err(err) => {
-                failed += 1;
-                bar.println(format!("error: {}: {err}", file.display()));
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    eprintln!(
-        "ingested {reports} report(s) from {} file(s), {failed} failed",
-        bar.length().unwrap_or(0)
-    );
-    if failed > 0 && reports == 0 {
-        bail!("nothing could be ingested");
-    }
-    Ok(failed)
+fn shown_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
 }

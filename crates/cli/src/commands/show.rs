@@ -2,7 +2,6 @@
 //! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or for reading.
 
 use super::cape::render_text;
-use super::ingest::data_dir;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use sandscope_model::{BehaviourSummary, Envelope, behaviour_mitre_trees};
@@ -38,7 +37,12 @@ pub struct ShowArgs {
 }
 
 pub fn run(args: ShowArgs) -> Result<ExitCode> {
-    let store = Store::open(&data_dir(args.data.clone()))?;
+    let data = args.data.clone();
+    super::control::read_command(data, "show", |store, out| execute(args, store, out))
+}
+
+/// Write the sample's reports (or summary, or trees) from `store` to `out`.
+pub fn execute(args: ShowArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
     let sha256 = args.sha256.trim().to_ascii_lowercase();
     let mut reports = store.sample_reports(&sha256)?;
     if reports.is_empty() {
@@ -50,17 +54,16 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
             bail!("sample {sha256} has no report from sandbox `{sandbox}`");
         }
     }
-    let mut out = std::io::stdout().lock();
     if args.summary {
         let summary = BehaviourSummary::merge(&reports);
-        serde_json::to_writer_pretty(&mut out, &Envelope { data: &summary })?;
+        serde_json::to_writer_pretty(&mut *out, &Envelope { data: &summary })?;
     } else if args.mitre {
         let trees = behaviour_mitre_trees(&reports);
-        serde_json::to_writer_pretty(&mut out, &Envelope { data: &trees })?;
+        serde_json::to_writer_pretty(&mut *out, &Envelope { data: &trees })?;
     } else {
         match args.format {
             ShowFormat::Json => {
-                serde_json::to_writer_pretty(&mut out, &Envelope { data: &reports })?;
+                serde_json::to_writer_pretty(&mut *out, &Envelope { data: &reports })?;
             }
             ShowFormat::Text => {
                 for report in &reports {

@@ -21,6 +21,11 @@ pub struct SigmaArgs {
 }
 
 impl SigmaArgs {
+    /// Whether any Sigma option was given (a server ingests with its own engine only).
+    pub fn is_set(&self) -> bool {
+        !self.rules.is_empty() || self.no_default_rules || self.no_sigma
+    }
+
     /// The engine to keep resident for every report, or `None` with `--no-sigma`.
     pub fn engine(&self) -> Result<Option<Arc<SigmaEngine>>> {
         if self.no_sigma {
