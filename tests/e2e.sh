@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end suites of issue 7 against a real `sandscope serve`:
-#   tests/vt       — VirusTotal's vt-py client, unchanged (pytest)
+#   tests/vt       — VirusTotal's vt-py client, unchanged (pytest), over HTTP and over HTTPS
 #   tests/browser  — the web UI in headless Chromium (playwright-core driving Debian's chromium)
 # Installs what is missing (vt-py, pytest, chromium, the npm lock), runs both, exits non-zero
 # if either fails. Screenshots and the server log go to $ARTEFACTS_DIR (default
@@ -44,6 +44,8 @@ fi
 status=0
 echo "e2e: vt-py suite"
 python3 -m pytest -q tests/vt || status=1
+echo "e2e: vt-py suite over HTTPS (serve --tls-cert/--tls-key, a throw-away CA)"
+SANDSCOPE_TLS=1 python3 -m pytest -q -p no:cacheprovider tests/vt || status=1
 echo "e2e: browser suite"
 node tests/browser/run.mjs || status=1
 if [[ $status -ne 0 ]]; then

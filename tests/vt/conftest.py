@@ -2,6 +2,11 @@
 
 `SANDSCOPE_BIN` names the binary (default: target/debug/sandscope of this checkout); it is run
 as `<bin> serve --data <tmp> --listen 127.0.0.1:<port> --ingest <logs> --api-key <key>`.
+
+With `SANDSCOPE_TLS=1` the server serves HTTPS (`--tls-cert/--tls-key`) with a certificate
+signed by a throw-away CA made here with openssl; the CA goes to `SSL_CERT_FILE`, which
+Python's default TLS context (and so vt-py's aiohttp session and urllib) trusts, so vt-py
+runs unchanged.
 """
 
 import json
@@ -33,6 +38,39 @@ def free_port():
         return s.getsockname()[1]
 
 
+TLS = os.environ.get("SANDSCOPE_TLS") == "1"
+
+
+def make_certificate(folder):
+    """A CA and a server certificate for 127.0.0.1 signed by it; returns (ca, cert, key)."""
+    ca_key, ca = folder / "ca.key", folder / "ca.pem"
+    key, csr, cert = folder / "server.key", folder / "server.csr", folder / "server.pem"
+    ext = folder / "server.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                   "basicConstraints=critical,CA:FALSE\n"
+                   "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                   "extendedKeyUsage=serverAuth\n")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=sandscope test CA", "-keyout", ca_key, "-out", ca)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", key, "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-days", "2", "-extfile", ext, "-out", cert)
+    return ca, cert, key
+
+
+# Made before any test module imports vt (aiohttp builds its default TLS context on import).
+CERTIFICATE = None
+if TLS:
+    import tempfile
+    CERTIFICATE = make_certificate(pathlib.Path(tempfile.mkdtemp(prefix="sandscope-tls-")))
+    os.environ["SSL_CERT_FILE"] = str(CERTIFICATE[0])
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     binary = os.environ.get("SANDSCOPE_BIN", str(ROOT / "target" / "debug" / "sandscope"))
@@ -40,13 +78,14 @@ def server(tmp_path_factory):
     manifest = write_fixtures(logs)
     data = tmp_path_factory.mktemp("data")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    command = [binary, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}",
+               "--ingest", str(logs), "--api-key", API_KEY]
+    if CERTIFICATE:
+        _, cert, key = CERTIFICATE
+        command += ["--tls-cert", str(cert), "--tls-key", str(key)]
+    url = f"{'https' if TLS else 'http'}://127.0.0.1:{port}"
     output = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
-    process = subprocess.Popen(
-        [binary, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}",
-         "--ingest", str(logs), "--api-key", API_KEY],
-        stdout=output, stderr=subprocess.STDOUT,
-    )
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
         if process.poll() is not None:
@@ -62,7 +101,7 @@ def server(tmp_path_factory):
             process.kill()
             pytest.fail("sandscope serve did not answer its health check in time")
         time.sleep(0.3)
-    yield {"url": url, "key": API_KEY, "manifest": manifest, "process": process}
+    yield {"url": url, "key": API_KEY, "manifest": manifest, "process": process, "tls": TLS}
     process.terminate()
     try:
         process.wait(timeout=10)

@@ -123,3 +123,25 @@ def test_missing_or_wrong_key_is_401(server):
 
     status, _, body = raw_get(f"{server['url']}/api/v3/sandscope/health")
     assert status == 200, "the health check needs no key"
+
+
+def test_the_scheme_is_the_one_asked_for(server):
+    """With SANDSCOPE_TLS=1 every call of this suite went over HTTPS (certificate verified
+    against the test CA); plain HTTP to the same port gets no API answer."""
+    import http.client
+    port = int(urllib.parse.urlsplit(server["url"]).port)
+    if server["tls"]:
+        assert server["url"].startswith("https://")
+        plain = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
+            plain.request("GET", "/api/v3/sandscope/health")
+            response = plain.getresponse()
+            # rustls answers a plaintext request with a TLS alert, never with HTTP.
+            assert response.status != 200
+            raise ConnectionError(f"plain HTTP got status {response.status}")
+    else:
+        assert server["url"].startswith("http://")
+    with client(server) as c:
+        hits = list(c.iterator("/intelligence/search",
+                               params={"query": "behaviour_files:@tutanota.com"}, limit=20))
+        assert sorted(h.id for h in hits) == sorted(server["manifest"]["tutanota"])
