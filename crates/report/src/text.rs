@@ -263,8 +263,12 @@ fn sigma(out: &mut String, results: &[SigmaAnalysisResult]) {
             events,
             if events == 1 { "" } else { "s" }
         );
-        for context in rule.match_context.iter().take(QUOTED_EVENTS_PER_RULE) {
-            matched_event(out, context);
+        let mut quoted = rule.match_context.iter().take(QUOTED_EVENTS_PER_RULE);
+        if let Some(first) = quoted.next() {
+            matched_event(out, first, None);
+            for context in quoted {
+                matched_event(out, context, Some(first));
+            }
         }
         if events > QUOTED_EVENTS_PER_RULE {
             let _ = writeln!(
@@ -277,16 +281,26 @@ fn sigma(out: &mut String, results: &[SigmaAnalysisResult]) {
 }
 
 /// One matched event: its Sysmon id, then each field that says what happened (identifiers,
-/// timestamps and empty values left out; the JSON report has them all).
-fn matched_event(out: &mut String, context: &MatchContext) {
+/// timestamps and empty values left out; the JSON report has them all). After the first event
+/// of a rule, only the fields whose values differ from it.
+fn matched_event(out: &mut String, context: &MatchContext, first: Option<&MatchContext>) {
     let event_id = context.values.get("EventID").map(String::as_str);
     let _ = writeln!(
         out,
-        "    {DIM}event {}{DIM:#}",
-        escape_control(event_id.unwrap_or("?"))
+        "    {DIM}Sysmon event {}{}{DIM:#}",
+        escape_control(event_id.unwrap_or("?")),
+        if first.is_some() {
+            ", other fields as above"
+        } else {
+            ""
+        }
     );
     for (name, value) in &context.values {
-        if is_bookkeeping_field(name) || value.is_empty() || value == "-" {
+        if is_bookkeeping_field(name)
+            || value.is_empty()
+            || value == "-"
+            || first.is_some_and(|f| f.values.get(name) == Some(value))
+        {
             continue;
         }
         let _ = writeln!(

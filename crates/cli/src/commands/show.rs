@@ -1,11 +1,11 @@
 //! `sandscope show SHA256`: a stored sample's behaviour reports, as VirusTotal serves them
 //! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or for reading.
 
-use super::cape::render_text;
 use super::ingest::data_dir;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use sandscope_model::{BehaviourSummary, Envelope, behaviour_mitre_trees};
+use sandscope_report::render_behaviour;
 use sandscope_store::Store;
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,6 +50,18 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
             bail!("sample {sha256} has no report from sandbox `{sandbox}`");
         }
     }
+    let text = !args.summary && !args.mitre && args.format == ShowFormat::Text;
+    if text {
+        // The same rendering as `report --format text`, Sigma hits and ATT&CK included; styles
+        // are removed when stdout is not a terminal.
+        let mut out = anstream::stdout();
+        for report in &reports {
+            out.write_all(render_behaviour(report, &[]).as_bytes())?;
+            writeln!(out)?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = std::io::stdout().lock();
     if args.summary {
         let summary = BehaviourSummary::merge(&reports);
@@ -58,17 +70,7 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
         let trees = behaviour_mitre_trees(&reports);
         serde_json::to_writer_pretty(&mut out, &Envelope { data: &trees })?;
     } else {
-        match args.format {
-            ShowFormat::Json => {
-                serde_json::to_writer_pretty(&mut out, &Envelope { data: &reports })?;
-            }
-            ShowFormat::Text => {
-                for report in &reports {
-                    writeln!(out, "== {}", report.id)?;
-                    write!(out, "{}", render_text(report)?)?;
-                }
-            }
-        }
+        serde_json::to_writer_pretty(&mut out, &Envelope { data: &reports })?;
     }
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)
