@@ -21,7 +21,16 @@ pub const WMIEXEC: &str =
 pub const PSEXEC_SMB: &str =
     "sbousseaden_EVTX-ATTACK-SAMPLES/Lateral Movement/LM_sysmon_psexec_smb_meterpreter.evtx";
 
-pub const ALL_VENDORED: &[&str] = &[MSHTA, RUNDLL_SCHTASK, PSEXEC, FLASH, APT10, CAPE_BITS];
+pub const ALL_VENDORED: &[&str] = &[
+    MSHTA,
+    RUNDLL_SCHTASK,
+    PSEXEC,
+    FLASH,
+    APT10,
+    CAPE_BITS,
+    WMIEXEC,
+    PSEXEC_SMB,
+];
 
 pub fn vendored(relative: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data")).join(relative)
