@@ -1,5 +1,6 @@
 //! `sandscope show SHA256`: a stored sample's behaviour reports, as VirusTotal serves them
-//! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or for reading.
+//! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or as the
+//! terminal report of `sandscope report --format text`.
 
 use super::ingest::data_dir;
 use anyhow::{Result, bail};
@@ -30,6 +31,8 @@ pub struct ShowArgs {
     /// The ATT&CK trees per sandbox (tactics → techniques → signatures).
     #[arg(long, group = "view")]
     pub mitre: bool,
+    /// `json`: VirusTotal's envelope; `text`: each report as `report --format text` prints it
+    /// (Sigma hits and ATT&CK techniques included). `--summary` and `--mitre` are JSON only.
     #[arg(long, value_enum, default_value_t = ShowFormat::Json)]
     pub format: ShowFormat,
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
