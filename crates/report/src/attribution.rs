@@ -38,7 +38,7 @@ use std::collections::{BTreeSet, HashSet};
 const INJECTION_RIGHTS: u32 = 0x0002 | 0x0020;
 /// How long after `net start X` a services.exe child counts as the service's host.
 const SERVICE_START_WINDOW_SECONDS: i64 = 5;
-/// Notes about adopted processes beyond this many are summarised.
+/// Notes about adopted processes (and pids listed in one note) beyond this many are summarised.
 const MAX_ADOPTION_NOTES: usize = 32;
 
 #[derive(Debug)]
@@ -230,7 +230,11 @@ pub(crate) fn attribute(
         extra_events: BTreeSet::new(),
         notes: [note].into_iter().chain(launcher_note).collect(),
     };
-    for &root in &roots {
+    for (n, &root) in roots.iter().enumerate() {
+        attribution.included[root] = Some(0);
+        if n >= MAX_ADOPTION_NOTES {
+            continue;
+        }
         let p = &table.procs[root];
         attribution.notes.push(format!(
             "root process: {} (pid {}, ProcessGuid {})",
@@ -241,7 +245,12 @@ pub(crate) fn attribute(
             p.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
             p.guid.as_ref().map(|g| g.as_str()).unwrap_or("?")
         ));
-        attribution.included[root] = Some(0);
+    }
+    if roots.len() > MAX_ADOPTION_NOTES {
+        attribution.notes.push(format!(
+            "… and {} more root processes",
+            roots.len() - MAX_ADOPTION_NOTES
+        ));
     }
     grow(ctx, &mut attribution);
     Ok(attribution)
@@ -414,10 +423,18 @@ fn launcher_burst(ctx: &Context<'_>, root: usize) -> Option<LauncherBurst> {
             "no other tree of it started within {LAUNCHER_BURST_SECONDS} s, so its one tree is reported"
         ));
     } else {
+        let mut pids: Vec<String> = roots
+            .iter()
+            .take(MAX_ADOPTION_NOTES)
+            .map(|&r| pid(r))
+            .collect();
+        if roots.len() > MAX_ADOPTION_NOTES {
+            pids.push("…".into());
+        }
         note.push_str(&format!(
             "its {} trees started no more than {LAUNCHER_BURST_SECONDS} s apart are reported together (pids {})",
             roots.len(),
-            roots.iter().map(|&r| pid(r)).collect::<Vec<_>>().join(", ")
+            pids.join(", ")
         ));
     }
     let left_out = siblings.len() - roots.len();
