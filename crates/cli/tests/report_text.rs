@@ -156,3 +156,41 @@ fn show_text_of_a_stored_sample_shows_its_sigma_hits() {
     );
     says_what_the_json_knows(&text, &stored["data"][0]["attributes"]);
 }
+
+#[test]
+fn show_text_of_a_cape_report_shows_its_signatures_and_http() {
+    // CAPE's apc-inject run (CybercentreCanada, MIT, vendored): signatures and HTTP requests.
+    const SAMPLE: &str = "b145e2ec11257461442f8a42e1b34b303ff7eba7b27a8b65cb0ae6ac67950d10";
+    let lite = format!(
+        "{}/../../tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples/{SAMPLE}/Report/reports/lite.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    sandscope(&["ingest", "--data", data, "--no-sigma", &lite]);
+    let view = ["show", "--data", data, "--sandbox", "CAPE Sandbox", SAMPLE];
+    let stored: Value = serde_json::from_slice(&sandscope(&view).stdout).unwrap();
+    let attributes = &stored["data"][0]["attributes"];
+    let text =
+        String::from_utf8(sandscope(&[&view[..], &["--format", "text"]].concat()).stdout).unwrap();
+    let signatures = section(&text, "Signatures");
+    let matches = attributes["signature_matches"].as_array().unwrap();
+    assert!(!matches.is_empty());
+    for signature in matches {
+        let name = signature["name"].as_str().unwrap();
+        let description = signature["description"].as_str().unwrap();
+        assert!(
+            signatures.contains(&format!("{name} {description}\n")),
+            "{name} in\n{signatures}"
+        );
+    }
+    let network = section(&text, "Network");
+    let http = attributes["http_conversations"].as_array().unwrap();
+    assert!(!http.is_empty());
+    for conversation in http {
+        let url = conversation["url"].as_str().unwrap();
+        assert!(network.contains(&format!(" {url}")), "{url} in\n{network}");
+    }
+    assert!(section(&text, "Sigma rules").contains("(Sigma was not run)"));
+}

@@ -1,6 +1,7 @@
 //! The terminal report an analyst reads top to bottom: summary, process tree with command lines,
 //! network, files, registry, services and tasks, the rest of what was seen, then the Sigma hits
-//! (most severe first, with the fields of the events they matched) and the ATT&CK techniques.
+//! (most severe first, with the fields of the events they matched), sandbox signatures and the
+//! ATT&CK techniques.
 //! A section with nothing in it says so in one line; the catch-all section is left out.
 //!
 //! Output always carries ANSI styles; print it through `anstream`, which removes them when the
@@ -69,7 +70,18 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
         let _ = writeln!(out, "{LABEL}behash{LABEL:#} {behash}");
     }
     if !a.tags.is_empty() {
-        let _ = writeln!(out, "{LABEL}tags{LABEL:#} {}", a.tags.join(", "));
+        let _ = writeln!(
+            out,
+            "{LABEL}tags{LABEL:#} {}",
+            escape_control(&a.tags.join(", "))
+        );
+    }
+    if !a.verdicts.is_empty() {
+        let _ = writeln!(
+            out,
+            "{LABEL}verdicts{LABEL:#} {}",
+            escape_control(&a.verdicts.join(", "))
+        );
     }
     for note in notes {
         let _ = writeln!(out, "{DIM}• {}{DIM:#}", escape_control(note));
@@ -111,7 +123,18 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
                 .unwrap_or_default()
         );
     }
-    if a.dns_lookups.is_empty() && a.ip_traffic.is_empty() {
+    for h in &a.http_conversations {
+        let _ = writeln!(
+            out,
+            "  HTTP {} {}{}",
+            escape_control(h.request_method.as_deref().unwrap_or("?")),
+            escape_control(&h.url),
+            h.response_status_code
+                .map(|c| format!(" → {VALUE}{c}{VALUE:#}"))
+                .unwrap_or_default()
+        );
+    }
+    if a.dns_lookups.is_empty() && a.ip_traffic.is_empty() && a.http_conversations.is_empty() {
         let _ = writeln!(out, "  {DIM}(none seen){DIM:#}");
     }
 
@@ -131,6 +154,22 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
                 .unwrap_or_default()
         );
     }
+    for c in &a.files_copied {
+        let _ = writeln!(
+            out,
+            "  {LABEL}copied{LABEL:#}   {} → {}",
+            escape_control(&c.source),
+            escape_control(&c.destination)
+        );
+    }
+    if let Some(hosts) = &a.hosts_file {
+        let _ = writeln!(
+            out,
+            "  {LABEL}hosts file{LABEL:#} {}",
+            escape_control(hosts)
+        );
+    }
+    list(&mut out, "written", &a.files_written);
     list(&mut out, "deleted", &a.files_deleted);
     list(&mut out, "times changed", &a.files_attribute_changed);
     list(&mut out, "opened", &a.files_opened);
@@ -145,6 +184,7 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
         );
     }
     list(&mut out, "deleted", &a.registry_keys_deleted);
+    list(&mut out, "opened", &a.registry_keys_opened);
 
     section(&mut out, "Services and tasks");
     for s in &a.service_details {
@@ -192,11 +232,13 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
     }
     list(&mut out, "named pipes", &a.named_pipes);
 
-    let other: [(&str, &[String]); 4] = [
+    let other: [(&str, &[String]); 6] = [
         ("mutexes created", &a.mutexes_created),
         ("mutexes opened", &a.mutexes_opened),
         ("modules loaded", &a.modules_loaded),
+        ("calls highlighted", &a.calls_highlighted),
         ("terminated", &a.processes_terminated),
+        ("killed", &a.processes_killed),
     ];
     if other.iter().any(|(_, items)| !items.is_empty()) {
         section(&mut out, "Other");
@@ -223,6 +265,29 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
         None => {}
     }
     sigma(&mut out, &a.sigma_analysis_results);
+
+    if !a.signature_matches.is_empty() {
+        section(&mut out, "Signatures");
+        for m in &a.signature_matches {
+            let severity = m
+                .severity
+                .as_deref()
+                .unwrap_or_default()
+                .trim_start_matches("IMPACT_SEVERITY_")
+                .to_ascii_lowercase();
+            let style = level_style(&severity);
+            let _ = writeln!(
+                out,
+                "  {style}{:<13}{style:#} {LABEL}{}{LABEL:#} {}",
+                escape_control(&severity.to_ascii_uppercase()),
+                escape_control(m.name.as_deref().unwrap_or("?")),
+                escape_control(&m.description)
+            );
+            for data in m.match_data.iter().take(QUOTED_EVENTS_PER_RULE) {
+                let _ = writeln!(out, "      {}", escape_control(data));
+            }
+        }
+    }
 
     section(&mut out, "ATT&CK techniques");
     attack(&mut out, &a.mitre_attack_techniques);
