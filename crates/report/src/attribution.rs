@@ -1,7 +1,12 @@
 //! Attribution: which processes and events of a log are the sample's.
 //!
-//! The sample's root process(es) are chosen by [`SampleSelector`]; from them the set grows to a
-//! fixed point along these edges:
+//! The sample's root process(es) are chosen by [`SampleSelector`]. Detected automatically, the
+//! root is the first candidate process (sample location first); when no sandbox agent is in the
+//! log and that root was started by a system launcher (WMI's `WmiPrvSE`, `services.exe`, the
+//! task scheduler, WinRM's hosts), the log is read as remote or scheduled execution rather
+//! than a detonation, and every candidate tree that launcher started in the same burst (each
+//! within [`LAUNCHER_BURST_SECONDS`] of the previous) is a root too; the notes say so. From the
+//! roots the set grows to a fixed point along these edges:
 //! 1. **children** (event 1 `ParentProcessGuid`), recursively;
 //! 2. **injection**: targets of CreateRemoteThread (8) and of process access (10) with
 //!    `PROCESS_CREATE_THREAD` or `PROCESS_VM_WRITE` rights, from the moment of the access on;
@@ -16,13 +21,14 @@
 //!    writes for those services, the scheduler's writes of those tasks (`…\System32\Tasks\<name>`,
 //!    `…\Schedule\TaskCache\Tree\<name>`), the BITS service writing a `bitsadmin /transfer`
 //!    destination (and its `BIT*.tmp` staging file), and WMI events (19–21) after the sample
-//!    started.
+//!    started; for roots services.exe started, the writes of the service whose `ImagePath` runs
+//!    them (registered remotely, so no command line of the log names it).
 //!
 //! Processes the noise list ([`crate::noise`]) names are never followed.
 
 use crate::commands::{self, ServiceAction};
 use crate::noise::{ProcessClass, is_os_host};
-use crate::table::{ProcessTable, basename_lower};
+use crate::table::{Proc, ProcessTable, basename_lower};
 use crate::{ReportError, SampleSelector};
 use sandscope_event::{ProcessGuid, SysmonEvent, event_id};
 use sandscope_normalise::Normaliser;
@@ -32,13 +38,16 @@ use std::collections::{BTreeSet, HashSet};
 const INJECTION_RIGHTS: u32 = 0x0002 | 0x0020;
 /// How long after `net start X` a services.exe child counts as the service's host.
 const SERVICE_START_WINDOW_SECONDS: i64 = 5;
-/// Notes about adopted processes beyond this many are summarised.
+/// Notes about adopted processes (and pids listed in one note) beyond this many are summarised.
 const MAX_ADOPTION_NOTES: usize = 32;
 
 #[derive(Debug)]
 pub(crate) struct Attribution {
     pub everything: bool,
     pub roots: Vec<usize>,
+    /// The system launcher (WMI, services, task scheduler, WinRM) whose sibling trees are the
+    /// roots, when no sample was named and the log reads as remote or scheduled execution.
+    pub launcher: Option<usize>,
     /// Per process: `Some(first event index that counts)` when the process is the sample's.
     pub included: Vec<Option<usize>>,
     pub extra_events: BTreeSet<usize>,
@@ -50,6 +59,7 @@ impl Attribution {
         Attribution {
             everything: true,
             roots: Vec::new(),
+            launcher: None,
             included: vec![Some(0); table.procs.len()],
             extra_events: BTreeSet::new(),
             notes: vec!["attribution off: every event of the log is reported".to_string()],
@@ -150,6 +160,8 @@ pub(crate) fn attribute(
     selector: &SampleSelector,
 ) -> Result<Attribution, ReportError> {
     let table = ctx.table;
+    let mut launcher = None;
+    let mut launcher_note = None;
     let (roots, note) = match selector {
         SampleSelector::Everything => return Ok(Attribution::everything(table)),
         SampleSelector::RootGuid(text) => {
@@ -200,17 +212,29 @@ pub(crate) fn attribute(
         SampleSelector::Auto => {
             let (root, why) =
                 detect_root(ctx).ok_or(ReportError::SampleNotFound(SampleSelector::Auto))?;
-            (vec![root], why)
+            match launcher_burst(ctx, root) {
+                Some(burst) => {
+                    launcher = Some(burst.launcher);
+                    launcher_note = Some(burst.note);
+                    (burst.roots, why)
+                }
+                None => (vec![root], why),
+            }
         }
     };
     let mut attribution = Attribution {
         everything: false,
         roots: roots.clone(),
+        launcher,
         included: vec![None; table.procs.len()],
         extra_events: BTreeSet::new(),
-        notes: vec![note],
+        notes: [note].into_iter().chain(launcher_note).collect(),
     };
-    for &root in &roots {
+    for (n, &root) in roots.iter().enumerate() {
+        attribution.included[root] = Some(0);
+        if n >= MAX_ADOPTION_NOTES {
+            continue;
+        }
         let p = &table.procs[root];
         attribution.notes.push(format!(
             "root process: {} (pid {}, ProcessGuid {})",
@@ -221,7 +245,12 @@ pub(crate) fn attribute(
             p.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
             p.guid.as_ref().map(|g| g.as_str()).unwrap_or("?")
         ));
-        attribution.included[root] = Some(0);
+    }
+    if roots.len() > MAX_ADOPTION_NOTES {
+        attribution.notes.push(format!(
+            "… and {} more root processes",
+            roots.len() - MAX_ADOPTION_NOTES
+        ));
     }
     grow(ctx, &mut attribution);
     Ok(attribution)
@@ -238,19 +267,22 @@ fn outermost(table: &ProcessTable, matches: impl Fn(usize) -> bool) -> Vec<usize
         .collect()
 }
 
+/// A process that may be the sample: neither background, sandbox, Windows host nor baseline.
+fn is_candidate(ctx: &Context<'_>, i: usize) -> bool {
+    let p = &ctx.table.procs[i];
+    ctx.classes[i] == ProcessClass::Normal
+        && !p.image.as_deref().is_some_and(is_os_host)
+        && !ctx.baseline_processes.contains(&baseline_process_key(
+            p.image.as_deref(),
+            p.command_line.as_deref(),
+        ))
+}
+
 fn detect_root(ctx: &Context<'_>) -> Option<(usize, String)> {
     let table = ctx.table;
     let mut order: Vec<usize> = (0..table.procs.len()).collect();
     order.sort_by_key(|&i| (table.procs[i].first_seen, i));
-    let candidate = |i: usize| {
-        let p = &table.procs[i];
-        ctx.classes[i] == ProcessClass::Normal
-            && !p.image.as_deref().is_some_and(is_os_host)
-            && !ctx.baseline_processes.contains(&baseline_process_key(
-                p.image.as_deref(),
-                p.command_line.as_deref(),
-            ))
-    };
+    let candidate = |i: usize| is_candidate(ctx, i);
     let launched = |i: usize| table.procs[i].created.is_some() || !table.children[i].is_empty();
     let sample_looking = |i: usize| {
         let p = &table.procs[i];
@@ -304,6 +336,118 @@ fn detect_root(ctx: &Context<'_>) -> Option<(usize, String)> {
                 ),
             )
         })
+}
+
+/// What a system launcher is, for the note, by the launcher's image and command line: the
+/// Windows processes that start programs for a remote operator or a schedule, one after
+/// another, each as a tree of its own.
+fn system_launcher(proc: &Proc) -> Option<&'static str> {
+    let name = basename_lower(proc.image.as_deref()?);
+    match name.as_str() {
+        "wmiprvse.exe" => Some("WMI's provider host"),
+        "services.exe" => Some("the service control manager"),
+        "taskeng.exe" | "taskhostw.exe" => Some("the task scheduler"),
+        "wsmprovhost.exe" | "winrshost.exe" => Some("WinRM's remote shell host"),
+        "svchost.exe" => {
+            // The scheduler runs in `-k netsvcs` (alone before Windows 10, `-s Schedule` since).
+            let command = command_key(proc.command_line.as_deref()?);
+            let args: Vec<&str> = command.split(' ').collect();
+            let service = args.windows(2).find(|w| w[0] == "-s").map(|w| w[1]);
+            let group = args.windows(2).find(|w| w[0] == "-k").map(|w| w[1]);
+            match (group, service) {
+                (_, Some("schedule")) | (Some("netsvcs"), None) => Some("the task scheduler"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Sibling trees one launcher started no more than this many seconds apart are one burst.
+pub const LAUNCHER_BURST_SECONDS: i64 = 60;
+
+/// The roots a system launcher's burst gives, and why.
+struct LauncherBurst {
+    launcher: usize,
+    roots: Vec<usize>,
+    note: String,
+}
+
+/// When no sample is named and no sandbox agent ran, a root that a system launcher started
+/// reads as remote or scheduled execution (lateral movement): the operator's commands arrive
+/// as sibling trees of that launcher, one after another. The launcher's candidate children
+/// started in one burst with the root (each within [`LAUNCHER_BURST_SECONDS`] of the previous)
+/// are the roots, in start order.
+fn launcher_burst(ctx: &Context<'_>, root: usize) -> Option<LauncherBurst> {
+    let table = ctx.table;
+    if ctx.classes.contains(&ProcessClass::Agent) {
+        return None;
+    }
+    table.procs[root].created?;
+    let launcher = table.procs[root].parent?;
+    let kind = system_launcher(&table.procs[launcher])?;
+    let mut siblings: Vec<(i64, usize, usize)> = table.children[launcher]
+        .iter()
+        .filter(|&&c| is_candidate(ctx, c))
+        .filter_map(|&c| {
+            let created = table.procs[c].created?;
+            Some((crate::logged_second(&ctx.events[created]), created, c))
+        })
+        .collect();
+    siblings.sort_unstable();
+    let at = siblings.iter().position(|&(_, _, c)| c == root)?;
+    let mut first = at;
+    while first > 0 && siblings[first].0 - siblings[first - 1].0 <= LAUNCHER_BURST_SECONDS {
+        first -= 1;
+    }
+    let mut last = at;
+    while last + 1 < siblings.len()
+        && siblings[last + 1].0 - siblings[last].0 <= LAUNCHER_BURST_SECONDS
+    {
+        last += 1;
+    }
+    let roots: Vec<usize> = siblings[first..=last].iter().map(|&(_, _, c)| c).collect();
+    let pid = |i: usize| {
+        table.procs[i]
+            .pid
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let mut note = format!(
+        "no sample named and no sandbox agent in the log: the root was started by {} (pid {}), {kind}, so the log is read as remote or scheduled execution; ",
+        table.procs[launcher].image.as_deref().unwrap_or("?"),
+        pid(launcher),
+    );
+    if roots.len() == 1 {
+        note.push_str(&format!(
+            "no other tree of it started within {LAUNCHER_BURST_SECONDS} s, so its one tree is reported"
+        ));
+    } else {
+        let mut pids: Vec<String> = roots
+            .iter()
+            .take(MAX_ADOPTION_NOTES)
+            .map(|&r| pid(r))
+            .collect();
+        if roots.len() > MAX_ADOPTION_NOTES {
+            pids.push("…".into());
+        }
+        note.push_str(&format!(
+            "its {} trees started no more than {LAUNCHER_BURST_SECONDS} s apart are reported together (pids {})",
+            roots.len(),
+            pids.join(", ")
+        ));
+    }
+    let left_out = siblings.len() - roots.len();
+    if left_out > 0 {
+        note.push_str(&format!(
+            "; {left_out} other tree(s) it started outside that burst are left out"
+        ));
+    }
+    Some(LauncherBurst {
+        launcher,
+        roots,
+        note,
+    })
 }
 
 /// What the attributed processes asked Windows to do, gathered for adoption.
@@ -531,6 +675,35 @@ fn gather(ctx: &Context<'_>, attribution: &Attribution) -> Evidence {
             }
         }
     }
+    // A service the operator registered remotely: services.exe writes its ImagePath and runs
+    // it as one of the roots, and no command line of the log names it.
+    if let Some(launcher) = attribution.launcher
+        && table.procs[launcher]
+            .image
+            .as_deref()
+            .is_some_and(|i| basename_lower(i) == "services.exe")
+    {
+        let launched: Vec<(Option<String>, String)> = attribution
+            .roots
+            .iter()
+            .filter_map(|&r| {
+                let p = &table.procs[r];
+                Some((p.image.as_deref().map(compare_key), p.command_line.clone()?))
+            })
+            .collect();
+        for event in ctx.events {
+            if event.event_id == event_id::REGISTRY_SET_VALUE
+                && let Some((name, value)) = service_value(event)
+                && value.eq_ignore_ascii_case("imagepath")
+                && let Some(details) = event.details()
+                && launched
+                    .iter()
+                    .any(|(image, command)| runs_service(details, image.as_deref(), command))
+            {
+                evidence.services.insert(name);
+            }
+        }
+    }
     if !attribution.roots.is_empty() {
         let start = attribution
             .roots
@@ -547,6 +720,24 @@ fn gather(ctx: &Context<'_>, attribution: &Attribution) -> Evidence {
         }
     }
     evidence
+}
+
+/// Whether a process with this image and command line is what a service `ImagePath` runs: the
+/// same arguments after the program, and the same program unless those arguments alone tell
+/// (`%COMSPEC% /b /c …` runs as `C:\Windows\system32\cmd.exe /b /c …`).
+fn runs_service(image_path: &str, image_key: Option<&str>, command: &str) -> bool {
+    let image_path = image_path.replace("%%", "%");
+    let tail = |line: &str| {
+        command_key(line)
+            .split_once(' ')
+            .map(|(_, t)| t.to_string())
+    };
+    let (service_tail, process_tail) = (tail(&image_path), tail(command));
+    if service_tail.is_some() && service_tail == process_tail {
+        return true;
+    }
+    service_tail == process_tail
+        && image_key.is_some_and(|k| k == compare_key(&image_of_command(&image_path)))
 }
 
 fn adoption_reason(ctx: &Context<'_>, evidence: &Evidence, i: usize) -> Option<String> {

@@ -25,7 +25,7 @@ mod table;
 mod text;
 mod tree;
 
-pub use text::{escape_control, render_text};
+pub use text::{QUOTED_EVENTS_PER_RULE, escape_control, render_behaviour, render_text};
 
 use attribution::{Context, baseline_process_key};
 use noise::{SandboxArtefacts, classify};
@@ -162,9 +162,18 @@ pub fn build_report(
             options.baseline.len()
         ));
     }
+    // Roots a system launcher started are usually Windows' own programs (cmd.exe run over
+    // WMI): their hash names no sample, and would file every such log under cmd.exe.
     let root_sha256 = attribution
         .roots
         .iter()
+        .filter(|&&r| {
+            attribution.launcher.is_none()
+                || table.procs[r]
+                    .image
+                    .as_deref()
+                    .is_some_and(|i| !is_windows_path(i))
+        })
         .find_map(|&r| table.procs[r].sha256.clone());
     let (sha256, origin) = match (options.sha256.as_deref(), root_sha256) {
         (Some(given), _) => (given.trim().to_ascii_lowercase(), Sha256Origin::Given),
@@ -173,6 +182,13 @@ pub fn build_report(
                 "report id uses the root process's SHA-256 from its Hashes: {root}"
             ));
             (root, Sha256Origin::RootHashes)
+        }
+        (None, None) if attribution.launcher.is_some() => {
+            let derived = derived_sha256(events, &table, &attribution);
+            notes.push(format!(
+                "no SHA-256 known for the sample (none given; the roots a system launcher started are Windows programs, not a sample file): the report id uses {derived}, a SHA-256 of the log's identity (computer and root ProcessGuids), not of a file"
+            ));
+            (derived, Sha256Origin::Derived)
         }
         (None, None) => {
             let derived = derived_sha256(events, &table, &attribution);
@@ -195,12 +211,15 @@ pub fn build_report(
 
 /// The folder the sample ran from, when it is not a Windows folder (a script's interpreter
 /// lives in System32; then the first sample-location path of its command line counts).
+/// A path in Windows' own folders (`%windir%`, `%programfiles%`).
+fn is_windows_path(path: &str) -> bool {
+    let key = attribution::compare_key(path);
+    key.starts_with("%windir%") || key.starts_with("%programfiles")
+}
+
 fn sample_dir(table: &ProcessTable, roots: &[usize]) -> Option<String> {
     let root = &table.procs[*roots.first()?];
-    let outside_windows = |path: &str| {
-        let key = attribution::compare_key(path);
-        !key.starts_with("%windir%") && !key.starts_with("%programfiles")
-    };
+    let outside_windows = |path: &str| !is_windows_path(path);
     if let Some(image) = root.image.as_deref()
         && outside_windows(image)
         && let Some((dir, _)) = image.rsplit_once('\\')

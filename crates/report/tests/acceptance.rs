@@ -484,3 +484,16 @@ fn sample_whose_creation_the_log_lacks() {
         r"%SAMPLEPATH%\apihooks.exe"
     );
 }
+
+#[test]
+fn text_report_has_no_empty_catch_all_section() {
+    // Case D loads DLLs: the catch-all section lists them.
+    let flash = sandscope_report::render_text(&report(FLASH, SampleSelector::Auto));
+    assert!(flash.contains("Other") && flash.contains("modules loaded"));
+    // The wmiexec log has nothing for it: no heading over nothing. Sigma (not run by this
+    // crate) and ATT&CK still say where they stand.
+    let wmiexec = sandscope_report::render_text(&report(WMIEXEC, SampleSelector::Auto));
+    assert!(!wmiexec.contains("Other"), "{wmiexec}");
+    assert!(wmiexec.contains("(Sigma was not run)"), "{wmiexec}");
+    assert!(wmiexec.contains("ATT&CK techniques"), "{wmiexec}");
+}

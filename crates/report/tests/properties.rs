@@ -513,3 +513,41 @@ fn deep_and_cyclic_process_chains_stay_readable() {
 fn no_events_is_an_error() {
     assert!(build_report(&[], &ReportOptions::default()).is_err());
 }
+
+#[test]
+fn a_huge_launcher_burst_keeps_every_tree_and_few_notes() {
+    // 5,000 commands WmiPrvSE started in the same second: all are roots, the notes stay short.
+    let events: Vec<SysmonEvent> = (1..=5000usize)
+        .map(|n| {
+            event(
+                n as u64,
+                1,
+                &[
+                    ("ProcessGuid", &guid(n)),
+                    ("ProcessId", &n.to_string()),
+                    ("Image", r"C:\Windows\System32\cmd.exe"),
+                    ("CommandLine", &format!("cmd.exe /Q /c echo {n}")),
+                    ("ParentProcessGuid", &guid(0)),
+                    ("ParentProcessId", "836"),
+                    ("ParentImage", r"C:\Windows\System32\wbem\WmiPrvSE.exe"),
+                    (
+                        "ParentCommandLine",
+                        r"C:\Windows\system32\wbem\wmiprvse.exe -secured -Embedding",
+                    ),
+                ],
+            )
+        })
+        .collect();
+    let built = build_report(&events, &ReportOptions::default()).unwrap();
+    assert_eq!(built.behaviour.attributes.processes_tree.len(), 5000);
+    assert!(built.notes.len() < 40, "{} notes", built.notes.len());
+    assert!(
+        built
+            .notes
+            .iter()
+            .any(|n| n.contains("its 5000 trees started no more than 60 s apart")),
+        "{:#?}",
+        built.notes
+    );
+    assert!(built.notes.iter().all(|n| n.len() < 4096));
+}

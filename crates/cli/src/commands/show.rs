@@ -1,10 +1,11 @@
 //! `sandscope show SHA256`: a stored sample's behaviour reports, as VirusTotal serves them
-//! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or for reading.
+//! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or as the
+//! terminal report of `sandscope report --format text`.
 
-use super::cape::render_text;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use sandscope_model::{BehaviourSummary, Envelope, behaviour_mitre_trees};
+use sandscope_report::render_behaviour;
 use sandscope_store::Store;
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ pub struct ShowArgs {
     /// The ATT&CK trees per sandbox (tactics → techniques → signatures).
     #[arg(long, group = "view")]
     pub mitre: bool,
+    /// `json`: VirusTotal's envelope; `text`: each report as `report --format text` prints it
+    /// (Sigma hits and ATT&CK techniques included). `--summary` and `--mitre` are JSON only.
     #[arg(long, value_enum, default_value_t = ShowFormat::Json)]
     pub format: ShowFormat,
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
@@ -54,6 +57,18 @@ pub fn execute(args: ShowArgs, store: &Store, out: &mut dyn Write) -> Result<Exi
             bail!("sample {sha256} has no report from sandbox `{sandbox}`");
         }
     }
+    if !args.summary && !args.mitre && args.format == ShowFormat::Text {
+        // The same rendering as `report --format text`, Sigma hits and ATT&CK included. The
+        // output may go to another process's terminal or pipe (through a server), so styles
+        // are left out.
+        for report in &reports {
+            let rendered = render_behaviour(report, &[]);
+            out.write_all(anstream::adapter::strip_str(&rendered).to_string().as_bytes())?;
+            writeln!(out)?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.summary {
         let summary = BehaviourSummary::merge(&reports);
         serde_json::to_writer_pretty(&mut *out, &Envelope { data: &summary })?;
@@ -61,17 +76,7 @@ pub fn execute(args: ShowArgs, store: &Store, out: &mut dyn Write) -> Result<Exi
         let trees = behaviour_mitre_trees(&reports);
         serde_json::to_writer_pretty(&mut *out, &Envelope { data: &trees })?;
     } else {
-        match args.format {
-            ShowFormat::Json => {
-                serde_json::to_writer_pretty(&mut *out, &Envelope { data: &reports })?;
-            }
-            ShowFormat::Text => {
-                for report in &reports {
-                    writeln!(out, "== {}", report.id)?;
-                    write!(out, "{}", render_text(report)?)?;
-                }
-            }
-        }
+        serde_json::to_writer_pretty(&mut *out, &Envelope { data: &reports })?;
     }
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)

@@ -14,7 +14,23 @@ pub const FLASH: &str = "sbousseaden_EVTX-ATTACK-SAMPLES/AutomatedTestingTools/M
 pub const APT10: &str = "sbousseaden_EVTX-ATTACK-SAMPLES/Defense Evasion/apt10_jjs_sideloading_prochollowing_persist_as_service_sysmon_1_7_8_13.evtx";
 pub const CAPE_BITS: &str = "cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples/9088f800b991f31f3e66cebf61514dd64d605eedbccc5c206bc3f05fb56bd788/Report/evtx/Microsoft-Windows-Sysmon%4Operational.evtx";
 
-pub const ALL_VENDORED: &[&str] = &[MSHTA, RUNDLL_SCHTASK, PSEXEC, FLASH, APT10, CAPE_BITS];
+/// Impacket wmiexec: three `cmd.exe` trees WmiPrvSE started within 0.2 s, the last runs whoami.
+pub const WMIEXEC: &str =
+    "sbousseaden_EVTX-ATTACK-SAMPLES/Lateral Movement/LM_wmiexec_impacket_sysmon_whoami.evtx";
+/// Metasploit psexec over SMB: a service registered remotely, run by services.exe.
+pub const PSEXEC_SMB: &str =
+    "sbousseaden_EVTX-ATTACK-SAMPLES/Lateral Movement/LM_sysmon_psexec_smb_meterpreter.evtx";
+
+pub const ALL_VENDORED: &[&str] = &[
+    MSHTA,
+    RUNDLL_SCHTASK,
+    PSEXEC,
+    FLASH,
+    APT10,
+    CAPE_BITS,
+    WMIEXEC,
+    PSEXEC_SMB,
+];
 
 pub fn vendored(relative: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data")).join(relative)
