@@ -67,7 +67,7 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
         let _ = writeln!(out, "{LABEL}analysis date{LABEL:#} {date}");
     }
     if let Some(behash) = &a.behash {
-        let _ = writeln!(out, "{LABEL}behash{LABEL:#} {behash}");
+        let _ = writeln!(out, "{LABEL}behash{LABEL:#} {}", escape_control(behash));
     }
     if !a.tags.is_empty() {
         let _ = writeln!(
@@ -100,7 +100,11 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
     for d in &a.dns_lookups {
         let mut line = format!("  DNS  {}", escape_control(&d.hostname));
         if !d.resolved_ips.is_empty() {
-            let _ = write!(line, " → {VALUE}{}{VALUE:#}", d.resolved_ips.join(", "));
+            let _ = write!(
+                line,
+                " → {VALUE}{}{VALUE:#}",
+                escape_control(&d.resolved_ips.join(", "))
+            );
         }
         if !d.cnames.is_empty() {
             let _ = write!(
@@ -146,11 +150,11 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
             escape_control(&f.path),
             f.file_type
                 .as_deref()
-                .map(|t| format!("  {DIM}{t}{DIM:#}"))
+                .map(|t| format!("  {DIM}{}{DIM:#}", escape_control(t)))
                 .unwrap_or_default(),
             f.sha256
                 .as_deref()
-                .map(|h| format!("  sha256 {h}"))
+                .map(|h| format!("  sha256 {}", escape_control(h)))
                 .unwrap_or_default()
         );
     }
@@ -198,7 +202,7 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
                 .unwrap_or_default(),
             s.start_type
                 .as_deref()
-                .map(|t| format!(" {DIM}({t} start){DIM:#}"))
+                .map(|t| format!(" {DIM}({} start){DIM:#}", escape_control(t)))
                 .unwrap_or_default()
         );
     }
@@ -225,7 +229,7 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
         let _ = writeln!(
             out,
             "  {LABEL}WMI {}{LABEL:#} {} {}",
-            w.kind,
+            escape_control(&w.kind),
             escape_control(&w.name),
             escape_control(w.detail.as_deref().unwrap_or(""))
         );
@@ -406,7 +410,7 @@ fn attack(out: &mut String, techniques: &[MitreAttackTechnique]) {
         );
         if !severity.is_empty() {
             let style = level_style(&severity);
-            let _ = write!(line, " {style}[{severity}]{style:#}");
+            let _ = write!(line, " {style}[{}]{style:#}", escape_control(&severity));
         }
         if !tactics.is_empty() {
             let _ = write!(line, " {DIM}tactics: {}{DIM:#}", tactics.join(", "));

@@ -551,3 +551,37 @@ fn a_huge_launcher_burst_keeps_every_tree_and_few_notes() {
     );
     assert!(built.notes.iter().all(|n| n.len() < 4096));
 }
+
+#[test]
+fn a_stored_report_with_control_characters_renders_escaped() {
+    // A stored or imported report is outside data: every string it holds is escaped.
+    let bad = "x\u{1b}[2J\u{7}y";
+    let behaviour: FileBehaviour = serde_json::from_value(serde_json::json!({
+        "id": bad, "type": "file_behaviour",
+        "attributes": {
+            "sandbox_name": bad, "behash": bad, "tags": [bad], "verdicts": [bad],
+            "processes_tree": [{"process_id": bad, "name": bad}],
+            "dns_lookups": [{"hostname": bad, "resolved_ips": [bad], "cnames": [bad]}],
+            "ip_traffic": [{"destination_ip": bad, "transport_layer_protocol": bad}],
+            "http_conversations": [{"url": bad, "request_method": bad}],
+            "files_dropped": [{"path": bad, "sha256": bad, "type": bad}],
+            "files_copied": [{"source": bad, "destination": bad}],
+            "hosts_file": bad, "files_written": [bad], "registry_keys_opened": [bad],
+            "registry_keys_set": [{"key": bad, "value": bad}],
+            "service_details": [{"name": bad, "image_path": bad, "start_type": bad}],
+            "scheduled_tasks_created": [{"name": bad, "command": bad, "trigger": bad}],
+            "wmi_subscriptions": [{"kind": bad, "name": bad, "detail": bad}],
+            "mutexes_created": [bad],
+            "signature_matches": [{"name": bad, "description": bad, "severity": bad, "match_data": [bad]}],
+            "sigma_analysis_results": [{"rule_title": bad, "rule_level": bad,
+                "match_context": [{"values": {"EventID": bad, bad: bad}}]}],
+            "mitre_attack_techniques": [{"id": bad, "signature_description": bad, "severity": bad,
+                "refs": [{"ref": bad, "value": bad}]}]
+        }
+    }))
+    .unwrap();
+    let text = sandscope_report::render_behaviour(&behaviour, &[bad.to_string()]);
+    // Styles are the renderer's own `ESC[…m`; the hostile `ESC[2J` and BEL never pass through.
+    assert!(!text.contains("\u{1b}[2J") && !text.contains('\u{7}'));
+    assert!(text.matches(r"x\u{1b}[2J\u{7}y").count() >= 30, "{text}");
+}
