@@ -33,6 +33,7 @@ pub mod load;
 pub mod store_backend;
 
 mod api;
+mod export_api;
 mod ui;
 
 pub use auth::{ApiKeys, Role};
