@@ -5,7 +5,9 @@ import pathlib
 
 from pymisp import MISPEvent, MISPObject
 
-from conftest import CAPE_RUN_SHA256
+import pytest
+
+from conftest import CAPE_RUNS
 
 
 def load(path):
@@ -51,11 +53,12 @@ def tree_nodes(nodes):
         yield from tree_nodes(node.get("children", []))
 
 
-def test_cape_run_objects_and_references_follow_its_two_reports(exports, reports):
-    run_reports = reports[CAPE_RUN_SHA256]
+@pytest.mark.parametrize("run", [r.name for r in CAPE_RUNS])
+def test_cape_run_objects_and_references_follow_its_two_reports(exports, reports, run):
+    run_reports = reports[run]
     sandboxes = sorted(r["attributes"]["sandbox_name"] for r in run_reports)
     assert len(run_reports) == 2, sandboxes
-    event = load(exports[("misp", CAPE_RUN_SHA256)])
+    event = load(exports[("misp", run)])
     by_name = {}
     for obj in event.objects:
         by_name.setdefault(obj.name, []).append(obj)
@@ -63,7 +66,7 @@ def test_cape_run_objects_and_references_follow_its_two_reports(exports, reports
 
     # The sample: a file object with its SHA-256, the root of the references.
     sample = by_name["file"][0]
-    assert sample.get_attributes_by_relation("sha256")[0].value == CAPE_RUN_SHA256
+    assert sample.get_attributes_by_relation("sha256")[0].value == run
     out = {}
     for reference in sample.references:
         out.setdefault(reference.relationship_type, []).append(by_uuid[reference.referenced_uuid])
@@ -134,3 +137,10 @@ def test_api_serves_the_cli_bytes(server, exports, samples):
         assert headers["Content-Disposition"] == f'attachment; filename="{sha256}.misp.json"'
         assert body == exports[("misp", sha256)].read_bytes()
         json.loads(body)
+
+
+def test_the_runs_raise_sigma_hits_and_techniques(reports):
+    """The run tests above check hits and techniques: make sure there are some to check."""
+    runs = [reports[r.name] for r in CAPE_RUNS]
+    assert any(h for rs in runs for r in rs for h in r["attributes"].get("sigma_analysis_results", []))
+    assert any(t for rs in runs for r in rs for t in r["attributes"].get("mitre_attack_techniques", []))

@@ -5,7 +5,9 @@ import json
 import stix2
 from stix2validator import ValidationOptions, validate_file
 
-from conftest import CAPE_RUN_SHA256, get
+import pytest
+
+from conftest import CAPE_RUNS, get
 
 
 def bundle(path):
@@ -39,17 +41,18 @@ def test_observable_ids_equal_the_stix2_library(exports, samples):
     assert checked > 0
 
 
-def test_cape_run_has_one_analysis_per_report(exports, reports):
-    objects = bundle(exports[("stix", CAPE_RUN_SHA256)])["objects"]
+@pytest.mark.parametrize("run", [r.name for r in CAPE_RUNS])
+def test_cape_run_has_one_analysis_per_report(exports, reports, run):
+    objects = bundle(exports[("stix", run)])["objects"]
     by_id = {o["id"]: o for o in objects}
     analyses = [o for o in objects if o["type"] == "malware-analysis"]
-    run_reports = reports[CAPE_RUN_SHA256]
+    run_reports = reports[run]
     assert sorted(a["product"] for a in analyses) == sorted(
         r["attributes"]["sandbox_name"].lower().replace(" ", "-") for r in run_reports
     )
     for analysis in analyses:
         sample = by_id[analysis["sample_ref"]]
-        assert sample["hashes"]["SHA-256"] == CAPE_RUN_SHA256
+        assert sample["hashes"]["SHA-256"] == run
         assert analysis["analysis_sco_refs"]
         assert all(ref in by_id for ref in analysis["analysis_sco_refs"])
     techniques = {t["id"] for r in run_reports for t in r["attributes"].get("mitre_attack_techniques", [])}
