@@ -25,8 +25,9 @@ pub struct ExportArgs {
     /// The samples' SHA-256s.
     #[arg(required = true)]
     pub sha256: Vec<String>,
-    /// Write here instead of standard output: a file for one sample, a folder (created if
-    /// missing) of `<sha256>.<format>.json` files for several.
+    /// Write here instead of standard output (where several samples' documents follow one
+    /// another): a file for one sample, a folder (created if missing) of
+    /// `<sha256>.<format>.json` files for several.
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
