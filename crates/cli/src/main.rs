@@ -41,6 +41,10 @@ enum Command {
     Graph(commands::graph::GraphArgs),
     /// A stored sample's reports, behaviour summary (--summary) or ATT&CK trees (--mitre).
     Show(commands::show::ShowArgs),
+    /// A stored sample as a MISP event or a STIX 2.1 bundle.
+    Export(commands::export::ExportArgs),
+    /// Events and Sigma hits of logs (or of a stored sample) as a timeline, sorted by time.
+    Timeline(commands::timeline::TimelineArgs),
     /// Ingest logs (optional), then serve the VirusTotal-compatible API and the web UI.
     Serve(commands::serve::ServeArgs),
     /// Benchmarks that print the speed figures the issues ask for (`bench read`, `bench sigma`,
@@ -62,6 +66,8 @@ fn main() -> ExitCode {
         Command::Pivot(args) => commands::pivot::run(args),
         Command::Graph(args) => commands::graph::run(args),
         Command::Show(args) => commands::show::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Timeline(args) => commands::timeline::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

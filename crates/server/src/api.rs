@@ -87,6 +87,10 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/intelligence/search", get(search))
         .route("/sandscope/graph/{id}", get(pivot_graph))
+        .route(
+            "/sandscope/export/{format}/{id}",
+            get(crate::export_api::export_sample),
+        )
         .route_layer(middleware::from_fn(move |req, next| {
             deadline(request_timeout, req, next)
         }));
@@ -161,7 +165,7 @@ async fn api_not_found(uri: Uri) -> ApiError {
 }
 
 /// Run a backend call on the blocking pool.
-async fn call<T: Send + 'static>(
+pub(crate) async fn call<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&dyn Backend) -> Result<T, BackendError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -183,7 +187,7 @@ fn params(query: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiErr
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {}", e.body_text())))
 }
 
-fn sample_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn sample_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Ok(Path(id)) = path else {
         return Err(ApiError::not_found("File not found"));
     };

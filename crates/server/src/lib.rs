@@ -34,6 +34,7 @@ pub mod store_backend;
 pub mod tls;
 
 mod api;
+mod export_api;
 mod ui;
 
 pub use auth::{ApiKeys, Role};

@@ -315,6 +315,20 @@
     link.remove();
   }
 
+  // The sample's exports (MISP event, STIX 2.1 bundle), each a download of
+  // /sandscope/export/{format}/{sha256}; errors show inside the section.
+  function renderExports(sha256) {
+    const section = el("p", { id: "exports" }, "Export: ");
+    const encoded = encodeURIComponent(sha256);
+    for (const [format, label] of [["misp", "MISP event"], ["stix", "STIX 2.1 bundle"]]) {
+      const button = el("button", { type: "button", id: `export-${format}` }, label);
+      button.addEventListener("click", () => download(`/sandscope/export/${format}/${encoded}`, `${sha256}.${format}.json`)
+        .catch((e) => section.append(errorBox(e))));
+      section.append(button, " ");
+    }
+    return section;
+  }
+
   async function samplePage(sha256) {
     show(el("h1", {}, "Sample"), el("p", { class: "muted" }, "Loading…"));
     let reports = [];
@@ -374,6 +388,7 @@
     show(el("h1", {}, "Sample ", el("code", { id: "sample-sha" }, sha256)),
       el("p", {}, el("a", { id: "graph-link", href: route("graph/" + encodeURIComponent(sha256)) }, "Pivot graph"),
         ` — ${reports.length} report${reports.length === 1 ? "" : "s"}`),
+      renderExports(sha256),
       tabs, panel);
   }
 
