@@ -601,13 +601,16 @@ impl Store {
         **guard = None;
         let storage_full = error.is_storage_full();
         let unwritable = !storage_full && error.is_unwritable();
+        // Until a reopen succeeds, the database stays broken whatever fails next. Reopen it
+        // now, so reads work again at once (the failed transaction is gone by now).
+        let database_failed = (error.is_database_io()
+            || self.failure_now().is_some_and(|f| f.database_failed))
+            && self.db.reopen().is_err();
         let failure = WriteFailure {
             message: error.to_string(),
             storage_full,
             unwritable,
-            // Until a reopen succeeds, the database stays broken whatever fails next.
-            database_failed: error.is_database_io()
-                || self.failure_now().is_some_and(|f| f.database_failed),
+            database_failed,
         };
         *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
         let (dir, detail) = (self.dir.clone(), error.to_string());
