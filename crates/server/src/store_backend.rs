@@ -92,17 +92,17 @@ fn spawn_retry(store: Weak<Store>, interval: Duration) {
 
 fn internal(err: StoreError) -> BackendError {
     // The store's messages name the data directory: log them, tell the client what matters.
-    let stored = matches!(
-        err,
-        StoreError::StorageFull { stored: true, .. } | StoreError::Unwritable { stored: true, .. }
-    );
+    let stored = match &err {
+        StoreError::StorageFull { stored, .. } | StoreError::Unwritable { stored, .. } => *stored,
+        _ => Some(false),
+    };
     if err.is_storage_full() {
         eprintln!("sandscope-server: {err}");
         return BackendError::InsufficientStorage(
-            if stored {
-                "the server's disk is full: the reports were stored and become searchable by themselves once space is freed"
-            } else {
-                "the server's disk is full: nothing was stored; retry once space is freed"
+            match stored {
+                Some(true) => "the server's disk is full: the reports were stored and become searchable by themselves once space is freed",
+                Some(false) => "the server's disk is full: nothing was stored; retry once space is freed",
+                None => "the server's disk is full: the upload may have been stored; upload it again once space is freed (that replaces it)",
             }
             .to_string(),
         );
@@ -110,10 +110,10 @@ fn internal(err: StoreError) -> BackendError {
     if err.is_unwritable() {
         eprintln!("sandscope-server: {err}");
         return BackendError::Unavailable(
-            if stored {
-                "the server cannot write to its data directory: the reports were stored and become searchable by themselves once it can"
-            } else {
-                "the server cannot write to its data directory: nothing was stored"
+            match stored {
+                Some(true) => "the server cannot write to its data directory: the reports were stored and become searchable by themselves once it can",
+                Some(false) => "the server cannot write to its data directory: nothing was stored",
+                None => "the server cannot write to its data directory: the upload may have been stored; upload it again once it can (that replaces it)",
             }
             .to_string(),
         );

@@ -98,6 +98,27 @@ fn stray_index_files(index_dir: &Path) -> Vec<String> {
         .collect()
 }
 
+const STORED: &str = "the server's disk is full: the reports were stored and become searchable by themselves once space is freed";
+const NOT_STORED: &str = "the server's disk is full: nothing was stored; retry once space is freed";
+const MAYBE_STORED: &str = "the server's disk is full: the upload may have been stored; upload it again once space is freed (that replaces it)";
+
+/// Wait until the retry timer has recovered the store (no upload, no restart).
+async fn wait_until_ok(app: &axum::Router) {
+    let started = Instant::now();
+    loop {
+        let now = health(app).await;
+        if now["status"] == "ok" {
+            assert!(now.get("reason").is_none(), "{now}");
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still degraded 30 s after space was freed: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_full_disk_answers_507_and_the_store_recovers_once_space_is_freed() {
     let root = tempfile::tempdir().unwrap();
@@ -111,7 +132,7 @@ async fn a_full_disk_answers_507_and_the_store_recovers_once_space_is_freed() {
     let backend = Arc::new(StoreBackend::with_retry_interval(
         Store::open(&data).unwrap(),
         Pipeline::new(None),
-        Duration::from_millis(200),
+        Duration::from_millis(100),
     ));
     let mut keys = ApiKeys::new();
     keys.add(KEY, Role::Ingest).unwrap();
@@ -126,84 +147,96 @@ async fn a_full_disk_answers_507_and_the_store_recovers_once_space_is_freed() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(health(&app).await["status"], "ok");
 
-    // Leave 1 MiB: a few more uploads fit, then the disk is full.
+    // Fill the disk leaving less and less room: the upload then fails in the index (after
+    // redb committed it) or in redb (nothing stored), depending on what runs out first.
     let filler_path = disk.join("filler");
-    let filler = fill(&filler_path, 1 << 20);
-    let mut acknowledged = vec![sha(0)];
-    let mut refused: Option<(String, Answer)> = None;
-    for i in 1..200 {
-        let answer = upload(&app, KEY, &log, &[("sha256", &sha(i))]).await;
+    let mut searchable = vec![sha(0)];
+    let mut refused = Vec::new();
+    let mut kinds = BTreeSet::new();
+    for (round, headroom) in (0..32_u64).rev().map(|k| k * (8 << 10)).enumerate() {
+        let filler = fill(&filler_path, headroom);
+        let sample = sha(round + 1);
+        let answer = upload(&app, KEY, &log, &[("sha256", &sample)]).await;
         if answer.status == StatusCode::OK {
-            acknowledged.push(sha(i));
+            searchable.push(sample);
+            drop(filler);
+            std::fs::remove_file(&filler_path).unwrap();
+            continue;
+        }
+        answer.assert_error(StatusCode::INSUFFICIENT_STORAGE, "InsufficientStorageError");
+        let message = answer.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            [STORED, NOT_STORED, MAYBE_STORED].contains(&message.as_str()),
+            "{message}"
+        );
+        assert!(
+            !answer.text().contains(&disk.display().to_string()),
+            "no path"
+        );
+        kinds.insert(message.clone());
+
+        // Still full: health says why, searches still answer from what is indexed.
+        let degraded = health(&app).await;
+        assert_eq!(degraded["status"], "degraded", "{degraded}");
+        let reason = degraded["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("the last write failed: the disk is full"),
+            "{reason}"
+        );
+        if message == STORED {
+            assert!(
+                reason.starts_with("1 sample(s) stored but not yet searchable"),
+                "{reason}"
+            );
+        }
+        for sha256 in &searchable {
+            assert!(
+                search_finds(&app, sha256).await,
+                "{sha256} searchable while full"
+            );
+        }
+        assert!(!search_finds(&app, &sample).await);
+
+        // Space back: the store recovers by itself; a stored sample becomes searchable.
+        drop(filler);
+        std::fs::remove_file(&filler_path).unwrap();
+        wait_until_ok(&app).await;
+        let kept = !backend.store().sample_reports(&sample).unwrap().is_empty();
+        match message.as_str() {
+            STORED => assert!(kept, "{sample}"),
+            NOT_STORED => assert!(!kept, "{sample}: refused whole"),
+            _ => {}
+        }
+        if kept {
+            assert!(
+                search_finds(&app, &sample).await,
+                "{sample} indexed after recovery"
+            );
+            searchable.push(sample);
         } else {
-            refused = Some((sha(i), answer));
-            break;
+            refused.push(sample);
         }
     }
-    let (refused_sha, answer) = refused.expect("the 8 MiB disk fills up");
-    answer.assert_error(StatusCode::INSUFFICIENT_STORAGE, "InsufficientStorageError");
-    let message = answer.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let stored = match message.as_str() {
-        "the server's disk is full: the reports were stored and become searchable by themselves once space is freed" => {
-            true
-        }
-        "the server's disk is full: nothing was stored; retry once space is freed" => false,
-        other => panic!("unexpected message: {other}"),
-    };
     assert!(
-        !answer.text().contains(&disk.display().to_string()),
-        "no path reaches the client"
+        kinds.contains(STORED) && kinds.contains(NOT_STORED),
+        "both the index and redb ran out of space first at some headroom: {kinds:?}"
     );
 
-    // Still full: the next upload is refused the same way, and health says why.
-    upload(&app, KEY, &log, &[("sha256", &sha(500))])
-        .await
-        .assert_error(StatusCode::INSUFFICIENT_STORAGE, "InsufficientStorageError");
-    let degraded = health(&app).await;
-    assert_eq!(degraded["status"], "degraded", "{degraded}");
-    let reason = degraded["reason"].as_str().unwrap();
-    assert!(reason.contains("the disk is full"), "{reason}");
-    for sha256 in &acknowledged {
-        assert!(
-            search_finds(&app, sha256).await,
-            "{sha256} searchable while full"
-        );
-    }
-
-    // Free the space; the retry timer recovers without any upload or restart.
-    drop(filler);
-    std::fs::remove_file(&filler_path).unwrap();
-    let started = Instant::now();
-    loop {
-        let now = health(&app).await;
-        if now["status"] == "ok" {
-            assert!(now.get("reason").is_none(), "{now}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "still degraded 30 s after space was freed: {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Nothing lost, nothing half-stored: exactly the acknowledged and stored samples are kept,
+    // and every one is searchable.
     assert_eq!(backend.store().pending_samples().unwrap(), 0);
-
-    // Nothing lost: every acknowledged sample, and the refused one exactly when it was
-    // stored, is searchable; every stored report is.
-    for sha256 in &acknowledged {
+    for sha256 in &searchable {
         assert!(search_finds(&app, sha256).await, "{sha256} lost");
     }
-    assert_eq!(search_finds(&app, &refused_sha).await, stored, "{message}");
+    for sha256 in &refused {
+        assert!(backend.store().sample_reports(sha256).unwrap().is_empty());
+    }
     let (ids, _) = backend.store().list_report_ids(10_000, None).unwrap();
-    assert_eq!(ids.len(), acknowledged.len() + usize::from(stored));
-    assert_eq!(
-        backend.store().stats().unwrap().samples as usize,
-        ids.len(),
-        "every stored report is indexed"
-    );
+    assert_eq!(ids.len(), searchable.len());
+    assert_eq!(backend.store().stats().unwrap().samples as usize, ids.len());
 
     // Writes work again.
     let answer = upload(&app, KEY, &log, &[("sha256", &sha(1000))]).await;

@@ -109,12 +109,14 @@ pub enum StoreError {
     TooBroad(String),
     #[error("value {0} of the value dictionary is unreadable")]
     CorruptValue(u64),
-    /// The disk holding the data directory is full. `stored`: the batch reached the report
+    /// The disk holding the data directory is full. `stored`: whether the batch reached the
+    /// report database (then it is indexed by itself once space is freed); `None` when that
+    /// cannot be told (the commit itself failed and the database cannot be read yet).
     /// database and is indexed by itself once space is freed; otherwise nothing of it was kept.
     #[error("no space left on the disk of data directory {} ({}): {detail}", dir.display(), stored_note(.stored))]
     StorageFull {
         dir: PathBuf,
-        stored: bool,
+        stored: Option<bool>,
         detail: String,
     },
     /// A file of the data directory cannot be written (permissions, a read-only mount);
@@ -122,7 +124,7 @@ pub enum StoreError {
     #[error("data directory {} is not writable ({}): {detail}", dir.display(), stored_note(.stored))]
     Unwritable {
         dir: PathBuf,
-        stored: bool,
+        stored: Option<bool>,
         detail: String,
     },
     #[error("data directory {} is open read-only: nothing can be stored", .0.display())]
@@ -177,11 +179,13 @@ impl StoreError {
             }
             next = error.source();
         }
-        // tantivy reports some failures (of its indexing threads) as text only.
+        // tantivy reports some failures as text only: its indexing threads' (an io::Error's
+        // Display), and failed file creations (its Debug).
         let text = self.to_string();
         codes
             .iter()
             .any(|c| text.contains(&format!("(os error {c})")))
+            || kinds.iter().any(|k| text.contains(&format!("kind: {k:?}")))
     }
 
     /// Whether the report database is being reopened after a failed write (a retry soon
@@ -191,6 +195,44 @@ impl StoreError {
             self,
             StoreError::Database(redb::Error::PreviousIo | redb::Error::DatabaseClosed)
         )
+    }
+
+    /// A full disk or an unwritable file as such ([`StoreError::StorageFull`],
+    /// [`StoreError::Unwritable`]), naming the data directory; any other error unchanged.
+    fn named_cause(self, dir: &Path, stored: Option<bool>) -> StoreError {
+        let detail = self.to_string();
+        let dir = dir.to_path_buf();
+        match self {
+            StoreError::StorageFull { .. } | StoreError::Unwritable { .. } => self,
+            _ if self.is_storage_full() => StoreError::StorageFull {
+                dir,
+                stored,
+                detail,
+            },
+            _ if self.is_unwritable() => StoreError::Unwritable {
+                dir,
+                stored,
+                detail,
+            },
+            _ => self,
+        }
+    }
+
+    /// The same error, saying whether the batch was stored.
+    fn with_stored(self, landed: Option<bool>) -> StoreError {
+        match self {
+            StoreError::StorageFull { dir, detail, .. } => StoreError::StorageFull {
+                dir,
+                stored: landed,
+                detail,
+            },
+            StoreError::Unwritable { dir, detail, .. } => StoreError::Unwritable {
+                dir,
+                stored: landed,
+                detail,
+            },
+            other => other,
+        }
     }
 
     /// Whether redb failed on the file itself: it then refuses everything until reopened.
@@ -204,12 +246,21 @@ impl StoreError {
     }
 }
 
-fn stored_note(stored: &bool) -> &'static str {
-    if *stored {
-        "the reports are stored and become searchable once writing works again"
-    } else {
-        "nothing was stored"
+fn stored_note(stored: &Option<bool>) -> &'static str {
+    match stored {
+        Some(true) => "the reports are stored and become searchable once writing works again",
+        Some(false) => "nothing was stored",
+        None => "the reports may have been stored: store them again (that replaces them)",
     }
+}
+
+/// How far a batch got when its write failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Building,
+    /// The redb commit failed: it may still have reached the file.
+    Committing,
+    Committed,
 }
 
 /// What opening the report database failed on, naming the data directory.
@@ -391,6 +442,10 @@ impl Store {
     /// the failure in [`Store::write_health`] and retries on the next write or
     /// [`Store::retry_pending`].
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store> {
+        Self::open_writable(dir, options).map_err(|error| error.named_cause(dir, Some(false)))
+    }
+
+    fn open_writable(dir: &Path, options: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let db = Arc::new(Db::create(&dir.join("reports.redb")).map_err(|e| open_error(dir, e))?);
         let txn = db.begin_write()?;
@@ -478,7 +533,7 @@ impl Store {
         let mut guard = store.lock_writer();
         if let Err(error) = store.reconcile(&mut guard) {
             // redb holds everything; searching what is indexed beats refusing to open.
-            store.failed(&mut guard, error, false);
+            store.failed(&mut guard, error, Some(false));
         }
         drop(guard);
         Ok(store)
@@ -583,7 +638,7 @@ impl Store {
         }
         let mut guard = self.lock_writer();
         self.recover(&mut guard)
-            .map_err(|error| self.failed(&mut guard, error, false))?;
+            .map_err(|error| self.failed(&mut guard, error, Some(false)))?;
         Ok(true)
     }
 
@@ -597,7 +652,12 @@ impl Store {
     /// Record a failed write: drop the index writers (a tantivy writer that failed is
     /// poisoned), remember the error for health checks and the next write, and name a full
     /// disk as such. `stored`: the batch being written had reached redb.
-    fn failed(&self, guard: &mut WriterGuard<'_>, error: StoreError, stored: bool) -> StoreError {
+    fn failed(
+        &self,
+        guard: &mut WriterGuard<'_>,
+        error: StoreError,
+        stored: Option<bool>,
+    ) -> StoreError {
         **guard = None;
         let storage_full = error.is_storage_full();
         let unwritable = !storage_full && error.is_unwritable();
@@ -613,21 +673,7 @@ impl Store {
             database_failed,
         };
         *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
-        let (dir, detail) = (self.dir.clone(), error.to_string());
-        match error {
-            StoreError::StorageFull { .. } | StoreError::Unwritable { .. } => error,
-            _ if storage_full => StoreError::StorageFull {
-                dir,
-                stored,
-                detail,
-            },
-            _ if unwritable => StoreError::Unwritable {
-                dir,
-                stored,
-                detail,
-            },
-            _ => error,
-        }
+        error.named_cause(&self.dir, stored)
     }
 
     /// Redo the work of the last failed write, if any (see [`Store::retry_pending`]).
@@ -911,21 +957,45 @@ impl Store {
         }
         let mut guard = self.lock_writer();
         self.recover(&mut guard)
-            .map_err(|error| self.failed(&mut guard, error, false))?;
-        let mut stored = false;
-        match self.write_batch(&mut guard, &batch, &samples, &mut stored) {
+            .map_err(|error| self.failed(&mut guard, error, Some(false)))?;
+        let mut progress = Progress::Building;
+        match self.write_batch(&mut guard, &batch, &samples, &mut progress) {
             Ok(()) => Ok(ids),
-            Err(error) => Err(self.failed(&mut guard, error, stored)),
+            Err(error) => {
+                let stored = match progress {
+                    Progress::Building => Some(false),
+                    Progress::Committing => None,
+                    Progress::Committed => Some(true),
+                };
+                let error = self.failed(&mut guard, error, stored);
+                Err(match (stored, error) {
+                    // Once `failed` reopened redb, what the failed commit left can be read.
+                    (None, error) => error.with_stored(self.landed(&batch)),
+                    (_, error) => error,
+                })
+            }
         }
     }
 
-    /// Commit the batch to redb (setting `stored`), then index its samples.
+    /// Whether every report of `batch` is stored as given; `None` when redb cannot tell.
+    fn landed(&self, batch: &[NewReport]) -> Option<bool> {
+        for r in batch {
+            match self.report(&r.behaviour.id) {
+                Ok(Some(stored)) if stored == r.behaviour => {}
+                Ok(_) => return Some(false),
+                Err(_) => return None,
+            }
+        }
+        Some(true)
+    }
+
+    /// Commit the batch to redb, then index its samples, following along in `progress`.
     fn write_batch(
         &self,
         guard: &mut WriterGuard<'_>,
         batch: &[NewReport],
         samples: &[String],
-        stored: &mut bool,
+        progress: &mut Progress,
     ) -> Result<()> {
         let mut docs = HashMap::new();
         let txn = self.db.begin_write()?;
@@ -973,8 +1043,9 @@ impl Store {
                 values::register_sample(&txn, doc)?;
             }
         }
+        *progress = Progress::Committing;
         txn.commit()?;
-        *stored = true;
+        *progress = Progress::Committed;
         self.index_pending(guard, samples, &docs)
     }
 
