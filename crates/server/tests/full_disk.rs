@@ -11,7 +11,7 @@ mod http;
 mod mount;
 
 use axum::http::StatusCode;
-use http::{Answer, get, upload};
+use http::{get, upload};
 use mount::Mount;
 use sandscope_ingest::Pipeline;
 use sandscope_server::{ApiKeys, Role, ServerConfig, StoreBackend, router};
