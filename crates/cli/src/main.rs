@@ -64,7 +64,11 @@ fn main() -> ExitCode {
         Command::Show(args) => commands::show::run(args),
         Command::Serve(args) => commands::serve::run(args, |args| {
             let pipeline = sandscope_ingest::Pipeline::new(args.sigma.engine()?);
-            let backend = sandscope_server::StoreBackend::open(&args.data, pipeline)?;
+            let backend = if args.read_only {
+                sandscope_server::StoreBackend::open_read_only(&args.data, pipeline)?
+            } else {
+                sandscope_server::StoreBackend::open(&args.data, pipeline)?
+            };
             Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn sandscope_server::Backend>)
         }),
         Command::Bench(args) => commands::bench::run(args),

@@ -1,6 +1,6 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use sandscope_store::{GraphFormat, Store};
+use sandscope_store::GraphFormat;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +31,7 @@ pub fn run(args: GraphArgs) -> Result<ExitCode> {
     // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let store = Store::open(&super::ingest::data_dir(args.data))?;
+    let store = super::open_store_for_reading(args.data)?;
     let graph = store.graph(&args.sha256, args.depth, args.max_nodes)?;
     let format = match args.format {
         Format::Json => GraphFormat::Json,

@@ -14,3 +14,32 @@ pub mod search;
 pub mod serve;
 pub mod show;
 pub mod sigma_args;
+
+use sandscope_store::{Store, StoreError};
+use std::path::PathBuf;
+
+/// Open the data directory for a command that only reads (search, show, pivot, graph): read-only,
+/// so nothing is written and read-only media work. A directory that needs writing first (not
+/// closed cleanly, or an index to rebuild) is opened for writing once to recover, when it can be.
+pub fn open_store_for_reading(data: Option<PathBuf>) -> anyhow::Result<Store> {
+    let dir = ingest::data_dir(data);
+    let store = match Store::open_read_only(&dir) {
+        Ok(store) => store,
+        Err(StoreError::NeedsRecovery(_) | StoreError::IndexOutdated(_)) => {
+            eprintln!(
+                "note: {} needs recovery; opening it for writing",
+                dir.display()
+            );
+            return Ok(Store::open(&dir)?);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let pending = store.pending_samples()?;
+    if pending > 0 {
+        eprintln!(
+            "warning: {pending} sample(s) in {} are stored but not yet indexed, so searches miss them; the next write (`sandscope ingest`, `serve`) indexes them",
+            dir.display()
+        );
+    }
+    Ok(store)
+}

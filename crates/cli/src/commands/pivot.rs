@@ -1,7 +1,6 @@
 use super::search::OutputFormat;
 use anyhow::Result;
 use clap::Args;
-use sandscope_store::Store;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +19,7 @@ pub fn run(args: PivotArgs) -> Result<ExitCode> {
     // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let store = Store::open(&super::ingest::data_dir(args.data))?;
+    let store = super::open_store_for_reading(args.data)?;
     let indicators = store.pivot(&args.sha256)?;
     match args.format {
         OutputFormat::Json => {

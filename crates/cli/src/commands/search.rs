@@ -1,6 +1,6 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use sandscope_store::{Order, SearchPage, SearchRequest, Store};
+use sandscope_store::{Order, SearchPage, SearchRequest};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,7 +74,7 @@ pub fn run(args: SearchArgs) -> Result<ExitCode> {
     // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let store = Store::open(&super::ingest::data_dir(args.data))?;
+    let store = super::open_store_for_reading(args.data)?;
     let mut request = SearchRequest::new(args.query);
     request.limit = args.limit;
     request.cursor = args.cursor;

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// `http://<listen>`).
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Serve an existing data directory without writing to it (read-only media, a snapshot):
+    /// searches and reports work, uploads are refused with 403.
+    #[arg(long, conflicts_with = "ingest")]
+    pub read_only: bool,
 }
 
 /// Run `sandscope serve` with the backend `open_backend` builds from the arguments.
@@ -50,8 +54,15 @@ pub fn run(
     open_backend: impl FnOnce(&ServeArgs) -> Result<Arc<dyn Backend>>,
 ) -> Result<ExitCode> {
     let (keys, generated) = api_keys(&args)?;
-    let backend = open_backend(&args)
-        .with_context(|| format!("opening the data directory {}", args.data.display()))?;
+    let backend = open_backend(&args).map_err(|e| {
+        // Name the data directory once: most store errors already do.
+        let dir = args.data.display().to_string();
+        if format!("{e:#}").contains(&dir) {
+            e
+        } else {
+            e.context(format!("opening the data directory {dir}"))
+        }
+    })?;
     let failed = ingest_all(backend.as_ref(), &args.ingest)?;
 
     let public_url = args

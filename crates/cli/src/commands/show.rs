@@ -2,11 +2,9 @@
 //! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or for reading.
 
 use super::cape::render_text;
-use super::ingest::data_dir;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use sandscope_model::{BehaviourSummary, Envelope, behaviour_mitre_trees};
-use sandscope_store::Store;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,7 +36,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(args: ShowArgs) -> Result<ExitCode> {
-    let store = Store::open(&data_dir(args.data.clone()))?;
+    let store = super::open_store_for_reading(args.data.clone())?;
     let sha256 = args.sha256.trim().to_ascii_lowercase();
     let mut reports = store.sample_reports(&sha256)?;
     if reports.is_empty() {
