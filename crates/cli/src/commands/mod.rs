@@ -25,9 +25,13 @@ pub fn open_store_for_reading(data: Option<PathBuf>) -> anyhow::Result<Store> {
     let dir = ingest::data_dir(data);
     let store = match Store::open_read_only(&dir) {
         Ok(store) => store,
-        Err(StoreError::NeedsRecovery(_) | StoreError::IndexOutdated(_)) => {
+        Err(e @ (StoreError::NeedsRecovery(_) | StoreError::IndexOutdated(_))) => {
+            let (why, fix) = match e {
+                StoreError::NeedsRecovery(_) => ("was not closed cleanly", "repair it"),
+                _ => ("has a missing or outdated search index", "rebuild it"),
+            };
             eprintln!(
-                "note: {} needs recovery; opening it for writing",
+                "note: {} {why}; opening it for writing once to {fix}",
                 dir.display()
             );
             return Ok(Store::open(&dir)?);
