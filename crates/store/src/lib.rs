@@ -112,7 +112,6 @@ pub enum StoreError {
     /// The disk holding the data directory is full. `stored`: whether the batch reached the
     /// report database (then it is indexed by itself once space is freed); `None` when that
     /// cannot be told (the commit itself failed and the database cannot be read yet).
-    /// database and is indexed by itself once space is freed; otherwise nothing of it was kept.
     #[error("no space left on the disk of data directory {} ({}): {detail}", dir.display(), stored_note(.stored))]
     StorageFull {
         dir: PathBuf,
@@ -263,7 +262,8 @@ enum Progress {
     Committed,
 }
 
-/// What opening the report database failed on, naming the data directory.
+/// What opening the report database failed on; a lock held by another process and a needed
+/// repair are said as such, naming the data directory.
 fn open_error(dir: &Path, error: redb::DatabaseError) -> StoreError {
     match error {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(dir.to_path_buf()),
