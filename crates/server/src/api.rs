@@ -287,9 +287,18 @@ async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
             e
         }
     })?;
-    Ok(json_response(json!({
-        "data": { "status": "ok", "samples": health.samples, "reports": health.reports }
-    })))
+    // Degraded (writes failing, samples not yet searchable) is still 200: reads work, and the
+    // store recovers by itself; only a backend that cannot answer is 503.
+    let mut data = json!({
+        "status": if health.degraded.is_some() { "degraded" } else { "ok" },
+        "samples": health.samples,
+        "reports": health.reports,
+        "read_only": health.read_only,
+    });
+    if let (Some(reason), Some(object)) = (health.degraded, data.as_object_mut()) {
+        object.insert("reason".to_string(), json!(reason));
+    }
+    Ok(json_response(json!({ "data": data })))
 }
 
 async fn behaviours(
@@ -803,6 +812,9 @@ async fn ingest(
 ) -> Result<Response, ApiError> {
     if role.map(|axum::Extension(r)| r) != Some(Role::Ingest) {
         return Err(ApiError::forbidden("this API key may read but not ingest"));
+    }
+    if !state.backend.accepts_ingest() {
+        return Err(ApiError::read_only());
     }
     let mut multipart = multipart.map_err(|e| {
         ApiError::bad_request(format!("expected multipart/form-data: {}", e.body_text()))

@@ -73,8 +73,15 @@ pub trait Backend: Send + Sync + 'static {
     /// `sandscope serve --ingest`; it may take minutes, and the server limits how many run at once.
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError>;
 
-    /// Liveness and size, for the unauthenticated health check. An `Err` answers 503.
+    /// Liveness and size, for the unauthenticated health check. An `Err` answers 503; a
+    /// [`Health::degraded`] reason answers 200 with `status: "degraded"` (reads still work).
     fn health(&self) -> Result<Health, BackendError>;
+
+    /// Whether [`Backend::ingest`] can store anything; `false` for a read-only store, whose
+    /// uploads the server refuses (403) before reading them.
+    fn accepts_ingest(&self) -> bool {
+        true
+    }
 }
 
 /// Paging of a collection request, validated by the server.
@@ -216,6 +223,11 @@ pub struct IngestOutcome {
 pub struct Health {
     pub samples: u64,
     pub reports: u64,
+    /// Why the backend is not fully working (writes failing, samples not yet searchable), or
+    /// `None` when it is.
+    pub degraded: Option<String>,
+    /// The backend serves reads only.
+    pub read_only: bool,
 }
 
 /// Why a backend call failed; each variant maps to one VirusTotal error code.
@@ -233,6 +245,13 @@ pub enum BackendError {
     /// The store is busy or not ready (→ 503 `TransientError`).
     #[error("{0}")]
     Unavailable(String),
+    /// The disk holding the store is full (→ 507 `InsufficientStorageError`; the message is
+    /// sent to the client, so it must not name files).
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// The store is read-only: nothing can be ingested (→ 403 `ForbiddenError`).
+    #[error("{0}")]
+    ReadOnly(String),
     /// Anything else (→ 500; the message is logged, not sent to the client).
     #[error("{0}")]
     Internal(String),

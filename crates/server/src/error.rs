@@ -59,6 +59,11 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "ForbiddenError", message)
     }
 
+    /// An upload to a read-only server (`sandscope serve --read-only`).
+    pub fn read_only() -> Self {
+        Self::forbidden("this server is read-only: uploads are not accepted")
+    }
+
     pub fn payload_too_large(limit: u64) -> Self {
         // VirusTotal documents no code for this; the name follows its `<Thing>Error` pattern.
         Self::new(
@@ -78,6 +83,16 @@ impl ApiError {
 
     pub fn transient(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "TransientError", message)
+    }
+
+    pub fn insufficient_storage(message: impl Into<String>) -> Self {
+        // VirusTotal documents no code for a full disk; the name follows its `<Thing>Error`
+        // pattern and the status is HTTP's own for it.
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "InsufficientStorageError",
+            message,
+        )
     }
 
     pub fn internal() -> Self {
@@ -101,6 +116,8 @@ impl From<BackendError> for ApiError {
             BackendError::InvalidArgument(message) => Self::invalid_argument(message),
             BackendError::NotFound(message) => Self::not_found(message),
             BackendError::Unavailable(message) => Self::transient(message),
+            BackendError::InsufficientStorage(message) => Self::insufficient_storage(message),
+            BackendError::ReadOnly(message) => Self::forbidden(message),
             BackendError::Internal(message) => {
                 // The detail may name files or internals: log it, answer generically.
                 eprintln!("sandscope-server: backend error: {message}");

@@ -10,25 +10,46 @@ use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees};
 use sandscope_store::{Order, Store, StoreError};
 use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 /// Depth and size of the pivot graph the UI draws around one sample.
 const GRAPH_DEPTH: usize = 2;
 const GRAPH_MAX_NODES: usize = 200;
 
+/// How often a store whose last write failed (a full disk) retries indexing what is pending,
+/// so it recovers without waiting for the next upload.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
 /// A [`Backend`] over one data directory.
 pub struct StoreBackend {
-    store: Store,
+    store: Arc<Store>,
     pipeline: Pipeline,
 }
 
 impl StoreBackend {
+    /// Serve `store`; a writable store retries failed writes every [`RETRY_INTERVAL`].
     pub fn new(store: Store, pipeline: Pipeline) -> Self {
+        Self::with_retry_interval(store, pipeline, RETRY_INTERVAL)
+    }
+
+    pub fn with_retry_interval(store: Store, pipeline: Pipeline, interval: Duration) -> Self {
+        let store = Arc::new(store);
+        if !store.is_read_only() {
+            spawn_retry(Arc::downgrade(&store), interval);
+        }
         Self { store, pipeline }
     }
 
     /// Open (or create) the data directory.
     pub fn open(dir: &Path, pipeline: Pipeline) -> Result<Self, StoreError> {
         Ok(Self::new(Store::open(dir)?, pipeline))
+    }
+
+    /// Open an existing data directory read-only: searches and reports are served, uploads
+    /// are refused (403), and nothing in the directory is written.
+    pub fn open_read_only(dir: &Path, pipeline: Pipeline) -> Result<Self, StoreError> {
+        Ok(Self::new(Store::open_read_only(dir)?, pipeline))
     }
 
     pub fn store(&self) -> &Store {
@@ -46,7 +67,57 @@ impl StoreBackend {
     }
 }
 
+/// Retry the store's failed writes every `interval` until the store is dropped.
+fn spawn_retry(store: Weak<Store>, interval: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("sandscope-store-retry".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(store) = store.upgrade() else {
+                    return;
+                };
+                if store.needs_retry()
+                    && let Err(e) = store.retry_pending()
+                {
+                    eprintln!("sandscope-server: retrying the failed write: {e}");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        // Writes still retry by themselves; only the timer is missing.
+        eprintln!("sandscope-server: cannot start the store retry thread: {e}");
+    }
+}
+
 fn internal(err: StoreError) -> BackendError {
+    // The store's messages name the data directory: log them, tell the client what matters.
+    let stored = match &err {
+        StoreError::StorageFull { stored, .. } | StoreError::Unwritable { stored, .. } => *stored,
+        _ => Some(false),
+    };
+    if err.is_storage_full() {
+        eprintln!("sandscope-server: {err}");
+        return BackendError::InsufficientStorage(
+            match stored {
+                Some(true) => "the server's disk is full: the reports were stored and become searchable by themselves once space is freed",
+                Some(false) => "the server's disk is full: nothing was stored; retry once space is freed",
+                None => "the server's disk is full: the upload may have been stored; upload it again once space is freed (that replaces it)",
+            }
+            .to_string(),
+        );
+    }
+    if err.is_unwritable() {
+        eprintln!("sandscope-server: {err}");
+        return BackendError::Unavailable(
+            match stored {
+                Some(true) => "the server cannot write to its data directory: the reports were stored and become searchable by themselves once it can",
+                Some(false) => "the server cannot write to its data directory: nothing was stored",
+                None => "the server cannot write to its data directory: the upload may have been stored; upload it again once it can (that replaces it)",
+            }
+            .to_string(),
+        );
+    }
     match err {
         StoreError::Query(e) => BackendError::Query {
             message: e.message,
@@ -60,6 +131,15 @@ fn internal(err: StoreError) -> BackendError {
             BackendError::InvalidArgument(format!("not a SHA-256: `{s}`"))
         }
         StoreError::TooBroad(m) => BackendError::InvalidArgument(format!("query too broad: {m}")),
+        StoreError::ReadOnly(_) => {
+            BackendError::ReadOnly("this server is read-only: uploads are not accepted".into())
+        }
+        err if err.is_recovering() => {
+            eprintln!("sandscope-server: {err}");
+            BackendError::Unavailable(
+                "the store is recovering from a failed write; retry shortly".into(),
+            )
+        }
         other => BackendError::Internal(other.to_string()),
     }
 }
@@ -261,9 +341,31 @@ impl Backend for StoreBackend {
 
     fn health(&self) -> Result<Health, BackendError> {
         let stats = self.store.stats().map_err(internal)?;
+        let writes = self.store.write_health().map_err(internal)?;
+        // Unauthenticated: say what is wrong, not where (the error itself is in the log).
+        let mut reasons = Vec::new();
+        if writes.pending_samples > 0 && (writes.last_error.is_some() || writes.read_only) {
+            reasons.push(format!(
+                "{} sample(s) stored but not yet searchable",
+                writes.pending_samples
+            ));
+        }
+        if writes.storage_full {
+            reasons.push("the last write failed: the disk is full".to_string());
+        } else if writes.unwritable {
+            reasons.push("the last write failed: the data directory is not writable".to_string());
+        } else if writes.last_error.is_some() {
+            reasons.push("the last write failed (see the server log)".to_string());
+        }
         Ok(Health {
             samples: stats.samples,
             reports: stats.reports,
+            degraded: (!reasons.is_empty()).then(|| reasons.join("; ")),
+            read_only: writes.read_only,
         })
+    }
+
+    fn accepts_ingest(&self) -> bool {
+        !self.store.is_read_only()
     }
 }

@@ -1,12 +1,14 @@
 //! The HTTP API end to end through the router, against an in-memory backend holding reports
 //! built from a real Sysmon EVTX (vendored under `tests/data`).
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/memory_backend.rs"]
 mod memory_backend;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
+use http::{get, upload};
 use memory_backend::MemoryBackend;
 use sandscope_model::FileBehaviour;
 use sandscope_server::{
@@ -16,7 +18,6 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::ServiceExt;
 
 const READ_KEY: &str = "read-key-0001";
 const INGEST_KEY: &str = "ingest-key-0001";
@@ -85,66 +86,6 @@ fn populated() -> (Arc<MemoryBackend>, FileBehaviour) {
 
 fn app(backend: Arc<dyn Backend>) -> Router {
     router(backend, keys(), config())
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
-            )
-        })
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).to_string()
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-    fn assert_error(&self, status: StatusCode, code: &str) {
-        assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(self.header("content-type"), "application/json");
-        let body = self.json();
-        assert_eq!(body["error"]["code"], code, "{body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-        );
-    }
-}
-
-async fn send(app: &Router, request: Request<Body>) -> Answer {
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body")
-        .to_vec();
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn get(app: &Router, uri: &str, key: Option<&str>) -> Answer {
-    let mut request = Request::get(uri);
-    if let Some(key) = key {
-        request = request.header("x-apikey", key);
-    }
-    send(app, request.body(Body::empty()).unwrap()).await
 }
 
 /// Strip the configured public URL, to follow a `links.next` through the router.
@@ -336,39 +277,6 @@ async fn authentication_and_roles() {
     upload(&app, "nobody-key-000", &bytes, &[])
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "WrongCredentialsError");
-}
-
-fn multipart_body(file: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
-    let boundary = "sandscope-test-boundary-7f3a";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"../../etc/LSASS dump.evtx\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn upload(app: &Router, key: &str, file: &[u8], fields: &[(&str, &str)]) -> Answer {
-    let (content_type, body) = multipart_body(file, fields);
-    let request = Request::post("/api/v3/sandscope/ingest")
-        .header("x-apikey", key)
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-        .unwrap();
-    send(app, request).await
 }
 
 #[tokio::test]

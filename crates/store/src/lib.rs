@@ -25,18 +25,32 @@
 //! re-indexes them before anything is served; a crash before the redb commit leaves nothing.
 //! Re-indexing is idempotent, so no ordering of kills can show a half-written report.
 //!
+//! # Failed writes and read-only stores
+//! A write that fails (a full disk, files that may not be written) leaves the store searchable:
+//! the store drops its index writers (a tantivy writer that failed is poisoned), reopens redb
+//! if the failure latched it (redb then refuses everything until reopened), and remembers the
+//! failure ([`Store::write_health`]). The next write, or [`Store::retry_pending`] on a timer,
+//! redoes it: what the failure left pending is indexed, without a restart. A full disk is
+//! [`StoreError::StorageFull`], saying whether the batch reached redb.
+//! [`Store::open_read_only`] opens redb read-only and the indexes without their lock files:
+//! nothing in the directory is created, written or locked for writing, so read-only media can
+//! be searched; samples left pending are then not found until a writable open indexes them.
+//!
 //! # Concurrency
 //! A [`Store`] is `Send + Sync`: any number of threads may read and search while one writes
 //! (writes are serialised by an internal lock; redb readers see the last committed
 //! transaction, tantivy readers the last committed index). One process at a time may open a
-//! data directory (redb holds a file lock).
+//! data directory for writing (redb holds a file lock); any number may open it read-only while
+//! none writes.
 //!
 //! This crate depends on the report model and the query language, never on readers, the report
 //! builder or the server.
 
+mod db;
 mod index;
 mod phrase;
 mod pivot;
+mod read_only;
 mod search;
 mod values;
 mod vocabulary;
@@ -44,8 +58,9 @@ mod vocabulary;
 pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 
+pub(crate) use db::Db;
 use index::{Fields, ValueFields};
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use sandscope_model::FileBehaviour;
 use sandscope_query::SampleDoc;
 use std::collections::HashMap;
@@ -94,13 +109,174 @@ pub enum StoreError {
     TooBroad(String),
     #[error("value {0} of the value dictionary is unreadable")]
     CorruptValue(u64),
+    /// The disk holding the data directory is full. `stored`: whether the batch reached the
+    /// report database (then it is indexed by itself once space is freed); `None` when that
+    /// cannot be told (the commit itself failed and the database cannot be read yet).
+    #[error("no space left on the disk of data directory {} ({}): {detail}", dir.display(), stored_note(.stored))]
+    StorageFull {
+        dir: PathBuf,
+        stored: Option<bool>,
+        detail: String,
+    },
+    /// A file of the data directory cannot be written (permissions, a read-only mount);
+    /// `stored` as for [`StoreError::StorageFull`].
+    #[error("data directory {} is not writable ({}): {detail}", dir.display(), stored_note(.stored))]
+    Unwritable {
+        dir: PathBuf,
+        stored: Option<bool>,
+        detail: String,
+    },
+    #[error("data directory {} is open read-only: nothing can be stored", .0.display())]
+    ReadOnly(PathBuf),
+    #[error(
+        "data directory {} is in use by another process (a running `sandscope serve` or `ingest`); stop it first",
+        .0.display()
+    )]
+    Locked(PathBuf),
+    #[error(
+        "data directory {} was not closed cleanly and cannot be repaired read-only; open it for writing once (e.g. `sandscope ingest`) to repair it",
+        .0.display()
+    )]
+    NeedsRecovery(PathBuf),
+    #[error(
+        "the search index of data directory {} is missing or of an older format and cannot be rebuilt read-only; open it for writing once (e.g. `sandscope ingest`) to rebuild it",
+        .0.display()
+    )]
+    IndexOutdated(PathBuf),
+    #[error("{} is not a Sandscope data directory (it has no reports.redb)", .0.display())]
+    NotAStore(PathBuf),
+}
+
+impl StoreError {
+    /// Whether the error comes from a full disk (ENOSPC), however deeply it is wrapped.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, StoreError::StorageFull { .. })
+            || self.has_io_error(&[28], &[std::io::ErrorKind::StorageFull])
+    }
+
+    /// Whether the error comes from a file that may not be written (EACCES, EPERM, EROFS).
+    pub fn is_unwritable(&self) -> bool {
+        use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+        matches!(self, StoreError::Unwritable { .. })
+            || self.has_io_error(&[1, 13, 30], &[PermissionDenied, ReadOnlyFilesystem])
+    }
+
+    /// Whether an I/O error of one of these OS codes or kinds caused this error.
+    fn has_io_error(&self, codes: &[i32], kinds: &[std::io::ErrorKind]) -> bool {
+        let matching = |e: &std::io::Error| {
+            kinds.contains(&e.kind()) || e.raw_os_error().is_some_and(|c| codes.contains(&c))
+        };
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = next {
+            let io = error.downcast_ref::<std::io::Error>().or_else(|| {
+                error
+                    .downcast_ref::<Arc<std::io::Error>>()
+                    .map(|e| e.as_ref())
+            });
+            if io.is_some_and(matching) {
+                return true;
+            }
+            next = error.source();
+        }
+        // tantivy reports some failures as text only: its indexing threads' (an io::Error's
+        // Display), and failed file creations (its Debug).
+        let text = self.to_string();
+        codes
+            .iter()
+            .any(|c| text.contains(&format!("(os error {c})")))
+            || kinds.iter().any(|k| text.contains(&format!("kind: {k:?}")))
+    }
+
+    /// Whether the report database is being reopened after a failed write (a retry soon
+    /// succeeds, once the write's cause is gone).
+    pub fn is_recovering(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(redb::Error::PreviousIo | redb::Error::DatabaseClosed)
+        )
+    }
+
+    /// A full disk or an unwritable file as such ([`StoreError::StorageFull`],
+    /// [`StoreError::Unwritable`]), naming the data directory; any other error unchanged.
+    fn named_cause(self, dir: &Path, stored: Option<bool>) -> StoreError {
+        let detail = self.to_string();
+        let dir = dir.to_path_buf();
+        match self {
+            StoreError::StorageFull { .. } | StoreError::Unwritable { .. } => self,
+            _ if self.is_storage_full() => StoreError::StorageFull {
+                dir,
+                stored,
+                detail,
+            },
+            _ if self.is_unwritable() => StoreError::Unwritable {
+                dir,
+                stored,
+                detail,
+            },
+            _ => self,
+        }
+    }
+
+    /// The same error, saying whether the batch was stored.
+    fn with_stored(self, landed: Option<bool>) -> StoreError {
+        match self {
+            StoreError::StorageFull { dir, detail, .. } => StoreError::StorageFull {
+                dir,
+                stored: landed,
+                detail,
+            },
+            StoreError::Unwritable { dir, detail, .. } => StoreError::Unwritable {
+                dir,
+                stored: landed,
+                detail,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether redb failed on the file itself: it then refuses everything until reopened.
+    fn is_database_io(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
+            )
+        )
+    }
+}
+
+fn stored_note(stored: &Option<bool>) -> &'static str {
+    match stored {
+        Some(true) => "the reports are stored and become searchable once writing works again",
+        Some(false) => "nothing was stored",
+        None => "the reports may have been stored: store them again (that replaces them)",
+    }
+}
+
+/// How far a batch got when its write failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Building,
+    /// The redb commit failed: it may still have reached the file.
+    Committing,
+    Committed,
+}
+
+/// What opening the report database failed on; a lock held by another process and a needed
+/// repair are said as such, naming the data directory.
+fn open_error(dir: &Path, error: redb::DatabaseError) -> StoreError {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(dir.to_path_buf()),
+        redb::DatabaseError::RepairAborted => StoreError::NeedsRecovery(dir.to_path_buf()),
+        other => StoreError::Database(other.into()),
+    }
 }
 
 impl StoreError {
     /// True when another process has the data directory open: redb's file lock lets one
     /// process at a time open a store.
     pub fn is_locked(&self) -> bool {
-        matches!(self, StoreError::Database(redb::Error::DatabaseAlreadyOpen))
+        matches!(self, StoreError::Locked(_))
     }
 }
 
@@ -188,7 +364,7 @@ pub struct StoreStats {
 /// An open data directory. See the crate documentation for its guarantees.
 pub struct Store {
     dir: PathBuf,
-    db: Arc<redb::Database>,
+    db: Arc<Db>,
     index: Index,
     reader: IndexReader,
     fields: Fields,
@@ -198,7 +374,35 @@ pub struct Store {
     /// Word lists of both indexes' segments (see `vocabulary`).
     vocabulary: Arc<vocabulary::Vocabulary>,
     options: StoreOptions,
+    /// Opened with [`Store::open_read_only`]: nothing is ever written.
+    read_only: bool,
     writer: Mutex<Option<Writers>>,
+    /// The last write that failed, until its work has been redone (see [`Store::retry_pending`]).
+    failure: Mutex<Option<WriteFailure>>,
+}
+
+/// Why the last write failed.
+#[derive(Debug, Clone)]
+struct WriteFailure {
+    message: String,
+    storage_full: bool,
+    unwritable: bool,
+    /// redb refuses every call after a failed file write until it is reopened.
+    database_failed: bool,
+}
+
+/// Whether writes are keeping up, for health checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteHealth {
+    /// Samples stored in redb but not (yet) in the search index: searches miss them.
+    pub pending_samples: u64,
+    /// The last write's error while the store has not recovered from it.
+    pub last_error: Option<String>,
+    /// That error is a full disk.
+    pub storage_full: bool,
+    /// That error is a file that may not be written (permissions, a read-only mount).
+    pub unwritable: bool,
+    pub read_only: bool,
 }
 
 /// The two index writers; held together so one lock serialises all writes.
@@ -206,6 +410,8 @@ struct Writers {
     samples: IndexWriter,
     values: IndexWriter,
 }
+
+type WriterGuard<'a> = std::sync::MutexGuard<'a, Option<Writers>>;
 
 /// The default data directory: `$SANDSCOPE_DATA`, else `./sandscope-data`.
 pub fn default_data_dir() -> PathBuf {
@@ -239,9 +445,17 @@ impl Store {
         Self::open_with(dir, StoreOptions::default())
     }
 
+    /// Open (or create) a data directory for reading and writing. Indexing a crash left
+    /// pending is finished first; if that fails (a full disk), the store still opens, reports
+    /// the failure in [`Store::write_health`] and retries on the next write or
+    /// [`Store::retry_pending`].
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store> {
+        Self::open_writable(dir, options).map_err(|error| error.named_cause(dir, Some(false)))
+    }
+
+    fn open_writable(dir: &Path, options: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let db = Arc::new(redb::Database::create(dir.join("reports.redb"))?);
+        let db = Arc::new(Db::create(&dir.join("reports.redb")).map_err(|e| open_error(dir, e))?);
         let txn = db.begin_write()?;
         let stored_format;
         {
@@ -317,13 +531,179 @@ impl Store {
             value_fields,
             vocabulary: Default::default(),
             options,
+            read_only: false,
             writer: Mutex::new(None),
+            failure: Mutex::new(None),
         };
         if rebuild {
             store.register_all()?;
         }
-        store.reconcile()?;
+        let mut guard = store.lock_writer();
+        if let Err(error) = store.reconcile(&mut guard) {
+            // redb holds everything; searching what is indexed beats refusing to open.
+            store.failed(&mut guard, error, Some(false));
+        }
+        drop(guard);
         Ok(store)
+    }
+
+    /// Open an existing data directory for searching and reading only: no file is created,
+    /// changed or locked for writing, so it works on read-only media and without write
+    /// permission. Samples a failed or interrupted write left unindexed are not found by
+    /// searches until a writable open indexes them ([`Store::pending_samples`] counts them).
+    pub fn open_read_only(dir: &Path) -> Result<Store> {
+        let db_path = dir.join("reports.redb");
+        if !db_path.is_file() {
+            return Err(StoreError::NotAStore(dir.to_path_buf()));
+        }
+        let db = Arc::new(Db::open_read_only(&db_path).map_err(|e| open_error(dir, e))?);
+        let stored_format = {
+            let txn = db.begin_read()?;
+            match txn.open_table(META) {
+                Ok(meta) => meta.get("index_format")?.map(|v| v.value()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let samples_dir = dir.join("index").join("samples");
+        let values_dir = dir.join("index").join("values");
+        if stored_format != Some(index::INDEX_FORMAT)
+            || !samples_dir.join("meta.json").is_file()
+            || !values_dir.join("meta.json").is_file()
+        {
+            return Err(StoreError::IndexOutdated(dir.to_path_buf()));
+        }
+        let open_index = |path: &Path| -> Result<Index> {
+            let mut index = Index::open(read_only::ReadOnlyDirectory::open(path)?)?;
+            index.set_default_multithread_executor()?;
+            index
+                .tokenizers()
+                .register(index::WORD_TOKENIZER, index::analyzer());
+            Ok(index)
+        };
+        let index = open_index(&samples_dir)?;
+        let value_index = open_index(&values_dir)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let value_reader = value_index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            db,
+            index,
+            reader,
+            fields: index::schema().1,
+            value_index,
+            value_reader,
+            value_fields: index::value_schema().1,
+            vocabulary: Default::default(),
+            options: StoreOptions::default(),
+            read_only: true,
+            writer: Mutex::new(None),
+            failure: Mutex::new(None),
+        })
+    }
+
+    /// Whether the store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Samples stored but not yet in the search index.
+    pub fn pending_samples(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(PENDING)?.len()?)
+    }
+
+    /// Whether writes are keeping up: pending samples and the last failed write.
+    pub fn write_health(&self) -> Result<WriteHealth> {
+        let failure = self.failure_now();
+        Ok(WriteHealth {
+            pending_samples: self.pending_samples()?,
+            storage_full: failure.as_ref().is_some_and(|f| f.storage_full),
+            unwritable: failure.as_ref().is_some_and(|f| f.unwritable),
+            last_error: failure.map(|f| f.message),
+            read_only: self.read_only,
+        })
+    }
+
+    /// Whether a write failed and its work has not been redone yet.
+    pub fn needs_retry(&self) -> bool {
+        self.failure_now().is_some()
+    }
+
+    /// Redo what a failed write left undone: reopen the report database if the failure broke
+    /// it, start fresh index writers and index every pending sample and value. Returns
+    /// whether there was anything to redo. Writes call this first by themselves; call it on a
+    /// timer to recover without waiting for the next write.
+    pub fn retry_pending(&self) -> Result<bool> {
+        if self.read_only || !self.needs_retry() {
+            return Ok(false);
+        }
+        let mut guard = self.lock_writer();
+        self.recover(&mut guard)
+            .map_err(|error| self.failed(&mut guard, error, Some(false)))?;
+        Ok(true)
+    }
+
+    fn failure_now(&self) -> Option<WriteFailure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Record a failed write: drop the index writers (a tantivy writer that failed is
+    /// poisoned), remember the error for health checks and the next write, and name a full
+    /// disk as such. `stored`: the batch being written had reached redb.
+    fn failed(
+        &self,
+        guard: &mut WriterGuard<'_>,
+        error: StoreError,
+        stored: Option<bool>,
+    ) -> StoreError {
+        **guard = None;
+        let storage_full = error.is_storage_full();
+        let unwritable = !storage_full && error.is_unwritable();
+        // Until a reopen succeeds, the database stays broken whatever fails next. Reopen it
+        // now, so reads work again at once (the failed transaction is gone by now).
+        let database_failed = (error.is_database_io()
+            || self.failure_now().is_some_and(|f| f.database_failed))
+            && self.db.reopen().is_err();
+        let failure = WriteFailure {
+            message: error.to_string(),
+            storage_full,
+            unwritable,
+            database_failed,
+        };
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
+        error.named_cause(&self.dir, stored)
+    }
+
+    /// Redo the work of the last failed write, if any (see [`Store::retry_pending`]).
+    fn recover(&self, guard: &mut WriterGuard<'_>) -> Result<()> {
+        let Some(failure) = self.failure_now() else {
+            return Ok(());
+        };
+        **guard = None;
+        if failure.database_failed {
+            self.db.reopen().map_err(|e| open_error(&self.dir, e))?;
+            if let Some(f) = self
+                .failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+            {
+                f.database_failed = false;
+            }
+        }
+        self.reconcile(guard)?;
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(())
     }
 
     /// The data directory.
@@ -389,8 +769,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Index every sample and value left pending (by a crash or a format change).
-    fn reconcile(&self) -> Result<()> {
+    /// Index every sample and value left pending (by a crash, a failed write or a format
+    /// change).
+    fn reconcile(&self, guard: &mut WriterGuard<'_>) -> Result<()> {
         let pending: Vec<String> = {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(PENDING)?;
@@ -406,20 +787,26 @@ impl Store {
         if pending.is_empty() && !values_pending {
             return Ok(());
         }
-        let mut guard = self.lock_writer()?;
         if pending.is_empty() {
-            self.index_pending(&mut guard, &[], &HashMap::new())?;
+            self.index_pending(guard, &[], &HashMap::new())?;
         }
         for chunk in pending.chunks(10_000) {
-            self.index_pending(&mut guard, chunk, &HashMap::new())?;
+            self.index_pending(guard, chunk, &HashMap::new())?;
         }
         Ok(())
     }
 
-    fn lock_writer(&self) -> Result<std::sync::MutexGuard<'_, Option<Writers>>> {
+    fn lock_writer(&self) -> WriterGuard<'_> {
         // A panic while holding the lock leaves no partial state we rely on: redb and tantivy
         // transactions are atomic, so the poisoned guard is safe to reuse.
-        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The index writers, created when there are none (first write, or after a failure).
+    fn writers<'g>(&self, guard: &'g mut WriterGuard<'_>) -> Result<&'g mut Writers> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(self.dir.clone()));
+        }
         if guard.is_none() {
             let threads = self.options.index_threads.max(1);
             let memory = self.options.index_memory.max(15_000_000 * threads);
@@ -435,9 +822,12 @@ impl Store {
             // the reopen need no repair.
             samples.garbage_collect_files().wait()?;
             values.garbage_collect_files().wait()?;
-            *guard = Some(Writers { samples, values });
+            **guard = Some(Writers { samples, values });
         }
-        Ok(guard)
+        match guard.as_mut() {
+            Some(writers) => Ok(writers),
+            None => Err(StoreError::ReadOnly(self.dir.clone())),
+        }
     }
 
     /// Re-derive from redb the documents of every pending value, then of `samples` (using the
@@ -445,13 +835,11 @@ impl Store {
     /// the pending tables.
     fn index_pending(
         &self,
-        guard: &mut std::sync::MutexGuard<'_, Option<Writers>>,
+        guard: &mut WriterGuard<'_>,
         samples: &[String],
         docs: &HashMap<String, SampleDoc>,
     ) -> Result<()> {
-        let Some(writers) = guard.as_mut() else {
-            return Ok(());
-        };
+        let writers = self.writers(guard)?;
         let txn = self.db.begin_read()?;
         let pending_values: Vec<u64> = txn
             .open_table(values::PENDING_VALUES)?
@@ -543,7 +931,14 @@ impl Store {
     /// Store a batch of reports (replacing any with the same id) and index their samples.
     /// When this returns `Ok`, the batch is durable and searchable; on error or crash it is
     /// either entirely stored or not at all. Returns the report ids in batch order.
+    ///
+    /// A write first redoes what an earlier failed write left undone (see
+    /// [`Store::retry_pending`]). A full disk is [`StoreError::StorageFull`], saying whether the
+    /// batch reached redb (it is then indexed by itself once space is freed).
     pub fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(self.dir.clone()));
+        }
         let mut ids = Vec::with_capacity(batch.len());
         let mut samples: Vec<String> = Vec::new();
         for r in &batch {
@@ -568,7 +963,48 @@ impl Store {
                 samples.push(sha.to_string());
             }
         }
-        let mut guard = self.lock_writer()?;
+        let mut guard = self.lock_writer();
+        self.recover(&mut guard)
+            .map_err(|error| self.failed(&mut guard, error, Some(false)))?;
+        let mut progress = Progress::Building;
+        match self.write_batch(&mut guard, &batch, &samples, &mut progress) {
+            Ok(()) => Ok(ids),
+            Err(error) => {
+                let stored = match progress {
+                    Progress::Building => Some(false),
+                    Progress::Committing => None,
+                    Progress::Committed => Some(true),
+                };
+                let error = self.failed(&mut guard, error, stored);
+                Err(match (stored, error) {
+                    // Once `failed` reopened redb, what the failed commit left can be read.
+                    (None, error) => error.with_stored(self.landed(&batch)),
+                    (_, error) => error,
+                })
+            }
+        }
+    }
+
+    /// Whether every report of `batch` is stored as given; `None` when redb cannot tell.
+    fn landed(&self, batch: &[NewReport]) -> Option<bool> {
+        for r in batch {
+            match self.report(&r.behaviour.id) {
+                Ok(Some(stored)) if stored == r.behaviour => {}
+                Ok(_) => return Some(false),
+                Err(_) => return None,
+            }
+        }
+        Some(true)
+    }
+
+    /// Commit the batch to redb, then index its samples, following along in `progress`.
+    fn write_batch(
+        &self,
+        guard: &mut WriterGuard<'_>,
+        batch: &[NewReport],
+        samples: &[String],
+        progress: &mut Progress,
+    ) -> Result<()> {
         let mut docs = HashMap::new();
         let txn = self.db.begin_write()?;
         {
@@ -576,7 +1012,7 @@ impl Store {
             let mut raw = txn.open_table(RAW_LOGS)?;
             let mut info = txn.open_table(LOG_INFO)?;
             let mut pending = txn.open_table(PENDING)?;
-            for r in &batch {
+            for r in batch {
                 let id = r.behaviour.id.as_str();
                 let json =
                     serde_json::to_vec(&r.behaviour).map_err(|source| StoreError::Corrupt {
@@ -602,22 +1038,23 @@ impl Store {
                     }
                 }
             }
-            for sha in &samples {
+            for sha in samples {
                 pending.insert(sha.as_str(), 1)?;
             }
-            for sha in &samples {
+            for sha in samples {
                 let doc = SampleDoc::from_reports(sha, &read_sample_reports(&reports, sha)?);
                 docs.insert(sha.clone(), doc);
             }
         }
-        for sha in &samples {
+        for sha in samples {
             if let Some(doc) = docs.get(sha) {
                 values::register_sample(&txn, doc)?;
             }
         }
+        *progress = Progress::Committing;
         txn.commit()?;
-        self.index_pending(&mut guard, &samples, &docs)?;
-        Ok(ids)
+        *progress = Progress::Committed;
+        self.index_pending(guard, samples, &docs)
     }
 
     /// Store one report; see [`Store::put_reports`].

@@ -23,7 +23,6 @@ use crate::phrase::{
 use crate::values::{SAMPLE_SHAS, SAMPLE_VALUES, VALUES, ValueRecord};
 use crate::vocabulary::Vocabulary;
 use crate::{Result, Store, StoreError};
-use redb::ReadableDatabase;
 use sandscope_query::{Comparison, Modifier, Query, SampleDoc, Term as QTerm, TextPattern, Value};
 use std::collections::BinaryHeap;
 use std::ops::Bound;
@@ -287,7 +286,7 @@ pub(crate) struct Translator<'a> {
     fields: &'a Fields,
     value_fields: &'a ValueFields,
     values: tantivy::Searcher,
-    db: &'a Arc<redb::Database>,
+    db: &'a Arc<crate::Db>,
     vocabulary: Arc<Vocabulary>,
     now: i64,
 }
@@ -559,7 +558,7 @@ struct Verified {
     ordered: Ordered,
     field: sandscope_query::TextField,
     segments: Vec<String>,
-    db: Arc<redb::Database>,
+    db: Arc<crate::Db>,
 }
 
 impl std::fmt::Debug for Verified {

@@ -185,6 +185,36 @@ pub fn open_store(data: &Path, command: &str) -> Result<(Store, OwnerRecord)> {
     ))
 }
 
+/// Open the data directory for a command that only reads: read-only, so nothing is written and
+/// read-only media work. A directory that needs writing first (not closed cleanly, or an index
+/// to rebuild) is opened for writing once to recover, with a note.
+pub fn open_store_for_reading(dir: &Path) -> Result<Store> {
+    let store = match Store::open_read_only(dir) {
+        Ok(store) => store,
+        Err(e @ (StoreError::NeedsRecovery(_) | StoreError::IndexOutdated(_))) => {
+            let (why, fix) = match e {
+                StoreError::NeedsRecovery(_) => ("was not closed cleanly", "repair it"),
+                _ => ("has a missing or outdated search index", "rebuild it"),
+            };
+            eprintln!(
+                "note: {} {why}; opening it for writing once to {fix}",
+                dir.display()
+            );
+            return Ok(Store::open(dir)?);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let pending = store.pending_samples()?;
+    if pending > 0 {
+        eprintln!(
+            "warning: {pending} sample(s) in {} are stored but not yet indexed, so searches \
+             miss them; the next write (`sandscope ingest`, `serve`) indexes them",
+            dir.display()
+        );
+    }
+    Ok(store)
+}
+
 fn refused(data: &Path, err: StoreError) -> anyhow::Error {
     if err.is_locked() {
         return match owner(data) {
@@ -201,17 +231,19 @@ fn refused(data: &Path, err: StoreError) -> anyhow::Error {
 
 /// Run a read command on the store in `data` (default: `$SANDSCOPE_DATA` or
 /// `./sandscope-data`): through the server that holds it, if one does, else on the store
-/// opened here. `f` writes the command's output to the writer it is given.
+/// opened here read-only. `f` writes the command's output to the writer it is given.
 pub fn read_command(
     data: Option<PathBuf>,
-    command: &str,
     f: impl FnOnce(&Store, &mut dyn Write) -> Result<ExitCode>,
 ) -> Result<ExitCode> {
     let data = super::ingest::data_dir(data);
     if let Some(code) = forward(&data)? {
         return Ok(code);
     }
-    let (store, _owner) = open_store(&data, command)?;
+    let store = open_store_for_reading(&data).map_err(|err| match err.downcast::<StoreError>() {
+        Ok(err) => refused(&data, err),
+        Err(err) => err,
+    })?;
     // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -38,7 +38,7 @@ pub fn run(args: DiffArgs) -> Result<ExitCode> {
         return execute(args, None, &mut out);
     }
     let data = args.data.clone();
-    super::control::read_command(data, "diff", |store, out| execute(args, Some(store), out))
+    super::control::read_command(data, |store, out| execute(args, Some(store), out))
 }
 
 /// Compare the two sides (files, or reports of `store`) and write the difference to `out`.

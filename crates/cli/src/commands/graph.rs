@@ -29,7 +29,7 @@ pub struct GraphArgs {
 
 pub fn run(args: GraphArgs) -> Result<ExitCode> {
     let data = args.data.clone();
-    super::control::read_command(data, "graph", |store, out| execute(args, store, out))
+    super::control::read_command(data, |store, out| execute(args, store, out))
 }
 
 /// Export the sample's graph from `store` to `out`.

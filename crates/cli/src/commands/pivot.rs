@@ -18,7 +18,7 @@ pub struct PivotArgs {
 
 pub fn run(args: PivotArgs) -> Result<ExitCode> {
     let data = args.data.clone();
-    super::control::read_command(data, "pivot", |store, out| execute(args, store, out))
+    super::control::read_command(data, |store, out| execute(args, store, out))
 }
 
 /// List the sample's indicators from `store` on `out`.

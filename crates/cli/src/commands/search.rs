@@ -72,7 +72,7 @@ pub fn envelope(page: &SearchPage) -> serde_json::Value {
 
 pub fn run(args: SearchArgs) -> Result<ExitCode> {
     let data = args.data.clone();
-    super::control::read_command(data, "search", |store, out| execute(args, store, out))
+    super::control::read_command(data, |store, out| execute(args, store, out))
 }
 
 /// Run the search on `store`, writing the page to `out`.

@@ -49,12 +49,22 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Serve an existing data directory without writing to it (read-only media, a snapshot):
+    /// searches and reports work, uploads are refused with 403.
+    #[arg(long, conflicts_with = "ingest")]
+    pub read_only: bool,
 }
 
 /// Run `sandscope serve`.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let (keys, generated) = api_keys(&args)?;
-    let (store, _owner) = super::control::open_store(&args.data, "serve")?;
+    // A read-only server writes nothing, so it leaves no owner record and takes no commands.
+    let (store, owner) = if args.read_only {
+        (super::control::open_store_for_reading(&args.data)?, None)
+    } else {
+        let (store, owner) = super::control::open_store(&args.data, "serve")?;
+        (store, Some(owner))
+    };
     let pipeline = Pipeline::new(args.sigma.engine()?);
     let backend = Arc::new(StoreBackend::new(store, pipeline));
     let tls = args.tls_cert.clone().zip(args.tls_key.clone());
@@ -83,7 +93,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         None => None,
     };
     // From here on the command line's read commands and ingests go through this process.
-    let _control = super::control::serve_control(&args.data, backend.clone(), &public_url)?;
+    let _control = match owner {
+        Some(_) => Some(super::control::serve_control(
+            &args.data,
+            backend.clone(),
+            &public_url,
+        )?),
+        None => None,
+    };
     let failed = ingest_first(&backend, &args.ingest)?;
 
     let config = ServerConfig {

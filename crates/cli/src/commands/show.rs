@@ -41,7 +41,7 @@ pub struct ShowArgs {
 
 pub fn run(args: ShowArgs) -> Result<ExitCode> {
     let data = args.data.clone();
-    super::control::read_command(data, "show", |store, out| execute(args, store, out))
+    super::control::read_command(data, |store, out| execute(args, store, out))
 }
 
 /// Write the sample's reports (or summary, or trees) from `store` to `out`.

@@ -827,6 +827,7 @@ impl Backend for MemoryBackend {
         Ok(Health {
             samples: data.samples.len() as u64,
             reports: data.samples.values().map(|r| r.len() as u64).sum(),
+            ..Health::default()
         })
     }
 }
