@@ -33,6 +33,7 @@ pub mod load;
 pub mod store_backend;
 
 mod api;
+mod spool;
 mod ui;
 
 pub use auth::{ApiKeys, Role};
@@ -65,7 +66,8 @@ pub struct ServerConfig {
     pub ingest_timeout: Duration,
     /// Ingests run at once; later uploads wait (within their deadline) for a slot.
     pub max_concurrent_ingests: usize,
-    /// Where uploads are spooled; the system temporary directory when `None`.
+    /// Where uploads are spooled (in a `sandscope-spool-<pid>` folder of their own, which a
+    /// later server removes if this one is killed); the system temporary directory when `None`.
     pub upload_dir: Option<PathBuf>,
 }
 
