@@ -1,7 +1,7 @@
 use super::sigma_args::SigmaArgs;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandscope_ingest::{Detonation, IgnoredWhy, IngestOptions, Pipeline};
+use sandscope_ingest::{Detonation, IgnoredWhy, IngestLimits, IngestOptions, Pipeline};
 use sandscope_store::{NewReport, Store, is_sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -33,6 +33,10 @@ pub struct IngestArgs {
     /// Reports per transaction: each batch lands whole or not at all.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Memory for one detonation's distinct events, in MiB; a log needing more is skipped
+    /// with an error (repeats of one event cost nothing).
+    #[arg(long, default_value_t = sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20)]
+    pub max_memory_mib: u64,
 }
 
 pub fn data_dir(data: Option<PathBuf>) -> PathBuf {
@@ -86,8 +90,14 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         bail!("--sha256 `{s}` is not a SHA-256");
     }
     let detonations = sandscope_ingest::plan(&args.paths, args.sha256.is_some())?;
-    let store = Store::open(&data_dir(args.data.clone()))?;
-    let pipeline = Pipeline::new(args.sigma.engine()?);
+    let data = data_dir(args.data.clone());
+    let store = Store::open(&data)
+        .with_context(|| format!("opening the data directory {}", data.display()))?;
+    let limits = IngestLimits {
+        memory_budget: args.max_memory_mib.saturating_mul(1024 * 1024),
+        ..IngestLimits::default()
+    };
+    let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(limits);
     let bar = indicatif::ProgressBar::new(detonations.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
@@ -110,7 +120,9 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         }
         let taken: Vec<(NewReport, String)> = std::mem::take(batch);
         let names: Vec<String> = taken.iter().map(|(_, n)| n.clone()).collect();
-        let ids = store.put_reports(taken.into_iter().map(|(r, _)| r).collect())?;
+        let ids = store
+            .put_reports(taken.into_iter().map(|(r, _)| r).collect())
+            .with_context(|| format!("storing reports in {}", data.display()))?;
         for (id, name) in ids.iter().zip(names) {
             writeln!(out, "stored\t{id}\t{name}")?;
             stored.insert(id.clone(), name);
@@ -142,7 +154,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
                 }
             }
             Err(e) => {
-                bar.suspend(|| eprintln!("skipped {name}: {e:#}"));
+                bar.suspend(|| eprintln!("skipped {name}: {}", crate::error_chain(&e)));
                 skipped += 1;
             }
         }
