@@ -11,6 +11,13 @@
 //!   embedded `sysmon` array, the one holding more events is used (the log on a tie) and a
 //!   note says which, so one CAPE run lands as exactly two reports under one SHA-256.
 //!
+//! Hostile input ends in an error, never an out-of-memory kill: a detonation's events are held
+//! de-duplicated as they are read (a flood of one repeated event costs one event) within
+//! [`IngestLimits`] — a memory budget for the distinct events, past which reading stops with
+//! [`IngestError::MemoryBudget`], and decompression budgets per input and, for a server,
+//! shared by the ingests running at once. [`IngestError::is_input_fault`] tells the input's
+//! faults (the caller's to fix) from this machine's (disk full, permissions).
+//!
 //! The CLI's `ingest`/`report` and the server's upload endpoint all go through here, so a file
 //! becomes the same reports whichever door it came in by. This crate decides nothing about
 //! storage (that is `sandscope-store`) and parses no format itself (that is `sandscope-read` and

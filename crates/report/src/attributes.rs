@@ -694,6 +694,13 @@ fn cap_lists(attrs: &mut BehaviourAttributes) {
         service_details.name,
         scheduled_tasks_created.name,
     );
+    let mut tree_left = MAX_LIST_ENTRIES;
+    let tree_cut = cap_tree(&mut attrs.processes_tree, &mut tree_left, &mut cut_values);
+    if tree_cut > 0 {
+        attrs
+            .truncated
+            .insert("processes_tree".to_string(), tree_cut);
+    }
     if cut_values.is_empty() {
         return;
     }
@@ -736,6 +743,32 @@ fn cap_lists(attrs: &mut BehaviourAttributes) {
             .truncated
             .insert("raw_forms".to_string(), removed as u64);
     }
+}
+
+/// Keep the first `left` nodes of a process forest in pre-order (parents before children, as
+/// first seen); returns how many nodes were cut, their names added to `cut_values`.
+fn cap_tree(
+    nodes: &mut Vec<sandscope_model::ProcessNode>,
+    left: &mut usize,
+    cut_values: &mut HashSet<String>,
+) -> u64 {
+    let mut cut = 0;
+    let mut kept = 0;
+    for node in nodes.iter_mut() {
+        if *left == 0 {
+            break;
+        }
+        *left -= 1;
+        kept += 1;
+        cut += cap_tree(&mut node.children, left, cut_values);
+    }
+    let mut stack: Vec<sandscope_model::ProcessNode> = nodes.drain(kept..).collect();
+    while let Some(node) = stack.pop() {
+        cut += 1;
+        cut_values.insert(node.name);
+        stack.extend(node.children);
+    }
+    cut
 }
 
 /// Sysmon writes WMI names and commands as ` "Evil"`: a leading space and MOF quotes, removed
@@ -863,5 +896,52 @@ mod tests {
         assert!(is_autostart_key(
             r"hkcu\software\microsoft\windows\currentversion\run\360v"
         ));
+    }
+
+    #[test]
+    fn process_trees_are_cut_in_first_seen_order() {
+        let node = |name: String, children| sandscope_model::ProcessNode {
+            process_id: "1".into(),
+            name,
+            time_offset: None,
+            children,
+        };
+        let children = (0..MAX_LIST_ENTRIES + 5)
+            .map(|i| {
+                node(
+                    format!("child {i}"),
+                    vec![node(format!("grandchild {i}"), vec![])],
+                )
+            })
+            .collect();
+        let mut attrs = BehaviourAttributes {
+            processes_tree: vec![
+                node("root".into(), children),
+                node("second root".into(), vec![]),
+            ],
+            ..Default::default()
+        };
+        attrs
+            .raw_forms
+            .insert("grandchild 9000".into(), vec!["raw".into()]);
+        attrs
+            .raw_forms
+            .insert("child 10".into(), vec!["raw".into()]);
+        cap_lists(&mut attrs);
+        let root = &attrs.processes_tree[0];
+        assert_eq!(
+            attrs.processes_tree.len(),
+            1,
+            "the second root comes after 10,000 nodes"
+        );
+        // Pre-order: root, child 0, grandchild 0, child 1, … — 10,000 nodes in all.
+        assert_eq!(root.children.len(), (MAX_LIST_ENTRIES - 1).div_ceil(2));
+        let total = 2 * (MAX_LIST_ENTRIES + 5) + 2;
+        assert_eq!(
+            attrs.truncated.get("processes_tree"),
+            Some(&((total - MAX_LIST_ENTRIES) as u64))
+        );
+        assert!(!attrs.raw_forms.contains_key("grandchild 9000"));
+        assert!(attrs.raw_forms.contains_key("child 10"));
     }
 }
