@@ -154,7 +154,13 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
                 }
             }
             Err(e) => {
-                bar.suspend(|| eprintln!("skipped {name}: {}", crate::error_chain(&e)));
+                // Most errors already start with the file they concern: name it once.
+                let message = crate::error_chain(&e);
+                let message = match message.strip_prefix(&format!("{name}: ")) {
+                    Some(_) => message,
+                    None => format!("{name}: {message}"),
+                };
+                bar.suspend(|| eprintln!("skipped {message}"));
                 skipped += 1;
             }
         }
