@@ -74,8 +74,25 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("sandscope: {err:#}");
+            eprintln!("sandscope: {}", error_chain(&err));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes, each said once. A library error whose message already embeds its
+/// source (`"{path}: {source}"`) would otherwise print that source twice.
+pub(crate) fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

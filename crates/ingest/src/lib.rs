@@ -11,18 +11,28 @@
 //!   embedded `sysmon` array, the one holding more events is used (the log on a tie) and a
 //!   note says which, so one CAPE run lands as exactly two reports under one SHA-256.
 //!
+//! Hostile input ends in an error, never an out-of-memory kill: a detonation's events are held
+//! de-duplicated as they are read (a flood of one repeated event costs one event) within
+//! [`IngestLimits`] — a memory budget for the distinct events, past which reading stops with
+//! [`IngestError::MemoryBudget`], and decompression budgets per input and, for a server,
+//! shared by the ingests running at once. [`IngestError::is_input_fault`] tells the input's
+//! faults (the caller's to fix) from this machine's (disk full, permissions).
+//!
 //! The CLI's `ingest`/`report` and the server's upload endpoint all go through here, so a file
 //! becomes the same reports whichever door it came in by. This crate decides nothing about
 //! storage (that is `sandscope-store`) and parses no format itself (that is `sandscope-read` and
 //! `sandscope-cape`).
 
+mod collect;
+pub mod flood;
 mod plan;
 
 pub use plan::{Detonation, analysis_folder, plan};
 
+use collect::EventCollector;
 use sandscope_event::SysmonEvent;
 use sandscope_model::{FileBehaviour, MitreAttackTechnique, behaviour_id};
-use sandscope_read::{EventSink, Format, ReadError, ReadOutput, ReadWarning};
+use sandscope_read::{EventSink, Format, ReadError, ReadOptions, ReadWarning};
 use sandscope_report::{ReportOptions, SampleSelector, build_report};
 use sandscope_sigma::SigmaEngine;
 use sandscope_store::{NewReport, RawData, RawLog, is_sha256};
@@ -39,6 +49,53 @@ pub struct IngestOptions {
     pub sample: Option<String>,
     /// Overrides the sandbox name of Sysmon reports (`--sandbox`).
     pub sandbox: Option<String>,
+}
+
+/// What one ingest may spend, so that a hostile input ends in an error, not an OOM kill.
+#[derive(Debug, Clone)]
+pub struct IngestLimits {
+    /// Memory for one detonation's distinct Sysmon events and what the report builder derives
+    /// from them (estimated per event; repeats of one event cost nothing). Past it the ingest
+    /// fails with [`IngestError::MemoryBudget`]. Default 1 GiB.
+    pub memory_budget: u64,
+    /// Decompression budgets (per input, and shared across concurrent ingests when the
+    /// caller sets a [`sandscope_read::DecompressionPool`]).
+    pub read: ReadOptions,
+}
+
+impl IngestLimits {
+    /// Limits for a server taking uploads of at most `upload_limit` bytes: each upload may
+    /// expand to 8 times that (at least 64 MiB, at most 4 GiB), and all uploads being ingested
+    /// at once to twice an upload's share together.
+    pub fn for_uploads(upload_limit: u64) -> Self {
+        let per_upload = upload_limit.saturating_mul(8).clamp(64 << 20, 4 << 30);
+        Self::with_decompression(per_upload, per_upload.saturating_mul(2))
+    }
+
+    /// Limits with explicit decompression budgets: `per_input` for each input, `total` for all
+    /// ingests running at once through the pipeline that holds these limits.
+    pub fn with_decompression(per_input: u64, total: u64) -> Self {
+        Self {
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            read: ReadOptions {
+                max_decompressed_bytes: per_input,
+                shared_decompression: Some(sandscope_read::DecompressionPool::new(total)),
+                ..ReadOptions::default()
+            },
+        }
+    }
+}
+
+/// 1 GiB: the default [`IngestLimits::memory_budget`], about 700,000 distinct events.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 1 << 30;
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            read: ReadOptions::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +116,62 @@ pub enum IngestError {
     },
     #[error("`{0}` is not a SHA-256")]
     BadSha256(String),
+    /// The detonation's distinct events do not fit [`IngestLimits::memory_budget`]; reading
+    /// stopped there.
+    #[error(
+        "{file}: too many distinct events for one report: the memory budget of {budget} bytes was spent after {held} events and reading stopped (split the log, or raise the budget)"
+    )]
+    MemoryBudget {
+        file: String,
+        budget: u64,
+        held: u64,
+    },
+}
+
+impl IngestError {
+    /// Whether the input is at fault (hostile, damaged, too large — the caller's to fix), as
+    /// opposed to this machine (disk full, permissions, a read-only file system).
+    pub fn is_input_fault(&self) -> bool {
+        match self {
+            IngestError::Read(ReadError::Io { source, .. }) | IngestError::Io { source, .. } => {
+                !is_machine_fault(source)
+            }
+            IngestError::Cape(e) => !std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .is_some_and(is_machine_fault),
+            _ => true,
+        }
+    }
+
+    /// Whether the input expanded past a decompression budget (per input or shared).
+    pub fn is_decompression_budget(&self) -> bool {
+        match self {
+            IngestError::Read(ReadError::Io { source, .. }) => {
+                sandscope_read::is_decompression_budget(source)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Errors of this machine rather than of the input: no space, no permission, read-only or
+/// failing storage, no memory.
+fn is_machine_fault(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    if sandscope_read::is_decompression_budget(error) {
+        // The shared budget of concurrent ingests is the server's state, not the input's.
+        return sandscope_read::is_shared_decompression_budget(error);
+    }
+    matches!(
+        error.kind(),
+        StorageFull
+            | PermissionDenied
+            | ReadOnlyFilesystem
+            | OutOfMemory
+            | QuotaExceeded
+            | ResourceBusy
+            | FileTooLarge
+    ) || matches!(error.raw_os_error(), Some(5 | 28 | 13 | 30 | 122 | 12))
 }
 
 /// The reports one detonation yields, and what was seen while reading it.
@@ -124,18 +237,66 @@ struct SandboxRun {
 #[derive(Default)]
 struct Logs {
     files: Vec<PathBuf>,
+    /// Distinct events (see [`collect`]).
     events: Vec<SysmonEvent>,
+    /// Events read, repeats included.
+    read: usize,
 }
 
-/// Turns input files into reports. Holds the resident Sigma engine, shared by every report.
+impl Logs {
+    /// The collected events of `files`, or the budget's error naming the first file.
+    fn collected(
+        files: Vec<PathBuf>,
+        collector: EventCollector,
+        detonation: &Detonation,
+        prepared: &mut Prepared,
+    ) -> Result<Logs, IngestError> {
+        let first = files
+            .first()
+            .map(|f| detonation.shown(f))
+            .unwrap_or_default();
+        collector.check(&first)?;
+        prepared.notes.extend(collector.duplicates_note(&first));
+        if collector.warnings_cut > 0 {
+            prepared.notes.push(format!(
+                "{first}: {} more warning(s) not listed",
+                collector.warnings_cut
+            ));
+        }
+        prepared.warnings.extend(collector.warnings);
+        let read = collector.events.len() + collector.duplicates as usize;
+        Ok(Logs {
+            files,
+            events: collector.events,
+            read,
+        })
+    }
+}
+
+/// Turns input files into reports. Holds the resident Sigma engine, shared by every report,
+/// and the limits every ingest through it keeps (clones share the decompression pool).
 #[derive(Clone, Default)]
 pub struct Pipeline {
     sigma: Option<Arc<SigmaEngine>>,
+    limits: IngestLimits,
 }
 
 impl Pipeline {
     pub fn new(sigma: Option<Arc<SigmaEngine>>) -> Self {
-        Self { sigma }
+        Self {
+            sigma,
+            limits: IngestLimits::default(),
+        }
+    }
+
+    /// The same pipeline under other limits.
+    pub fn with_limits(mut self, limits: IngestLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> &IngestLimits {
+        &self.limits
     }
 
     pub fn sigma(&self) -> Option<&SigmaEngine> {
@@ -176,7 +337,14 @@ impl Pipeline {
             .iter()
             .partition(|f| sandscope_cape::looks_like_report_file(f));
         let runs = sandbox_reports(detonation, &report_files, given.as_deref(), &mut prepared)?;
-        let logs = read_logs(detonation, &other_files, &report_files, &mut prepared)?;
+        let limits = &self.limits;
+        let logs = read_logs(
+            detonation,
+            &other_files,
+            &report_files,
+            limits,
+            &mut prepared,
+        )?;
 
         let mut samples: Vec<&str> = runs.iter().map(|r| r.sample.as_str()).collect();
         samples.sort_unstable();
@@ -196,23 +364,25 @@ impl Pipeline {
                 });
         let source = match embedded {
             None => logs,
-            Some(run) if logs.files.is_empty() => read_embedded(run, &mut prepared)?,
+            Some(run) if logs.files.is_empty() => {
+                read_embedded(run, detonation, limits, &mut prepared)?
+            }
             Some(run) => {
-                let in_report = count_sysmon_events(&run.file)?;
+                let in_report = count_sysmon_events(&run.file, &limits.read)?;
                 let shown = |f: &Path| detonation.shown(f);
                 let log_names = logs.files.iter().map(|f| shown(f)).collect::<Vec<_>>();
                 let log_names = log_names.join(", ");
-                if in_report > logs.events.len() {
+                if in_report > logs.read {
                     prepared.notes.push(format!(
                         "Sysmon report from the `sysmon` array embedded in {} ({in_report} events), the more complete of the run's two Sysmon sources ({log_names}: {} events)",
                         shown(&run.file),
-                        logs.events.len()
+                        logs.read
                     ));
-                    read_embedded(run, &mut prepared)?
+                    read_embedded(run, detonation, limits, &mut prepared)?
                 } else {
                     prepared.notes.push(format!(
                         "Sysmon report from {log_names} ({} events), the guest's own log; the `sysmon` array embedded in {} ({in_report} events) is not used",
-                        logs.events.len(),
+                        logs.read,
                         shown(&run.file)
                     ));
                     logs
@@ -356,6 +526,7 @@ fn read_logs(
     detonation: &Detonation,
     files: &[&PathBuf],
     report_files: &[&PathBuf],
+    limits: &IngestLimits,
     prepared: &mut Prepared,
 ) -> Result<Logs, IngestError> {
     let upload_lists: Vec<PathBuf> = report_files
@@ -363,13 +534,14 @@ fn read_logs(
         .filter_map(|r| plan::analysis_folder(r))
         .map(|analysis| analysis.join("files.json"))
         .collect();
-    let mut logs = Logs::default();
+    let mut collector = EventCollector::new(limits.memory_budget);
+    let mut log_files = Vec::new();
     for file in files {
         if !detonation.in_run_folder(file) {
-            let out = sandscope_read::read_all(file)?;
-            prepared.warnings.extend(out.warnings);
-            logs.events.extend(out.events);
-            logs.files.push(file.to_path_buf());
+            let read = sandscope_read::read_path_with(file, &limits.read, &mut collector);
+            collector.check(&detonation.shown(file))?;
+            read?;
+            log_files.push(file.to_path_buf());
             continue;
         }
         if upload_lists.iter().any(|u| u == *file) {
@@ -379,61 +551,60 @@ fn read_logs(
             });
             continue;
         }
-        match read_run_file(file) {
-            RunFile::Log(out) => {
-                prepared.warnings.extend(out.warnings);
-                logs.events.extend(out.events);
-                logs.files.push(file.to_path_buf());
-            }
+        match read_run_file(file, &limits.read, &mut collector)? {
+            RunFile::Log => log_files.push(file.to_path_buf()),
             RunFile::Ignored(why) => prepared.ignored.push(Ignored {
                 file: file.to_path_buf(),
                 why,
             }),
-            RunFile::Unreadable { reason, warnings } => {
-                prepared.warnings.extend(warnings);
-                prepared.unreadable.push(Unreadable {
-                    file: file.to_path_buf(),
-                    reason,
-                });
-            }
+            RunFile::Unreadable(reason) => prepared.unreadable.push(Unreadable {
+                file: file.to_path_buf(),
+                reason,
+            }),
         }
     }
-    Ok(logs)
+    Logs::collected(log_files, collector, detonation, prepared)
 }
 
 /// What a run-folder file turned out to be.
 enum RunFile {
-    Log(ReadOutput),
+    Log,
     Ignored(IgnoredWhy),
-    Unreadable {
-        reason: String,
-        warnings: Vec<ReadWarning>,
-    },
+    Unreadable(String),
 }
 
-fn read_run_file(file: &Path) -> RunFile {
-    let mut out = ReadOutput::default();
-    match sandscope_read::read_path(file, &mut out) {
-        Ok(_) if !out.events.is_empty() => RunFile::Log(out),
-        Ok(_) if out.warnings.is_empty() => RunFile::Ignored(IgnoredWhy::NoSysmonEvents),
-        Ok(_) => RunFile::Unreadable {
-            reason: format!(
-                "damaged ({} warning(s)) and no Sysmon event readable",
-                out.warnings.len()
-            ),
-            warnings: out.warnings,
-        },
+/// Read a run-folder file into `collector`. Only faults of this machine (disk, permissions)
+/// are errors; a file that is no log or is broken is a verdict on the file.
+fn read_run_file(
+    file: &Path,
+    options: &ReadOptions,
+    collector: &mut EventCollector,
+) -> Result<RunFile, IngestError> {
+    let events_before = collector.events.len() as u64 + collector.duplicates;
+    let warnings_before = collector.warnings.len() as u64 + collector.warnings_cut;
+    let result = sandscope_read::read_path_with(file, options, collector);
+    collector.check(&file.display().to_string())?;
+    let events = collector.events.len() as u64 + collector.duplicates + collector.over_budget
+        - events_before;
+    let warnings = collector.warnings.len() as u64 + collector.warnings_cut - warnings_before;
+    Ok(match result {
+        Ok(_) if events > 0 => RunFile::Log,
+        Ok(_) if warnings == 0 => RunFile::Ignored(IgnoredWhy::NoSysmonEvents),
+        Ok(_) => RunFile::Unreadable(format!(
+            "damaged ({warnings} warning(s)) and no Sysmon event readable"
+        )),
         // An EVTX or XML log whose every part is broken says nothing, but is still a log.
-        Err(ReadError::NotAnEventLog { .. })
-            if out.warnings.is_empty() && !holds_event_log_format(file) =>
-        {
+        Err(ReadError::NotAnEventLog { .. }) if warnings == 0 && !holds_event_log_format(file) => {
             RunFile::Ignored(IgnoredWhy::NotALog)
         }
-        Err(e) => RunFile::Unreadable {
-            reason: e.to_string(),
-            warnings: out.warnings,
-        },
-    }
+        Err(e) => {
+            let e = IngestError::Read(e);
+            if !e.is_input_fault() {
+                return Err(e);
+            }
+            RunFile::Unreadable(e.to_string())
+        }
+    })
 }
 
 /// Whether the content (through gzip) is a format that only event logs come in.
@@ -445,20 +616,25 @@ fn holds_event_log_format(file: &Path) -> bool {
 }
 
 /// The events of a report's embedded `sysmon` array.
-fn read_embedded(run: &SandboxRun, prepared: &mut Prepared) -> Result<Logs, IngestError> {
-    let out = sandscope_read::read_all(&run.file)?;
-    prepared.warnings.extend(out.warnings);
-    if out.events.is_empty() {
+fn read_embedded(
+    run: &SandboxRun,
+    detonation: &Detonation,
+    limits: &IngestLimits,
+    prepared: &mut Prepared,
+) -> Result<Logs, IngestError> {
+    let mut collector = EventCollector::new(limits.memory_budget);
+    let read = sandscope_read::read_path_with(&run.file, &limits.read, &mut collector);
+    collector.check(&detonation.shown(&run.file))?;
+    read?;
+    if collector.events.is_empty() && collector.over_budget == 0 {
+        prepared.warnings.extend(collector.warnings);
         return Ok(Logs::default());
     }
-    Ok(Logs {
-        files: vec![run.file.clone()],
-        events: out.events,
-    })
+    Logs::collected(vec![run.file.clone()], collector, detonation, prepared)
 }
 
 /// Sysmon events in a file, counted without keeping them.
-fn count_sysmon_events(file: &Path) -> Result<usize, IngestError> {
+fn count_sysmon_events(file: &Path, options: &ReadOptions) -> Result<usize, IngestError> {
     struct Count(usize);
     impl EventSink for Count {
         fn event(&mut self, _: SysmonEvent) {
@@ -467,7 +643,7 @@ fn count_sysmon_events(file: &Path) -> Result<usize, IngestError> {
         fn warning(&mut self, _: ReadWarning) {}
     }
     let mut count = Count(0);
-    sandscope_read::read_path(file, &mut count)?;
+    sandscope_read::read_path_with(file, options, &mut count)?;
     Ok(count.0)
 }
 
@@ -500,11 +676,16 @@ pub fn apply_sigma(
     events: &[SysmonEvent],
     attributed: &[usize],
 ) {
-    let attributed: Vec<SysmonEvent> = attributed
-        .iter()
-        .filter_map(|&i| events.get(i).cloned())
-        .collect();
-    let analysis = engine.analyse(&attributed);
+    // Usually every event is the sample's: then there is nothing to copy.
+    let analysis = if attributed.len() == events.len() {
+        engine.analyse(events)
+    } else {
+        let attributed: Vec<SysmonEvent> = attributed
+            .iter()
+            .filter_map(|&i| events.get(i).cloned())
+            .collect();
+        engine.analyse(&attributed)
+    };
     let attributes = &mut behaviour.attributes;
     attributes.sigma_analysis_results = analysis.results;
     attributes.sigma_analysis_stats = Some(analysis.stats);

@@ -173,6 +173,11 @@ pub struct BehaviourAttributes {
     /// to the raw spellings seen (first-seen order). IOC export needs the raw form.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub raw_forms: BTreeMap<String, Vec<String>>,
+    /// Lists cut at the builder's cap (10,000 entries each, as VirusTotal caps its own lists):
+    /// attribute name (`files_written`, `raw_forms`, …) → how many entries were left out.
+    /// Absent when nothing was cut.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub truncated: BTreeMap<String, u64>,
 }
 
 /// One service a sample created or whose binary it changed (Sandscope extension).

@@ -7,7 +7,9 @@ use sandscope_event::{
     EventSource, Fields, LINUX_SYSMON_CHANNEL, SYSMON_CHANNEL, SysmonEvent, canonical_value,
     is_sysmon_channel, parse_time, truncate_to_micros,
 };
+use std::cell::Cell;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// One event as a reader found it, before channel filtering.
@@ -135,6 +137,8 @@ pub(crate) struct Ctx<'s> {
     pub records: u64,
     /// An input of a format that may hold no record and no damage (an empty EVTX log).
     pub empty_ok: bool,
+    /// Set once the sink wants no more events; streamed input stops at its next buffer.
+    pub stop: Rc<Cell<bool>>,
 }
 
 impl<'s> Ctx<'s> {
@@ -146,6 +150,7 @@ impl<'s> Ctx<'s> {
             stats: ReadStats::default(),
             records: 0,
             empty_ok: false,
+            stop: Rc::new(Cell::new(false)),
         }
     }
 
@@ -162,6 +167,9 @@ impl<'s> Ctx<'s> {
         self.records += 1;
         self.stats.sysmon_events += 1;
         self.sink.event(event);
+        if !self.sink.wants_more() {
+            self.stop.set(true);
+        }
     }
 
     pub fn skipped(&mut self, channel: String) {

@@ -11,6 +11,7 @@ use std::io::{self, BufReader, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Archives inside archives deeper than this are not opened.
 pub(crate) const MAX_NESTING: u8 = 3;
@@ -19,6 +20,148 @@ pub(crate) struct Opener<'o> {
     pub opts: &'o ReadOptions,
     /// Decompressed bytes still allowed for this input.
     pub budget: Rc<Cell<u64>>,
+    /// Bytes drawn from the shared pool, given back when the read ends.
+    pub drawn: Rc<Cell<u64>>,
+    /// Set when the sink wants no more events (see `Ctx::stop`).
+    pub stop: Rc<Cell<bool>>,
+}
+
+impl<'o> Opener<'o> {
+    pub fn new(opts: &'o ReadOptions, stop: Rc<Cell<bool>>) -> Self {
+        Opener {
+            opts,
+            budget: Rc::new(Cell::new(opts.max_decompressed_bytes)),
+            drawn: Rc::new(Cell::new(0)),
+            stop,
+        }
+    }
+}
+
+impl Drop for Opener<'_> {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.opts.shared_decompression {
+            pool.give_back(self.drawn.replace(0));
+        }
+    }
+}
+
+/// Decompressed bytes shared by concurrent reads (a server's uploads): each read draws from
+/// it as it decompresses, on top of its own per-input budget, and gives back what it drew
+/// when it ends, so many uploads at once cannot together expand past the pool.
+#[derive(Debug)]
+pub struct DecompressionPool {
+    left: AtomicU64,
+    total: u64,
+}
+
+impl DecompressionPool {
+    pub fn new(total: u64) -> Arc<Self> {
+        Arc::new(DecompressionPool {
+            left: AtomicU64::new(total),
+            total,
+        })
+    }
+
+    /// Bytes no read holds now.
+    pub fn available(&self) -> u64 {
+        self.left.load(Ordering::Acquire)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Take `n` bytes, or nothing when fewer are left.
+    fn draw(&self, n: u64) -> bool {
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(n)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: u64) {
+        self.left.fetch_add(n, Ordering::AcqRel);
+    }
+}
+
+/// A decompression budget was spent: the `io::Error` payload [`is_decompression_budget`]
+/// recognises.
+#[derive(Debug)]
+struct DecompressionLimit {
+    limit: u64,
+    /// The pool shared by concurrent reads, rather than this input's own budget.
+    shared: bool,
+}
+
+impl std::fmt::Display for DecompressionLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.shared {
+            write!(
+                f,
+                "the decompression budget shared by concurrent inputs ({} bytes) is spent; try again later",
+                self.limit
+            )
+        } else {
+            write!(
+                f,
+                "decompressed size exceeds the limit of {} bytes (zip bomb?)",
+                self.limit
+            )
+        }
+    }
+}
+
+impl std::error::Error for DecompressionLimit {}
+
+/// The sink wanted no more events: the `io::Error` payload [`is_stopped_by_sink`] recognises.
+#[derive(Debug)]
+struct StoppedBySink;
+
+impl std::fmt::Display for StoppedBySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reading stopped: the consumer takes no more events")
+    }
+}
+
+impl std::error::Error for StoppedBySink {}
+
+/// Whether a read ended because its sink wanted no more events.
+pub fn is_stopped_by_sink(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|e| e.downcast_ref::<StoppedBySink>().is_some())
+}
+
+/// A stream that ends with [`StoppedBySink`] once the sink wants no more events.
+struct Stoppable<R> {
+    inner: R,
+    stop: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Stoppable<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.get() {
+            return Err(io::Error::other(StoppedBySink));
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn limit_payload(error: &io::Error) -> Option<&DecompressionLimit> {
+    error.get_ref()?.downcast_ref::<DecompressionLimit>()
+}
+
+/// Whether a read failed because compressed input expanded past a decompression budget (its
+/// own or the shared pool's).
+pub fn is_decompression_budget(error: &io::Error) -> bool {
+    limit_payload(error).is_some()
+}
+
+/// Whether it was the pool shared by concurrent reads that ran out (the machine is busy; the
+/// same input may pass later).
+pub fn is_shared_decompression_budget(error: &io::Error) -> bool {
+    limit_payload(error).is_some_and(|l| l.shared)
 }
 
 impl Opener<'_> {
@@ -52,7 +195,7 @@ impl Opener<'_> {
     /// Read any input from a stream (standard input, a decompressor, an archive member).
     pub fn stream(
         &self,
-        mut reader: Box<dyn Read + '_>,
+        reader: Box<dyn Read + '_>,
         path: &Path,
         ctx: &mut Ctx<'_>,
         depth: u8,
@@ -60,6 +203,10 @@ impl Opener<'_> {
         let io_err = |source| ReadError::Io {
             path: path.to_path_buf(),
             source,
+        };
+        let mut reader = Stoppable {
+            inner: reader,
+            stop: self.stop.clone(),
         };
         let mut prefix = Vec::with_capacity(SNIFF_BYTES);
         (&mut reader)
@@ -177,6 +324,8 @@ impl Opener<'_> {
             inner,
             budget: self.budget.clone(),
             limit: self.opts.max_decompressed_bytes,
+            pool: self.opts.shared_decompression.clone(),
+            drawn: self.drawn.clone(),
         }
     }
 
@@ -194,11 +343,14 @@ impl Opener<'_> {
     }
 }
 
-/// A decompressor that stops with an error once the input's decompressed-size budget is spent.
+/// A decompressor that stops with an error once the input's decompressed-size budget, or the
+/// shared pool, is spent.
 struct Limited<R> {
     inner: R,
     budget: Rc<Cell<u64>>,
     limit: u64,
+    pool: Option<Arc<DecompressionPool>>,
+    drawn: Rc<Cell<u64>>,
 }
 
 impl<R: Read> Read for Limited<R> {
@@ -210,13 +362,24 @@ impl<R: Read> Read for Limited<R> {
             if self.inner.read(&mut probe)? == 0 {
                 return Ok(0);
             }
-            return Err(io::Error::other(format!(
-                "decompressed size exceeds the limit of {} bytes (zip bomb?)",
-                self.limit
-            )));
+            return Err(io::Error::other(DecompressionLimit {
+                limit: self.limit,
+                shared: false,
+            }));
         }
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
+        if let Some(pool) = &self.pool
+            && n > 0
+        {
+            if !pool.draw(n as u64) {
+                return Err(io::Error::other(DecompressionLimit {
+                    limit: pool.total(),
+                    shared: true,
+                }));
+            }
+            self.drawn.set(self.drawn.get() + n as u64);
+        }
         self.budget.set(left - n as u64);
         Ok(n)
     }

@@ -58,12 +58,13 @@ mod json;
 mod xml;
 
 pub use detect::{Format, SNIFF_BYTES, detect, detect_file};
+pub use input::{
+    DecompressionPool, is_decompression_budget, is_shared_decompression_budget, is_stopped_by_sink,
+};
 
 use sandscope_event::SysmonEvent;
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// Where damaged input was found, for warnings an analyst can act on.
@@ -136,6 +137,11 @@ pub enum ReadError {
 pub trait EventSink {
     fn event(&mut self, event: SysmonEvent);
     fn warning(&mut self, warning: ReadWarning);
+    /// False once the sink will take no more events (its memory budget is spent): a streamed
+    /// input then stops at its next buffer with an I/O error ([`is_stopped_by_sink`]).
+    fn wants_more(&self) -> bool {
+        true
+    }
 }
 
 /// Counts of what one read saw.
@@ -168,6 +174,9 @@ pub struct ReadOptions {
     /// Read EVTX through the `evtx` crate's JSON rendering instead of the typed fast path
     /// (slower; the reference the fast path is tested against).
     pub evtx_via_json: bool,
+    /// A decompression budget shared with other reads running at the same time (a server's
+    /// concurrent uploads), drawn from on top of `max_decompressed_bytes`.
+    pub shared_decompression: Option<Arc<DecompressionPool>>,
 }
 
 impl Default for ReadOptions {
@@ -175,6 +184,7 @@ impl Default for ReadOptions {
         ReadOptions {
             max_decompressed_bytes: 4 << 30,
             evtx_via_json: false,
+            shared_decompression: None,
         }
     }
 }
@@ -195,10 +205,7 @@ pub fn read_path_with(
     }
     let file: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
     let mut ctx = build::Ctx::new(file, path.to_path_buf(), sink);
-    let opener = input::Opener {
-        opts,
-        budget: Rc::new(Cell::new(opts.max_decompressed_bytes)),
-    };
+    let opener = input::Opener::new(opts, ctx.stop.clone());
     let result = opener.file(path, &mut ctx);
     finish(result, ctx, path)
 }
@@ -227,10 +234,7 @@ pub fn read_reader_with(
 ) -> Result<ReadStats, ReadError> {
     let path = PathBuf::from(name);
     let mut ctx = build::Ctx::new(Arc::from(name), path.clone(), sink);
-    let opener = input::Opener {
-        opts,
-        budget: Rc::new(Cell::new(opts.max_decompressed_bytes)),
-    };
+    let opener = input::Opener::new(opts, ctx.stop.clone());
     let result = opener.stream(Box::new(reader), &path, &mut ctx, 0);
     finish(result, ctx, &path)
 }

@@ -638,8 +638,137 @@ impl Builder {
             self.process_name(inputs, command, image)
         });
         self.attrs.processes_tree = tree;
+        cap_lists(&mut self.attrs);
         self.attrs
     }
+}
+
+/// Entries kept per attribute list, as VirusTotal caps its own lists; what is cut is counted
+/// in the `truncated` extension.
+pub const MAX_LIST_ENTRIES: usize = 10_000;
+
+/// Cut every list to [`MAX_LIST_ENTRIES`] (first-seen entries kept), count what went in
+/// `truncated`, and drop the raw spellings of values no longer in the report.
+fn cap_lists(attrs: &mut BehaviourAttributes) {
+    let mut cut_values: HashSet<String> = HashSet::new();
+    macro_rules! cap {
+        ($($field:ident $(. $value:ident)?),* $(,)?) => {$(
+            if attrs.$field.len() > MAX_LIST_ENTRIES {
+                let tail = attrs.$field.split_off(MAX_LIST_ENTRIES);
+                attrs
+                    .truncated
+                    .insert(stringify!($field).to_string(), tail.len() as u64);
+                #[allow(unused_mut)]
+                for mut entry in tail {
+                    cut_values.insert(std::mem::take(&mut entry $(. $value)?));
+                }
+            }
+        )*};
+    }
+    cap!(
+        processes_created,
+        processes_terminated,
+        processes_killed,
+        processes_injected,
+        command_executions,
+        files_opened,
+        files_written,
+        files_deleted,
+        files_attribute_changed,
+        files_dropped.path,
+        registry_keys_opened,
+        registry_keys_set.key,
+        registry_keys_deleted,
+        services_opened,
+        services_created,
+        services_started,
+        services_stopped,
+        services_deleted,
+        mutexes_created,
+        mutexes_opened,
+        modules_loaded,
+        named_pipes,
+        dns_lookups.hostname,
+        ip_traffic.destination_ip,
+        wmi_subscriptions.name,
+        service_details.name,
+        scheduled_tasks_created.name,
+    );
+    let mut tree_left = MAX_LIST_ENTRIES;
+    let tree_cut = cap_tree(&mut attrs.processes_tree, &mut tree_left, &mut cut_values);
+    if tree_cut > 0 {
+        attrs
+            .truncated
+            .insert("processes_tree".to_string(), tree_cut);
+    }
+    if cut_values.is_empty() {
+        return;
+    }
+    // A cut value may still be in the report through another list or the process tree.
+    let mut kept: HashSet<&str> = HashSet::new();
+    for list in [
+        &attrs.processes_created,
+        &attrs.processes_terminated,
+        &attrs.processes_injected,
+        &attrs.command_executions,
+        &attrs.files_opened,
+        &attrs.files_written,
+        &attrs.files_deleted,
+        &attrs.files_attribute_changed,
+        &attrs.registry_keys_deleted,
+        &attrs.modules_loaded,
+    ] {
+        kept.extend(list.iter().map(String::as_str));
+    }
+    kept.extend(attrs.files_dropped.iter().map(|f| f.path.as_str()));
+    kept.extend(attrs.registry_keys_set.iter().map(|r| r.key.as_str()));
+    let mut stack: Vec<&sandscope_model::ProcessNode> = attrs.processes_tree.iter().collect();
+    while let Some(node) = stack.pop() {
+        kept.insert(node.name.as_str());
+        stack.extend(node.children.iter());
+    }
+    let before = attrs.raw_forms.len();
+    let dropped: Vec<String> = attrs
+        .raw_forms
+        .keys()
+        .filter(|k| cut_values.contains(*k) && !kept.contains(k.as_str()))
+        .cloned()
+        .collect();
+    for key in dropped {
+        attrs.raw_forms.remove(&key);
+    }
+    let removed = before - attrs.raw_forms.len();
+    if removed > 0 {
+        attrs
+            .truncated
+            .insert("raw_forms".to_string(), removed as u64);
+    }
+}
+
+/// Keep the first `left` nodes of a process forest in pre-order (parents before children, as
+/// first seen); returns how many nodes were cut, their names added to `cut_values`.
+fn cap_tree(
+    nodes: &mut Vec<sandscope_model::ProcessNode>,
+    left: &mut usize,
+    cut_values: &mut HashSet<String>,
+) -> u64 {
+    let mut cut = 0;
+    let mut kept = 0;
+    for node in nodes.iter_mut() {
+        if *left == 0 {
+            break;
+        }
+        *left -= 1;
+        kept += 1;
+        cut += cap_tree(&mut node.children, left, cut_values);
+    }
+    let mut stack: Vec<sandscope_model::ProcessNode> = nodes.drain(kept..).collect();
+    while let Some(node) = stack.pop() {
+        cut += 1;
+        cut_values.insert(node.name);
+        stack.extend(node.children);
+    }
+    cut
 }
 
 /// Sysmon writes WMI names and commands as ` "Evil"`: a leading space and MOF quotes, removed
@@ -767,5 +896,52 @@ mod tests {
         assert!(is_autostart_key(
             r"hkcu\software\microsoft\windows\currentversion\run\360v"
         ));
+    }
+
+    #[test]
+    fn process_trees_are_cut_in_first_seen_order() {
+        let node = |name: String, children| sandscope_model::ProcessNode {
+            process_id: "1".into(),
+            name,
+            time_offset: None,
+            children,
+        };
+        let children = (0..MAX_LIST_ENTRIES + 5)
+            .map(|i| {
+                node(
+                    format!("child {i}"),
+                    vec![node(format!("grandchild {i}"), vec![])],
+                )
+            })
+            .collect();
+        let mut attrs = BehaviourAttributes {
+            processes_tree: vec![
+                node("root".into(), children),
+                node("second root".into(), vec![]),
+            ],
+            ..Default::default()
+        };
+        attrs
+            .raw_forms
+            .insert("grandchild 9000".into(), vec!["raw".into()]);
+        attrs
+            .raw_forms
+            .insert("child 10".into(), vec!["raw".into()]);
+        cap_lists(&mut attrs);
+        let root = &attrs.processes_tree[0];
+        assert_eq!(
+            attrs.processes_tree.len(),
+            1,
+            "the second root comes after 10,000 nodes"
+        );
+        // Pre-order: root, child 0, grandchild 0, child 1, … — 10,000 nodes in all.
+        assert_eq!(root.children.len(), (MAX_LIST_ENTRIES - 1).div_ceil(2));
+        let total = 2 * (MAX_LIST_ENTRIES + 5) + 2;
+        assert_eq!(
+            attrs.truncated.get("processes_tree"),
+            Some(&((total - MAX_LIST_ENTRIES) as u64))
+        );
+        assert!(!attrs.raw_forms.contains_key("grandchild 9000"));
+        assert!(attrs.raw_forms.contains_key("child 10"));
     }
 }

@@ -45,6 +45,19 @@ pub(crate) struct AppState {
 impl AppState {
     pub(crate) fn new(backend: Arc<dyn Backend>, keys: ApiKeys, config: ServerConfig) -> Self {
         let slots = config.max_concurrent_ingests.max(1);
+        // Uploads a killed server left behind.
+        let base = spool_base(&config);
+        match crate::spool::remove_leftovers(&base) {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "sandscope-server: removed {n} spool folder(s) of stopped servers in {}",
+                base.display()
+            ),
+            Err(e) => eprintln!(
+                "sandscope-server: cannot clean spool folders in {}: {e}",
+                base.display()
+            ),
+        }
         Self {
             backend,
             keys: Arc::new(keys),
@@ -923,16 +936,19 @@ async fn ingest(
 }
 
 fn spool_file(state: &AppState, suffix: &str) -> Result<tempfile::NamedTempFile, ApiError> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("sandscope-upload-").suffix(suffix);
-    let made = match &state.config.upload_dir {
-        Some(dir) => builder.tempfile_in(dir),
-        None => builder.tempfile(),
-    };
-    made.map_err(|e| {
-        eprintln!("sandscope-server: cannot create an upload spool file: {e}");
+    let base = spool_base(&state.config);
+    crate::spool::create(&base, suffix).map_err(|e| {
+        eprintln!(
+            "sandscope-server: cannot create an upload spool file in {}: {e}",
+            crate::spool::folder(&base).display()
+        );
         ApiError::transient("could not store the upload")
     })
+}
+
+/// The directory holding this server's spool folder.
+fn spool_base(config: &ServerConfig) -> std::path::PathBuf {
+    config.upload_dir.clone().unwrap_or_else(std::env::temp_dir)
 }
 
 #[cfg(test)]

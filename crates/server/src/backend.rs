@@ -239,6 +239,10 @@ pub enum BackendError {
     /// A bad cursor, an unsupported order, an upload that is no log (→ 400 `InvalidArgumentError`).
     #[error("{0}")]
     InvalidArgument(String),
+    /// An upload that expands past the server's decompression or memory budget (→ 413
+    /// `PayloadTooLargeError`, message naming the upload).
+    #[error("{0}")]
+    TooLarge(String),
     /// Something referenced by the request does not exist (→ 404 `NotFoundError`).
     #[error("{0}")]
     NotFound(String),

@@ -114,6 +114,11 @@ impl From<BackendError> for ApiError {
                 column: Some(column),
             },
             BackendError::InvalidArgument(message) => Self::invalid_argument(message),
+            BackendError::TooLarge(message) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeError",
+                message,
+            ),
             BackendError::NotFound(message) => Self::not_found(message),
             BackendError::Unavailable(message) => Self::transient(message),
             BackendError::InsufficientStorage(message) => Self::insufficient_storage(message),

@@ -35,6 +35,7 @@ pub mod tls;
 
 mod api;
 mod export_api;
+mod spool;
 mod ui;
 
 pub use auth::{ApiKeys, Role};
@@ -68,7 +69,8 @@ pub struct ServerConfig {
     pub ingest_timeout: Duration,
     /// Ingests run at once; later uploads wait (within their deadline) for a slot.
     pub max_concurrent_ingests: usize,
-    /// Where uploads are spooled; the system temporary directory when `None`.
+    /// Where uploads are spooled (in a `sandscope-spool-<pid>` folder of their own, which a
+    /// later server removes if this one is killed); the system temporary directory when `None`.
     pub upload_dir: Option<PathBuf>,
 }
 

@@ -144,6 +144,33 @@ fn internal(err: StoreError) -> BackendError {
     }
 }
 
+/// `text` with the spool file's path replaced by the name the client uploaded: the client
+/// knows its file by that name, and the server's paths are none of its business.
+fn as_uploaded(text: &str, upload: &Upload) -> String {
+    text.replace(
+        upload.path.to_string_lossy().as_ref(),
+        &upload.original_name,
+    )
+}
+
+/// An ingest failure as the client should see it: the input's fault is a 4xx naming the
+/// upload (413 past a size budget), this machine's fault (disk full, permissions, the
+/// decompression budget shared by concurrent uploads) a 5xx, its detail logged only.
+fn ingest_error(error: &sandscope_ingest::IngestError, upload: &Upload) -> BackendError {
+    let message = as_uploaded(&error.to_string(), upload);
+    if !error.is_input_fault() {
+        if error.is_decompression_budget() {
+            return BackendError::Unavailable(message);
+        }
+        return BackendError::Internal(format!("ingest of {}: {error}", upload.original_name));
+    }
+    match error {
+        sandscope_ingest::IngestError::MemoryBudget { .. } => BackendError::TooLarge(message),
+        _ if error.is_decompression_budget() => BackendError::TooLarge(message),
+        _ => BackendError::InvalidArgument(message),
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, BackendError> {
     serde_json::to_value(value).map_err(|e| BackendError::Internal(e.to_string()))
 }
@@ -325,7 +352,7 @@ impl Backend for StoreBackend {
         let mut prepared = self
             .pipeline
             .prepare(std::slice::from_ref(&upload.path), &options)
-            .map_err(|e| BackendError::InvalidArgument(e.to_string()))?;
+            .map_err(|e| ingest_error(&e, upload))?;
         // The upload sits in a temporary file: keep the name the client gave, not the temp path.
         for report in &mut prepared.reports {
             if let Some(raw) = &mut report.raw_log {
@@ -335,7 +362,11 @@ impl Backend for StoreBackend {
         let report_ids = self.store.put_reports(prepared.reports).map_err(internal)?;
         Ok(IngestOutcome {
             report_ids,
-            warnings: prepared.warnings.iter().map(ToString::to_string).collect(),
+            warnings: prepared
+                .warnings
+                .iter()
+                .map(|w| as_uploaded(&w.to_string(), upload))
+                .collect(),
         })
     }
 
@@ -367,5 +398,53 @@ impl Backend for StoreBackend {
 
     fn accepts_ingest(&self) -> bool {
         !self.store.is_read_only()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sandscope_ingest::IngestError;
+
+    fn upload() -> Upload {
+        Upload {
+            path: "/var/tmp/sandscope-spool-77/upload-Ab12.gz".into(),
+            original_name: "case 7.evtx.gz".into(),
+            sha256: None,
+            sandbox: None,
+        }
+    }
+
+    #[test]
+    fn machine_faults_are_5xx_and_input_faults_name_the_upload() {
+        let upload = upload();
+        for (os_error, what) in [(28, "disk full"), (13, "permission"), (30, "read-only")] {
+            let error = IngestError::Io {
+                path: upload.path.clone(),
+                source: std::io::Error::from_raw_os_error(os_error),
+            };
+            assert!(
+                matches!(ingest_error(&error, &upload), BackendError::Internal(_)),
+                "{what}"
+            );
+        }
+        let error = IngestError::MemoryBudget {
+            file: upload.path.display().to_string(),
+            budget: 1,
+            held: 1,
+        };
+        let BackendError::TooLarge(message) = ingest_error(&error, &upload) else {
+            panic!("413 expected");
+        };
+        assert!(message.starts_with("case 7.evtx.gz: "), "{message}");
+        assert!(!message.contains("spool"), "{message}");
+        let error = IngestError::Io {
+            path: upload.path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt deflate stream"),
+        };
+        assert_eq!(
+            ingest_error(&error, &upload),
+            BackendError::InvalidArgument("case 7.evtx.gz: corrupt deflate stream".into())
+        );
     }
 }

@@ -479,7 +479,7 @@ fn answer(stream: UnixStream, backend: &StoreBackend) {
     {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(err, "sandscope: {e:#}");
+            let _ = writeln!(err, "sandscope: {}", crate::error_chain(&e));
             1
         }
     };

@@ -1,7 +1,7 @@
 use super::sigma_args::SigmaArgs;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandscope_ingest::{Detonation, IgnoredWhy, IngestOptions, Pipeline};
+use sandscope_ingest::{Detonation, IgnoredWhy, IngestLimits, IngestOptions, Pipeline};
 use sandscope_store::{NewReport, Store, is_sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -33,6 +33,10 @@ pub struct IngestArgs {
     /// Reports per transaction: each batch lands whole or not at all.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Memory for one detonation's distinct events, in MiB; a log needing more is skipped
+    /// with an error (repeats of one event cost nothing).
+    #[arg(long, default_value_t = sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20)]
+    pub max_memory_mib: u64,
 }
 
 pub fn data_dir(data: Option<PathBuf>) -> PathBuf {
@@ -99,7 +103,11 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         return Ok(code);
     }
     let (store, _owner) = super::control::open_store(&data, "ingest")?;
-    let pipeline = Pipeline::new(args.sigma.engine()?);
+    let limits = IngestLimits {
+        memory_budget: args.max_memory_mib.saturating_mul(1024 * 1024),
+        ..IngestLimits::default()
+    };
+    let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(limits);
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let shown = Shown {
@@ -166,7 +174,9 @@ pub fn execute(
         }
         let taken: Vec<(NewReport, String)> = std::mem::take(batch);
         let names: Vec<String> = taken.iter().map(|(_, n)| n.clone()).collect();
-        let ids = store.put_reports(taken.into_iter().map(|(r, _)| r).collect())?;
+        let ids = store
+            .put_reports(taken.into_iter().map(|(r, _)| r).collect())
+            .with_context(|| format!("storing reports in {}", store.dir().display()))?;
         for (id, name) in ids.iter().zip(names) {
             writeln!(out, "stored\t{id}\t{name}")?;
             stored.insert(id.clone(), name);
@@ -202,7 +212,13 @@ pub fn execute(
                 }
             }
             Err(e) => {
-                bar.suspend(|| writeln!(err, "skipped {name}: {e:#}"))?;
+                // Most errors already start with the file they concern: name it once.
+                let message = crate::error_chain(&e);
+                let message = match message.strip_prefix(&format!("{name}: ")) {
+                    Some(_) => message,
+                    None => format!("{name}: {message}"),
+                };
+                bar.suspend(|| writeln!(err, "skipped {message}"))?;
                 skipped += 1;
             }
         }

@@ -39,6 +39,17 @@ pub struct ServeArgs {
     /// Largest accepted upload, in MiB.
     #[arg(long, default_value_t = 256)]
     pub max_upload_mib: u64,
+    /// Bytes one upload may expand to when decompressed, in MiB (default: 8 times
+    /// --max-upload-mib, within 64 MiB to 4 GiB).
+    #[arg(long)]
+    pub max_decompressed_mib: Option<u64>,
+    /// Bytes all uploads being ingested at once may expand to together, in MiB (default: twice
+    /// one upload's).
+    #[arg(long)]
+    pub max_decompressed_total_mib: Option<u64>,
+    /// Memory for one upload's distinct events, in MiB; a log needing more is refused (413).
+    #[arg(long, default_value_t = sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20)]
+    pub max_memory_mib: u64,
     /// The URL clients use to reach this server, for `links` in API answers (default:
     /// `http://<listen>`, or `https://<listen>` with TLS).
     #[arg(long)]
@@ -65,7 +76,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         let (store, owner) = super::control::open_store(&args.data, "serve")?;
         (store, Some(owner))
     };
-    let pipeline = Pipeline::new(args.sigma.engine()?);
+    let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(args.ingest_limits());
     let backend = Arc::new(StoreBackend::new(store, pipeline));
     let tls = args.tls_cert.clone().zip(args.tls_key.clone());
     // Bound before the first ingest, so a taken port fails at once (and port 0 is resolved).
@@ -135,6 +146,26 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     })
 }
 
+impl ServeArgs {
+    /// What one ingest may spend: decompression per upload and in total, and memory.
+    pub fn ingest_limits(&self) -> sandscope_ingest::IngestLimits {
+        const MIB: u64 = 1024 * 1024;
+        let defaults =
+            sandscope_ingest::IngestLimits::for_uploads(self.max_upload_mib.saturating_mul(MIB));
+        let per_upload = self
+            .max_decompressed_mib
+            .map_or(defaults.read.max_decompressed_bytes, |m| {
+                m.saturating_mul(MIB)
+            });
+        let total = self
+            .max_decompressed_total_mib
+            .map_or(per_upload.saturating_mul(2), |m| m.saturating_mul(MIB));
+        let mut limits = sandscope_ingest::IngestLimits::with_decompression(per_upload, total);
+        limits.memory_budget = self.max_memory_mib.saturating_mul(MIB);
+        limits
+    }
+}
+
 /// The accepted keys, and the key generated for this run when none was given.
 fn api_keys(args: &ServeArgs) -> Result<(ApiKeys, Option<String>)> {
     let mut keys = ApiKeys::new();
@@ -174,6 +205,7 @@ fn ingest_first(backend: &StoreBackend, paths: &[PathBuf]) -> Result<bool> {
         data: None,
         sigma: Default::default(),
         batch: 16,
+        max_memory_mib: sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20,
     };
     let shown = Shown {
         progress: true,
