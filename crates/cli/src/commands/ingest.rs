@@ -124,6 +124,32 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     )
 }
 
+/// Split off the detonations that are one file found by walking a folder whose content is no
+/// log or report format at all (a licence, a README, a script): they are passed over in one
+/// line, not failed inputs. A file the caller named itself still fails if it is not a log.
+fn set_aside_non_logs(
+    detonations: Vec<Detonation>,
+    named: &[PathBuf],
+) -> (Vec<Detonation>, Vec<PathBuf>) {
+    let mut kept = Vec::with_capacity(detonations.len());
+    let mut not_logs = Vec::new();
+    for detonation in detonations {
+        match (detonation.files.as_slice(), detonation.run_folders.is_empty()) {
+            ([file], true)
+                if !named.contains(file)
+                    && matches!(
+                        sandscope_read::detect_file(file),
+                        Ok(sandscope_read::Format::Unknown)
+                    ) =>
+            {
+                not_logs.push(file.clone());
+            }
+            _ => kept.push(detonation),
+        }
+    }
+    (kept, not_logs)
+}
+
 /// What an ingest shows besides its `stored` lines, warnings and skips.
 #[derive(Debug, Clone, Copy)]
 pub struct Shown {
@@ -150,6 +176,7 @@ pub fn execute(
         bail!("--sha256 `{s}` is not a SHA-256");
     }
     let detonations = sandscope_ingest::plan(&args.paths, args.sha256.is_some())?;
+    let (detonations, not_logs) = set_aside_non_logs(detonations, &args.paths);
     let bar = if shown.progress {
         indicatif::ProgressBar::new(detonations.len() as u64)
     } else {
@@ -230,6 +257,24 @@ pub fn execute(
     flush(&mut batch, out, &mut stored)?;
     bar.finish_and_clear();
     let stored = stored.len();
+    if !not_logs.is_empty() {
+        const SHOWN: usize = 5;
+        let names: Vec<String> = not_logs
+            .iter()
+            .take(SHOWN)
+            .map(|f| f.display().to_string())
+            .collect();
+        let more = match not_logs.len().saturating_sub(SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        writeln!(
+            err,
+            "info: passed over {} file(s) of the folders given that are neither logs nor sandbox reports: {}{more}",
+            not_logs.len(),
+            names.join(", ")
+        )?;
+    }
     writeln!(err, "{stored} report(s) stored, {skipped} file(s) skipped")?;
     Ok(if stored == 0 && skipped > 0 {
         ExitCode::from(1)
