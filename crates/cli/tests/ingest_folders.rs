@@ -44,7 +44,10 @@ fn a_folders_non_logs_are_passed_over_and_a_named_non_log_fails() {
         stderr.contains("LICENSE") && stderr.contains("notes.md"),
         "{stderr}"
     );
-    assert!(!stderr.lines().any(|l| l.starts_with("skipped")), "{stderr}");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("skipped")),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("1 report(s) stored, 0 file(s) skipped"),
         "{stderr}"

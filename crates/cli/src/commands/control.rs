@@ -240,10 +240,11 @@ pub fn read_command(
     if let Some(code) = forward(&data)? {
         return Ok(code);
     }
-    let store = open_store_for_reading(&data).map_err(|err| match err.downcast::<StoreError>() {
-        Ok(err) => refused(&data, err),
-        Err(err) => err,
-    })?;
+    let store =
+        open_store_for_reading(&data).map_err(|err| match err.downcast::<StoreError>() {
+            Ok(err) => refused(&data, err),
+            Err(err) => err,
+        })?;
     // Written through a handle so a closed pipe (`| head`) is an error, not a panic.
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

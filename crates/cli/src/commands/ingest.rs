@@ -134,7 +134,10 @@ fn set_aside_non_logs(
     let mut kept = Vec::with_capacity(detonations.len());
     let mut not_logs = Vec::new();
     for detonation in detonations {
-        match (detonation.files.as_slice(), detonation.run_folders.is_empty()) {
+        match (
+            detonation.files.as_slice(),
+            detonation.run_folders.is_empty(),
+        ) {
             ([file], true)
                 if !named.contains(file)
                     && matches!(

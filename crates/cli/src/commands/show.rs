@@ -63,7 +63,11 @@ pub fn execute(args: ShowArgs, store: &Store, out: &mut dyn Write) -> Result<Exi
         // are left out.
         for report in &reports {
             let rendered = render_behaviour(report, &[]);
-            out.write_all(anstream::adapter::strip_str(&rendered).to_string().as_bytes())?;
+            out.write_all(
+                anstream::adapter::strip_str(&rendered)
+                    .to_string()
+                    .as_bytes(),
+            )?;
             writeln!(out)?;
         }
         out.flush()?;
