@@ -34,6 +34,7 @@
 //! This crate depends on the report model and the query language, never on readers, the report
 //! builder or the server.
 
+mod budget;
 mod index;
 mod phrase;
 mod pivot;
@@ -41,6 +42,7 @@ mod search;
 mod values;
 mod vocabulary;
 
+pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimits};
 pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 
@@ -94,6 +96,10 @@ pub enum StoreError {
     TooBroad(String),
     #[error("value {0} of the value dictionary is unreadable")]
     CorruptValue(u64),
+    /// A search stopped before its end: its work budget, its deadline or its caller's
+    /// cancellation (see [`SearchLimits`]). No partial result is returned.
+    #[error("{0}")]
+    Exhausted(#[from] Exhausted),
 }
 
 macro_rules! redb_error {
