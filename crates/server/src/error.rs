@@ -100,6 +100,12 @@ impl From<BackendError> for ApiError {
             },
             BackendError::InvalidArgument(message) => Self::invalid_argument(message),
             BackendError::NotFound(message) => Self::not_found(message),
+            BackendError::BudgetExceeded(message) => Self::bad_request(message),
+            BackendError::DeadlineExceeded(message) => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "DeadlineExceededError",
+                message,
+            ),
             BackendError::Unavailable(message) => Self::transient(message),
             BackendError::Internal(message) => {
                 // The detail may name files or internals: log it, answer generically.
