@@ -751,7 +751,7 @@ mod tests {
             ("behaviour:\"\"", 11, "`behaviour:` value"),
             ("behaviour:*💣*", 11, "`behaviour:` value"),
         ] {
-            let e = parse(&q).expect_err(&q);
+            let e = parse(q).expect_err(q);
             assert_eq!(e.column, col, "{q}: {e}");
             assert_eq!(e.message, format!("{what} has no letters or digits"), "{q}");
         }

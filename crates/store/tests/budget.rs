@@ -35,7 +35,11 @@ fn generated_store(samples: u64, files: u64) -> (tempfile::TempDir, Store) {
                 seed ^= seed << 17;
                 name.push_str(SYLLABLES[(seed % 12) as usize]);
                 name.push_str(SYLLABLES[((seed >> 8) % 12) as usize]);
-                name.push(if (seed >> 16) % 3 == 0 { '_' } else { '-' });
+                name.push(if (seed >> 16).is_multiple_of(3) {
+                    '_'
+                } else {
+                    '-'
+                });
             }
             written.push(format!(
                 r"C:\Users\alice\AppData\Local\Temp\{name}{i}x{f}.dat"
@@ -103,12 +107,13 @@ fn hostile_queries_stop_at_their_work_budget_in_bounded_time_and_memory() {
     .unwrap();
     assert!(work > 0 && work < DEFAULT_MAX_WORK / 100, "{work}");
     let before = peak_rss();
-    for query in [&hostile_queries()[0], &hostile_queries()[2]] {
+    let queries = hostile_queries();
+    for query in [&queries[0], &queries[2]] {
         for max_work in [10_000, 2_000_000] {
             let started = Instant::now();
             let outcome = search(
                 &store,
-                &query,
+                query,
                 SearchLimits {
                     max_work,
                     ..SearchLimits::default()
