@@ -58,8 +58,8 @@ pub const DEFAULT_SEARCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ServerConfig::search_work`] (the store's own default budget).
 pub const DEFAULT_SEARCH_WORK: u64 = sandscope_store::DEFAULT_MAX_WORK;
 /// Default [`ServerConfig::quick_search_work`]: a selective query (`behaviour_files:@tutanota.com`)
-/// spends a few thousand units.
-pub const DEFAULT_QUICK_SEARCH_WORK: u64 = 1_000_000;
+/// spends a few thousand units; a hostile one costs the quick lane at most this once.
+pub const DEFAULT_QUICK_SEARCH_WORK: u64 = 200_000;
 
 /// Half the cores (at least one), so heavy searches always leave cores to the quick lane.
 fn default_heavy_searches() -> usize {

@@ -29,6 +29,17 @@ fn hostile() -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+/// The same terms joined by `OR`: no term can cut the others short.
+fn hostile_or() -> String {
+    let letters = b"arntmslovedxqk";
+    (0..64usize)
+        .map(|i| {
+            let letter = char::from(letters[i % letters.len()]);
+            format!("behaviour:{}", format!("*{letter}").repeat(16))
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
 
 /// Words of made-up file names: most hold an `a`, as real paths do.
 const SYLLABLES: [&str; 12] = [
@@ -218,7 +229,7 @@ async fn costly_queries_are_refused_naming_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_past_its_deadline_is_a_504_and_frees_its_slot() {
     let (_dir, store) = store();
-    let hostile = encode(&hostile());
+    let hostile = encode(&hostile_or());
     let app = app(
         store,
         ServerConfig {
@@ -260,7 +271,7 @@ async fn a_request_dropped_at_its_deadline_cancels_its_search() {
             ..ServerConfig::default()
         },
     );
-    let (status, body) = search(&app, &encode(&hostile())).await;
+    let (status, body) = search(&app, &encode(&hostile_or())).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
     assert_eq!(error(&body).0, "DeadlineExceededError");
     // Unbounded, the hostile search would hold the one heavy slot for minutes; cancelled, it

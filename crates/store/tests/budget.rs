@@ -72,7 +72,7 @@ fn peak_rss() -> u64 {
 
 /// The hostile shapes within the parser's limits: 16 wildcards around one letter, the
 /// most one-letter terms a query may hold (cheap here: few samples hold every letter), and
-/// both at once.
+/// both at once, joined by spaces and by `OR`.
 fn hostile_queries() -> Vec<String> {
     let letter = |i: u8| char::from(b'a' + i % 26);
     vec![
@@ -85,6 +85,11 @@ fn hostile_queries() -> Vec<String> {
             .map(|i| format!("behaviour:{}", format!("*{}", letter(i)).repeat(16)))
             .collect::<Vec<_>>()
             .join(" "),
+        // The same joined by `OR`: no term can cut the others short.
+        (0..64)
+            .map(|i| format!("behaviour:{}", format!("*{}", letter(i)).repeat(16)))
+            .collect::<Vec<_>>()
+            .join(" OR "),
     ]
 }
 
@@ -189,7 +194,7 @@ fn cancellation_stops_a_running_search_and_frees_its_thread() {
     };
     let running = {
         let store = store.clone();
-        let query = hostile_queries()[2].clone();
+        let query = hostile_queries()[3].clone();
         std::thread::spawn(move || search(&store, &query, limits))
     };
     std::thread::sleep(Duration::from_millis(300));
