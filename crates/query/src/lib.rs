@@ -12,6 +12,11 @@
 //! * `*` is a wildcard in every text and token value;
 //! * token modifiers are case-insensitive equality (with `*`) on slugs ([`text::token`]);
 //! * `N+` is "at least N", `N-` is "fewer than N".
+//! * a text value with no letters or digits (`💣`, `%00`, a lone `-`: its normal form is empty)
+//!   is a parse error naming its column; `*` alone means "any value in the field".
+//! * a query's cost is bounded before it runs: at most [`MAX_TERMS`] terms,
+//!   [`MAX_WILDCARDS`] `*` per value and [`MAX_VALUE_WORDS`] words per text value, each a parse
+//!   error naming the limit.
 //!
 //! The table of what each `behaviour_*` modifier covers is in [`doc`].
 //!
@@ -25,4 +30,7 @@ pub mod text;
 
 pub use ast::*;
 pub use doc::{MAX_RAW_FORMS_MATCHED, SampleDoc, SigmaLevel, TextField, TextValue, TokenField};
-pub use parse::{MAX_DEPTH, MAX_QUERY_CHARS, ParseError, parse, text_pattern};
+pub use parse::{
+    MAX_DEPTH, MAX_QUERY_CHARS, MAX_TERMS, MAX_VALUE_WORDS, MAX_WILDCARDS, ParseError, parse,
+    text_pattern,
+};

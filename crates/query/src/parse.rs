@@ -18,6 +18,13 @@ use crate::text;
 pub const MAX_QUERY_CHARS: usize = 8192;
 /// Deepest nesting of parentheses and negations accepted.
 pub const MAX_DEPTH: usize = 64;
+/// Most terms (`modifier:value` or bare words) in one query: each text term is a lookup of its
+/// own, so this bounds a query's cost before it runs.
+pub const MAX_TERMS: usize = 64;
+/// Most `*` wildcards in one value: each `*`-separated piece is a phrase checked in order.
+pub const MAX_WILDCARDS: usize = 16;
+/// Most words in one text value (all its pieces together): each word is a position of a phrase.
+pub const MAX_VALUE_WORDS: usize = 64;
 
 /// A query that cannot be parsed, with the 1-based character column of the problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,6 +250,7 @@ pub fn parse(input: &str) -> Result<Query, ParseError> {
         tokens,
         pos: 0,
         end_column,
+        terms: 0,
     };
     let query = parser.or(0)?;
     if let Some((tok, col)) = parser.tokens.get(parser.pos) {
@@ -258,6 +266,8 @@ struct Parser {
     tokens: Vec<(Tok, usize)>,
     pos: usize,
     end_column: usize,
+    /// Terms parsed so far (see [`MAX_TERMS`]).
+    terms: usize,
 }
 
 impl Parser {
@@ -277,6 +287,17 @@ impl Parser {
             return err(
                 self.column(),
                 format!("query nested deeper than {MAX_DEPTH} levels"),
+            );
+        }
+        Ok(())
+    }
+
+    fn count_term(&mut self, column: usize) -> Result<(), ParseError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return err(
+                column,
+                format!("query has more than {MAX_TERMS} terms (the limit)"),
             );
         }
         Ok(())
@@ -346,12 +367,18 @@ impl Parser {
             Tok::RParen => err(col, "unmatched `)`"),
             Tok::And | Tok::Or => err(col, "expected a term before this operator"),
             Tok::Not | Tok::Minus => err(col, "expected a term"),
-            Tok::Bare { text, quoted } => bare_term(text, quoted, col),
+            Tok::Bare { text, quoted } => {
+                self.count_term(col)?;
+                bare_term(text, quoted, col)
+            }
             Tok::Field {
                 name,
                 value,
                 value_column,
-            } => field_term(&name, &value, col, value_column),
+            } => {
+                self.count_term(col)?;
+                field_term(&name, &value, col, value_column)
+            }
         }
     }
 }
@@ -361,7 +388,10 @@ fn bare_term(text: String, quoted: bool, column: usize) -> Result<Query, ParseEr
     let (modifier, value) = if is_sha256 {
         (Modifier::Sha256, Value::Token(text.to_ascii_lowercase()))
     } else {
-        (Modifier::Behaviour, Value::Text(text_pattern(&text)))
+        (
+            Modifier::Behaviour,
+            text_value(&text, "the search term", column)?,
+        )
     };
     Ok(Query::Term(Term {
         modifier,
@@ -380,8 +410,9 @@ fn field_term(
         return err(column, format!("unknown or unsupported modifier `{name}`"));
     };
     let value = match modifier.kind() {
-        ValueKind::Text => Value::Text(text_pattern(value)),
+        ValueKind::Text => text_value(value, &format!("`{name}:` value"), value_column)?,
         ValueKind::Token => {
+            wildcard_limit(value, &format!("`{name}:` value"), value_column)?;
             let token = text::token(value.trim_matches('"'));
             if token.is_empty() || token == "_" {
                 return err(value_column, format!("`{name}:` needs a non-empty value"));
@@ -396,6 +427,41 @@ fn field_term(
         value,
         column,
     }))
+}
+
+/// A text value, refused before it runs when it could match nothing sensible or cost too much:
+/// a value with no letters or digits (`💣`, `-`, control characters: its normal form is empty,
+/// so it would match every value) is an error, except `*` alone ("any value in the field");
+/// so are more than [`MAX_WILDCARDS`] wildcards or [`MAX_VALUE_WORDS`] words.
+fn text_value(literal: &str, what: &str, column: usize) -> Result<Value, ParseError> {
+    wildcard_limit(literal, what, column)?;
+    let pattern = text_pattern(literal);
+    let only_wildcards = literal.contains('*') && literal.chars().all(|c| c == '*');
+    if pattern.segments.iter().all(|s| s.trim().is_empty()) && !only_wildcards {
+        return err(column, format!("{what} has no letters or digits"));
+    }
+    let words: usize = pattern
+        .segments
+        .iter()
+        .map(|s| s.split(text::SEPARATOR).filter(|w| !w.is_empty()).count())
+        .sum();
+    if words > MAX_VALUE_WORDS {
+        return err(
+            column,
+            format!("{what} has more than {MAX_VALUE_WORDS} words (the limit)"),
+        );
+    }
+    Ok(Value::Text(pattern))
+}
+
+fn wildcard_limit(literal: &str, what: &str, column: usize) -> Result<(), ParseError> {
+    if literal.matches('*').count() > MAX_WILDCARDS {
+        return err(
+            column,
+            format!("{what} has more than {MAX_WILDCARDS} `*` wildcards (the limit)"),
+        );
+    }
+    Ok(())
 }
 
 /// Decode a text value: an inner pair of quotes makes an anchored phrase; `*` splits it.
@@ -667,6 +733,65 @@ mod tests {
         assert_eq!(term(&h).modifier, Modifier::Sha256);
         assert_eq!(term(r"C:\Windows\x.exe").modifier, Modifier::Behaviour);
         assert_eq!(term("http://evil.example/x").modifier, Modifier::Behaviour);
+    }
+
+    #[test]
+    fn values_without_letters_or_digits_are_errors_naming_the_column() {
+        for (q, col, what) in [
+            ("behaviour:💣", 11, "`behaviour:` value"),
+            ("behaviour:\0", 11, "`behaviour:` value"),
+            (
+                "x behaviour_files:\u{1}\u{7f}",
+                19,
+                "`behaviour_files:` value",
+            ),
+            ("behaviour:\u{fffd}", 11, "`behaviour:` value"),
+            ("-", 1, "the search term"),
+            ("a - b", 3, "the search term"),
+            ("behaviour:\"\"", 11, "`behaviour:` value"),
+            ("behaviour:*💣*", 11, "`behaviour:` value"),
+        ] {
+            let e = parse(q).expect_err(q);
+            assert_eq!(e.column, col, "{q}: {e}");
+            assert_eq!(e.message, format!("{what} has no letters or digits"), "{q}");
+        }
+        // `*` alone is "any value in the field"; a value with one letter is a value.
+        assert!(text("behaviour_files:*").segments.is_empty());
+        assert_eq!(text("behaviour:💣a").segments, vec![" a"]);
+    }
+
+    #[test]
+    fn costly_queries_are_refused_before_they_run_naming_the_limit() {
+        let terms = vec!["a"; MAX_TERMS + 1].join(" ");
+        let e = parse(&terms).unwrap_err();
+        assert_eq!(e.column, 2 * MAX_TERMS + 1);
+        assert_eq!(e.message, "query has more than 64 terms (the limit)");
+        assert!(parse(&vec!["a"; MAX_TERMS].join(" ")).is_ok());
+
+        let wild = format!("behaviour:{}", "*a".repeat(MAX_WILDCARDS + 1));
+        let e = parse(&wild).unwrap_err();
+        assert_eq!(e.column, 11);
+        assert_eq!(
+            e.message,
+            "`behaviour:` value has more than 16 `*` wildcards (the limit)"
+        );
+        assert!(parse(&format!("behaviour:{}", "*a".repeat(MAX_WILDCARDS))).is_ok());
+        let e = parse(&format!("tag:{}", "*a".repeat(MAX_WILDCARDS + 1))).unwrap_err();
+        assert_eq!(
+            (e.column, e.message.as_str()),
+            (5, "`tag:` value has more than 16 `*` wildcards (the limit)")
+        );
+
+        let words = format!(
+            "behaviour_files:\"{}\"",
+            vec!["w"; MAX_VALUE_WORDS + 1].join(" ")
+        );
+        let e = parse(&words).unwrap_err();
+        assert_eq!(e.column, 17);
+        assert_eq!(
+            e.message,
+            "`behaviour_files:` value has more than 64 words (the limit)"
+        );
     }
 
     #[test]

@@ -2,10 +2,11 @@
 
 use crate::auth::{ApiKeys, Role};
 use crate::backend::{
-    self, Backend, BackendError, DEFAULT_LIMIT, MAX_LIMIT, PageRequest, SearchOrder, SearchRequest,
-    Upload,
+    self, Backend, BackendError, DEFAULT_LIMIT, MAX_LIMIT, PageRequest, SearchLimits, SearchOrder,
+    SearchRequest, Upload,
 };
 use crate::error::ApiError;
+use crate::lanes::SearchLanes;
 use crate::{ServerConfig, html_report, ui};
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -40,6 +41,7 @@ pub(crate) struct AppState {
     keys: Arc<ApiKeys>,
     config: Arc<ServerConfig>,
     ingest_slots: Arc<Semaphore>,
+    search_lanes: Arc<SearchLanes>,
 }
 
 impl AppState {
@@ -58,7 +60,9 @@ impl AppState {
                 base.display()
             ),
         }
+        let search_lanes = Arc::new(SearchLanes::new(&config));
         Self {
+            search_lanes,
             backend,
             keys: Arc::new(keys),
             config: Arc::new(config),
@@ -641,8 +645,19 @@ fn parse_bool(name: &str, text: Option<&String>) -> Result<bool, ApiError> {
 
 async fn search(
     State(state): State<AppState>,
+    uri: Uri,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    // The query extractor decodes invalid UTF-8 to U+FFFD silently; a query is text.
+    if let Some(raw) = uri.query()
+        && percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .is_err()
+    {
+        return Err(ApiError::bad_request(
+            "malformed query string: not valid UTF-8",
+        ));
+    }
     let params = params(query)?;
     let text = params.get("query").map(|q| q.trim()).unwrap_or_default();
     if text.is_empty() {
@@ -662,12 +677,12 @@ async fn search(
         page: page.clone(),
         order,
         descriptors_only,
+        limits: SearchLimits::default(),
     };
-    let (result, orders) = call(&state, move |b| {
-        let orders = b.search_orders();
-        b.search(&request).map(|r| (r, orders))
-    })
-    .await?;
+    let (result, orders) = state
+        .search_lanes
+        .search(state.backend.clone(), request)
+        .await?;
 
     let data: Vec<Value> = result
         .hits

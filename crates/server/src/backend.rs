@@ -15,6 +15,9 @@
 use sandscope_model::FileBehaviour;
 use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 /// The largest page any collection endpoint returns (VirusTotal's intelligence-search maximum).
 pub const MAX_LIMIT: usize = 300;
@@ -56,7 +59,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Run an intelligence query. A query the parser rejects is [`BackendError::Query`] with
     /// the parser's message and 1-based column (→ 400 `BadRequestError`); an unsupported
-    /// `order` field or a bad cursor is [`BackendError::InvalidArgument`].
+    /// `order` field or a bad cursor is [`BackendError::InvalidArgument`]. The search must
+    /// honour [`SearchRequest::limits`]: stop with [`BackendError::BudgetExceeded`] past
+    /// `max_work`, with [`BackendError::DeadlineExceeded`] past the deadline or once the
+    /// cancellation flag is set.
     fn search(&self, request: &SearchRequest) -> Result<SearchPage, BackendError>;
 
     /// The `order` fields [`Backend::search`] accepts, echoed as `meta.allowed_orders`.
@@ -121,7 +127,63 @@ pub struct SearchRequest {
     pub order: Option<SearchOrder>,
     /// The caller wants only `{type, id}`: attributes and snippets may be left empty.
     pub descriptors_only: bool,
+    /// What the search may spend, set by the server's search lanes.
+    pub limits: SearchLimits,
 }
+
+/// What one search may spend before the backend stops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchLimits {
+    /// Work units: the store counts candidate documents, postings, positions and indexed words
+    /// examined.
+    pub max_work: u64,
+    /// When the search must have finished.
+    pub deadline: Option<Instant>,
+    /// Set by the server when the client goes away or its request times out.
+    pub cancel: CancelFlag,
+    /// Whether the search may use the backend's shared parallel search pool; an expensive
+    /// search runs on its own thread instead so that it cannot hold the pool.
+    pub parallel: bool,
+}
+
+impl Default for SearchLimits {
+    fn default() -> Self {
+        Self {
+            max_work: u64::MAX,
+            deadline: None,
+            cancel: CancelFlag::default(),
+            parallel: true,
+        }
+    }
+}
+
+/// A flag the server sets to stop a backend call whose answer nobody will read.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// The shared flag itself, for a backend that checks it deep inside its loops.
+    pub fn shared(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
+
+impl PartialEq for CancelFlag {
+    /// Two flags are equal when they are the same flag.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CancelFlag {}
 
 /// One page of search results.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,6 +308,13 @@ pub enum BackendError {
     /// Something referenced by the request does not exist (→ 404 `NotFoundError`).
     #[error("{0}")]
     NotFound(String),
+    /// A search needed more work than its [`SearchLimits::max_work`] (→ 400
+    /// `BadRequestError`: the query is too broad for this store; retrying will not help).
+    #[error("{0}")]
+    BudgetExceeded(String),
+    /// A search ran past its deadline or was cancelled (→ 504 `DeadlineExceededError`).
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// The store is busy or not ready (→ 503 `TransientError`).
     #[error("{0}")]
     Unavailable(String),

@@ -120,6 +120,12 @@ impl From<BackendError> for ApiError {
                 message,
             ),
             BackendError::NotFound(message) => Self::not_found(message),
+            BackendError::BudgetExceeded(message) => Self::bad_request(message),
+            BackendError::DeadlineExceeded(message) => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "DeadlineExceededError",
+                message,
+            ),
             BackendError::Unavailable(message) => Self::transient(message),
             BackendError::InsufficientStorage(message) => Self::insufficient_storage(message),
             BackendError::ReadOnly(message) => Self::forbidden(message),

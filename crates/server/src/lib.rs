@@ -36,12 +36,14 @@ pub mod tls;
 mod api;
 mod export_api;
 mod spool;
+mod lanes;
 mod ui;
 
 pub use auth::{ApiKeys, Role};
 pub use backend::{
-    Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Page, PageRequest,
-    PivotGraph, RawLog, SearchHit, SearchOrder, SearchPage, SearchRequest, Snippet, Upload,
+    Backend, BackendError, CancelFlag, GraphEdge, GraphNode, Health, IngestOutcome, Page,
+    PageRequest, PivotGraph, RawLog, SearchHit, SearchLimits, SearchOrder, SearchPage,
+    SearchRequest, Snippet, Upload,
 };
 pub use error::ApiError;
 pub use store_backend::StoreBackend;
@@ -54,6 +56,21 @@ use std::time::Duration;
 
 /// 256 MiB: the default upload limit (issue 7).
 pub const DEFAULT_UPLOAD_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// Default [`ServerConfig::search_timeout`].
+pub const DEFAULT_SEARCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ServerConfig::search_work`] (the store's own default budget).
+pub const DEFAULT_SEARCH_WORK: u64 = sandscope_store::DEFAULT_MAX_WORK;
+/// Default [`ServerConfig::quick_search_work`]: a selective query (`behaviour_files:@tutanota.com`)
+/// spends a few thousand units; a hostile one costs the quick lane at most this once.
+pub const DEFAULT_QUICK_SEARCH_WORK: u64 = 200_000;
+
+/// Half the cores (at least one), so heavy searches always leave cores to the quick lane.
+fn default_heavy_searches() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| (n.get() / 2).max(1))
+        .unwrap_or(1)
+}
 
 /// How the server behaves; everything has a sensible default.
 #[derive(Debug, Clone)]
@@ -72,6 +89,15 @@ pub struct ServerConfig {
     /// Where uploads are spooled (in a `sandscope-spool-<pid>` folder of their own, which a
     /// later server removes if this one is killed); the system temporary directory when `None`.
     pub upload_dir: Option<PathBuf>,
+    /// Time a search may run (its 504 says so), counted from the request's arrival.
+    pub search_timeout: Duration,
+    /// Work units one search may spend (the store's candidates, postings and positions
+    /// examined) before it is refused with 400.
+    pub search_work: u64,
+    /// Work units a search may spend in the quick lane; past them it moves to the heavy lane.
+    pub quick_search_work: u64,
+    /// Searches in the heavy lane at once (each on one thread); later ones wait their turn.
+    pub heavy_searches: usize,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +109,10 @@ impl Default for ServerConfig {
             ingest_timeout: Duration::from_secs(30 * 60),
             max_concurrent_ingests: 2,
             upload_dir: None,
+            search_timeout: DEFAULT_SEARCH_TIMEOUT,
+            search_work: DEFAULT_SEARCH_WORK,
+            quick_search_work: DEFAULT_QUICK_SEARCH_WORK,
+            heavy_searches: default_heavy_searches(),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::backend::{
 };
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees};
-use sandscope_store::{Order, Store, StoreError};
+use sandscope_store::{Exhausted, Order, Store, StoreError};
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -140,6 +140,10 @@ fn internal(err: StoreError) -> BackendError {
                 "the store is recovering from a failed write; retry shortly".into(),
             )
         }
+        StoreError::Exhausted(why @ Exhausted::Work { .. }) => {
+            BackendError::BudgetExceeded(why.to_string())
+        }
+        StoreError::Exhausted(why) => BackendError::DeadlineExceeded(why.to_string()),
         other => BackendError::Internal(other.to_string()),
     }
 }
@@ -239,6 +243,12 @@ impl Backend for StoreBackend {
         let mut store_request = sandscope_store::SearchRequest::new(request.query.clone());
         store_request.limit = request.page.limit;
         store_request.cursor = request.page.cursor.clone();
+        store_request.limits = sandscope_store::SearchLimits {
+            max_work: request.limits.max_work,
+            deadline: request.limits.deadline,
+            cancel: Some(request.limits.cancel.shared()),
+            parallel: request.limits.parallel,
+        };
         if let Some(order) = &request.order {
             let text = format!(
                 "{}{}",

@@ -47,6 +47,7 @@
 //! builder or the server.
 
 mod db;
+mod budget;
 mod index;
 mod phrase;
 mod pivot;
@@ -55,6 +56,7 @@ mod search;
 mod values;
 mod vocabulary;
 
+pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimits};
 pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 
@@ -145,6 +147,10 @@ pub enum StoreError {
     IndexOutdated(PathBuf),
     #[error("{} is not a Sandscope data directory (it has no reports.redb)", .0.display())]
     NotAStore(PathBuf),
+    /// A search stopped before its end: its work budget, its deadline or its caller's
+    /// cancellation (see [`SearchLimits`]). No partial result is returned.
+    #[error("{0}")]
+    Exhausted(#[from] Exhausted),
 }
 
 impl StoreError {

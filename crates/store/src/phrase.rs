@@ -9,6 +9,7 @@
 //! documents it needs: the positions' word sets are aligned on a document, then their
 //! positions compared. `Ordered` does the same for the `*`-separated pieces of one value.
 
+use crate::budget::{Budget, stopped};
 use crate::index::SPELLING_MARK;
 use crate::vocabulary::{Place, Vocabulary};
 use sandscope_query::text::SEPARATOR;
@@ -63,6 +64,7 @@ pub(crate) struct WordPhrase {
     pub field: Field,
     pub words: Vec<WordMatch>,
     pub vocabulary: Arc<Vocabulary>,
+    pub budget: Arc<Budget>,
 }
 
 impl std::fmt::Debug for WordPhrase {
@@ -115,6 +117,9 @@ impl WordPhrase {
                     if !stream.key().starts_with(p.as_bytes()) {
                         break;
                     }
+                    if !self.budget.charge(1) {
+                        return Err(stopped());
+                    }
                     set.infos.push(stream.value().clone());
                 }
             }
@@ -124,8 +129,11 @@ impl WordPhrase {
                 } else {
                     Place::Anywhere
                 };
-                let list = self.vocabulary.words(reader, self.field)?;
+                let list = self.vocabulary.words(reader, self.field, &self.budget)?;
                 let ordinals = list.ordinals(n.as_bytes(), place);
+                if !self.budget.charge(ordinals.len() as u64) {
+                    return Err(stopped());
+                }
                 if ordinals.len() as u64 > (terms.num_terms() as u64 / 64).max(1024) {
                     // Many words: one walk of the dictionary beats a lookup each.
                     let mut wanted = ordinals.iter().copied().peekable();
@@ -134,6 +142,9 @@ impl WordPhrase {
                         let Some(&next) = wanted.peek() else {
                             break;
                         };
+                        if !self.budget.charge(1) {
+                            return Err(stopped());
+                        }
                         if stream.term_ord() == next {
                             wanted.next();
                             set.infos.push(stream.value().clone());
@@ -167,7 +178,13 @@ impl WordPhrase {
             if set.infos.is_empty() {
                 return Ok(None);
             }
-            slots.push(Slot::open(&inverted, set, positions, reader.max_doc())?);
+            slots.push(Slot::open(
+                &inverted,
+                set,
+                positions,
+                reader.max_doc(),
+                &self.budget,
+            )?);
         }
         Ok(Some(slots))
     }
@@ -197,6 +214,7 @@ impl Slot {
         mut set: WordSet,
         positions: bool,
         max_doc: DocId,
+        budget: &Budget,
     ) -> tantivy::Result<Slot> {
         let doc_freq = set.doc_freq();
         set.infos
@@ -221,6 +239,9 @@ impl Slot {
                 while doc != TERMINATED {
                     buffer.clear();
                     p.positions(&mut buffer);
+                    if !budget.charge(1 + buffer.len() as u64) {
+                        return Err(stopped());
+                    }
                     loaded.extend(buffer.iter().map(|pos| (doc, *pos)));
                     if loaded.len() > MAX_PAIRS {
                         return Err(tantivy::TantivyError::InvalidArgument(format!(
@@ -238,6 +259,9 @@ impl Slot {
                 let mut block =
                     inverted.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)?;
                 while !block.docs().is_empty() {
+                    if !budget.charge(block.docs().len() as u64) {
+                        return Err(stopped());
+                    }
                     for &doc in block.docs() {
                         if doc < max_doc {
                             docs.insert(doc);
@@ -383,6 +407,7 @@ impl<F: Find> Scorer for Matches<F> {
 /// The documents where every slot has a word, at consecutive positions when there are several.
 struct PhraseFinder {
     slots: Vec<Slot>,
+    budget: Arc<Budget>,
     /// Slot indexes, rarest first: the order in which they are aligned on a document.
     order: Vec<usize>,
     positions: Vec<Vec<u32>>,
@@ -390,10 +415,11 @@ struct PhraseFinder {
 }
 
 impl PhraseFinder {
-    fn new(slots: Vec<Slot>) -> PhraseFinder {
+    fn new(slots: Vec<Slot>, budget: Arc<Budget>) -> PhraseFinder {
         let mut order: Vec<usize> = (0..slots.len()).collect();
         order.sort_by_key(|i| slots[*i].doc_freq);
         PhraseFinder {
+            budget,
             positions: vec![Vec::new(); slots.len()],
             slots,
             order,
@@ -405,7 +431,7 @@ impl PhraseFinder {
 impl Find for PhraseFinder {
     fn find(&mut self, mut target: DocId) -> DocId {
         loop {
-            target = align(&mut self.slots, &self.order, target);
+            target = align(&mut self.slots, &self.order, target, &self.budget);
             if target == TERMINATED || self.words_in_a_row() {
                 return target;
             }
@@ -427,7 +453,9 @@ impl PhraseFinder {
         }
         self.load_positions();
         let (first, rest) = self.positions.split_at(1);
-        first[0].iter().any(|&start| in_a_row(start, rest))
+        // A failed charge answers yes: the caller's next alignment fails too and ends the walk.
+        self.budget.charge(first[0].len() as u64)
+            && first[0].iter().any(|&start| in_a_row(start, rest))
     }
 
     fn load_positions(&mut self) {
@@ -446,10 +474,14 @@ impl PhraseFinder {
 }
 
 /// Moves every docset to the first document at or after `target` that all of them hold
-/// (leapfrog, in `order`: rarest first); `TERMINATED` when there is none.
-fn align<D: DocSet>(sets: &mut [D], order: &[usize], mut target: DocId) -> DocId {
+/// (leapfrog, in `order`: rarest first); `TERMINATED` when there is none or the budget stops
+/// the search (each candidate costs a unit).
+fn align<D: DocSet>(sets: &mut [D], order: &[usize], mut target: DocId, budget: &Budget) -> DocId {
     let mut aligned = false;
     while !aligned {
+        if !budget.charge(1) {
+            return TERMINATED;
+        }
         aligned = true;
         for &i in order {
             let doc = sets[i].seek(target);
@@ -496,7 +528,7 @@ impl Weight for WordPhrase {
                 .scorer(reader, boost);
         }
         Ok(match self.slots(reader, self.words.len() > 1)? {
-            Some(slots) => Box::new(Matches::new(PhraseFinder::new(slots))),
+            Some(slots) => Box::new(Matches::new(PhraseFinder::new(slots, self.budget.clone()))),
             None => Box::new(EmptyScorer),
         })
     }
@@ -532,6 +564,7 @@ pub(crate) struct Ordered {
     pub field: Field,
     pub pieces: Vec<Vec<WordMatch>>,
     pub vocabulary: Arc<Vocabulary>,
+    pub budget: Arc<Budget>,
     /// Every piece of the value has a word: no separator-only piece was left out, so a
     /// document in the `Certain` case needs no check against the text.
     pub complete: bool,
@@ -548,16 +581,18 @@ impl Ordered {
                 field: self.field,
                 words: words.clone(),
                 vocabulary: self.vocabulary.clone(),
+                budget: self.budget.clone(),
             };
             let Some(slots) = phrase.slots(reader, true)? else {
                 return Ok(None);
             };
-            pieces.push(Matches::new(PhraseFinder::new(slots)));
+            pieces.push(Matches::new(PhraseFinder::new(slots, self.budget.clone())));
         }
         let mark = WordPhrase {
             field: self.field,
             words: vec![WordMatch::Exact(SPELLING_MARK.to_string())],
             vocabulary: self.vocabulary.clone(),
+            budget: self.budget.clone(),
         };
         let Some(mut marks) = mark.slots(reader, true)? else {
             return Ok(None);
@@ -575,6 +610,7 @@ impl Ordered {
             buffer: Vec::new(),
             verdict: Verdict::No,
             complete: self.complete,
+            budget: self.budget.clone(),
         })))
     }
 }
@@ -592,6 +628,7 @@ pub(crate) struct OrderedFinder {
     buffer: Vec<u32>,
     verdict: Verdict,
     complete: bool,
+    budget: Arc<Budget>,
 }
 
 impl OrderedFinder {
@@ -606,6 +643,10 @@ impl OrderedFinder {
         }
         self.marks
             .positions(&mut self.mark_positions, &mut self.buffer);
+        let read = self.starts.iter().map(Vec::len).sum::<usize>() + self.mark_positions.len();
+        if !self.budget.charge(read as u64) {
+            return Verdict::No;
+        }
         let mut verdict = Verdict::No;
         for (r, &mark) in self.mark_positions.iter().enumerate() {
             let end = self.mark_positions.get(r + 1).copied().unwrap_or(u32::MAX);
@@ -637,7 +678,7 @@ impl OrderedFinder {
 impl Find for OrderedFinder {
     fn find(&mut self, mut target: DocId) -> DocId {
         loop {
-            target = align(&mut self.pieces, &self.order, target);
+            target = align(&mut self.pieces, &self.order, target, &self.budget);
             if target == TERMINATED {
                 return TERMINATED;
             }

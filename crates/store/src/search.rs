@@ -15,7 +15,12 @@
 //! The sample index is sorted newest first, so a newest-first page stops reading matches once
 //! it is complete and [`EXACT_COUNT_LIMIT`] matches were counted; `total_hits` is then a lower
 //! bound. Other orders, and [`Store::count`], visit every match.
+//!
+//! Every search spends from a [`Budget`] (`budget`): the matchers here and in `phrase` and
+//! `vocabulary` charge it, and a search that runs out answers
+//! [`StoreError::Exhausted`](crate::StoreError::Exhausted), never a partial page.
 
+use crate::budget::{Budget, SearchLimits};
 use crate::index::{Fields, ValueFields};
 use crate::phrase::{
     Matches, Ordered, OrderedFinder, TOO_BROAD, WordMatch, WordPhrase, word_matches,
@@ -109,6 +114,8 @@ pub struct SearchRequest {
     /// Count matches exactly up to this many; past it `total_hits` is a lower bound (see
     /// [`SearchPage::total_hits_exact`]). Only the default order stops early.
     pub exact_count_limit: u64,
+    /// Work, time and cancellation (default: [`crate::DEFAULT_MAX_WORK`], no deadline).
+    pub limits: SearchLimits,
 }
 
 /// The default [`SearchRequest::exact_count_limit`], Elasticsearch's default too.
@@ -127,6 +134,7 @@ impl SearchRequest {
             order: Order::default(),
             now,
             exact_count_limit: EXACT_COUNT_LIMIT,
+            limits: SearchLimits::default(),
         }
     }
 }
@@ -157,6 +165,8 @@ pub struct SearchPage {
     pub total_hits_exact: bool,
     /// Pass back as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+    /// Work units the search spent (see [`SearchLimits::max_work`]).
+    pub work: u64,
 }
 
 /// Sort key: smaller comes first. `(order value, sha hi, sha lo)`.
@@ -190,6 +200,7 @@ struct PageCollector {
     order: Order,
     limit: usize,
     after: Option<Key>,
+    budget: Arc<Budget>,
 }
 
 struct PageSegment {
@@ -202,6 +213,7 @@ struct PageSegment {
     lo: Column<u64>,
     heap: BinaryHeap<(Key, DocAddress)>,
     after_count: u64,
+    budget: Arc<Budget>,
 }
 
 impl Collector for PageCollector {
@@ -229,6 +241,7 @@ impl Collector for PageCollector {
             lo: ff.u64("sha_lo")?,
             heap: BinaryHeap::new(),
             after_count: 0,
+            budget: self.budget.clone(),
         })
     }
 
@@ -256,6 +269,10 @@ impl SegmentCollector for PageSegment {
     type Fruit = (Vec<(Key, DocAddress)>, u64);
 
     fn collect(&mut self, doc: DocId, _score: Score) {
+        if !self.budget.charge(1) {
+            // The result is thrown away; only the matchers' own walk is left to finish.
+            return;
+        }
         let key = (
             sort_value(self.order, self.date.first(doc)),
             self.hi.first(doc).unwrap_or(0),
@@ -288,11 +305,12 @@ pub(crate) struct Translator<'a> {
     values: tantivy::Searcher,
     db: &'a Arc<crate::Db>,
     vocabulary: Arc<Vocabulary>,
+    budget: Arc<Budget>,
     now: i64,
 }
 
 impl<'a> Translator<'a> {
-    pub(crate) fn new(store: &'a Store, now: i64) -> Self {
+    pub(crate) fn new(store: &'a Store, now: i64, budget: Arc<Budget>) -> Self {
         let values = store.value_reader.searcher();
         let live: Vec<_> = values
             .segment_readers()
@@ -307,6 +325,7 @@ impl<'a> Translator<'a> {
             values,
             db: &store.db,
             vocabulary: store.vocabulary.clone(),
+            budget,
             now,
         }
     }
@@ -418,7 +437,7 @@ impl<'a> Translator<'a> {
             combine(
                 fields
                     .iter()
-                    .map(|f| (Occur::Should, all_pieces(*f, &pieces, &self.vocabulary)))
+                    .map(|f| (Occur::Should, self.all_pieces(*f, &pieces)))
                     .collect(),
             )
         };
@@ -430,10 +449,12 @@ impl<'a> Translator<'a> {
                     .iter()
                     .map(|f| {
                         let q: Box<dyn TQuery> = Box::new(Verified {
+                            budget: self.budget.clone(),
                             ordered: Ordered {
                                 field: self.fields.texts[*f as usize],
                                 pieces: pieces.clone(),
                                 vocabulary: self.vocabulary.clone(),
+                                budget: self.budget.clone(),
                                 complete: pieces.len() == pattern.segments.len(),
                             },
                             field: *f,
@@ -459,16 +480,23 @@ impl<'a> Translator<'a> {
                 .map(|f| self.value_fields.texts[*f as usize])
                 .collect::<Vec<_>>(),
         );
-        let mut shared = self
-            .values
-            .search(&*value_query, &VidCollector)
-            .map_err(too_broad)?;
+        let executor = executor_for(&self.budget, self.values.index());
+        let searched = self.values.search_with_executor(
+            &*value_query,
+            &VidCollector,
+            executor,
+            EnableScoring::disabled_from_searcher(&self.values),
+        );
+        let mut shared = finish(&self.budget, searched)?;
         if verify && !shared.is_empty() {
             // The pieces all occur; keep the values where they occur in order in one spelling.
             let txn = self.db.begin_read()?;
             let table = txn.open_table(VALUES)?;
             let mut verified = Vec::new();
             for vid in shared {
+                if !self.budget.charge(16) {
+                    return Err(exhausted(&self.budget));
+                }
                 let Some(bytes) = table.get(vid)? else {
                     continue;
                 };
@@ -483,6 +511,35 @@ impl<'a> Translator<'a> {
             clauses.push((Occur::Should, u64_set_query(self.fields.vals, shared)));
         }
         Ok(combine(clauses))
+    }
+}
+
+/// The outcome of a tantivy search under `budget`: a stopped budget wins over whatever the
+/// search answered (its matchers stopped early, so the answer is incomplete).
+fn finish<T>(budget: &Budget, result: tantivy::Result<T>) -> Result<T> {
+    if let Some(why) = budget.exhausted() {
+        return Err(StoreError::Exhausted(why));
+    }
+    result.map_err(too_broad)
+}
+
+/// The error of a search whose budget stopped it.
+fn exhausted(budget: &Budget) -> StoreError {
+    match budget.exhausted() {
+        Some(why) => StoreError::Exhausted(why),
+        None => StoreError::Exhausted(crate::Exhausted::Cancelled),
+    }
+}
+
+/// The executor a search runs its segments on: the index's pool, or the calling thread for a
+/// search that must not hold the pool (see [`SearchLimits::parallel`]).
+fn executor_for<'i>(budget: &Budget, index: &'i tantivy::Index) -> &'i tantivy::Executor {
+    static SINGLE: std::sync::LazyLock<tantivy::Executor> =
+        std::sync::LazyLock::new(tantivy::Executor::single_thread);
+    if budget.parallel() {
+        index.search_executor()
+    } else {
+        &SINGLE
     }
 }
 
@@ -556,6 +613,7 @@ impl SegmentCollector for VidSegment {
 #[derive(Clone)]
 struct Verified {
     ordered: Ordered,
+    budget: Arc<Budget>,
     field: sandscope_query::TextField,
     segments: Vec<String>,
     db: Arc<crate::Db>,
@@ -634,6 +692,9 @@ impl VerifiedScorer {
                 return Ok(false);
             };
             for vid in crate::values::decode_ids(ids.value()) {
+                if !self.query.budget.charge(4) {
+                    return Ok(false);
+                }
                 let Some(bytes) = self.values.get(vid)? else {
                     continue;
                 };
@@ -709,25 +770,24 @@ fn u64_set_query(field: Field, mut numbers: Vec<u64>) -> Box<dyn TQuery> {
     }
 }
 
-/// Documents whose `field` holds every piece (their order is verified afterwards).
-fn all_pieces(
-    field: Field,
-    pieces: &[Vec<WordMatch>],
-    vocabulary: &Arc<Vocabulary>,
-) -> Box<dyn TQuery> {
-    combine(
-        pieces
-            .iter()
-            .map(|words| {
-                let q: Box<dyn TQuery> = Box::new(WordPhrase {
-                    field,
-                    words: words.clone(),
-                    vocabulary: vocabulary.clone(),
-                });
-                (Occur::Must, q)
-            })
-            .collect(),
-    )
+impl Translator<'_> {
+    /// Documents whose `field` holds every piece (their order is verified afterwards).
+    fn all_pieces(&self, field: Field, pieces: &[Vec<WordMatch>]) -> Box<dyn TQuery> {
+        combine(
+            pieces
+                .iter()
+                .map(|words| {
+                    let q: Box<dyn TQuery> = Box::new(WordPhrase {
+                        field,
+                        words: words.clone(),
+                        vocabulary: self.vocabulary.clone(),
+                        budget: self.budget.clone(),
+                    });
+                    (Occur::Must, q)
+                })
+                .collect(),
+        )
+    }
 }
 
 impl Store {
@@ -744,20 +804,36 @@ impl Store {
             Some(c) if !c.is_empty() => Some(decode_cursor(request.order, c)?),
             _ => None,
         };
-        let tq = Translator::new(self, request.now).translate(query)?;
+        let budget = Budget::new(&request.limits);
+        let tq = Translator::new(self, request.now, budget.clone()).translate(query)?;
+        if !budget.check() {
+            return Err(exhausted(&budget));
+        }
         let searcher = self.reader.searcher();
         let collected = if request.order == Order::FirstSeenDesc {
-            newest_first(&searcher, &*tq, limit, after, request.exact_count_limit)
-                .map_err(too_broad)?
+            let found = newest_first(
+                &searcher,
+                &*tq,
+                limit,
+                after,
+                request.exact_count_limit,
+                &budget,
+            );
+            finish(&budget, found)?
         } else {
             let collector = PageCollector {
                 order: request.order,
                 limit,
                 after,
+                budget: budget.clone(),
             };
-            let ((page, after_count), total) = searcher
-                .search(&*tq, &(collector, Count))
-                .map_err(too_broad)?;
+            let found = searcher.search_with_executor(
+                &*tq,
+                &(collector, Count),
+                executor_for(&budget, searcher.index()),
+                EnableScoring::disabled_from_searcher(&searcher),
+            );
+            let ((page, after_count), total) = finish(&budget, found)?;
             Collected {
                 more: after_count > page.len() as u64,
                 page,
@@ -768,6 +844,9 @@ impl Store {
         let mut hits = Vec::with_capacity(collected.page.len());
         let mut last_key = None;
         for (key, addr) in collected.page {
+            if !budget.check() {
+                return Err(exhausted(&budget));
+            }
             let sha = self.sha_of(&searcher, addr)?;
             let reports = self.sample_reports(&sha)?;
             let doc = SampleDoc::from_reports(&sha, &reports);
@@ -800,17 +879,16 @@ impl Store {
             total_hits: collected.total,
             total_hits_exact: collected.exact,
             next_cursor,
+            work: budget.used(),
         })
     }
 
-    /// Number of samples matching a parsed query.
+    /// Number of samples matching a parsed query, within the default [`SearchLimits`].
     pub fn count(&self, query: &Query, now: i64) -> Result<u64> {
-        let tq = Translator::new(self, now).translate(query)?;
-        Ok(self
-            .reader
-            .searcher()
-            .search(&*tq, &Count)
-            .map_err(too_broad)? as u64)
+        let budget = Budget::new(&SearchLimits::default());
+        let tq = Translator::new(self, now, budget.clone()).translate(query)?;
+        let counted = self.reader.searcher().search(&*tq, &Count);
+        Ok(finish(&budget, counted)? as u64)
     }
 
     fn sha_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<String> {
@@ -844,11 +922,12 @@ fn newest_first(
     limit: usize,
     after: Option<Key>,
     exact_count_limit: u64,
+    budget: &Budget,
 ) -> tantivy::Result<Collected> {
     let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
     let counted = AtomicU64::new(0);
     let segments = searcher.segment_readers().iter().enumerate();
-    let pages = searcher.index().search_executor().map(
+    let pages = executor_for(budget, searcher.index()).map(
         |(segment, reader)| {
             let segment = u32::try_from(segment).unwrap_or(u32::MAX);
             let limits = PageLimits {
@@ -856,6 +935,7 @@ fn newest_first(
                 after,
                 exact_count_limit,
                 counted: &counted,
+                budget,
             };
             newest_in_segment(&*weight, segment, reader, &limits)
         },
@@ -888,6 +968,7 @@ struct PageLimits<'a> {
     exact_count_limit: u64,
     /// Matches counted so far in all segments.
     counted: &'a AtomicU64,
+    budget: &'a Budget,
 }
 
 /// One segment's share of [`newest_first`]: its first `limit` matches after the cursor.
@@ -911,6 +992,9 @@ fn newest_in_segment(
     let mut more = false;
     let mut doc = scorer.doc();
     while doc != TERMINATED {
+        if !limits.budget.charge(1) {
+            break;
+        }
         if alive.is_none_or(|a| a.is_alive(doc)) {
             let key = (
                 sort_value(order, date.first(doc)),

@@ -12,6 +12,7 @@
 //! Memory: about one byte per indexed character of each distinct word plus four per word, per
 //! segment in which the word occurs.
 
+use crate::budget::{Budget, stopped};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tantivy::SegmentReader;
@@ -34,12 +35,16 @@ pub(crate) enum Place {
 }
 
 impl WordList {
-    fn build(reader: &SegmentReader, field: Field) -> tantivy::Result<WordList> {
+    /// The list of one segment's words, each charged to `budget` (a stopped build is not kept).
+    fn build(reader: &SegmentReader, field: Field, budget: &Budget) -> tantivy::Result<WordList> {
         let inverted = reader.inverted_index(field)?;
         let mut stream = inverted.terms().stream()?;
         let mut text = vec![b'\n'];
         let mut starts = Vec::new();
         while stream.advance() {
+            if !budget.charge(1) {
+                return Err(stopped());
+            }
             // Offsets are u32 to keep the list small; a segment would need over 4 GiB of
             // distinct words (hundreds of millions) to overflow them.
             let start = u32::try_from(text.len()).map_err(|_| {
@@ -95,13 +100,14 @@ impl Vocabulary {
         &self,
         reader: &SegmentReader,
         field: Field,
+        budget: &Budget,
     ) -> tantivy::Result<Arc<WordList>> {
         let key = (reader.segment_id(), field);
         if let Some(list) = self.lock().get(&key) {
             return Ok(list.clone());
         }
         // Built outside the lock: two threads may both build a list the first time; one wins.
-        let list = Arc::new(WordList::build(reader, field)?);
+        let list = Arc::new(WordList::build(reader, field, budget)?);
         self.lock().insert(key, list.clone());
         Ok(list)
     }

@@ -240,7 +240,12 @@ fn index_agrees_with_a_scan_on_pieces_of_real_values() {
     }
     let mut matched = 0;
     for q in &queries {
-        let query = sandscope_query::parse(q).unwrap();
+        let query = match sandscope_query::parse(q) {
+            Ok(query) => query,
+            // A piece of separators only (`\\`, ` - `) is refused, not matched everywhere.
+            Err(e) if e.message.ends_with("has no letters or digits") => continue,
+            Err(e) => panic!("{q}: {e}"),
+        };
         let brute = docs.iter().filter(|d| query.matches(d, 0)).count() as u64;
         assert_eq!(store.count(&query, 0).unwrap(), brute, "{q}");
         if brute > 0 {

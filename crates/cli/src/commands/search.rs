@@ -1,6 +1,6 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use sandscope_store::{Order, SearchPage, SearchRequest, Store};
+use sandscope_store::{Order, SearchLimits, SearchPage, SearchRequest, Store};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,23 @@ pub struct SearchArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Seconds the search may run before it stops with an error.
+    #[arg(long, value_parser = seconds, default_value = "10")]
+    pub timeout: std::time::Duration,
+    /// Work units the search may spend (candidates, postings and positions examined) before
+    /// it stops with an error.
+    #[arg(long, default_value_t = sandscope_store::DEFAULT_MAX_WORK)]
+    pub budget: u64,
+}
+
+/// A `--timeout`-style argument: a positive number of seconds.
+pub fn seconds(text: &str) -> std::result::Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("not a positive number of seconds: {text}"))
 }
 
 pub fn date(t: Option<i64>) -> String {
@@ -81,6 +98,11 @@ pub fn execute(args: SearchArgs, store: &Store, out: &mut dyn Write) -> Result<E
     request.limit = args.limit;
     request.cursor = args.cursor;
     request.order = Order::parse(&args.order)?;
+    request.limits = SearchLimits {
+        max_work: args.budget,
+        deadline: Some(std::time::Instant::now() + args.timeout),
+        ..SearchLimits::default()
+    };
     let page = store.search(&request)?;
     match args.format {
         OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&envelope(&page))?)?,

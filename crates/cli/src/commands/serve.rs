@@ -64,6 +64,16 @@ pub struct ServeArgs {
     /// searches and reports work, uploads are refused with 403.
     #[arg(long, conflicts_with = "ingest")]
     pub read_only: bool,
+    /// Seconds a search may run before it is stopped and answered 504.
+    #[arg(long, value_parser = super::search::seconds, default_value = "10")]
+    pub search_timeout: std::time::Duration,
+    /// Work units one search may spend (candidates, postings and positions examined) before
+    /// it is stopped and answered 400.
+    #[arg(long, default_value_t = sandscope_server::DEFAULT_SEARCH_WORK)]
+    pub search_budget: u64,
+    /// Expensive searches run at once (each on one thread); default: half the cores.
+    #[arg(long)]
+    pub heavy_searches: Option<usize>,
 }
 
 /// Run `sandscope serve`.
@@ -118,6 +128,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         public_url: public_url.clone(),
         upload_limit: args.max_upload_mib.saturating_mul(1024 * 1024),
         ..ServerConfig::default()
+    };
+    let config = ServerConfig {
+        search_timeout: args.search_timeout,
+        search_work: args.search_budget,
+        heavy_searches: args.heavy_searches.unwrap_or(config.heavy_searches),
+        ..config
     };
     runtime.block_on(async move {
         listener
