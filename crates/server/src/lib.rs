@@ -35,8 +35,8 @@ pub mod tls;
 
 mod api;
 mod export_api;
-mod spool;
 mod lanes;
+mod spool;
 mod ui;
 
 pub use auth::{ApiKeys, Role};

@@ -46,8 +46,8 @@
 //! This crate depends on the report model and the query language, never on readers, the report
 //! builder or the server.
 
-mod db;
 mod budget;
+mod db;
 mod index;
 mod phrase;
 mod pivot;
