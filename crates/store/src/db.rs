@@ -68,4 +68,13 @@ impl Db {
         *slot = Slot::Writable(redb::Database::create(&self.path)?);
         Ok(())
     }
+
+    /// Give free pages back to the file system (see `Store::compact`); a read-only or closed
+    /// database is left as it is.
+    pub(crate) fn compact(&mut self) -> Result<bool, redb::CompactionError> {
+        match self.slot.get_mut().unwrap_or_else(PoisonError::into_inner) {
+            Slot::Writable(db) => db.compact(),
+            Slot::ReadOnly(_) | Slot::Closed => Ok(false),
+        }
+    }
 }

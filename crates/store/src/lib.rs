@@ -6,7 +6,10 @@
 //! * `reports.redb` — redb database, the source of truth: reports (JSON, keyed by report id
 //!   `<sha256>_<sandbox name>`, so one sample's reports are one key range), raw logs (bytes),
 //!   log metadata, the value dictionary (`values`: every distinct behaviour value once, with the
-//!   sample that owns it), and the `pending_index`/`pending_values` bookkeeping tables;
+//!   sample that owns it, stored as reported when its spellings derive from it), and the
+//!   `pending_index`/`pending_values` bookkeeping tables. Each batch rewrites the pages of the
+//!   hash-keyed tables, so bulk ingest leaves free pages behind; [`Store::compact`] returns
+//!   them to the file system;
 //! * `index/samples/` — tantivy index, one document per sample, newest first, holding the words
 //!   of the values the sample owns;
 //! * `index/values/` — tantivy index, one document per shared value (its words, with positions).
@@ -300,7 +303,8 @@ redb_error!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::CompactionError
 );
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -365,6 +369,27 @@ pub struct StoreStats {
     pub reports: u64,
     pub samples: u64,
     pub raw_logs: u64,
+}
+
+/// What the report database costs (see [`Store::database_sizes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSizes {
+    pub tables: Vec<TableSize>,
+    /// Pages in use, of any table or of redb itself.
+    pub allocated_bytes: u64,
+}
+
+/// What one table of the report database costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSize {
+    pub name: String,
+    pub entries: u64,
+    /// Keys and values as inserted.
+    pub stored_bytes: u64,
+    /// Branch pages and other B-tree bookkeeping.
+    pub metadata_bytes: u64,
+    /// Unused space inside the table's pages.
+    pub fragmented_bytes: u64,
 }
 
 /// An open data directory. See the crate documentation for its guarantees.
@@ -1210,6 +1235,50 @@ impl Store {
         let db = self.dir.join("reports.redb");
         let db_bytes = std::fs::metadata(&db).map_err(io_err(&db))?.len();
         Ok((index_bytes, db_bytes))
+    }
+
+    /// What each table of the report database holds and costs, and how much of the file is
+    /// in use (the rest is free pages redb reuses).
+    pub fn database_sizes(&self) -> Result<DatabaseSizes> {
+        let allocated_bytes = {
+            // Writes are serialised by the writer lock; holding it keeps this write transaction
+            // from waiting on (or delaying) a batch.
+            let _writing = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let txn = self.db.begin_write()?;
+            let stats = txn.stats()?;
+            txn.abort()?;
+            stats.allocated_pages() * stats.page_size() as u64
+        };
+        let txn = self.db.begin_read()?;
+        let mut tables = Vec::new();
+        for handle in txn.list_tables()? {
+            let table = txn.open_untyped_table(handle)?;
+            let stats = table.stats()?;
+            tables.push(TableSize {
+                name: redb::TableHandle::name(&table).to_string(),
+                entries: table.len()?,
+                stored_bytes: stats.stored_bytes(),
+                metadata_bytes: stats.metadata_bytes(),
+                fragmented_bytes: stats.fragmented_bytes(),
+            });
+        }
+        Ok(DatabaseSizes {
+            tables,
+            allocated_bytes,
+        })
+    }
+
+    /// Give the report database's free pages back to the file system. Every batch rewrites the
+    /// pages of the tables keyed by hash (reports, value digests), so after a bulk ingest up to
+    /// half the file is free pages kept for reuse; this moves the live pages to the front and
+    /// truncates the rest. Needs `&mut self`, so no search or write runs meanwhile; returns
+    /// whether anything moved.
+    pub fn compact(&mut self) -> Result<bool> {
+        let Some(db) = Arc::get_mut(&mut self.db) else {
+            // A search still holds the database (not possible through `&mut self` today).
+            return Ok(false);
+        };
+        Ok(db.compact()?)
     }
 
     /// Wait for background index merges (call before measuring the index size).

@@ -19,6 +19,11 @@
 //! an owner that stops reporting v (its report was replaced) gives v up (`owner` = none,
 //! shared), and every later re-index lists v in `vals` again.
 //!
+//! On disk a value costs its digest key (fixed-width, 128 bits) and a record of owner, flags,
+//! field and, usually, just the value as reported: its spellings are re-derived on reading
+//! (only a value whose report kept other raw spellings stores them all). A sample's value ids
+//! are delta-varint coded (its new values have consecutive ids: a byte each).
+//!
 //! All of this bookkeeping lives in redb, written in the same transaction as the reports, so the
 //! two tantivy indexes are always re-derivable from redb (see the crate docs on crash safety).
 
@@ -27,15 +32,18 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use sandscope_query::{SampleDoc, TextField, TextValue};
 use sha2::{Digest, Sha256};
 
-/// 16-byte digest of (field, indexed text) → value id.
-pub(crate) const VALUE_IDS: TableDefinition<&[u8], u64> = TableDefinition::new("value_ids");
+/// 128-bit digest of (field, indexed text) → value id. A fixed-width key: redb then keeps no
+/// per-entry length in its pages.
+pub(crate) const VALUE_IDS: TableDefinition<u128, u64> = TableDefinition::new("value_keys");
+/// What index format 5 and older called [`VALUE_IDS`] (byte-string keys); dropped on rebuild.
+const OLD_VALUE_IDS: TableDefinition<&[u8], u64> = TableDefinition::new("value_ids");
 /// Value id → [`ValueRecord`] (encoded).
 pub(crate) const VALUES: TableDefinition<u64, &[u8]> = TableDefinition::new("values");
 /// Sample SHA-256 → its stable sample number (what value owners point at).
 pub(crate) const SAMPLE_NOS: TableDefinition<&str, u64> = TableDefinition::new("sample_nos");
 /// Sample number → its SHA-256 (what verifying a `*` query against a sample's values needs).
 pub(crate) const SAMPLE_SHAS: TableDefinition<u64, &str> = TableDefinition::new("sample_shas");
-/// Sample SHA-256 → the sorted value ids it reports (little-endian u64s).
+/// Sample SHA-256 → the sorted value ids it reports (see [`encode_ids`]).
 pub(crate) const SAMPLE_VALUES: TableDefinition<&str, &[u8]> =
     TableDefinition::new("sample_values");
 /// Value ids whose value document must be (re)written.
@@ -48,6 +56,13 @@ pub(crate) const NO_OWNER: u64 = u64::MAX;
 /// sample unbounded (values are already capped at 8,192 characters each).
 const MAX_FIELD_BYTES: usize = 8 << 20;
 
+/// Flag bits of a stored [`ValueRecord`] (its ninth byte).
+const SHARED: u8 = 1;
+/// The record keeps the value as reported, not its spellings: they are exactly
+/// `sandscope_query::text::variants` of it, re-derived on reading. This is the common case, and
+/// the reported value is a fraction of the size of its spellings (a user-profile path has three).
+const DERIVED: u8 = 2;
+
 /// What redb keeps about one distinct value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ValueRecord {
@@ -57,15 +72,34 @@ pub(crate) struct ValueRecord {
     /// The indexed text: every spelling in padded normal form, each followed by `\n`, after a
     /// leading `\n` (so no query, which never contains `\n`, matches across two spellings).
     pub text: String,
+    /// The value as reported, when its spellings are all derived from it (then only this is
+    /// stored).
+    raw: Option<String>,
 }
 
 impl ValueRecord {
+    /// The record of `value` as reported in `field`, with its indexed text.
+    fn new(owner: u64, field: TextField, value: &TextValue, text: String) -> ValueRecord {
+        let derived = value.variants == sandscope_query::text::variants(&value.raw);
+        ValueRecord {
+            owner,
+            shared: false,
+            field,
+            text,
+            raw: derived.then(|| value.raw.clone()),
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(10 + self.text.len());
+        let (flags, stored) = match &self.raw {
+            Some(raw) => (DERIVED, raw),
+            None => (0, &self.text),
+        };
+        let mut out = Vec::with_capacity(10 + stored.len());
         out.extend_from_slice(&self.owner.to_le_bytes());
-        out.push(u8::from(self.shared));
+        out.push(flags | if self.shared { SHARED } else { 0 });
         out.push(self.field as u8);
-        out.extend_from_slice(self.text.as_bytes());
+        out.extend_from_slice(stored.as_bytes());
         out
     }
 
@@ -78,7 +112,7 @@ impl ValueRecord {
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
             .map(u64::from_le_bytes)
             .ok_or_else(corrupt)?;
-        let shared = *bytes.get(8).ok_or_else(corrupt)? != 0;
+        let shared = *bytes.get(8).ok_or_else(corrupt)? & SHARED != 0;
         Ok((owner, shared))
     }
 
@@ -90,14 +124,24 @@ impl ValueRecord {
             .get(usize::from(field))
             .copied()
             .ok_or_else(corrupt)?;
-        let text = std::str::from_utf8(bytes.get(10..).ok_or_else(corrupt)?)
+        let stored = std::str::from_utf8(bytes.get(10..).ok_or_else(corrupt)?)
             .map_err(|_| corrupt())?
             .to_string();
+        let flags = *bytes.get(8).ok_or_else(corrupt)?;
+        let (text, raw) = if flags & DERIVED != 0 {
+            (
+                spellings(&sandscope_query::text::variants(&stored)),
+                Some(stored),
+            )
+        } else {
+            (stored, None)
+        };
         Ok(ValueRecord {
             owner,
             shared,
             field,
             text,
+            raw,
         })
     }
 
@@ -113,34 +157,71 @@ impl ValueRecord {
 
 /// The indexed text of a value (see [`ValueRecord::text`]).
 pub(crate) fn indexed_text(value: &TextValue) -> String {
+    spellings(&value.variants)
+}
+
+fn spellings(variants: &[String]) -> String {
     let mut text = String::from("\n");
-    for v in &value.variants {
+    for v in variants {
         text.push_str(v);
         text.push('\n');
     }
     text
 }
 
-fn value_key(field: TextField, text: &str) -> [u8; 16] {
+fn value_key(field: TextField, text: &str) -> u128 {
     let mut h = Sha256::new();
     h.update([field as u8]);
     h.update(text.as_bytes());
     let digest = h.finalize();
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
-    key
+    u128::from_le_bytes(key)
 }
 
+/// A sample's value ids, sorted: each as its difference from the one before, in LEB128. A
+/// sample's new values get consecutive ids, so most take one byte instead of eight.
 pub(crate) fn encode_ids(ids: &[u64]) -> Vec<u8> {
-    ids.iter().flat_map(|v| v.to_le_bytes()).collect()
+    let mut out = Vec::with_capacity(ids.len() * 2);
+    let mut previous = 0u64;
+    for &id in ids {
+        // Wrapping, so even an unsorted list round-trips (at more bytes).
+        let mut delta = id.wrapping_sub(previous);
+        previous = id;
+        loop {
+            let low = (delta & 0x7f) as u8;
+            delta >>= 7;
+            if delta == 0 {
+                out.push(low);
+                break;
+            }
+            out.push(low | 0x80);
+        }
+    }
+    out
 }
 
+/// The ids [`encode_ids`] wrote; a truncated or overlong last id is dropped.
 pub(crate) fn decode_ids(bytes: &[u8]) -> Vec<u64> {
-    bytes
-        .chunks_exact(8)
-        .filter_map(|c| <[u8; 8]>::try_from(c).ok())
-        .map(u64::from_le_bytes)
-        .collect()
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut previous = 0u64;
+    let mut delta = 0u64;
+    let mut shift = 0u32;
+    for &b in bytes {
+        if shift >= 64 {
+            break;
+        }
+        delta |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            previous = previous.wrapping_add(delta);
+            out.push(previous);
+            delta = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    out
 }
 
 fn next_counter(txn: &WriteTransaction, name: &str) -> Result<u64> {
@@ -184,18 +265,13 @@ pub(crate) fn register_sample(txn: &WriteTransaction, doc: &SampleDoc) -> Result
                 break;
             }
             let key = value_key(field, &text);
-            let existing = ids.get(key.as_slice())?.map(|v| v.value());
+            let existing = ids.get(key)?.map(|v| v.value());
             let vid = match existing {
                 None => {
                     let vid = next_vid;
                     next_vid += 1;
-                    ids.insert(key.as_slice(), vid)?;
-                    let record = ValueRecord {
-                        owner: no,
-                        shared: false,
-                        field,
-                        text,
-                    };
+                    ids.insert(key, vid)?;
+                    let record = ValueRecord::new(no, field, value, text);
                     values.insert(vid, record.encode().as_slice())?;
                     pending.insert(vid, 0)?;
                     vid
@@ -264,6 +340,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<()> {
 /// Forget every value and sample number (before re-registering everything for a new index
 /// format).
 pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
+    txn.delete_table(OLD_VALUE_IDS)?;
     txn.delete_table(VALUE_IDS)?;
     txn.delete_table(VALUES)?;
     txn.delete_table(SAMPLE_NOS)?;
@@ -275,4 +352,81 @@ pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
     meta.remove("next_value_id")?;
     meta.remove("next_sample_no")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_ids_round_trip_in_few_bytes() {
+        let ids = [0, 1, 2, 3, 300, 301, 70_000, u64::MAX - 1, u64::MAX];
+        let bytes = encode_ids(&ids);
+        assert_eq!(decode_ids(&bytes), ids);
+        // Consecutive ids (a sample's new values) cost a byte each.
+        let run: Vec<u64> = (1_000_000..1_000_100).collect();
+        assert!(encode_ids(&run).len() < 110, "{}", encode_ids(&run).len());
+        assert_eq!(decode_ids(&encode_ids(&run)), run);
+        // Unsorted lists still round-trip; a truncated list loses only its last id.
+        assert_eq!(decode_ids(&encode_ids(&[9, 3, 7])), [9, 3, 7]);
+        let mut cut = encode_ids(&[5, 1 << 40]);
+        cut.pop();
+        assert_eq!(decode_ids(&cut), [5]);
+        assert!(decode_ids(&[0xff; 20]).is_empty());
+    }
+
+    fn value(raw: &str, extra_raw: Option<&str>) -> TextValue {
+        let mut variants = sandscope_query::text::variants(raw);
+        for v in extra_raw
+            .map(sandscope_query::text::variants)
+            .unwrap_or_default()
+        {
+            if !variants.contains(&v) {
+                variants.push(v);
+            }
+        }
+        TextValue {
+            raw: raw.to_string(),
+            variants,
+        }
+    }
+
+    #[test]
+    fn records_keep_the_reported_value_and_read_back_every_spelling() {
+        let path = r"C:\Users\bob\AppData\Local\Temp\setup_1f2e.exe";
+        let v = value(path, None);
+        let record = ValueRecord::new(7, TextField::Files, &v, indexed_text(&v));
+        let bytes = record.encode();
+        // Three spellings, stored as the one reported path.
+        assert_eq!(v.variants.len(), 3);
+        assert!(bytes.len() < 10 + path.len() + 2, "{}", bytes.len());
+        let back = ValueRecord::decode(1, &bytes).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.text, indexed_text(&v));
+        assert!(back.holds_in_order(&["appdata".into(), "temp".into()]));
+        assert_eq!(ValueRecord::decode_owner(1, &bytes).unwrap(), (7, false));
+
+        // A value whose report kept another raw spelling stores all its spellings.
+        let v = value(
+            path,
+            Some(r"C:\Users\BOB~1\AppData\Local\Temp\setup_1f2e.exe"),
+        );
+        let record = ValueRecord {
+            shared: true,
+            ..ValueRecord::new(7, TextField::Files, &v, indexed_text(&v))
+        };
+        let back = ValueRecord::decode(1, &record.encode()).unwrap();
+        assert_eq!(back.text, indexed_text(&v));
+        assert!(back.text.contains(" bob 1 "), "{}", back.text);
+        assert_eq!(
+            ValueRecord::decode_owner(1, &record.encode()).unwrap(),
+            (7, true)
+        );
+
+        // Damaged records are errors, not panics.
+        assert!(ValueRecord::decode(1, &bytes[..9]).is_err());
+        let mut bad_field = bytes.clone();
+        bad_field[9] = 200;
+        assert!(ValueRecord::decode(1, &bad_field).is_err());
+    }
 }
