@@ -29,9 +29,14 @@ CAPE_RUNS = [
     CAPE_SAMPLES / "b145e2ec11257461442f8a42e1b34b303ff7eba7b27a8b65cb0ae6ac67950d10",
     CAPE_SAMPLES / "9088f800b991f31f3e66cebf61514dd64d605eedbccc5c206bc3f05fb56bd788",
 ]
-# CAPE lite reports alone (one report per sample).
+# CAPE lite reports alone (one report per sample): those of the two whole run folders above,
+# and those of the two runs vendored without one.
 LITE_REPORTS = sorted(
-    (ROOT / "tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples").glob("*/Report/reports/lite.json*")
+    [
+        *(report for run in CAPE_RUNS for report in run.glob("Report/reports/lite.json*")),
+        *(ROOT / "tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples").glob("*/Report/reports/lite.json*"),
+    ],
+    key=lambda report: report.parents[2].name,
 )
 CAPE_RUN_SHA256 = CAPE_RUNS[0].name
 

@@ -7,7 +7,15 @@ use sandscope_model::{FileBehaviour, ProcessNode};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const VENDORED: &str = concat!(
+/// The runs' `Report/` folders. b145… and 9088… are vendored whole (report, guest EVTX,
+/// `files.json`, `Results/result.json`) under `cape/…/commit-6296081`; 491f… and 9393… have only
+/// their report and `files.json`, vendored apart (their run folders under `cape/` hold the EVTX
+/// alone).
+const WHOLE_RUNS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples"
+);
+const REPORT_RUNS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples"
 );
@@ -17,16 +25,24 @@ const ETW_DNS: &str = "9393a56f957a93bc2af2aafc73421aaa1c372c7d9decf92a2734d1b4a
 const API_HOOKS: &str = "491f359c0cf2588e4aa76a527317406927b0900cfc5c24a4736c92d372073b1e";
 const BITS_BAT: &str = "9088f800b991f31f3e66cebf61514dd64d605eedbccc5c206bc3f05fb56bd788";
 
-fn lite(root: &str, sample: &str) -> PathBuf {
-    Path::new(root)
-        .join(sample)
+fn run_folder(sample: &str) -> PathBuf {
+    let whole = Path::new(WHOLE_RUNS).join(sample);
+    if whole.join("Report/reports").is_dir() {
+        whole
+    } else {
+        Path::new(REPORT_RUNS).join(sample)
+    }
+}
+
+fn lite(sample: &str) -> PathBuf {
+    run_folder(sample)
         .join("Report")
         .join("reports")
         .join("lite.json")
 }
 
 fn vendored(sample: &str) -> FileBehaviour {
-    let path = lite(VENDORED, sample);
+    let path = lite(sample);
     import(path.as_path()).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -302,7 +318,7 @@ fn api_hooks_run() {
 
 #[test]
 fn bits_bat_run() {
-    let path = lite(VENDORED, BITS_BAT).with_extension("json.gz");
+    let path = lite(BITS_BAT).with_extension("json.gz");
     let report = import(path.as_path()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.sha256(), BITS_BAT);
     let a = &report.attributes;
@@ -376,7 +392,7 @@ fn bits_bat_run() {
 #[test]
 fn inspect_reports_sample_and_embedded_sysmon() {
     for (sample, events) in [(APC_INJECT, 78), (ETW_DNS, 133), (API_HOOKS, 333)] {
-        let path = lite(VENDORED, sample);
+        let path = lite(sample);
         let info = inspect(path.as_path()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(info.flavour, Flavour::Cape);
         assert_eq!(info.sample_sha256.as_deref(), Some(sample));
@@ -406,7 +422,7 @@ fn zip_with(name: &str, bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn gzip_and_zip_give_the_same_report() {
-    let path = lite(VENDORED, APC_INJECT);
+    let path = lite(APC_INJECT);
     let plain = std::fs::read(&path).unwrap();
     let expected = import_bytes("lite.json", &plain).unwrap();
     let from_gzip = import_bytes("lite.json.gz", &gzip(&plain)).unwrap();
@@ -437,7 +453,7 @@ fn json_error(err: CapeError) -> (String, String, bool, String) {
 
 #[test]
 fn truncated_reports_name_file_and_json_path() {
-    let path = lite(VENDORED, APC_INJECT);
+    let path = lite(APC_INJECT);
     let plain = std::fs::read(&path).unwrap();
     let text = String::from_utf8(plain.clone()).unwrap();
     let processes = text.find("\"processes\": [").expect("behavior.processes");
@@ -476,7 +492,7 @@ fn truncated_reports_name_file_and_json_path() {
 
 #[test]
 fn corrupted_types_name_their_json_path() {
-    let path = lite(VENDORED, APC_INJECT);
+    let path = lite(APC_INJECT);
     let original: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let cases: [(&str, serde_json::Value, &str); 5] = [
@@ -718,7 +734,7 @@ fn merge_and_diff_of_two_real_runs() {
 /// either a clean import or an error naming the file, never a panic.
 #[test]
 fn cuts_and_byte_flips_never_panic() {
-    let plain = std::fs::read(lite(VENDORED, APC_INJECT)).unwrap();
+    let plain = std::fs::read(lite(APC_INJECT)).unwrap();
     for cut in (0..plain.len()).step_by(4093) {
         let err = import_bytes("cut.json", &plain[..cut]).unwrap_err();
         assert!(err.to_string().contains("cut.json"), "{err}");

@@ -1,17 +1,32 @@
 //! `sandscope cape` and `sandscope diff` on the vendored CAPE runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SAMPLES: &str = concat!(
+/// The runs' `Report/` folders. b145… and 9088… are vendored whole (report, guest EVTX,
+/// `files.json`, `Results/result.json`) under `cape/…/commit-6296081`; 491f… and 9393… have only
+/// their report and `files.json`, vendored apart (their run folders under `cape/` hold the EVTX
+/// alone).
+const WHOLE_RUNS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples"
+);
+const REPORT_RUNS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples"
 );
 
+fn run_folder(sample: &str) -> PathBuf {
+    let whole = Path::new(WHOLE_RUNS).join(sample);
+    if whole.join("Report/reports").is_dir() {
+        whole
+    } else {
+        Path::new(REPORT_RUNS).join(sample)
+    }
+}
+
 fn lite(sample: &str) -> PathBuf {
-    PathBuf::from(SAMPLES)
-        .join(sample)
-        .join("Report/reports/lite.json")
+    run_folder(sample).join("Report/reports/lite.json")
 }
 
 fn sandscope(args: &[&std::ffi::OsStr]) -> Output {

@@ -128,6 +128,7 @@ fn cape_run_lands_as_two_sandbox_reports_of_one_sample() {
     assert!(!missing.status.success());
 }
 
+/// CAPE reports vendored without a whole run folder (491f…, 9393…: report and `files.json`).
 const SAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples"
@@ -138,7 +139,7 @@ const BITS: &str = "9088f800b991f31f3e66cebf61514dd64d605eedbccc5c206bc3f05fb56b
 const APIHOOKS: &str = "491f359c0cf2588e4aa76a527317406927b0900cfc5c24a4736c92d372073b1e";
 
 fn bits_lite() -> std::path::PathBuf {
-    Path::new(SAMPLES).join(format!("{BITS}/Report/reports/lite.json.gz"))
+    Path::new(RUNS).join(format!("{BITS}/Report/reports/lite.json.gz"))
 }
 
 fn ingest(data: &str, files: &[&Path]) -> std::process::Output {
@@ -343,7 +344,9 @@ fn dns_names_overlap_with_the_logs_whole_guest_view() {
 /// `files.json` beside it), so that ingest stores CAPE's report alone.
 fn cape_only(sample: &str, file: &str, dir: &Path) -> std::path::PathBuf {
     use std::io::Read;
-    let run = Path::new(SAMPLES).join(sample).join("Report");
+    // The BITS run's report is vendored in its whole run folder.
+    let root = if sample == BITS { RUNS } else { SAMPLES };
+    let run = Path::new(root).join(sample).join("Report");
     let bytes = std::fs::read(run.join("reports").join(file)).unwrap();
     let text = if file.ends_with(".gz") {
         let mut text = Vec::new();

@@ -162,7 +162,7 @@ fn show_text_of_a_cape_report_shows_its_signatures_and_http() {
     // CAPE's apc-inject run (CybercentreCanada, MIT, vendored): signatures and HTTP requests.
     const SAMPLE: &str = "b145e2ec11257461442f8a42e1b34b303ff7eba7b27a8b65cb0ae6ac67950d10";
     let lite = format!(
-        "{}/../../tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples/{SAMPLE}/Report/reports/lite.json",
+        "{}/../../tests/data/cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples/{SAMPLE}/Report/reports/lite.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let dir = tempfile::tempdir().unwrap();

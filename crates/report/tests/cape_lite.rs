@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 /// The runs' Sysmon EVTX files (`Report/evtx/…evtx`, or `.evtx.gz`).
 const EVTX_RUNS: &str =
     "cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples";
-/// The runs' `lite.json` (`Report/reports/lite.json`, or `.json.gz`).
+/// The `lite.json` (`Report/reports/lite.json`, or `.json.gz`) of the runs vendored without a
+/// whole run folder (491f…, 9393…); b145…'s and 9088…'s sit in their run folders under
+/// `EVTX_RUNS`.
 const LITE_RUNS: &str = "CybercentreCanada_assemblyline-service-cape/tests/samples";
 
 /// `path`, or its gzip-compressed copy `path.gz`.
@@ -150,11 +152,12 @@ fn sample_rooted_tree_agrees_with_cape_lite_json() {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        let lite_path = plain_or_gzip(
-            vendored(LITE_RUNS)
-                .join(&name)
-                .join("Report/reports/lite.json"),
-        );
+        let lite_dir = if run.join("Report/reports").is_dir() {
+            run.clone()
+        } else {
+            vendored(LITE_RUNS).join(&name)
+        };
+        let lite_path = plain_or_gzip(lite_dir.join("Report/reports/lite.json"));
         let lite = read_lite(&lite_path);
         let target = lite["target"]["file"]["name"]
             .as_str()

@@ -156,15 +156,9 @@ fn vendored_files_match_the_peers() {
                 .ok()?
                 .to_string_lossy()
                 .replace('\\', "/");
-            let rel = if rel.starts_with("SigmaHQ_sigma/") {
-                format!("sigma/{rel}")
-            } else {
-                rel
-            };
             Some((rel, path))
         })
-        // The peers' reference covers the corpus's non-broken EVTX files; other helpers'
-        // vendored copies of the same file compare once.
+        // The peers' reference covers the corpus's non-broken EVTX files.
         .filter(|(rel, _)| !rel.starts_with("broken/"))
         .collect::<std::collections::BTreeMap<_, _>>()
         .into_iter()

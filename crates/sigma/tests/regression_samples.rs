@@ -33,7 +33,7 @@ fn read_info(path: &Path) -> Sample {
 }
 
 fn samples() -> Vec<Sample> {
-    let root = common::vendored().join("SigmaHQ_sigma/regression_data");
+    let root = common::vendored().join("sigma/SigmaHQ_sigma/regression_data");
     let infos: Vec<PathBuf> = common::files_with_ext(&root, "yml")
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "info.yml"))

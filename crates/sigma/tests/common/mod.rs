@@ -20,12 +20,9 @@ pub fn vendored() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data"))
 }
 
-/// Where a corpus-relative path is vendored, if it is.
+/// Where a corpus-relative path is vendored, if it is (the vendored files keep the corpus's paths).
 pub fn vendored_path(corpus_relative: &str) -> Option<PathBuf> {
-    let inner = corpus_relative
-        .strip_prefix("sigma/")
-        .unwrap_or(corpus_relative);
-    let path = vendored().join(inner);
+    let path = vendored().join(corpus_relative);
     path.is_file().then_some(path)
 }
 
