@@ -6,12 +6,16 @@ use sandscope_sigma::{LoadReport, SigmaEngine};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The shared corpus beside the checkout, when present.
+/// The shared corpus: `$SANDSCOPE_CORPUS`, else `../shared/corpus` beside the checkout.
 pub fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ));
+    let dir = std::env::var_os("SANDSCOPE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/corpus"
+            ))
+        });
     dir.is_dir().then_some(dir)
 }
 
