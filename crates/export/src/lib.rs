@@ -11,6 +11,7 @@
 mod dates;
 mod ids;
 pub mod misp;
+mod process_tree;
 pub mod stix;
 pub mod timeline;
 

@@ -22,7 +22,7 @@
 
 use crate::dates;
 use crate::ids::name_v5;
-use sandscope_model::{BehaviourSummary, FileBehaviour, ProcessNode, behaviour_mitre_trees};
+use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -189,9 +189,6 @@ const RELATIONS: &[(&str, &str, &str, &str, bool, bool)] = &[
     ),
 ];
 
-/// Process trees deeper than this continue as roots (the report builder caps at 48 too).
-const MAX_TREE_DEPTH: usize = 64;
-
 struct MispObject {
     name: &'static str,
     uuid: Uuid,
@@ -334,16 +331,13 @@ pub fn misp_event(sha256: &str, reports: &[FileBehaviour]) -> Value {
         objects.push(sandbox_report);
 
         let start = attributes.analysis_date;
-        let mut stack: Vec<(&ProcessNode, String, Option<Uuid>, usize)> = attributes
-            .processes_tree
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, node)| (node, i.to_string(), None, 0))
-            .collect();
-        while let Some((node, path, parent, depth)) = stack.pop() {
+        // Parents come first, so a child finds its parent's uuid here.
+        let mut process_uuids: std::collections::HashMap<String, Uuid> =
+            std::collections::HashMap::new();
+        for step in crate::process_tree::walk(&attributes.processes_tree) {
+            let node = step.node;
             let mut process =
-                MispObject::new("process", &key(&format!("process:{sandbox}"), &path));
+                MispObject::new("process", &key(&format!("process:{sandbox}"), &step.path));
             process.comment = sandbox.clone();
             if node.process_id.parse::<u64>().is_ok() {
                 process.add("pid", node.process_id.clone());
@@ -358,20 +352,12 @@ pub fn misp_event(sha256: &str, reports: &[FileBehaviour]) -> Value {
             if process.attributes.is_empty() {
                 process.add("command-line", "(unnamed)");
             }
-            match parent {
-                Some(parent) => process.references.push((parent, "child-of")),
+            match step.parent.as_ref().and_then(|p| process_uuids.get(p)) {
+                Some(parent) => process.references.push((*parent, "child-of")),
                 None => sample_references.push((process.uuid, "calls")),
             }
-            let this = process.uuid;
+            process_uuids.insert(step.path, process.uuid);
             objects.push(process);
-            for (i, child) in node.children.iter().enumerate().rev() {
-                let child_path = format!("{path}.{i}");
-                if depth + 1 >= MAX_TREE_DEPTH {
-                    stack.push((child, child_path, None, 0));
-                } else {
-                    stack.push((child, child_path, Some(this), depth + 1));
-                }
-            }
         }
 
         let mut rules_seen = std::collections::BTreeSet::new();

@@ -19,13 +19,10 @@
 use crate::dates;
 use crate::ids::{name_v4, sco_id};
 use crate::misp::{base_name, product_name};
-use sandscope_model::{FileBehaviour, ProcessNode, SigmaAnalysisResult, behaviour_mitre_trees};
+use sandscope_model::{FileBehaviour, SigmaAnalysisResult, behaviour_mitre_trees};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-
-/// Process trees deeper than this continue as roots.
-const MAX_TREE_DEPTH: usize = 64;
 
 /// Observables of the bundle, each once, in first-seen order.
 #[derive(Default)]
@@ -176,15 +173,9 @@ pub fn stix_bundle(sha256: &str, reports: &[FileBehaviour]) -> Value {
                 name_v4(&format!("stix-process:{}:{path}", report.id))
             )
         };
-        let mut stack: Vec<(&ProcessNode, String, Option<String>, usize)> = attributes
-            .processes_tree
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, node)| (node, i.to_string(), None, 0))
-            .collect();
-        while let Some((node, path, parent, depth)) = stack.pop() {
-            let id = process_id(&path);
+        for step in crate::process_tree::walk(&attributes.processes_tree) {
+            let node = step.node;
+            let id = process_id(&step.path);
             let mut object = Map::new();
             object.insert("type".into(), json!("process"));
             object.insert("spec_version".into(), json!("2.1"));
@@ -199,21 +190,12 @@ pub fn stix_bundle(sha256: &str, reports: &[FileBehaviour]) -> Value {
                 );
             }
             object.insert("command_line".into(), json!(node.name));
-            if let Some(parent) = &parent {
-                object.insert("parent_ref".into(), json!(parent));
+            if let Some(parent) = &step.parent {
+                object.insert("parent_ref".into(), json!(process_id(parent)));
             }
-            let mut children = Vec::new();
-            for (i, child) in node.children.iter().enumerate().rev() {
-                let child_path = format!("{path}.{i}");
-                if depth + 1 >= MAX_TREE_DEPTH {
-                    stack.push((child, child_path, None, 0));
-                } else {
-                    children.push(json!(process_id(&child_path)));
-                    stack.push((child, child_path, Some(id.clone()), depth + 1));
-                }
-            }
-            children.reverse();
-            if !children.is_empty() {
+            if !step.children.is_empty() {
+                let children: Vec<Value> =
+                    step.children.iter().map(|c| json!(process_id(c))).collect();
                 object.insert("child_refs".into(), Value::Array(children));
             }
             note(observables.add(Value::Object(object)));
