@@ -458,6 +458,18 @@ pub fn is_sha256(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Readers of the samples and values indexes, reloaded by the store itself after its commits
+/// (never on tantivy's own schedule).
+fn manual_readers(index: &Index, value_index: &Index) -> Result<(IndexReader, IndexReader)> {
+    let reader = |index: &Index| {
+        index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+    };
+    Ok((reader(index)?, reader(value_index)?))
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -543,14 +555,7 @@ impl Store {
         };
         let index = open_index(&samples_dir, schema, sorted)?;
         let value_index = open_index(&values_dir, value_schema, Default::default())?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let value_reader = value_index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let (reader, value_reader) = manual_readers(&index, &value_index)?;
         let store = Store {
             dir: dir.to_path_buf(),
             db,
@@ -614,14 +619,7 @@ impl Store {
         };
         let index = open_index(&samples_dir)?;
         let value_index = open_index(&values_dir)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let value_reader = value_index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let (reader, value_reader) = manual_readers(&index, &value_index)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             db,
