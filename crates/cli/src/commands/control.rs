@@ -350,7 +350,7 @@ impl Write for FrameWriter {
 
 /// The commands a server runs for the command line.
 #[derive(Parser)]
-#[command(name = "sandscope", no_binary_name = false)]
+#[command(name = "sandscope")]
 struct Forwarded {
     #[command(subcommand)]
     command: ForwardedCommand,

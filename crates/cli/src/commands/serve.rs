@@ -114,13 +114,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         None => None,
     };
     // From here on the command line's read commands and ingests go through this process.
-    let _control = match owner {
-        Some(_) => Some(super::control::serve_control(
+    let _control = if owner.is_some() {
+        Some(super::control::serve_control(
             &args.data,
             backend.clone(),
             &public_url,
-        )?),
-        None => None,
+        )?)
+    } else {
+        None
     };
     let failed = ingest_first(&backend, &args.ingest)?;
 
