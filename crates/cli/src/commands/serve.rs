@@ -1,7 +1,8 @@
 //! `sandscope serve`: ingest the given logs first (through the same planning as `sandscope
-//! ingest`), then serve the VirusTotal-compatible API and the web UI until Ctrl-C, over HTTP or,
-//! with `--tls-cert`/`--tls-key`, HTTPS. While it runs, the command line's read commands and
-//! `ingest` go through it (see [`super::control`]).
+//! ingest`), then serve the VirusTotal-compatible API and the web UI until Ctrl-C or SIGTERM,
+//! over HTTP or, with `--tls-cert`/`--tls-key`, HTTPS; with `--watch DIR`, ingest each run
+//! that lands in DIR meanwhile (see [`super::watch`]). While it runs, the command line's read
+//! commands and `ingest` go through it (see [`super::control`]).
 
 use super::ingest::{IngestArgs, Shown};
 use anyhow::{Context, Result, bail};
@@ -163,19 +164,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             println!("API key for this run (x-apikey header, and the UI's key box): {key}");
         }
         println!("Sandscope is serving at {public_url}/ — open it in a browser (Ctrl-C stops it).");
-        let stop = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut terminate) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = terminate.recv() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        };
+        let stop = super::watch::interrupted();
         match tls {
             Some(tls) => sandscope_server::serve_tls(listener, app, tls, stop).await,
             None => sandscope_server::serve(listener, app, stop).await,

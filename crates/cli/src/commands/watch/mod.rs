@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use signals::stop_on_signals;
+pub use signals::{interrupted, stop_on_signals};
 
 const DEFAULT_SETTLE: Duration = Duration::from_secs(5);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
