@@ -411,3 +411,21 @@ fn serve_watches_a_folder_itself_and_ingest_watch_beside_it_says_so() {
     assert!(message.contains("sandscope serve --watch"), "{message}");
     server.stop();
 }
+
+#[test]
+fn watching_a_missing_folder_fails_at_once_and_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_sandscope"))
+        .arg("ingest")
+        .arg("--watch")
+        .arg(dir.path().join("no-such-folder"))
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(message.contains("no-such-folder"), "{message}");
+    assert!(!data.exists(), "the data directory was created");
+}

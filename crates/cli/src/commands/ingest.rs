@@ -12,7 +12,10 @@ use std::process::ExitCode;
 #[derive(Args)]
 pub struct IngestArgs {
     /// Log files, sandbox reports or directories (walked recursively; hidden entries skipped).
-    #[arg(required_unless_present = "watch", conflicts_with = "watch")]
+    #[arg(
+        required_unless_present = "watch",
+        conflicts_with_all = ["watch", "watch_settle", "watch_interval"]
+    )]
     pub paths: Vec<PathBuf>,
     /// The sample's SHA-256. With it, all PATHs are one detonation of that sample; without
     /// it, each CAPE/Cuckoo run folder is one (its Sysmon logs filed under the report's
@@ -164,6 +167,7 @@ fn watch(dir: &Path, args: &IngestArgs, data: &Path) -> Result<ExitCode> {
             dir.display()
         );
     }
+    super::watch::check_folder(dir)?;
     let stop = super::watch::stop_on_signals()?;
     let (store, _owner) = super::control::open_store(data, "ingest")?;
     let pipeline = pipeline(args)?;

@@ -192,9 +192,7 @@ fn start_watcher(
     backend: Arc<StoreBackend>,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<Result<ExitCode>>> {
-    if !dir.is_dir() {
-        bail!("--watch {}: not a folder", dir.display());
-    }
+    super::watch::check_folder(&dir)?;
     let watch = args.watch.clone();
     let data = args.data.clone();
     std::thread::Builder::new()

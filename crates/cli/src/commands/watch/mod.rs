@@ -72,10 +72,8 @@ pub fn run(
     sink: Sink<'_>,
     stop: &AtomicBool,
 ) -> Result<ExitCode> {
+    check_folder(dir)?;
     let dir = std::fs::canonicalize(dir).with_context(|| format!("watching {}", dir.display()))?;
-    if !dir.is_dir() {
-        bail!("watching {}: not a folder", dir.display());
-    }
     let state = WatchState::load(data, &dir)?;
     writeln!(
         sink.err,
@@ -101,6 +99,15 @@ pub fn run(
     }
     writeln!(watcher.sink.err, "watch: stopped")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails unless `dir` is a folder that can be watched (checked before anything is opened).
+pub fn check_folder(dir: &Path) -> Result<()> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("--watch {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("--watch {}: not a folder", dir.display());
+    }
+    Ok(())
 }
 
 struct Watcher<'a> {
