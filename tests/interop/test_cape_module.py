@@ -14,12 +14,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import BINARY, CAPE_SAMPLES, HERE, ROOT, STARTUP_TIMEOUT_S, free_port
+from conftest import BINARY, CAPE_SAMPLES, HERE, ROOT, STARTUP_TIMEOUT_S, free_port, wait_until_healthy
 
 sys.path.insert(0, str(HERE / "cape_shim"))
 sys.path.insert(0, str(ROOT / "integrations" / "cape"))
@@ -44,19 +43,7 @@ class Server:
         )
 
     def wait_healthy(self):
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                pytest.fail(f"sandscope serve exited with {self.process.returncode}:\n{self.log.read()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v3/sandscope/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert time.monotonic() < deadline, "sandscope serve did not answer its health check in time"
-            time.sleep(0.3)
+        wait_until_healthy(self.process, self.url, self.log)
 
     def get(self, path):
         request = urllib.request.Request(self.url + path, headers={"x-apikey": KEY})

@@ -200,6 +200,20 @@ fn stored_ids(stdout: &str, run: Option<&Path>) -> Vec<String> {
         .collect()
 }
 
+/// The ids of a sample's stored reports, as `sandscope show` prints them (sorted).
+fn shown_ids(data: &Path, sha256: &str) -> Vec<String> {
+    let show = Command::new(env!("CARGO_BIN_EXE_sandscope"))
+        .args(["show", sha256, "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&show.stderr);
+    assert!(show.status.success(), "{stderr}");
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let ids = shown["data"].as_array().unwrap().iter();
+    sorted(ids.map(|r| r["id"].as_str().unwrap().to_string()).collect())
+}
+
 fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();
     ids
@@ -263,25 +277,7 @@ fn a_run_written_slowly_is_ingested_once_whole_and_a_restart_ingests_nothing_twi
     assert_eq!(stored_ids(&out, None).len(), 1, "{out}");
 
     // The store holds each report once, from the watched runs.
-    let show = Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(["show", LITE_RUN, "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        show.status.success(),
-        "{}",
-        String::from_utf8_lossy(&show.stderr)
-    );
-    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
-    let mut ids: Vec<String> = shown["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    assert_eq!(ids, both_reports(LITE_RUN));
+    assert_eq!(shown_ids(&data, LITE_RUN), both_reports(LITE_RUN));
 }
 
 #[test]
@@ -386,16 +382,7 @@ fn serve_watches_a_folder_itself_and_ingest_watch_beside_it_says_so() {
     assert_eq!(sorted(server.wait_stored(&run, 2)), both_reports(LITE_RUN));
 
     // The stored reports are the server's: read through it.
-    let show = Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(["show", LITE_RUN, "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        show.status.success(),
-        "{}",
-        String::from_utf8_lossy(&show.stderr)
-    );
+    assert_eq!(shown_ids(&data, LITE_RUN), both_reports(LITE_RUN));
 
     // A second watcher on the same data directory is refused, naming the way.
     let beside = Command::new(env!("CARGO_BIN_EXE_sandscope"))
