@@ -23,7 +23,7 @@ use runs::{Run, Snapshot};
 use sandscope_ingest::Pipeline;
 use sandscope_store::Store;
 use state::{Outcome, Remembered, WatchState};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -123,11 +123,14 @@ impl Watcher<'_> {
     fn scan(&mut self, stop: &AtomicBool) -> Result<()> {
         let runs = runs::list(&self.dir)
             .with_context(|| format!("scanning the watched folder {}", self.dir.display()))?;
-        self.seen
-            .retain(|name, _| runs.iter().any(|r| &r.name == name));
+        let names: HashSet<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+        self.seen.retain(|name, _| names.contains(name.as_str()));
         for run in &runs {
             if stop.load(Ordering::SeqCst) {
                 break;
+            }
+            if self.unchanged_since_taken(run) {
+                continue;
             }
             // A run that vanishes or changes while it is listed is looked at next scan.
             let Ok(snapshot) = Snapshot::take(run) else {
@@ -138,6 +141,27 @@ impl Watcher<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether `run` was taken already and its reports (a loose file: itself) are as they
+    /// were then: checked without walking it, so a folder of many runs taken long ago costs a
+    /// few `stat`s a scan.
+    fn unchanged_since_taken(&self, run: &Run) -> bool {
+        let Some(remembered) = self.state.get(&run.name) else {
+            return false;
+        };
+        let files: Vec<PathBuf> = if run.is_folder {
+            remembered
+                .report_files
+                .iter()
+                .map(|f| run.path.join(f))
+                .collect()
+        } else {
+            vec![run.path.clone()]
+        };
+        !files.is_empty()
+            && Snapshot::of_files(files)
+                .is_ok_and(|now| now.fingerprint(None) == remembered.fingerprint)
     }
 
     /// Whether `run`'s files have not changed for the settle interval.
@@ -175,18 +199,24 @@ impl Watcher<'_> {
             return Ok(());
         }
         let shown = run.path.display().to_string();
-        let remembered = match reports.iter().find_map(|r| incomplete(r)) {
-            Some(reason) => failed(fingerprint, reason),
+        let (outcome, reason, stored) = match reports.iter().find_map(|r| incomplete(r)) {
+            Some(reason) => (Outcome::Failed, Some(reason), Vec::new()),
             None => match self.ingest(run)? {
-                Ingested::Stored(reports) => Remembered {
-                    fingerprint,
-                    outcome: Outcome::Ingested,
-                    reason: None,
-                    reports,
-                },
-                Ingested::Failed(reason) => failed(fingerprint, reason),
+                Ingested::Stored(stored) => (Outcome::Ingested, None, stored),
+                Ingested::Failed(reason) => (Outcome::Failed, Some(reason), Vec::new()),
                 Ingested::Retry => return Ok(()),
             },
+        };
+        let remembered = Remembered {
+            fingerprint,
+            outcome,
+            reason,
+            report_files: reports
+                .iter()
+                .filter_map(|r| r.strip_prefix(&run.path).ok())
+                .map(Path::to_path_buf)
+                .collect(),
+            reports: stored,
         };
         if let Some(reason) = &remembered.reason {
             writeln!(
@@ -258,15 +288,6 @@ enum Ingested {
     Stored(Vec<String>),
     Failed(String),
     Retry,
-}
-
-fn failed(fingerprint: String, reason: String) -> Remembered {
-    Remembered {
-        fingerprint,
-        outcome: Outcome::Failed,
-        reason: Some(reason),
-        reports: Vec::new(),
-    }
 }
 
 /// Why a settled report cannot be taken (it does not parse whole), or `None`.

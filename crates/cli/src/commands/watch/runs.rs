@@ -49,8 +49,14 @@ pub struct Snapshot {
 impl Snapshot {
     /// The files of `run` (a folder walked as ingest walks it).
     pub fn take(run: &Run) -> std::io::Result<Snapshot> {
+        Snapshot::of_files(sandscope_read::walk(&run.path)?)
+    }
+
+    /// These files alone (a run's reports, to see whether a run taken already has changed
+    /// without walking it).
+    pub fn of_files(paths: impl IntoIterator<Item = PathBuf>) -> std::io::Result<Snapshot> {
         let mut files = Vec::new();
-        for file in sandscope_read::walk(&run.path)? {
+        for file in paths {
             let meta = std::fs::metadata(&file)?;
             let modified = meta
                 .modified()

@@ -31,6 +31,10 @@ pub struct Remembered {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A run folder's report files (relative to it) that `fingerprint` covers: a later scan
+    /// looks at them alone to see that the run is unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report_files: Vec<PathBuf>,
     /// The ids of the reports it gave.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<String>,
@@ -130,6 +134,7 @@ mod tests {
             fingerprint: "f1".into(),
             outcome: Outcome::Ingested,
             reason: None,
+            report_files: vec!["reports/report.json".into()],
             reports: vec!["a_CAPE Sandbox".into()],
         };
         state.remember("17", ingested.clone()).unwrap();
