@@ -163,6 +163,29 @@ try {
     await page.screenshot({ path: join(artefacts, "02-sample.png"), fullPage: true });
   });
 
+  await step("the sample page offers its MISP and STIX exports as downloads", async () => {
+    await page.goto(`${url}/#/sample/${tutanota}`);
+    await page.waitForSelector("#exports #export-misp");
+    const exported = {};
+    for (const format of ["misp", "stix"]) {
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click(`#export-${format}`)]);
+      assert(download.suggestedFilename() === `${tutanota}.${format}.json`, `file name ${download.suggestedFilename()}`);
+      exported[format] = JSON.parse(readFileSync(await download.path(), "utf8"));
+    }
+    const event = exported.misp.Event;
+    assert(event && typeof event.uuid === "string" && Array.isArray(event.Object), "a MISP event (feed layout)");
+    const files = event.Object.filter((o) => o.name === "file");
+    assert(files.some((o) => (o.Attribute || []).some((a) => a.type === "sha256" && a.value === tutanota)),
+      "the MISP event's file object carries the sample's SHA-256");
+    const bundle = exported.stix;
+    assert(bundle.type === "bundle" && String(bundle.id).startsWith("bundle--"), "a STIX bundle");
+    const analyses = bundle.objects.filter((o) => o.type === "malware-analysis");
+    assert(analyses.length > 0 && analyses.every((o) => o.spec_version === "2.1"),
+      `STIX 2.1 objects with a malware-analysis (${analyses.length})`);
+    assert(bundle.objects.some((o) => o.type === "file" && o.hashes && o.hashes["SHA-256"] === tutanota),
+      "the STIX bundle's file carries the sample's SHA-256");
+  });
+
   await step("pivot graph: expand a sample node", async () => {
     await page.click("#graph-link");
     await page.waitForSelector("#graph g.node");

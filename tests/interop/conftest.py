@@ -120,6 +120,18 @@ def server(data_dir, exports, sample_timeline, tmp_path_factory):
         [BINARY, "serve", "--data", str(data_dir), "--listen", f"127.0.0.1:{port}", "--api-key", API_KEY],
         stdout=log, stderr=subprocess.STDOUT,
     )
+    wait_until_healthy(process, url, log)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_until_healthy(process, url, log):
+    """Wait for the `sandscope serve` started as `process` (its output going to the file
+    `log`) to answer its health check at `url`."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
         if process.poll() is not None:
@@ -128,19 +140,13 @@ def server(data_dir, exports, sample_timeline, tmp_path_factory):
         try:
             with urllib.request.urlopen(f"{url}/api/v3/sandscope/health", timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail("sandscope serve did not answer its health check in time")
         time.sleep(0.3)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def get(url, path):

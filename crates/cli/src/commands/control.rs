@@ -532,6 +532,9 @@ fn run_request(
             super::diff::execute(args, Some(store), out)?
         }
         ForwardedCommand::Ingest(mut args) => {
+            if args.watch.watch.is_some() {
+                bail!("a running server watches a folder only when started with `serve --watch`");
+            }
             if args.sigma.is_set() {
                 bail!(
                     "this server ingests with the Sigma rules it was started with: drop \

@@ -1,17 +1,21 @@
 use super::sigma_args::SigmaArgs;
+use super::watch::WatchArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sandscope_ingest::{Detonation, IgnoredWhy, IngestLimits, IngestOptions, Pipeline};
 use sandscope_store::{NewReport, Store, is_sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct IngestArgs {
     /// Log files, sandbox reports or directories (walked recursively; hidden entries skipped).
-    #[arg(required = true)]
+    #[arg(
+        required_unless_present = "watch",
+        conflicts_with_all = ["watch", "watch_settle", "watch_interval"]
+    )]
     pub paths: Vec<PathBuf>,
     /// The sample's SHA-256. With it, all PATHs are one detonation of that sample; without
     /// it, each CAPE/Cuckoo run folder is one (its Sysmon logs filed under the report's
@@ -37,6 +41,25 @@ pub struct IngestArgs {
     /// with an error (repeats of one event cost nothing).
     #[arg(long, default_value_t = sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20)]
     pub max_memory_mib: u64,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+impl IngestArgs {
+    /// `sandscope ingest PATH…` with every option at its default.
+    pub fn of_paths(paths: Vec<PathBuf>) -> IngestArgs {
+        IngestArgs {
+            paths,
+            sha256: None,
+            sample: None,
+            sandbox: None,
+            data: None,
+            sigma: SigmaArgs::default(),
+            batch: 16,
+            max_memory_mib: sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20,
+            watch: WatchArgs::default(),
+        }
+    }
 }
 
 pub fn data_dir(data: Option<PathBuf>) -> PathBuf {
@@ -88,6 +111,9 @@ fn build(
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let data = data_dir(args.data.clone());
+    if let Some(dir) = &args.watch.watch {
+        return watch(dir, &args, &data);
+    }
     // A server holding the directory ingests for us, with its own Sigma engine.
     if args.sigma.is_set() {
         if let Some(owner) = super::control::owner(&data).filter(|o| o.command == "serve") {
@@ -103,11 +129,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         return Ok(code);
     }
     let (store, _owner) = super::control::open_store(&data, "ingest")?;
-    let limits = IngestLimits {
-        memory_budget: args.max_memory_mib.saturating_mul(1024 * 1024),
-        ..IngestLimits::default()
-    };
-    let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(limits);
+    let pipeline = pipeline(&args)?;
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let shown = Shown {
@@ -122,6 +144,40 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         &mut stderr.lock(),
         shown,
     )
+}
+
+/// The pipeline `args` ask for: their Sigma rules and memory budget.
+fn pipeline(args: &IngestArgs) -> Result<Pipeline> {
+    let limits = IngestLimits {
+        memory_budget: args.max_memory_mib.saturating_mul(1024 * 1024),
+        ..IngestLimits::default()
+    };
+    Ok(Pipeline::new(args.sigma.engine()?).with_limits(limits))
+}
+
+/// `sandscope ingest --watch DIR`: the watcher on this process's own store, until Ctrl-C.
+fn watch(dir: &Path, args: &IngestArgs, data: &Path) -> Result<ExitCode> {
+    // The server that holds the directory would have to watch for as long as it runs.
+    if let Some(owner) = super::control::owner(data).filter(|o| o.command == "serve") {
+        bail!(
+            "the data directory {} is held by `sandscope serve` (pid {}): a server watches a \
+             folder itself, so start it with `sandscope serve --watch {}` instead",
+            data.display(),
+            owner.pid,
+            dir.display()
+        );
+    }
+    super::watch::check_folder(dir)?;
+    let stop = super::watch::stop_on_signals()?;
+    let (store, _owner) = super::control::open_store(data, "ingest")?;
+    let pipeline = pipeline(args)?;
+    let sink = super::watch::Sink {
+        store: &store,
+        pipeline: &pipeline,
+        out: &mut std::io::stdout(),
+        err: &mut std::io::stderr(),
+    };
+    super::watch::run(dir, &args.watch, data, sink, &stop)
 }
 
 /// Split off the detonations that are one file found by walking a folder whose content is no

@@ -17,3 +17,4 @@ pub mod serve;
 pub mod show;
 pub mod sigma_args;
 pub mod timeline;
+pub mod watch;

@@ -1,7 +1,8 @@
 //! `sandscope serve`: ingest the given logs first (through the same planning as `sandscope
-//! ingest`), then serve the VirusTotal-compatible API and the web UI until Ctrl-C, over HTTP or,
-//! with `--tls-cert`/`--tls-key`, HTTPS. While it runs, the command line's read commands and
-//! `ingest` go through it (see [`super::control`]).
+//! ingest`), then serve the VirusTotal-compatible API and the web UI until Ctrl-C or SIGTERM,
+//! over HTTP or, with `--tls-cert`/`--tls-key`, HTTPS; with `--watch DIR`, ingest each run
+//! that lands in DIR meanwhile (see [`super::watch`]). While it runs, the command line's read
+//! commands and `ingest` go through it (see [`super::control`]).
 
 use super::ingest::{IngestArgs, Shown};
 use anyhow::{Context, Result, bail};
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -74,10 +76,15 @@ pub struct ServeArgs {
     /// Expensive searches run at once (each on one thread); default: half the cores.
     #[arg(long)]
     pub heavy_searches: Option<usize>,
+    #[command(flatten)]
+    pub watch: super::watch::WatchArgs,
 }
 
 /// Run `sandscope serve`.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    if args.read_only && args.watch.watch.is_some() {
+        bail!("--watch ingests, so it cannot go with --read-only");
+    }
     let (keys, generated) = api_keys(&args)?;
     // A read-only server writes nothing, so it leaves no owner record and takes no commands.
     let (store, owner) = if args.read_only {
@@ -124,6 +131,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         None
     };
     let failed = ingest_first(&backend, &args.ingest)?;
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    let watcher = match &args.watch.watch {
+        Some(dir) => Some(start_watcher(
+            dir.clone(),
+            &args,
+            backend.clone(),
+            stop_watching.clone(),
+        )?),
+        None => None,
+    };
 
     let config = ServerConfig {
         public_url: public_url.clone(),
@@ -147,20 +164,53 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             println!("API key for this run (x-apikey header, and the UI's key box): {key}");
         }
         println!("Sandscope is serving at {public_url}/ — open it in a browser (Ctrl-C stops it).");
-        let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let stop = super::watch::interrupted();
         match tls {
             Some(tls) => sandscope_server::serve_tls(listener, app, tls, stop).await,
             None => sandscope_server::serve(listener, app, stop).await,
         }
         .context("serving HTTP")
     })?;
-    Ok(if failed {
+    // The run being ingested is stored before the process ends.
+    stop_watching.store(true, Ordering::SeqCst);
+    // A watcher that failed said why when it stopped.
+    let watch_failed = watcher.is_some_and(|w| !matches!(w.join(), Ok(Ok(_))));
+    Ok(if watch_failed {
+        ExitCode::from(1)
+    } else if failed {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The folder watcher of `--watch`, on its own thread, storing through the server's store and
+/// pipeline (as `--ingest` does) until `stop` is set.
+fn start_watcher(
+    dir: PathBuf,
+    args: &ServeArgs,
+    backend: Arc<StoreBackend>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<Result<ExitCode>>> {
+    super::watch::check_folder(&dir)?;
+    let watch = args.watch.clone();
+    let data = args.data.clone();
+    std::thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || {
+            let sink = super::watch::Sink {
+                store: backend.store(),
+                pipeline: backend.pipeline(),
+                out: &mut std::io::stdout(),
+                err: &mut std::io::stderr(),
+            };
+            let result = super::watch::run(&dir, &watch, &data, sink, &stop);
+            if let Err(e) = &result {
+                eprintln!("sandscope: the watcher stopped: {}", crate::error_chain(e));
+            }
+            result
+        })
+        .context("starting the folder watcher")
 }
 
 impl ServeArgs {
@@ -214,16 +264,7 @@ fn ingest_first(backend: &StoreBackend, paths: &[PathBuf]) -> Result<bool> {
     if paths.is_empty() {
         return Ok(false);
     }
-    let args = IngestArgs {
-        paths: paths.to_vec(),
-        sha256: None,
-        sample: None,
-        sandbox: None,
-        data: None,
-        sigma: Default::default(),
-        batch: 16,
-        max_memory_mib: sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20,
-    };
+    let args = IngestArgs::of_paths(paths.to_vec());
     let shown = Shown {
         progress: true,
         notes: false,
