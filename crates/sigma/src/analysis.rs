@@ -30,11 +30,38 @@ pub(crate) fn analyse(
     events: &[SysmonEvent],
     matches: &[(usize, RuleMatch)],
 ) -> SigmaAnalysis {
-    let mut by_rule: HashMap<usize, Vec<usize>> = HashMap::new();
+    // Correlations over the same events, oldest first; each firing quotes the events it
+    // counted (declared first: the quotes below borrow its events).
+    let correlated = engine.has_correlations().then(|| {
+        let mut correlator = engine.correlator();
+        correlator.feed(events, matches);
+        correlator.finish()
+    });
+    let mut by_rule: HashMap<usize, Vec<&SysmonEvent>> = HashMap::new();
     for (event, m) in matches {
-        by_rule.entry(m.rule).or_default().push(*event);
+        if !engine.reports_matches_of(m.rule) {
+            continue;
+        }
+        if let Some(event) = events.get(*event) {
+            by_rule.entry(m.rule).or_default().push(event);
+        }
     }
-    let mut matched: Vec<(&RuleInfo, Vec<usize>)> = by_rule
+    if let Some(outcome) = &correlated {
+        let mut quoted: HashMap<usize, Vec<usize>> = HashMap::new();
+        for hit in &outcome.hits {
+            let seen = quoted.entry(hit.rule).or_default();
+            let list = by_rule.entry(hit.rule).or_default();
+            for &i in &hit.events {
+                if !seen.contains(&i)
+                    && let Some(event) = outcome.events.get(i)
+                {
+                    seen.push(i);
+                    list.push(event);
+                }
+            }
+        }
+    }
+    let mut matched: Vec<(&RuleInfo, Vec<&SysmonEvent>)> = by_rule
         .into_iter()
         .filter_map(|(rule, events)| Some((engine.rule(rule)?, events)))
         .collect();
@@ -48,7 +75,7 @@ pub(crate) fn analyse(
     let mut stats = SigmaAnalysisStats::default();
     let mut techniques: BTreeMap<String, (Option<Level>, String)> = BTreeMap::new();
     let mut results = Vec::with_capacity(matched.len());
-    for (rule, event_indexes) in &matched {
+    for (rule, rule_events) in &matched {
         match rule.level {
             Some(Level::Critical) => stats.critical += 1,
             Some(Level::High) => stats.high += 1,
@@ -65,11 +92,10 @@ pub(crate) fn analyse(
                 *entry = (rule.level, rule.title.clone());
             }
         }
-        let match_context = event_indexes
+        let match_context = rule_events
             .iter()
-            .filter_map(|&i| events.get(i))
             .take(MAX_MATCH_CONTEXTS)
-            .map(match_context)
+            .map(|event| match_context(event))
             .collect();
         results.push(SigmaAnalysisResult {
             rule_title: rule.title.clone(),

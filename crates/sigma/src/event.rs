@@ -50,7 +50,7 @@ impl<'a> SigmaEvent<'a> {
         }
     }
 
-    fn lookup(&self, name: &str) -> Option<&str> {
+    pub(crate) fn lookup(&self, name: &str) -> Option<&str> {
         self.event.get(name).or_else(|| self.system_value(name))
     }
 }

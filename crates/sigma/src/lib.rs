@@ -5,11 +5,19 @@
 //! A [`SigmaEngine`] is built once (parse in parallel, compile in one batch) and is immutable
 //! afterwards, so one instance can stay resident and serve every report and thread.
 //!
+//! Correlation rules (`event_count`, `value_count`, `temporal`, `temporal_ordered`) load with
+//! the detection rules they name (by `id` or `name`, resolved at load time; a dangling name is a
+//! rejection saying so). Per-event evaluation is unchanged; a [`Correlator`] per stream (one log
+//! file in `hunt`, one sample's events in a report) then correlates the named rules' matches in
+//! time order (see `correlation.rs`). Rules a correlation names with `generate: false` (Sigma's
+//! default) feed it without being reported on their own.
+//!
 //! Depends on the event model and the report model only; never on readers, storage or servers.
 
 mod analysis;
 mod base64offset;
 mod bundled;
+mod correlation;
 mod engine;
 mod event;
 mod hit;
@@ -18,6 +26,7 @@ mod rules;
 
 pub use analysis::{MAX_MATCH_CONTEXTS, SigmaAnalysis};
 pub use bundled::{BUNDLED_LICENSE_TEXT, bundled_rule_texts};
+pub use correlation::{CorrelationHit, CorrelationOutcome, Correlator, MAX_CORRELATED_EVENTS};
 pub use engine::{RsigmaEngine, RuleEngine, RuleMatch};
 pub use hit::{Hit, key_fields};
 pub use rules::{
@@ -25,7 +34,9 @@ pub use rules::{
     SIGMAHQ_LICENSE, SIGMAHQ_SOURCE, read_rule_path,
 };
 
+use correlation::{Correlations, PendingCorrelation};
 use rayon::prelude::*;
+use rules::ParsedBody;
 use sandscope_event::SysmonEvent;
 use std::collections::HashMap;
 use std::path::Path;
@@ -63,11 +74,35 @@ impl SigmaEngineBuilder {
     /// rule: each one is in the returned report.
     pub fn build(self) -> (SigmaEngine, LoadReport) {
         let (parsed, mut reports) = rules::parse_rule_texts(&self.texts);
-        let (infos, sigma_rules): (Vec<_>, Vec<_>) = parsed
+        // Detection rules take the first indexes (the evaluator's own), correlations follow.
+        let (detections, correlations): (Vec<_>, Vec<_>) = parsed
             .into_iter()
-            .map(|p| ((p.info, p.report), p.rule))
-            .unzip();
-        let (engine, errors) = RsigmaEngine::compile(sigma_rules);
+            .partition(|p| matches!(p.rule, ParsedBody::Detection(_)));
+        let mut infos = Vec::with_capacity(detections.len() + correlations.len());
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut sigma_rules = Vec::with_capacity(detections.len());
+        let mut pending = Vec::with_capacity(correlations.len());
+        for (index, p) in detections.into_iter().chain(correlations).enumerate() {
+            for name in p.info.id.iter().chain(&p.name) {
+                names.entry(name.clone()).or_insert(index);
+            }
+            match p.rule {
+                ParsedBody::Detection(rule) => sigma_rules.push(*rule),
+                ParsedBody::Correlation(rule) => {
+                    pending.push(PendingCorrelation { index, rule: *rule })
+                }
+            }
+            infos.push((p.info, p.report));
+        }
+        let detection_count = sigma_rules.len();
+        let (engine, mut errors) = RsigmaEngine::compile(sigma_rules);
+        // A correlation may only name detection rules that compiled.
+        for (index, _) in &errors {
+            names.retain(|_, i| i != index);
+        }
+        let (correlations, rejected) =
+            Correlations::resolve(pending, &names, |i| i < detection_count);
+        errors.extend(rejected);
         let mut compiled = vec![true; infos.len()];
         let text_of: HashMap<&str, &str> = self
             .texts
@@ -90,6 +125,7 @@ impl SigmaEngineBuilder {
                 rules,
                 compiled,
                 engine: Box::new(engine),
+                correlations,
             },
             LoadReport { rules: reports },
         )
@@ -103,6 +139,8 @@ pub struct SigmaEngine {
     /// False for rules the evaluator could not compile (they never match).
     compiled: Vec<bool>,
     engine: Box<dyn RuleEngine>,
+    /// The correlation rules (their indexes follow the detection rules').
+    correlations: Correlations,
 }
 
 impl SigmaEngine {
@@ -127,9 +165,25 @@ impl SigmaEngine {
             .map(|(r, _)| r)
     }
 
-    /// Number of rules that compiled.
+    /// Number of rules that loaded: detection rules that compiled, and correlations.
     pub fn rule_count(&self) -> usize {
-        self.engine.rule_count()
+        self.engine.rule_count() + self.correlations.len()
+    }
+
+    /// True when a correlation rule is loaded (then streams are worth a [`Correlator`]).
+    pub fn has_correlations(&self) -> bool {
+        !self.correlations.is_empty()
+    }
+
+    /// A correlator for one stream of events (one log file, one sample's events).
+    pub fn correlator(&self) -> Correlator<'_> {
+        Correlator::new(&self.correlations)
+    }
+
+    /// True when a rule's own matches are reported: every rule except detection rules that
+    /// only feed correlations (Sigma's `generate: false`, the default).
+    pub fn reports_matches_of(&self, rule: usize) -> bool {
+        !self.correlations.is_silent(rule)
     }
 
     /// The rules matching one event.
@@ -153,11 +207,28 @@ impl SigmaEngine {
             .collect()
     }
 
-    /// Explained hits over `events` (in event order), for hunting output.
-    pub fn hits(&self, events: &[SysmonEvent]) -> Vec<Hit> {
-        self.evaluate_all(events)
+    /// Explained hits of `matches` over `events` (as [`Self::evaluate_all`] gives them), for
+    /// hunting output: correlation-only rules' matches left out (feed them to a
+    /// [`Correlator`]; [`Self::correlation_hits`] explains what it finds).
+    pub fn hits(&self, events: &[SysmonEvent], matches: Vec<(usize, RuleMatch)>) -> Vec<Hit> {
+        matches
             .into_iter()
+            .filter(|(_, m)| self.reports_matches_of(m.rule))
             .filter_map(|(i, m)| Some(Hit::new(events.get(i)?, m)))
+            .collect()
+    }
+
+    /// A correlator's findings as hits, each on the event that completed it.
+    pub fn correlation_hits(&self, outcome: &CorrelationOutcome) -> Vec<Hit> {
+        outcome
+            .hits
+            .iter()
+            .filter_map(|hit| {
+                Some(Hit::new(
+                    outcome.events.get(hit.event)?,
+                    hit.as_rule_match(),
+                ))
+            })
             .collect()
     }
 

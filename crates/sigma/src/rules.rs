@@ -5,7 +5,7 @@
 
 use crate::routing::{Applicability, applicability};
 use rayon::prelude::*;
-use rsigma_parser::{SigmaRule, parse_sigma_yaml};
+use rsigma_parser::{CorrelationRule, SigmaRule, parse_sigma_yaml};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -245,9 +245,17 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 /// A rule ready for the engine, with its metadata.
 pub(crate) struct ParsedRule {
     pub info: RuleInfo,
-    pub rule: SigmaRule,
+    pub rule: ParsedBody,
+    /// The rule's `name` (what correlations may call it by, besides its id).
+    pub name: Option<String>,
     /// Index of this rule's entry in the report.
     pub report: usize,
+}
+
+/// A detection rule (evaluated per event) or a correlation rule (over a stream of matches).
+pub(crate) enum ParsedBody {
+    Detection(Box<SigmaRule>),
+    Correlation(Box<CorrelationRule>),
 }
 
 /// Parse rule texts (in parallel) into applicable rules plus the report of every document.
@@ -326,11 +334,13 @@ fn parse_one_file(text: &RuleText) -> Vec<(RuleReport, Option<ParsedRule>)> {
                     status: RuleStatus::Loaded,
                     warnings: remarks.clone(),
                 };
+                let name = rule.name.clone();
                 out.push((
                     report,
                     Some(ParsedRule {
                         info,
-                        rule,
+                        rule: ParsedBody::Detection(Box::new(rule)),
+                        name,
                         report: 0,
                     }),
                 ));
@@ -348,18 +358,22 @@ fn parse_one_file(text: &RuleText) -> Vec<(RuleReport, Option<ParsedRule>)> {
         }
     }
     for corr in collection.correlations {
+        let info = correlation_info(text, &corr);
+        let name = corr.name.clone();
         out.push((
             RuleReport {
                 file: text.file.clone(),
-                title: Some(corr.title.clone()),
-                id: corr.id.clone(),
-                status: RuleStatus::NotApplicable {
-                    reason: "correlation rule: evaluated over event streams, not per event"
-                        .to_string(),
-                },
-                warnings: Vec::new(),
+                title: Some(info.title.clone()),
+                id: info.id.clone(),
+                status: RuleStatus::Loaded,
+                warnings: remarks.clone(),
             },
-            None,
+            Some(ParsedRule {
+                info,
+                rule: ParsedBody::Correlation(Box::new(corr)),
+                name,
+                report: 0,
+            }),
         ));
     }
     for filter in collection.filters {
@@ -424,10 +438,6 @@ fn rule_info(text: &RuleText, rule: &SigmaRule) -> RuleInfo {
     .flatten()
     .collect::<Vec<_>>()
     .join("/");
-    let license = rule.license.clone().or_else(|| match text.origin {
-        RuleOrigin::Bundled => Some(SIGMAHQ_LICENSE.to_string()),
-        RuleOrigin::File => None,
-    });
     RuleInfo {
         title: rule.title.clone(),
         id: rule.id.clone(),
@@ -436,11 +446,36 @@ fn rule_info(text: &RuleText, rule: &SigmaRule) -> RuleInfo {
         author: rule.author.clone(),
         description: rule.description.clone(),
         tags: rule.tags.clone(),
-        license,
+        license: license_of(rule.license.as_ref(), &text.origin),
         origin: text.origin.clone(),
         file: text.file.clone(),
         logsource,
         event_ids,
+    }
+}
+
+/// A rule's own `license`, else that of its rule set (DRL-1.1 for the bundled SigmaHQ rules).
+fn license_of(own: Option<&String>, origin: &RuleOrigin) -> Option<String> {
+    own.cloned().or_else(|| match origin {
+        RuleOrigin::Bundled => Some(SIGMAHQ_LICENSE.to_string()),
+        RuleOrigin::File => None,
+    })
+}
+
+fn correlation_info(text: &RuleText, rule: &CorrelationRule) -> RuleInfo {
+    RuleInfo {
+        title: rule.title.clone(),
+        id: rule.id.clone(),
+        level: rule.level.map(Level::from_parser),
+        status: rule.status.map(|s| format!("{s:?}").to_ascii_lowercase()),
+        author: rule.author.clone(),
+        description: rule.description.clone(),
+        tags: rule.tags.clone(),
+        license: license_of(rule.license.as_ref(), &text.origin),
+        origin: text.origin.clone(),
+        file: text.file.clone(),
+        logsource: format!("correlation/{}", rule.correlation_type.as_str()),
+        event_ids: Vec::new(),
     }
 }
 

@@ -5,7 +5,9 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use sandscope_event::SysmonEvent;
 use sandscope_read::{EventSink, ReadWarning, read_path};
-use sandscope_sigma::{Hit, Level, RuleInfo, SigmaEngine, SigmaEngineBuilder};
+use sandscope_sigma::{
+    Correlator, Hit, Level, MAX_CORRELATED_EVENTS, RuleInfo, SigmaEngine, SigmaEngineBuilder,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -120,10 +122,12 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// Events are evaluated in batches of this many, so memory stays flat on any input size.
 const BATCH: usize = 4096;
 
-/// Streams one file's events through the engine, keeping the hits `keep` accepts.
+/// Streams one file's events through the engine, keeping the hits `keep` accepts. A file is one
+/// stream for correlation rules: their rules' matches are correlated when the file ends.
 struct HuntSink<'a, F: Fn(&RuleInfo) -> bool + Sync> {
     engine: &'a SigmaEngine,
     keep: &'a F,
+    correlator: Correlator<'a>,
     batch: Vec<SysmonEvent>,
     hits: Vec<Hit>,
     warnings: Vec<ReadWarning>,
@@ -134,9 +138,11 @@ impl<F: Fn(&RuleInfo) -> bool + Sync> HuntSink<'_, F> {
     fn flush(&mut self) {
         let keep = self.keep;
         let engine = self.engine;
+        let matches = engine.evaluate_all(&self.batch);
+        self.correlator.feed(&self.batch, &matches);
         self.hits.extend(
             engine
-                .hits(&self.batch)
+                .hits(&self.batch, matches)
                 .into_iter()
                 .filter(|hit| engine.rule(hit.rule).is_some_and(keep)),
         );
@@ -223,6 +229,7 @@ fn hunt_file<F: Fn(&RuleInfo) -> bool + Sync>(
     let mut sink = HuntSink {
         engine,
         keep,
+        correlator: engine.correlator(),
         batch: Vec::with_capacity(BATCH),
         hits: Vec::new(),
         warnings: Vec::new(),
@@ -230,6 +237,20 @@ fn hunt_file<F: Fn(&RuleInfo) -> bool + Sync>(
     };
     let result = read_path(file, &mut sink);
     sink.flush();
+    let correlated = std::mem::replace(&mut sink.correlator, engine.correlator()).finish();
+    if correlated.dropped > 0 && report_problems {
+        eprintln!(
+            "warning: {}: {} matching events past the first {MAX_CORRELATED_EVENTS} were not correlated",
+            file.display(),
+            correlated.dropped
+        );
+    }
+    sink.hits.extend(
+        engine
+            .correlation_hits(&correlated)
+            .into_iter()
+            .filter(|hit| engine.rule(hit.rule).is_some_and(keep)),
+    );
     if report_problems {
         for warning in &sink.warnings {
             eprintln!("warning: {warning}");
