@@ -110,6 +110,19 @@ try {
     await page.waitForSelector("#key-state:has-text('key set')");
   });
 
+  await step("the query help lists the query crate's own modifiers", async () => {
+    const schema = await (await fetch(`${url}/api/v3/sandscope/schema`)).json();
+    const names = schema.data.modifiers.map((m) => m.name);
+    for (const name of ["behaviour_files", "behaviour_tags", "attack_tactic", "sigma_high", "fs"]) {
+      assert(names.includes(name), `${name} in ${names}`);
+    }
+    await page.click(".help summary");
+    await page.waitForSelector("#modifier-help dt");
+    const terms = await page.$$eval("#modifier-help dt", (ds) => ds.map((d) => d.textContent));
+    assert(terms.length === names.length, `${terms.length} help entries for ${names.length} modifiers`);
+    assert(terms.some((t) => t.includes("behaviour_tag:")), `aliases are listed: ${terms}`);
+  });
+
   const tutanota = manifest.tutanota[0];
   await step("search a seed query and see every matching sample", async () => {
     await page.fill("#query", manifest.queries.tutanota);
@@ -160,6 +173,10 @@ try {
     assert(tabs[0] === "Summary" && tabs.includes("Microsoft Sysinternals"), `tabs: ${tabs}`);
     await page.click(".tabs button:text-is('Microsoft Sysinternals')");
     await page.waitForSelector("#panel .process-tree");
+    // Sections and labels come from the server's attribute table.
+    const facts = await page.textContent("#panel [data-section='report']");
+    assert(facts.includes("Sandbox") && facts.includes("Microsoft Sysinternals"), `report facts: ${facts}`);
+    assert(await page.isVisible("#panel [data-section='processes'] h3:text-is('Processes created')"), "processes created");
     await page.screenshot({ path: join(artefacts, "02-sample.png"), fullPage: true });
   });
 

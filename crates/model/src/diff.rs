@@ -2,14 +2,14 @@
 //! and the items both have. Two sandboxes on one sample show each sandbox's blind spots; two
 //! samples in one sandbox show what a variant changed.
 //!
-//! Items are compared on the same keys as the summary merge (case and surrounding whitespace
-//! ignored); object items on their identity: a DNS lookup on its host name, traffic on
+//! What is compared, and on what, is each attribute's entry in the attribute table
+//! ([`crate::Attribute::compared_on`]): strings case-insensitively (surrounding whitespace
+//! ignored), object items on their identity: a DNS lookup on its host name, traffic on
 //! address/port/protocol, a dropped file on its SHA-256 (its path when it has none), a
 //! registry write on its key, an ATT&CK hit on its technique id, a Sigma hit on its rule.
 //! Process trees are compared as the set of their node names, since pids differ per run.
 
-use crate::summary::text_key;
-use crate::{BehaviourAttributes, FileBehaviour, ProcessNode};
+use crate::{ATTRIBUTES, BehaviourAttributes, DiffItem, FileBehaviour};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt;
@@ -48,209 +48,16 @@ impl ReportDiff {
     }
 }
 
-/// One comparable item: its comparison key and how it is shown.
-type Item = (String, String);
-
-fn strings(list: &[String]) -> Vec<Item> {
-    list.iter().map(|s| (text_key(s), s.clone())).collect()
-}
-
-fn tree_names(nodes: &[ProcessNode], out: &mut Vec<Item>) {
-    for node in nodes {
-        out.push((text_key(&node.name), node.name.clone()));
-        tree_names(&node.children, out);
-    }
-}
-
-/// Every attribute as comparable items, in `file_behaviour` field order.
-fn comparable(a: &BehaviourAttributes) -> Vec<(&'static str, Vec<Item>)> {
-    let mut tree = Vec::new();
-    tree_names(&a.processes_tree, &mut tree);
-    vec![
-        ("tags", strings(&a.tags)),
-        ("verdicts", strings(&a.verdicts)),
-        ("processes_tree", tree),
-        ("processes_created", strings(&a.processes_created)),
-        ("processes_terminated", strings(&a.processes_terminated)),
-        ("processes_killed", strings(&a.processes_killed)),
-        ("processes_injected", strings(&a.processes_injected)),
-        ("command_executions", strings(&a.command_executions)),
-        ("files_opened", strings(&a.files_opened)),
-        ("files_written", strings(&a.files_written)),
-        ("files_deleted", strings(&a.files_deleted)),
-        (
-            "files_attribute_changed",
-            strings(&a.files_attribute_changed),
-        ),
-        (
-            "files_dropped",
-            a.files_dropped
-                .iter()
-                .map(|d| {
-                    let key = d
-                        .sha256
-                        .as_deref()
-                        .map(text_key)
-                        .unwrap_or_else(|| text_key(&d.path));
-                    let shown = match &d.sha256 {
-                        Some(sha256) => format!("{} ({sha256})", d.path),
-                        None => d.path.clone(),
-                    };
-                    (key, shown)
-                })
-                .collect(),
-        ),
-        (
-            "files_copied",
-            a.files_copied
-                .iter()
-                .map(|c| {
-                    (
-                        format!("{}\u{0}{}", text_key(&c.source), text_key(&c.destination)),
-                        format!("{} -> {}", c.source, c.destination),
-                    )
-                })
-                .collect(),
-        ),
-        ("registry_keys_opened", strings(&a.registry_keys_opened)),
-        (
-            "registry_keys_set",
-            a.registry_keys_set
-                .iter()
-                .map(|s| {
-                    let shown = match &s.value {
-                        Some(value) => format!("{} = {value}", s.key),
-                        None => s.key.clone(),
-                    };
-                    (text_key(&s.key), shown)
-                })
-                .collect(),
-        ),
-        ("registry_keys_deleted", strings(&a.registry_keys_deleted)),
-        ("services_opened", strings(&a.services_opened)),
-        ("services_created", strings(&a.services_created)),
-        ("services_started", strings(&a.services_started)),
-        ("services_stopped", strings(&a.services_stopped)),
-        ("services_deleted", strings(&a.services_deleted)),
-        ("mutexes_created", strings(&a.mutexes_created)),
-        ("mutexes_opened", strings(&a.mutexes_opened)),
-        ("modules_loaded", strings(&a.modules_loaded)),
-        ("calls_highlighted", strings(&a.calls_highlighted)),
-        (
-            "dns_lookups",
-            a.dns_lookups
-                .iter()
-                .map(|d| {
-                    let answers: Vec<&str> = d
-                        .resolved_ips
-                        .iter()
-                        .chain(&d.cnames)
-                        .map(String::as_str)
-                        .collect();
-                    let shown = if answers.is_empty() {
-                        d.hostname.clone()
-                    } else {
-                        format!("{} -> {}", d.hostname, answers.join(", "))
-                    };
-                    (text_key(&d.hostname), shown)
-                })
-                .collect(),
-        ),
-        (
-            "ip_traffic",
-            a.ip_traffic
-                .iter()
-                .map(|t| {
-                    let shown = format!(
-                        "{}{}{}",
-                        t.destination_ip,
-                        t.destination_port
-                            .map(|p| format!(":{p}"))
-                            .unwrap_or_default(),
-                        t.transport_layer_protocol
-                            .as_deref()
-                            .map(|p| format!("/{p}"))
-                            .unwrap_or_default()
-                    );
-                    (text_key(&shown), shown)
-                })
-                .collect(),
-        ),
-        (
-            "http_conversations",
-            a.http_conversations
-                .iter()
-                .map(|h| {
-                    let shown = match &h.request_method {
-                        Some(method) => format!("{method} {}", h.url),
-                        None => h.url.clone(),
-                    };
-                    (text_key(&shown), shown)
-                })
-                .collect(),
-        ),
-        (
-            "mitre_attack_techniques",
-            a.mitre_attack_techniques
-                .iter()
-                .map(|t| {
-                    (
-                        text_key(&t.id),
-                        format!("{} ({})", t.id, t.signature_description),
-                    )
-                })
-                .collect(),
-        ),
-        (
-            "signature_matches",
-            a.signature_matches
-                .iter()
-                .map(|s| {
-                    let shown = match &s.name {
-                        Some(name) if !name.is_empty() => format!("{name}: {}", s.description),
-                        _ => s.description.clone(),
-                    };
-                    (text_key(s.name.as_deref().unwrap_or(&s.description)), shown)
-                })
-                .collect(),
-        ),
-        (
-            "sigma_analysis_results",
-            a.sigma_analysis_results
-                .iter()
-                .map(|r| {
-                    let key = if r.rule_id.is_empty() {
-                        text_key(&r.rule_title)
-                    } else {
-                        text_key(&r.rule_id)
-                    };
-                    (key, format!("{} [{}]", r.rule_title, r.rule_level))
-                })
-                .collect(),
-        ),
-        (
-            "scheduled_tasks_created",
-            a.scheduled_tasks_created
-                .iter()
-                .map(|t| (text_key(&t.name), t.name.clone()))
-                .collect(),
-        ),
-        ("named_pipes", strings(&a.named_pipes)),
-        (
-            "wmi_subscriptions",
-            a.wmi_subscriptions
-                .iter()
-                .map(|w| {
-                    let shown = format!("{} {}", w.kind, w.name);
-                    (text_key(&shown), shown)
-                })
-                .collect(),
-        ),
-    ]
+/// Every compared attribute as comparable items, in `file_behaviour` field order.
+fn comparable(report: &BehaviourAttributes) -> Vec<(&'static str, Vec<DiffItem>)> {
+    ATTRIBUTES
+        .iter()
+        .filter_map(|attribute| Some((attribute.name, attribute.diff_items(report)?)))
+        .collect()
 }
 
 /// De-duplicate on key, keeping the first spelling.
-fn unique(items: Vec<Item>) -> Vec<Item> {
+fn unique(items: Vec<DiffItem>) -> Vec<DiffItem> {
     let mut seen = HashSet::new();
     items
         .into_iter()

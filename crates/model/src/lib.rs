@@ -8,10 +8,12 @@
 //!
 //! This crate is plain data: it depends on no reader, no engine and no storage.
 
+mod attribute_table;
 mod diff;
 mod report;
 mod summary;
 
+pub use attribute_table::*;
 pub use diff::*;
 pub use report::*;
 pub use summary::*;

@@ -2,7 +2,8 @@
 //! (`GET /files/{id}/behaviour_summary`) and the per-sandbox MITRE ATT&CK trees
 //! (`GET /files/{id}/behaviour_mitre_trees`).
 //!
-//! Merging follows what VirusTotal's summary shows: every list is the union of the reports'
+//! Merging follows what VirusTotal's summary shows, attribute by attribute as the attribute
+//! table says ([`crate::Attribute::merge`]): every list is the union of the reports'
 //! lists in report order, de-duplicated on a comparison key (case-insensitive, surrounding
 //! whitespace ignored — producers have already normalised paths and keys), tags and verdicts
 //! are unions, `verdict_confidence` is the highest. Per-run metadata (`sandbox_name`,
@@ -12,8 +13,8 @@
 //! Sandscope extension `processes_tree_by_sandbox` keeps each sandbox's roots apart.
 
 use crate::{
-    BehaviourAttributes, DnsLookup, FileBehaviour, MitreAttackTechnique, ProcessNode,
-    SigmaAnalysisResult, SigmaAnalysisStats,
+    ATTRIBUTES, BehaviourAttributes, DnsLookup, FileBehaviour, Merge, MitreAttackTechnique,
+    ProcessNode, SigmaAnalysisResult, SigmaAnalysisStats,
 };
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -28,25 +29,13 @@ pub struct BehaviourSummary {
     pub processes_tree_by_sandbox: BTreeMap<String, Vec<ProcessNode>>,
 }
 
-/// Keys of `BehaviourAttributes` that describe one run and have no meaning in a summary.
-const PER_RUN_KEYS: &[&str] = &[
-    "sandbox_name",
-    "analysis_date",
-    "last_modification_date",
-    "behash",
-    "has_html_report",
-    "has_pcap",
-    "has_evtx",
-    "has_memdump",
-];
-
 impl Serialize for BehaviourSummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut value =
             serde_json::to_value(&self.attributes).map_err(serde::ser::Error::custom)?;
         if let serde_json::Value::Object(map) = &mut value {
-            for key in PER_RUN_KEYS {
-                map.remove(*key);
+            for attribute in ATTRIBUTES.iter().filter(|a| a.merge == Merge::PerRun) {
+                map.remove(attribute.name);
             }
             if !self.processes_tree_by_sandbox.is_empty() {
                 let trees = serde_json::to_value(&self.processes_tree_by_sandbox)
@@ -64,7 +53,7 @@ pub(crate) fn text_key(text: &str) -> String {
 }
 
 /// Append the items of `from` whose key is not yet in `into`.
-fn union_by<T: Clone, K: Eq + std::hash::Hash>(
+pub(crate) fn union_by<T: Clone, K: Eq + std::hash::Hash>(
     into: &mut Vec<T>,
     from: &[T],
     key: impl Fn(&T) -> K,
@@ -77,7 +66,7 @@ fn union_by<T: Clone, K: Eq + std::hash::Hash>(
     }
 }
 
-fn union_strings(into: &mut Vec<String>, from: &[String]) {
+pub(crate) fn union_strings(into: &mut Vec<String>, from: &[String]) {
     union_by(into, from, |s| text_key(s));
 }
 
@@ -89,7 +78,9 @@ impl BehaviourSummary {
         let mut by_sandbox: BTreeMap<String, Vec<ProcessNode>> = BTreeMap::new();
         for report in reports {
             let a = &report.attributes;
-            merge_into(&mut merged, a);
+            for attribute in ATTRIBUTES {
+                attribute.merge_into(&mut merged, a);
+            }
             if !a.processes_tree.is_empty() {
                 by_sandbox
                     .entry(a.sandbox_name.clone())
@@ -105,104 +96,8 @@ impl BehaviourSummary {
     }
 }
 
-fn merge_into(m: &mut BehaviourAttributes, a: &BehaviourAttributes) {
-    union_strings(&mut m.tags, &a.tags);
-    union_strings(&mut m.verdicts, &a.verdicts);
-    m.verdict_confidence = m.verdict_confidence.max(a.verdict_confidence);
-
-    m.processes_tree.extend(a.processes_tree.iter().cloned());
-    for (into, from) in [
-        (&mut m.processes_created, &a.processes_created),
-        (&mut m.processes_terminated, &a.processes_terminated),
-        (&mut m.processes_killed, &a.processes_killed),
-        (&mut m.processes_injected, &a.processes_injected),
-        (&mut m.command_executions, &a.command_executions),
-        (&mut m.files_opened, &a.files_opened),
-        (&mut m.files_written, &a.files_written),
-        (&mut m.files_deleted, &a.files_deleted),
-        (&mut m.files_attribute_changed, &a.files_attribute_changed),
-        (&mut m.registry_keys_opened, &a.registry_keys_opened),
-        (&mut m.registry_keys_deleted, &a.registry_keys_deleted),
-        (&mut m.services_opened, &a.services_opened),
-        (&mut m.services_created, &a.services_created),
-        (&mut m.services_started, &a.services_started),
-        (&mut m.services_stopped, &a.services_stopped),
-        (&mut m.services_deleted, &a.services_deleted),
-        (&mut m.mutexes_created, &a.mutexes_created),
-        (&mut m.mutexes_opened, &a.mutexes_opened),
-        (&mut m.modules_loaded, &a.modules_loaded),
-        (&mut m.calls_highlighted, &a.calls_highlighted),
-        (&mut m.named_pipes, &a.named_pipes),
-    ] {
-        union_strings(into, from);
-    }
-    if m.hosts_file.is_none() {
-        m.hosts_file.clone_from(&a.hosts_file);
-    }
-
-    union_by(&mut m.files_dropped, &a.files_dropped, |d| {
-        (text_key(&d.path), d.sha256.as_deref().map(text_key))
-    });
-    union_by(&mut m.files_copied, &a.files_copied, |c| {
-        (text_key(&c.source), text_key(&c.destination))
-    });
-    union_by(&mut m.registry_keys_set, &a.registry_keys_set, |s| {
-        (text_key(&s.key), s.value.clone())
-    });
-    merge_dns(&mut m.dns_lookups, &a.dns_lookups);
-    union_by(&mut m.ip_traffic, &a.ip_traffic, |t| {
-        (
-            text_key(&t.destination_ip),
-            t.destination_port,
-            t.transport_layer_protocol.as_deref().map(text_key),
-        )
-    });
-    union_by(&mut m.http_conversations, &a.http_conversations, |h| {
-        (
-            h.url.trim().to_string(),
-            h.request_method.as_deref().map(text_key),
-        )
-    });
-    union_by(
-        &mut m.mitre_attack_techniques,
-        &a.mitre_attack_techniques,
-        |t| {
-            (
-                t.id.to_ascii_uppercase(),
-                text_key(&t.signature_description),
-            )
-        },
-    );
-    union_by(&mut m.signature_matches, &a.signature_matches, |s| {
-        (
-            s.name.as_deref().map(text_key),
-            text_key(&s.description),
-            s.format.clone(),
-        )
-    });
-    union_by(
-        &mut m.sigma_analysis_results,
-        &a.sigma_analysis_results,
-        |r| {
-            if r.rule_id.is_empty() {
-                text_key(&r.rule_title)
-            } else {
-                r.rule_id.clone()
-            }
-        },
-    );
-    union_by(
-        &mut m.scheduled_tasks_created,
-        &a.scheduled_tasks_created,
-        |t| (text_key(&t.name), t.command.as_deref().map(text_key)),
-    );
-    union_by(&mut m.wmi_subscriptions, &a.wmi_subscriptions, |w| {
-        (text_key(&w.kind), text_key(&w.name))
-    });
-}
-
 /// One lookup per host name; the answers of every report are unioned.
-fn merge_dns(into: &mut Vec<DnsLookup>, from: &[DnsLookup]) {
+pub(crate) fn merge_dns(into: &mut Vec<DnsLookup>, from: &[DnsLookup]) {
     for lookup in from {
         match into
             .iter_mut()
@@ -670,7 +565,8 @@ mod tests {
         );
 
         let json = serde_json::to_value(&summary).unwrap();
-        for key in PER_RUN_KEYS {
+        for attribute in ATTRIBUTES.iter().filter(|a| a.merge == Merge::PerRun) {
+            let key = attribute.name;
             assert!(json.get(key).is_none(), "{key} must not be in a summary");
         }
         assert_eq!(

@@ -21,7 +21,8 @@ pub struct Term {
 }
 
 /// Every modifier Sandscope answers, after alias resolution (`behavior_*` = `behaviour_*`,
-/// `behaviour_tag` = `behaviour_tags`).
+/// `behaviour_tag` = `behaviour_tags`); names, value kinds and help are in
+/// [`crate::MODIFIERS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Modifier {
     // text ("contains", separator-insensitive)
@@ -56,91 +57,13 @@ pub enum Modifier {
 }
 
 /// What kind of value a modifier takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ValueKind {
     Text,
     Token,
     Count,
     Date,
-}
-
-impl Modifier {
-    /// Resolve a modifier name as written (any case; British or American spelling).
-    pub fn from_name(name: &str) -> Option<Modifier> {
-        let lower = name.to_ascii_lowercase();
-        let name = match lower.strip_prefix("behavior") {
-            Some(rest) => format!("behaviour{rest}"),
-            None => lower,
-        };
-        Some(match name.as_str() {
-            "behaviour" => Modifier::Behaviour,
-            "behaviour_files" => Modifier::Files,
-            "behaviour_processes" => Modifier::Processes,
-            "behaviour_created_processes" => Modifier::CreatedProcesses,
-            "behaviour_injected_processes" => Modifier::InjectedProcesses,
-            "behaviour_command_executions" => Modifier::CommandExecutions,
-            "behaviour_network" => Modifier::Network,
-            "behaviour_registry" => Modifier::Registry,
-            "behaviour_services" => Modifier::Services,
-            "behaviour_signature" => Modifier::Signature,
-            "behaviour_tags" | "behaviour_tag" => Modifier::BehaviourTags,
-            "behash" => Modifier::Behash,
-            "sandbox_name" => Modifier::SandboxName,
-            "sigma_rule" => Modifier::SigmaRule,
-            "attack_technique" => Modifier::AttackTechnique,
-            "attack_tactic" => Modifier::AttackTactic,
-            "tag" => Modifier::Tag,
-            "sigma_critical" => Modifier::SigmaCritical,
-            "sigma_high" => Modifier::SigmaHigh,
-            "sigma_medium" => Modifier::SigmaMedium,
-            "sigma_low" => Modifier::SigmaLow,
-            "fs" | "first_seen" | "first_submission_date" => Modifier::FirstSeen,
-            "ls" | "last_seen" | "last_submission_date" => Modifier::LastSeen,
-            _ => return None,
-        })
-    }
-
-    /// The canonical (British) name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Modifier::Behaviour => "behaviour",
-            Modifier::Files => "behaviour_files",
-            Modifier::Processes => "behaviour_processes",
-            Modifier::CreatedProcesses => "behaviour_created_processes",
-            Modifier::InjectedProcesses => "behaviour_injected_processes",
-            Modifier::CommandExecutions => "behaviour_command_executions",
-            Modifier::Network => "behaviour_network",
-            Modifier::Registry => "behaviour_registry",
-            Modifier::Services => "behaviour_services",
-            Modifier::Signature => "behaviour_signature",
-            Modifier::BehaviourTags => "behaviour_tags",
-            Modifier::Behash => "behash",
-            Modifier::SandboxName => "sandbox_name",
-            Modifier::SigmaRule => "sigma_rule",
-            Modifier::AttackTechnique => "attack_technique",
-            Modifier::AttackTactic => "attack_tactic",
-            Modifier::Tag => "tag",
-            Modifier::Sha256 => "sha256",
-            Modifier::SigmaCritical => "sigma_critical",
-            Modifier::SigmaHigh => "sigma_high",
-            Modifier::SigmaMedium => "sigma_medium",
-            Modifier::SigmaLow => "sigma_low",
-            Modifier::FirstSeen => "fs",
-            Modifier::LastSeen => "ls",
-        }
-    }
-
-    pub fn kind(self) -> ValueKind {
-        use Modifier::*;
-        match self {
-            Behaviour | Files | Processes | CreatedProcesses | InjectedProcesses
-            | CommandExecutions | Network | Registry | Services | Signature => ValueKind::Text,
-            BehaviourTags | Behash | SandboxName | SigmaRule | AttackTechnique | AttackTactic
-            | Tag | Sha256 => ValueKind::Token,
-            SigmaCritical | SigmaHigh | SigmaMedium | SigmaLow => ValueKind::Count,
-            FirstSeen | LastSeen => ValueKind::Date,
-        }
-    }
 }
 
 /// A modifier's value, already decoded for its kind.
@@ -234,8 +157,8 @@ impl DateComparison {
         }
     }
 
-    pub fn matches(self, t: i64, now: i64) -> bool {
+    pub fn matches(self, time: i64, now: i64) -> bool {
         let (lo, hi) = self.bounds(now);
-        lo.is_none_or(|lo| t >= lo) && hi.is_none_or(|hi| t < hi)
+        lo.is_none_or(|lo| time >= lo) && hi.is_none_or(|hi| time < hi)
     }
 }

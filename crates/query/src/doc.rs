@@ -6,6 +6,11 @@
 //!
 //! # What each text modifier covers
 //!
+//! Each `file_behaviour` attribute's entry in the model's attribute table
+//! (`sandscope_model::ATTRIBUTES`) names the modifiers that cover it and which of its values are
+//! text; its values go to the one atomic [`TextField`] those modifiers cover
+//! ([`TextField::of_attribute`]). In short:
+//!
 //! | modifier (both spellings) | report fields (`file_behaviour` attributes) |
 //! |---|---|
 //! | `behaviour:` | every field below, plus mutexes, modules loaded, calls highlighted, hosts file, scheduled tasks (name, command, trigger), named pipes, WMI subscriptions, MITRE technique ids and descriptions, Sigma rule titles, tags, verdicts |
@@ -16,7 +21,7 @@
 //! | `behaviour_command_executions:` | `command_executions` |
 //! | `behaviour_network:` | `dns_lookups[].hostname`, `.resolved_ips`, `.cnames`; `ip_traffic[].destination_ip` and `ip:port`; `http_conversations[].url` |
 //! | `behaviour_registry:` | `registry_keys_opened`, `registry_keys_set[].key` and `.value`, `registry_keys_deleted` |
-//! | `behaviour_services:` | `services_opened`, `_created`, `_started`, `_stopped`, `_deleted` |
+//! | `behaviour_services:` | `services_opened`, `_created`, `_started`, `_stopped`, `_deleted`, `service_details[].name` and `.image_path` |
 //! | `behaviour_signature:` | `signature_matches[].name` and `.description` |
 //!
 //! Token modifiers: `behaviour_tags:` = `tags`; `behash:` = `behash`; `sandbox_name:` =
@@ -38,9 +43,11 @@
 //! VirusTotal: two terms may be satisfied by two different sandboxes.
 
 use crate::ast::*;
+use crate::modifiers::MODIFIERS;
 use crate::text;
-use sandscope_model::{BehaviourAttributes, FileBehaviour, ProcessNode};
+use sandscope_model::{ATTRIBUTES, Attribute, BehaviourAttributes, FileBehaviour};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 /// Most raw spellings of one value that are matched (and indexed).
 pub const MAX_RAW_FORMS_MATCHED: usize = 8;
@@ -335,128 +342,46 @@ fn level_index(level: &str) -> Option<usize> {
     }
 }
 
-/// Every text value of a report with the atomic field it belongs to (the coverage table above).
-pub fn each_text_value(a: &BehaviourAttributes, add: &mut dyn FnMut(TextField, &str)) {
-    use TextField as F;
-    for v in a
-        .files_opened
-        .iter()
-        .chain(&a.files_written)
-        .chain(&a.files_deleted)
-        .chain(&a.files_attribute_changed)
-    {
-        add(F::Files, v);
-    }
-    for d in &a.files_dropped {
-        add(F::Files, &d.path);
-        if let Some(h) = &d.sha256 {
-            add(F::Files, h);
+/// The atomic text field of each attribute with searchable text: the field whose covering
+/// text modifiers are exactly the ones the attribute table names for it.
+fn text_attributes() -> &'static [(&'static Attribute, TextField)] {
+    static FIELDS: OnceLock<Vec<(&'static Attribute, TextField)>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        ATTRIBUTES
+            .iter()
+            .filter_map(|attribute| Some((attribute, TextField::of_attribute(attribute)?)))
+            .collect()
+    })
+}
+
+impl TextField {
+    /// The field holding `attribute`'s text values, `None` when no text modifier covers it.
+    pub fn of_attribute(attribute: &Attribute) -> Option<TextField> {
+        let wanted: BTreeSet<Modifier> = attribute
+            .modifiers
+            .iter()
+            .filter_map(|name| Modifier::from_name(name))
+            .filter(|m| m.kind() == ValueKind::Text)
+            .collect();
+        if wanted.is_empty() {
+            return None;
         }
+        TextField::ALL.into_iter().find(|field| {
+            let covering: BTreeSet<Modifier> = MODIFIERS
+                .iter()
+                .map(|spec| spec.modifier)
+                .filter(|m| m.text_fields().contains(field))
+                .collect();
+            covering == wanted
+        })
     }
-    for c in &a.files_copied {
-        add(F::Files, &c.source);
-        add(F::Files, &c.destination);
-    }
-    for v in &a.processes_created {
-        add(F::ProcessesCreated, v);
-    }
-    for v in &a.processes_injected {
-        add(F::ProcessesInjected, v);
-    }
-    for v in a.processes_terminated.iter().chain(&a.processes_killed) {
-        add(F::ProcessesOther, v);
-    }
-    fn tree(nodes: &[ProcessNode], add: &mut dyn FnMut(TextField, &str), depth: usize) {
-        // Hostile reports could nest without end; 256 levels is far beyond any real tree.
-        if depth > 256 {
-            return;
-        }
-        for n in nodes {
-            add(TextField::ProcessesOther, &n.name);
-            tree(&n.children, add, depth + 1);
-        }
-    }
-    tree(&a.processes_tree, add, 0);
-    for v in &a.command_executions {
-        add(F::CommandExecutions, v);
-    }
-    for d in &a.dns_lookups {
-        add(F::Network, &d.hostname);
-        for ip in d.resolved_ips.iter().chain(&d.cnames) {
-            add(F::Network, ip);
-        }
-    }
-    for t in &a.ip_traffic {
-        add(F::Network, &t.destination_ip);
-        if let Some(port) = t.destination_port {
-            add(F::Network, &format!("{}:{port}", t.destination_ip));
-        }
-    }
-    for h in &a.http_conversations {
-        add(F::Network, &h.url);
-    }
-    for v in a
-        .registry_keys_opened
-        .iter()
-        .chain(&a.registry_keys_deleted)
-    {
-        add(F::Registry, v);
-    }
-    for s in &a.registry_keys_set {
-        add(F::Registry, &s.key);
-        if let Some(v) = &s.value {
-            add(F::Registry, v);
-        }
-    }
-    for v in a
-        .services_opened
-        .iter()
-        .chain(&a.services_created)
-        .chain(&a.services_started)
-        .chain(&a.services_stopped)
-        .chain(&a.services_deleted)
-    {
-        add(F::Services, v);
-    }
-    for s in &a.signature_matches {
-        if let Some(n) = &s.name {
-            add(F::Signature, n);
-        }
-        add(F::Signature, &s.description);
-    }
-    for v in a
-        .mutexes_created
-        .iter()
-        .chain(&a.mutexes_opened)
-        .chain(&a.modules_loaded)
-        .chain(&a.calls_highlighted)
-        .chain(&a.named_pipes)
-        .chain(&a.tags)
-        .chain(&a.verdicts)
-    {
-        add(F::Other, v);
-    }
-    if let Some(h) = &a.hosts_file {
-        add(F::Other, h);
-    }
-    for t in &a.scheduled_tasks_created {
-        add(F::Other, &t.name);
-        for v in t.command.iter().chain(&t.trigger) {
-            add(F::Other, v);
-        }
-    }
-    for w in &a.wmi_subscriptions {
-        add(F::Other, &w.name);
-        if let Some(d) = &w.detail {
-            add(F::Other, d);
-        }
-    }
-    for m in &a.mitre_attack_techniques {
-        add(F::Other, &m.id);
-        add(F::Other, &m.signature_description);
-    }
-    for s in &a.sigma_analysis_results {
-        add(F::Other, &s.rule_title);
+}
+
+/// Every text value of a report with the atomic field it belongs to, attribute by attribute
+/// as the model's attribute table lists them.
+pub fn each_text_value(report: &BehaviourAttributes, add: &mut dyn FnMut(TextField, &str)) {
+    for (attribute, field) in text_attributes() {
+        attribute.visit_text(report, &mut |value| add(*field, value));
     }
 }
 
@@ -599,5 +524,41 @@ mod tests {
         ));
         // Raw spellings belong to the field of their value only.
         assert!(!hits(&doc, r"behaviour_files:Temp\etw-dns-app.exe"));
+    }
+
+    #[test]
+    fn attribute_table_and_modifier_table_name_the_same_modifiers() {
+        let named: BTreeSet<&str> = ATTRIBUTES
+            .iter()
+            .flat_map(|a| a.modifiers.iter().copied())
+            .collect();
+        for name in &named {
+            let modifier = Modifier::from_name(name)
+                .unwrap_or_else(|| panic!("the attribute table names `{name}`, unknown here"));
+            assert_eq!(
+                modifier.name(),
+                *name,
+                "canonical names in the attribute table"
+            );
+        }
+        for spec in MODIFIERS.iter().filter(|s| s.written) {
+            assert!(
+                named.contains(spec.name),
+                "no attribute says it is covered by `{}`",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_attribute_with_text_has_one_text_field_and_every_field_is_fed() {
+        let mut fed = BTreeSet::new();
+        for attribute in ATTRIBUTES {
+            let has_text = attribute.visit_text(&BehaviourAttributes::default(), &mut |_| {});
+            let field = TextField::of_attribute(attribute);
+            assert_eq!(has_text, field.is_some(), "{}", attribute.name);
+            fed.extend(field);
+        }
+        assert_eq!(fed.into_iter().collect::<Vec<_>>(), TextField::ALL.to_vec());
     }
 }

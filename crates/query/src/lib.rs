@@ -25,11 +25,13 @@
 
 mod ast;
 pub mod doc;
+mod modifiers;
 mod parse;
 pub mod text;
 
 pub use ast::*;
 pub use doc::{MAX_RAW_FORMS_MATCHED, SampleDoc, SigmaLevel, TextField, TextValue, TokenField};
+pub use modifiers::{MODIFIERS, ModifierSpec};
 pub use parse::{
     MAX_DEPTH, MAX_QUERY_CHARS, MAX_TERMS, MAX_VALUE_WORDS, MAX_WILDCARDS, ParseError, parse,
     text_pattern,

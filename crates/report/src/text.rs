@@ -1,8 +1,11 @@
-//! The terminal report an analyst reads top to bottom: summary, process tree with command lines,
-//! network, files, registry, services and tasks, the rest of what was seen, then the Sigma hits
-//! (most severe first, with the fields of the events they matched), sandbox signatures and the
-//! ATT&CK techniques.
-//! A section with nothing in it says so in one line; the catch-all section is left out.
+//! The terminal report an analyst reads top to bottom, in the sections of the model's attribute
+//! table: the report's facts, processes (the tree with command lines), network, files,
+//! registry, services and tasks, the rest of what was seen, then the Sigma hits (most severe
+//! first, with the fields of the events they matched), sandbox signatures and the ATT&CK
+//! techniques. Attributes with a line format of their own use it; any other is listed under
+//! its label, so an attribute added to the table is shown without a change here.
+//! A section with nothing in it says so in one line; the catch-all sections (other,
+//! signatures) are left out.
 //!
 //! Output always carries ANSI styles; print it through `anstream`, which removes them when the
 //! output is not a terminal. Control characters in logged values are escaped (`\u{1b}`), so a
@@ -11,9 +14,11 @@
 use crate::BuiltReport;
 use anstyle::{AnsiColor, Style};
 use sandscope_model::{
-    FileBehaviour, MatchContext, MitreAttackTechnique, ProcessNode, SigmaAnalysisResult,
+    ATTRIBUTES, Attribute, AttributeKind, BehaviourAttributes, FileBehaviour, MatchContext,
+    MitreAttackTechnique, ProcessNode, Section, SigmaAnalysisResult, SignatureMatch,
     technique_tactics,
 };
+use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
 
@@ -51,207 +56,269 @@ pub fn render_text(report: &BuiltReport) -> String {
     render_behaviour(&report.behaviour, &report.notes)
 }
 
-/// Render any `file_behaviour` (a stored one has no notes) for a terminal.
+/// Render any `file_behaviour` (a stored one has no notes) for a terminal: the report's facts,
+/// then each section of the attribute table with the attributes that have a value.
 pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
     let mut out = String::new();
     let a = &behaviour.attributes;
+    // The attributes as served: which are present, and the generic fields of those without a
+    // line format of their own. Serialising plain data cannot fail; an empty object shows
+    // nothing.
+    let json = serde_json::to_value(a).unwrap_or_default();
+    let present = |attribute: &&Attribute| json.get(attribute.name).is_some();
     let _ = writeln!(
         out,
         "{HEADING}Behaviour report{HEADING:#} {}",
         escape_control(&behaviour.id)
     );
-    if let Some(date) = a
-        .analysis_date
-        .and_then(|d| jiff::Timestamp::from_second(d).ok())
-    {
-        let _ = writeln!(out, "{LABEL}analysis date{LABEL:#} {date}");
-    }
-    if let Some(behash) = &a.behash {
-        let _ = writeln!(out, "{LABEL}behash{LABEL:#} {}", escape_control(behash));
-    }
-    if !a.tags.is_empty() {
+    for attribute in in_section(Section::Report).filter(present) {
+        let value = &json[attribute.name];
+        let value = match (attribute.kind, value.as_i64()) {
+            (AttributeKind::Date, Some(date)) => jiff::Timestamp::from_second(date)
+                .map(|d| d.to_string())
+                .unwrap_or_else(|_| date.to_string()),
+            _ => cell(value),
+        };
         let _ = writeln!(
             out,
-            "{LABEL}tags{LABEL:#} {}",
-            escape_control(&a.tags.join(", "))
-        );
-    }
-    if !a.verdicts.is_empty() {
-        let _ = writeln!(
-            out,
-            "{LABEL}verdicts{LABEL:#} {}",
-            escape_control(&a.verdicts.join(", "))
+            "{LABEL}{}{LABEL:#} {}",
+            inline_label(attribute),
+            escape_control(&value)
         );
     }
     for note in notes {
         let _ = writeln!(out, "{DIM}• {}{DIM:#}", escape_control(note));
     }
 
-    section(&mut out, "Process tree");
-    if a.processes_tree.is_empty() {
-        let _ = writeln!(out, "  {DIM}(no processes){DIM:#}");
+    for section in Section::SHOWN.into_iter().filter(|s| *s != Section::Report) {
+        let shown: Vec<&Attribute> = in_section(section).filter(present).collect();
+        if section == Section::Sigma {
+            heading(&mut out, section.title());
+            sigma_section(&mut out, a);
+            continue;
+        }
+        // The catch-all sections are left out when empty; the others say so.
+        if shown.is_empty() && matches!(section, Section::Other | Section::Signatures) {
+            continue;
+        }
+        heading(&mut out, section.title());
+        if shown.is_empty() {
+            let _ = writeln!(out, "  {DIM}(none seen){DIM:#}");
+        }
+        for attribute in shown {
+            if !own_format(&mut out, attribute.name, a) {
+                generic(&mut out, attribute, &json[attribute.name]);
+            }
+        }
     }
-    for (n, root) in a.processes_tree.iter().enumerate() {
-        draw(&mut out, root, "", n + 1 == a.processes_tree.len());
-    }
-    list(&mut out, "injected into", &a.processes_injected);
+    out
+}
 
-    section(&mut out, "Network");
-    for d in &a.dns_lookups {
-        let mut line = format!("  DNS  {}", escape_control(&d.hostname));
-        if !d.resolved_ips.is_empty() {
-            let _ = write!(
-                line,
-                " → {VALUE}{}{VALUE:#}",
-                escape_control(&d.resolved_ips.join(", "))
+/// A label inside a section, in the terminal's lower case (`files written`).
+fn inline_label(attribute: &Attribute) -> String {
+    let mut chars = attribute.label.chars();
+    chars
+        .next()
+        .map(|first| first.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn in_section(section: Section) -> impl Iterator<Item = &'static Attribute> {
+    ATTRIBUTES.iter().filter(move |a| a.section == section)
+}
+
+/// One value as text: strings as they are, lists joined, absent as nothing.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// An attribute with no line format of its own: a titled list, records by their columns.
+fn generic(out: &mut String, attribute: &Attribute, value: &Value) {
+    let label = &inline_label(attribute);
+    match attribute.kind {
+        AttributeKind::Strings => {
+            let items: Vec<String> = value.as_array().into_iter().flatten().map(cell).collect();
+            list(out, label, &items);
+        }
+        AttributeKind::Records | AttributeKind::Counts => {
+            let records: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().collect(),
+                one => vec![one],
+            };
+            let _ = writeln!(out, "  {LABEL}{label}{LABEL:#}");
+            for record in records {
+                let fields: Vec<String> = attribute
+                    .columns
+                    .iter()
+                    .filter_map(|c| {
+                        let text = cell(&record[c.key]);
+                        (!text.is_empty()).then(|| format!("{} {}", c.label, text))
+                    })
+                    .collect();
+                let _ = writeln!(out, "    {}", escape_control(&fields.join("  ")));
+            }
+        }
+        AttributeKind::Text | AttributeKind::Date | AttributeKind::Number => {
+            let _ = writeln!(
+                out,
+                "  {LABEL}{label}{LABEL:#} {}",
+                escape_control(&cell(value))
             );
         }
-        if !d.cnames.is_empty() {
-            let _ = write!(
-                line,
-                " {DIM}(via {}){DIM:#}",
-                escape_control(&d.cnames.join(", "))
-            );
-        }
-        out.push_str(&line);
-        out.push('\n');
+        AttributeKind::Tree | AttributeKind::Flag | AttributeKind::Map => {}
     }
-    for t in &a.ip_traffic {
-        let _ = writeln!(
-            out,
-            "  {}  {}:{}",
-            escape_control(t.transport_layer_protocol.as_deref().unwrap_or("?")),
-            escape_control(&t.destination_ip),
-            t.destination_port
-                .map(|p| p.to_string())
-                .unwrap_or_default()
-        );
-    }
-    for h in &a.http_conversations {
-        let _ = writeln!(
-            out,
-            "  HTTP {} {}{}",
-            escape_control(h.request_method.as_deref().unwrap_or("?")),
-            escape_control(&h.url),
-            h.response_status_code
-                .map(|c| format!(" → {VALUE}{c}{VALUE:#}"))
-                .unwrap_or_default()
-        );
-    }
-    if a.dns_lookups.is_empty() && a.ip_traffic.is_empty() && a.http_conversations.is_empty() {
-        let _ = writeln!(out, "  {DIM}(none seen){DIM:#}");
-    }
+}
 
-    section(&mut out, "Files");
-    for f in &a.files_dropped {
-        let _ = writeln!(
-            out,
-            "  {LABEL}dropped{LABEL:#}  {}{}{}",
-            escape_control(&f.path),
-            f.file_type
-                .as_deref()
-                .map(|t| format!("  {DIM}{}{DIM:#}", escape_control(t)))
-                .unwrap_or_default(),
-            f.sha256
-                .as_deref()
-                .map(|h| format!("  sha256 {}", escape_control(h)))
-                .unwrap_or_default()
-        );
-    }
-    for c in &a.files_copied {
-        let _ = writeln!(
-            out,
-            "  {LABEL}copied{LABEL:#}   {} → {}",
-            escape_control(&c.source),
-            escape_control(&c.destination)
-        );
-    }
-    if let Some(hosts) = &a.hosts_file {
-        let _ = writeln!(
-            out,
-            "  {LABEL}hosts file{LABEL:#} {}",
-            escape_control(hosts)
-        );
-    }
-    list(&mut out, "written", &a.files_written);
-    list(&mut out, "deleted", &a.files_deleted);
-    list(&mut out, "times changed", &a.files_attribute_changed);
-    list(&mut out, "opened", &a.files_opened);
-
-    section(&mut out, "Registry");
-    for r in &a.registry_keys_set {
-        let _ = writeln!(
-            out,
-            "  {LABEL}set{LABEL:#}      {} = {VALUE}{}{VALUE:#}",
-            escape_control(&r.key),
-            escape_control(r.value.as_deref().unwrap_or(""))
-        );
-    }
-    list(&mut out, "deleted", &a.registry_keys_deleted);
-    list(&mut out, "opened", &a.registry_keys_opened);
-
-    section(&mut out, "Services and tasks");
-    for s in &a.service_details {
-        let _ = writeln!(
-            out,
-            "  {LABEL}service{LABEL:#}  {}{}{}",
-            escape_control(&s.name),
-            s.image_path
-                .as_deref()
-                .map(|i| format!(" → {VALUE}{}{VALUE:#}", escape_control(i)))
-                .unwrap_or_default(),
-            s.start_type
-                .as_deref()
-                .map(|t| format!(" {DIM}({} start){DIM:#}", escape_control(t)))
-                .unwrap_or_default()
-        );
-    }
-    list(&mut out, "services created", &a.services_created);
-    list(&mut out, "services started", &a.services_started);
-    list(&mut out, "services stopped", &a.services_stopped);
-    list(&mut out, "services opened", &a.services_opened);
-    list(&mut out, "services deleted", &a.services_deleted);
-    for t in &a.scheduled_tasks_created {
-        let mut line = format!("  {LABEL}task{LABEL:#}     {}", escape_control(&t.name));
-        if let Some(trigger) = &t.trigger {
-            let _ = write!(line, " {DIM}({}){DIM:#}", escape_control(trigger));
+/// The attributes read best in a line format of their own; false for the others.
+fn own_format(out: &mut String, name: &str, a: &BehaviourAttributes) -> bool {
+    match name {
+        "processes_tree" => {
+            for (n, root) in a.processes_tree.iter().enumerate() {
+                draw(out, root, "", n + 1 == a.processes_tree.len());
+            }
         }
-        if let Some(command) = &t.command {
-            let _ = write!(line, " → {VALUE}{}{VALUE:#}", escape_control(command));
+        "dns_lookups" => {
+            for d in &a.dns_lookups {
+                let mut line = format!("  DNS  {}", escape_control(&d.hostname));
+                if !d.resolved_ips.is_empty() {
+                    let _ = write!(
+                        line,
+                        " → {VALUE}{}{VALUE:#}",
+                        escape_control(&d.resolved_ips.join(", "))
+                    );
+                }
+                if !d.cnames.is_empty() {
+                    let _ = write!(
+                        line,
+                        " {DIM}(via {}){DIM:#}",
+                        escape_control(&d.cnames.join(", "))
+                    );
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
         }
-        if let Some(xml) = &t.xml_file {
-            let _ = write!(line, " {DIM}defined in{DIM:#} {}", escape_control(xml));
+        "ip_traffic" => {
+            for t in &a.ip_traffic {
+                let _ = writeln!(
+                    out,
+                    "  {}  {}:{}",
+                    escape_control(t.transport_layer_protocol.as_deref().unwrap_or("?")),
+                    escape_control(&t.destination_ip),
+                    t.destination_port
+                        .map(|p| p.to_string())
+                        .unwrap_or_default()
+                );
+            }
         }
-        out.push_str(&line);
-        out.push('\n');
+        "http_conversations" => {
+            for h in &a.http_conversations {
+                let _ = writeln!(
+                    out,
+                    "  HTTP {} {}{}",
+                    escape_control(h.request_method.as_deref().unwrap_or("?")),
+                    escape_control(&h.url),
+                    h.response_status_code
+                        .map(|c| format!(" → {VALUE}{c}{VALUE:#}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        "files_dropped" => {
+            for f in &a.files_dropped {
+                let _ = writeln!(
+                    out,
+                    "  {LABEL}dropped{LABEL:#}  {}{}{}",
+                    escape_control(&f.path),
+                    f.file_type
+                        .as_deref()
+                        .map(|t| format!("  {DIM}{}{DIM:#}", escape_control(t)))
+                        .unwrap_or_default(),
+                    f.sha256
+                        .as_deref()
+                        .map(|h| format!("  sha256 {}", escape_control(h)))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        "files_copied" => {
+            for c in &a.files_copied {
+                let _ = writeln!(
+                    out,
+                    "  {LABEL}copied{LABEL:#}   {} → {}",
+                    escape_control(&c.source),
+                    escape_control(&c.destination)
+                );
+            }
+        }
+        "registry_keys_set" => {
+            for r in &a.registry_keys_set {
+                let _ = writeln!(
+                    out,
+                    "  {LABEL}set{LABEL:#}      {} = {VALUE}{}{VALUE:#}",
+                    escape_control(&r.key),
+                    escape_control(r.value.as_deref().unwrap_or(""))
+                );
+            }
+        }
+        "service_details" => {
+            for s in &a.service_details {
+                let _ = writeln!(
+                    out,
+                    "  {LABEL}service{LABEL:#}  {}{}{}",
+                    escape_control(&s.name),
+                    s.image_path
+                        .as_deref()
+                        .map(|i| format!(" → {VALUE}{}{VALUE:#}", escape_control(i)))
+                        .unwrap_or_default(),
+                    s.start_type
+                        .as_deref()
+                        .map(|t| format!(" {DIM}({} start){DIM:#}", escape_control(t)))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        "scheduled_tasks_created" => {
+            for t in &a.scheduled_tasks_created {
+                let mut line = format!("  {LABEL}task{LABEL:#}     {}", escape_control(&t.name));
+                if let Some(trigger) = &t.trigger {
+                    let _ = write!(line, " {DIM}({}){DIM:#}", escape_control(trigger));
+                }
+                if let Some(command) = &t.command {
+                    let _ = write!(line, " → {VALUE}{}{VALUE:#}", escape_control(command));
+                }
+                if let Some(xml) = &t.xml_file {
+                    let _ = write!(line, " {DIM}defined in{DIM:#} {}", escape_control(xml));
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        "wmi_subscriptions" => {
+            for w in &a.wmi_subscriptions {
+                let _ = writeln!(
+                    out,
+                    "  {LABEL}WMI {}{LABEL:#} {} {}",
+                    escape_control(&w.kind),
+                    escape_control(&w.name),
+                    escape_control(w.detail.as_deref().unwrap_or(""))
+                );
+            }
+        }
+        "signature_matches" => signatures(out, &a.signature_matches),
+        "mitre_attack_techniques" => attack(out, &a.mitre_attack_techniques),
+        _ => return false,
     }
-    for w in &a.wmi_subscriptions {
-        let _ = writeln!(
-            out,
-            "  {LABEL}WMI {}{LABEL:#} {} {}",
-            escape_control(&w.kind),
-            escape_control(&w.name),
-            escape_control(w.detail.as_deref().unwrap_or(""))
-        );
-    }
-    list(&mut out, "named pipes", &a.named_pipes);
+    true
+}
 
-    let other: [(&str, &[String]); 6] = [
-        ("mutexes created", &a.mutexes_created),
-        ("mutexes opened", &a.mutexes_opened),
-        ("modules loaded", &a.modules_loaded),
-        ("calls highlighted", &a.calls_highlighted),
-        ("terminated", &a.processes_terminated),
-        ("killed", &a.processes_killed),
-    ];
-    if other.iter().any(|(_, items)| !items.is_empty()) {
-        section(&mut out, "Other");
-        for (label, items) in other {
-            list(&mut out, label, items);
-        }
-    }
-
-    section(&mut out, "Sigma rules");
+/// Sigma's standing (not run, nothing matched, counts), then the hits most severe first.
+fn sigma_section(out: &mut String, a: &BehaviourAttributes) {
     match &a.sigma_analysis_stats {
         Some(stats) if !a.sigma_analysis_results.is_empty() => {
             let _ = writeln!(
@@ -268,34 +335,29 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
         }
         None => {}
     }
-    sigma(&mut out, &a.sigma_analysis_results);
+    sigma(out, &a.sigma_analysis_results);
+}
 
-    if !a.signature_matches.is_empty() {
-        section(&mut out, "Signatures");
-        for m in &a.signature_matches {
-            let severity = m
-                .severity
-                .as_deref()
-                .unwrap_or_default()
-                .trim_start_matches("IMPACT_SEVERITY_")
-                .to_ascii_lowercase();
-            let style = level_style(&severity);
-            let _ = writeln!(
-                out,
-                "  {style}{:<13}{style:#} {LABEL}{}{LABEL:#} {}",
-                escape_control(&severity.to_ascii_uppercase()),
-                escape_control(m.name.as_deref().unwrap_or("?")),
-                escape_control(&m.description)
-            );
-            for data in m.match_data.iter().take(QUOTED_EVENTS_PER_RULE) {
-                let _ = writeln!(out, "      {}", escape_control(data));
-            }
+fn signatures(out: &mut String, matches: &[SignatureMatch]) {
+    for m in matches {
+        let severity = m
+            .severity
+            .as_deref()
+            .unwrap_or_default()
+            .trim_start_matches("IMPACT_SEVERITY_")
+            .to_ascii_lowercase();
+        let style = level_style(&severity);
+        let _ = writeln!(
+            out,
+            "  {style}{:<13}{style:#} {LABEL}{}{LABEL:#} {}",
+            escape_control(&severity.to_ascii_uppercase()),
+            escape_control(m.name.as_deref().unwrap_or("?")),
+            escape_control(&m.description)
+        );
+        for data in m.match_data.iter().take(QUOTED_EVENTS_PER_RULE) {
+            let _ = writeln!(out, "      {}", escape_control(data));
         }
     }
-
-    section(&mut out, "ATT&CK techniques");
-    attack(&mut out, &a.mitre_attack_techniques);
-    out
 }
 
 /// Sigma levels from most to least severe; unknown levels last.
@@ -393,10 +455,6 @@ fn is_bookkeeping_field(name: &str) -> bool {
 }
 
 fn attack(out: &mut String, techniques: &[MitreAttackTechnique]) {
-    if techniques.is_empty() {
-        let _ = writeln!(out, "  {DIM}(none){DIM:#}");
-        return;
-    }
     for technique in techniques {
         let severity = technique
             .severity
@@ -428,7 +486,7 @@ fn attack(out: &mut String, techniques: &[MitreAttackTechnique]) {
     }
 }
 
-fn section(out: &mut String, title: &str) {
+fn heading(out: &mut String, title: &str) {
     let _ = writeln!(out, "\n{HEADING}{title}{HEADING:#}");
 }
 
@@ -457,5 +515,39 @@ fn draw(out: &mut String, node: &ProcessNode, prefix: &str, last: bool) {
     let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
     for (n, child) in node.children.iter().enumerate() {
         draw(out, child, &child_prefix, n + 1 == node.children.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_list_attribute_is_shown_under_its_label() {
+        // One value in every list-of-strings attribute of the table, e.g. `processes_killed`,
+        // which had no line in this report before the table drove it.
+        let strings = ATTRIBUTES
+            .iter()
+            .filter(|a| a.kind == AttributeKind::Strings && a.section != Section::Bookkeeping);
+        let mut attributes = serde_json::Map::new();
+        for attribute in strings.clone() {
+            let value = format!("value-of-{}", attribute.name);
+            attributes.insert(attribute.name.to_string(), serde_json::json!([value]));
+        }
+        let behaviour: FileBehaviour = serde_json::from_value(serde_json::json!({
+            "id": "x_CAPE Sandbox", "type": "file_behaviour", "attributes": attributes
+        }))
+        .expect("attributes deserialise");
+        let text = anstream::adapter::strip_str(&render_behaviour(&behaviour, &[])).to_string();
+        for attribute in strings {
+            let value = format!("value-of-{}", attribute.name);
+            let shown = match attribute.section {
+                // The report's facts are one line each: `tags value-of-tags`.
+                Section::Report => format!("{} {value}\n", inline_label(attribute)),
+                _ => format!("  {}\n    {value}\n", inline_label(attribute)),
+            };
+            assert!(text.contains(&shown), "no `{shown}` in\n{text}");
+        }
+        assert!(text.contains("\nOther\n  mutexes created\n"), "{text}");
     }
 }

@@ -128,6 +128,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 deadline(request_timeout, req, next)
             })),
         )
+        .route("/sandscope/schema", get(crate::schema_api::schema))
         .merge(authenticated)
         .fallback(api_not_found);
 

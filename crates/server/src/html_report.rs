@@ -1,10 +1,12 @@
-//! The self-contained HTML rendering of one report (`GET /file_behaviours/{id}/html`).
+//! The self-contained HTML rendering of one report (`GET /file_behaviours/{id}/html`), every
+//! attribute shown as the model's attribute table says (label, section, columns).
 //!
 //! Every value in a report comes from a log an attacker wrote (command lines carry `<script>`),
 //! so every value goes through [`escape`]; the page has no script at all and is served with a
 //! Content-Security-Policy that forbids scripts, so even a missed escape could not run code.
 
-use sandscope_model::{BehaviourAttributes, FileBehaviour, ProcessNode};
+use sandscope_model::{ATTRIBUTES, Attribute, AttributeKind, Column, FileBehaviour, Section};
+use serde_json::Value;
 use std::fmt::Write;
 
 /// HTML-escape text for element content and double- or single-quoted attribute values.
@@ -33,9 +35,9 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;tex
 code,li,td{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-all}\
 ul.tree,ul.tree ul{list-style:none;padding-left:1.2em}.pid{color:#777}";
 
-/// Render one report as a complete HTML document.
+/// Render one report as a complete HTML document: the report's facts, then every shown
+/// attribute with a value, section by section as the attribute table orders them.
 pub fn render(report: &FileBehaviour) -> String {
-    let a = &report.attributes;
     let mut html = String::new();
     let _ = write!(
         html,
@@ -44,189 +46,82 @@ pub fn render(report: &FileBehaviour) -> String {
         escape(&format!("Behaviour report {}", report.id)),
         escape(&report.id)
     );
-    metadata(&mut html, report.sha256(), a);
-    if !a.processes_tree.is_empty() {
-        html.push_str("<h2>Process tree</h2>\n<ul class=\"tree\">");
-        for node in &a.processes_tree {
-            tree_node(&mut html, node, 0);
+    // The attributes as served, so each attribute is read by its table entry's name and
+    // columns; serialising plain data cannot fail, and an empty object shows nothing.
+    let attributes = serde_json::to_value(&report.attributes).unwrap_or_default();
+    metadata(&mut html, report.sha256(), &attributes);
+    for section in Section::SHOWN.into_iter().filter(|s| *s != Section::Report) {
+        for attribute in ATTRIBUTES.iter().filter(|a| a.section == section) {
+            if let Some(value) = attributes.get(attribute.name) {
+                shown(&mut html, attribute, value);
+            }
         }
-        html.push_str("</ul>\n");
     }
-    list(&mut html, "Processes created", &a.processes_created);
-    list(&mut html, "Command executions", &a.command_executions);
-    list(&mut html, "Processes terminated", &a.processes_terminated);
-    list(&mut html, "Processes killed", &a.processes_killed);
-    list(&mut html, "Processes injected", &a.processes_injected);
-    table(
-        &mut html,
-        "DNS lookups",
-        &["hostname", "resolved IPs", "CNAMEs"],
-        a.dns_lookups.iter().map(|d| {
-            vec![
-                d.hostname.clone(),
-                d.resolved_ips.join(", "),
-                d.cnames.join(", "),
-            ]
-        }),
-    );
-    table(
-        &mut html,
-        "IP traffic",
-        &["destination", "port", "protocol"],
-        a.ip_traffic.iter().map(|t| {
-            vec![
-                t.destination_ip.clone(),
-                t.destination_port
-                    .map(|p| p.to_string())
-                    .unwrap_or_default(),
-                t.transport_layer_protocol.clone().unwrap_or_default(),
-            ]
-        }),
-    );
-    table(
-        &mut html,
-        "HTTP conversations",
-        &["method", "URL", "status"],
-        a.http_conversations.iter().map(|h| {
-            vec![
-                h.request_method.clone().unwrap_or_default(),
-                h.url.clone(),
-                h.response_status_code
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
-            ]
-        }),
-    );
-    list(&mut html, "Files opened", &a.files_opened);
-    list(&mut html, "Files written", &a.files_written);
-    list(&mut html, "Files deleted", &a.files_deleted);
-    list(
-        &mut html,
-        "Files with changed attributes",
-        &a.files_attribute_changed,
-    );
-    table(
-        &mut html,
-        "Files dropped",
-        &["path", "SHA-256", "type"],
-        a.files_dropped.iter().map(|f| {
-            vec![
-                f.path.clone(),
-                f.sha256.clone().unwrap_or_default(),
-                f.file_type.clone().unwrap_or_default(),
-            ]
-        }),
-    );
-    table(
-        &mut html,
-        "Files copied",
-        &["source", "destination"],
-        a.files_copied
-            .iter()
-            .map(|f| vec![f.source.clone(), f.destination.clone()]),
-    );
-    list(&mut html, "Registry keys opened", &a.registry_keys_opened);
-    table(
-        &mut html,
-        "Registry keys set",
-        &["key", "value"],
-        a.registry_keys_set
-            .iter()
-            .map(|r| vec![r.key.clone(), r.value.clone().unwrap_or_default()]),
-    );
-    list(&mut html, "Registry keys deleted", &a.registry_keys_deleted);
-    list(&mut html, "Services created", &a.services_created);
-    list(&mut html, "Services started", &a.services_started);
-    list(&mut html, "Services opened", &a.services_opened);
-    list(&mut html, "Services stopped", &a.services_stopped);
-    list(&mut html, "Services deleted", &a.services_deleted);
-    table(
-        &mut html,
-        "Scheduled tasks created",
-        &["name", "command", "trigger"],
-        a.scheduled_tasks_created.iter().map(|t| {
-            vec![
-                t.name.clone(),
-                t.command.clone().unwrap_or_default(),
-                t.trigger.clone().unwrap_or_default(),
-            ]
-        }),
-    );
-    table(
-        &mut html,
-        "WMI subscriptions",
-        &["kind", "name", "operation", "detail"],
-        a.wmi_subscriptions.iter().map(|w| {
-            vec![
-                w.kind.clone(),
-                w.name.clone(),
-                w.operation.clone().unwrap_or_default(),
-                w.detail.clone().unwrap_or_default(),
-            ]
-        }),
-    );
-    list(&mut html, "Mutexes created", &a.mutexes_created);
-    list(&mut html, "Mutexes opened", &a.mutexes_opened);
-    list(&mut html, "Named pipes", &a.named_pipes);
-    list(&mut html, "Modules loaded", &a.modules_loaded);
-    table(
-        &mut html,
-        "Sigma rule hits",
-        &["level", "rule", "source", "author"],
-        a.sigma_analysis_results.iter().map(|s| {
-            vec![
-                s.rule_level.clone(),
-                s.rule_title.clone(),
-                s.rule_source.clone(),
-                s.rule_author.clone(),
-            ]
-        }),
-    );
-    table(
-        &mut html,
-        "MITRE ATT&CK techniques",
-        &["technique", "severity", "description"],
-        a.mitre_attack_techniques.iter().map(|m| {
-            vec![
-                m.id.clone(),
-                m.severity.clone(),
-                m.signature_description.clone(),
-            ]
-        }),
-    );
-    table(
-        &mut html,
-        "Signatures",
-        &["name", "severity", "description"],
-        a.signature_matches.iter().map(|s| {
-            vec![
-                s.name.clone().unwrap_or_default(),
-                s.severity.clone().unwrap_or_default(),
-                s.description.clone(),
-            ]
-        }),
-    );
-    list(&mut html, "Tags", &a.tags);
     html.push_str("</body></html>\n");
     html
 }
 
-fn metadata(html: &mut String, sha256: &str, a: &BehaviourAttributes) {
-    let mut rows = vec![
-        vec!["SHA-256".to_string(), sha256.to_string()],
-        vec!["sandbox".to_string(), a.sandbox_name.clone()],
-    ];
-    if let Some(date) = a.analysis_date {
-        let when = utc_text(date);
-        rows.push(vec!["analysis date".to_string(), when]);
+fn shown(html: &mut String, attribute: &Attribute, value: &Value) {
+    let title = attribute.label;
+    match attribute.kind {
+        AttributeKind::Tree => {
+            let _ = write!(html, "<h2>{}</h2>\n<ul class=\"tree\">", escape(title));
+            for node in value.as_array().into_iter().flatten() {
+                tree_node(html, node, 0);
+            }
+            html.push_str("</ul>\n");
+        }
+        AttributeKind::Records => table(
+            html,
+            title,
+            attribute.columns,
+            value.as_array().into_iter().flatten(),
+        ),
+        AttributeKind::Counts => table(html, title, attribute.columns, std::iter::once(value)),
+        AttributeKind::Strings => list(
+            html,
+            title,
+            value.as_array().into_iter().flatten().map(cell),
+        ),
+        AttributeKind::Text | AttributeKind::Date | AttributeKind::Number => {
+            list(html, title, std::iter::once(cell(value)))
+        }
+        AttributeKind::Flag | AttributeKind::Map => {}
     }
-    if let Some(behash) = &a.behash {
-        rows.push(vec!["behash".to_string(), behash.clone()]);
+}
+
+/// One value as text: strings as they are, lists joined, absent as nothing.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
     }
-    if !a.verdicts.is_empty() {
-        rows.push(vec!["verdicts".to_string(), a.verdicts.join(", ")]);
+}
+
+fn metadata(html: &mut String, sha256: &str, attributes: &Value) {
+    let mut rows = vec![("SHA-256".to_string(), sha256.to_string())];
+    for attribute in ATTRIBUTES.iter().filter(|a| a.section == Section::Report) {
+        let Some(value) = attributes.get(attribute.name) else {
+            continue;
+        };
+        let text = match (attribute.kind, value.as_i64()) {
+            (AttributeKind::Date, Some(seconds)) => utc_text(seconds),
+            _ => cell(value),
+        };
+        rows.push((attribute.label.to_string(), text));
     }
-    table(html, "Report", &["", ""], rows.into_iter());
+    html.push_str("<h2>Report</h2>\n<table>");
+    for (label, text) in rows {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(&label),
+            escape(&text)
+        );
+    }
+    html.push_str("</table>\n");
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` without a date library (civil-from-days).
@@ -250,19 +145,20 @@ fn utc_text(seconds: i64) -> String {
     )
 }
 
-fn tree_node(html: &mut String, node: &ProcessNode, depth: usize) {
+fn tree_node(html: &mut String, node: &Value, depth: usize) {
     let _ = write!(
         html,
         "<li><span class=\"pid\">[{}]</span> <code>{}</code>",
-        escape(&node.process_id),
-        escape(&node.name)
+        escape(&cell(&node["process_id"])),
+        escape(&cell(&node["name"]))
     );
-    if !node.children.is_empty() {
+    let children = node["children"].as_array().filter(|c| !c.is_empty());
+    if let Some(children) = children {
         if depth >= MAX_TREE_DEPTH {
             html.push_str(" <em>(deeper levels not shown)</em>");
         } else {
             html.push_str("<ul>");
-            for child in &node.children {
+            for child in children {
                 tree_node(html, child, depth + 1);
             }
             html.push_str("</ul>");
@@ -271,42 +167,40 @@ fn tree_node(html: &mut String, node: &ProcessNode, depth: usize) {
     html.push_str("</li>");
 }
 
-fn list(html: &mut String, title: &str, values: &[String]) {
-    if values.is_empty() {
+fn list(html: &mut String, title: &str, values: impl Iterator<Item = String>) {
+    let mut items = String::new();
+    for value in values {
+        let _ = write!(items, "<li>{}</li>", escape(&value));
+    }
+    if items.is_empty() {
         return;
     }
-    let _ = write!(html, "<h2>{}</h2>\n<ul>", escape(title));
-    for value in values {
-        let _ = write!(html, "<li>{}</li>", escape(value));
-    }
-    html.push_str("</ul>\n");
+    let _ = write!(html, "<h2>{}</h2>\n<ul>{items}</ul>\n", escape(title));
 }
 
-fn table(
+/// Records as rows of their columns.
+fn table<'a>(
     html: &mut String,
     title: &str,
-    headers: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
+    columns: &[Column],
+    records: impl Iterator<Item = &'a Value>,
 ) {
     let mut body = String::new();
-    for row in rows {
+    for record in records {
         body.push_str("<tr>");
-        for cell in row {
-            let _ = write!(body, "<td>{}</td>", escape(&cell));
+        for column in columns {
+            let _ = write!(body, "<td>{}</td>", escape(&cell(&record[column.key])));
         }
         body.push_str("</tr>");
     }
     if body.is_empty() {
         return;
     }
-    let _ = write!(html, "<h2>{}</h2>\n<table>", escape(title));
-    if headers.iter().any(|h| !h.is_empty()) {
-        html.push_str("<tr>");
-        for header in headers {
-            let _ = write!(html, "<th>{}</th>", escape(header));
-        }
-        html.push_str("</tr>");
+    let _ = write!(html, "<h2>{}</h2>\n<table><tr>", escape(title));
+    for column in columns {
+        let _ = write!(html, "<th>{}</th>", escape(column.label));
     }
+    html.push_str("</tr>");
     html.push_str(&body);
     html.push_str("</table>\n");
 }
@@ -328,5 +222,35 @@ mod tests {
         assert_eq!(utc_text(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc_text(1_669_405_151), "2022-11-25 19:39:11 UTC");
         assert_eq!(utc_text(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn every_attribute_of_a_real_report_is_shown_under_its_label() {
+        // PsExec run as SYSTEM: its service's binary and start type (`service_details`) were
+        // missing from this page before the attribute table drove it.
+        let log = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack/EVTX_full_APT_attack_steps/",
+            "ID11,13,17,18-PSexec as system execution.evtx"
+        );
+        let read = sandscope_read::read_all(std::path::Path::new(log)).expect("log reads");
+        let report = sandscope_report::build_report(&read.events, &Default::default())
+            .expect("report builds")
+            .behaviour;
+        let html = render(&report);
+        let json = serde_json::to_value(&report.attributes).expect("serialises");
+        let shown: Vec<&Attribute> = ATTRIBUTES
+            .iter()
+            .filter(|a| a.section != Section::Bookkeeping && json.get(a.name).is_some())
+            .collect();
+        assert!(shown.len() > 10, "{}", shown.len());
+        for attribute in shown {
+            let label = format!(">{}<", escape(attribute.label));
+            assert!(html.contains(&label), "{} missing", attribute.name);
+        }
+        assert!(
+            html.contains(r"<td>PSEXESVC</td><td>%SystemRoot%\PSEXESVC.exe</td><td>demand</td>"),
+            "{html}"
+        );
     }
 }

@@ -36,6 +36,7 @@ pub mod tls;
 mod api;
 mod export_api;
 mod lanes;
+mod schema_api;
 mod spool;
 mod ui;
 

@@ -121,24 +121,28 @@
 
   // ---------- search ----------
 
-  const MODIFIERS = [
-    ["behaviour:", "any string in any behaviour report (processes, files, registry, network…)"],
-    ["behaviour_files:", "files opened, written, deleted, dropped, copied — e.g. behaviour_files:@tutanota.com"],
-    ["behaviour_processes:", "processes created, terminated, killed, injected and command lines"],
-    ["behaviour_created_processes:", "processes created"],
-    ["behaviour_injected_processes:", "processes injected into"],
-    ["behaviour_command_executions:", "command lines"],
-    ["behaviour_network:", "DNS names, resolved IPs, contacted IPs, URLs"],
-    ["behaviour_registry:", "registry keys opened, set, deleted"],
-    ["behaviour_services:", "services created, started, stopped, deleted"],
-    ["behaviour_tags:", "behaviour tags, e.g. behaviour_tags:persistence"],
-    ["behaviour_signature:", "signature names and descriptions"],
-    ["sigma_rule:", "Sigma rule id or title that matched"],
-    ["attack_technique:", "MITRE ATT&CK technique, e.g. attack_technique:T1003"],
-    ["sandbox_name:", "sandbox, e.g. sandbox_name:\"Microsoft Sysinternals\""],
-    ["behash:", "behaviour hash"],
-    ["\"\\\"a\\\\b\\\"\"", "a value wrapped in escaped quotes is an exact phrase; AND, OR, NOT and ( ) combine terms"],
-  ];
+  // The attribute table and the query modifiers, as the server's own tables define them
+  // (GET /sandscope/schema): fetched once, again only after a failure.
+  let schemaRequest = null;
+  function schema() {
+    if (!schemaRequest) {
+      schemaRequest = api("/sandscope/schema").then((body) => body.data, (error) => {
+        schemaRequest = null;
+        throw error;
+      });
+    }
+    return schemaRequest;
+  }
+
+  /** The query help: every modifier the parser accepts, with its other names and an example. */
+  function modifierHelp(list, modifiers) {
+    clear(list);
+    for (const m of modifiers) {
+      const names = m.written ? [m.name].concat(m.aliases || []).map((n) => n + ":").join("  ") : m.name;
+      list.append(el("dt", {}, names),
+        el("dd", {}, String(m.help), " (", String(m.kind), ") — e.g. ", el("code", {}, String(m.example))));
+    }
+  }
 
   function highlight(value, query) {
     // Mark the first occurrence of any literal of the query in the value (text nodes only).
@@ -173,8 +177,13 @@
       const text = input.value.trim();
       if (text) location.hash = "#/search?" + new URLSearchParams({ q: text }).toString();
     });
+    const helpList = el("dl", { id: "modifier-help" });
     const help = el("details", { class: "help" }, el("summary", {}, "Search modifiers"),
-      el("dl", {}, MODIFIERS.map(([name, what]) => [el("dt", {}, name), el("dd", {}, what)])));
+      el("p", {}, "A bare word searches all behaviour text. A value wrapped in escaped quotes (",
+        el("code", {}, "\"\\\"a\\\\b\\\"\""), ") is an exact phrase; * is a wildcard; AND, OR, NOT and ( ) combine terms."),
+      helpList);
+    schema().then((s) => modifierHelp(helpList, s.modifiers),
+      (error) => { clear(helpList); helpList.append(errorBox(error)); });
     const results = el("div", { id: "results" });
     show(el("h1", {}, "Search behaviour"), form, help, results);
     if (!q) return;
@@ -262,48 +271,48 @@
         el("li", {}, `${t.id} ${t.name}`))))));
   }
 
-  function attributesPanel(a, mitre) {
-    const s = (v) => (v === undefined || v === null ? "" : String(v));
-    return [
-      section("Process tree", processTree(a.processes_tree, 0)),
-      section("Command executions", valueList(a.command_executions)),
-      section("Processes created", valueList(a.processes_created)),
-      section("Processes injected", valueList(a.processes_injected)),
-      section("Processes terminated", valueList(a.processes_terminated)),
-      section("DNS lookups", table(["hostname", "resolved IPs"],
-        (a.dns_lookups || []).map((d) => [s(d.hostname), (d.resolved_ips || []).join(", ")])), ),
-      section("IP traffic", table(["destination", "port", "protocol"],
-        (a.ip_traffic || []).map((t) => [s(t.destination_ip), s(t.destination_port), s(t.transport_layer_protocol)]))),
-      section("HTTP", table(["method", "URL", "status"],
-        (a.http_conversations || []).map((h) => [s(h.request_method), s(h.url), s(h.response_status_code)]))),
-      section("Files",
-        a.files_written && a.files_written.length ? [el("h4", {}, "written"), valueList(a.files_written)] : null,
-        a.files_dropped && a.files_dropped.length ? [el("h4", {}, "dropped"),
-          table(["path", "SHA-256", "type"], a.files_dropped.map((f) => [s(f.path), s(f.sha256), s(f.type)]))] : null,
-        a.files_deleted && a.files_deleted.length ? [el("h4", {}, "deleted"), valueList(a.files_deleted)] : null,
-        a.files_opened && a.files_opened.length ? [el("h4", {}, "opened"), valueList(a.files_opened)] : null,
-        a.files_copied && a.files_copied.length ? [el("h4", {}, "copied"),
-          table(["source", "destination"], a.files_copied.map((f) => [s(f.source), s(f.destination)]))] : null),
-      section("Registry",
-        table(["key set", "value"], (a.registry_keys_set || []).map((r) => [s(r.key), s(r.value)])),
-        a.registry_keys_deleted && a.registry_keys_deleted.length ? [el("h4", {}, "deleted"), valueList(a.registry_keys_deleted)] : null,
-        a.registry_keys_opened && a.registry_keys_opened.length ? [el("h4", {}, "opened"), valueList(a.registry_keys_opened)] : null),
-      section("Services and tasks",
-        ["services_created", "services_started", "services_stopped", "services_deleted", "services_opened"]
-          .filter((k) => a[k] && a[k].length).map((k) => [el("h4", {}, k.replace("services_", "services ")), valueList(a[k])]),
-        table(["scheduled task", "command", "trigger"], (a.scheduled_tasks_created || []).map((t) => [s(t.name), s(t.command), s(t.trigger)])),
-        table(["WMI", "name", "detail"], (a.wmi_subscriptions || []).map((w) => [s(w.kind), s(w.name), s(w.detail)]))),
-      section("Sigma hits", table(["level", "rule", "author", "source"],
-        (a.sigma_analysis_results || []).map((r) => [levelBadge(r.rule_level), s(r.rule_title), s(r.rule_author), s(r.rule_source)]))),
-      section("ATT&CK techniques",
-        table(["technique", "severity", "description"],
-          (a.mitre_attack_techniques || []).map((t) => [s(t.id), s(t.severity), s(t.signature_description)])),
-        mitreTree(mitre)),
-      section("Mutexes", valueList([].concat(a.mutexes_created || [], a.mutexes_opened || []))),
-      section("Named pipes", valueList(a.named_pipes)),
-      section("Modules loaded", valueList(a.modules_loaded)),
-      section("Tags", valueList(a.tags)),
-    ].filter(Boolean);
+  /** One value as text: lists joined, absent as nothing. */
+  function cellText(value) {
+    if (value === undefined || value === null) return "";
+    if (Array.isArray(value)) return value.map(cellText).join(", ");
+    return String(value);
+  }
+
+  /** One attribute's value, shown as its kind and columns say. */
+  function attributeContent(attribute, value) {
+    const columns = attribute.columns || [];
+    const cell = (record, column) => column.key === "rule_level"
+      ? levelBadge(record[column.key]) : cellText(record[column.key]);
+    switch (attribute.kind) {
+      case "tree": return processTree(value, 0);
+      case "strings": return valueList(value);
+      case "records": return Array.isArray(value)
+        ? table(columns.map((c) => c.label), value.map((r) => columns.map((c) => cell(r || {}, c)))) : null;
+      case "counts": return table(columns.map((c) => c.label), [columns.map((c) => cell(value || {}, c))]);
+      case "date": return valueList([new Date(Number(value) * 1000).toISOString()]);
+      case "text": case "number": return valueList([cellText(value)]);
+      default: return null;
+    }
+  }
+
+  /** Every shown attribute with a value, section by section as the attribute table orders them. */
+  function attributesPanel(a, mitre, tables) {
+    const groups = [];
+    for (const sec of tables.sections) {
+      const present = tables.attributes.filter((attribute) => attribute.section === sec.id && a[attribute.name] !== undefined);
+      if (sec.id === "report") {
+        // The report's facts are single values: one table of label and value.
+        const facts = table(["", ""], present.map((attribute) => [attribute.label,
+          attribute.kind === "date" ? new Date(Number(a[attribute.name]) * 1000).toISOString() : cellText(a[attribute.name])]));
+        if (facts) groups.push(el("div", { class: "group", "data-section": sec.id }, el("h2", {}, sec.title), facts));
+        continue;
+      }
+      const parts = present.map((attribute) => section(attribute.label, attributeContent(attribute, a[attribute.name])));
+      if (sec.id === "attack") parts.push(section("ATT&CK tactics", mitreTree(mitre)));
+      const shown = parts.filter(Boolean);
+      if (shown.length) groups.push(el("div", { class: "group", "data-section": sec.id }, el("h2", {}, sec.title), shown));
+    }
+    return groups;
   }
 
   async function download(path, fallbackName) {
@@ -334,6 +343,7 @@
     let reports = [];
     let summary;
     let trees;
+    let attributeTable;
     try {
       let cursor = "";
       for (let pages = 0; pages < 10; pages++) {
@@ -345,6 +355,7 @@
         if (!cursor) break;
       }
       summary = (await api(`/files/${encodeURIComponent(sha256)}/behaviour_summary`)).data || {};
+      attributeTable = await schema();
       trees = (await api(`/files/${encodeURIComponent(sha256)}/behaviour_mitre_trees`)).data || {};
     } catch (error) {
       show(el("h1", {}, "Sample"), errorBox(error));
@@ -379,7 +390,7 @@
         actions.append(logButton, " ", htmlButton);
         panel.append(meta, actions);
       }
-      const content = attributesPanel(entry.attributes, entry.mitre);
+      const content = attributesPanel(entry.attributes, entry.mitre, attributeTable);
       if (!content.length) panel.appendChild(el("p", { class: "muted" }, "Nothing observed."));
       for (const part of content) panel.appendChild(part);
     }
