@@ -6,10 +6,9 @@
 # if either fails. Screenshots and the server log go to $ARTEFACTS_DIR (default
 # target/e2e-artefacts).
 #
-# SANDSCOPE_BIN overrides the binary (e.g. target/debug/examples/serve_memory, the in-memory
-# development server, which takes the same arguments). Without it, the `sandscope` binary is
-# built and used — and the suites are skipped, with a message, while it has no `serve`
-# subcommand yet.
+# SANDSCOPE_BIN overrides the binary (any build of `sandscope`, e.g. target/release/sandscope).
+# Without it, the `sandscope` binary is built and used — and the suites are skipped, with a
+# message, while it has no `serve` subcommand yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -42,7 +42,7 @@ pub(crate) fn convert(
     let sha256 = file
         .and_then(|f| f.sha256.as_deref())
         .map(str::trim)
-        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|s| sandscope_model::is_sha256(s))
         .map(str::to_ascii_lowercase);
     let Some(sha256) = sha256 else {
         let category = report.target.category.as_deref().unwrap_or("file");
@@ -725,7 +725,7 @@ fn dropped(
             .path
             .rsplit('/')
             .next()
-            .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|s| sandscope_model::is_sha256(s))
             .map(str::to_ascii_lowercase);
         push(DroppedFile {
             path: spellings.path(&file.filepath),

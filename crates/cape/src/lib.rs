@@ -163,7 +163,7 @@ pub fn inspect<'a>(source: impl Into<Source<'a>>) -> Result<ReportInfo, CapeErro
         .file
         .and_then(|f| f.sha256)
         .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+        .filter(|s| sandscope_model::is_sha256(s));
     let flavour = match probe.info.version.as_deref() {
         Some(v) if !v.to_ascii_uppercase().contains("CAPE") && is_cuckoo_version(v) => {
             Flavour::Cuckoo

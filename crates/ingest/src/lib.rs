@@ -31,11 +31,11 @@ pub use plan::{Detonation, analysis_folder, plan};
 
 use collect::EventCollector;
 use sandscope_event::SysmonEvent;
-use sandscope_model::{FileBehaviour, MitreAttackTechnique, behaviour_id};
+use sandscope_model::{FileBehaviour, MitreAttackTechnique, behaviour_id, is_sha256};
 use sandscope_read::{EventSink, Format, ReadError, ReadOptions, ReadWarning};
 use sandscope_report::{ReportOptions, SampleSelector, build_report};
 use sandscope_sigma::SigmaEngine;
-use sandscope_store::{NewReport, RawData, RawLog, is_sha256};
+use sandscope_store::{NewReport, RawData, RawLog};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

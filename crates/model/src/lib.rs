@@ -30,7 +30,31 @@ pub fn behaviour_id(sha256: &str, sandbox_name: &str) -> String {
     format!("{sha256}_{sandbox_name}")
 }
 
+/// True for a SHA-256 in hex: 64 hex digits, either case. The one check of that shape every
+/// crate uses; callers that key by it lower-case it.
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Split a report id on the first underscore (a SHA-256 never contains one).
 pub fn split_behaviour_id(id: &str) -> Option<(&str, &str)> {
     id.split_once('_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_is_64_hex_digits_of_either_case() {
+        let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert!(is_sha256(digest));
+        assert!(is_sha256(&digest.to_ascii_uppercase()));
+        assert!(!is_sha256(&digest[1..]), "63 digits");
+        assert!(!is_sha256(&format!("{digest}0")), "65 digits");
+        assert!(!is_sha256(&digest.replace('9', "g")), "not hex");
+        assert!(!is_sha256(&format!(" {}", &digest[1..])), "a space");
+        // 64 bytes but fewer characters: é is two bytes.
+        assert!(!is_sha256(&format!("é{}", &digest[2..])));
+    }
 }

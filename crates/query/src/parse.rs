@@ -384,8 +384,7 @@ impl Parser {
 }
 
 fn bare_term(text: String, quoted: bool, column: usize) -> Result<Query, ParseError> {
-    let is_sha256 = !quoted && text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit());
-    let (modifier, value) = if is_sha256 {
+    let (modifier, value) = if !quoted && sandscope_model::is_sha256(&text) {
         (Modifier::Sha256, Value::Token(text.to_ascii_lowercase()))
     } else {
         (

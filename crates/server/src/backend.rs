@@ -15,9 +15,10 @@
 use sandscope_model::FileBehaviour;
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+
+// One set of search types: a search is asked and answered in the store's own terms, whatever
+// implements the trait; the server turns the answer into VirusTotal's shapes.
+pub use sandscope_store::{Order, SearchHit, SearchLimits, SearchPage, SearchRequest, StoredLog};
 
 /// The largest page any collection endpoint returns (VirusTotal's intelligence-search maximum).
 pub const MAX_LIMIT: usize = 300;
@@ -43,7 +44,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The original log a report was built from (served by `/file_behaviours/{id}/evtx`).
     /// `Ok(None)` when the report is unknown or no log was kept.
-    fn raw_log(&self, behaviour_id: &str) -> Result<Option<RawLog>, BackendError>;
+    fn raw_log(&self, behaviour_id: &str) -> Result<Option<StoredLog>, BackendError>;
 
     /// The merged attributes of all reports of a sample, as `GET /files/{id}/behaviour_summary`
     /// returns them inside `data` (no `id`/`type`; see schema §8).
@@ -58,8 +59,8 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Option<serde_json::Value>, BackendError>;
 
     /// Run an intelligence query. A query the parser rejects is [`BackendError::Query`] with
-    /// the parser's message and 1-based column (→ 400 `BadRequestError`); an unsupported
-    /// `order` field or a bad cursor is [`BackendError::InvalidArgument`]. The search must
+    /// the parser's message and 1-based column (→ 400 `BadRequestError`); an order it cannot
+    /// sort by or a bad cursor is [`BackendError::InvalidArgument`]. The search must
     /// honour [`SearchRequest::limits`]: stop with [`BackendError::BudgetExceeded`] past
     /// `max_work`, with [`BackendError::DeadlineExceeded`] past the deadline or once the
     /// cancellation flag is set.
@@ -108,122 +109,6 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
     /// The collection's size when cheaply known (`meta.count`).
     pub total: Option<u64>,
-}
-
-/// `order=<field>[+|-]`: a bare field or `+` is ascending, `-` is descending.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchOrder {
-    pub field: String,
-    pub descending: bool,
-}
-
-/// A validated `GET /intelligence/search` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchRequest {
-    /// The query text as sent (URL-decoded), at most 4,096 characters, never empty.
-    pub query: String,
-    pub page: PageRequest,
-    /// `None`: the backend's default order.
-    pub order: Option<SearchOrder>,
-    /// The caller wants only `{type, id}`: attributes and snippets may be left empty.
-    pub descriptors_only: bool,
-    /// What the search may spend, set by the server's search lanes.
-    pub limits: SearchLimits,
-}
-
-/// What one search may spend before the backend stops it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchLimits {
-    /// Work units: the store counts candidate documents, postings, positions and indexed words
-    /// examined.
-    pub max_work: u64,
-    /// When the search must have finished.
-    pub deadline: Option<Instant>,
-    /// Set by the server when the client goes away or its request times out.
-    pub cancel: CancelFlag,
-    /// Whether the search may use the backend's shared parallel search pool; an expensive
-    /// search runs on its own thread instead so that it cannot hold the pool.
-    pub parallel: bool,
-}
-
-impl Default for SearchLimits {
-    fn default() -> Self {
-        Self {
-            max_work: u64::MAX,
-            deadline: None,
-            cancel: CancelFlag::default(),
-            parallel: true,
-        }
-    }
-}
-
-/// A flag the server sets to stop a backend call whose answer nobody will read.
-#[derive(Debug, Clone, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
-
-impl CancelFlag {
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    /// The shared flag itself, for a backend that checks it deep inside its loops.
-    pub fn shared(&self) -> Arc<AtomicBool> {
-        self.0.clone()
-    }
-}
-
-impl PartialEq for CancelFlag {
-    /// Two flags are equal when they are the same flag.
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for CancelFlag {}
-
-/// One page of search results.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchPage {
-    pub hits: Vec<SearchHit>,
-    pub next_cursor: Option<String>,
-    /// All matching samples (`meta.total_hits`), or at least this many when
-    /// `total_hits_exact` is false.
-    pub total_hits: u64,
-    /// Whether `total_hits` is exact (`meta.total_hits_relation`: `eq`, else `gte`).
-    pub total_hits_exact: bool,
-}
-
-/// One matching sample, served as a VirusTotal `file` object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchHit {
-    /// The sample's SHA-256 (the `file` object's id).
-    pub sha256: String,
-    /// The `file` object's attributes: whatever the store knows cheaply (e.g. `sha256`,
-    /// `sandbox_names`, `last_analysis_date`); an object, or `Value::Null` for none.
-    pub attributes: serde_json::Value,
-    /// Where the query matched, for the result list (`context_attributes.snippets`).
-    pub snippets: Vec<Snippet>,
-}
-
-/// A matched value and the report field it was found in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Snippet {
-    /// The `file_behaviour` attribute, e.g. `files_written` or `dns_lookups.hostname`.
-    pub field: String,
-    /// The matched value (whole, not truncated: the UI shortens it).
-    pub value: String,
-}
-
-/// The original log of a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawLog {
-    /// A display name for `Content-Disposition` (the server reduces it to safe characters).
-    pub file_name: String,
-    pub bytes: Vec<u8>,
 }
 
 /// The pivot graph of one sample.
@@ -339,11 +224,7 @@ pub fn is_sample_id(id: &str) -> bool {
 /// 1–64 printable characters.
 pub fn is_behaviour_id(id: &str) -> bool {
     match sandscope_model::split_behaviour_id(id) {
-        Some((sha256, sandbox)) => {
-            sha256.len() == 64
-                && sha256.bytes().all(|b| b.is_ascii_hexdigit())
-                && is_sandbox_name(sandbox)
-        }
+        Some((sha256, sandbox)) => sandscope_model::is_sha256(sha256) && is_sandbox_name(sandbox),
         None => false,
     }
 }

@@ -1,13 +1,12 @@
 //! `GET /api/v3/sandscope/export/{misp|stix}/{sha256}`: a sample's reports as a MISP event or a
 //! STIX 2.1 bundle (built by `sandscope-export`), served as a download.
 
-use crate::api::{AppState, call, safe_file_name, sample_id};
+use crate::api::{AppState, call, download, file_not_found, sample_id};
 use crate::backend::{MAX_LIMIT, PageRequest};
 use crate::error::ApiError;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sandscope_export::SampleFormat;
 
 /// A sample has one report per sandbox: this many pages of reports is far more than any has.
@@ -46,7 +45,7 @@ pub(crate) async fn export_sample(
     })
     .await?
     .filter(|reports| !reports.is_empty())
-    .ok_or_else(|| ApiError::not_found(format!("File {id:?} not found")))?;
+    .ok_or_else(|| file_not_found(&id))?;
     // An MD5 or SHA-1 id names the same sample: the export is filed under its SHA-256.
     let sha256 = reports
         .first()
@@ -67,18 +66,10 @@ pub(crate) async fn export_sample(
             return Err(ApiError::internal());
         }
     };
-    let name = safe_file_name(&format.file_name(&sha256), "export.json");
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(format.media_type()),
-            ),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    Ok(download(
+        format.media_type(),
+        &format.file_name(&sha256),
+        "export.json",
         body,
-    )
-        .into_response())
+    ))
 }

@@ -19,9 +19,10 @@
 //! stopped.
 
 use crate::ServerConfig;
-use crate::backend::{Backend, BackendError, CancelFlag, SearchLimits, SearchPage, SearchRequest};
+use crate::backend::{Backend, BackendError, SearchLimits, SearchPage, SearchRequest};
 use crate::error::ApiError;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
@@ -34,11 +35,11 @@ pub(crate) struct SearchLanes {
 }
 
 /// Sets the flag when dropped: the request's future is gone, whatever the reason.
-struct CancelOnDrop(CancelFlag);
+struct CancelOnDrop(Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.cancel();
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -58,13 +59,13 @@ impl SearchLanes {
         backend: Arc<dyn Backend>,
         mut request: SearchRequest,
     ) -> Result<(SearchPage, Vec<String>), ApiError> {
-        let cancel = CancelFlag::default();
+        let cancel = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancel.clone());
         let deadline = Instant::now() + self.timeout;
         request.limits = SearchLimits {
             max_work: self.quick_work,
             deadline: Some(deadline),
-            cancel: cancel.clone(),
+            cancel: Some(cancel),
             parallel: false,
         };
         let quick = run(backend.clone(), request.clone(), None).await;

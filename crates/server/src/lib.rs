@@ -42,9 +42,8 @@ mod ui;
 
 pub use auth::{ApiKeys, Role};
 pub use backend::{
-    Backend, BackendError, CancelFlag, GraphEdge, GraphNode, Health, IngestOutcome, Page,
-    PageRequest, PivotGraph, RawLog, SearchHit, SearchLimits, SearchOrder, SearchPage,
-    SearchRequest, Snippet, Upload,
+    Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Order, Page, PageRequest,
+    PivotGraph, SearchHit, SearchLimits, SearchPage, SearchRequest, StoredLog, Upload,
 };
 pub use error::ApiError;
 pub use store_backend::StoreBackend;

@@ -4,11 +4,11 @@
 
 use crate::backend::{
     Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Page, PageRequest,
-    PivotGraph, RawLog, SearchHit, SearchPage, SearchRequest, Snippet, Upload,
+    PivotGraph, SearchPage, SearchRequest, StoredLog, Upload,
 };
 use sandscope_ingest::{IngestOptions, Pipeline};
-use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees};
-use sandscope_store::{Exhausted, Order, Store, StoreError};
+use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees, is_sha256};
+use sandscope_store::{Exhausted, Store, StoreError};
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -186,7 +186,7 @@ impl Backend for StoreBackend {
         page: &PageRequest,
     ) -> Result<Option<Page<FileBehaviour>>, BackendError> {
         // The store keys samples by SHA-256; MD5/SHA-1 ids are not indexed.
-        if sample_id.len() != 64 {
+        if !is_sha256(sample_id) {
             return Ok(None);
         }
         let sha256 = sample_id.to_ascii_lowercase();
@@ -208,15 +208,8 @@ impl Backend for StoreBackend {
         self.store.report(behaviour_id).map_err(internal)
     }
 
-    fn raw_log(&self, behaviour_id: &str) -> Result<Option<RawLog>, BackendError> {
-        Ok(self
-            .store
-            .raw_log(behaviour_id)
-            .map_err(internal)?
-            .map(|log| RawLog {
-                file_name: log.file_name,
-                bytes: log.bytes,
-            }))
+    fn raw_log(&self, behaviour_id: &str) -> Result<Option<StoredLog>, BackendError> {
+        self.store.raw_log(behaviour_id).map_err(internal)
     }
 
     fn behaviour_summary(
@@ -240,60 +233,7 @@ impl Backend for StoreBackend {
     }
 
     fn search(&self, request: &SearchRequest) -> Result<SearchPage, BackendError> {
-        let mut store_request = sandscope_store::SearchRequest::new(request.query.clone());
-        store_request.limit = request.page.limit;
-        store_request.cursor = request.page.cursor.clone();
-        store_request.limits = sandscope_store::SearchLimits {
-            max_work: request.limits.max_work,
-            deadline: request.limits.deadline,
-            cancel: Some(request.limits.cancel.shared()),
-            parallel: request.limits.parallel,
-        };
-        if let Some(order) = &request.order {
-            let text = format!(
-                "{}{}",
-                order.field,
-                if order.descending { "-" } else { "+" }
-            );
-            store_request.order = Order::parse(&text).map_err(internal)?;
-        }
-        let page = self.store.search(&store_request).map_err(internal)?;
-        let hits = page
-            .hits
-            .into_iter()
-            .map(|hit| {
-                let attributes = serde_json::json!({
-                    "sha256": hit.sha256,
-                    "first_submission_date": hit.first_seen,
-                    "last_submission_date": hit.last_seen,
-                    "sandboxes": hit.sandboxes,
-                    "behaviours": hit.report_ids,
-                    "tags": hit.tags,
-                    "sigma_analysis_stats": {
-                        "critical": hit.sigma[0], "high": hit.sigma[1],
-                        "medium": hit.sigma[2], "low": hit.sigma[3],
-                    },
-                });
-                SearchHit {
-                    sha256: hit.sha256,
-                    attributes,
-                    snippets: hit
-                        .snippets
-                        .into_iter()
-                        .map(|value| Snippet {
-                            field: "behaviour".to_string(),
-                            value,
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
-        Ok(SearchPage {
-            hits,
-            next_cursor: page.next_cursor,
-            total_hits: page.total_hits,
-            total_hits_exact: page.total_hits_exact,
-        })
+        self.store.search(request).map_err(internal)
     }
 
     fn search_orders(&self) -> Vec<String> {

@@ -1,34 +1,28 @@
-//! `GET /api/v3/sandscope/export/{misp|stix}/{id}` through the router, against the in-memory
-//! backend holding a report built from a real Sysmon EVTX.
+//! `GET /api/v3/sandscope/export/{misp|stix}/{id}` through the router, against the real store
+//! holding the report ingested from a real Sysmon EVTX.
 
-#[path = "support/memory_backend.rs"]
-mod memory_backend;
+#[path = "support/store.rs"]
+mod store;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use memory_backend::MemoryBackend;
 use sandscope_export::SampleFormat;
 use sandscope_server::{ApiKeys, Role, ServerConfig, router};
-use std::path::PathBuf;
-use std::sync::Arc;
+use store::{Scratch, lsass_evtx};
 use tower::ServiceExt;
 
 const KEY: &str = "read-key-0001";
 const SHA: &str = "a1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa";
 
-fn app() -> (Router, Vec<sandscope_model::FileBehaviour>) {
-    let log = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
-        "../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack/TA0006-Credential Access/\
-         T1003-Credential dumping/ID1-LSASS dump with LSASSY (SYSMON).evtx",
-    );
-    let (report, _) = MemoryBackend::report_from_log(&log, Some(SHA.to_string()))
-        .expect("vendored EVTX builds a report");
-    let backend = Arc::new(MemoryBackend::new());
-    backend.insert(report.clone(), None);
+/// The router, the scratch store behind it and the one report stored.
+fn app() -> (Router, Scratch, Vec<sandscope_model::FileBehaviour>) {
+    let scratch = Scratch::new();
+    let report = scratch.ingest(&lsass_evtx(), SHA);
     let mut keys = ApiKeys::new();
     keys.add(KEY, Role::Read).unwrap();
-    (router(backend, keys, ServerConfig::default()), vec![report])
+    let app = router(scratch.backend.clone(), keys, ServerConfig::default());
+    (app, scratch, vec![report])
 }
 
 async fn get(app: &Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -48,7 +42,7 @@ async fn get(app: &Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec
 
 #[tokio::test]
 async fn exports_are_downloads_of_the_export_crate_bytes() {
-    let (app, reports) = app();
+    let (app, _scratch, reports) = app();
     for format in [SampleFormat::Misp, SampleFormat::Stix] {
         let (status, headers, body) = get(
             &app,
@@ -76,7 +70,7 @@ async fn exports_are_downloads_of_the_export_crate_bytes() {
 
 #[tokio::test]
 async fn unknown_samples_formats_and_ids_are_not_found() {
-    let (app, _) = app();
+    let (app, _scratch, _) = app();
     let unknown = "0".repeat(64);
     for uri in [
         format!("/api/v3/sandscope/export/misp/{unknown}"),

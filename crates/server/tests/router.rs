@@ -1,23 +1,22 @@
-//! The HTTP API end to end through the router, against an in-memory backend holding reports
-//! built from a real Sysmon EVTX (vendored under `tests/data`).
+//! The HTTP API end to end through the router, against the real store in a scratch directory
+//! holding reports ingested from a real Sysmon EVTX (vendored under `tests/data`).
 
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/memory_backend.rs"]
-mod memory_backend;
+#[path = "support/store.rs"]
+mod store;
 
 use axum::Router;
 use axum::http::StatusCode;
 use http::{get, upload};
-use memory_backend::MemoryBackend;
 use sandscope_model::FileBehaviour;
 use sandscope_server::{
     ApiKeys, Backend, BackendError, Role, SearchPage, SearchRequest, ServerConfig, router,
 };
 use serde_json::Value;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use store::{Scratch, built_report, lsass_evtx};
 
 const READ_KEY: &str = "read-key-0001";
 const INGEST_KEY: &str = "ingest-key-0001";
@@ -25,24 +24,6 @@ const SHA_A: &str = "a1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1aa1
 const SHA_B: &str = "b2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb2bb";
 const SHA_C: &str = "c3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc3cc";
 const XSS: &str = "<img src=x onerror=alert(1)>";
-
-fn evtx_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
-        "../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack/TA0006-Credential Access/\
-         T1003-Credential dumping/ID1-LSASS dump with LSASSY (SYSMON).evtx",
-    )
-}
-
-/// The real report of the vendored log, for sample `sha256`.
-fn real_report(sha256: &str) -> FileBehaviour {
-    let (report, _) = MemoryBackend::report_from_log(&evtx_path(), Some(sha256.to_string()))
-        .expect("vendored EVTX builds a report");
-    assert!(
-        !report.attributes.command_executions.is_empty(),
-        "the LSASS dump log has process creations"
-    );
-    report
-}
 
 fn with_sandbox(report: &FileBehaviour, sandbox: &str) -> FileBehaviour {
     let mut attributes = report.attributes.clone();
@@ -64,10 +45,16 @@ fn config() -> ServerConfig {
     }
 }
 
-/// Sample A with three sandbox reports (one with a hostile command line), B and C with one.
-fn populated() -> (Arc<MemoryBackend>, FileBehaviour) {
-    let backend = Arc::new(MemoryBackend::new());
-    let report = real_report(SHA_A);
+/// Sample A with three sandbox reports (the ingested log's, and two copies of it under other
+/// sandbox names, one with a hostile command line, with no log kept), B and C with the
+/// ingested log's.
+fn populated() -> (Scratch, FileBehaviour) {
+    let scratch = Scratch::new();
+    let report = scratch.ingest(&lsass_evtx(), SHA_A);
+    assert!(
+        !report.attributes.command_executions.is_empty(),
+        "the LSASS dump log has process creations"
+    );
     let mut hostile = with_sandbox(&report, "Zenbox");
     hostile
         .attributes
@@ -76,16 +63,14 @@ fn populated() -> (Arc<MemoryBackend>, FileBehaviour) {
     if let Some(root) = hostile.attributes.processes_tree.first_mut() {
         root.name = format!("cmd.exe /c echo {XSS}");
     }
-    backend.insert(report.clone(), None);
-    backend.insert(hostile, None);
-    backend.insert(with_sandbox(&report, "CAPE Sandbox"), None);
-    backend.insert(real_report(SHA_B), None);
-    backend.insert(real_report(SHA_C), None);
-    (backend, report)
+    scratch.put(vec![hostile, with_sandbox(&report, "CAPE Sandbox")]);
+    scratch.ingest(&lsass_evtx(), SHA_B);
+    scratch.ingest(&lsass_evtx(), SHA_C);
+    (scratch, report)
 }
 
-fn app(backend: Arc<dyn Backend>) -> Router {
-    router(backend, keys(), config())
+fn app(scratch: &Scratch) -> Router {
+    router(scratch.backend.clone(), keys(), config())
 }
 
 /// Strip the configured public URL, to follow a `links.next` through the router.
@@ -96,8 +81,8 @@ fn local(link: &str) -> &str {
 
 #[tokio::test]
 async fn behaviours_are_paged_with_vt_envelopes() {
-    let (backend, report) = populated();
-    let app = app(backend);
+    let (scratch, report) = populated();
+    let app = app(&scratch);
     let first = get(
         &app,
         &format!("/api/v3/files/{SHA_A}/behaviours?limit=2"),
@@ -109,13 +94,19 @@ async fn behaviours_are_paged_with_vt_envelopes() {
     let body = first.json();
     let data = body["data"].as_array().unwrap();
     assert_eq!(data.len(), 2);
-    assert_eq!(body["meta"]["count"], 3);
+    // The store pages a sample's reports in id order and does not count them.
+    assert!(body["meta"].get("count").is_none(), "{body}");
     let cursor = body["meta"]["cursor"].as_str().expect("a cursor on page 1");
     let next = body["links"]["next"]
         .as_str()
         .expect("links.next on page 1");
-    assert!(next.contains(&format!("cursor={cursor}")), "{next}");
-    let item = &data[0];
+    // The store's cursor is the last report id, whose space the link percent-encodes.
+    assert!(
+        next.contains(&format!("cursor={}", cursor.replace(' ', "%20"))),
+        "{next}"
+    );
+    assert_eq!(data[0]["attributes"]["sandbox_name"], "CAPE Sandbox");
+    let item = &data[1];
     assert_eq!(item["type"], "file_behaviour");
     assert_eq!(item["id"], format!("{SHA_A}_Microsoft Sysinternals"));
     assert_eq!(
@@ -130,10 +121,7 @@ async fn behaviours_are_paged_with_vt_envelopes() {
     let second = get(&app, local(next), Some(READ_KEY)).await;
     let body = second.json();
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        body["data"][0]["attributes"]["sandbox_name"],
-        "CAPE Sandbox"
-    );
+    assert_eq!(body["data"][0]["attributes"]["sandbox_name"], "Zenbox");
     assert!(
         body["meta"].get("cursor").is_none(),
         "last page has no cursor"
@@ -148,7 +136,7 @@ async fn behaviours_are_paged_with_vt_envelopes() {
     .await
     .json();
     assert_eq!(
-        descriptors["data"][1],
+        descriptors["data"][2],
         serde_json::json!({"type": "file_behaviour", "id": format!("{SHA_A}_Zenbox")})
     );
 
@@ -158,7 +146,7 @@ async fn behaviours_are_paged_with_vt_envelopes() {
     assert_eq!(file["data"]["type"], "file");
     assert_eq!(
         file["data"]["attributes"]["sandbox_names"],
-        serde_json::json!(["Microsoft Sysinternals", "Zenbox", "CAPE Sandbox"])
+        serde_json::json!(["CAPE Sandbox", "Microsoft Sysinternals", "Zenbox"])
     );
 
     for bad in ["limit=0", "limit=301", "limit=ten", "cursor=zzz"] {
@@ -174,8 +162,8 @@ async fn behaviours_are_paged_with_vt_envelopes() {
 
 #[tokio::test]
 async fn one_report_by_percent_encoded_id_and_not_found_shapes() {
-    let (backend, report) = populated();
-    let app = app(backend);
+    let (scratch, report) = populated();
+    let app = app(&scratch);
     let answer = get(
         &app,
         &format!("/api/v3/file_behaviours/{SHA_A}_Microsoft%20Sysinternals"),
@@ -211,8 +199,8 @@ async fn one_report_by_percent_encoded_id_and_not_found_shapes() {
 
 #[tokio::test]
 async fn summary_and_mitre_trees() {
-    let (backend, report) = populated();
-    let app = app(backend);
+    let (scratch, report) = populated();
+    let app = app(&scratch);
     let summary = get(
         &app,
         &format!("/api/v3/files/{SHA_A}/behaviour_summary"),
@@ -250,8 +238,8 @@ async fn summary_and_mitre_trees() {
 
 #[tokio::test]
 async fn authentication_and_roles() {
-    let (backend, _) = populated();
-    let app = app(backend);
+    let (scratch, _) = populated();
+    let app = app(&scratch);
     let uri = format!("/api/v3/files/{SHA_A}/behaviours");
     get(&app, &uri, None)
         .await
@@ -270,7 +258,7 @@ async fn authentication_and_roles() {
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.json()["data"]["samples"], 3);
 
-    let bytes = std::fs::read(evtx_path()).unwrap();
+    let bytes = std::fs::read(lsass_evtx()).unwrap();
     upload(&app, READ_KEY, &bytes, &[])
         .await
         .assert_error(StatusCode::FORBIDDEN, "ForbiddenError");
@@ -281,9 +269,9 @@ async fn authentication_and_roles() {
 
 #[tokio::test]
 async fn ingest_upload_then_fetch_report_and_original_log() {
-    let backend = Arc::new(MemoryBackend::new());
-    let app = app(backend);
-    let bytes = std::fs::read(evtx_path()).unwrap();
+    let scratch = Scratch::new();
+    let app = app(&scratch);
+    let bytes = std::fs::read(lsass_evtx()).unwrap();
     let sha = "e".repeat(64);
     let answer = upload(&app, INGEST_KEY, &bytes, &[("sha256", &sha)]).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
@@ -300,7 +288,12 @@ async fn ingest_upload_then_fetch_report_and_original_log() {
     .json();
     assert_eq!(
         fetched["data"]["attributes"]["command_executions"],
-        serde_json::to_value(&real_report(&sha).attributes.command_executions).unwrap()
+        serde_json::to_value(
+            &built_report(&lsass_evtx(), &sha)
+                .attributes
+                .command_executions
+        )
+        .unwrap()
     );
 
     let log = get(
@@ -331,24 +324,28 @@ async fn ingest_upload_then_fetch_report_and_original_log() {
 
 #[tokio::test]
 async fn oversized_upload_is_refused_while_streaming() {
-    let backend = Arc::new(MemoryBackend::new());
+    let scratch = Scratch::new();
     let small = ServerConfig {
         upload_limit: 10_000,
         ..config()
     };
-    let app = router(backend.clone(), keys(), small);
-    let bytes = std::fs::read(evtx_path()).unwrap();
+    let app = router(scratch.backend.clone(), keys(), small);
+    let bytes = std::fs::read(lsass_evtx()).unwrap();
     assert!(bytes.len() > 10_000);
     upload(&app, INGEST_KEY, &bytes, &[])
         .await
         .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeError");
-    assert_eq!(backend.health().unwrap().reports, 0, "nothing was ingested");
+    assert_eq!(
+        scratch.backend.health().unwrap().reports,
+        0,
+        "nothing was ingested"
+    );
 }
 
 #[tokio::test]
 async fn intelligence_search_pages_and_query_errors() {
-    let (backend, report) = populated();
-    let app = app(backend);
+    let (scratch, report) = populated();
+    let app = app(&scratch);
     // A process image of the real log, by file name.
     let image = report.attributes.processes_created[0].clone();
     let name = image.rsplit('\\').next().unwrap().to_string();
@@ -372,7 +369,7 @@ async fn intelligence_search_pages_and_query_errors() {
         assert_eq!(body["meta"]["total_hits_relation"], "eq");
         assert_eq!(
             body["meta"]["allowed_orders"],
-            serde_json::json!(["analysis_date"])
+            serde_json::json!(["first_submission_date", "last_submission_date"])
         );
         for item in body["data"].as_array().unwrap() {
             assert_eq!(item["type"], "file");
@@ -400,7 +397,7 @@ async fn intelligence_search_pages_and_query_errors() {
     let descriptors = get(
         &app,
         &format!(
-            "/api/v3/intelligence/search?query={}&descriptors_only=true&order=analysis_date%2B",
+            "/api/v3/intelligence/search?query={}&descriptors_only=true&order=first_submission_date%2B",
             encode(&query)
         ),
         Some(READ_KEY),
@@ -479,8 +476,8 @@ fn encode(text: &str) -> String {
 
 #[tokio::test]
 async fn html_report_escapes_hostile_values_and_forbids_scripts() {
-    let (backend, _) = populated();
-    let app = app(backend);
+    let (scratch, real) = populated();
+    let app = app(&scratch);
     let answer = get(
         &app,
         &format!("/api/v3/file_behaviours/{SHA_A}_Zenbox/html"),
@@ -501,15 +498,14 @@ async fn html_report_escapes_hostile_values_and_forbids_scripts() {
     assert!(!html.contains("<img"), "the hostile tag is never markup");
     assert!(!html.to_lowercase().contains("<script"));
     // The real log's commands are in the report, escaped.
-    let real = real_report(SHA_A);
     let first = sandscope_server::html_report::escape(&real.attributes.command_executions[0]);
     assert!(html.contains(&first));
 }
 
 #[tokio::test]
 async fn ui_is_served_with_a_strict_policy() {
-    let (backend, _) = populated();
-    let app = app(backend);
+    let (scratch, _) = populated();
+    let app = app(&scratch);
     let index = get(&app, "/", None).await;
     assert_eq!(index.status, StatusCode::OK);
     let csp = index.header("content-security-policy");
@@ -555,8 +551,9 @@ fn event_handler_detector_works() {
     assert!(!has_event_handler_attribute("<p>turn on the light</p>"));
 }
 
-/// A backend whose searches take longer than the request deadline.
-struct SlowBackend(MemoryBackend);
+/// The real backend, but its searches take longer than the request deadline and its health
+/// check fails.
+struct SlowBackend(Scratch);
 
 impl Backend for SlowBackend {
     fn behaviours(
@@ -564,35 +561,35 @@ impl Backend for SlowBackend {
         s: &str,
         p: &sandscope_server::PageRequest,
     ) -> Result<Option<sandscope_server::Page<FileBehaviour>>, BackendError> {
-        self.0.behaviours(s, p)
+        self.0.backend.behaviours(s, p)
     }
     fn behaviour(&self, id: &str) -> Result<Option<FileBehaviour>, BackendError> {
-        self.0.behaviour(id)
+        self.0.backend.behaviour(id)
     }
-    fn raw_log(&self, id: &str) -> Result<Option<sandscope_server::RawLog>, BackendError> {
-        self.0.raw_log(id)
+    fn raw_log(&self, id: &str) -> Result<Option<sandscope_server::StoredLog>, BackendError> {
+        self.0.backend.raw_log(id)
     }
     fn behaviour_summary(&self, s: &str) -> Result<Option<Value>, BackendError> {
-        self.0.behaviour_summary(s)
+        self.0.backend.behaviour_summary(s)
     }
     fn behaviour_mitre_trees(&self, s: &str) -> Result<Option<Value>, BackendError> {
-        self.0.behaviour_mitre_trees(s)
+        self.0.backend.behaviour_mitre_trees(s)
     }
     fn search(&self, request: &SearchRequest) -> Result<SearchPage, BackendError> {
         std::thread::sleep(Duration::from_millis(500));
-        self.0.search(request)
+        self.0.backend.search(request)
     }
     fn search_orders(&self) -> Vec<String> {
-        self.0.search_orders()
+        self.0.backend.search_orders()
     }
     fn pivot_graph(&self, s: &str) -> Result<Option<sandscope_server::PivotGraph>, BackendError> {
-        self.0.pivot_graph(s)
+        self.0.backend.pivot_graph(s)
     }
     fn ingest(
         &self,
         u: &sandscope_server::Upload,
     ) -> Result<sandscope_server::IngestOutcome, BackendError> {
-        self.0.ingest(u)
+        self.0.backend.ingest(u)
     }
     fn health(&self) -> Result<sandscope_server::Health, BackendError> {
         Err(BackendError::Internal(
@@ -604,7 +601,7 @@ impl Backend for SlowBackend {
 #[tokio::test]
 async fn deadlines_and_backend_failures_use_vt_codes() {
     let app = router(
-        Arc::new(SlowBackend(MemoryBackend::new())),
+        Arc::new(SlowBackend(Scratch::new())),
         keys(),
         ServerConfig {
             request_timeout: Duration::from_millis(100),
@@ -624,8 +621,8 @@ async fn deadlines_and_backend_failures_use_vt_codes() {
 
 #[tokio::test]
 async fn pivot_graph_links_samples_through_shared_indicators() {
-    let (backend, _) = populated();
-    let app = app(backend);
+    let (scratch, _) = populated();
+    let app = app(&scratch);
     let graph = get(
         &app,
         &format!("/api/v3/sandscope/graph/{SHA_B}"),

@@ -105,7 +105,7 @@ pub fn analyzer() -> TextAnalyzer {
 
 /// Field handles of the sample index: one document per sample.
 #[derive(Clone)]
-pub struct Fields {
+pub struct SampleFields {
     pub sha256: Field,
     pub sha_hi: Field,
     pub sha_lo: Field,
@@ -145,7 +145,7 @@ fn word_options() -> TextOptions {
 /// The name of the sample index's sort field.
 pub const ORDER_KEY: &str = "order_key";
 
-pub fn schema() -> (Schema, Fields) {
+pub fn schema() -> (Schema, SampleFields) {
     let mut b = Schema::builder();
     // Stored only: the `tok_sha256` token field is its indexed form.
     let sha256 = b.add_text_field("sha256", STORED);
@@ -163,7 +163,7 @@ pub fn schema() -> (Schema, Fields) {
     let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), word_options()));
     (
         b.build(),
-        Fields {
+        SampleFields {
             sha256,
             sha_hi,
             sha_lo,
@@ -202,7 +202,7 @@ pub fn sha_key(sha256: &str) -> (u64, u64) {
 /// The sample document. `vals` are the value ids the sample shares; `owned` the values it
 /// owns, whose words the document holds.
 pub fn document(
-    fields: &Fields,
+    fields: &SampleFields,
     doc: &SampleDoc,
     sample_no: u64,
     vals: &[u64],
@@ -252,7 +252,7 @@ pub fn value_document(fields: &ValueFields, vid: u64, record: &ValueRecord) -> T
     d
 }
 
-pub fn sha_term(fields: &Fields, sha256: &str) -> Term {
+pub fn sha_term(fields: &SampleFields, sha256: &str) -> Term {
     Term::from_field_text(fields.tokens[TokenField::Sha256 as usize], sha256)
 }
 

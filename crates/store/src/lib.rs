@@ -64,9 +64,9 @@ pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKi
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 
 pub(crate) use db::Db;
-use index::{Fields, ValueFields};
+use index::{SampleFields, ValueFields};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
-use sandscope_model::FileBehaviour;
+use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_query::SampleDoc;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -398,7 +398,7 @@ pub struct Store {
     db: Arc<Db>,
     index: Index,
     reader: IndexReader,
-    fields: Fields,
+    fields: SampleFields,
     value_index: Index,
     value_reader: IndexReader,
     value_fields: ValueFields,
@@ -449,13 +449,6 @@ pub fn default_data_dir() -> PathBuf {
     std::env::var_os("SANDSCOPE_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("sandscope-data"))
-}
-
-/// True for 64 lower-case hex digits.
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Readers of the samples and values indexes, reloaded by the store itself after its commits
@@ -973,7 +966,7 @@ impl Store {
         for r in &batch {
             let b = &r.behaviour;
             let sha = b.sha256();
-            if !is_sha256(sha) {
+            if !is_sha256(sha) || sha.bytes().any(|b| b.is_ascii_uppercase()) {
                 return Err(StoreError::InvalidReport(format!(
                     "report id `{}` does not start with a lower-case SHA-256",
                     b.id

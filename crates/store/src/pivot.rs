@@ -7,7 +7,8 @@
 //! joins a sample to an indicator only when the sample's own reports carry that exact value
 //! (case-insensitive), so a graph never invents a relation a search merely suggests.
 
-use crate::{Result, Store, StoreError, is_sha256};
+use crate::{Result, Store, StoreError};
+use sandscope_model::is_sha256;
 use sandscope_model::{BehaviourAttributes, FileBehaviour};
 use sandscope_normalise::Normaliser;
 use sandscope_query::{Modifier, Query, Term, Value};
@@ -249,7 +250,7 @@ fn graph_links(reports: &[FileBehaviour]) -> Vec<(&'static str, NodeKind, String
         }
         for d in &a.files_dropped {
             match &d.sha256 {
-                Some(h) if is_sha256(&h.to_ascii_lowercase()) => {
+                Some(h) if is_sha256(h) => {
                     let h = h.to_ascii_lowercase();
                     push(
                         "dropped_files",

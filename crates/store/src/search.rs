@@ -21,7 +21,7 @@
 //! [`StoreError::Exhausted`](crate::StoreError::Exhausted), never a partial page.
 
 use crate::budget::{Budget, SearchLimits};
-use crate::index::{Fields, ValueFields};
+use crate::index::{SampleFields, ValueFields};
 use crate::phrase::{
     Matches, Ordered, OrderedFinder, TOO_BROAD, WordMatch, WordPhrase, word_matches,
 };
@@ -300,7 +300,7 @@ impl SegmentCollector for PageSegment {
 /// Turns a parsed query into a query over the sample index, running the value lookups of its
 /// text terms on the way.
 pub(crate) struct Translator<'a> {
-    fields: &'a Fields,
+    fields: &'a SampleFields,
     value_fields: &'a ValueFields,
     values: tantivy::Searcher,
     db: &'a Arc<crate::Db>,

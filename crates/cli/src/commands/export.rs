@@ -49,7 +49,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     // Every sample must be known before anything is written.
     let mut documents = Vec::with_capacity(samples.len());
     for sha256 in &samples {
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !sandscope_model::is_sha256(sha256) {
             bail!("`{sha256}` is not a SHA-256 (64 hex digits)");
         }
         let reports = store.sample_reports(sha256)?;
