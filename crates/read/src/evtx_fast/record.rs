@@ -46,11 +46,28 @@ pub(super) fn decode_record<'c>(
 ) -> Option<Outcome> {
     scratch.values.clear();
     let template = parse_instance(chunk, start, end, templates, &mut scratch.values)?;
-    match typed_event(&template, chunk, header, templates, scratch, file)? {
+    let mut record = Record {
+        chunk,
+        header,
+        templates,
+        scratch,
+        file,
+    };
+    match typed_event(&template, &mut record)? {
         Typed::Done(outcome) => Some(outcome),
         // Anything unusual: the general builder, which `finish`es like every other reader.
-        Typed::General => general_event(&template, chunk, header, templates, scratch, file),
+        Typed::General => general_event(&template, &mut record),
     }
+}
+
+/// A record being built into an event, with what its chunk lends it.
+struct Record<'r, 'c> {
+    chunk: &'c [u8],
+    header: RecordHeader,
+    templates: &'r mut ChunkTemplates,
+    /// Its values are the record's template instance's.
+    scratch: &'r mut Scratch<'c>,
+    file: &'r Arc<str>,
 }
 
 /// Parse the template instance at `chunk[pos..end]` (an optional fragment header, then the
@@ -196,14 +213,14 @@ enum Typed {
 /// The common case built directly, with as few allocations as possible: a `Channel` present,
 /// a numeric `EventID`, `TimeCreated` a FILETIME. It gives exactly what `general_event` would
 /// (the equality test over the corpus checks); anything else returns `Typed::General`.
-fn typed_event<'c>(
-    template: &Template,
-    chunk: &'c [u8],
-    header: RecordHeader,
-    templates: &mut ChunkTemplates,
-    scratch: &mut Scratch<'c>,
-    file: &Arc<str>,
-) -> Option<Typed> {
+fn typed_event(template: &Template, record: &mut Record<'_, '_>) -> Option<Typed> {
+    let Record {
+        chunk,
+        header,
+        templates,
+        scratch,
+        file,
+    } = record;
     let values = &scratch.values;
     let text = &mut scratch.text;
     // Channel: other channels are counted after reading only this.
@@ -317,14 +334,14 @@ fn typed_event<'c>(
 }
 
 /// Any record, through the general [`EventBuilder`].
-fn general_event<'c>(
-    template: &Template,
-    chunk: &'c [u8],
-    header: RecordHeader,
-    templates: &mut ChunkTemplates,
-    scratch: &mut Scratch<'c>,
-    file: &Arc<str>,
-) -> Option<Outcome> {
+fn general_event(template: &Template, record: &mut Record<'_, '_>) -> Option<Outcome> {
+    let Record {
+        chunk,
+        header,
+        templates,
+        scratch,
+        file,
+    } = record;
     let values = &scratch.values;
     let text = &mut scratch.text;
     let mut b = EventBuilder {
