@@ -17,21 +17,6 @@ use sandscope_server::{ApiKeys, Backend, Role, ServerConfig, Upload};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn files_under(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let Ok(entries) = std::fs::read_dir(path) else {
-            return;
-        };
-        let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        children.sort();
-        for child in children {
-            files_under(&child, out);
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1).peekable();
@@ -69,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let backend = Arc::new(MemoryBackend::new());
     let mut files = Vec::new();
     for path in &ingest {
-        files_under(path, &mut files);
+        files.extend(sandscope_read::walk(path)?);
     }
     for file in files {
         let upload = Upload {
