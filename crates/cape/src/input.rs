@@ -1,14 +1,13 @@
-//! Getting the report's JSON text out of a file or a buffer: plain, gzip or zip, detected by
-//! content, never past [`MAX_REPORT_BYTES`] of decompressed text, and parsed with the JSON path
-//! of the first problem.
+//! Getting the report's JSON text out of a file or a buffer — plain, gzip or zip, detected by
+//! content, never past [`MAX_REPORT_BYTES`] of decompressed text, through `sandscope-read`'s
+//! input layer — and parsing it with the JSON path of the first problem.
 
 use crate::CapeError;
+use sandscope_read::{Document, DocumentError, read_document};
 use serde::de::DeserializeOwned;
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read, Seek};
 use std::path::Path;
-use std::rc::Rc;
 
 /// The most decompressed JSON one report may hold. CAPE's full `report.json` with API calls
 /// runs to a few hundred MB; anything beyond this is refused rather than read.
@@ -44,44 +43,6 @@ impl Source<'_> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Container {
-    Plain,
-    Gzip,
-    Zip,
-}
-
-fn container_of(head: &[u8]) -> Container {
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Container::Gzip
-    } else if head.starts_with(b"PK\x03\x04") {
-        Container::Zip
-    } else {
-        Container::Plain
-    }
-}
-
-/// Counts decompressed bytes and fails the read once the cap is passed, so a zip bomb ends as
-/// an error instead of filling memory.
-struct Capped<R> {
-    inner: R,
-    read: u64,
-    limit: u64,
-    exceeded: Rc<Cell<bool>>,
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        if self.read > self.limit {
-            self.exceeded.set(true);
-            return Err(io::Error::other("report exceeds the size limit"));
-        }
-        Ok(n)
-    }
-}
-
 /// Parse the report in `source` as `T`.
 pub(crate) fn parse_source<T: DeserializeOwned>(source: Source<'_>) -> Result<T, CapeError> {
     parse_source_capped(source, MAX_REPORT_BYTES)
@@ -92,111 +53,60 @@ pub(crate) fn parse_source_capped<T: DeserializeOwned>(
     limit: u64,
 ) -> Result<T, CapeError> {
     let file = source.display_name();
-    match source {
+    let parse = |doc: &mut Document<'_>| parse_json(&file, doc, limit);
+    let parsed = match source {
         Source::Path(path) => {
-            let io_error = |source| CapeError::Io {
+            let handle = File::open(path).map_err(|source| CapeError::Io {
                 file: file.clone(),
                 source,
-            };
-            let mut handle = File::open(path).map_err(io_error)?;
-            let mut head = [0u8; 4];
-            let got = read_head(&mut handle, &mut head).map_err(io_error)?;
-            handle.rewind().map_err(io_error)?;
-            parse_container(&file, container_of(&head[..got]), handle, limit)
+            })?;
+            read_document(handle, limit, report_member, parse)
         }
         Source::Bytes { bytes, .. } => {
-            parse_container(&file, container_of(bytes), Cursor::new(bytes), limit)
+            read_document(Cursor::new(bytes), limit, report_member, parse)
         }
-    }
-}
-
-fn read_head(reader: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < head.len() {
-        match reader.read(&mut head[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
-}
-
-fn parse_container<T: DeserializeOwned, R: Read + Seek>(
-    file: &str,
-    container: Container,
-    reader: R,
-    limit: u64,
-) -> Result<T, CapeError> {
-    match container {
-        Container::Plain => parse_json(file, reader, limit),
-        Container::Gzip => parse_json(file, flate2::read::MultiGzDecoder::new(reader), limit),
-        Container::Zip => {
-            let zip_error = |e: zip::result::ZipError| CapeError::Zip {
-                file: file.to_string(),
-                message: e.to_string(),
-            };
-            let mut archive = zip::ZipArchive::new(reader).map_err(zip_error)?;
-            let index = report_entry(&mut archive).ok_or_else(|| CapeError::NoReportInZip {
-                file: file.to_string(),
-            })?;
-            let entry = archive.by_index(index).map_err(zip_error)?;
-            let entry_name = format!("{file}!{}", entry.name());
-            parse_json(&entry_name, entry, limit)
-        }
-    }
+    };
+    parsed.map_err(|error| match error {
+        DocumentError::Io(source) => CapeError::Io { file, source },
+        DocumentError::Zip(message) => CapeError::Zip { file, message },
+        DocumentError::NoMember => CapeError::NoReportInZip { file },
+    })?
 }
 
 /// The archive member holding the report: `report.json` or `lite.json` wherever they sit
 /// (CAPE's download zips put them under `reports/`), else the first `.json` member.
-fn report_entry<R: Read + Seek>(archive: &mut zip::ZipArchive<R>) -> Option<usize> {
-    let names: Vec<(usize, String)> = (0..archive.len())
-        .filter_map(|i| {
-            archive
-                .name_for_index(i)
-                .map(|name| (i, name.to_ascii_lowercase()))
-        })
-        .collect();
-    let preferred = ["report.json", "lite.json"];
-    preferred
+fn report_member(names: &[String]) -> Option<usize> {
+    let names: Vec<String> = names.iter().map(|name| name.to_ascii_lowercase()).collect();
+    ["report.json", "lite.json"]
         .iter()
         .find_map(|wanted| {
             names
                 .iter()
-                .find(|(_, name)| name.rsplit('/').next() == Some(*wanted))
-                .map(|(i, _)| *i)
+                .position(|name| name.rsplit('/').next() == Some(*wanted))
         })
-        .or_else(|| {
-            names
-                .iter()
-                .find(|(_, name)| name.ends_with(".json"))
-                .map(|(i, _)| *i)
-        })
+        .or_else(|| names.iter().position(|name| name.ends_with(".json")))
 }
 
 fn parse_json<T: DeserializeOwned>(
     file: &str,
-    reader: impl Read,
+    doc: &mut Document<'_>,
     limit: u64,
 ) -> Result<T, CapeError> {
-    let exceeded = Rc::new(Cell::new(false));
-    let capped = Capped {
-        inner: reader,
-        read: 0,
-        limit,
-        exceeded: Rc::clone(&exceeded),
+    let file = match doc.member() {
+        Some(member) => format!("{file}!{member}"),
+        None => file.to_string(),
     };
-    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(capped));
+    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(&mut *doc));
     let parsed = serde_path_to_error::deserialize::<_, T>(&mut deserializer);
-    match parsed {
-        Ok(value) => deserializer
-            .end()
-            .map(|()| value)
-            .map_err(|e| json_error(file, String::new(), &e, exceeded.get(), limit)),
-        Err(e) => {
-            let path = e.path().to_string();
-            Err(json_error(file, path, e.inner(), exceeded.get(), limit))
-        }
-    }
+    let (path, error) = match parsed {
+        Ok(value) => match deserializer.end() {
+            Ok(()) => return Ok(value),
+            Err(e) => (String::new(), e),
+        },
+        Err(e) => (e.path().to_string(), e.into_inner()),
+    };
+    drop(deserializer);
+    Err(json_error(&file, path, &error, doc.over_budget(), limit))
 }
 
 fn json_error(
@@ -250,68 +160,28 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Decompress the start of a buffer (plain or gzip) for content sniffing.
+/// The first `want` bytes of the report in a buffer (plain or gzip; a zip archive cut short
+/// cannot be opened), for content sniffing.
 pub(crate) fn decompressed_head(bytes: &[u8], want: usize) -> Vec<u8> {
-    match container_of(bytes) {
-        Container::Gzip => {
-            let mut out = Vec::with_capacity(want.min(1 << 20));
-            let mut decoder = flate2::read::MultiGzDecoder::new(bytes).take(want as u64);
-            // A head cut inside the stream ends the decoder with an error; what came out
-            // before it is all sniffing needs.
-            let mut buf = [0u8; 8192];
-            loop {
-                match decoder.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => out.extend_from_slice(&buf[..n]),
-                }
-            }
-            out
-        }
-        Container::Zip => Vec::new(),
-        Container::Plain => bytes[..bytes.len().min(want)].to_vec(),
-    }
+    head(Cursor::new(bytes), want)
 }
 
-/// Read the first report-bearing bytes of a file, decompressing gzip and zip members.
-pub(crate) fn file_head(path: &Path, want: usize) -> io::Result<Vec<u8>> {
-    let mut handle = File::open(path)?;
-    let mut magic = [0u8; 4];
-    let got = read_head(&mut handle, &mut magic)?;
-    handle.rewind()?;
-    match container_of(&magic[..got]) {
-        Container::Plain => {
-            let mut out = Vec::new();
-            handle.take(want as u64).read_to_end(&mut out)?;
-            Ok(out)
-        }
-        Container::Gzip => {
-            let mut out = Vec::new();
-            let mut decoder = flate2::read::MultiGzDecoder::new(handle).take(want as u64);
-            let mut buf = [0u8; 8192];
-            loop {
-                match decoder.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => out.extend_from_slice(&buf[..n]),
-                }
-            }
-            Ok(out)
-        }
-        Container::Zip => {
-            let Ok(mut archive) = zip::ZipArchive::new(handle) else {
-                return Ok(Vec::new());
-            };
-            let Some(index) = report_entry(&mut archive) else {
-                return Ok(Vec::new());
-            };
-            let Ok(entry) = archive.by_index(index) else {
-                return Ok(Vec::new());
-            };
-            let mut out = Vec::new();
-            // A damaged member is the importer's to report; sniffing only says "not sure".
-            let _ = entry.take(want as u64).read_to_end(&mut out);
-            Ok(out)
-        }
-    }
+/// The first `want` bytes of the report in a file (plain, gzip or a zip member).
+pub(crate) fn file_head(path: &Path, want: usize) -> Vec<u8> {
+    File::open(path)
+        .map(|handle| head(handle, want))
+        .unwrap_or_default()
+}
+
+fn head(input: impl Read + Seek, want: usize) -> Vec<u8> {
+    read_document(input, MAX_REPORT_BYTES, report_member, |doc| {
+        let mut out = Vec::new();
+        // A stream cut short or a damaged member ends with an error; what came out before it
+        // is all sniffing needs (the importer reports the damage).
+        let _ = doc.take(want as u64).read_to_end(&mut out);
+        out
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -218,9 +218,8 @@ pub fn looks_like_report(head: &[u8]) -> bool {
 
 /// [`looks_like_report`] for a file (plain, gzip or zip).
 pub fn looks_like_report_file(path: &Path) -> bool {
-    input::file_head(path, 4096)
-        .map(|head| first_key(&head).is_some_and(|key| REPORT_KEYS.contains(&key.as_str())))
-        .unwrap_or(false)
+    let head = input::file_head(path, 4096);
+    first_key(&head).is_some_and(|key| REPORT_KEYS.contains(&key.as_str()))
 }
 
 /// The first key of a JSON object, from its opening bytes.

@@ -12,19 +12,11 @@ use std::time::{Duration, Instant};
 fn logs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack");
-    let mut out = Vec::new();
-    let mut stack = vec![root];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "evtx") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
+    let out: Vec<PathBuf> = sandscope_read::walk(&root)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "evtx"))
+        .collect();
     assert_eq!(out.len(), 5);
     out
 }

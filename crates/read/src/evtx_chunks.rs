@@ -16,7 +16,7 @@ use std::io::{Seek, SeekFrom};
 
 pub(crate) const FILE_HEADER_SIZE: u64 = 4096;
 pub(crate) const CHUNK_SIZE: usize = 65536;
-const CHUNK_HEADER_SIZE: usize = 512;
+pub(crate) const CHUNK_HEADER_SIZE: usize = 512;
 
 /// Which chunks to visit, in which order: positions `0..len` map to chunk numbers
 /// `oldest..forward_end`, then `0..oldest`.

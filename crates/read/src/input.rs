@@ -274,13 +274,7 @@ impl Opener<'_> {
             path: path.to_path_buf(),
             reason: format!("unreadable zip archive: {e}"),
         })?;
-        let mut members: Vec<(String, usize)> = (0..archive.len())
-            .filter_map(|i| {
-                let name = archive.name_for_index(i)?.to_string();
-                (!name.ends_with('/')).then_some((name, i))
-            })
-            .collect();
-        members.sort();
+        let members = zip_members(&archive);
         let outer_file = ctx.file.clone();
         let outer_path = ctx.path.clone();
         let mut any = false;
@@ -343,14 +337,39 @@ impl Opener<'_> {
     }
 }
 
+/// The members of a zip archive that are files, by name (sorted), with their indexes.
+pub(crate) fn zip_members<R: Read + Seek>(archive: &zip::ZipArchive<R>) -> Vec<(String, usize)> {
+    let mut members: Vec<(String, usize)> = (0..archive.len())
+        .filter_map(|i| {
+            let name = archive.name_for_index(i)?.to_string();
+            (!name.ends_with('/')).then_some((name, i))
+        })
+        .collect();
+    members.sort();
+    members
+}
+
 /// A decompressor that stops with an error once the input's decompressed-size budget, or the
 /// shared pool, is spent.
-struct Limited<R> {
+pub(crate) struct Limited<R> {
     inner: R,
     budget: Rc<Cell<u64>>,
     limit: u64,
     pool: Option<Arc<DecompressionPool>>,
     drawn: Rc<Cell<u64>>,
+}
+
+impl<R> Limited<R> {
+    /// `inner` under a budget of `limit` bytes of its own, drawing on no shared pool.
+    pub fn alone(inner: R, limit: u64) -> Self {
+        Limited {
+            inner,
+            budget: Rc::new(Cell::new(limit)),
+            limit,
+            pool: None,
+            drawn: Rc::new(Cell::new(0)),
+        }
+    }
 }
 
 impl<R: Read> Read for Limited<R> {

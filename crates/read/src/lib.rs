@@ -50,6 +50,7 @@ pub mod fuzzing {
 }
 mod build;
 mod detect;
+mod document;
 mod evtx_chunks;
 mod evtx_fast;
 mod evtx_file;
@@ -58,6 +59,7 @@ mod json;
 mod xml;
 
 pub use detect::{Format, SNIFF_BYTES, detect, detect_file};
+pub use document::{Document, DocumentError, read_document};
 pub use input::{
     DecompressionPool, is_decompression_budget, is_shared_decompression_budget, is_stopped_by_sink,
 };

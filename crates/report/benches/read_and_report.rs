@@ -4,31 +4,10 @@
 //! is read + report ≥ 0.8 × read-only.
 
 use sandscope_report::{ReportOptions, SampleSelector, build_report};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 5;
-
-fn evtx_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            if path.file_name().is_some_and(|n| n == "broken") {
-                continue;
-            }
-            evtx_files(&path, out);
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
-        {
-            out.push(path);
-        }
-    }
-}
 
 fn main() {
     let corpus = Path::new(concat!(
@@ -41,8 +20,7 @@ fn main() {
     } else {
         (vendored, "vendored test data (shared corpus absent)")
     };
-    let mut files = Vec::new();
-    evtx_files(root, &mut files);
+    let files = sandscope_read::bench::corpus_evtx(root).unwrap_or_default();
     println!(
         "read + build report: {} EVTX files of the {label}, best of {ROUNDS} rounds",
         files.len()

@@ -9,7 +9,7 @@
 use sandscope_event::SysmonEvent;
 use sandscope_read::{EventSink, ReadWarning, read_path};
 use sandscope_sigma::SigmaEngine;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
@@ -20,23 +20,6 @@ fn peak_rss_mb() -> f64 {
             line.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn evtx_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            if path.file_name().is_some_and(|n| n != "broken") {
-                evtx_files(&path, out);
-            }
-        } else if path.extension().is_some_and(|e| e == "evtx") {
-            out.push(path);
-        }
-    }
 }
 
 /// Streams a file's events through the engine in batches; counts records and hits.
@@ -91,8 +74,7 @@ fn main() {
         peak_rss_mb()
     );
 
-    let mut files = Vec::new();
-    evtx_files(&corpus, &mut files);
+    let files = sandscope_read::bench::corpus_evtx(&corpus).unwrap_or_default();
     if files.is_empty() {
         println!(
             "no EVTX files under {}: throughput not measured",

@@ -91,27 +91,17 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     const LOG_EXTENSIONS: [&str; 9] = [
         "evtx", "xml", "json", "jsonl", "ndjson", "log", "txt", "gz", "zip",
     ];
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
-        entries.sort_by_key(|e| e.path());
-        for entry in entries {
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                walk(&path, out)?;
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| LOG_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
+    let is_log = |path: &Path| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| LOG_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    };
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut files).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let walked = sandscope_read::walk(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            files.extend(walked.into_iter().filter(|p| is_log(p)));
         } else {
             files.push(path.clone());
         }

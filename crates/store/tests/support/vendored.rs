@@ -7,23 +7,11 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 pub fn evtx_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "evtx") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    sandscope_read::walk(root)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "evtx"))
+        .collect()
 }
 
 /// One report per log; each log stands for its own sample (named by the log file's hash), so

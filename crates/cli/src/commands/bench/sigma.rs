@@ -4,7 +4,7 @@
 //! corpus EVTX files repeated until the input reaches `--min-mb`), then the engine alone over
 //! the same events already in memory. Peak memory is the process's high-water mark.
 
-use crate::commands::hunt::{hunt_files, log_files};
+use crate::commands::hunt::hunt_files;
 use anyhow::{Result, bail};
 use sandscope_sigma::SigmaEngine;
 use std::path::{Path, PathBuf};
@@ -26,14 +26,8 @@ fn print_peak(label: &str) {
 }
 
 fn evtx_files(corpus: &Path) -> Result<Vec<PathBuf>> {
-    let files: Vec<PathBuf> = log_files(&[corpus.to_path_buf()])?
-        .into_iter()
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
-        })
-        .filter(|p| !p.components().any(|c| c.as_os_str() == "broken"))
-        .collect();
+    let files = sandscope_read::bench::corpus_evtx(corpus)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", corpus.display()))?;
     if files.is_empty() {
         bail!("no EVTX files under {}", corpus.display());
     }

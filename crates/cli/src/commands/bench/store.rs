@@ -269,17 +269,12 @@ fn base_reports(logs: &[PathBuf]) -> Result<Vec<FileBehaviour>> {
     let mut files = Vec::new();
     for p in logs {
         if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(d) = stack.pop() {
-                for e in std::fs::read_dir(&d)? {
-                    let e = e?.path();
-                    if e.is_dir() {
-                        stack.push(e);
-                    } else if e.extension().is_some_and(|x| x == "evtx") {
-                        files.push(e);
-                    }
-                }
-            }
+            let walked = sandscope_read::walk(p)?;
+            files.extend(
+                walked
+                    .into_iter()
+                    .filter(|e| e.extension().is_some_and(|x| x == "evtx")),
+            );
         } else {
             files.push(p.clone());
         }
