@@ -3,13 +3,17 @@
 Copy this file to CAPE's ``modules/reporting/sandscope.py`` and enable it in
 ``conf/reporting.conf`` (see ``reporting.conf`` beside this file). For every analysis of a
 file it uploads, to ``POST /api/v3/sandscope/ingest`` with the sample's SHA-256 and an API key
-of the ingest role:
+of the ingest role, in one request that Sandscope takes as one run folder (as
+``sandscope ingest <analysis folder>`` would):
 
 * the CAPE report (``reports/report.json``, else ``reports/lite.json``; if neither was written,
   the results CAPE hands to reporting modules, as JSON), which Sandscope stores as the sample's
   ``CAPE Sandbox`` report;
-* the guest's Sysmon logs (``evtx/``, ``sysmon/``; several files go as one zip), which
-  Sandscope turns into the sample's ``Microsoft Sysinternals`` report.
+* the guest's Sysmon logs (``evtx/``, ``sysmon/``), which Sandscope turns into the sample's
+  ``Microsoft Sysinternals`` report (or the report's embedded ``sysmon`` array, if it holds more
+  events);
+* ``files.json``, CAPE's list of the files the analysis uploaded, from which a lite report's
+  dropped files are read.
 
 Uploads are gzip-compressed. A connection failure, a timeout, or an answer of 408, 429 or 5xx
 is retried with exponential back-off; any other refusal (a bad key, a file Sandscope cannot
@@ -17,7 +21,6 @@ read) fails at once with the server's message. Only the Python standard library 
 """
 
 import gzip
-import io
 import json
 import logging
 import os
@@ -25,7 +28,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import zipfile
 
 from lib.cuckoo.common.abstracts import Report
 from lib.cuckoo.common.exceptions import CuckooReportError
@@ -55,13 +57,12 @@ class Sandscope(Report):
         if sha256 is None:
             log.info("sandscope: the analysis has no file target (URL task?); nothing sent")
             return
-        uploads = [self._report(results)] + self._sysmon_logs()
-        for name, data in uploads:
-            answer = self._upload(url + INGEST_PATH, key, sha256, name, data)
-            stored = [item.get("id") for item in answer.get("data", [])]
-            log.info("sandscope: %s stored as %s", name, ", ".join(map(str, stored)))
-            for warning in answer.get("meta", {}).get("warnings", []):
-                log.warning("sandscope: %s: %s", name, warning)
+        files = [self._report(results)] + self._sysmon_logs() + self._files_json()
+        answer = self._upload(url + INGEST_PATH, key, sha256, files)
+        stored = [item.get("id") for item in answer.get("data", [])]
+        log.info("sandscope: analysis of %s stored as %s", sha256, ", ".join(map(str, stored)))
+        for warning in answer.get("meta", {}).get("warnings", []):
+            log.warning("sandscope: %s", warning)
 
     def _option(self, name, default):
         options = self.options or {}
@@ -69,46 +70,48 @@ class Sandscope(Report):
         return default if value is None else value
 
     def _report(self, results):
-        """(upload name, gzip bytes) of the analysis's CAPE report."""
+        """(relative name, gzip bytes) of the analysis's CAPE report."""
         for name in REPORT_FILES:
             path = os.path.join(self.analysis_path, "reports", name)
             if os.path.isfile(path):
                 with open(path, "rb") as report:
-                    return name + ".gz", gzip.compress(report.read())
+                    return "reports/" + name + ".gz", gzip.compress(report.read())
         # CAPE's results hold a few values JSON does not know (dates): sent as text.
         text = json.dumps(results, default=str).encode("utf-8")
-        return "report.json.gz", gzip.compress(text)
+        return "reports/report.json.gz", gzip.compress(text)
 
     def _sysmon_logs(self):
-        """[(upload name, bytes)] of the guest's Sysmon logs: one file as it is (gzipped), or
-        several as one zip, so that they make one report."""
+        """[(relative name, bytes)] of the guest's Sysmon logs, gzipped unless compressed."""
         files = []
         for folder in SYSMON_FOLDERS:
             top = os.path.join(self.analysis_path, folder)
             for parent, dirs, names in os.walk(top):
                 dirs.sort()
                 files.extend(os.path.join(parent, n) for n in sorted(names) if not n.startswith("."))
-        if not files:
-            return []
-        if len(files) == 1:
-            with open(files[0], "rb") as log_file:
+        logs = []
+        for path in files:
+            with open(path, "rb") as log_file:
                 data = log_file.read()
-            name = os.path.basename(files[0])
-            if _is_compressed(data):
-                return [(name, data)]
-            return [(name + ".gz", gzip.compress(data))]
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in files:
-                archive.write(path, os.path.relpath(path, self.analysis_path))
-        return [("sysmon-logs.zip", buffer.getvalue())]
+            name = os.path.relpath(path, self.analysis_path).replace(os.sep, "/")
+            logs.append((name, data) if _is_compressed(data) else (name + ".gz", gzip.compress(data)))
+        return logs
 
-    def _upload(self, endpoint, key, sha256, name, data):
-        """POST one file; the server's JSON answer. Retries what may pass later."""
+    def _files_json(self):
+        """[("files.json", bytes)] when the analysis folder has one (a lite report's dropped files)."""
+        path = os.path.join(self.analysis_path, "files.json")
+        if not os.path.isfile(path):
+            return []
+        with open(path, "rb") as listing:
+            return [("files.json", listing.read())]
+
+    def _upload(self, endpoint, key, sha256, files):
+        """POST the run's files in one request; the server's JSON answer. Retries what may pass
+        later."""
         retries = int(self._option("retries", 5))
         delay = float(self._option("backoff", 2))
         timeout = float(self._option("timeout", 600))
-        boundary, body = _multipart({"sha256": sha256}, name, data)
+        name = "the analysis of %s" % sha256
+        boundary, body = _multipart({"sha256": sha256}, files)
         headers = {"x-apikey": key, "Content-Type": "multipart/form-data; boundary=" + boundary}
         attempt = 0
         while True:
@@ -150,23 +153,25 @@ def _is_compressed(data):
     return data[:2] == b"\x1f\x8b" or data[:4] == b"PK\x03\x04"
 
 
-def _multipart(fields, file_name, data):
-    """(boundary, body) of a multipart/form-data upload of `fields` and one `file`."""
+def _multipart(fields, files):
+    """(boundary, body) of a multipart/form-data upload of `fields` and `files`
+    ([(relative name, bytes)], each a `file` part named by its path in the analysis folder)."""
     boundary = uuid.uuid4().hex
-    safe_name = "".join(c for c in file_name if c not in '"\r\n\\') or "upload"
     parts = []
     for name, value in fields.items():
         parts.append(
             ('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (boundary, name, value)).encode()
         )
-    parts.append(
-        (
-            '--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n" % (boundary, safe_name)
-        ).encode("utf-8")
-        + data
-        + b"\r\n"
-    )
+    for file_name, data in files:
+        safe_name = "".join(c for c in file_name if c not in '"\r\n\\') or "upload"
+        parts.append(
+            (
+                '--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n" % (boundary, safe_name)
+            ).encode("utf-8")
+            + data
+            + b"\r\n"
+        )
     parts.append(("--%s--\r\n" % boundary).encode())
     return boundary, b"".join(parts)
 

@@ -29,6 +29,9 @@ from lib.cuckoo.common.exceptions import CuckooReportError  # noqa: E402
 KEY = "cape-module-ingest-key-7a1c"
 LITE_RUN = "b145e2ec11257461442f8a42e1b34b303ff7eba7b27a8b65cb0ae6ac67950d10"
 GZIP_RUN = "9088f800b991f31f3e66cebf61514dd64d605eedbccc5c206bc3f05fb56bd788"
+# A lite report whose dropped file is listed only in the analysis folder's files.json.
+DROPPING_RUN = "491f359c0cf2588e4aa76a527317406927b0900cfc5c24a4736c92d372073b1e"
+DROPPING_SAMPLES = ROOT / "tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples"
 
 
 class Server:
@@ -73,11 +76,11 @@ def start_server(tmp_path):
         server.stop()
 
 
-def analysis_folder(tmp_path, run, task_id):
+def analysis_folder(tmp_path, run, task_id, samples=CAPE_SAMPLES):
     """A CAPE analysis folder (storage/analyses/<id>/: reports/, evtx/, files.json) holding a
     real run's files, and the results CAPE would hand to the module (its report, parsed)."""
     folder = tmp_path / "storage" / "analyses" / str(task_id)
-    shutil.copytree(CAPE_SAMPLES / run / "Report", folder)
+    shutil.copytree(samples / run / "Report", folder)
     reports = sorted((folder / "reports").iterdir())
     with (gzip.open if reports[0].suffix == ".gz" else open)(reports[0], "rb") as report:
         results = json.load(report)
@@ -115,6 +118,19 @@ def test_a_finished_analysis_arrives_as_the_samples_cape_and_sysmon_reports(tmp_
     # Sent again (CAPE re-processing the task): replaced, not doubled.
     reporting_module(folder, server.url).run(results)
     assert sorted(stored_reports(server, LITE_RUN)) == sorted(reports)
+
+
+def test_files_json_goes_with_the_report_so_a_lite_report_keeps_its_dropped_files(tmp_path, start_server):
+    server = start_server(free_port())
+    server.wait_healthy()
+    folder, results = analysis_folder(tmp_path, DROPPING_RUN, 20, samples=DROPPING_SAMPLES)
+    reporting_module(folder, server.url).run(results)
+    reports = stored_reports(server, DROPPING_RUN)
+    cape = reports[f"{DROPPING_RUN}_CAPE Sandbox"]
+    listed = [json.loads(line) for line in (folder / "files.json").read_text().splitlines() if line.strip()]
+    dropped = [entry for entry in listed if entry.get("category") == "files"]
+    assert dropped, "the vendored run lists a dropped file"
+    assert len(cape.get("files_dropped", [])) == len(dropped), cape.get("files_dropped")
 
 
 def test_a_server_not_up_yet_is_waited_for(tmp_path, start_server, caplog):

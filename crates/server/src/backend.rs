@@ -143,11 +143,14 @@ pub struct GraphEdge {
 /// An uploaded file, already on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
-    /// A file the server created (uploads) or the operator named (`serve --ingest`); the backend
-    /// reads it but must not keep the path: the server deletes upload files after the call.
+    /// A file the server created (uploads) or the operator named (`serve --ingest`), or a
+    /// folder the server created holding the files of one multi-file upload (a sandbox run:
+    /// the files taken together as one detonation, laid out under the relative names the client
+    /// gave them). The backend reads it but must not keep the path: the server deletes upload
+    /// files after the call.
     pub path: PathBuf,
     /// The client's file name reduced to `[A-Za-z0-9._ -]`, at most 128 characters, for display
-    /// and for the stored log's name; never a path.
+    /// and for the stored log's name; never a path. `run` for a multi-file upload.
     pub original_name: String,
     /// The `sha256` form field: the sample's SHA-256 (lower-case hex) when the caller knows it.
     pub sha256: Option<String>,

@@ -26,6 +26,14 @@ pub(crate) fn create(base: &Path, suffix: &str) -> io::Result<tempfile::NamedTem
         .tempfile_in(&dir)
 }
 
+/// A new spool folder in this process's folder (for the files of one multi-file upload),
+/// deleted with its contents when dropped.
+pub(crate) fn create_folder(base: &Path) -> io::Result<tempfile::TempDir> {
+    let dir = folder(base);
+    std::fs::create_dir_all(&dir)?;
+    tempfile::Builder::new().prefix("run-").tempdir_in(&dir)
+}
+
 /// Delete the spool folders under `base` left by server processes that no longer run.
 /// Returns how many were removed.
 pub(crate) fn remove_leftovers(base: &Path) -> io::Result<usize> {

@@ -6,7 +6,7 @@ use crate::backend::{
     Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Page, PageRequest,
     PivotGraph, SearchPage, SearchRequest, StoredLog, Upload,
 };
-use sandscope_ingest::{IngestOptions, Pipeline};
+use sandscope_ingest::{Detonation, IngestOptions, Pipeline};
 use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees, is_sha256};
 use sandscope_store::{Exhausted, Store, StoreError};
 use std::path::Path;
@@ -299,14 +299,28 @@ impl Backend for StoreBackend {
             sample: None,
             sandbox: upload.sandbox.clone(),
         };
+        let is_run = upload.path.is_dir();
+        let detonation = if is_run {
+            // The files of one upload are one detonation; `plan` finds the run folder's layout
+            // in them (`reports/`, `files.json`), as `sandscope ingest DIR` would.
+            sandscope_ingest::plan(std::slice::from_ref(&upload.path), true)
+                .map_err(|e| ingest_error(&e, upload))?
+                .pop()
+                .ok_or_else(|| BackendError::InvalidArgument("the upload holds no file".into()))?
+        } else {
+            Detonation::of_files(std::slice::from_ref(&upload.path))
+        };
         let mut prepared = self
             .pipeline
-            .prepare(std::slice::from_ref(&upload.path), &options)
+            .prepare_detonation(&detonation, &options)
             .map_err(|e| ingest_error(&e, upload))?;
-        // The upload sits in a temporary file: keep the name the client gave, not the temp path.
-        for report in &mut prepared.reports {
-            if let Some(raw) = &mut report.raw_log {
-                raw.file_name = upload.original_name.clone();
+        // A single upload sits in a temporary file: keep the name the client gave, not the
+        // temp name (the files of a run keep their own names, which the client chose).
+        if !is_run {
+            for report in &mut prepared.reports {
+                if let Some(raw) = &mut report.raw_log {
+                    raw.file_name = upload.original_name.clone();
+                }
             }
         }
         let report_ids = self.store.put_reports(prepared.reports).map_err(internal)?;

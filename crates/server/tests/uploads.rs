@@ -166,3 +166,124 @@ async fn spool_folders_of_killed_servers_are_removed_at_start() {
     assert!(!dead.exists());
     assert_eq!(server.spooled_files(), vec![other]);
 }
+
+/// CAPE analysis folders as Assemblyline vendored them: a run with the guest's Sysmon log, and a
+/// run whose `files.json` lists a dropped file.
+const CAPE_RUN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples/b145e2ec11257461442f8a42e1b34b303ff7eba7b27a8b65cb0ae6ac67950d10/Report"
+);
+const CAPE_RUN_SHA256: &str = "b145e2ec11257461442f8a42e1b34b303ff7eba7b27a8b65cb0ae6ac67950d10";
+const DROPPING_RUN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/CybercentreCanada_assemblyline-service-cape/tests/samples/491f359c0cf2588e4aa76a527317406927b0900cfc5c24a4736c92d372073b1e/Report"
+);
+
+fn run_file(run: &str, relative: &str) -> Vec<u8> {
+    std::fs::read(format!("{run}/{relative}")).expect("vendored CAPE run file")
+}
+
+fn ids_of(body: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn the_files_of_one_upload_are_one_run() {
+    let server = Server::new(IngestLimits::for_uploads(256 << 20));
+    let report = run_file(CAPE_RUN, "reports/lite.json");
+    let evtx = run_file(CAPE_RUN, "evtx/Microsoft-Windows-Sysmon%4Operational.evtx");
+    let (status, body) = support::upload_files(
+        &server.app,
+        &[
+            ("reports/lite.json", &report),
+            ("evtx/Microsoft-Windows-Sysmon%4Operational.evtx", &evtx),
+            ("files.json", &run_file(CAPE_RUN, "files.json")),
+        ],
+        &[("sha256", CAPE_RUN_SHA256)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids = ids_of(&body);
+    assert_eq!(
+        ids,
+        [
+            format!("{CAPE_RUN_SHA256}_CAPE Sandbox"),
+            format!("{CAPE_RUN_SHA256}_Microsoft Sysinternals")
+        ]
+    );
+    // The Sysmon log keeps its own (cleaned) name; nothing is left in the spool.
+    let log = sandscope_server::Backend::raw_log(server.backend.as_ref(), &ids[1])
+        .unwrap()
+        .unwrap();
+    assert_eq!(log.file_name, "Microsoft-Windows-Sysmon4Operational.evtx");
+    assert_eq!(log.bytes, evtx);
+    assert!(server.spooled_files().is_empty());
+}
+
+#[tokio::test]
+async fn a_run_upload_reads_its_files_json_for_dropped_files() {
+    let report = run_file(DROPPING_RUN, "reports/lite.json");
+    let dropped = |server: &Server, body: &serde_json::Value| {
+        let id = &ids_of(body)[0];
+        sandscope_server::Backend::behaviour(server.backend.as_ref(), id)
+            .unwrap()
+            .unwrap()
+            .attributes
+            .files_dropped
+            .len()
+    };
+    // The lite report alone names no dropped file: CAPE lists them in files.json.
+    let alone = Server::new(IngestLimits::for_uploads(256 << 20));
+    let (status, body) = alone.upload("lite.json", &report).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(dropped(&alone, &body), 0);
+
+    let server = Server::new(IngestLimits::for_uploads(256 << 20));
+    let (status, body) = support::upload_files(
+        &server.app,
+        &[
+            ("reports/lite.json", &report),
+            ("files.json", &run_file(DROPPING_RUN, "files.json")),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(dropped(&server, &body), 1);
+    assert!(server.spooled_files().is_empty());
+}
+
+#[tokio::test]
+async fn run_file_names_cannot_leave_the_run_folder_or_repeat() {
+    let server = Server::new(IngestLimits::for_uploads(256 << 20));
+    let report = run_file(CAPE_RUN, "reports/lite.json");
+    let evtx = run_file(CAPE_RUN, "evtx/Microsoft-Windows-Sysmon%4Operational.evtx");
+    // `..` components are dropped: the files land inside the run folder, and the run ingests.
+    let (status, body) = support::upload_files(
+        &server.app,
+        &[
+            ("../../reports/lite.json", &report),
+            ("/etc/../evtx/sysmon.evtx", &evtx),
+        ],
+        &[("sha256", CAPE_RUN_SHA256)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids_of(&body).len(), 2, "{body}");
+    let answer = support::upload_files(
+        &server.app,
+        &[("evtx/a.evtx", &evtx), ("evtx\\a.evtx", &evtx)],
+        &[],
+    )
+    .await;
+    let message = assert_error(&answer, StatusCode::BAD_REQUEST, "InvalidArgumentError");
+    assert!(message.contains("evtx/a.evtx"), "{message}");
+    assert!(server.spooled_files().is_empty());
+}

@@ -78,32 +78,53 @@ impl Server {
 
 /// `POST /api/v3/sandscope/ingest` of `bytes` as the client's file `file_name`.
 pub async fn upload(app: &Router, file_name: &str, bytes: &[u8]) -> (StatusCode, Value) {
-    {
-        let boundary = "sandscope-test-boundary-7f3a";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let request = Request::post("/api/v3/sandscope/ingest")
-            .header("x-apikey", KEY)
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
+    upload_files(app, &[(file_name, bytes)], &[]).await
+}
+
+/// `POST /api/v3/sandscope/ingest` of several files (name, bytes) and form fields in one request.
+pub async fn upload_files(
+    app: &Router,
+    files: &[(&str, &[u8])],
+    fields: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let boundary = "sandscope-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
             )
-            .body(Body::from(body))
-            .unwrap();
-        let response = app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let json = serde_json::from_slice(&body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)));
-        (status, json)
+            .as_bytes(),
+        );
     }
+    for (file_name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let request = Request::post("/api/v3/sandscope/ingest")
+        .header("x-apikey", KEY)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    (status, json)
 }
 
 /// A gzip'd flood: one process creation and `events` file creations (see
