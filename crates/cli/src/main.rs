@@ -1,5 +1,19 @@
 //! The `sandscope` binary: parses the command line and hands each subcommand to the library crate
 //! that owns it. It holds no logic of its own beyond wiring and exit codes.
+//!
+//! One file per subcommand in `commands/`. Beyond wiring:
+//! * exit codes: `events`, `ingest` and `hunt` exit 0 (clean), 3 (damaged or skipped input, the
+//!   rest done) or 1 (nothing readable or stored);
+//! * `commands/control.rs`: several processes on one data directory. Every process that opens a
+//!   store leaves an owner record (`DATA/run/owner.json`, in a 0700 folder); `serve` also a
+//!   control socket there, through which `search`, `show`, `pivot`, `graph`, `diff` and
+//!   `ingest` run on the server's open store (the server parses the forwarded command line with
+//!   the same clap types and streams back what the command prints and its exit code);
+//! * `commands/watch/`: `ingest --watch DIR` and `serve --watch DIR` ingest each run folder
+//!   once it has settled, through `commands::ingest::execute` (the one ingest path), and
+//!   remember what they took in `DATA/watch/`;
+//! * `commands/bench/`: `sandscope bench read|sigma|store|serve`, the speed and load figures
+//!   (never asserted by tests).
 
 mod commands;
 

@@ -6,6 +6,26 @@
 //! damaged chunk or record is reported once as a [`ReadWarning`] naming the file and where.
 //! Only a file that cannot be read at all (missing, not an event log) is a [`ReadError`].
 //!
+//! Modules, in the order an input meets them:
+//! * `detect` judges content, never the name (EVTX, gzip, zip, UTF-16, XML/syslog, JSON);
+//!   [`detect_file`] looks through gzip layers for callers that must know what a file is
+//!   without reading it;
+//! * `input` opens files, standard input (`-`) and bytes, undoes gzip and zip (members sorted
+//!   by name) under a decompressed-size budget per input and, for a server, a shared
+//!   [`DecompressionPool`]; spools to a temporary file only what must seek. `document` opens
+//!   one document (a CAPE report) through the same layer;
+//! * `evtx_chunks` plans an EVTX file's chunks in the order and with the damage reports of the
+//!   `evtx` crate's own walk, so any thread reads any batch by position;
+//! * `evtx_fast/` is the typed EVTX path (batches of chunks decoded on the rayon pool and
+//!   delivered in file order; BinXML templates compiled once per chunk; one token walker;
+//!   named token and value-type constants); a chunk it does not understand goes to
+//!   `evtx_file`, the `evtx` crate's JSON rendering, which is also its test reference;
+//! * `xml` (Windows XML exports, Sysmon for Linux syslog lines) and `json` (evtx JSON,
+//!   xmltodict, Winlogbeat, flat Mordor/nxlog/Log Analytics rows, CAPE's `sysmon` array);
+//! * `build` is the one place where channel filtering, canonical values and `time` are applied;
+//! * [`walk`] lists directories recursively in sorted order (the one walker of the workspace);
+//!   `bench` is `sandscope bench read`; `fuzz/` holds the cargo-fuzz targets.
+//!
 //! This crate depends on the event model only; it knows nothing of reports, rules or storage.
 
 #[doc(hidden)]
