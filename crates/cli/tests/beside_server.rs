@@ -4,9 +4,13 @@
 //! refused with one sentence naming the server; a server killed with `kill -9` leaves nothing
 //! that stops the next command.
 
+mod support;
+
+use support::sandscope;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RANSOM: &str = "8c18288195245660d3836693ec97509d43df8e25d52ff3858b9778aa2c4725e1";
@@ -17,13 +21,6 @@ fn seed(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/data/seed")
         .join(file)
-}
-
-fn sandscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(args)
-        .output()
-        .expect("run sandscope")
 }
 
 fn text(bytes: &[u8]) -> String {

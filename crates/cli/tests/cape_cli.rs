@@ -1,7 +1,10 @@
 //! `sandscope cape` and `sandscope diff` on the vendored CAPE runs.
 
+mod support;
+
+use support::sandscope;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// The runs' `Report/` folders. b145… and 9088… are vendored whole (report, guest EVTX,
 /// `files.json`, `Results/result.json`) under `cape/…/commit-6296081`; 491f… and 9393… have only
@@ -27,13 +30,6 @@ fn run_folder(sample: &str) -> PathBuf {
 
 fn lite(sample: &str) -> PathBuf {
     run_folder(sample).join("Report/reports/lite.json")
-}
-
-fn sandscope(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(args)
-        .output()
-        .expect("run sandscope")
 }
 
 const APC_INJECT: &str = "b145e2ec11257461442f8a42e1b34b303ff7eba7b27a8b65cb0ae6ac67950d10";

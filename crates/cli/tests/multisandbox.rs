@@ -3,18 +3,14 @@
 //! merged summary and the ATT&CK trees; `diff` shows what the two reports share; every search
 //! modifier finds CAPE-sourced behaviour; a broken CAPE report stores nothing.
 
+mod support;
+
+use support::sandscope;
+
 use std::path::Path;
-use std::process::Command;
 
 /// CAPE's etw-dns-app run (MIT, vendored): `lite.json` with 133 embedded Sysmon events.
 const SAMPLE: &str = "9393a56f957a93bc2af2aafc73421aaa1c372c7d9decf92a2734d1b4a8253fb2";
-
-fn sandscope(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn json(out: std::process::Output) -> serde_json::Value {
     assert!(

@@ -2,27 +2,17 @@
 //! and `show --format text` list the Sigma hits (most severe first, with the fields of the
 //! events they matched) and the ATT&CK techniques, on a real lateral-movement log.
 
+mod support;
+
+use support::sandscope_ok as sandscope;
+
 use serde_json::Value;
-use std::process::{Command, Output};
 
 /// Impacket wmiexec running `whoami /all` over WMI (sbousseaden, GPL-3.0, vendored).
 const WMIEXEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/data/sbousseaden_EVTX-ATTACK-SAMPLES/Lateral Movement/LM_wmiexec_impacket_sysmon_whoami.evtx"
 );
-
-fn sandscope(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(args)
-        .output()
-        .expect("run sandscope");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// The lines of a section, from its heading to the next heading (or the end).
 fn section<'a>(text: &'a str, heading: &str) -> &'a str {

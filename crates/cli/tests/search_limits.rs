@@ -1,18 +1,14 @@
 //! `sandscope search` refuses values with no letters or digits and queries over the parser's
 //! limits, and stops a hostile query at its `--budget` or `--timeout`, saying which.
 
+mod support;
+
+use support::sandscope;
+
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const RANSOM: &str = "8c18288195245660d3836693ec97509d43df8e25d52ff3858b9778aa2c4725e1";
-
-fn sandscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// A data directory holding the seed's ransomware log.
 fn seeded() -> tempfile::TempDir {

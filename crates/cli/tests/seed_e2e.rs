@@ -1,18 +1,14 @@
 //! End to end: the seed's two situations as Sysmon XML logs → `sandscope ingest` →
 //! `sandscope search` with the two seed queries verbatim.
 
+mod support;
+
+use support::sandscope;
+
 use std::path::Path;
-use std::process::Command;
 
 const RANSOM: &str = "8c18288195245660d3836693ec97509d43df8e25d52ff3858b9778aa2c4725e1";
 const MINER: &str = "7a550b8a17983af622f31270ebe566b1834c28c2a2ea2b6b0ed819c95d8e534d";
-
-fn sandscope(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn search_ids(data: &str, query: &str) -> Vec<String> {
     let out = sandscope(&["search", "--data", data, "--format", "json", query]);

@@ -2,8 +2,11 @@
 //! binary, on a real log (EVTX-ATTACK-SAMPLES, GPL-3.0, vendored) with the correlation rules of
 //! `crates/sigma/tests/rules/correlation/`.
 
+mod support;
+
+use support::sandscope_ok as sandscope;
+
 use serde_json::Value;
-use std::process::{Command, Output};
 
 const LOG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -13,19 +16,6 @@ const RULES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../sigma/tests/rules/correlation"
 );
-
-fn sandscope(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_sandscope"))
-        .args(args)
-        .output()
-        .expect("run sandscope");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[test]
 fn hunt_reports_each_correlation_type_on_the_event_that_completed_it() {

@@ -3,6 +3,8 @@
 //! fixed growth of this process's peak resident memory. One test in this binary, so no other
 //! test's allocations count.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/uploads.rs"]
 mod support;
 

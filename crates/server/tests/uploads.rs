@@ -3,6 +3,8 @@
 //! (status, code, a message naming its file and never the server's spool path). After every
 //! answer, success or failure, nothing is left in the spool directory.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/uploads.rs"]
 mod support;
 

@@ -424,6 +424,27 @@ pub(crate) fn rejected_report(info: &RuleInfo, text: &str, reason: &str) -> Rule
     }
 }
 
+/// The [`RuleInfo`] of a detection or correlation rule: the parser's two rule types spell the
+/// shared metadata the same way, so one expansion serves both.
+macro_rules! rule_info_of {
+    ($text:expr, $rule:expr, $logsource:expr, $event_ids:expr) => {
+        RuleInfo {
+            title: $rule.title.clone(),
+            id: $rule.id.clone(),
+            level: $rule.level.map(Level::from_parser),
+            status: $rule.status.map(|s| format!("{s:?}").to_ascii_lowercase()),
+            author: $rule.author.clone(),
+            description: $rule.description.clone(),
+            tags: $rule.tags.clone(),
+            license: license_of($rule.license.as_ref(), &$text.origin),
+            origin: $text.origin.clone(),
+            file: $text.file.clone(),
+            logsource: $logsource,
+            event_ids: $event_ids,
+        }
+    };
+}
+
 fn rule_info(text: &RuleText, rule: &SigmaRule) -> RuleInfo {
     let event_ids = match applicability(&rule.logsource) {
         Applicability::Sysmon(ids) => ids,
@@ -438,20 +459,7 @@ fn rule_info(text: &RuleText, rule: &SigmaRule) -> RuleInfo {
     .flatten()
     .collect::<Vec<_>>()
     .join("/");
-    RuleInfo {
-        title: rule.title.clone(),
-        id: rule.id.clone(),
-        level: rule.level.map(Level::from_parser),
-        status: rule.status.map(|s| format!("{s:?}").to_ascii_lowercase()),
-        author: rule.author.clone(),
-        description: rule.description.clone(),
-        tags: rule.tags.clone(),
-        license: license_of(rule.license.as_ref(), &text.origin),
-        origin: text.origin.clone(),
-        file: text.file.clone(),
-        logsource,
-        event_ids,
-    }
+    rule_info_of!(text, rule, logsource, event_ids)
 }
 
 /// A rule's own `license`, else that of its rule set (DRL-1.1 for the bundled SigmaHQ rules).
@@ -463,20 +471,8 @@ fn license_of(own: Option<&String>, origin: &RuleOrigin) -> Option<String> {
 }
 
 fn correlation_info(text: &RuleText, rule: &CorrelationRule) -> RuleInfo {
-    RuleInfo {
-        title: rule.title.clone(),
-        id: rule.id.clone(),
-        level: rule.level.map(Level::from_parser),
-        status: rule.status.map(|s| format!("{s:?}").to_ascii_lowercase()),
-        author: rule.author.clone(),
-        description: rule.description.clone(),
-        tags: rule.tags.clone(),
-        license: license_of(rule.license.as_ref(), &text.origin),
-        origin: text.origin.clone(),
-        file: text.file.clone(),
-        logsource: format!("correlation/{}", rule.correlation_type.as_str()),
-        event_ids: Vec::new(),
-    }
+    let logsource = format!("correlation/{}", rule.correlation_type.as_str());
+    rule_info_of!(text, rule, logsource, Vec::new())
 }
 
 /// The value of the first top-level `key: value` line.

@@ -68,7 +68,9 @@ pub async fn get(app: &Router, uri: &str, key: Option<&str>) -> Answer {
     send(app, request.body(Body::empty()).unwrap()).await
 }
 
-pub fn multipart_body(file: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+/// A multipart/form-data body of `fields` and `files` ((client file name, bytes), each a `file`
+/// part): (content type, body).
+pub fn multipart_body(files: &[(&str, &[u8])], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
     let boundary = "sandscope-test-boundary-7f3a";
     let mut body = Vec::new();
     for (name, value) in fields {
@@ -79,20 +81,23 @@ pub fn multipart_body(file: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>)
             .as_bytes(),
         );
     }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"../../etc/LSASS dump.evtx\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    for (file_name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 pub async fn upload(app: &Router, key: &str, file: &[u8], fields: &[(&str, &str)]) -> Answer {
-    let (content_type, body) = multipart_body(file, fields);
+    let (content_type, body) = multipart_body(&[("../../etc/LSASS dump.evtx", file)], fields);
     let request = Request::post("/api/v3/sandscope/ingest")
         .header("x-apikey", key)
         .header(header::CONTENT_TYPE, content_type)
