@@ -8,10 +8,8 @@ data for the export endpoints.
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -19,9 +17,10 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from sandscope_serve import STARTUP_TIMEOUT_S, free_port, stop, wait_until_healthy  # noqa: E402,F401
 BINARY = os.environ.get("SANDSCOPE_BIN", str(ROOT / "target" / "debug" / "sandscope"))
 API_KEY = "interop-suite-key-51d2"
-STARTUP_TIMEOUT_S = float(os.environ.get("SANDSCOPE_STARTUP_TIMEOUT", "600"))
 
 CAPE_SAMPLES = ROOT / "tests/data/cape/CybercentreCanada_assemblyline-service-cape/commit-6296081/tests/samples"
 # Whole CAPE run folders (report + guest Sysmon log → two reports per sample).
@@ -95,11 +94,6 @@ def exports(data_dir, samples, tmp_path_factory):
     return paths
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="session")
 def sample_timeline(data_dir, tmp_path_factory):
@@ -122,31 +116,7 @@ def server(data_dir, exports, sample_timeline, tmp_path_factory):
     )
     wait_until_healthy(process, url, log)
     yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def wait_until_healthy(process, url, log):
-    """Wait for the `sandscope serve` started as `process` (its output going to the file
-    `log`) to answer its health check at `url`."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while True:
-        if process.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"sandscope serve exited with {process.returncode}:\n{log.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/v3/sandscope/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("sandscope serve did not answer its health check in time")
-        time.sleep(0.3)
+    stop(process)
 
 
 def get(url, path):

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BINARY, CAPE_SAMPLES, HERE, ROOT, STARTUP_TIMEOUT_S, free_port, wait_until_healthy
+from conftest import BINARY, CAPE_SAMPLES, HERE, ROOT, STARTUP_TIMEOUT_S, free_port, stop, wait_until_healthy
 
 sys.path.insert(0, str(HERE / "cape_shim"))
 sys.path.insert(0, str(ROOT / "integrations" / "cape"))
@@ -54,11 +54,7 @@ class Server:
             return json.loads(r.read())
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop(self.process)
         self.log.close()
 
 

@@ -12,10 +12,8 @@ runs unchanged.
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -24,18 +22,14 @@ import pytest
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
+from sandscope_serve import STARTUP_TIMEOUT_S, free_port, stop, wait_until_healthy  # noqa: E402,F401
 from sysmon_fixtures import write_fixtures  # noqa: E402
 
 API_KEY = "vt-suite-key-7c1e9a"
 # Ingest with the bundled Sigma rules can take a while on a busy CI machine.
-STARTUP_TIMEOUT_S = float(os.environ.get("SANDSCOPE_STARTUP_TIMEOUT", "600"))
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 TLS = os.environ.get("SANDSCOPE_TLS") == "1"
@@ -86,27 +80,9 @@ def server(tmp_path_factory):
     url = f"{'https' if TLS else 'http'}://127.0.0.1:{port}"
     output = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while True:
-        if process.poll() is not None:
-            output.seek(0)
-            pytest.fail(f"sandscope serve exited with {process.returncode}:\n{output.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/v3/sandscope/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("sandscope serve did not answer its health check in time")
-        time.sleep(0.3)
+    wait_until_healthy(process, url, output)
     yield {"url": url, "key": API_KEY, "manifest": manifest, "process": process, "tls": TLS}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
     output.seek(0)
     sys.stderr.write(output.read()[-4000:])
 
