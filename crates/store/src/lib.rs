@@ -52,6 +52,7 @@
 mod budget;
 mod db;
 mod index;
+mod leb128;
 mod phrase;
 mod pivot;
 mod read_only;
