@@ -4,7 +4,8 @@
 //!
 //! Layout of a data directory:
 //! * `reports.redb` — redb database, the source of truth: reports (JSON, keyed by report id
-//!   `<sha256>_<sandbox name>`, so one sample's reports are one key range), raw logs (bytes),
+//!   `<sha256>_<sandbox name>`, so one sample's reports are one key range; compressed with zstd
+//!   and a dictionary trained on the store's first reports, see `codec`), raw logs (bytes),
 //!   log metadata, the value dictionary (`values`: every distinct behaviour value once, with the
 //!   sample that owns it, stored as reported when its spellings derive from it), and the
 //!   `pending_index`/`pending_values` bookkeeping tables. Each batch rewrites the pages of the
@@ -50,8 +51,10 @@
 //! builder or the server.
 
 mod budget;
+mod codec;
 mod db;
 mod index;
+mod leb128;
 mod phrase;
 mod pivot;
 mod read_only;
@@ -63,6 +66,7 @@ pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimi
 pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 
+use codec::ReportCodec;
 pub(crate) use db::Db;
 use index::{SampleFields, ValueFields};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -70,7 +74,8 @@ use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_query::SampleDoc;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 
 const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
@@ -114,6 +119,8 @@ pub enum StoreError {
     TooBroad(String),
     #[error("value {0} of the value dictionary is unreadable")]
     CorruptValue(u64),
+    #[error("report compression: {0}")]
+    Compression(String),
     /// The disk holding the data directory is full. `stored`: whether the batch reached the
     /// report database (then it is indexed by itself once space is freed); `None` when that
     /// cannot be told (the commit itself failed and the database cannot be read yet).
@@ -404,6 +411,10 @@ pub struct Store {
     value_fields: ValueFields,
     /// Word lists of both indexes' segments (see `vocabulary`).
     vocabulary: Arc<vocabulary::Vocabulary>,
+    /// The report dictionaries committed to redb (see `codec`).
+    codec: RwLock<Arc<ReportCodec>>,
+    /// Reports the store must hold before a dictionary is trained (again).
+    next_training: AtomicU64,
     options: StoreOptions,
     /// Opened with [`Store::open_read_only`]: nothing is ever written.
     read_only: bool,
@@ -494,12 +505,14 @@ impl Store {
         let db = Arc::new(Db::create(&dir.join("reports.redb")).map_err(|e| open_error(dir, e))?);
         let txn = db.begin_write()?;
         let stored_format;
+        let codec;
         {
             txn.open_table(REPORTS)?;
             txn.open_table(RAW_LOGS)?;
             txn.open_table(LOG_INFO)?;
             txn.open_table(PENDING)?;
             values::create_tables(&txn)?;
+            codec = ReportCodec::load(&txn.open_table(codec::REPORT_DICTS)?)?;
             let meta = txn.open_table(META)?;
             stored_format = meta.get("index_format")?.map(|v| v.value());
         }
@@ -559,6 +572,8 @@ impl Store {
             value_reader,
             value_fields,
             vocabulary: Default::default(),
+            codec: RwLock::new(Arc::new(codec)),
+            next_training: AtomicU64::new(codec::TRAIN_AT_REPORTS),
             options,
             read_only: false,
             writer: Mutex::new(None),
@@ -586,13 +601,20 @@ impl Store {
             return Err(StoreError::NotAStore(dir.to_path_buf()));
         }
         let db = Arc::new(Db::open_read_only(&db_path).map_err(|e| open_error(dir, e))?);
-        let stored_format = {
+        let (stored_format, codec) = {
             let txn = db.begin_read()?;
-            match txn.open_table(META) {
+            let stored_format = match txn.open_table(META) {
                 Ok(meta) => meta.get("index_format")?.map(|v| v.value()),
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
                 Err(e) => return Err(e.into()),
-            }
+            };
+            // A store written before report dictionaries has none.
+            let codec = match txn.open_table(codec::REPORT_DICTS) {
+                Ok(table) => ReportCodec::load(&table)?,
+                Err(redb::TableError::TableDoesNotExist(_)) => ReportCodec::default(),
+                Err(e) => return Err(e.into()),
+            };
+            (stored_format, codec)
         };
         let samples_dir = dir.join("index").join("samples");
         let values_dir = dir.join("index").join("values");
@@ -623,6 +645,8 @@ impl Store {
             value_reader,
             value_fields: index::value_schema().1,
             vocabulary: Default::default(),
+            codec: RwLock::new(Arc::new(codec)),
+            next_training: AtomicU64::new(codec::TRAIN_AT_REPORTS),
             options: StoreOptions::default(),
             read_only: true,
             writer: Mutex::new(None),
@@ -751,7 +775,8 @@ impl Store {
                 for sha in &shas {
                     let doc = {
                         let reports = txn.open_table(REPORTS)?;
-                        SampleDoc::from_reports(sha, &read_sample_reports(&reports, sha)?)
+                        let reports = read_sample_reports(&self.codec(), &reports, sha)?;
+                        SampleDoc::from_reports(sha, &reports)
                     };
                     values::register_sample(&txn, &doc)?;
                     txn.open_table(PENDING)?.insert(sha.as_str(), 0)?;
@@ -863,6 +888,7 @@ impl Store {
     ) -> Result<()> {
         let writers = self.writers(guard)?;
         let txn = self.db.begin_read()?;
+        let codec = self.codec();
         let pending_values: Vec<u64> = txn
             .open_table(values::PENDING_VALUES)?
             .iter()?
@@ -895,7 +921,7 @@ impl Store {
             let doc = match docs.get(sha) {
                 Some(doc) => doc,
                 None => {
-                    let reports = read_sample_reports(&reports, sha)?;
+                    let reports = read_sample_reports(&codec, &reports, sha)?;
                     if reports.is_empty() {
                         continue;
                     }
@@ -1028,20 +1054,34 @@ impl Store {
         progress: &mut Progress,
     ) -> Result<()> {
         let mut docs = HashMap::new();
+        let mut codec = self.codec();
+        let mut trained = false;
         let txn = self.db.begin_write()?;
         {
             let mut reports = txn.open_table(REPORTS)?;
             let mut raw = txn.open_table(RAW_LOGS)?;
             let mut info = txn.open_table(LOG_INFO)?;
             let mut pending = txn.open_table(PENDING)?;
-            for r in batch {
-                let id = r.behaviour.id.as_str();
-                let json =
+            let jsons = batch
+                .iter()
+                .map(|r| {
                     serde_json::to_vec(&r.behaviour).map_err(|source| StoreError::Corrupt {
-                        id: id.to_string(),
+                        id: r.behaviour.id.clone(),
                         source,
-                    })?;
-                reports.insert(id, compress_report(&json).as_slice())?;
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if let Some(dictionary) = self.train_dictionary(&codec, &reports, &jsons)? {
+                let id = codec.next_id();
+                txn.open_table(codec::REPORT_DICTS)?
+                    .insert(id, dictionary.as_slice())?;
+                codec = Arc::new(codec.with_dictionary(id, &dictionary)?);
+                trained = true;
+            }
+            let mut encoder = codec.encoder()?;
+            for (r, json) in batch.iter().zip(&jsons) {
+                let id = r.behaviour.id.as_str();
+                reports.insert(id, encoder.encode(json)?.as_slice())?;
                 match &r.raw_log {
                     None => {
                         raw.remove(id)?;
@@ -1064,8 +1104,8 @@ impl Store {
                 pending.insert(sha.as_str(), 1)?;
             }
             for sha in samples {
-                let doc = SampleDoc::from_reports(sha, &read_sample_reports(&reports, sha)?);
-                docs.insert(sha.clone(), doc);
+                let reports = read_sample_reports(&codec, &reports, sha)?;
+                docs.insert(sha.clone(), SampleDoc::from_reports(sha, &reports));
             }
         }
         for sha in samples {
@@ -1074,9 +1114,60 @@ impl Store {
             }
         }
         *progress = Progress::Committing;
-        txn.commit()?;
+        if trained {
+            // Readers take the codec after beginning their transaction: holding it across the
+            // commit gives every reader that sees the new reports the new dictionary too.
+            let mut current = self.codec.write().unwrap_or_else(PoisonError::into_inner);
+            txn.commit()?;
+            *current = codec;
+        } else {
+            txn.commit()?;
+        }
         *progress = Progress::Committed;
         self.index_pending(guard, samples, &docs)
+    }
+
+    /// The dictionary to write this batch with, when the store has none yet and, with the
+    /// batch, enough reports to train one (see `codec`). A training zstd refuses is tried again
+    /// once the store has doubled.
+    fn train_dictionary(
+        &self,
+        codec: &ReportCodec,
+        reports: &redb::Table<&'static str, &'static [u8]>,
+        batch: &[Vec<u8>],
+    ) -> Result<Option<Vec<u8>>> {
+        use std::sync::atomic::Ordering;
+        let count = reports.len()? + batch.len() as u64;
+        if codec.has_dictionary() || count < self.next_training.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        // The batch first, then what the store holds, as JSON.
+        let mut stored = Vec::new();
+        let wanted = codec::TRAIN_REPORTS.saturating_sub(batch.len());
+        for entry in reports.iter()?.take(wanted) {
+            let (id, bytes) = entry?;
+            let report = codec.decode(id.value(), bytes.value())?;
+            stored.push(
+                serde_json::to_vec(&report).map_err(|source| StoreError::Corrupt {
+                    id: report.id.clone(),
+                    source,
+                })?,
+            );
+        }
+        let trained = codec::train(batch.iter().chain(&stored).map(Vec::as_slice));
+        if trained.is_none() {
+            self.next_training.store(count * 2, Ordering::Relaxed);
+        }
+        Ok(trained)
+    }
+
+    /// The report dictionaries as last committed. Take it after beginning the read
+    /// transaction it decodes reports of (see `write_batch`).
+    fn codec(&self) -> Arc<ReportCodec> {
+        self.codec
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Store one report; see [`Store::put_reports`].
@@ -1092,14 +1183,14 @@ impl Store {
         let Some(v) = table.get(id)? else {
             return Ok(None);
         };
-        decode(id, v.value()).map(Some)
+        self.codec().decode(id, v.value()).map(Some)
     }
 
     /// Every report of a sample (all sandboxes), in id order.
     pub fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(REPORTS)?;
-        read_sample_reports(&table, sha256)
+        read_sample_reports(&self.codec(), &table, sha256)
     }
 
     /// A page of a sample's reports, in id order. `cursor` is the previous page's
@@ -1113,6 +1204,7 @@ impl Store {
         let (start, end) = sample_range(sha256);
         let txn = self.db.begin_read()?;
         let table = txn.open_table(REPORTS)?;
+        let codec = self.codec();
         let limit = limit.clamp(1, 1000);
         let mut reports = Vec::new();
         let mut more = false;
@@ -1134,7 +1226,7 @@ impl Store {
                 more = true;
                 break;
             }
-            reports.push(decode(k.value(), v.value())?);
+            reports.push(codec.decode(k.value(), v.value())?);
         }
         let next_cursor = if more {
             reports.last().map(|r: &FileBehaviour| r.id.clone())
@@ -1283,44 +1375,8 @@ impl Store {
     }
 }
 
-/// First byte of a deflate-compressed report (a plain JSON report starts with `{`).
-const DEFLATED: u8 = 1;
-
-/// Reports are stored deflated: the JSON is repetitive (field names, path prefixes) and
-/// shrinks several times, at a cost far below the redb write.
-fn compress_report(json: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut out = vec![DEFLATED];
-    let mut encoder = flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::fast());
-    // Writing into a Vec cannot fail.
-    let written = encoder
-        .write_all(json)
-        .and_then(|()| encoder.finish().map(|_| ()));
-    if written.is_err() {
-        return json.to_vec();
-    }
-    out
-}
-
-fn decode(id: &str, bytes: &[u8]) -> Result<FileBehaviour> {
-    let corrupt = |source| StoreError::Corrupt {
-        id: id.to_string(),
-        source,
-    };
-    match bytes.split_first() {
-        Some((&DEFLATED, deflated)) => {
-            use std::io::Read;
-            let mut json = Vec::with_capacity(deflated.len() * 4);
-            flate2::read::DeflateDecoder::new(deflated)
-                .read_to_end(&mut json)
-                .map_err(|e| corrupt(serde_json::Error::io(e)))?;
-            serde_json::from_slice(&json).map_err(corrupt)
-        }
-        _ => serde_json::from_slice(bytes).map_err(corrupt),
-    }
-}
-
 fn read_sample_reports(
+    codec: &ReportCodec,
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     sha256: &str,
 ) -> Result<Vec<FileBehaviour>> {
@@ -1328,7 +1384,7 @@ fn read_sample_reports(
     let mut out = Vec::new();
     for entry in table.range::<&str>(start.as_str()..end.as_str())? {
         let (k, v) = entry?;
-        out.push(decode(k.value(), v.value())?);
+        out.push(codec.decode(k.value(), v.value())?);
     }
     Ok(out)
 }
@@ -1352,37 +1408,4 @@ fn copy_file_into(
     let mut slot = table.insert_reserve(id, len)?;
     file.read_exact(slot.as_mut()).map_err(io_err(path))?;
     Ok(size)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reports_are_stored_deflated_and_older_plain_json_still_reads() {
-        let report = FileBehaviour::new(
-            &"ab".repeat(32),
-            sandscope_model::BehaviourAttributes {
-                sandbox_name: "Microsoft Sysinternals".into(),
-                files_written: vec![r"C:\Users\bob\AppData\Roaming\x.exe".repeat(20)],
-                ..Default::default()
-            },
-        );
-        let json = serde_json::to_vec(&report).unwrap();
-        let stored = compress_report(&json);
-        assert_eq!(stored[0], DEFLATED);
-        assert!(
-            stored.len() * 3 < json.len(),
-            "{} vs {}",
-            stored.len(),
-            json.len()
-        );
-        assert_eq!(decode("x", &stored).unwrap(), report);
-        assert_eq!(decode("x", &json).unwrap(), report);
-        // A damaged stream is an error naming the report, not a panic.
-        let mut damaged = stored.clone();
-        damaged.truncate(stored.len() / 2);
-        let err = decode("the-id", &damaged).unwrap_err().to_string();
-        assert!(err.contains("the-id"), "{err}");
-    }
 }

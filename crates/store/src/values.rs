@@ -19,10 +19,11 @@
 //! an owner that stops reporting v (its report was replaced) gives v up (`owner` = none,
 //! shared), and every later re-index lists v in `vals` again.
 //!
-//! On disk a value costs its digest key (fixed-width, 128 bits) and a record of owner, flags,
-//! field and, usually, just the value as reported: its spellings are re-derived on reading
-//! (only a value whose report kept other raw spellings stores them all). A sample's value ids
-//! are delta-varint coded (its new values have consecutive ids: a byte each).
+//! On disk a value costs its digest key (fixed-width, 96 bits) and a record of owner (a
+//! varint), field and flags (one byte) and, usually, just the value as reported: its spellings
+//! are re-derived on reading (only a value whose report kept other raw spellings stores them
+//! all). A sample's value ids are delta-varint coded (its new values have consecutive ids: a
+//! byte each).
 //!
 //! All of this bookkeeping lives in redb, written in the same transaction as the reports, so the
 //! two tantivy indexes are always re-derivable from redb (see the crate docs on crash safety).
@@ -32,9 +33,14 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use sandscope_query::{SampleDoc, TextField, TextValue};
 use sha2::{Digest, Sha256};
 
-/// 128-bit digest of (field, indexed text) → value id. A fixed-width key: redb then keeps no
-/// per-entry length in its pages.
-pub(crate) const VALUE_IDS: TableDefinition<u128, u64> = TableDefinition::new("value_keys");
+/// 96-bit digest of (field, indexed text) → value id. A fixed-width key: redb then keeps no
+/// per-entry length in its pages. 96 bits keep a collision (two values taken for one) below
+/// one chance in 10^11 up to a billion distinct values.
+pub(crate) const VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u64> =
+    TableDefinition::new("value_digests");
+const DIGEST_BYTES: usize = 12;
+/// What index format 6 called [`VALUE_IDS`] (128-bit keys); dropped on rebuild.
+const FORMAT_6_VALUE_IDS: TableDefinition<u128, u64> = TableDefinition::new("value_keys");
 /// What index format 5 and older called [`VALUE_IDS`] (byte-string keys); dropped on rebuild.
 const OLD_VALUE_IDS: TableDefinition<&[u8], u64> = TableDefinition::new("value_ids");
 /// Value id → [`ValueRecord`] (encoded).
@@ -56,12 +62,15 @@ pub(crate) const NO_OWNER: u64 = u64::MAX;
 /// sample unbounded (values are already capped at 8,192 characters each).
 const MAX_FIELD_BYTES: usize = 8 << 20;
 
-/// Flag bits of a stored [`ValueRecord`] (its ninth byte).
-const SHARED: u8 = 1;
+/// Flag bits of a stored [`ValueRecord`] (the high half of the byte after its owner; the low
+/// half is its field).
+const SHARED: u8 = 0x10;
 /// The record keeps the value as reported, not its spellings: they are exactly
 /// `sandscope_query::text::variants` of it, re-derived on reading. This is the common case, and
 /// the reported value is a fraction of the size of its spellings (a user-profile path has three).
-const DERIVED: u8 = 2;
+const DERIVED: u8 = 0x20;
+const FIELD_BITS: u8 = 0x0f;
+const _: () = assert!(TextField::ALL.len() <= FIELD_BITS as usize + 1);
 
 /// What redb keeps about one distinct value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,44 +99,46 @@ impl ValueRecord {
         }
     }
 
+    /// Owner + 1 (so that [`NO_OWNER`] is 0) as a varint, then field and flags in one byte,
+    /// then the value as reported or its indexed text.
     fn encode(&self) -> Vec<u8> {
         let (flags, stored) = match &self.raw {
             Some(raw) => (DERIVED, raw),
             None => (0, &self.text),
         };
-        let mut out = Vec::with_capacity(10 + stored.len());
-        out.extend_from_slice(&self.owner.to_le_bytes());
-        out.push(flags | if self.shared { SHARED } else { 0 });
-        out.push(self.field as u8);
+        let mut out = Vec::with_capacity(5 + stored.len());
+        crate::leb128::push(&mut out, self.owner.wrapping_add(1));
+        out.push(self.field as u8 | flags | if self.shared { SHARED } else { 0 });
         out.extend_from_slice(stored.as_bytes());
         out
+    }
+
+    /// Owner, field-and-flags byte and what follows.
+    fn header(vid: u64, bytes: &[u8]) -> Result<(u64, u8, &[u8])> {
+        let corrupt = || StoreError::CorruptValue(vid);
+        let (owner, rest) = crate::leb128::read(bytes).ok_or_else(corrupt)?;
+        let (&byte, rest) = rest.split_first().ok_or_else(corrupt)?;
+        Ok((owner.wrapping_sub(1), byte, rest))
     }
 
     /// Owner and shared flag only, without copying the text (what indexing a sample and
     /// registering a known value need).
     pub(crate) fn decode_owner(vid: u64, bytes: &[u8]) -> Result<(u64, bool)> {
-        let corrupt = || StoreError::CorruptValue(vid);
-        let owner = bytes
-            .get(0..8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_le_bytes)
-            .ok_or_else(corrupt)?;
-        let shared = *bytes.get(8).ok_or_else(corrupt)? & SHARED != 0;
-        Ok((owner, shared))
+        let (owner, byte, _) = Self::header(vid, bytes)?;
+        Ok((owner, byte & SHARED != 0))
     }
 
     pub(crate) fn decode(vid: u64, bytes: &[u8]) -> Result<ValueRecord> {
         let corrupt = || StoreError::CorruptValue(vid);
-        let (owner, shared) = Self::decode_owner(vid, bytes)?;
-        let field = *bytes.get(9).ok_or_else(corrupt)?;
+        let (owner, flags, stored) = Self::header(vid, bytes)?;
+        let shared = flags & SHARED != 0;
         let field = TextField::ALL
-            .get(usize::from(field))
+            .get(usize::from(flags & FIELD_BITS))
             .copied()
             .ok_or_else(corrupt)?;
-        let stored = std::str::from_utf8(bytes.get(10..).ok_or_else(corrupt)?)
+        let stored = std::str::from_utf8(stored)
             .map_err(|_| corrupt())?
             .to_string();
-        let flags = *bytes.get(8).ok_or_else(corrupt)?;
         let (text, raw) = if flags & DERIVED != 0 {
             (
                 spellings(&sandscope_query::text::variants(&stored)),
@@ -169,14 +180,14 @@ fn spellings(variants: &[String]) -> String {
     text
 }
 
-fn value_key(field: TextField, text: &str) -> u128 {
+fn value_key(field: TextField, text: &str) -> [u8; DIGEST_BYTES] {
     let mut h = Sha256::new();
     h.update([field as u8]);
     h.update(text.as_bytes());
     let digest = h.finalize();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    u128::from_le_bytes(key)
+    let mut key = [0u8; DIGEST_BYTES];
+    key.copy_from_slice(&digest[..DIGEST_BYTES]);
+    key
 }
 
 /// A sample's value ids, sorted: each as its difference from the one before, in LEB128. A
@@ -186,40 +197,20 @@ pub(crate) fn encode_ids(ids: &[u64]) -> Vec<u8> {
     let mut previous = 0u64;
     for &id in ids {
         // Wrapping, so even an unsorted list round-trips (at more bytes).
-        let mut delta = id.wrapping_sub(previous);
+        crate::leb128::push(&mut out, id.wrapping_sub(previous));
         previous = id;
-        loop {
-            let low = (delta & 0x7f) as u8;
-            delta >>= 7;
-            if delta == 0 {
-                out.push(low);
-                break;
-            }
-            out.push(low | 0x80);
-        }
     }
     out
 }
 
 /// The ids [`encode_ids`] wrote; a truncated or overlong last id is dropped.
-pub(crate) fn decode_ids(bytes: &[u8]) -> Vec<u64> {
+pub(crate) fn decode_ids(mut bytes: &[u8]) -> Vec<u64> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut previous = 0u64;
-    let mut delta = 0u64;
-    let mut shift = 0u32;
-    for &b in bytes {
-        if shift >= 64 {
-            break;
-        }
-        delta |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            previous = previous.wrapping_add(delta);
-            out.push(previous);
-            delta = 0;
-            shift = 0;
-        } else {
-            shift += 7;
-        }
+    while let Some((delta, rest)) = crate::leb128::read(bytes) {
+        previous = previous.wrapping_add(delta);
+        out.push(previous);
+        bytes = rest;
     }
     out
 }
@@ -265,12 +256,12 @@ pub(crate) fn register_sample(txn: &WriteTransaction, doc: &SampleDoc) -> Result
                 break;
             }
             let key = value_key(field, &text);
-            let existing = ids.get(key)?.map(|v| v.value());
+            let existing = ids.get(&key)?.map(|v| v.value());
             let vid = match existing {
                 None => {
                     let vid = next_vid;
                     next_vid += 1;
-                    ids.insert(key, vid)?;
+                    ids.insert(&key, vid)?;
                     let record = ValueRecord::new(no, field, value, text);
                     values.insert(vid, record.encode().as_slice())?;
                     pending.insert(vid, 0)?;
@@ -341,6 +332,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<()> {
 /// format).
 pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
     txn.delete_table(OLD_VALUE_IDS)?;
+    txn.delete_table(FORMAT_6_VALUE_IDS)?;
     txn.delete_table(VALUE_IDS)?;
     txn.delete_table(VALUES)?;
     txn.delete_table(SAMPLE_NOS)?;
@@ -397,9 +389,9 @@ mod tests {
         let v = value(path, None);
         let record = ValueRecord::new(7, TextField::Files, &v, indexed_text(&v));
         let bytes = record.encode();
-        // Three spellings, stored as the one reported path.
+        // Three spellings, stored as the one reported path after two bytes of owner and field.
         assert_eq!(v.variants.len(), 3);
-        assert!(bytes.len() < 10 + path.len() + 2, "{}", bytes.len());
+        assert_eq!(bytes.len(), 2 + path.len());
         let back = ValueRecord::decode(1, &bytes).unwrap();
         assert_eq!(back, record);
         assert_eq!(back.text, indexed_text(&v));
@@ -423,10 +415,23 @@ mod tests {
             (7, true)
         );
 
+        // A value no sample owns any more.
+        let record = ValueRecord {
+            owner: NO_OWNER,
+            ..record
+        };
+        assert_eq!(record.encode()[0], 0);
+        let back = ValueRecord::decode(1, &record.encode()).unwrap();
+        assert_eq!(back.owner, NO_OWNER);
+
         // Damaged records are errors, not panics.
-        assert!(ValueRecord::decode(1, &bytes[..9]).is_err());
+        assert!(ValueRecord::decode(1, &bytes[..1]).is_err());
+        assert!(ValueRecord::decode(1, &[0x80]).is_err());
         let mut bad_field = bytes.clone();
-        bad_field[9] = 200;
+        bad_field[1] = SHARED | 0x0e;
         assert!(ValueRecord::decode(1, &bad_field).is_err());
+        let mut bad_text = bytes.clone();
+        bad_text.push(0xff);
+        assert!(ValueRecord::decode(1, &bad_text).is_err());
     }
 }
