@@ -129,10 +129,14 @@ async fn a_full_disk_answers_507_and_the_store_recovers_once_space_is_freed() {
     let _mount = Mount::tmpfs(&disk, "8m");
     let data = disk.join("data");
 
+    // The retry timer runs every second: long enough that the checks made right after a
+    // refused upload (health, searches) see the failure before the timer redoes what it left
+    // (a failure that left nothing pending is cleared by the first retry, full disk or not);
+    // short enough that recovery after freeing space is seen well within `wait_until_ok`.
     let backend = Arc::new(StoreBackend::with_retry_interval(
         Store::open(&data).unwrap(),
         Pipeline::new(None),
-        Duration::from_millis(100),
+        Duration::from_secs(1),
     ));
     let mut keys = ApiKeys::new();
     keys.add(KEY, Role::Ingest).unwrap();

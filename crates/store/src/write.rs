@@ -1,0 +1,392 @@
+//! Writing: a batch of reports in one redb transaction, then their index documents; the report
+//! dictionary's training; compaction.
+
+use crate::*;
+
+/// How far a batch got when its write failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Building,
+    /// The redb commit failed: it may still have reached the file.
+    Committing,
+    Committed,
+}
+
+impl Store {
+    pub(crate) fn lock_writer(&self) -> WriterGuard<'_> {
+        // A panic while holding the lock leaves no partial state we rely on: redb and tantivy
+        // transactions are atomic, so the poisoned guard is safe to reuse.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The index writers, created when there are none (first write, or after a failure).
+    fn writers<'g>(&self, guard: &'g mut WriterGuard<'_>) -> Result<&'g mut Writers> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(self.dir.clone()));
+        }
+        if guard.is_none() {
+            let threads = self.options.index_threads.max(1);
+            let memory = self.options.index_memory.max(15_000_000 * threads);
+            // Sample documents hold most of the text (their owned values); the value index
+            // only the shared values, which are few.
+            let samples = self.index.writer_with_num_threads(threads, memory)?;
+            let values = self
+                .value_index
+                .writer_with_num_threads(1, (memory / 4).max(15_000_000))?;
+            // A kill during an index commit can leave files the live `meta.json` does not
+            // reference (e.g. a `.del` file named after the lost commit's opstamp); the next
+            // commit would reuse that name and fail. Removing unreferenced files first makes
+            // the reopen need no repair.
+            samples.garbage_collect_files().wait()?;
+            values.garbage_collect_files().wait()?;
+            **guard = Some(Writers { samples, values });
+        }
+        match guard.as_mut() {
+            Some(writers) => Ok(writers),
+            None => Err(StoreError::ReadOnly(self.dir.clone())),
+        }
+    }
+
+    /// Re-derive from redb the documents of every pending value, then of `samples` (using the
+    /// already built `docs` where given), commit both indexes, and clear what was indexed from
+    /// the pending tables.
+    pub(crate) fn index_pending(
+        &self,
+        guard: &mut WriterGuard<'_>,
+        samples: &[String],
+        docs: &HashMap<String, SampleDoc>,
+    ) -> Result<()> {
+        let writers = self.writers(guard)?;
+        let txn = self.db.begin_read()?;
+        let codec = self.codec();
+        let pending_values: Vec<u64> = txn
+            .open_table(values::PENDING_VALUES)?
+            .iter()?
+            .map(|e| e.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        let value_table = txn.open_table(values::VALUES)?;
+        for vid in &pending_values {
+            writers
+                .values
+                .delete_term(index::vid_term(&self.value_fields, *vid));
+            if let Some(bytes) = value_table.get(*vid)?
+                && values::ValueRecord::decode_owner(*vid, bytes.value())?.1
+            {
+                let record = values::ValueRecord::decode(*vid, bytes.value())?;
+                writers.values.add_document(index::value_document(
+                    &self.value_fields,
+                    *vid,
+                    &record,
+                ))?;
+            }
+        }
+        let reports = txn.open_table(REPORTS)?;
+        let sample_nos = txn.open_table(values::SAMPLE_NOS)?;
+        let sample_values = txn.open_table(values::SAMPLE_VALUES)?;
+        for sha in samples {
+            writers
+                .samples
+                .delete_term(index::sha_term(&self.fields, sha));
+            let built;
+            let doc = match docs.get(sha) {
+                Some(doc) => doc,
+                None => {
+                    let reports = read_sample_reports(&codec, &reports, sha)?;
+                    if reports.is_empty() {
+                        continue;
+                    }
+                    built = SampleDoc::from_reports(sha, &reports);
+                    &built
+                }
+            };
+            let Some(no) = sample_nos.get(sha.as_str())?.map(|v| v.value()) else {
+                continue;
+            };
+            let mut shared = Vec::new();
+            let mut owned = Vec::new();
+            if let Some(ids) = sample_values.get(sha.as_str())? {
+                for vid in values::decode_ids(ids.value()) {
+                    match value_table.get(vid)? {
+                        Some(bytes)
+                            if values::ValueRecord::decode_owner(vid, bytes.value())?.0 == no =>
+                        {
+                            owned.push(values::ValueRecord::decode(vid, bytes.value())?);
+                        }
+                        _ => shared.push(vid),
+                    }
+                }
+            }
+            writers.samples.add_document(index::document(
+                &self.fields,
+                doc,
+                no,
+                &shared,
+                &owned,
+            ))?;
+        }
+        drop((reports, sample_nos, sample_values, value_table, txn));
+        // Values first: a newly shared value is then findable before its sharers list it
+        // (they are simply not found through it yet), never listed before it is findable.
+        writers.values.commit()?;
+        self.value_reader.reload()?;
+        writers.samples.commit()?;
+        self.reader.reload()?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut pending = txn.open_table(PENDING)?;
+            for sha in samples {
+                pending.remove(sha.as_str())?;
+            }
+            let mut pending = txn.open_table(values::PENDING_VALUES)?;
+            for vid in pending_values {
+                pending.remove(vid)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Store a batch of reports (replacing any with the same id) and index their samples.
+    /// When this returns `Ok`, the batch is durable and searchable; on error or crash it is
+    /// either entirely stored or not at all. Returns the report ids in batch order.
+    ///
+    /// A write first redoes what an earlier failed write left undone (see
+    /// [`Store::retry_pending`]). A full disk is [`StoreError::StorageFull`], saying whether the
+    /// batch reached redb (it is then indexed by itself once space is freed).
+    pub fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(self.dir.clone()));
+        }
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut samples: Vec<String> = Vec::new();
+        for r in &batch {
+            let b = &r.behaviour;
+            let sha = b.sha256();
+            if !is_sha256(sha) || sha.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(StoreError::InvalidReport(format!(
+                    "report id `{}` does not start with a lower-case SHA-256",
+                    b.id
+                )));
+            }
+            if b.attributes.sandbox_name.is_empty()
+                || b.id != sandscope_model::behaviour_id(sha, &b.attributes.sandbox_name)
+            {
+                return Err(StoreError::InvalidReport(format!(
+                    "report id `{}` is not `<sha256>_<sandbox_name>`",
+                    b.id
+                )));
+            }
+            ids.push(b.id.clone());
+            if !samples.iter().any(|s| s == sha) {
+                samples.push(sha.to_string());
+            }
+        }
+        let mut guard = self.lock_writer();
+        self.recover(&mut guard)
+            .map_err(|error| self.failed(&mut guard, error, Some(false)))?;
+        let mut progress = Progress::Building;
+        match self.write_batch(&mut guard, &batch, &samples, &mut progress) {
+            Ok(()) => Ok(ids),
+            Err(error) => {
+                let stored = match progress {
+                    Progress::Building => Some(false),
+                    Progress::Committing => None,
+                    Progress::Committed => Some(true),
+                };
+                let error = self.failed(&mut guard, error, stored);
+                Err(match (stored, error) {
+                    // Once `failed` reopened redb, what the failed commit left can be read.
+                    (None, error) => error.with_stored(self.landed(&batch)),
+                    (_, error) => error,
+                })
+            }
+        }
+    }
+
+    /// Whether every report of `batch` is stored as given; `None` when redb cannot tell.
+    fn landed(&self, batch: &[NewReport]) -> Option<bool> {
+        for r in batch {
+            match self.report(&r.behaviour.id) {
+                Ok(Some(stored)) if stored == r.behaviour => {}
+                Ok(_) => return Some(false),
+                Err(_) => return None,
+            }
+        }
+        Some(true)
+    }
+
+    /// Commit the batch to redb, then index its samples, following along in `progress`.
+    fn write_batch(
+        &self,
+        guard: &mut WriterGuard<'_>,
+        batch: &[NewReport],
+        samples: &[String],
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let mut docs = HashMap::new();
+        let mut codec = self.codec();
+        let mut trained = false;
+        let txn = self.db.begin_write()?;
+        {
+            let mut reports = txn.open_table(REPORTS)?;
+            let mut raw = txn.open_table(RAW_LOGS)?;
+            let mut info = txn.open_table(LOG_INFO)?;
+            let mut pending = txn.open_table(PENDING)?;
+            let jsons = batch
+                .iter()
+                .map(|r| {
+                    serde_json::to_vec(&r.behaviour).map_err(|source| StoreError::Corrupt {
+                        id: r.behaviour.id.clone(),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if let Some(dictionary) = self.train_dictionary(&codec, &reports, &jsons)? {
+                let id = codec.next_id();
+                txn.open_table(codec::REPORT_DICTS)?
+                    .insert(id, dictionary.as_slice())?;
+                codec = Arc::new(codec.with_dictionary(id, &dictionary)?);
+                trained = true;
+            }
+            let mut encoder = codec.encoder()?;
+            for (r, json) in batch.iter().zip(&jsons) {
+                let id = r.behaviour.id.as_str();
+                reports.insert(id, encoder.encode(json)?.as_slice())?;
+                match &r.raw_log {
+                    None => {
+                        raw.remove(id)?;
+                        info.remove(id)?;
+                    }
+                    Some(log) => {
+                        let size = match &log.data {
+                            RawData::Bytes(bytes) => {
+                                raw.insert(id, bytes.as_slice())?;
+                                bytes.len() as u64
+                            }
+                            RawData::File(path) => copy_file_into(&mut raw, id, path)?,
+                        };
+                        let meta = serde_json::json!({"file_name": log.file_name, "size": size});
+                        info.insert(id, meta.to_string().as_bytes())?;
+                    }
+                }
+            }
+            for sha in samples {
+                pending.insert(sha.as_str(), 1)?;
+            }
+            for sha in samples {
+                let reports = read_sample_reports(&codec, &reports, sha)?;
+                docs.insert(sha.clone(), SampleDoc::from_reports(sha, &reports));
+            }
+        }
+        for sha in samples {
+            if let Some(doc) = docs.get(sha) {
+                values::register_sample(&txn, doc)?;
+            }
+        }
+        *progress = Progress::Committing;
+        if trained {
+            // Readers take the codec after beginning their transaction: holding it across the
+            // commit gives every reader that sees the new reports the new dictionary too.
+            let mut current = self.codec.write().unwrap_or_else(PoisonError::into_inner);
+            txn.commit()?;
+            *current = codec;
+        } else {
+            txn.commit()?;
+        }
+        *progress = Progress::Committed;
+        self.index_pending(guard, samples, &docs)
+    }
+
+    /// The dictionary to write this batch with, when the store has none yet and, with the
+    /// batch, enough reports to train one (see `codec`). A training zstd refuses is tried again
+    /// once the store has doubled.
+    fn train_dictionary(
+        &self,
+        codec: &ReportCodec,
+        reports: &redb::Table<&'static str, &'static [u8]>,
+        batch: &[Vec<u8>],
+    ) -> Result<Option<Vec<u8>>> {
+        use std::sync::atomic::Ordering;
+        let count = reports.len()? + batch.len() as u64;
+        if codec.has_dictionary() || count < self.next_training.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        // The batch first, then what the store holds, as JSON.
+        let mut stored = Vec::new();
+        let wanted = codec::TRAIN_REPORTS.saturating_sub(batch.len());
+        for entry in reports.iter()?.take(wanted) {
+            let (id, bytes) = entry?;
+            let report = codec.decode(id.value(), bytes.value())?;
+            stored.push(
+                serde_json::to_vec(&report).map_err(|source| StoreError::Corrupt {
+                    id: report.id.clone(),
+                    source,
+                })?,
+            );
+        }
+        let trained = codec::train(batch.iter().chain(&stored).map(Vec::as_slice));
+        if trained.is_none() {
+            self.next_training.store(count * 2, Ordering::Relaxed);
+        }
+        Ok(trained)
+    }
+
+    /// The report dictionaries as last committed. Take it after beginning the read
+    /// transaction it decodes reports of (see `write_batch`).
+    pub(crate) fn codec(&self) -> Arc<ReportCodec> {
+        self.codec
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Store one report; see [`Store::put_reports`].
+    pub fn put_report(&self, report: NewReport) -> Result<String> {
+        let mut ids = self.put_reports(vec![report])?;
+        Ok(ids.pop().unwrap_or_default())
+    }
+
+    /// Give the report database's free pages back to the file system. Every batch rewrites the
+    /// pages of the tables keyed by hash (reports, value digests), so after a bulk ingest up to
+    /// half the file is free pages kept for reuse; this moves the live pages to the front and
+    /// truncates the rest. Needs `&mut self`, so no search or write runs meanwhile; returns
+    /// whether anything moved.
+    pub fn compact(&mut self) -> Result<bool> {
+        let Some(db) = Arc::get_mut(&mut self.db) else {
+            // A search still holds the database (not possible through `&mut self` today).
+            return Ok(false);
+        };
+        Ok(db.compact()?)
+    }
+
+    /// Wait for background index merges (call before measuring the index size).
+    pub fn wait_merges(&self) -> Result<()> {
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = guard.take() {
+            w.samples.wait_merging_threads()?;
+            w.values.wait_merging_threads()?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn copy_file_into(
+    table: &mut redb::Table<&'static str, &'static [u8]>,
+    id: &str,
+    path: &Path,
+) -> Result<u64> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let size = file.metadata().map_err(io_err(path))?.len();
+    if size > MAX_RAW_LOG_BYTES {
+        return Err(StoreError::InvalidReport(format!(
+            "{}: raw log larger than {MAX_RAW_LOG_BYTES} bytes",
+            path.display()
+        )));
+    }
+    let len =
+        usize::try_from(size).map_err(|_| StoreError::InvalidReport("raw log too large".into()))?;
+    let mut slot = table.insert_reserve(id, len)?;
+    file.read_exact(slot.as_mut()).map_err(io_err(path))?;
+    Ok(size)
+}
