@@ -85,6 +85,24 @@ impl Section {
             Section::Bookkeeping => "Bookkeeping",
         }
     }
+
+    /// The attributes shown in this section, in table order.
+    pub fn attributes(self) -> impl Iterator<Item = &'static Attribute> {
+        ATTRIBUTES.iter().filter(move |a| a.section == self)
+    }
+}
+
+/// A served attribute value (or one field of a record) as plain text, as both renderings show
+/// it: strings as they are, lists joined with `, `, absent as nothing. The caller escapes.
+pub fn value_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::Array(items) => {
+            items.iter().map(value_text).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// How the summary merges two reports' values of an attribute.

@@ -14,9 +14,9 @@
 use crate::BuiltReport;
 use anstyle::{AnsiColor, Style};
 use sandscope_model::{
-    ATTRIBUTES, Attribute, AttributeKind, BehaviourAttributes, FileBehaviour, MatchContext,
+    Attribute, AttributeKind, BehaviourAttributes, FileBehaviour, MatchContext,
     MitreAttackTechnique, ProcessNode, Section, SigmaAnalysisResult, SignatureMatch,
-    technique_tactics,
+    technique_tactics, value_text,
 };
 use serde_json::Value;
 use std::borrow::Cow;
@@ -71,13 +71,13 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
         "{HEADING}Behaviour report{HEADING:#} {}",
         escape_control(&behaviour.id)
     );
-    for attribute in in_section(Section::Report).filter(present) {
+    for attribute in Section::Report.attributes().filter(present) {
         let value = &json[attribute.name];
         let value = match (attribute.kind, value.as_i64()) {
             (AttributeKind::Date, Some(date)) => jiff::Timestamp::from_second(date)
                 .map(|d| d.to_string())
                 .unwrap_or_else(|_| date.to_string()),
-            _ => cell(value),
+            _ => value_text(value),
         };
         let _ = writeln!(
             out,
@@ -91,7 +91,7 @@ pub fn render_behaviour(behaviour: &FileBehaviour, notes: &[String]) -> String {
     }
 
     for section in Section::SHOWN.into_iter().filter(|s| *s != Section::Report) {
-        let shown: Vec<&Attribute> = in_section(section).filter(present).collect();
+        let shown: Vec<&Attribute> = section.attributes().filter(present).collect();
         if section == Section::Sigma {
             heading(&mut out, section.title());
             sigma_section(&mut out, a);
@@ -123,26 +123,17 @@ fn inline_label(attribute: &Attribute) -> String {
         .unwrap_or_default()
 }
 
-fn in_section(section: Section) -> impl Iterator<Item = &'static Attribute> {
-    ATTRIBUTES.iter().filter(move |a| a.section == section)
-}
-
-/// One value as text: strings as they are, lists joined, absent as nothing.
-fn cell(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
-        other => other.to_string(),
-    }
-}
-
 /// An attribute with no line format of its own: a titled list, records by their columns.
 fn generic(out: &mut String, attribute: &Attribute, value: &Value) {
     let label = &inline_label(attribute);
     match attribute.kind {
         AttributeKind::Strings => {
-            let items: Vec<String> = value.as_array().into_iter().flatten().map(cell).collect();
+            let items: Vec<String> = value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(value_text)
+                .collect();
             list(out, label, &items);
         }
         AttributeKind::Records | AttributeKind::Counts => {
@@ -156,7 +147,7 @@ fn generic(out: &mut String, attribute: &Attribute, value: &Value) {
                     .columns
                     .iter()
                     .filter_map(|c| {
-                        let text = cell(&record[c.key]);
+                        let text = value_text(&record[c.key]);
                         (!text.is_empty()).then(|| format!("{} {}", c.label, text))
                     })
                     .collect();
@@ -167,7 +158,7 @@ fn generic(out: &mut String, attribute: &Attribute, value: &Value) {
             let _ = writeln!(
                 out,
                 "  {LABEL}{label}{LABEL:#} {}",
-                escape_control(&cell(value))
+                escape_control(&value_text(value))
             );
         }
         AttributeKind::Tree | AttributeKind::Flag | AttributeKind::Map => {}
@@ -521,6 +512,7 @@ fn draw(out: &mut String, node: &ProcessNode, prefix: &str, last: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sandscope_model::ATTRIBUTES;
 
     #[test]
     fn every_list_attribute_is_shown_under_its_label() {

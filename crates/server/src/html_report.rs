@@ -5,7 +5,7 @@
 //! so every value goes through [`escape`]; the page has no script at all and is served with a
 //! Content-Security-Policy that forbids scripts, so even a missed escape could not run code.
 
-use sandscope_model::{ATTRIBUTES, Attribute, AttributeKind, Column, FileBehaviour, Section};
+use sandscope_model::{Attribute, AttributeKind, Column, FileBehaviour, Section, value_text};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -51,7 +51,7 @@ pub fn render(report: &FileBehaviour) -> String {
     let attributes = serde_json::to_value(&report.attributes).unwrap_or_default();
     metadata(&mut html, report.sha256(), &attributes);
     for section in Section::SHOWN.into_iter().filter(|s| *s != Section::Report) {
-        for attribute in ATTRIBUTES.iter().filter(|a| a.section == section) {
+        for attribute in section.attributes() {
             if let Some(value) = attributes.get(attribute.name) {
                 shown(&mut html, attribute, value);
             }
@@ -81,34 +81,24 @@ fn shown(html: &mut String, attribute: &Attribute, value: &Value) {
         AttributeKind::Strings => list(
             html,
             title,
-            value.as_array().into_iter().flatten().map(cell),
+            value.as_array().into_iter().flatten().map(value_text),
         ),
         AttributeKind::Text | AttributeKind::Date | AttributeKind::Number => {
-            list(html, title, std::iter::once(cell(value)))
+            list(html, title, std::iter::once(value_text(value)))
         }
         AttributeKind::Flag | AttributeKind::Map => {}
     }
 }
 
-/// One value as text: strings as they are, lists joined, absent as nothing.
-fn cell(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
-        other => other.to_string(),
-    }
-}
-
 fn metadata(html: &mut String, sha256: &str, attributes: &Value) {
     let mut rows = vec![("SHA-256".to_string(), sha256.to_string())];
-    for attribute in ATTRIBUTES.iter().filter(|a| a.section == Section::Report) {
+    for attribute in Section::Report.attributes() {
         let Some(value) = attributes.get(attribute.name) else {
             continue;
         };
         let text = match (attribute.kind, value.as_i64()) {
             (AttributeKind::Date, Some(seconds)) => utc_text(seconds),
-            _ => cell(value),
+            _ => value_text(value),
         };
         rows.push((attribute.label.to_string(), text));
     }
@@ -149,8 +139,8 @@ fn tree_node(html: &mut String, node: &Value, depth: usize) {
     let _ = write!(
         html,
         "<li><span class=\"pid\">[{}]</span> <code>{}</code>",
-        escape(&cell(&node["process_id"])),
-        escape(&cell(&node["name"]))
+        escape(&value_text(&node["process_id"])),
+        escape(&value_text(&node["name"]))
     );
     let children = node["children"].as_array().filter(|c| !c.is_empty());
     if let Some(children) = children {
@@ -189,7 +179,11 @@ fn table<'a>(
     for record in records {
         body.push_str("<tr>");
         for column in columns {
-            let _ = write!(body, "<td>{}</td>", escape(&cell(&record[column.key])));
+            let _ = write!(
+                body,
+                "<td>{}</td>",
+                escape(&value_text(&record[column.key]))
+            );
         }
         body.push_str("</tr>");
     }
@@ -208,6 +202,7 @@ fn table<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sandscope_model::ATTRIBUTES;
 
     #[test]
     fn escapes_markup_and_quotes() {

@@ -8,7 +8,7 @@ use sandscope_event::SysmonEvent;
 use sandscope_model::{
     MatchContext, MitreAttackTechnique, SigmaAnalysisResult, SigmaAnalysisStats,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Events quoted per rule in `match_context`; a noisy rule over a long run would otherwise
 /// repeat thousands of near-identical events in one report.
@@ -47,15 +47,14 @@ pub(crate) fn analyse(
         }
     }
     if let Some(outcome) = &correlated {
-        let mut quoted: HashMap<usize, Vec<usize>> = HashMap::new();
+        // A rule's firings may count the same event; each is quoted once.
+        let mut quoted: HashSet<(usize, usize)> = HashSet::new();
         for hit in &outcome.hits {
-            let seen = quoted.entry(hit.rule).or_default();
             let list = by_rule.entry(hit.rule).or_default();
             for &i in &hit.events {
-                if !seen.contains(&i)
-                    && let Some(event) = outcome.events.get(i)
+                if let Some(event) = outcome.events.get(i)
+                    && quoted.insert((hit.rule, i))
                 {
-                    seen.push(i);
                     list.push(event);
                 }
             }

@@ -376,8 +376,9 @@ fn detection(m: &RuleMatch) -> EvaluationResult {
             custom_attributes: Default::default(),
             enrichments: None,
         },
+        // The correlator keys on the rule id alone; selections and fields stay with our match.
         body: ResultBody::Detection(DetectionBody {
-            matched_selections: m.selections.clone(),
+            matched_selections: Vec::new(),
             matched_fields: Vec::new(),
             event: None,
         }),
