@@ -225,7 +225,7 @@ fn a_correlation_naming_a_missing_rule_is_rejected_with_the_name() {
 }
 
 #[test]
-fn a_correlation_that_names_itself_or_a_broken_condition_is_rejected() {
+fn a_correlation_that_names_itself_is_rejected() {
     let text = "title: Self\nid: 5b0e6a0c-6f0a-4c59-9a51-6a7c3c9b10ff\nname: self_ref\ncorrelation:\n    type: event_count\n    rules:\n        - self_ref\n    timespan: 1m\n    condition:\n        gte: 2\n";
     let (engine, report) = engine_from_text(text);
     assert!(!engine.has_correlations());
