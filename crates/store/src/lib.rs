@@ -9,8 +9,9 @@
 //!   log metadata, the value dictionary (`values`: every distinct behaviour value once, with the
 //!   sample that owns it, stored as reported when its spellings derive from it), and the
 //!   `pending_index`/`pending_values` bookkeeping tables. Each batch rewrites the pages of the
-//!   hash-keyed tables, so bulk ingest leaves free pages behind; [`Store::compact`] returns
-//!   them to the file system;
+//!   hash-keyed tables, so bulk ingest leaves free pages behind and those tables' pages part
+//!   empty; [`Store::compact`] rewrites the tables with full pages (`repack`) and returns the
+//!   free pages to the file system;
 //! * `index/samples/` — tantivy index, one document per sample, newest first, holding the words
 //!   of the values the sample owns;
 //! * `index/values/` — tantivy index, one document per shared value (its words, with positions).
@@ -50,7 +51,8 @@
 //! # Modules
 //! `open` (opening, the read-only open, start-up re-indexing), `write` (a batch of reports, its
 //! index documents, the report dictionary, compaction), `read` (reports, pages, raw logs,
-//! sizes), `health` (failed writes and their retry), `error`; `codec` (report compression),
+//! sizes), `health` (failed writes and their retry), `error`; `repack` (compaction's rewrite
+//! of the hash-keyed tables); `codec` (report compression),
 //! `values` (the value dictionary), `index` (the two indexes' schemas), `search/` (request and
 //! page types, cursors, query translation, collectors, the redb verifier, a tantivy
 //! workaround), `phrase` and `vocabulary` (text matching), `pivot` (counts and graphs),
@@ -71,6 +73,7 @@ mod phrase;
 mod pivot;
 mod read;
 mod read_only;
+mod repack;
 mod search;
 mod values;
 mod vocabulary;

@@ -348,10 +348,17 @@ impl Store {
 
     /// Give the report database's free pages back to the file system. Every batch rewrites the
     /// pages of the tables keyed by hash (reports, value digests), so after a bulk ingest up to
-    /// half the file is free pages kept for reuse; this moves the live pages to the front and
-    /// truncates the rest. Needs `&mut self`, so no search or write runs meanwhile; returns
-    /// whether anything moved.
+    /// half the file is free pages kept for reuse, and the pages of those tables are a third
+    /// empty; this rewrites those tables with full pages (see `repack`), moves the live pages
+    /// to the front and truncates the rest. Needs `&mut self`, so no search or write runs
+    /// meanwhile; returns whether anything moved.
     pub fn compact(&mut self) -> Result<bool> {
+        if self.read_only {
+            return Ok(false);
+        }
+        let txn = self.db.begin_write()?;
+        repack::repack_hash_keyed(&txn)?;
+        txn.commit()?;
         let Some(db) = Arc::get_mut(&mut self.db) else {
             // A search still holds the database (not possible through `&mut self` today).
             return Ok(false);
