@@ -15,6 +15,7 @@
 //! * [`ZSTD_DICT`] — zstd with the dictionary whose id follows (LEB128), a row of
 //!   [`REPORT_DICTS`]. A dictionary is never changed or removed once written.
 
+use crate::value_codec::ValueDictionary;
 use crate::{Result, StoreError};
 use redb::{ReadableTable, TableDefinition};
 use sandscope_model::FileBehaviour;
@@ -49,12 +50,14 @@ struct Current {
     encoder: EncoderDictionary<'static>,
 }
 
-/// The dictionaries of one data directory: every one for reading, the newest for writing.
-/// Immutable; a store swaps in a new codec once a new dictionary has been committed.
+/// The dictionaries of one data directory: every report dictionary for reading, the newest
+/// for writing, and the value dictionary (see `value_codec`). Immutable; a store swaps in a
+/// new codec once a new dictionary has been committed.
 #[derive(Default, Clone)]
 pub(crate) struct ReportCodec {
     decoders: HashMap<u64, Arc<DecoderDictionary<'static>>>,
     current: Option<Arc<Current>>,
+    values: Option<Arc<ValueDictionary>>,
 }
 
 impl ReportCodec {
@@ -81,6 +84,22 @@ impl ReportCodec {
             encoder: EncoderDictionary::try_copy(dictionary, LEVEL).map_err(bad)?,
         }));
         Ok(codec)
+    }
+
+    /// The store's value dictionary, if it has one.
+    pub(crate) fn value_dictionary(&self) -> Option<&ValueDictionary> {
+        self.values.as_deref()
+    }
+
+    /// This codec and `values`, the store's value dictionary.
+    pub(crate) fn with_value_dictionary(
+        &self,
+        values: Option<Arc<ValueDictionary>>,
+    ) -> ReportCodec {
+        ReportCodec {
+            values,
+            ..self.clone()
+        }
     }
 
     /// Whether new reports are written with a dictionary.

@@ -7,7 +7,8 @@
 //!   `<sha256>_<sandbox name>`, so one sample's reports are one key range; compressed with zstd
 //!   and a dictionary trained on the store's first reports, see `codec`), raw logs (bytes),
 //!   log metadata, the value dictionary (`values`: every distinct behaviour value once, with the
-//!   sample that owns it, stored as reported when its spellings derive from it), and the
+//!   sample that owns it, stored as reported when its spellings derive from it, compressed
+//!   with a dictionary trained on the store's first values, see `value_codec`), and the
 //!   `pending_index`/`pending_values` bookkeeping tables. Each batch rewrites the pages of the
 //!   hash-keyed tables, so bulk ingest leaves free pages behind and those tables' pages part
 //!   empty; [`Store::compact`] rewrites the tables with full pages (`repack`) and returns the
@@ -52,7 +53,7 @@
 //! `open` (opening, the read-only open, start-up re-indexing), `write` (a batch of reports, its
 //! index documents, the report dictionary, compaction), `read` (reports, pages, raw logs,
 //! sizes), `health` (failed writes and their retry), `error`; `repack` (compaction's rewrite
-//! of the hash-keyed tables); `codec` (report compression),
+//! of the hash-keyed tables); `codec` (report compression), `value_codec` (value compression),
 //! `values` (the value dictionary), `index` (the two indexes' schemas), `search/` (request and
 //! page types, cursors, query translation, collectors, the redb verifier, a tantivy
 //! workaround), `phrase` and `vocabulary` (text matching), `pivot` (counts and graphs),
@@ -75,6 +76,7 @@ mod read;
 mod read_only;
 mod repack;
 mod search;
+mod value_codec;
 mod values;
 mod vocabulary;
 mod write;
@@ -97,6 +99,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
+use value_codec::ValueDictionary;
 
 const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
 const RAW_LOGS: TableDefinition<&str, &[u8]> = TableDefinition::new("raw_logs");
@@ -202,8 +205,9 @@ pub struct Store {
     value_fields: ValueFields,
     /// Word lists of both indexes' segments (see `vocabulary`).
     vocabulary: Arc<vocabulary::Vocabulary>,
-    /// The report dictionaries committed to redb (see `codec`).
-    codec: RwLock<Arc<ReportCodec>>,
+    /// The report and value dictionaries committed to redb (see `codec`); shared with the
+    /// searches that decompress values.
+    codec: Arc<RwLock<Arc<ReportCodec>>>,
     /// Reports the store must hold before a dictionary is trained (again).
     next_training: AtomicU64,
     options: StoreOptions,

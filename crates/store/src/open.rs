@@ -29,7 +29,10 @@ impl Store {
             txn.open_table(LOG_INFO)?;
             txn.open_table(PENDING)?;
             values::create_tables(&txn)?;
-            codec = ReportCodec::load(&txn.open_table(codec::REPORT_DICTS)?)?;
+            codec = ReportCodec::load(&txn.open_table(codec::REPORT_DICTS)?)?
+                .with_value_dictionary(ValueDictionary::load(
+                    &txn.open_table(value_codec::VALUE_DICTS)?,
+                )?);
             let meta = txn.open_table(META)?;
             stored_format = meta.get("index_format")?.map(|v| v.value());
         }
@@ -89,7 +92,7 @@ impl Store {
             value_reader,
             value_fields,
             vocabulary: Default::default(),
-            codec: RwLock::new(Arc::new(codec)),
+            codec: Arc::new(RwLock::new(Arc::new(codec))),
             next_training: AtomicU64::new(codec::TRAIN_AT_REPORTS),
             options,
             read_only: false,
@@ -131,6 +134,12 @@ impl Store {
                 Err(redb::TableError::TableDoesNotExist(_)) => ReportCodec::default(),
                 Err(e) => return Err(e.into()),
             };
+            // … and one written before value dictionaries none of those.
+            let codec = match txn.open_table(value_codec::VALUE_DICTS) {
+                Ok(table) => codec.with_value_dictionary(ValueDictionary::load(&table)?),
+                Err(redb::TableError::TableDoesNotExist(_)) => codec,
+                Err(e) => return Err(e.into()),
+            };
             (stored_format, codec)
         };
         let samples_dir = dir.join("index").join("samples");
@@ -162,7 +171,7 @@ impl Store {
             value_reader,
             value_fields: index::value_schema().1,
             vocabulary: Default::default(),
-            codec: RwLock::new(Arc::new(codec)),
+            codec: Arc::new(RwLock::new(Arc::new(codec))),
             next_training: AtomicU64::new(codec::TRAIN_AT_REPORTS),
             options: StoreOptions::default(),
             read_only: true,
@@ -190,18 +199,37 @@ impl Store {
                 break;
             };
             let txn = self.db.begin_write()?;
+            let mut codec = self.codec();
+            let mut docs = Vec::with_capacity(shas.len());
             {
+                let reports = txn.open_table(REPORTS)?;
                 for sha in &shas {
-                    let doc = {
-                        let reports = txn.open_table(REPORTS)?;
-                        let reports = read_sample_reports(&self.codec(), &reports, sha)?;
-                        SampleDoc::from_reports(sha, &reports)
-                    };
-                    values::register_sample(&txn, &doc)?;
-                    txn.open_table(PENDING)?.insert(sha.as_str(), 0)?;
+                    let reports = read_sample_reports(&codec, &reports, sha)?;
+                    docs.push(SampleDoc::from_reports(sha, &reports));
                 }
             }
-            txn.commit()?;
+            // A store from before value dictionaries gets one now.
+            let trained = match self.train_value_dictionary(&txn, &codec, docs.iter())? {
+                Some(trained) => {
+                    codec = Arc::new(trained);
+                    true
+                }
+                None => false,
+            };
+            {
+                let mut packer = codec.value_dictionary().map(|d| d.packer()).transpose()?;
+                for doc in &docs {
+                    values::register_sample(&txn, doc, packer.as_mut())?;
+                    txn.open_table(PENDING)?.insert(doc.sha256.as_str(), 0)?;
+                }
+            }
+            if trained {
+                let mut current = self.codec.write().unwrap_or_else(PoisonError::into_inner);
+                txn.commit()?;
+                *current = codec;
+            } else {
+                txn.commit()?;
+            }
             after = Some(last);
         }
         let txn = self.db.begin_write()?;

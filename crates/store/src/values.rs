@@ -22,12 +22,14 @@
 //! On disk a value costs its digest key (fixed-width, 96 bits) and a record of owner (a
 //! varint), field and flags (one byte) and, usually, just the value as reported: its spellings
 //! are re-derived on reading (only a value whose report kept other raw spellings stores them
-//! all). A sample's value ids are delta-varint coded (its new values have consecutive ids: a
-//! byte each).
+//! all), compressed with the store's value dictionary once it has one (see `value_codec`). A
+//! sample's value ids are delta-varint coded (its new values have consecutive ids: a byte
+//! each).
 //!
 //! All of this bookkeeping lives in redb, written in the same transaction as the reports, so the
 //! two tantivy indexes are always re-derivable from redb (see the crate docs on crash safety).
 
+use crate::value_codec::{Packer, ValueDictionary};
 use crate::{Result, StoreError};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use sandscope_query::{SampleDoc, TextField, TextValue};
@@ -69,6 +71,8 @@ const SHARED: u8 = 0x10;
 /// `sandscope_query::text::variants` of it, re-derived on reading. This is the common case, and
 /// the reported value is a fraction of the size of its spellings (a user-profile path has three).
 const DERIVED: u8 = 0x20;
+/// What is stored is compressed with the store's value dictionary (see `value_codec`).
+const PACKED: u8 = 0x40;
 const FIELD_BITS: u8 = 0x0f;
 const _: () = assert!(TextField::ALL.len() <= FIELD_BITS as usize + 1);
 
@@ -100,17 +104,34 @@ impl ValueRecord {
     }
 
     /// Owner + 1 (so that [`NO_OWNER`] is 0) as a varint, then field and flags in one byte,
-    /// then the value as reported or its indexed text.
-    fn encode(&self) -> Vec<u8> {
-        let (flags, stored) = match &self.raw {
-            Some(raw) => (DERIVED, raw),
-            None => (0, &self.text),
+    /// then the value as reported or its indexed text, compressed by `packer` when that makes
+    /// it smaller.
+    fn encode(&self, packer: Option<&mut Packer<'_>>) -> Vec<u8> {
+        let (mut flags, stored) = match &self.raw {
+            Some(raw) => (DERIVED, raw.as_bytes()),
+            None => (0, self.text.as_bytes()),
         };
+        let packed = packer.and_then(|p| p.pack(stored));
+        if packed.is_some() {
+            flags |= PACKED;
+        }
+        let stored = packed.as_deref().unwrap_or(stored);
         let mut out = Vec::with_capacity(5 + stored.len());
         crate::leb128::push(&mut out, self.owner.wrapping_add(1));
         out.push(self.field as u8 | flags | if self.shared { SHARED } else { 0 });
-        out.extend_from_slice(stored.as_bytes());
+        out.extend_from_slice(stored);
         out
+    }
+
+    /// The stored record `bytes` with a new owner and shared flag, the rest as it is (so a
+    /// value changing hands is not decompressed and compressed again).
+    fn with_owner(vid: u64, bytes: &[u8], owner: u64, shared: bool) -> Result<Vec<u8>> {
+        let (_, flags, stored) = Self::header(vid, bytes)?;
+        let mut out = Vec::with_capacity(bytes.len() + 1);
+        crate::leb128::push(&mut out, owner.wrapping_add(1));
+        out.push(flags & !SHARED | if shared { SHARED } else { 0 });
+        out.extend_from_slice(stored);
+        Ok(out)
     }
 
     /// Owner, field-and-flags byte and what follows.
@@ -128,7 +149,13 @@ impl ValueRecord {
         Ok((owner, byte & SHARED != 0))
     }
 
-    pub(crate) fn decode(vid: u64, bytes: &[u8]) -> Result<ValueRecord> {
+    /// The record `bytes`; `dictionary` is the store's value dictionary (a compressed record
+    /// without it is corrupt).
+    pub(crate) fn decode(
+        vid: u64,
+        bytes: &[u8],
+        dictionary: Option<&ValueDictionary>,
+    ) -> Result<ValueRecord> {
         let corrupt = || StoreError::CorruptValue(vid);
         let (owner, flags, stored) = Self::header(vid, bytes)?;
         let shared = flags & SHARED != 0;
@@ -136,9 +163,16 @@ impl ValueRecord {
             .get(usize::from(flags & FIELD_BITS))
             .copied()
             .ok_or_else(corrupt)?;
-        let stored = std::str::from_utf8(stored)
-            .map_err(|_| corrupt())?
-            .to_string();
+        let stored = if flags & PACKED != 0 {
+            let unpacked = dictionary
+                .and_then(|d| d.unpack(stored))
+                .ok_or_else(corrupt)?;
+            String::from_utf8(unpacked).map_err(|_| corrupt())?
+        } else {
+            std::str::from_utf8(stored)
+                .map_err(|_| corrupt())?
+                .to_string()
+        };
         let (text, raw) = if flags & DERIVED != 0 {
             (
                 spellings(&sandscope_query::text::variants(&stored)),
@@ -154,6 +188,11 @@ impl ValueRecord {
             text,
             raw,
         })
+    }
+
+    /// What the record keeps of the value: the value as reported, or its indexed text.
+    pub(crate) fn stored(&self) -> &str {
+        self.raw.as_deref().unwrap_or(&self.text)
     }
 
     /// Whether one spelling holds the `*`-separated `segments` in order (what a `*` pattern
@@ -235,8 +274,12 @@ pub(crate) fn sample_no(txn: &WriteTransaction, sha256: &str) -> Result<u64> {
 
 /// Record the values `doc` reports for its sample (replacing what the sample reported before),
 /// keeping the owner/shared invariant of the module docs, and queue every value document that
-/// changed.
-pub(crate) fn register_sample(txn: &WriteTransaction, doc: &SampleDoc) -> Result<()> {
+/// changed. New values are compressed with `packer` (the store's value dictionary) if given.
+pub(crate) fn register_sample(
+    txn: &WriteTransaction,
+    doc: &SampleDoc,
+    mut packer: Option<&mut Packer<'_>>,
+) -> Result<()> {
     let no = sample_no(txn, &doc.sha256)?;
     let mut ids = txn.open_table(VALUE_IDS)?;
     let mut values = txn.open_table(VALUES)?;
@@ -263,7 +306,7 @@ pub(crate) fn register_sample(txn: &WriteTransaction, doc: &SampleDoc) -> Result
                     next_vid += 1;
                     ids.insert(&key, vid)?;
                     let record = ValueRecord::new(no, field, value, text);
-                    values.insert(vid, record.encode().as_slice())?;
+                    values.insert(vid, record.encode(packer.as_deref_mut()).as_slice())?;
                     pending.insert(vid, 0)?;
                     vid
                 }
@@ -273,11 +316,8 @@ pub(crate) fn register_sample(txn: &WriteTransaction, doc: &SampleDoc) -> Result
                     };
                     let (owner, shared) = ValueRecord::decode_owner(vid, &bytes)?;
                     if owner != no && !shared {
-                        let record = ValueRecord {
-                            shared: true,
-                            ..ValueRecord::decode(vid, &bytes)?
-                        };
-                        values.insert(vid, record.encode().as_slice())?;
+                        let record = ValueRecord::with_owner(vid, &bytes, owner, true)?;
+                        values.insert(vid, record.as_slice())?;
                         pending.insert(vid, 0)?;
                     }
                     vid
@@ -302,14 +342,9 @@ pub(crate) fn register_sample(txn: &WriteTransaction, doc: &SampleDoc) -> Result
         let Some(bytes) = values.get(vid)?.map(|v| v.value().to_vec()) else {
             continue;
         };
-        let record = ValueRecord::decode(vid, &bytes)?;
-        if record.owner == no {
-            let record = ValueRecord {
-                owner: NO_OWNER,
-                shared: true,
-                ..record
-            };
-            values.insert(vid, record.encode().as_slice())?;
+        if ValueRecord::decode_owner(vid, &bytes)?.0 == no {
+            let record = ValueRecord::with_owner(vid, &bytes, NO_OWNER, true)?;
+            values.insert(vid, record.as_slice())?;
             pending.insert(vid, 0)?;
         }
     }
@@ -388,11 +423,11 @@ mod tests {
         let path = r"C:\Users\bob\AppData\Local\Temp\setup_1f2e.exe";
         let v = value(path, None);
         let record = ValueRecord::new(7, TextField::Files, &v, indexed_text(&v));
-        let bytes = record.encode();
+        let bytes = record.encode(None);
         // Three spellings, stored as the one reported path after two bytes of owner and field.
         assert_eq!(v.variants.len(), 3);
         assert_eq!(bytes.len(), 2 + path.len());
-        let back = ValueRecord::decode(1, &bytes).unwrap();
+        let back = ValueRecord::decode(1, &bytes, None).unwrap();
         assert_eq!(back, record);
         assert_eq!(back.text, indexed_text(&v));
         assert!(back.holds_in_order(&["appdata".into(), "temp".into()]));
@@ -407,11 +442,11 @@ mod tests {
             shared: true,
             ..ValueRecord::new(7, TextField::Files, &v, indexed_text(&v))
         };
-        let back = ValueRecord::decode(1, &record.encode()).unwrap();
+        let back = ValueRecord::decode(1, &record.encode(None), None).unwrap();
         assert_eq!(back.text, indexed_text(&v));
         assert!(back.text.contains(" bob 1 "), "{}", back.text);
         assert_eq!(
-            ValueRecord::decode_owner(1, &record.encode()).unwrap(),
+            ValueRecord::decode_owner(1, &record.encode(None)).unwrap(),
             (7, true)
         );
 
@@ -420,18 +455,57 @@ mod tests {
             owner: NO_OWNER,
             ..record
         };
-        assert_eq!(record.encode()[0], 0);
-        let back = ValueRecord::decode(1, &record.encode()).unwrap();
+        assert_eq!(record.encode(None)[0], 0);
+        let back = ValueRecord::decode(1, &record.encode(None), None).unwrap();
         assert_eq!(back.owner, NO_OWNER);
 
         // Damaged records are errors, not panics.
-        assert!(ValueRecord::decode(1, &bytes[..1]).is_err());
-        assert!(ValueRecord::decode(1, &[0x80]).is_err());
+        assert!(ValueRecord::decode(1, &bytes[..1], None).is_err());
+        assert!(ValueRecord::decode(1, &[0x80], None).is_err());
         let mut bad_field = bytes.clone();
         bad_field[1] = SHARED | 0x0e;
-        assert!(ValueRecord::decode(1, &bad_field).is_err());
+        assert!(ValueRecord::decode(1, &bad_field, None).is_err());
         let mut bad_text = bytes.clone();
         bad_text.push(0xff);
-        assert!(ValueRecord::decode(1, &bad_text).is_err());
+        assert!(ValueRecord::decode(1, &bad_text, None).is_err());
+    }
+
+    #[test]
+    fn compressed_records_read_back_only_with_the_dictionary_and_change_hands_as_they_are() {
+        let values: Vec<TextValue> = (0..6_000)
+            .map(|i| {
+                value(
+                    &format!(r"C:\Users\bob{i}\AppData\Local\Temp\setup_{i:x}.exe"),
+                    None,
+                )
+            })
+            .collect();
+        let dictionary =
+            crate::value_codec::train(values.iter().map(|v| v.raw.as_bytes())).unwrap();
+        let dictionary = ValueDictionary::new(&dictionary).unwrap();
+        let mut packer = dictionary.packer().unwrap();
+        let v = &values[17];
+        let record = ValueRecord::new(7, TextField::Files, v, indexed_text(v));
+        let bytes = record.encode(Some(&mut packer));
+        assert!(bytes.len() * 2 < 2 + v.raw.len(), "{} bytes", bytes.len());
+        assert_eq!(
+            ValueRecord::decode(1, &bytes, Some(&dictionary)).unwrap(),
+            record
+        );
+        // Without the dictionary, or damaged, it is an error naming the value.
+        assert!(matches!(
+            ValueRecord::decode(1, &bytes, None),
+            Err(StoreError::CorruptValue(1))
+        ));
+        assert!(ValueRecord::decode(1, &bytes[..bytes.len() - 1], Some(&dictionary)).is_err());
+        // A value changing hands keeps its compressed text.
+        let given_up = ValueRecord::with_owner(1, &bytes, NO_OWNER, true).unwrap();
+        assert_eq!(given_up[2..], bytes[2..]);
+        assert_eq!(
+            ValueRecord::decode_owner(1, &given_up).unwrap(),
+            (NO_OWNER, true)
+        );
+        let back = ValueRecord::decode(1, &given_up, Some(&dictionary)).unwrap();
+        assert_eq!((back.text, back.field), (record.text, record.field));
     }
 }

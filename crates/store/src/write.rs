@@ -72,7 +72,8 @@ impl Store {
             if let Some(bytes) = value_table.get(*vid)?
                 && values::ValueRecord::decode_owner(*vid, bytes.value())?.1
             {
-                let record = values::ValueRecord::decode(*vid, bytes.value())?;
+                let record =
+                    values::ValueRecord::decode(*vid, bytes.value(), codec.value_dictionary())?;
                 writers.values.add_document(index::value_document(
                     &self.value_fields,
                     *vid,
@@ -110,7 +111,11 @@ impl Store {
                         Some(bytes)
                             if values::ValueRecord::decode_owner(vid, bytes.value())?.0 == no =>
                         {
-                            owned.push(values::ValueRecord::decode(vid, bytes.value())?);
+                            owned.push(values::ValueRecord::decode(
+                                vid,
+                                bytes.value(),
+                                codec.value_dictionary(),
+                            )?);
                         }
                         _ => shared.push(vid),
                     }
@@ -278,9 +283,16 @@ impl Store {
                 docs.insert(sha.clone(), SampleDoc::from_reports(sha, &reports));
             }
         }
-        for sha in samples {
-            if let Some(doc) = docs.get(sha) {
-                values::register_sample(&txn, doc)?;
+        if let Some(trained_codec) = self.train_value_dictionary(&txn, &codec, docs.values())? {
+            codec = Arc::new(trained_codec);
+            trained = true;
+        }
+        {
+            let mut packer = codec.value_dictionary().map(|d| d.packer()).transpose()?;
+            for sha in samples {
+                if let Some(doc) = docs.get(sha) {
+                    values::register_sample(&txn, doc, packer.as_mut())?;
+                }
             }
         }
         *progress = Progress::Committing;
@@ -329,6 +341,50 @@ impl Store {
             self.next_training.store(count * 2, Ordering::Relaxed);
         }
         Ok(trained)
+    }
+
+    /// `codec` with a value dictionary, written in `txn`, when the store has none yet and it
+    /// and `docs` (about to be registered) hold enough values to train one on (see
+    /// `value_codec`). Values already stored stay as they are.
+    pub(crate) fn train_value_dictionary<'d>(
+        &self,
+        txn: &redb::WriteTransaction,
+        codec: &ReportCodec,
+        docs: impl Iterator<Item = &'d SampleDoc> + Clone,
+    ) -> Result<Option<ReportCodec>> {
+        if codec.value_dictionary().is_some() {
+            return Ok(None);
+        }
+        let fields = || sandscope_query::TextField::ALL.iter();
+        let new: u64 = docs
+            .clone()
+            .map(|d| fields().map(|f| d.text(*f).len() as u64).sum::<u64>())
+            .sum();
+        let table = txn.open_table(values::VALUES)?;
+        if table.len()? + new < value_codec::TRAIN_AT_VALUES {
+            return Ok(None);
+        }
+        // The new values first, then those stored (none of them compressed).
+        let mut stored = Vec::new();
+        for entry in table.iter()?.take(value_codec::TRAIN_VALUES) {
+            let (vid, bytes) = entry?;
+            stored.push(values::ValueRecord::decode(
+                vid.value(),
+                bytes.value(),
+                None,
+            )?);
+        }
+        let new_values =
+            docs.flat_map(|d| fields().flat_map(|f| d.text(*f).iter().map(|v| v.raw.as_bytes())));
+        let Some(dictionary) =
+            value_codec::train(new_values.chain(stored.iter().map(|r| r.stored().as_bytes())))
+        else {
+            return Ok(None);
+        };
+        ValueDictionary::save(txn, &dictionary)?;
+        Ok(Some(codec.with_value_dictionary(Some(Arc::new(
+            ValueDictionary::new(&dictionary)?,
+        )))))
     }
 
     /// The report dictionaries as last committed. Take it after beginning the read

@@ -8,6 +8,7 @@ mod vendored;
 use sandscope_model::FileBehaviour;
 use sandscope_query::{SampleDoc, TextField};
 use sandscope_store::{NewReport, SearchRequest, Store};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use vendored::{evtx_under, report_of, vendored};
 
@@ -181,21 +182,75 @@ fn full_corpus_pivot_counts() {
     assert!(shared > 0, "the two BITS runs share indicators");
 }
 
+/// Reports of every vendored log but the broken ones.
+fn test_data_reports() -> Vec<NewReport> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
+    let reports: Vec<NewReport> = evtx_under(&root)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("broken"))
+        .filter_map(|p| report_of(&p))
+        .collect();
+    assert!(reports.len() >= 8, "{} reports", reports.len());
+    reports
+}
+
 /// The index answers exactly what a scan of the reports answers, for pieces cut at random from
 /// the real values: inside words, across separators, at value edges, anchored, with `*`.
 #[test]
 fn index_agrees_with_a_scan_on_pieces_of_real_values() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
-    let logs: Vec<PathBuf> = evtx_under(&root)
-        .into_iter()
-        .filter(|p| !p.to_string_lossy().contains("broken"))
-        .collect();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let reports: Vec<NewReport> = logs.iter().filter_map(|p| report_of(p)).collect();
-    assert!(reports.len() >= 8, "{} reports", reports.len());
-    store.put_reports(reports).unwrap();
-    let all = samples(&store);
+    store.put_reports(test_data_reports()).unwrap();
+    assert_index_agrees_with_a_scan(&store);
+}
+
+/// The same, with the values compressed: a store whose first samples hold enough values to
+/// train the value dictionary on, so the real values after them are stored with it (owned
+/// and shared, matched in the index and verified in redb).
+#[test]
+fn index_agrees_with_a_scan_on_compressed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let real = test_data_reports();
+    let filler: Vec<NewReport> = (0..300)
+        .map(|i| {
+            let mut r = real[i % real.len()].clone();
+            let sha = format!("{:x}", Sha256::digest(format!("filler {i}")));
+            let sandbox = r.behaviour.attributes.sandbox_name.clone();
+            r.behaviour.id = sandscope_model::behaviour_id(&sha, &sandbox);
+            r.raw_log = None;
+            r.behaviour
+                .attributes
+                .files_written
+                .extend((0..20).map(|j| {
+                    format!(
+                        r"C:\Users\user{i}\AppData\Local\Temp\{:x}\setup_{j}.exe",
+                        i * 7919
+                    )
+                }));
+            r
+        })
+        .collect();
+    store.put_reports(filler).unwrap();
+    let dictionaries = |store: &Store| {
+        let sizes = store.database_sizes().unwrap();
+        sizes
+            .tables
+            .iter()
+            .find(|t| t.name == "value_dicts")
+            .map_or(0, |t| t.entries)
+    };
+    assert_eq!(dictionaries(&store), 1, "6,000 values train a dictionary");
+    store.put_reports(real).unwrap();
+    assert_index_agrees_with_a_scan(&store);
+    // The dictionary is read back on reopening, read-only too.
+    drop(store);
+    let store = Store::open_read_only(dir.path()).unwrap();
+    assert_index_agrees_with_a_scan(&store);
+}
+
+fn assert_index_agrees_with_a_scan(store: &Store) {
+    let all = samples(store);
     let docs: Vec<SampleDoc> = all
         .iter()
         .map(|(sha, r)| SampleDoc::from_reports(sha, r))

@@ -36,6 +36,7 @@ use translate::*;
 use verify::*;
 
 use crate::budget::{Budget, SearchLimits};
+use crate::codec::ReportCodec;
 use crate::index::{SampleFields, ValueFields};
 use crate::phrase::{
     Matches, Ordered, OrderedFinder, TOO_BROAD, WordMatch, WordPhrase, word_matches,
@@ -46,8 +47,8 @@ use crate::{Result, Store, StoreError};
 use sandscope_query::{Comparison, Modifier, Query, SampleDoc, Term as QTerm, TextPattern, Value};
 use std::collections::BinaryHeap;
 use std::ops::Bound;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, PoisonError, RwLock};
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{

@@ -9,6 +9,7 @@ pub(crate) struct Translator<'a> {
     value_fields: &'a ValueFields,
     values: tantivy::Searcher,
     db: &'a Arc<crate::Db>,
+    codec: &'a Arc<RwLock<Arc<ReportCodec>>>,
     vocabulary: Arc<Vocabulary>,
     budget: Arc<Budget>,
     now: i64,
@@ -29,6 +30,7 @@ impl<'a> Translator<'a> {
             value_fields: &store.value_fields,
             values,
             db: &store.db,
+            codec: &store.codec,
             vocabulary: store.vocabulary.clone(),
             budget,
             now,
@@ -165,6 +167,7 @@ impl<'a> Translator<'a> {
                             field: *f,
                             segments: pattern.segments.clone(),
                             db: self.db.clone(),
+                            codec: self.codec.clone(),
                         });
                         (Occur::Should, q)
                     })
@@ -196,6 +199,12 @@ impl<'a> Translator<'a> {
         if verify && !shared.is_empty() {
             // The pieces all occur; keep the values where they occur in order in one spelling.
             let txn = self.db.begin_read()?;
+            // Taken after the transaction began: it has every dictionary the values need.
+            let codec = self
+                .codec
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
             let table = txn.open_table(VALUES)?;
             let mut verified = Vec::new();
             for vid in shared {
@@ -205,7 +214,9 @@ impl<'a> Translator<'a> {
                 let Some(bytes) = table.get(vid)? else {
                     continue;
                 };
-                if ValueRecord::decode(vid, bytes.value())?.holds_in_order(&pattern.segments) {
+                if ValueRecord::decode(vid, bytes.value(), codec.value_dictionary())?
+                    .holds_in_order(&pattern.segments)
+                {
                     verified.push(vid);
                 }
             }

@@ -12,6 +12,7 @@ pub(super) struct Verified {
     pub(super) field: sandscope_query::TextField,
     pub(super) segments: Vec<String>,
     pub(super) db: Arc<crate::Db>,
+    pub(super) codec: Arc<RwLock<Arc<ReportCodec>>>,
 }
 
 impl std::fmt::Debug for Verified {
@@ -39,7 +40,14 @@ impl Weight for Verified {
             return Ok(Box::new(EmptyScorer));
         };
         let txn = self.db.begin_read().map_err(db_error)?;
+        // Taken after the transaction began: it has every dictionary the values need.
+        let codec = self
+            .codec
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let mut scorer = VerifiedScorer {
+            codec,
             inner,
             sample_no: reader.fast_fields().u64("sample_no")?,
             shas: txn.open_table(SAMPLE_SHAS).map_err(db_error)?,
@@ -69,6 +77,7 @@ pub(super) struct VerifiedScorer {
     shas: redb::ReadOnlyTable<u64, &'static str>,
     sample_values: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     values: redb::ReadOnlyTable<u64, &'static [u8]>,
+    codec: Arc<ReportCodec>,
     query: Verified,
 }
 
@@ -98,7 +107,8 @@ impl VerifiedScorer {
                 if ValueRecord::decode_owner(vid, bytes.value())?.0 != no {
                     continue;
                 }
-                let record = ValueRecord::decode(vid, bytes.value())?;
+                let record =
+                    ValueRecord::decode(vid, bytes.value(), self.codec.value_dictionary())?;
                 if record.field == self.query.field && record.holds_in_order(&self.query.segments) {
                     return Ok(true);
                 }
