@@ -24,7 +24,7 @@
 use crate::values::ValueRecord;
 use sandscope_query::{SampleDoc, TextField, TokenField};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 use tantivy::{TantivyDocument, Term};
@@ -106,7 +106,6 @@ pub fn analyzer() -> TextAnalyzer {
 /// Field handles of the sample index: one document per sample.
 #[derive(Clone)]
 pub struct SampleFields {
-    pub sha256: Field,
     pub sha_hi: Field,
     pub sha_lo: Field,
     pub sample_no: Field,
@@ -147,8 +146,8 @@ pub const ORDER_KEY: &str = "order_key";
 
 pub fn schema() -> (Schema, SampleFields) {
     let mut b = Schema::builder();
-    // Stored only: the `tok_sha256` token field is its indexed form.
-    let sha256 = b.add_text_field("sha256", STORED);
+    // No stored fields: a hit's SHA-256 is its `sample_no` looked up in redb, and
+    // `tok_sha256` is the SHA-256's indexed form.
     let sha_hi = b.add_u64_field("sha_hi", FAST);
     let sha_lo = b.add_u64_field("sha_lo", FAST);
     let sample_no = b.add_u64_field("sample_no", INDEXED | FAST);
@@ -164,7 +163,6 @@ pub fn schema() -> (Schema, SampleFields) {
     (
         b.build(),
         SampleFields {
-            sha256,
             sha_hi,
             sha_lo,
             sample_no,
@@ -209,7 +207,6 @@ pub fn document(
     owned: &[ValueRecord],
 ) -> TantivyDocument {
     let mut d = TantivyDocument::default();
-    d.add_text(fields.sha256, &doc.sha256);
     let (hi, lo) = sha_key(&doc.sha256);
     d.add_u64(fields.sha_hi, hi);
     d.add_u64(fields.sha_lo, lo);

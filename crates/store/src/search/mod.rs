@@ -55,8 +55,8 @@ use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, EmptyScorer, EnableScoring, Explanation, Occur,
     Query as TQuery, RangeQuery, RegexQuery, Scorer, TermQuery, TermSetQuery, Weight,
 };
-use tantivy::schema::{Field, IndexRecordOption, Value as _};
-use tantivy::{DocAddress, DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyDocument, Term};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocAddress, DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
 
 impl Store {
     /// Run a search: matching samples in the requested order, one page at a time.
@@ -159,12 +159,15 @@ impl Store {
         Ok(finish(&budget, counted)? as u64)
     }
 
+    /// The SHA-256 of the sample at `addr`: its sample number in the index, its SHA-256 in
+    /// redb (numbers are stable until a rebuild, which replaces the index too).
     fn sha_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<String> {
-        let doc: TantivyDocument = searcher.doc(addr)?;
-        Ok(doc
-            .get_first(self.fields.sha256)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string())
+        let reader = searcher.segment_reader(addr.segment_ord);
+        let Some(no) = reader.fast_fields().u64("sample_no")?.first(addr.doc_id) else {
+            return Ok(String::new());
+        };
+        let txn = self.db.begin_read()?;
+        let sha = txn.open_table(SAMPLE_SHAS)?.get(no)?;
+        Ok(sha.map(|v| v.value().to_string()).unwrap_or_default())
     }
 }
