@@ -24,7 +24,7 @@
 use crate::values::ValueRecord;
 use sandscope_query::{SampleDoc, TextField, TokenField};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 use tantivy::{TantivyDocument, Term};
@@ -141,6 +141,16 @@ fn word_options() -> TextOptions {
     )
 }
 
+/// Whole tokens (a SHA-256, a field name), matched exactly; no field norms, as above.
+fn token_options() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
+    )
+}
+
 /// The name of the sample index's sort field.
 pub const ORDER_KEY: &str = "order_key";
 
@@ -157,8 +167,8 @@ pub fn schema() -> (Schema, SampleFields) {
     let sigma = ["sigma_critical", "sigma_high", "sigma_medium", "sigma_low"]
         .map(|n| b.add_u64_field(n, INDEXED | FAST));
     let vals = b.add_u64_field("vals", INDEXED);
-    let has_text = b.add_text_field("has_text", STRING);
-    let tokens = TokenField::ALL.map(|f| b.add_text_field(f.name(), STRING));
+    let has_text = b.add_text_field("has_text", token_options());
+    let tokens = TokenField::ALL.map(|f| b.add_text_field(f.name(), token_options()));
     let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), word_options()));
     (
         b.build(),
