@@ -51,9 +51,12 @@ pub(crate) const VALUES: TableDefinition<u64, &[u8]> = TableDefinition::new("val
 pub(crate) const SAMPLE_NOS: TableDefinition<&str, u64> = TableDefinition::new("sample_nos");
 /// Sample number → its SHA-256 (what verifying a `*` query against a sample's values needs).
 pub(crate) const SAMPLE_SHAS: TableDefinition<u64, &str> = TableDefinition::new("sample_shas");
-/// Sample SHA-256 → the sorted value ids it reports (see [`encode_ids`]).
-pub(crate) const SAMPLE_VALUES: TableDefinition<&str, &[u8]> =
-    TableDefinition::new("sample_values");
+/// Sample number → the sorted value ids it reports (see [`encode_ids`]). Keyed by number, not
+/// SHA-256: an eighth of the key, and new samples append.
+pub(crate) const SAMPLE_VALUES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("sample_value_ids");
+/// What index format 7 and older keyed by SHA-256; dropped on rebuild.
+const SHA_KEYED_SAMPLE_VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("sample_values");
 /// Value ids whose value document must be (re)written.
 pub(crate) const PENDING_VALUES: TableDefinition<u64, u64> = TableDefinition::new("pending_values");
 
@@ -332,7 +335,7 @@ pub(crate) fn register_sample(
     reported.dedup();
     let mut samples = txn.open_table(SAMPLE_VALUES)?;
     let before = samples
-        .get(doc.sha256.as_str())?
+        .get(no)?
         .map(|v| decode_ids(v.value()))
         .unwrap_or_default();
     for vid in before {
@@ -348,7 +351,7 @@ pub(crate) fn register_sample(
             pending.insert(vid, 0)?;
         }
     }
-    samples.insert(doc.sha256.as_str(), encode_ids(&reported).as_slice())?;
+    samples.insert(no, encode_ids(&reported).as_slice())?;
     Ok(())
 }
 
@@ -373,6 +376,7 @@ pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
     txn.delete_table(SAMPLE_NOS)?;
     txn.delete_table(SAMPLE_SHAS)?;
     txn.delete_table(SAMPLE_VALUES)?;
+    txn.delete_table(SHA_KEYED_SAMPLE_VALUES)?;
     txn.delete_table(PENDING_VALUES)?;
     create_tables(txn)?;
     let mut meta = txn.open_table(crate::META)?;

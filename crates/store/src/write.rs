@@ -105,7 +105,7 @@ impl Store {
             };
             let mut shared = Vec::new();
             let mut owned = Vec::new();
-            if let Some(ids) = sample_values.get(sha.as_str())? {
+            if let Some(ids) = sample_values.get(no)? {
                 for vid in values::decode_ids(ids.value()) {
                     match value_table.get(vid)? {
                         Some(bytes)

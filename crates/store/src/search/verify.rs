@@ -50,7 +50,6 @@ impl Weight for Verified {
             codec,
             inner,
             sample_no: reader.fast_fields().u64("sample_no")?,
-            shas: txn.open_table(SAMPLE_SHAS).map_err(db_error)?,
             sample_values: txn.open_table(SAMPLE_VALUES).map_err(db_error)?,
             values: txn.open_table(VALUES).map_err(db_error)?,
             query: self.clone(),
@@ -74,8 +73,7 @@ impl Weight for Verified {
 pub(super) struct VerifiedScorer {
     inner: Matches<OrderedFinder>,
     sample_no: Column<u64>,
-    shas: redb::ReadOnlyTable<u64, &'static str>,
-    sample_values: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    sample_values: redb::ReadOnlyTable<u64, &'static [u8]>,
     values: redb::ReadOnlyTable<u64, &'static [u8]>,
     codec: Arc<ReportCodec>,
     query: Verified,
@@ -89,10 +87,7 @@ impl VerifiedScorer {
             let Some(no) = self.sample_no.first(doc) else {
                 return Ok(false);
             };
-            let Some(sha) = self.shas.get(no)?.map(|v| v.value().to_string()) else {
-                return Ok(false);
-            };
-            let Some(ids) = self.sample_values.get(sha.as_str())? else {
+            let Some(ids) = self.sample_values.get(no)? else {
                 return Ok(false);
             };
             for vid in crate::values::decode_ids(ids.value()) {
