@@ -210,6 +210,8 @@ pub struct Store {
     codec: Arc<RwLock<Arc<ReportCodec>>>,
     /// Reports the store must hold before a dictionary is trained (again).
     next_training: AtomicU64,
+    /// Values the store must hold before a value dictionary is trained (again).
+    next_value_training: AtomicU64,
     options: StoreOptions,
     /// Opened with [`Store::open_read_only`]: nothing is ever written.
     read_only: bool,

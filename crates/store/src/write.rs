@@ -1,7 +1,8 @@
 //! Writing: a batch of reports in one redb transaction, then their index documents; the report
-//! dictionary's training; compaction.
+//! and value dictionaries' training; compaction.
 
 use crate::*;
+use std::sync::atomic::Ordering;
 
 /// How far a batch got when its write failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,7 +319,6 @@ impl Store {
         reports: &redb::Table<&'static str, &'static [u8]>,
         batch: &[Vec<u8>],
     ) -> Result<Option<Vec<u8>>> {
-        use std::sync::atomic::Ordering;
         let count = reports.len()? + batch.len() as u64;
         if codec.has_dictionary() || count < self.next_training.load(Ordering::Relaxed) {
             return Ok(None);
@@ -345,7 +345,8 @@ impl Store {
 
     /// `codec` with a value dictionary, written in `txn`, when the store has none yet and it
     /// and `docs` (about to be registered) hold enough values to train one on (see
-    /// `value_codec`). Values already stored stay as they are.
+    /// `value_codec`). Values already stored stay as they are. A training zstd refuses is
+    /// tried again once the store has twice the values.
     pub(crate) fn train_value_dictionary<'d>(
         &self,
         txn: &redb::WriteTransaction,
@@ -361,7 +362,8 @@ impl Store {
             .map(|d| fields().map(|f| d.text(*f).len() as u64).sum::<u64>())
             .sum();
         let table = txn.open_table(values::VALUES)?;
-        if table.len()? + new < value_codec::TRAIN_AT_VALUES {
+        let count = table.len()? + new;
+        if count < self.next_value_training.load(Ordering::Relaxed) {
             return Ok(None);
         }
         // The new values first, then those stored (none of them compressed).
@@ -379,6 +381,7 @@ impl Store {
         let Some(dictionary) =
             value_codec::train(new_values.chain(stored.iter().map(|r| r.stored().as_bytes())))
         else {
+            self.next_value_training.store(count * 2, Ordering::Relaxed);
             return Ok(None);
         };
         ValueDictionary::save(txn, &dictionary)?;
