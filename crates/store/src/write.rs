@@ -284,7 +284,9 @@ impl Store {
                 docs.insert(sha.clone(), SampleDoc::from_reports(sha, &reports));
             }
         }
-        if let Some(trained_codec) = self.train_value_dictionary(&txn, &codec, docs.values())? {
+        // In batch order, so that the same batches train the same dictionary.
+        let batch_docs = samples.iter().filter_map(|sha| docs.get(sha));
+        if let Some(trained_codec) = self.train_value_dictionary(&txn, &codec, batch_docs)? {
             codec = Arc::new(trained_codec);
             trained = true;
         }
