@@ -1,5 +1,5 @@
 //! Reports on disk: JSON, deflated. Measured against `jsonb` on the vendored corpus (see the
-//! crate documentation): deflated JSON is several times smaller, and no query reads inside a
+//! crate documentation): deflated JSON is about half the size, and no query reads inside a
 //! report (everything searched lives in the sample tables), so `jsonb`'s operators buy nothing.
 
 use crate::{PgStoreError, Result};
