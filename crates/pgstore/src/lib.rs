@@ -89,6 +89,19 @@ impl PgStore {
         schema::init_or_upgrade(&mut client, &target)
     }
 
+    /// Upgrade the schema of an existing store (`sandscope db upgrade`); a database without
+    /// one is refused (that is `db init`'s job).
+    pub fn upgrade(url: &str) -> Result<SchemaChange> {
+        let target = connect::parse(url)?;
+        let mut client = connect::connect(&target)?;
+        if schema::stored_version(&mut client)?.is_none() {
+            return Err(PgStoreError::NoSchema {
+                target: target.shown,
+            });
+        }
+        schema::init_or_upgrade(&mut client, &target)
+    }
+
     /// Where the store is (`host:port/database`, no password), for messages.
     pub fn target(&self) -> &str {
         &self.target

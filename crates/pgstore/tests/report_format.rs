@@ -57,5 +57,8 @@ fn deflated_json_reports_are_smaller_than_jsonb() {
         reports.len(),
         jsonb as f64 / deflated as f64
     );
-    assert!(deflated * 3 < jsonb * 2, "deflated {deflated} vs jsonb {jsonb}");
+    assert!(
+        deflated * 3 < jsonb * 2,
+        "deflated {deflated} vs jsonb {jsonb}"
+    );
 }
