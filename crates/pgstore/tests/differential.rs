@@ -6,6 +6,8 @@
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
+// Only some of the shared helpers are used here.
+#[allow(dead_code)]
 #[path = "../../store/tests/support/vendored.rs"]
 mod vendored;
 
@@ -216,12 +218,17 @@ fn query(rng: &mut Rng, m: &Material) -> String {
     parts.join(" ")
 }
 
-/// Every page of a search, as (sample, report ids) in order, and the first page's totals.
+/// One hit as compared: sample, report ids, snippets.
+type Hit = (String, Vec<String>, Vec<String>);
+/// Every hit of every page in order, and the first page's total and exactness.
+type Answer = (Vec<Hit>, u64, bool);
+
+/// Every page of a search, as (sample, report ids, snippets) in order, and the first page's totals.
 fn all_pages(
     search: &dyn Fn(&SearchRequest) -> Result<SearchPage, String>,
     q: &str,
     order: Order,
-) -> Result<(Vec<(String, Vec<String>, Vec<String>)>, u64, bool), String> {
+) -> Result<Answer, String> {
     let mut request = SearchRequest::new(q);
     request.now = 1_800_000_000;
     request.limit = PAGE;

@@ -3,6 +3,8 @@
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
+// Only some of the shared helpers are used here.
+#[allow(dead_code)]
 #[path = "../../store/tests/support/vendored.rs"]
 mod vendored;
 

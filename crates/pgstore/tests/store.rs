@@ -148,3 +148,98 @@ fn reports_and_chunked_raw_logs_round_trip() {
     ));
     assert!(store.report("unknown").unwrap().is_none());
 }
+
+#[test]
+fn search_limits_bad_cursors_and_the_flagged_lower_bound() {
+    use sandscope_store::{Exhausted, SearchLimits, SearchRequest};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    let pg = TestPostgres::start();
+    PgStore::init(&pg.url()).unwrap();
+    let store = PgStore::open(&pg.url()).unwrap();
+    let batch = reports();
+    store.put_reports(batch.clone()).unwrap();
+    let all = batch.len() as u64;
+
+    // Past `exact_count_limit` the default order gives a flagged lower bound; other orders
+    // count exactly, as the embedded store does.
+    let mut request = SearchRequest::new("behaviour:*");
+    request.limit = 1;
+    request.exact_count_limit = 2;
+    let page = store.search(&request).unwrap();
+    assert_eq!((page.total_hits, page.total_hits_exact), (2, false));
+    assert!(page.next_cursor.is_some());
+    request.order = sandscope_store::Order::LastSeenAsc;
+    let page = store.search(&request).unwrap();
+    assert_eq!((page.total_hits, page.total_hits_exact), (all, true));
+
+    request.cursor = Some("fd.1.zz".into());
+    assert!(matches!(
+        store.search(&request),
+        Err(PgStoreError::InvalidCursor)
+    ));
+    request.cursor = None;
+
+    request.limits = SearchLimits {
+        max_work: 1,
+        ..SearchLimits::default()
+    };
+    assert!(matches!(
+        store.search(&request),
+        Err(PgStoreError::Exhausted(Exhausted::Work { limit: 1 }))
+    ));
+    request.limits = SearchLimits {
+        cancel: Some(Arc::new(AtomicBool::new(true))),
+        ..SearchLimits::default()
+    };
+    assert!(matches!(
+        store.search(&request),
+        Err(PgStoreError::Exhausted(Exhausted::Cancelled))
+    ));
+    request.limits = SearchLimits {
+        deadline: Some(Instant::now() - Duration::from_millis(1)),
+        ..SearchLimits::default()
+    };
+    assert!(matches!(
+        store.search(&request),
+        Err(PgStoreError::Exhausted(Exhausted::Deadline))
+    ));
+    // A statement that outlives the deadline is stopped by PostgreSQL and told as the deadline.
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute("BEGIN; LOCK TABLE samples IN ACCESS EXCLUSIVE MODE;")
+        .unwrap();
+    request.limits = SearchLimits {
+        deadline: Some(Instant::now() + Duration::from_millis(300)),
+        ..SearchLimits::default()
+    };
+    let started = Instant::now();
+    let result = store.search(&request);
+    assert!(
+        matches!(result, Err(PgStoreError::Exhausted(Exhausted::Deadline))),
+        "{:?}",
+        result.map(|p| p.total_hits)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A cancellation while PostgreSQL waits is told as the cancellation.
+    let cancel = Arc::new(AtomicBool::new(false));
+    request.limits = SearchLimits {
+        cancel: Some(cancel.clone()),
+        ..SearchLimits::default()
+    };
+    let flag = cancel.clone();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let result = store.search(&request);
+    setter.join().unwrap();
+    assert!(
+        matches!(result, Err(PgStoreError::Exhausted(Exhausted::Cancelled))),
+        "{:?}",
+        result.map(|p| p.total_hits)
+    );
+    client.batch_execute("ROLLBACK").unwrap();
+}

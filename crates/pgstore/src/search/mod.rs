@@ -105,6 +105,9 @@ impl PgStore {
     }
 }
 
+/// A match for the page, with its reports when verification already read them.
+type Candidate = (Key, Option<Vec<sandscope_model::FileBehaviour>>);
+
 /// One search's query, paging and counting rule.
 struct Run<'a> {
     query: &'a Query,
@@ -153,17 +156,12 @@ impl Run<'_> {
 
     /// The first `limit + 1` matches after the cursor (with their reports when they were
     /// read for verification), the total (capped at `count_limit`) and whether it is exact.
-    #[allow(clippy::type_complexity)]
     fn collect(
         &self,
         txn: &mut Transaction<'_>,
         work: &mut Work,
         count_limit: u64,
-    ) -> Result<(
-        Vec<(Key, Option<Vec<sandscope_model::FileBehaviour>>)>,
-        u64,
-        bool,
-    )> {
+    ) -> Result<(Vec<Candidate>, u64, bool)> {
         let order = self.request.order;
         let mut condition = translate::translate(self.query, self.request.now);
         if condition.exact {
