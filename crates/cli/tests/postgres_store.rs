@@ -72,6 +72,20 @@ fn init_ingest_search_and_show_on_postgresql() {
     assert_eq!(page["data"][0]["id"], *sha, "{stdout}");
     assert_eq!(page["meta"]["total_hits"], 1);
 
+    let out = sandscope(&["pivot", "--store", &url, "--format", "json", sha]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let indicators: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        indicators
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["type"] == "file_path"
+                && i["value"]
+                    .as_str()
+                    .is_some_and(|v| v.ends_with(r"\etc\hosts")))),
+        "{stdout}"
+    );
+
     let out = sandscope(&["show", "--store", &url, sha]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");

@@ -4,11 +4,62 @@
 use crate::{PgStoreError, Result};
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
-use r2d2_postgres::PostgresConnectionManager;
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub(crate) type Pool = r2d2_postgres::r2d2::Pool<PostgresConnectionManager<NoTls>>;
+pub(crate) type Pool = r2d2::Pool<Manager>;
+
+/// A pooled connection, which a search that sent a cancel request discards: the request may
+/// reach the server late and must not cancel another caller's statement.
+pub(crate) struct Connection {
+    pub(crate) client: Client,
+    discard: bool,
+}
+
+impl Connection {
+    pub(crate) fn discard(&mut self) {
+        self.discard = true;
+    }
+}
+
+impl Deref for Connection {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+/// Makes and checks the pool's connections.
+pub(crate) struct Manager {
+    config: Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Connection, postgres::Error> {
+        Ok(Connection {
+            client: self.config.connect(NoTls)?,
+            discard: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        conn.discard || conn.client.is_closed()
+    }
+}
 
 /// Most connections one process holds: the server's blocking threads share them.
 const POOL_SIZE: u32 = 16;
@@ -67,8 +118,10 @@ pub(crate) fn connect(target: &Target) -> Result<Client> {
 
 /// A bounded pool over `target` (connections are made when first needed).
 pub(crate) fn pool(target: &Target) -> Pool {
-    let manager = PostgresConnectionManager::new(target.config.clone(), NoTls);
-    r2d2_postgres::r2d2::Pool::builder()
+    let manager = Manager {
+        config: target.config.clone(),
+    };
+    r2d2::Pool::builder()
         .max_size(POOL_SIZE)
         .min_idle(Some(0))
         .connection_timeout(CONNECT_TIMEOUT)

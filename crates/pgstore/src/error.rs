@@ -44,13 +44,15 @@ pub enum PgStoreError {
     #[error("PostgreSQL: {0}")]
     Sql(#[from] postgres::Error),
     #[error("PostgreSQL connection pool: {0}")]
-    Pool(#[from] r2d2_postgres::r2d2::Error),
+    Pool(#[from] r2d2::Error),
     #[error("query: {0}")]
     Query(#[from] sandscope_query::ParseError),
     #[error("invalid report: {0}")]
     InvalidReport(String),
     #[error("stored report {id} is unreadable: {detail}")]
     Corrupt { id: String, detail: String },
+    #[error("not a SHA-256: `{0}`")]
+    InvalidSha256(String),
     #[error("invalid cursor")]
     InvalidCursor,
     #[error("{path}: {source}")]

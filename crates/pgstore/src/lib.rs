@@ -59,8 +59,7 @@ pub use connect::is_store_url;
 pub use error::{PgStoreError, Result};
 pub use schema::{SCHEMA_VERSION, SchemaChange};
 
-use r2d2_postgres::PostgresConnectionManager;
-use r2d2_postgres::r2d2::PooledConnection;
+use r2d2::PooledConnection;
 
 /// A Sandscope store in a PostgreSQL database. `Send + Sync`: threads share its pool.
 pub struct PgStore {
@@ -107,9 +106,7 @@ impl PgStore {
         &self.target
     }
 
-    pub(crate) fn client(
-        &self,
-    ) -> Result<PooledConnection<PostgresConnectionManager<postgres::NoTls>>> {
+    pub(crate) fn client(&self) -> Result<PooledConnection<connect::Manager>> {
         Ok(self.pool.get()?)
     }
 }

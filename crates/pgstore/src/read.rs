@@ -4,7 +4,7 @@ use crate::write::decode_rows;
 use crate::{PgStore, Result};
 use postgres::GenericClient;
 use sandscope_model::{FileBehaviour, split_behaviour_id};
-use sandscope_store::{StoreStats, StoredLog};
+use sandscope_store::{Indicator, StoreStats, StoredLog, pivot_indicators};
 use std::io::Write;
 
 /// Every report of a sample, in id order (the embedded store's order).
@@ -35,7 +35,7 @@ impl PgStore {
 
     /// Every report of a sample (all sandboxes), in id order.
     pub fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>> {
-        sample_reports_in(&mut *self.client()?, sha256)
+        sample_reports_in(&mut self.client()?.client, sha256)
     }
 
     /// Copy the raw log of report `id` into `out`, one chunk at a time; its file name, or
@@ -77,6 +77,18 @@ impl PgStore {
         Ok(self
             .copy_raw_log(id, &mut bytes)?
             .map(|file_name| StoredLog { file_name, bytes }))
+    }
+
+    /// The sample's indicators, each with how many other samples share it (exact counts) and
+    /// the query that finds them: the embedded store's pivot (`pivot_indicators`) on this store.
+    pub fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>> {
+        let sha = sha256.trim().to_ascii_lowercase();
+        if !sandscope_model::is_sha256(&sha) {
+            return Err(crate::PgStoreError::InvalidSha256(sha256.to_string()));
+        }
+        let reports = self.sample_reports(&sha)?;
+        let now = sandscope_store::SearchRequest::new("").now;
+        pivot_indicators(&sha, &reports, |query| self.count(query, now))
     }
 
     /// Numbers of reports, samples and raw logs.

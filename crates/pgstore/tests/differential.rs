@@ -2,7 +2,7 @@
 //! The same real reports go into both; a seeded generator makes queries from pieces of the
 //! stored values (substrings, `*`, anchored phrases, negations, OR groups, date ranges, every
 //! modifier of the modifier table); both stores must return the same samples in the same
-//! order, page by page, with the same totals.
+//! order, page by page, with the same totals; and every sample's pivot counts agree.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
@@ -309,6 +309,18 @@ fn differential(reports: Vec<NewReport>, seed: u64) {
         }
     }
     eprintln!("differential: {compared} queries agreed ({with_hits} with hits, {empty} without)");
+    // Pivot counts: every indicator of every sample, counted by each store.
+    let mut shared_indicators = 0;
+    for sha in &shas {
+        let want = embedded.pivot(sha).unwrap();
+        assert_eq!(shared.pivot(sha).unwrap(), want, "pivot of {sha}");
+        shared_indicators += want.iter().filter(|i| i.other_samples > 0).count();
+    }
+    assert!(shared_indicators > 0, "some indicators are shared");
+    eprintln!(
+        "differential: pivots of {} samples agreed ({shared_indicators} shared indicators)",
+        shas.len()
+    );
     // Not a vacuous comparison: most queries are built from stored values and find them.
     assert!(
         with_hits * 2 >= compared,

@@ -5,13 +5,14 @@
 use anyhow::{Context, Result};
 use sandscope_model::FileBehaviour;
 use sandscope_pgstore::PgStore;
-use sandscope_store::{NewReport, SearchPage, SearchRequest, Store};
+use sandscope_store::{Indicator, NewReport, SearchPage, SearchRequest, Store};
 
-/// What `search`, `show` and `ingest` need of a store.
+/// What `search`, `show`, `pivot` and `ingest` need of a store.
 pub trait ReportStore {
     fn search(&self, request: &SearchRequest) -> Result<SearchPage>;
     fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>>;
     fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>>;
+    fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>>;
     /// Where the store is, for messages.
     fn place(&self) -> String;
 }
@@ -25,6 +26,9 @@ impl ReportStore for Store {
     }
     fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
         Ok(Store::put_reports(self, batch)?)
+    }
+    fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>> {
+        Ok(Store::pivot(self, sha256)?)
     }
     fn place(&self) -> String {
         self.dir().display().to_string()
@@ -40,6 +44,9 @@ impl ReportStore for PgStore {
     }
     fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
         Ok(PgStore::put_reports(self, batch)?)
+    }
+    fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>> {
+        Ok(PgStore::pivot(self, sha256)?)
     }
     fn place(&self) -> String {
         format!("PostgreSQL {}", self.target())

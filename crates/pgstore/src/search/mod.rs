@@ -45,12 +45,14 @@ impl PgStore {
         let mut work = Work::new(&request.limits);
         let cancel_token = client.cancel_token();
         let done = AtomicBool::new(false);
-        std::thread::scope(|scope| {
+        let fired = AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
             if let Some(flag) = request.limits.cancel.clone() {
-                let (done, token) = (&done, &cancel_token);
+                let (done, fired, token) = (&done, &fired, &cancel_token);
                 scope.spawn(move || {
                     while !done.load(Ordering::Relaxed) {
                         if flag.load(Ordering::Relaxed) {
+                            fired.store(true, Ordering::Relaxed);
                             let _ = token.cancel_query(NoTls);
                             return;
                         }
@@ -78,7 +80,11 @@ impl PgStore {
             })();
             done.store(true, Ordering::Relaxed);
             result
-        })
+        });
+        if fired.load(Ordering::Relaxed) {
+            client.discard();
+        }
+        result
     }
 
     /// Number of samples matching a parsed query (exact), within the default limits.
