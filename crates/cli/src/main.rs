@@ -61,6 +61,8 @@ enum Command {
     Timeline(commands::timeline::TimelineArgs),
     /// Ingest logs (optional), then serve the VirusTotal-compatible API and the web UI.
     Serve(commands::serve::ServeArgs),
+    /// Create (`db init`) or upgrade (`db upgrade`) the schema of a PostgreSQL store.
+    Db(commands::db::DbArgs),
     /// Benchmarks that print the speed figures the issues ask for (`bench read`, `bench sigma`,
     /// `bench store`).
     Bench(commands::bench::BenchArgs),
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Timeline(args) => commands::timeline::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Db(args) => commands::db::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

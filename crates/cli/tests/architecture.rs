@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
         "sandscope-export",
     ],
     &["sandscope-cape", "sandscope-store"],
-    &["sandscope-ingest"],
+    &["sandscope-ingest", "sandscope-pgstore"],
     &["sandscope-server"],
     &["sandscope"],
 ];

@@ -156,6 +156,32 @@ fn not_self(query: Query, sha256: &str) -> Query {
     ])
 }
 
+/// The indicators of sample `sha256` (lower case) from its `reports`, each with how many
+/// other samples `count` finds for its query: the pivot of any store that can count.
+pub fn pivot_indicators<E: From<sandscope_query::ParseError>>(
+    sha256: &str,
+    reports: &[FileBehaviour],
+    mut count: impl FnMut(&Query) -> std::result::Result<u64, E>,
+) -> std::result::Result<Vec<Indicator>, E> {
+    let mut out = Vec::new();
+    for (kind, value) in indicators_of(reports) {
+        let query = phrase_query(kind.modifier(), &value);
+        let other_samples = if value.chars().count() > MAX_PIVOT_VALUE_CHARS {
+            0
+        } else {
+            let parsed = sandscope_query::parse(&query)?;
+            count(&not_self(parsed, sha256))?
+        };
+        out.push(Indicator {
+            kind,
+            value,
+            query,
+            other_samples,
+        });
+    }
+    Ok(out)
+}
+
 /// Node types of a graph (VirusTotal's object types, plus `path` for files known only by path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeKind {
@@ -354,23 +380,7 @@ impl Store {
         }
         let reports = self.sample_reports(&sha)?;
         let now = crate::SearchRequest::new("").now;
-        let mut out = Vec::new();
-        for (kind, value) in indicators_of(&reports) {
-            let query = phrase_query(kind.modifier(), &value);
-            let other_samples = if value.chars().count() > MAX_PIVOT_VALUE_CHARS {
-                0
-            } else {
-                let parsed = sandscope_query::parse(&query)?;
-                self.count(&not_self(parsed, &sha), now)?
-            };
-            out.push(Indicator {
-                kind,
-                value,
-                query,
-                other_samples,
-            });
-        }
-        Ok(out)
+        pivot_indicators(&sha, &reports, |query| self.count(query, now))
     }
 
     /// The relationship graph around a sample: depth 1 = the sample and its network/dropped-file

@@ -1,10 +1,11 @@
 use super::sigma_args::SigmaArgs;
+use super::store_choice::ReportStore;
 use super::watch::WatchArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sandscope_ingest::{Detonation, IgnoredWhy, IngestLimits, IngestOptions, Pipeline};
 use sandscope_model::is_sha256;
-use sandscope_store::{NewReport, Store};
+use sandscope_store::NewReport;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,9 @@ pub struct IngestArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// A PostgreSQL store (postgres://…) instead of the data directory.
+    #[arg(long, env = "SANDSCOPE_STORE", conflicts_with = "data")]
+    pub store: Option<String>,
     #[command(flatten)]
     pub sigma: SigmaArgs,
     /// Reports per transaction: each batch lands whole or not at all.
@@ -55,6 +59,7 @@ impl IngestArgs {
             sample: None,
             sandbox: None,
             data: None,
+            store: None,
             sigma: SigmaArgs::default(),
             batch: 16,
             max_memory_mib: sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20,
@@ -111,6 +116,13 @@ fn build(
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
+    if let Some(url) = &args.store {
+        if args.watch.watch.is_some() {
+            bail!("--watch works on a data directory only (not yet with --store)");
+        }
+        let store = super::store_choice::open_postgres(url)?;
+        return run_on(&args, &store);
+    }
     let data = data_dir(args.data.clone());
     if let Some(dir) = &args.watch.watch {
         return watch(dir, &args, &data);
@@ -130,7 +142,12 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         return Ok(code);
     }
     let (store, _owner) = super::control::open_store(&data, "ingest")?;
-    let pipeline = pipeline(&args)?;
+    run_on(&args, &store)
+}
+
+/// Build and store `args.paths` in `store`, with progress on the terminal.
+fn run_on(args: &IngestArgs, store: &dyn ReportStore) -> Result<ExitCode> {
+    let pipeline = pipeline(args)?;
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let shown = Shown {
@@ -138,8 +155,8 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         notes: true,
     };
     execute(
-        &args,
-        &store,
+        args,
+        store,
         &pipeline,
         &mut stdout.lock(),
         &mut stderr.lock(),
@@ -224,7 +241,7 @@ pub struct Shown {
 /// input skipped) or 1 (nothing stored).
 pub fn execute(
     args: &IngestArgs,
-    store: &Store,
+    store: &dyn ReportStore,
     pipeline: &Pipeline,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -263,7 +280,7 @@ pub fn execute(
         let names: Vec<String> = taken.iter().map(|(_, n)| n.clone()).collect();
         let ids = store
             .put_reports(taken.into_iter().map(|(r, _)| r).collect())
-            .with_context(|| format!("storing reports in {}", store.dir().display()))?;
+            .with_context(|| format!("storing reports in {}", store.place()))?;
         for (id, name) in ids.iter().zip(names) {
             writeln!(out, "stored\t{id}\t{name}")?;
             stored.insert(id.clone(), name);

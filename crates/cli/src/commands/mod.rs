@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cape;
 pub mod control;
+pub mod db;
 pub mod diff;
 pub mod events;
 pub mod export;
@@ -16,5 +17,6 @@ pub mod search;
 pub mod serve;
 pub mod show;
 pub mod sigma_args;
+pub mod store_choice;
 pub mod timeline;
 pub mod watch;

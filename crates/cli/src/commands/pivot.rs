@@ -1,7 +1,7 @@
 use super::search::OutputFormat;
+use super::store_choice::ReportStore;
 use anyhow::Result;
 use clap::Args;
-use sandscope_store::Store;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,15 +14,21 @@ pub struct PivotArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// A PostgreSQL store (postgres://…) instead of the data directory.
+    #[arg(long, env = "SANDSCOPE_STORE", conflicts_with = "data")]
+    pub store: Option<String>,
 }
 
 pub fn run(args: PivotArgs) -> Result<ExitCode> {
+    if let Some(url) = args.store.clone() {
+        return super::store_choice::postgres_command(&url, |store, out| execute(args, store, out));
+    }
     let data = args.data.clone();
     super::control::read_command(data, |store, out| execute(args, store, out))
 }
 
 /// List the sample's indicators from `store` on `out`.
-pub fn execute(args: PivotArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
+pub fn execute(args: PivotArgs, store: &dyn ReportStore, out: &mut dyn Write) -> Result<ExitCode> {
     let indicators = store.pivot(&args.sha256)?;
     match args.format {
         OutputFormat::Json => {

@@ -1,6 +1,7 @@
+use super::store_choice::ReportStore;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use sandscope_store::{Order, SearchLimits, SearchPage, SearchRequest, Store};
+use sandscope_store::{Order, SearchLimits, SearchPage, SearchRequest};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ pub struct SearchArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// A PostgreSQL store (postgres://…) instead of the data directory.
+    #[arg(long, env = "SANDSCOPE_STORE", conflicts_with = "data")]
+    pub store: Option<String>,
     /// Seconds the search may run before it stops with an error.
     #[arg(long, value_parser = seconds, default_value = "10")]
     pub timeout: std::time::Duration,
@@ -88,12 +92,15 @@ pub fn envelope(page: &SearchPage) -> serde_json::Value {
 }
 
 pub fn run(args: SearchArgs) -> Result<ExitCode> {
+    if let Some(url) = args.store.clone() {
+        return super::store_choice::postgres_command(&url, |store, out| execute(args, store, out));
+    }
     let data = args.data.clone();
     super::control::read_command(data, |store, out| execute(args, store, out))
 }
 
 /// Run the search on `store`, writing the page to `out`.
-pub fn execute(args: SearchArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
+pub fn execute(args: SearchArgs, store: &dyn ReportStore, out: &mut dyn Write) -> Result<ExitCode> {
     let mut request = SearchRequest::new(args.query);
     request.limit = args.limit;
     request.cursor = args.cursor;

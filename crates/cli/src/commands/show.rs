@@ -2,11 +2,11 @@
 //! (`/files/{id}/behaviours`, `/behaviour_summary`, `/behaviour_mitre_trees`), or as the
 //! terminal report of `sandscope report --format text`.
 
+use super::store_choice::ReportStore;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use sandscope_model::{BehaviourSummary, Envelope, behaviour_mitre_trees};
 use sandscope_report::render_behaviour;
-use sandscope_store::Store;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,15 +37,21 @@ pub struct ShowArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// A PostgreSQL store (postgres://…) instead of the data directory.
+    #[arg(long, env = "SANDSCOPE_STORE", conflicts_with = "data")]
+    pub store: Option<String>,
 }
 
 pub fn run(args: ShowArgs) -> Result<ExitCode> {
+    if let Some(url) = args.store.clone() {
+        return super::store_choice::postgres_command(&url, |store, out| execute(args, store, out));
+    }
     let data = args.data.clone();
     super::control::read_command(data, |store, out| execute(args, store, out))
 }
 
 /// Write the sample's reports (or summary, or trees) from `store` to `out`.
-pub fn execute(args: ShowArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
+pub fn execute(args: ShowArgs, store: &dyn ReportStore, out: &mut dyn Write) -> Result<ExitCode> {
     let sha256 = args.sha256.trim().to_ascii_lowercase();
     let mut reports = store.sample_reports(&sha256)?;
     if reports.is_empty() {

@@ -117,25 +117,7 @@ impl Store {
             }
             let sha = self.sha_of(&searcher, addr)?;
             let reports = self.sample_reports(&sha)?;
-            let doc = SampleDoc::from_reports(&sha, &reports);
-            let mut tags: Vec<String> = Vec::new();
-            for r in &reports {
-                for t in &r.attributes.tags {
-                    if !tags.contains(t) {
-                        tags.push(t.clone());
-                    }
-                }
-            }
-            hits.push(SearchHit {
-                snippets: query.snippets(&doc, 5),
-                sandboxes: doc.sandboxes.clone(),
-                report_ids: reports.iter().map(|r| r.id.clone()).collect(),
-                first_seen: doc.first_seen,
-                last_seen: doc.last_seen,
-                sigma: doc.sigma,
-                tags,
-                sha256: sha,
-            });
+            hits.push(SearchHit::of_sample(query, &sha, &reports));
             last_key = Some(key);
         }
         let next_cursor = match last_key {

@@ -128,3 +128,32 @@ pub struct SearchPage {
     /// Work units the search spent (see [`SearchLimits::max_work`]).
     pub work: u64,
 }
+
+impl SearchHit {
+    /// The hit for sample `sha256` with its `reports` (in id order), snippets from `query`.
+    pub fn of_sample(
+        query: &Query,
+        sha256: &str,
+        reports: &[sandscope_model::FileBehaviour],
+    ) -> SearchHit {
+        let doc = SampleDoc::from_reports(sha256, reports);
+        let mut tags: Vec<String> = Vec::new();
+        for r in reports {
+            for t in &r.attributes.tags {
+                if !tags.contains(t) {
+                    tags.push(t.clone());
+                }
+            }
+        }
+        SearchHit {
+            snippets: query.snippets(&doc, 5),
+            sandboxes: doc.sandboxes.clone(),
+            report_ids: reports.iter().map(|r| r.id.clone()).collect(),
+            first_seen: doc.first_seen,
+            last_seen: doc.last_seen,
+            sigma: doc.sigma,
+            tags,
+            sha256: doc.sha256,
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Which store a command works on — the data directory (embedded, the default) or a
+//! PostgreSQL store named by `--store postgres://…` / `$SANDSCOPE_STORE` — and the one seam
+//! the commands use on either.
+
+use anyhow::{Context, Result};
+use sandscope_model::FileBehaviour;
+use sandscope_pgstore::PgStore;
+use sandscope_store::{Indicator, NewReport, SearchPage, SearchRequest, Store};
+
+/// What `search`, `show`, `pivot` and `ingest` need of a store.
+pub trait ReportStore {
+    fn search(&self, request: &SearchRequest) -> Result<SearchPage>;
+    fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>>;
+    fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>>;
+    fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>>;
+    /// Where the store is, for messages.
+    fn place(&self) -> String;
+}
+
+impl ReportStore for Store {
+    fn search(&self, request: &SearchRequest) -> Result<SearchPage> {
+        Ok(Store::search(self, request)?)
+    }
+    fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>> {
+        Ok(Store::sample_reports(self, sha256)?)
+    }
+    fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
+        Ok(Store::put_reports(self, batch)?)
+    }
+    fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>> {
+        Ok(Store::pivot(self, sha256)?)
+    }
+    fn place(&self) -> String {
+        self.dir().display().to_string()
+    }
+}
+
+impl ReportStore for PgStore {
+    fn search(&self, request: &SearchRequest) -> Result<SearchPage> {
+        Ok(PgStore::search(self, request)?)
+    }
+    fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>> {
+        Ok(PgStore::sample_reports(self, sha256)?)
+    }
+    fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
+        Ok(PgStore::put_reports(self, batch)?)
+    }
+    fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>> {
+        Ok(PgStore::pivot(self, sha256)?)
+    }
+    fn place(&self) -> String {
+        format!("PostgreSQL {}", self.target())
+    }
+}
+
+/// Open the PostgreSQL store at `url` (its errors name PostgreSQL and say what to do).
+pub fn open_postgres(url: &str) -> Result<PgStore> {
+    if !sandscope_pgstore::is_store_url(url) {
+        anyhow::bail!(
+            "--store takes a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE); for a data directory use --data"
+        );
+    }
+    PgStore::open(url).context("opening the PostgreSQL store")
+}
+
+/// Run `f` on the PostgreSQL store at `url`, writing to stdout.
+pub fn postgres_command(
+    url: &str,
+    f: impl FnOnce(&dyn ReportStore, &mut dyn std::io::Write) -> Result<std::process::ExitCode>,
+) -> Result<std::process::ExitCode> {
+    let store = open_postgres(url)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    f(&store, &mut out)
+}

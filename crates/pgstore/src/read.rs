@@ -1,0 +1,109 @@
+//! Reading: reports, a sample's reports, raw logs (chunk by chunk) and counts.
+
+use crate::write::decode_rows;
+use crate::{PgStore, Result};
+use postgres::GenericClient;
+use sandscope_model::{FileBehaviour, split_behaviour_id};
+use sandscope_store::{Indicator, StoreStats, StoredLog, pivot_indicators};
+use std::io::Write;
+
+/// Every report of a sample, in id order (the embedded store's order).
+pub(crate) fn sample_reports_in(
+    client: &mut impl GenericClient,
+    sha: &str,
+) -> Result<Vec<FileBehaviour>> {
+    let rows = client.query(
+        "SELECT report_id, body FROM reports WHERE sha256 = $1 ORDER BY report_id",
+        &[&sha],
+    )?;
+    decode_rows(&rows)
+}
+
+impl PgStore {
+    /// A report by id (`<sha256>_<sandbox name>`).
+    pub fn report(&self, id: &str) -> Result<Option<FileBehaviour>> {
+        let Some((sha, _)) = split_behaviour_id(id) else {
+            return Ok(None);
+        };
+        let mut client = self.client()?;
+        let row = client.query_opt(
+            "SELECT report_id, body FROM reports WHERE sha256 = $1 AND report_id = $2",
+            &[&sha, &id],
+        )?;
+        Ok(decode_rows(row.as_slice())?.pop())
+    }
+
+    /// Every report of a sample (all sandboxes), in id order.
+    pub fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>> {
+        sample_reports_in(&mut self.client()?.client, sha256)
+    }
+
+    /// Copy the raw log of report `id` into `out`, one chunk at a time; its file name, or
+    /// `None` when no log was kept.
+    pub fn copy_raw_log(&self, id: &str, out: &mut dyn Write) -> Result<Option<String>> {
+        let Some((sha, _)) = split_behaviour_id(id) else {
+            return Ok(None);
+        };
+        let mut client = self.client()?;
+        let mut txn = client.transaction()?;
+        let Some(info) = txn.query_opt(
+            "SELECT file_name FROM raw_logs WHERE sha256 = $1 AND report_id = $2",
+            &[&sha, &id],
+        )?
+        else {
+            return Ok(None);
+        };
+        // A portal fetches a few rows at a time: one chunk in memory, whatever the log's size.
+        let portal = txn.bind(
+            "SELECT data FROM raw_log_chunks WHERE sha256 = $1 AND report_id = $2 ORDER BY seq",
+            &[&sha, &id],
+        )?;
+        loop {
+            let rows = txn.query_portal(&portal, 1)?;
+            let Some(row) = rows.first() else { break };
+            out.write_all(row.get::<_, &[u8]>(0))
+                .map_err(|source| crate::PgStoreError::Io {
+                    path: id.into(),
+                    source,
+                })?;
+        }
+        txn.commit()?;
+        Ok(Some(info.get(0)))
+    }
+
+    /// The raw log a report was built from, whole (the API serves it in one response).
+    pub fn raw_log(&self, id: &str) -> Result<Option<StoredLog>> {
+        let mut bytes = Vec::new();
+        Ok(self
+            .copy_raw_log(id, &mut bytes)?
+            .map(|file_name| StoredLog { file_name, bytes }))
+    }
+
+    /// The sample's indicators, each with how many other samples share it (exact counts) and
+    /// the query that finds them: the embedded store's pivot (`pivot_indicators`) on this store.
+    pub fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>> {
+        let sha = sha256.trim().to_ascii_lowercase();
+        if !sandscope_model::is_sha256(&sha) {
+            return Err(crate::PgStoreError::InvalidSha256(sha256.to_string()));
+        }
+        let reports = self.sample_reports(&sha)?;
+        let now = sandscope_store::SearchRequest::new("").now;
+        pivot_indicators(&sha, &reports, |query| self.count(query, now))
+    }
+
+    /// Numbers of reports, samples and raw logs.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let mut client = self.client()?;
+        let row = client.query_one(
+            "SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM samples), \
+             (SELECT count(*) FROM raw_logs)",
+            &[],
+        )?;
+        let n = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+        Ok(StoreStats {
+            reports: n(0),
+            samples: n(1),
+            raw_logs: n(2),
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! The versioned schema: creating it (`sandscope db init`), upgrading it (`db upgrade`) and the
+//! check every open makes, so a process never works on a schema it was not built for.
+//!
+//! Every large table carries the sample's SHA-256 (`sha256`) and has it in its primary key: it
+//! is the distribution column under Citus. `sandscope_schema` is the one small table (a
+//! reference table under Citus).
+
+use crate::connect::Target;
+use crate::{PgStoreError, Result};
+use postgres::{Client, GenericClient};
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Version 1. Text that is compared or sorted byte-wise is `COLLATE "C"`, so order and `LIKE`
+/// never depend on the database's locale.
+const CREATE_V1: &str = r#"
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE sandscope_schema (
+    id integer PRIMARY KEY CHECK (id = 1),
+    version integer NOT NULL
+);
+CREATE TABLE samples (
+    sha256 text COLLATE "C" PRIMARY KEY,
+    first_seen bigint,
+    last_seen bigint,
+    sigma_critical bigint NOT NULL,
+    sigma_high bigint NOT NULL,
+    sigma_medium bigint NOT NULL,
+    sigma_low bigint NOT NULL
+);
+CREATE INDEX samples_first_seen ON samples (first_seen, sha256);
+CREATE INDEX samples_last_seen ON samples (last_seen, sha256);
+CREATE TABLE reports (
+    sha256 text COLLATE "C" NOT NULL,
+    report_id text COLLATE "C" NOT NULL,
+    body bytea NOT NULL,
+    PRIMARY KEY (sha256, report_id)
+);
+CREATE TABLE raw_logs (
+    sha256 text COLLATE "C" NOT NULL,
+    report_id text COLLATE "C" NOT NULL,
+    file_name text NOT NULL,
+    size bigint NOT NULL,
+    PRIMARY KEY (sha256, report_id)
+);
+CREATE TABLE raw_log_chunks (
+    sha256 text COLLATE "C" NOT NULL,
+    report_id text COLLATE "C" NOT NULL,
+    seq integer NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (sha256, report_id, seq)
+);
+CREATE TABLE sample_values (
+    sha256 text COLLATE "C" NOT NULL,
+    field smallint NOT NULL,
+    value text COLLATE "C" NOT NULL,
+    PRIMARY KEY (sha256, field, value)
+);
+CREATE INDEX sample_values_trgm ON sample_values USING gin (value gin_trgm_ops);
+CREATE TABLE sample_tokens (
+    sha256 text COLLATE "C" NOT NULL,
+    field smallint NOT NULL,
+    token text COLLATE "C" NOT NULL,
+    PRIMARY KEY (sha256, field, token)
+);
+CREATE INDEX sample_tokens_token ON sample_tokens (field, token);
+CREATE INDEX sample_tokens_trgm ON sample_tokens USING gin (token gin_trgm_ops);
+"#;
+
+/// The large tables, each distributed by `sha256` under Citus.
+const DISTRIBUTED: [&str; 6] = [
+    "samples",
+    "reports",
+    "raw_logs",
+    "raw_log_chunks",
+    "sample_values",
+    "sample_tokens",
+];
+
+/// What `db init` or `db upgrade` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaChange {
+    Created,
+    Upgraded { from: i32 },
+    AlreadyCurrent,
+}
+
+/// The version stored in the database, `None` when it holds no Sandscope schema.
+pub(crate) fn stored_version(client: &mut impl GenericClient) -> Result<Option<i32>> {
+    // Asked first, so a missing table is no error (which would abort a transaction).
+    let exists: bool = client
+        .query_one("SELECT to_regclass('sandscope_schema') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client.query_opt("SELECT version FROM sandscope_schema WHERE id = 1", &[])?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Refuse a database whose schema is missing or of another version.
+pub(crate) fn check(client: &mut Client, target: &Target) -> Result<()> {
+    match stored_version(client)? {
+        None => Err(PgStoreError::NoSchema {
+            target: target.shown.clone(),
+        }),
+        Some(v) if v < SCHEMA_VERSION => Err(PgStoreError::SchemaOlder {
+            target: target.shown.clone(),
+            found: v,
+            expected: SCHEMA_VERSION,
+        }),
+        Some(v) if v > SCHEMA_VERSION => Err(PgStoreError::SchemaNewer {
+            target: target.shown.clone(),
+            found: v,
+            expected: SCHEMA_VERSION,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Create the schema in an empty database, or upgrade an older one; a current schema is left
+/// alone and a newer one refused. One transaction: a failure leaves the database as it was.
+pub(crate) fn init_or_upgrade(client: &mut Client, target: &Target) -> Result<SchemaChange> {
+    let mut txn = client.transaction()?;
+    // Two `db init`s at once: the second waits here and then finds the schema made.
+    txn.execute("SELECT pg_advisory_xact_lock(736163647363)", &[])?;
+    let change = match stored_version(&mut txn)? {
+        None => {
+            txn.batch_execute(CREATE_V1)?;
+            distribute(&mut txn)?;
+            txn.execute(
+                "INSERT INTO sandscope_schema (id, version) VALUES (1, $1)",
+                &[&SCHEMA_VERSION],
+            )?;
+            SchemaChange::Created
+        }
+        Some(v) if v == SCHEMA_VERSION => SchemaChange::AlreadyCurrent,
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(PgStoreError::SchemaNewer {
+                target: target.shown.clone(),
+                found: v,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        // Version 1 is the first: every older version is a migration added here, in order.
+        Some(v) => {
+            return Err(PgStoreError::SchemaOlder {
+                target: target.shown.clone(),
+                found: v,
+                expected: SCHEMA_VERSION,
+            });
+        }
+    };
+    txn.commit()?;
+    Ok(change)
+}
+
+/// Under Citus, distribute the large tables by `sha256` (co-located, so every per-sample join
+/// stays on one node) and replicate the schema table; without Citus the tables stay plain.
+fn distribute(txn: &mut postgres::Transaction<'_>) -> Result<()> {
+    let citus = txn
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'citus'", &[])?
+        .is_some();
+    if !citus {
+        return Ok(());
+    }
+    txn.execute(
+        "SELECT create_reference_table('sandscope_schema'::regclass)",
+        &[],
+    )?;
+    for table in DISTRIBUTED {
+        txn.execute(
+            "SELECT create_distributed_table($1::text::regclass, 'sha256', colocate_with => $2::text)",
+            &[&table, &if table == "samples" { "default" } else { "samples" }],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! Searching: the query translated to SQL (`translate`), where the `pg_trgm` indexes find the
+//! samples, a page in a stable order (`cursor`), and `total_hits` exact up to the request's
+//! `exact_count_limit` and a flagged lower bound past it (for the default order, as the
+//! embedded store). When the SQL is not exact (see `translate`), every candidate is verified
+//! with `Query::matches`, the one implementation of matching, on its `SampleDoc`.
+//!
+//! Limits: the deadline becomes the transaction's `statement_timeout`; a cancellation flag is
+//! watched by a thread that cancels the running statement; the work budget is charged one unit
+//! per candidate row the store reads or verifies (what PostgreSQL does inside a statement is
+//! bounded by the timeout, not by units).
+
+mod cursor;
+pub(crate) mod fields;
+mod translate;
+
+use crate::{PgStore, PgStoreError, Result};
+use cursor::Key;
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{IsolationLevel, NoTls, Transaction};
+use sandscope_query::{Query, SampleDoc};
+use sandscope_store::{Exhausted, Order, SearchHit, SearchLimits, SearchPage, SearchRequest};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use translate::{Condition, Param};
+
+/// Candidates fetched per round trip when they are verified.
+const CANDIDATE_BATCH: i32 = 256;
+
+impl PgStore {
+    /// Run a search: matching samples in the requested order, one page at a time.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchPage> {
+        let query = sandscope_query::parse(&request.query)?;
+        self.search_parsed(&query, request)
+    }
+
+    /// [`PgStore::search`] for an already parsed query.
+    pub fn search_parsed(&self, query: &Query, request: &SearchRequest) -> Result<SearchPage> {
+        let limit = request.limit.clamp(1, 300);
+        let after = match &request.cursor {
+            Some(c) if !c.is_empty() => Some(cursor::decode(request.order, c)?),
+            _ => None,
+        };
+        let mut client = self.client()?;
+        let mut work = Work::new(&request.limits);
+        let cancel_token = client.cancel_token();
+        let done = AtomicBool::new(false);
+        let fired = AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            if let Some(flag) = request.limits.cancel.clone() {
+                let (done, fired, token) = (&done, &fired, &cancel_token);
+                scope.spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        if flag.load(Ordering::Relaxed) {
+                            fired.store(true, Ordering::Relaxed);
+                            let _ = token.cancel_query(NoTls);
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                });
+            }
+            let result = (|| {
+                let mut txn = client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()?;
+                work.set_timeout(&mut txn)?;
+                let run = Run {
+                    query,
+                    request,
+                    limit,
+                    after: after.as_ref(),
+                };
+                let page = run.page(&mut txn, &mut work);
+                let page = page.map_err(|e| work.explain(e))?;
+                txn.commit()?;
+                Ok(page)
+            })();
+            done.store(true, Ordering::Relaxed);
+            result
+        });
+        if fired.load(Ordering::Relaxed) {
+            client.discard();
+        }
+        result
+    }
+
+    /// Number of samples matching a parsed query (exact), within the default limits.
+    pub fn count(&self, query: &Query, now: i64) -> Result<u64> {
+        let mut request = SearchRequest::new("");
+        request.now = now;
+        request.order = Order::FirstSeenAsc;
+        request.limit = 1;
+        let mut client = self.client()?;
+        let mut txn = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let run = Run {
+            query,
+            request: &request,
+            limit: 1,
+            after: None,
+        };
+        let mut work = Work::new(&request.limits);
+        let (_, total, _) = run.collect(&mut txn, &mut work, u64::MAX)?;
+        Ok(total)
+    }
+}
+
+/// A match for the page, with its reports when verification already read them.
+type Candidate = (Key, Option<Vec<sandscope_model::FileBehaviour>>);
+
+/// One search's query, paging and counting rule.
+struct Run<'a> {
+    query: &'a Query,
+    request: &'a SearchRequest,
+    limit: usize,
+    after: Option<&'a Key>,
+}
+
+impl Run<'_> {
+    fn page(&self, txn: &mut Transaction<'_>, work: &mut Work) -> Result<SearchPage> {
+        // Only the default order stops counting early, as in the embedded store.
+        let count_limit = if self.request.order == Order::FirstSeenDesc {
+            self.request.exact_count_limit
+        } else {
+            u64::MAX
+        };
+        let (page, total, exact) = self.collect(txn, work, count_limit)?;
+        let more = page.len() > self.limit;
+        let mut hits = Vec::with_capacity(self.limit);
+        for (key, reports) in page.into_iter().take(self.limit) {
+            let reports = match reports {
+                Some(r) => r,
+                None => crate::read::sample_reports_in(txn, &key.sha256)?,
+            };
+            work.charge(1)?;
+            hits.push(SearchHit::of_sample(self.query, &key.sha256, &reports));
+        }
+        let next_cursor = match hits.last() {
+            Some(last) if more => Some(cursor::encode(
+                self.request.order,
+                &Key {
+                    date: date_of(self.request.order, last),
+                    sha256: last.sha256.clone(),
+                },
+            )),
+            _ => None,
+        };
+        Ok(SearchPage {
+            hits,
+            total_hits: total,
+            total_hits_exact: exact,
+            next_cursor,
+            work: work.used,
+        })
+    }
+
+    /// The first `limit + 1` matches after the cursor (with their reports when they were
+    /// read for verification), the total (capped at `count_limit`) and whether it is exact.
+    fn collect(
+        &self,
+        txn: &mut Transaction<'_>,
+        work: &mut Work,
+        count_limit: u64,
+    ) -> Result<(Vec<Candidate>, u64, bool)> {
+        let order = self.request.order;
+        let mut condition = translate::translate(self.query, self.request.now);
+        if condition.exact {
+            let mut paged = Condition {
+                sql: condition.sql.clone(),
+                params: condition.params.clone(),
+                exact: true,
+            };
+            if let Some(after) = self.after {
+                let after_sql = cursor::after_sql(order, after, &mut paged);
+                paged.sql = format!("{} AND {after_sql}", paged.sql);
+            }
+            let take = paged.param(Param::Int(to_i64(self.limit as u64 + 1)));
+            let sql = format!(
+                "SELECT s.sha256, {} FROM samples s WHERE {} ORDER BY {} LIMIT {take}",
+                cursor::column(order),
+                paged.sql,
+                cursor::order_by(order)
+            );
+            let rows = txn.query(&sql, &params(&paged.params))?;
+            work.charge(rows.len() as u64)?;
+            let page = rows
+                .iter()
+                .map(|r| {
+                    let key = Key {
+                        sha256: r.get(0),
+                        date: r.get(1),
+                    };
+                    (key, None)
+                })
+                .collect();
+            let cap = condition.param(Param::Int(to_i64(count_limit.saturating_add(1))));
+            let sql = format!(
+                "SELECT count(*) FROM (SELECT 1 FROM samples s WHERE {} LIMIT {cap}) AS c",
+                condition.sql
+            );
+            let n = u64::try_from(
+                txn.query_one(&sql, &params(&condition.params))?
+                    .get::<_, i64>(0),
+            )
+            .unwrap_or(0);
+            return Ok(if n > count_limit {
+                (page, count_limit, false)
+            } else {
+                (page, n, true)
+            });
+        }
+        // Not exact in SQL: verify every candidate, in order, with the query crate.
+        let sql = format!(
+            "SELECT s.sha256, {} FROM samples s WHERE {} ORDER BY {}",
+            cursor::column(order),
+            condition.sql,
+            cursor::order_by(order)
+        );
+        let statement = txn.prepare(&sql)?;
+        let owned = params(&condition.params);
+        let portal = txn.bind(&statement, &owned)?;
+        let mut page = Vec::new();
+        let mut total = 0u64;
+        loop {
+            let rows = txn.query_portal(&portal, CANDIDATE_BATCH)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let key = Key {
+                    sha256: row.get(0),
+                    date: row.get(1),
+                };
+                work.charge(1)?;
+                let reports = crate::read::sample_reports_in(txn, &key.sha256)?;
+                let doc = SampleDoc::from_reports(&key.sha256, &reports);
+                if !self.query.matches(&doc, self.request.now) {
+                    continue;
+                }
+                if total >= count_limit && page.len() > self.limit {
+                    return Ok((page, count_limit, false));
+                }
+                total += 1;
+                let is_after = self
+                    .after
+                    .is_none_or(|a| cursor::sorts_after(order, &key, a));
+                if is_after && page.len() <= self.limit {
+                    page.push((key, Some(reports)));
+                }
+            }
+        }
+        Ok((page, total, true))
+    }
+}
+
+fn date_of(order: Order, hit: &SearchHit) -> Option<i64> {
+    match order {
+        Order::FirstSeenDesc | Order::FirstSeenAsc => hit.first_seen,
+        Order::LastSeenDesc | Order::LastSeenAsc => hit.last_seen,
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn params(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(t) => t as &(dyn ToSql + Sync),
+            Param::Codes(c) => c as &(dyn ToSql + Sync),
+            Param::Int(i) => i as &(dyn ToSql + Sync),
+        })
+        .collect()
+}
+
+/// The search's account: units spent, and which limit stopped it.
+struct Work {
+    limits: SearchLimits,
+    used: u64,
+}
+
+impl Work {
+    fn new(limits: &SearchLimits) -> Self {
+        Self {
+            limits: limits.clone(),
+            used: 0,
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.limits
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Spend `units`; an error naming the limit once one is passed.
+    fn charge(&mut self, units: u64) -> Result<()> {
+        self.used = self.used.saturating_add(units);
+        if self.used > self.limits.max_work {
+            return Err(Exhausted::Work {
+                limit: self.limits.max_work,
+            }
+            .into());
+        }
+        if self.cancelled() {
+            return Err(Exhausted::Cancelled.into());
+        }
+        if self.limits.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Exhausted::Deadline.into());
+        }
+        Ok(())
+    }
+
+    /// The deadline as the transaction's statement timeout.
+    fn set_timeout(&self, txn: &mut Transaction<'_>) -> Result<()> {
+        let Some(deadline) = self.limits.deadline else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Exhausted::Deadline.into());
+        }
+        // At least 1 ms: 0 would mean "no timeout".
+        let ms = left.as_millis().clamp(1, i32::MAX as u128).to_string();
+        txn.execute("SELECT set_config('statement_timeout', $1, true)", &[&ms])?;
+        Ok(())
+    }
+
+    /// A cancelled statement is the deadline or the caller's cancellation.
+    fn explain(&self, error: PgStoreError) -> PgStoreError {
+        match &error {
+            PgStoreError::Sql(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
+                if self.cancelled() {
+                    Exhausted::Cancelled.into()
+                } else {
+                    Exhausted::Deadline.into()
+                }
+            }
+            _ => error,
+        }
+    }
+}

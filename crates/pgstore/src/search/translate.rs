@@ -1,0 +1,196 @@
+//! A parsed query to one SQL condition on `samples s`, with its parameters. No text of the
+//! query ever becomes SQL text: values are parameters; column names come from fixed tables.
+//!
+//! Every term is exact in SQL but one: a `*` pattern whose piece ends at a separator and whose
+//! next piece begins with one may share that separator (`text::contains_segments`), which
+//! `LIKE` cannot say. Such a term becomes a superset (the next piece without its leading
+//! separator), the whole condition is marked inexact, and the store verifies each candidate
+//! with the query crate's own `Query::matches`. A negated inexact part cannot be a superset,
+//! so it filters nothing (`TRUE`) and is left to the verification too.
+
+use super::fields::{text_code, token_code};
+use sandscope_query::{Comparison, Modifier, Query, SigmaLevel, Term, TextPattern, Value, text};
+use std::fmt::Write;
+
+/// One SQL parameter.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    Codes(Vec<i16>),
+    Int(i64),
+}
+
+/// A condition on `samples s` and its parameters (`$1`… in order).
+#[derive(Debug, Default)]
+pub(crate) struct Condition {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Param>,
+    /// The condition holds for exactly the matching samples; otherwise for a superset.
+    pub(crate) exact: bool,
+}
+
+pub(crate) fn translate(query: &Query, now: i64) -> Condition {
+    let mut t = Condition {
+        sql: String::new(),
+        params: Vec::new(),
+        exact: true,
+    };
+    let sql = t.node(query, now);
+    t.sql = sql;
+    t
+}
+
+impl Condition {
+    /// Add a parameter; its placeholder.
+    pub(crate) fn param(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("${}", self.params.len())
+    }
+
+    fn node(&mut self, query: &Query, now: i64) -> String {
+        match query {
+            Query::And(items) => self.join(items, " AND ", "TRUE", now),
+            Query::Or(items) => self.join(items, " OR ", "FALSE", now),
+            Query::Not(inner) => {
+                let was = std::mem::replace(&mut self.exact, true);
+                let mark = self.params.len();
+                let sql = self.node(inner, now);
+                let inner_exact = self.exact;
+                self.exact = was && inner_exact;
+                if inner_exact {
+                    format!("NOT ({sql})")
+                } else {
+                    // Drop the unused parameters so the placeholders stay consecutive.
+                    self.params.truncate(mark);
+                    "TRUE".into()
+                }
+            }
+            Query::Term(term) => self.term(term, now),
+        }
+    }
+
+    fn join(&mut self, items: &[Query], op: &str, empty: &str, now: i64) -> String {
+        if items.is_empty() {
+            return empty.into();
+        }
+        let parts: Vec<String> = items.iter().map(|q| self.node(q, now)).collect();
+        format!("({})", parts.join(op))
+    }
+
+    fn term(&mut self, term: &Term, now: i64) -> String {
+        match &term.value {
+            Value::Text(pattern) => self.text(term.modifier, pattern),
+            Value::Token(pattern) => self.token(term.modifier, pattern),
+            Value::Count(c) => match term.modifier.sigma_level() {
+                Some(level) => self.count(level, *c),
+                None => "FALSE".into(),
+            },
+            Value::Date(d) => {
+                let column = match term.modifier {
+                    Modifier::FirstSeen => "s.first_seen",
+                    _ => "s.last_seen",
+                };
+                let mut parts = vec![format!("{column} IS NOT NULL")];
+                let (lo, hi) = d.bounds(now);
+                if let Some(lo) = lo {
+                    parts.push(format!("{column} >= {}", self.param(Param::Int(lo))));
+                }
+                if let Some(hi) = hi {
+                    parts.push(format!("{column} < {}", self.param(Param::Int(hi))));
+                }
+                format!("({})", parts.join(" AND "))
+            }
+        }
+    }
+
+    fn text(&mut self, modifier: Modifier, pattern: &TextPattern) -> String {
+        let fields = modifier.text_fields();
+        if fields.is_empty() {
+            return "FALSE".into();
+        }
+        let codes = self.param(Param::Codes(fields.iter().map(|f| text_code(*f)).collect()));
+        let subquery = |filter: String| {
+            format!(
+                "s.sha256 IN (SELECT v.sha256 FROM sample_values v WHERE v.field = ANY({codes}){filter})"
+            )
+        };
+        if pattern.segments.iter().all(String::is_empty) {
+            // Only `*`: any value of the fields.
+            return subquery(String::new());
+        }
+        let mut like = String::from("%");
+        let mut previous: Option<&str> = None;
+        for segment in pattern.segments.iter().filter(|s| !s.is_empty()) {
+            let mut piece = segment.as_str();
+            if previous.is_some_and(|p| p.ends_with(text::SEPARATOR))
+                && let Some(rest) = piece.strip_prefix(text::SEPARATOR)
+            {
+                // The two pieces may share this separator: see the module documentation.
+                piece = rest;
+                self.exact = false;
+            }
+            like.push_str(&escape_like(piece));
+            like.push('%');
+            previous = Some(segment);
+        }
+        let like = self.param(Param::Text(like));
+        subquery(format!(" AND v.value LIKE {like}"))
+    }
+
+    fn token(&mut self, modifier: Modifier, pattern: &str) -> String {
+        let Some(field) = modifier.token_field() else {
+            return "FALSE".into();
+        };
+        let code = self.param(Param::Codes(vec![token_code(field)]));
+        let test = if pattern.contains('*') {
+            let like: String = pattern
+                .split('*')
+                .map(escape_like)
+                .collect::<Vec<_>>()
+                .join("%");
+            format!("t.token LIKE {}", self.param(Param::Text(like)))
+        } else {
+            format!("t.token = {}", self.param(Param::Text(pattern.to_string())))
+        };
+        format!(
+            "s.sha256 IN (SELECT t.sha256 FROM sample_tokens t WHERE t.field = ANY({code}) AND {test})"
+        )
+    }
+
+    fn count(&mut self, level: SigmaLevel, comparison: Comparison) -> String {
+        let column = match level {
+            SigmaLevel::Critical => "s.sigma_critical",
+            SigmaLevel::High => "s.sigma_high",
+            SigmaLevel::Medium => "s.sigma_medium",
+            SigmaLevel::Low => "s.sigma_low",
+        };
+        // Counts are stored as bigint: a bound past i64::MAX is decided here.
+        let (op, value) = match comparison {
+            Comparison::Equal(v) => ("=", v),
+            Comparison::AtLeast(v) => (">=", v),
+            Comparison::Below(v) => ("<", v),
+        };
+        match i64::try_from(value) {
+            Ok(v) => {
+                let mut sql = String::new();
+                let p = self.param(Param::Int(v));
+                let _ = write!(sql, "{column} {op} {p}");
+                sql
+            }
+            Err(_) if op == "<" => "TRUE".into(),
+            Err(_) => "FALSE".into(),
+        }
+    }
+}
+
+/// `text` as a `LIKE` literal (default escape character `\`).
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

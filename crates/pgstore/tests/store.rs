@@ -1,0 +1,245 @@
+//! The PostgreSQL store against a real PostgreSQL 15 started for the test: schema versions,
+//! connection failures, reports and raw logs in and out.
+
+#[path = "../../../tests/support/postgres.rs"]
+mod postgres_server;
+#[path = "../../store/tests/support/vendored.rs"]
+mod vendored;
+
+use postgres_server::{PASSWORD, TestPostgres};
+use sandscope_pgstore::{PgStore, PgStoreError, SCHEMA_VERSION, SchemaChange};
+use sandscope_store::{NewReport, RawData, RawLog};
+
+fn reports() -> Vec<NewReport> {
+    let reports: Vec<NewReport> = vendored::vendored()
+        .iter()
+        .filter_map(|p| vendored::report_of(p))
+        .collect();
+    assert!(reports.len() >= 3, "vendored logs give reports");
+    reports
+}
+
+#[test]
+fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run() {
+    let pg = TestPostgres::start();
+    let url = pg.url();
+    match PgStore::open(&url) {
+        Err(e @ PgStoreError::NoSchema { .. }) => {
+            let m = e.to_string();
+            assert!(
+                m.contains("PostgreSQL") && m.contains("sandscope db init"),
+                "{m}"
+            );
+        }
+        other => panic!("an empty database must be refused: {:?}", other.err()),
+    }
+    assert_eq!(PgStore::init(&url).unwrap(), SchemaChange::Created);
+    assert_eq!(PgStore::init(&url).unwrap(), SchemaChange::AlreadyCurrent);
+    PgStore::open(&url).unwrap();
+
+    let set_version = |v: i32| {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.execute("UPDATE sandscope_schema SET version = $1", &[&v])
+            .unwrap();
+    };
+    set_version(SCHEMA_VERSION - 1);
+    let m = PgStore::open(&url).err().unwrap().to_string();
+    assert!(
+        m.contains("PostgreSQL") && m.contains("sandscope db upgrade"),
+        "{m}"
+    );
+    set_version(SCHEMA_VERSION + 1);
+    let m = PgStore::open(&url).err().unwrap().to_string();
+    assert!(m.contains("newer") && m.contains("PostgreSQL"), "{m}");
+    assert!(matches!(
+        PgStore::init(&url),
+        Err(PgStoreError::SchemaNewer { .. })
+    ));
+}
+
+#[test]
+fn connection_failures_name_postgresql_and_what_to_check() {
+    let pg = TestPostgres::start();
+    let bad = PgStore::open("postgres://127.0.0.1:notaport/x")
+        .err()
+        .unwrap();
+    assert!(matches!(bad, PgStoreError::BadUrl(_)), "{bad}");
+    assert!(bad.to_string().contains("PostgreSQL store URL"), "{bad}");
+
+    // A port nothing listens on: take a free one and let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = PgStore::open(&format!("postgres://postgres@127.0.0.1:{port}/sandscope"))
+        .err()
+        .unwrap();
+    assert!(matches!(e, PgStoreError::Unreachable { .. }), "{e}");
+    assert!(e.to_string().contains("cannot reach PostgreSQL"), "{e}");
+
+    let e = PgStore::open(&pg.password_url("wrong")).err().unwrap();
+    assert!(matches!(e, PgStoreError::Authentication { .. }), "{e}");
+    let m = e.to_string();
+    assert!(
+        m.contains("password") && !m.contains("wrong"),
+        "no password in: {m}"
+    );
+
+    // The right password reaches the database (which has no schema yet).
+    let e = PgStore::open(&pg.password_url(PASSWORD)).err().unwrap();
+    assert!(matches!(e, PgStoreError::NoSchema { .. }), "{e}");
+
+    let e = PgStore::open(&pg.database_url("nosuchdb")).err().unwrap();
+    assert!(matches!(e, PgStoreError::NoDatabase { .. }), "{e}");
+}
+
+#[test]
+fn reports_and_chunked_raw_logs_round_trip() {
+    let pg = TestPostgres::start();
+    PgStore::init(&pg.url()).unwrap();
+    let store = PgStore::open(&pg.url()).unwrap();
+    let batch = reports();
+    let ids = store.put_reports(batch.clone()).unwrap();
+    assert_eq!(ids.len(), batch.len());
+    for r in &batch {
+        let id = &r.behaviour.id;
+        assert_eq!(store.report(id).unwrap().as_ref(), Some(&r.behaviour));
+        let Some(RawLog {
+            file_name,
+            data: RawData::File(path),
+        }) = &r.raw_log
+        else {
+            panic!("vendored reports keep their log file");
+        };
+        let log = store.raw_log(id).unwrap().unwrap();
+        assert_eq!(&log.file_name, file_name);
+        assert_eq!(log.bytes, std::fs::read(path).unwrap());
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.reports as usize, batch.len());
+    assert_eq!(stats.raw_logs as usize, batch.len());
+
+    // A log of several chunks (1 MiB each) comes back byte for byte; replacing the report
+    // replaces its log.
+    let mut big = batch[0].clone();
+    let bytes: Vec<u8> = (0..(5u32 << 19) + 7)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    big.raw_log = Some(RawLog {
+        file_name: "big.evtx".into(),
+        data: RawData::Bytes(bytes.clone()),
+    });
+    store.put_report(big.clone()).unwrap();
+    let mut streamed = Vec::new();
+    let name = store
+        .copy_raw_log(&big.behaviour.id, &mut streamed)
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("big.evtx"));
+    assert_eq!(streamed, bytes);
+    assert_eq!(store.stats().unwrap().reports as usize, batch.len());
+
+    // An id that is not `<sha256>_<sandbox>` is refused before anything is written.
+    let mut bad = batch[1].clone();
+    bad.behaviour.id = "not-an-id".into();
+    assert!(matches!(
+        store.put_reports(vec![batch[2].clone(), bad]),
+        Err(PgStoreError::InvalidReport(_))
+    ));
+    assert!(store.report("unknown").unwrap().is_none());
+}
+
+#[test]
+fn search_limits_bad_cursors_and_the_flagged_lower_bound() {
+    use sandscope_store::{Exhausted, SearchLimits, SearchRequest};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    let pg = TestPostgres::start();
+    PgStore::init(&pg.url()).unwrap();
+    let store = PgStore::open(&pg.url()).unwrap();
+    let batch = reports();
+    store.put_reports(batch.clone()).unwrap();
+    let all = batch.len() as u64;
+
+    // Past `exact_count_limit` the default order gives a flagged lower bound; other orders
+    // count exactly, as the embedded store does.
+    let mut request = SearchRequest::new("behaviour:*");
+    request.limit = 1;
+    request.exact_count_limit = 2;
+    let page = store.search(&request).unwrap();
+    assert_eq!((page.total_hits, page.total_hits_exact), (2, false));
+    assert!(page.next_cursor.is_some());
+    request.order = sandscope_store::Order::LastSeenAsc;
+    let page = store.search(&request).unwrap();
+    assert_eq!((page.total_hits, page.total_hits_exact), (all, true));
+
+    request.cursor = Some("fd.1.zz".into());
+    assert!(matches!(
+        store.search(&request),
+        Err(PgStoreError::InvalidCursor)
+    ));
+    request.cursor = None;
+
+    request.limits = SearchLimits {
+        max_work: 1,
+        ..SearchLimits::default()
+    };
+    assert!(matches!(
+        store.search(&request),
+        Err(PgStoreError::Exhausted(Exhausted::Work { limit: 1 }))
+    ));
+    request.limits = SearchLimits {
+        cancel: Some(Arc::new(AtomicBool::new(true))),
+        ..SearchLimits::default()
+    };
+    assert!(matches!(
+        store.search(&request),
+        Err(PgStoreError::Exhausted(Exhausted::Cancelled))
+    ));
+    request.limits = SearchLimits {
+        deadline: Some(Instant::now() - Duration::from_millis(1)),
+        ..SearchLimits::default()
+    };
+    assert!(matches!(
+        store.search(&request),
+        Err(PgStoreError::Exhausted(Exhausted::Deadline))
+    ));
+    // A statement that outlives the deadline is stopped by PostgreSQL and told as the deadline.
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute("BEGIN; LOCK TABLE samples IN ACCESS EXCLUSIVE MODE;")
+        .unwrap();
+    request.limits = SearchLimits {
+        deadline: Some(Instant::now() + Duration::from_millis(300)),
+        ..SearchLimits::default()
+    };
+    let started = Instant::now();
+    let result = store.search(&request);
+    assert!(
+        matches!(result, Err(PgStoreError::Exhausted(Exhausted::Deadline))),
+        "{:?}",
+        result.map(|p| p.total_hits)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A cancellation while PostgreSQL waits is told as the cancellation.
+    let cancel = Arc::new(AtomicBool::new(false));
+    request.limits = SearchLimits {
+        cancel: Some(cancel.clone()),
+        ..SearchLimits::default()
+    };
+    let flag = cancel.clone();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let result = store.search(&request);
+    setter.join().unwrap();
+    assert!(
+        matches!(result, Err(PgStoreError::Exhausted(Exhausted::Cancelled))),
+        "{:?}",
+        result.map(|p| p.total_hits)
+    );
+    client.batch_execute("ROLLBACK").unwrap();
+}

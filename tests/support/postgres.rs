@@ -1,0 +1,286 @@
+//! A real PostgreSQL server for tests: `initdb` into a temporary directory, `pg_ctl start` on a
+//! free loopback port, stopped (by the PID `pg_ctl` recorded) when dropped.
+//!
+//! Shared by every crate's tests that need PostgreSQL: include it with
+//! `#[path = "<to the workspace>/tests/support/postgres.rs"] mod postgres;`.
+//! `initdb` refuses to run as root, so as root the server runs as the `postgres` user (the
+//! directory is handed to it); otherwise it runs as the current user. A server that cannot
+//! start panics with the reason: a test that needs PostgreSQL fails, it never skips.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A running PostgreSQL cluster with a `sandscope` database, superuser `postgres`, trust auth
+/// on loopback (and a password for `secret_user`, to test a wrong password).
+pub struct TestPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+/// The role that needs a password (`TestPostgres::password_url`).
+pub const PASSWORD_USER: &str = "secret_user";
+pub const PASSWORD: &str = "right-password";
+
+impl TestPostgres {
+    /// Start a fresh cluster; panics with the reason when it cannot.
+    pub fn start() -> TestPostgres {
+        match Self::try_start() {
+            Ok(pg) => pg,
+            Err(reason) => panic!("cannot start a test PostgreSQL: {reason}"),
+        }
+    }
+
+    fn try_start() -> Result<TestPostgres, String> {
+        let bin = find_bin_dir().ok_or(
+            "no `initdb` on PATH or under /usr/lib/postgresql/*/bin \
+             (install postgresql and postgresql-contrib)",
+        )?;
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("sandscope-pg-")
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        if as_postgres {
+            // The server user must reach and own its data directory.
+            run(Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path()))?;
+        }
+        let mut pg = TestPostgres {
+            dir,
+            port: 0,
+            bin,
+            as_postgres,
+        };
+        let data = pg.data_dir();
+        let pwfile = pg.dir.path().join("pw");
+        std::fs::write(&pwfile, "postgres\n").map_err(|e| format!("{}: {e}", pwfile.display()))?;
+        if as_postgres {
+            run(Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&pwfile))?;
+        }
+        pg.run_tool(
+            "initdb",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        )?;
+        // Trust for everyone but PASSWORD_USER, who must give the password (scram).
+        let hba = format!(
+            "host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n\
+             host all all 127.0.0.1/32 trust\nlocal all all trust\n"
+        );
+        std::fs::write(data.join("pg_hba.conf"), hba).map_err(|e| format!("pg_hba.conf: {e}"))?;
+        // A port can be taken between our probe and the server's bind: try a few.
+        let mut last = String::new();
+        for _ in 0..5 {
+            pg.port = free_port()?;
+            let options = format!(
+                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
+                 -c max_connections=60 -c shared_buffers=32MB",
+                pg.port,
+                path_str(pg.dir.path())?
+            );
+            let log = pg.dir.path().join("server.log");
+            match pg.run_tool(
+                "pg_ctl",
+                &[
+                    "-D",
+                    path_str(&data)?,
+                    "-l",
+                    path_str(&log)?,
+                    "-o",
+                    &options,
+                    "-w",
+                    "-t",
+                    "30",
+                    "start",
+                ],
+            ) {
+                Ok(()) => {
+                    pg.psql("CREATE DATABASE sandscope")?;
+                    pg.psql(&format!(
+                        "CREATE ROLE {PASSWORD_USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'"
+                    ))?;
+                    return Ok(pg);
+                }
+                Err(e) => {
+                    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+                    last = format!("{e}\nserver log:\n{server_log}");
+                }
+            }
+        }
+        Err(last)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of the `sandscope` database, as the superuser (trust).
+    pub fn url(&self) -> String {
+        self.database_url("sandscope")
+    }
+
+    pub fn database_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// A URL of the password-protected role with `password`.
+    pub fn password_url(&self, password: &str) -> String {
+        format!(
+            "postgres://{PASSWORD_USER}:{password}@127.0.0.1:{}/sandscope?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Create another empty database (for tests that need a fresh one on this server).
+    pub fn create_database(&self, name: &str) -> String {
+        if let Err(e) = self.psql(&format!("CREATE DATABASE {name};")) {
+            panic!("create database {name}: {e}");
+        }
+        self.database_url(name)
+    }
+
+    /// Run SQL through `psql` as the superuser on the `postgres` database.
+    pub fn psql(&self, sql: &str) -> Result<(), String> {
+        self.run_tool(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-c",
+                sql,
+            ],
+        )
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Run one of the server's tools, as `postgres` when we are root.
+    fn run_tool(&self, tool: &str, args: &[&str]) -> Result<(), String> {
+        let program = self.bin.join(tool);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        command.args(args).current_dir(self.dir.path());
+        run(&mut command)
+    }
+
+    fn pid(&self) -> Option<u32> {
+        let pidfile = std::fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
+        pidfile.lines().next()?.trim().parse().ok()
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        // Stop our own server by its PID: fast shutdown, then a kill if it lingers.
+        let Some(pid) = self.pid() else { return };
+        let _ = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        let start = Instant::now();
+        while Path::new(&format!("/proc/{pid}")).exists()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    match command.output() {
+        Ok(Output { status, .. }) if status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "{shown} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+        Err(e) => Err(format!("{shown}: {e}")),
+    }
+}
+
+fn path_str(path: &Path) -> Result<&str, String> {
+    path.to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", path.display()))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("free port: {e}"))
+}
+
+/// The directory holding `initdb`, `pg_ctl` and `psql`: the one of `initdb` on PATH, else the
+/// newest `/usr/lib/postgresql/<version>/bin`.
+fn find_bin_dir() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let initdb = dir.join("initdb");
+            if initdb.is_file() {
+                let real = std::fs::canonicalize(&initdb).ok()?;
+                return real.parent().map(Path::to_path_buf);
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
