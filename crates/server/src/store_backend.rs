@@ -324,6 +324,9 @@ impl Backend for StoreBackend {
             }
         }
         let report_ids = self.store.put_reports(prepared.reports).map_err(internal)?;
+        // Livehunt before the upload is acknowledged: a failure here is the server's.
+        self.pipeline
+            .notify(self.store.as_ref(), prepared.livehunt, &report_ids)?;
         Ok(IngestOutcome {
             report_ids,
             warnings: prepared
@@ -331,6 +334,13 @@ impl Backend for StoreBackend {
                 .iter()
                 .map(|w| as_uploaded(&w.to_string(), upload))
                 .collect(),
+        })
+    }
+
+    fn hunting(&self) -> Option<sandscope_hunting::Hunting<'_>> {
+        Some(sandscope_hunting::Hunting {
+            store: self.store.as_ref(),
+            live: self.pipeline.livehunt()?,
         })
     }
 

@@ -54,7 +54,8 @@
 //! `values` (the value dictionary), `index` (the two indexes' schemas), `search/` (request and
 //! page types, cursors, query translation, collectors, the redb verifier, a tantivy
 //! workaround), `phrase` and `vocabulary` (text matching), `pivot` (counts and graphs),
-//! `budget` (search work limits).
+//! `budget` (search work limits), `records` (opaque keyed records other crates keep here:
+//! hunting rulesets, notifications, retrohunt jobs).
 //!
 //! This crate depends on the report model and the query language, never on readers, the report
 //! builder or the server.
@@ -71,6 +72,7 @@ mod phrase;
 mod pivot;
 mod read;
 mod read_only;
+mod records;
 mod search;
 mod values;
 mod vocabulary;
@@ -79,6 +81,7 @@ mod write;
 pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimits};
 pub use error::{Result, StoreError};
 pub use pivot::{Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind};
+pub use records::{RecordTable, RecordWrite};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 
 use codec::ReportCodec;

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod pivot;
 pub mod report;
 pub mod rules;
+pub mod rulesets;
 pub mod search;
 pub mod serve;
 pub mod show;
