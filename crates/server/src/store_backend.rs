@@ -6,6 +6,7 @@ use crate::backend::{
     Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Page, PageRequest,
     PivotGraph, SearchPage, SearchRequest, StoredLog, Upload,
 };
+use sandscope_hunting::Livehunt;
 use sandscope_ingest::{Detonation, IngestOptions, Pipeline};
 use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees, is_sha256};
 use sandscope_store::{Exhausted, Store, StoreError};
@@ -34,6 +35,17 @@ impl StoreBackend {
     }
 
     pub fn with_retry_interval(store: Store, pipeline: Pipeline, interval: Duration) -> Self {
+        // Every report stored through this backend is hunted by the store's rulesets.
+        let pipeline = match pipeline.livehunt() {
+            Some(_) => pipeline,
+            None => match Livehunt::load(&store) {
+                Ok(live) => pipeline.with_livehunt(Arc::new(live)),
+                Err(e) => {
+                    eprintln!("sandscope-server: Livehunt rulesets cannot be loaded: {e}");
+                    pipeline
+                }
+            },
+        };
         let store = Arc::new(store);
         if !store.is_read_only() {
             spawn_retry(Arc::downgrade(&store), interval);

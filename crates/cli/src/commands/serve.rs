@@ -93,10 +93,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         let (store, owner) = super::control::open_store(&args.data, "serve")?;
         (store, Some(owner))
     };
-    let livehunt = sandscope_hunting::Livehunt::load(&store)?;
-    let pipeline = Pipeline::new(args.sigma.engine()?)
-        .with_limits(args.ingest_limits())
-        .with_livehunt(Arc::new(livehunt));
+    // The backend adds the store's Livehunt rulesets to the pipeline.
+    let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(args.ingest_limits());
     let backend = Arc::new(StoreBackend::new(store, pipeline));
     let tls = args.tls_cert.clone().zip(args.tls_key.clone());
     // Bound before the first ingest, so a taken port fails at once (and port 0 is resolved).
