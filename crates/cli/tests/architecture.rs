@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
         "sandscope-export",
     ],
     &["sandscope-cape", "sandscope-store"],
+    &["sandscope-hunting"],
     &["sandscope-ingest"],
     &["sandscope-server"],
     &["sandscope"],
