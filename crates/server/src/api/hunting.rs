@@ -22,9 +22,9 @@ const RULESETS: &str = "/intelligence/hunting_rulesets";
 const NOTIFICATIONS: &str = "/intelligence/hunting_notifications";
 const NOTIFICATION_FILES: &str = "/intelligence/hunting_notification_files";
 
-type Role_ = Option<axum::Extension<Role>>;
+type CallerRole = Option<axum::Extension<Role>>;
 
-fn may_change(state: &AppState, role: Role_) -> Result<(), ApiError> {
+fn may_change(state: &AppState, role: CallerRole) -> Result<(), ApiError> {
     if role.map(|axum::Extension(r)| r) != Some(Role::Ingest) {
         return Err(ApiError::forbidden(
             "this API key may read but not change hunting rulesets",
@@ -137,7 +137,7 @@ pub(super) async fn list_rulesets(
 
 pub(super) async fn create_ruleset(
     State(state): State<AppState>,
-    role: Role_,
+    role: CallerRole,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     may_change(&state, role)?;
@@ -163,7 +163,7 @@ pub(super) async fn get_ruleset(
 
 pub(super) async fn patch_ruleset(
     State(state): State<AppState>,
-    role: Role_,
+    role: CallerRole,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -180,7 +180,7 @@ pub(super) async fn patch_ruleset(
 
 pub(super) async fn delete_ruleset(
     State(state): State<AppState>,
-    role: Role_,
+    role: CallerRole,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     may_change(&state, role)?;
@@ -282,7 +282,7 @@ pub(super) async fn get_notification(
 
 pub(super) async fn delete_notification(
     State(state): State<AppState>,
-    role: Role_,
+    role: CallerRole,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     may_change(&state, role)?;
@@ -295,7 +295,7 @@ pub(super) async fn delete_notification(
 /// filter matches (all of them without one).
 pub(super) async fn delete_notifications(
     State(state): State<AppState>,
-    role: Role_,
+    role: CallerRole,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     may_change(&state, role)?;
