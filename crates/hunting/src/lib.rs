@@ -8,6 +8,7 @@
 //! - `ruleset`, `notification`, `rate`: the records, their API shapes, the `limit` per 24 h.
 //! - `livehunt`: the enabled rulesets, compiled, evaluated on each stored report.
 //! - `service`: create / PATCH / delete / list, shared by the API and the CLI.
+//! - `webhook`: notifications POSTed to a ruleset's `webhook_url`, retried with back-off.
 //! - `seam`: the one thing hunting needs from a store ([`RecordStore`]: keyed records and a
 //!   sample's searchable view); the embedded store implements it in its own redb.
 //!
@@ -25,6 +26,7 @@ mod ruleset;
 mod seam;
 mod service;
 mod store_io;
+mod webhook;
 
 pub use error::{HuntingError, Result, StoreFailure};
 pub use livehunt::{Finding, Livehunt};
@@ -35,6 +37,7 @@ pub use ruleset::{DEFAULT_LIMIT, MAX_LIMIT, Ruleset};
 pub use seam::{RecordStore, RecordTable, RecordWrite};
 pub use service::{Hunting, Page};
 pub use store_io::MAX_RULESETS;
+pub use webhook::{WebhookStatus, Webhooks};
 
 /// Now, in Unix seconds (the dates of rulesets and notifications).
 pub fn unix_now() -> i64 {

@@ -13,6 +13,7 @@ use crate::rules::CompiledRules;
 use crate::ruleset::Ruleset;
 use crate::seam::{RecordStore, RecordTable, RecordWrite};
 use crate::store_io;
+use crate::webhook::Webhooks;
 use sandscope_event::SysmonEvent;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -40,14 +41,28 @@ pub struct Livehunt {
     /// Serialises every read-modify-write of hunting records (a ruleset's rate window and a
     /// PATCH of the same ruleset must not undo each other).
     pub(crate) writes: Mutex<()>,
+    pub(crate) webhooks: Webhooks,
 }
 
 impl Livehunt {
     /// The enabled rulesets of `store`.
     pub fn load(store: &dyn RecordStore) -> Result<Livehunt> {
-        let live = Livehunt::default();
+        Livehunt::load_with(store, Webhooks::default())
+    }
+
+    /// [`Livehunt::load`] delivering webhooks through `webhooks`.
+    pub fn load_with(store: &dyn RecordStore, webhooks: Webhooks) -> Result<Livehunt> {
+        let live = Livehunt {
+            webhooks,
+            ..Livehunt::default()
+        };
         live.reload(store)?;
         Ok(live)
+    }
+
+    /// How a ruleset's webhook has fared since the process started.
+    pub fn webhook_status(&self, ruleset_id: u64) -> Option<crate::webhook::WebhookStatus> {
+        self.webhooks.status(ruleset_id)
     }
 
     /// Pick up ruleset changes: compile what changed, drop what was disabled or deleted.
@@ -160,14 +175,28 @@ impl Livehunt {
         if findings.is_empty() {
             return Ok(Vec::new());
         }
-        let _guard = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
-        record(store, findings, now)
+        let (notifications, webhooks) = {
+            let _guard = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+            record(store, findings, now)?
+        };
+        for n in &notifications {
+            if let Some(url) = webhooks.get(&n.ruleset_id) {
+                let body = serde_json::json!({ "data": n.to_object() }).to_string();
+                self.webhooks.send(n.ruleset_id, url, body.into_bytes());
+            }
+        }
+        Ok(notifications)
     }
 }
 
 /// Findings to notifications: each ruleset's rate window admits or drops each one; the
-/// notifications and the rulesets' windows are written in one transaction.
-fn record(store: &dyn RecordStore, findings: Vec<Finding>, now: i64) -> Result<Vec<Notification>> {
+/// notifications and the rulesets' windows are written in one transaction. Also returns the
+/// webhook of each ruleset that has one.
+fn record(
+    store: &dyn RecordStore,
+    findings: Vec<Finding>,
+    now: i64,
+) -> Result<(Vec<Notification>, HashMap<u64, String>)> {
     let mut rulesets: BTreeMap<u64, Ruleset> = BTreeMap::new();
     let mut admitted: Vec<Finding> = Vec::new();
     for finding in findings {
@@ -218,7 +247,11 @@ fn record(store: &dyn RecordStore, findings: Vec<Finding>, now: i64) -> Result<V
         writes.push(store_io::put(RecordTable::HuntingRulesets, r.id, r)?);
     }
     store.write_records(writes).map_err(HuntingError::Store)?;
-    Ok(notifications)
+    let webhooks = rulesets
+        .values()
+        .filter_map(|r| Some((r.id, r.webhook_url.clone()?)))
+        .collect();
+    Ok((notifications, webhooks))
 }
 
 /// What deleting a ruleset writes: the ruleset and every notification it raised.

@@ -4,6 +4,7 @@
 use crate::error::{HuntingError, Result};
 use crate::rate::RateWindow;
 use crate::rules::RuleLanguage;
+use crate::webhook::WebhookStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -47,6 +48,9 @@ const READ_ONLY: &[&str] = &[
     "modification_date",
     "rate_limited",
     "rate_limited_ratio",
+    "webhook_deliveries",
+    "webhook_failures",
+    "webhook_last_error",
 ];
 
 impl Ruleset {
@@ -155,8 +159,9 @@ impl Ruleset {
         Ok(rules_changed)
     }
 
-    /// The `hunting_ruleset` object as the API and `rulesets show` give it.
-    pub fn to_object(&self, now: i64) -> Value {
+    /// The `hunting_ruleset` object as the API and `rulesets show` give it, with its
+    /// webhook's deliveries when it has one (`webhook_failures`, `webhook_last_error`).
+    pub fn to_object(&self, now: i64, webhook: Option<&WebhookStatus>) -> Value {
         let mut attributes = json!({
             "name": self.name,
             "rules": self.rules,
@@ -175,6 +180,12 @@ impl Ruleset {
         });
         if let (Some(url), Some(map)) = (&self.webhook_url, attributes.as_object_mut()) {
             map.insert("webhook_url".into(), json!(url));
+            let status = webhook.cloned().unwrap_or_default();
+            map.insert("webhook_deliveries".into(), json!(status.delivered));
+            map.insert("webhook_failures".into(), json!(status.failures));
+            if let Some(error) = status.last_error {
+                map.insert("webhook_last_error".into(), json!(error));
+            }
         }
         json!({ "type": "hunting_ruleset", "id": self.id.to_string(), "attributes": attributes })
     }

@@ -61,6 +61,11 @@ impl Hunting<'_> {
         Ok(ruleset)
     }
 
+    /// A ruleset as the API shows it (with its webhook's deliveries).
+    pub fn ruleset_object(&self, ruleset: &Ruleset, now: i64) -> Value {
+        ruleset.to_object(now, self.live.webhook_status(ruleset.id).as_ref())
+    }
+
     pub fn ruleset(&self, id: u64) -> Result<Ruleset> {
         store_io::ruleset(self.store, id)?.ok_or_else(|| not_found("Ruleset", id))
     }

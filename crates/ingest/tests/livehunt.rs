@@ -2,12 +2,15 @@
 //! run): each ruleset notifies on exactly the samples it should, through the one ingest path
 //! (prepare, store, notify) every door takes.
 
-use sandscope_hunting::{Hunting, Livehunt, NotificationFilter, RecordStore};
+use sandscope_hunting::{Hunting, Livehunt, NotificationFilter, RecordStore, Webhooks};
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_store::Store;
 use serde_json::{Map, Value, json};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/seed");
 
@@ -59,9 +62,13 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with_webhooks(Webhooks::default())
+    }
+
+    fn with_webhooks(webhooks: Webhooks) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let live = Arc::new(Livehunt::load(&store).unwrap());
+        let live = Arc::new(Livehunt::load_with(&store, webhooks).unwrap());
         let pipeline = Pipeline::new(None).with_livehunt(live.clone());
         Lab {
             _dir: dir,
@@ -215,7 +222,7 @@ fn a_ruleset_over_its_limit_is_rate_limited_and_says_so() {
     lab.ingest(&seed("ransomware_tutanota_sysmon.xml"));
     assert_eq!(lab.notified().len(), 1);
     let now = sandscope_hunting::unix_now();
-    let object = h.ruleset(r.id).unwrap().to_object(now);
+    let object = h.ruleset_object(&h.ruleset(r.id).unwrap(), now);
     assert_eq!(object["attributes"]["rate_limited"], json!(true));
     assert_eq!(object["attributes"]["rate_limited_ratio"], json!(0.5));
 }
@@ -254,4 +261,99 @@ fn rulesets_persist_and_a_reopened_store_hunts_with_them() {
     // The seam reads the stored sample back as the search would.
     let sha = ids[0].split('_').next().unwrap();
     assert!(RecordStore::sample_doc(&store, sha).unwrap().is_some());
+}
+
+/// A receiver that answers the first POST with 500 and the next with 204, and hands over the
+/// body it accepted.
+fn flaky_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/livehunt", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (attempt, stream) in listener.incoming().enumerate() {
+            let mut stream = stream.unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then the body Content-Length announces.
+            loop {
+                let n = stream.read(&mut buf).unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    if body.len() >= length || n == 0 {
+                        let status = if attempt == 0 {
+                            "500 Oops"
+                        } else {
+                            "204 No Content"
+                        };
+                        write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
+                        if attempt > 0 {
+                            tx.send(body.to_string()).unwrap();
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn webhooks_are_posted_retried_and_their_failures_shown_on_the_ruleset() {
+    let lab = Lab::with_webhooks(Webhooks::with_back_off(vec![Duration::from_millis(50); 2]));
+    let h = lab.hunting();
+    let (url, received) = flaky_receiver();
+    let delivered = h
+        .create_ruleset(
+            &attributes(json!({"name": "ransom", "rules": SHADOW_COPIES, "webhook_url": url})),
+            1_000,
+        )
+        .unwrap();
+    // Nothing listens on port 9 (discard) of this host: every attempt fails.
+    let failing = h
+        .create_ruleset(
+            &attributes(json!({"name": "dead end", "rules": SHADOW_COPIES, "webhook_url": "http://127.0.0.1:9/x"})),
+            1_000,
+        )
+        .unwrap();
+    let ransom = lab.ingest(&seed("ransomware_tutanota_sysmon.xml"));
+
+    // The second attempt, after the 500, is accepted.
+    let body: Value =
+        serde_json::from_str(&received.recv_timeout(Duration::from_secs(60)).unwrap()).unwrap();
+    assert_eq!(body["data"]["type"], "hunting_notification");
+    assert_eq!(
+        body["data"]["attributes"]["rule_name"],
+        "Shadow copies deleted with vssadmin"
+    );
+    assert_eq!(body["data"]["attributes"]["sha256"], json!(ransom));
+
+    // The hook nobody listens to fails three times (a first try and two retries), then the
+    // failure shows on its ruleset. Deliveries run in order, so wait for the thread to get to it.
+    let mut status = None;
+    for _ in 0..600 {
+        status = lab.live.webhook_status(failing.id);
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = status.expect("the failing delivery is reported");
+    assert_eq!((status.delivered, status.failures), (0, 1));
+    let shown = h.ruleset_object(&h.ruleset(failing.id).unwrap(), 1_000);
+    assert_eq!(shown["attributes"]["webhook_failures"], 1);
+    let error = shown["attributes"]["webhook_last_error"].as_str().unwrap();
+    assert!(error.contains("cannot connect"), "{error}");
+    let ok = lab.live.webhook_status(delivered.id).unwrap();
+    assert_eq!((ok.delivered, ok.failures), (1, 0));
 }

@@ -145,7 +145,8 @@ pub fn execute(
             }
             match format {
                 ListFormat::Json => {
-                    let data: Vec<Value> = all.iter().map(|r| r.to_object(now)).collect();
+                    let data: Vec<Value> =
+                        all.iter().map(|r| hunting.ruleset_object(r, now)).collect();
                     writeln!(
                         out,
                         "{}",
@@ -178,7 +179,9 @@ pub fn execute(
             writeln!(
                 out,
                 "{}",
-                serde_json::to_string_pretty(&json!({ "data": ruleset.to_object(now) }))?
+                serde_json::to_string_pretty(
+                    &json!({ "data": hunting.ruleset_object(&ruleset, now) })
+                )?
             )?;
         }
         RulesetsCommand::Enable { id } | RulesetsCommand::Disable { id } => {

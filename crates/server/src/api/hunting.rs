@@ -120,18 +120,24 @@ pub(super) async fn list_rulesets(
     let (filter, order) = (text_param(&params, "filter"), text_param(&params, "order"));
     let (limit, cursor) = (page.limit, page.cursor.clone());
     let now = unix_now();
-    let result = super::call(&state, move |b| {
-        Ok(hunting(b)?.list_rulesets(&filter, &order, limit, cursor.as_deref())?)
+    let (data, next_cursor) = super::call(&state, move |b| {
+        let h = hunting(b)?;
+        let page = h.list_rulesets(&filter, &order, limit, cursor.as_deref())?;
+        let data: Vec<Value> = page
+            .items
+            .iter()
+            .map(|r| h.ruleset_object(r, now))
+            .collect();
+        Ok((data, page.next_cursor))
     })
     .await?;
-    let data = result.items.iter().map(|r| r.to_object(now)).collect();
     Ok(page_response(
         &state,
         RULESETS,
         &params,
         &page,
         data,
-        result.next_cursor,
+        next_cursor,
     ))
 }
 
@@ -143,11 +149,13 @@ pub(super) async fn create_ruleset(
     may_change(&state, role)?;
     let attributes = attributes(body, "hunting_ruleset")?;
     let now = unix_now();
-    let ruleset = super::call(&state, move |b| {
-        Ok(hunting(b)?.create_ruleset(&attributes, now)?)
+    let object = super::call(&state, move |b| {
+        let h = hunting(b)?;
+        let ruleset = h.create_ruleset(&attributes, now)?;
+        Ok(h.ruleset_object(&ruleset, now))
     })
     .await?;
-    Ok(json_response(json!({ "data": ruleset.to_object(now) })))
+    Ok(json_response(json!({ "data": object })))
 }
 
 pub(super) async fn get_ruleset(
@@ -155,10 +163,12 @@ pub(super) async fn get_ruleset(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = numeric_id(path, "Ruleset")?;
-    let ruleset = super::call(&state, move |b| Ok(hunting(b)?.ruleset(id)?)).await?;
-    Ok(json_response(
-        json!({ "data": ruleset.to_object(unix_now()) }),
-    ))
+    let object = super::call(&state, move |b| {
+        let h = hunting(b)?;
+        Ok(h.ruleset_object(&h.ruleset(id)?, unix_now()))
+    })
+    .await?;
+    Ok(json_response(json!({ "data": object })))
 }
 
 pub(super) async fn patch_ruleset(
@@ -171,11 +181,13 @@ pub(super) async fn patch_ruleset(
     let id = numeric_id(path, "Ruleset")?;
     let attributes = attributes(body, "hunting_ruleset")?;
     let now = unix_now();
-    let ruleset = super::call(&state, move |b| {
-        Ok(hunting(b)?.update_ruleset(id, &attributes, now)?)
+    let object = super::call(&state, move |b| {
+        let h = hunting(b)?;
+        let ruleset = h.update_ruleset(id, &attributes, now)?;
+        Ok(h.ruleset_object(&ruleset, now))
     })
     .await?;
-    Ok(json_response(json!({ "data": ruleset.to_object(now) })))
+    Ok(json_response(json!({ "data": object })))
 }
 
 pub(super) async fn delete_ruleset(
