@@ -260,10 +260,11 @@ pub fn execute(
     // Livehunt's Sigma findings over the batch's reports, recorded once they are stored.
     let mut findings: Vec<Finding> = Vec::new();
     let batch_size = args.batch.max(1);
-    let flush = |batch: &mut Vec<(NewReport, String)>,
-                 findings: &mut Vec<Finding>,
-                 out: &mut dyn Write,
-                 stored: &mut HashMap<String, String>|
+    let mut notified = 0usize;
+    let mut flush = |batch: &mut Vec<(NewReport, String)>,
+                     findings: &mut Vec<Finding>,
+                     out: &mut dyn Write,
+                     stored: &mut HashMap<String, String>|
      -> Result<()> {
         if batch.is_empty() {
             return Ok(());
@@ -273,7 +274,7 @@ pub fn execute(
         let ids = store
             .put_reports(taken.into_iter().map(|(r, _)| r).collect())
             .with_context(|| format!("storing reports in {}", store.dir().display()))?;
-        pipeline
+        notified += pipeline
             .notify(store, std::mem::take(findings), &ids)
             .context("Livehunt: recording notifications")?;
         for (id, name) in ids.iter().zip(names) {
@@ -349,6 +350,9 @@ pub fn execute(
         )?;
     }
     writeln!(err, "{stored} report(s) stored, {skipped} file(s) skipped")?;
+    if notified > 0 {
+        writeln!(err, "livehunt: {notified} notification(s)")?;
+    }
     Ok(if stored == 0 && skipped > 0 {
         ExitCode::from(1)
     } else if skipped > 0 {
