@@ -260,10 +260,10 @@ pub(crate) fn deletion(store: &dyn RecordStore, ruleset_id: u64) -> Result<Vec<R
         RecordTable::HuntingRulesets,
         ruleset_id,
     )];
-    for n in store_io::all_notifications(store)? {
+    store_io::each_notification(store, |n| {
         if n.ruleset_id == ruleset_id {
             writes.push(RecordWrite::Delete(RecordTable::HuntingNotifications, n.id));
         }
-    }
+    })?;
     Ok(writes)
 }

@@ -226,11 +226,12 @@ impl Hunting<'_> {
 
     /// Delete every notification `filter` matches; returns how many.
     pub fn delete_notifications(&self, filter: &NotificationFilter) -> Result<usize> {
-        let writes: Vec<RecordWrite> = store_io::all_notifications(self.store)?
-            .into_iter()
-            .filter(|n| filter.matches(n))
-            .map(|n| RecordWrite::Delete(RecordTable::HuntingNotifications, n.id))
-            .collect();
+        let mut writes: Vec<RecordWrite> = Vec::new();
+        store_io::each_notification(self.store, |n| {
+            if filter.matches(&n) {
+                writes.push(RecordWrite::Delete(RecordTable::HuntingNotifications, n.id));
+            }
+        })?;
         let count = writes.len();
         self.store
             .write_records(writes)

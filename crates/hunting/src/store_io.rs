@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Most rulesets one store holds: every one is loaded to list and evaluate them.
-pub const MAX_RULESETS: usize = 10_000;
+pub const MAX_RULESETS: usize = 1_000;
 /// Notifications read per batch while filtering a list.
 pub(crate) const SCAN_BATCH: usize = 1_000;
 
@@ -69,19 +69,21 @@ pub(crate) fn notifications(
         .collect()
 }
 
-/// Every notification, newest first, read in batches.
-pub(crate) fn all_notifications(store: &dyn RecordStore) -> Result<Vec<Notification>> {
-    let mut out: Vec<Notification> = Vec::new();
+/// Visit every notification, newest first, a batch at a time (memory follows one batch).
+pub(crate) fn each_notification(
+    store: &dyn RecordStore,
+    mut visit: impl FnMut(Notification),
+) -> Result<()> {
     let mut upper = u64::MAX;
     loop {
         let batch = notifications(store, 0..=upper, SCAN_BATCH)?;
         let Some(last) = batch.last().map(|n| n.id) else {
-            return Ok(out);
+            return Ok(());
         };
         let full = batch.len() == SCAN_BATCH;
-        out.extend(batch);
+        batch.into_iter().for_each(&mut visit);
         if !full || last == 0 {
-            return Ok(out);
+            return Ok(());
         }
         upper = last - 1;
     }
