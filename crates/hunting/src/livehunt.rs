@@ -6,6 +6,10 @@
 //!
 //! The compiled rulesets are held behind one lock and swapped whole when a ruleset changes
 //! ([`Livehunt::reload`]); an ingest running meanwhile finishes with the set it started with.
+//!
+//! The notifications are written in their own transaction, after the reports': a crash between
+//! the two leaves the reports stored without their notifications, and the ingest was not
+//! acknowledged, so the client's retry (which replaces the reports) raises them.
 
 use crate::error::{HuntingError, Result};
 use crate::notification::Notification;
