@@ -11,6 +11,7 @@ pub mod hunt;
 pub mod ingest;
 pub mod pivot;
 pub mod report;
+pub mod retrohunt;
 pub mod rules;
 pub mod rulesets;
 pub mod search;
