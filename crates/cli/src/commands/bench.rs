@@ -2,6 +2,7 @@
 
 mod livehunt;
 mod read;
+mod retrohunt;
 mod serve;
 mod sigma;
 mod store;
@@ -35,6 +36,8 @@ pub enum BenchWhat {
     },
     /// Livehunt's cost on ingest with 0, 1, 10 and 100 enabled rulesets.
     Livehunt(livehunt::LivehuntBenchArgs),
+    /// The bundled rules over every stored detonation's raw log (`retrohunt`): events/s.
+    Retrohunt(retrohunt::RetrohuntBenchArgs),
     /// HTTP load: concurrent clients searching and fetching while an ingest runs.
     Serve(serve::ServeBenchArgs),
     /// Ingest synthetic reports (mutated from real ones) and time searches against grep -F.
@@ -47,6 +50,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         BenchWhat::ReadRss { path } => read::rss_probe(&path),
         BenchWhat::Sigma { corpus, min_mb } => sigma::run(corpus, min_mb),
         BenchWhat::Livehunt(a) => livehunt::run(a),
+        BenchWhat::Retrohunt(a) => retrohunt::run(a),
         BenchWhat::Serve(a) => serve::run(a),
         BenchWhat::Store(a) => store::run(a),
     }

@@ -8,7 +8,7 @@
 use super::hunt::{Format, HuntOutcome, hunt_source, write_hits};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandscope_sigma::{RuleInfo, SigmaEngineBuilder};
+use sandscope_sigma::{RuleInfo, SigmaEngine, SigmaEngineBuilder};
 use sandscope_store::Store;
 use std::io::Write;
 use std::path::PathBuf;
@@ -74,6 +74,31 @@ pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Resu
     if report.loaded() == 0 {
         bail!("no rule loaded (details: sandscope rules check)");
     }
+    let (mut outcome, logs) = hunt_store(store, &engine, after, before)?;
+    outcome
+        .hits
+        .sort_by(|a, b| (&a.time, &a.file, a.record_id).cmp(&(&b.time, &b.file, b.record_id)));
+    write_hits(out, &engine, &outcome.hits, args.format)?;
+    eprintln!(
+        "sandscope: {} hits over {} records in {logs} stored logs",
+        outcome.hits.len(),
+        outcome.records
+    );
+    Ok(if outcome.failed_files > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Hunt the raw log of every stored report analysed in `[after, before)` (Unix seconds);
+/// returns the outcome and how many logs were hunted.
+pub fn hunt_store(
+    store: &Store,
+    engine: &SigmaEngine,
+    after: Option<i64>,
+    before: Option<i64>,
+) -> Result<(HuntOutcome, usize)> {
     let keep = |_: &RuleInfo| true;
     let mut outcome = HuntOutcome {
         hits: Vec::new(),
@@ -101,7 +126,7 @@ pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Resu
             logs += 1;
             let name = format!("{id}/{}", log.file_name);
             hunt_source(
-                &engine,
+                engine,
                 &name,
                 |sink| sandscope_read::read_bytes(&name, &log.bytes, sink),
                 &keep,
@@ -114,18 +139,5 @@ pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Resu
             None => break,
         }
     }
-    outcome
-        .hits
-        .sort_by(|a, b| (&a.time, &a.file, a.record_id).cmp(&(&b.time, &b.file, b.record_id)));
-    write_hits(out, &engine, &outcome.hits, args.format)?;
-    eprintln!(
-        "sandscope: {} hits over {} records in {logs} stored logs",
-        outcome.hits.len(),
-        outcome.records
-    );
-    Ok(if outcome.failed_files > 0 {
-        ExitCode::from(3)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok((outcome, logs))
 }
