@@ -99,40 +99,46 @@ pub fn hunt_store(
     after: Option<i64>,
     before: Option<i64>,
 ) -> Result<(HuntOutcome, usize)> {
-    let keep = |_: &RuleInfo| true;
-    let mut outcome = HuntOutcome {
-        hits: Vec::new(),
-        records: 0,
-        damaged_files: 0,
-        failed_files: 0,
-    };
+    let mut outcome = empty_outcome();
     let mut logs = 0usize;
     let mut cursor: Option<String> = None;
     loop {
         let (ids, next) = store.list_report_ids(PAGE, cursor.as_deref())?;
-        for id in &ids {
-            if after.is_some() || before.is_some() {
-                let date = store
-                    .report(id)?
-                    .and_then(|r| r.attributes.analysis_date)
-                    .unwrap_or(0);
-                if after.is_some_and(|a| date < a) || before.is_some_and(|b| date >= b) {
-                    continue;
-                }
-            }
-            let Some(log) = store.raw_log(id)? else {
-                continue;
-            };
-            logs += 1;
-            let name = format!("{id}/{}", log.file_name);
-            hunt_source(
-                engine,
-                &name,
-                |sink| sandscope_read::read_bytes(&name, &log.bytes, sink),
-                &keep,
-                true,
-                &mut outcome,
-            );
+        // One reader per core, each taking the page's next log (as `hunt` does with files).
+        let index = std::sync::atomic::AtomicUsize::new(0);
+        let readers = rayon::current_num_threads().clamp(1, ids.len().max(1));
+        let parts: Vec<Result<(HuntOutcome, usize)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..readers)
+                .map(|_| {
+                    scope.spawn(|| -> Result<(HuntOutcome, usize)> {
+                        let mut part = empty_outcome();
+                        let mut hunted = 0usize;
+                        loop {
+                            let i = index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(id) = ids.get(i) else { break };
+                            if hunt_one(store, engine, id, after, before, &mut part)? {
+                                hunted += 1;
+                            }
+                        }
+                        Ok((part, hunted))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a retrohunt reader panicked")))
+                })
+                .collect()
+        });
+        for part in parts {
+            let (part, hunted) = part?;
+            outcome.hits.extend(part.hits);
+            outcome.records += part.records;
+            outcome.damaged_files += part.damaged_files;
+            outcome.failed_files += part.failed_files;
+            logs += hunted;
         }
         match next {
             Some(n) => cursor = Some(n),
@@ -140,4 +146,46 @@ pub fn hunt_store(
         }
     }
     Ok((outcome, logs))
+}
+
+fn empty_outcome() -> HuntOutcome {
+    HuntOutcome {
+        hits: Vec::new(),
+        records: 0,
+        damaged_files: 0,
+        failed_files: 0,
+    }
+}
+
+/// Hunt the raw log of report `id` when it was analysed in the range; false when skipped.
+fn hunt_one(
+    store: &Store,
+    engine: &SigmaEngine,
+    id: &str,
+    after: Option<i64>,
+    before: Option<i64>,
+    outcome: &mut HuntOutcome,
+) -> Result<bool> {
+    if after.is_some() || before.is_some() {
+        let date = store
+            .report(id)?
+            .and_then(|r| r.attributes.analysis_date)
+            .unwrap_or(0);
+        if after.is_some_and(|a| date < a) || before.is_some_and(|b| date >= b) {
+            return Ok(false);
+        }
+    }
+    let Some(log) = store.raw_log(id)? else {
+        return Ok(false);
+    };
+    let name = format!("{id}/{}", log.file_name);
+    hunt_source(
+        engine,
+        &name,
+        |sink| sandscope_read::read_bytes(&name, &log.bytes, sink),
+        &|_: &RuleInfo| true,
+        true,
+        outcome,
+    );
+    Ok(true)
 }
