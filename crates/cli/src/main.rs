@@ -45,6 +45,10 @@ enum Command {
     Hunt(commands::hunt::HuntArgs),
     /// Check or list Sigma rules.
     Rules(commands::rules::RulesArgs),
+    /// Sigma rules over the raw log of every stored detonation, as `hunt` runs them over files.
+    Retrohunt(commands::retrohunt::RetrohuntArgs),
+    /// Livehunt rulesets (Sigma rules or Intelligence queries) that notify on every new report.
+    Rulesets(commands::rulesets::RulesetsArgs),
     /// Build behaviour reports from Sysmon logs and store them (with the logs) in the data directory.
     Ingest(commands::ingest::IngestArgs),
     /// Search stored reports with the VirusTotal Intelligence query language.
@@ -77,6 +81,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::diff::run(args),
         Command::Hunt(args) => commands::hunt::run(args),
         Command::Rules(args) => commands::rules::run(args),
+        Command::Retrohunt(args) => commands::retrohunt::run(args),
+        Command::Rulesets(args) => commands::rulesets::run(args),
         Command::Ingest(args) => commands::ingest::run(args),
         Command::Search(args) => commands::search::run(args),
         Command::Pivot(args) => commands::pivot::run(args),

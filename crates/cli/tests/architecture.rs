@@ -18,7 +18,8 @@ const LAYERS: &[&[&str]] = &[
         "sandscope-export",
     ],
     &["sandscope-cape", "sandscope-store"],
-    &["sandscope-ingest", "sandscope-pgstore"],
+    &["sandscope-hunting", "sandscope-pgstore"],
+    &["sandscope-ingest"],
     &["sandscope-server"],
     &["sandscope"],
 ];

@@ -31,6 +31,7 @@ pub use plan::{Detonation, analysis_folder, plan};
 
 use collect::EventCollector;
 use sandscope_event::SysmonEvent;
+use sandscope_hunting::{Finding, Livehunt};
 use sandscope_model::{FileBehaviour, MitreAttackTechnique, behaviour_id, is_sha256};
 use sandscope_read::{EventSink, Format, ReadError, ReadOptions, ReadWarning};
 use sandscope_report::{ReportOptions, SampleSelector, build_report};
@@ -186,6 +187,9 @@ pub struct Prepared {
     /// Files of a run folder that could not be read as logs (damaged, unreadable); the run's
     /// other reports are still built.
     pub unreadable: Vec<Unreadable>,
+    /// What the Livehunt Sigma rulesets found in the Sysmon reports' events: recorded as
+    /// notifications once the reports are stored ([`Pipeline::notify`]).
+    pub livehunt: Vec<Finding>,
 }
 
 /// A run-folder file that is not a Sysmon log, and why it is passed over.
@@ -279,6 +283,7 @@ impl Logs {
 pub struct Pipeline {
     sigma: Option<Arc<SigmaEngine>>,
     limits: IngestLimits,
+    livehunt: Option<Arc<Livehunt>>,
 }
 
 impl Pipeline {
@@ -286,7 +291,43 @@ impl Pipeline {
         Self {
             sigma,
             limits: IngestLimits::default(),
+            livehunt: None,
         }
+    }
+
+    /// The same pipeline evaluating every report against the enabled Livehunt rulesets.
+    pub fn with_livehunt(mut self, livehunt: Arc<Livehunt>) -> Self {
+        self.livehunt = Some(livehunt);
+        self
+    }
+
+    pub fn livehunt(&self) -> Option<&Arc<Livehunt>> {
+        self.livehunt.as_ref()
+    }
+
+    /// Once `reports` (of a [`Prepared`]) are stored in `store`: run the query rulesets over
+    /// their samples and record every finding as a notification. Call before acknowledging
+    /// the ingest; returns how many notifications were recorded.
+    pub fn notify(
+        &self,
+        store: &dyn sandscope_hunting::RecordStore,
+        findings: Vec<Finding>,
+        report_ids: &[String],
+    ) -> Result<usize, sandscope_hunting::HuntingError> {
+        let Some(live) = &self.livehunt else {
+            return Ok(0);
+        };
+        if live.enabled() == 0 {
+            return Ok(0);
+        }
+        let samples: Vec<String> = report_ids
+            .iter()
+            .filter_map(|id| {
+                sandscope_model::split_behaviour_id(id).map(|(sha, _)| sha.to_string())
+            })
+            .collect();
+        let recorded = live.notify(store, findings, &samples, sandscope_hunting::unix_now())?;
+        Ok(recorded.len())
     }
 
     /// The same pipeline under other limits.
@@ -449,6 +490,7 @@ impl Pipeline {
         if let Some(engine) = &self.sigma {
             apply_sigma(&mut behaviour, engine, events, &built.attributed_events);
         }
+        let livehunt = self.livehunt.as_deref().filter(|l| l.has_sigma());
         prepared.notes.extend(built.notes);
         // The builder's id: the given or root-process SHA-256, else a SHA-256 derived from the
         // log's identity, so re-ingesting the same log replaces its report.
@@ -457,6 +499,13 @@ impl Pipeline {
             behaviour.attributes.sandbox_name = name.clone();
         }
         behaviour.id = behaviour_id(&sample, &behaviour.attributes.sandbox_name);
+        if let Some(live) = livehunt {
+            // The events the report's own Sigma results are over: the sample's.
+            let findings = with_attributed(events, &built.attributed_events, |attributed| {
+                live.sigma_findings(&sample, attributed)
+            });
+            prepared.livehunt.extend(findings);
+        }
         let raw_log = files.first().map(|f| raw_log_of(f));
         Ok(NewReport { behaviour, raw_log })
     }
@@ -676,21 +725,30 @@ pub fn apply_sigma(
     events: &[SysmonEvent],
     attributed: &[usize],
 ) {
-    // Usually every event is the sample's: then there is nothing to copy.
-    let analysis = if attributed.len() == events.len() {
-        engine.analyse(events)
-    } else {
-        let attributed: Vec<SysmonEvent> = attributed
-            .iter()
-            .filter_map(|&i| events.get(i).cloned())
-            .collect();
-        engine.analyse(&attributed)
-    };
+    let analysis = with_attributed(events, attributed, |events| engine.analyse(events));
     let attributes = &mut behaviour.attributes;
     attributes.sigma_analysis_results = analysis.results;
     attributes.sigma_analysis_stats = Some(analysis.stats);
     for technique in analysis.techniques {
         merge_technique(&mut attributes.mitre_attack_techniques, technique);
+    }
+}
+
+/// Run `work` over the events attributed to the sample (`attributed`, indices into `events`).
+fn with_attributed<T>(
+    events: &[SysmonEvent],
+    attributed: &[usize],
+    work: impl FnOnce(&[SysmonEvent]) -> T,
+) -> T {
+    // Usually every event is the sample's: then there is nothing to copy.
+    if attributed.len() == events.len() {
+        work(events)
+    } else {
+        let attributed: Vec<SysmonEvent> = attributed
+            .iter()
+            .filter_map(|&i| events.get(i).cloned())
+            .collect();
+        work(&attributed)
     }
 }
 

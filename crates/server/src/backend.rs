@@ -89,6 +89,23 @@ pub trait Backend: Send + Sync + 'static {
     fn accepts_ingest(&self) -> bool {
         true
     }
+
+    /// Livehunt rulesets and notifications over this backend's records (`None`: the server
+    /// answers the hunting endpoints 503).
+    fn hunting(&self) -> Option<sandscope_hunting::Hunting<'_>> {
+        None
+    }
+}
+
+impl From<sandscope_hunting::HuntingError> for BackendError {
+    fn from(error: sandscope_hunting::HuntingError) -> Self {
+        use sandscope_hunting::HuntingError;
+        match error {
+            HuntingError::NotFound { .. } => BackendError::NotFound(error.to_string()),
+            e if e.is_caller_fault() => BackendError::InvalidArgument(e.to_string()),
+            e => BackendError::Internal(e.to_string()),
+        }
+    }
 }
 
 /// Paging of a collection request, validated by the server.

@@ -6,6 +6,7 @@ use crate::backend::{
     Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Page, PageRequest,
     PivotGraph, SearchPage, SearchRequest, StoredLog, Upload,
 };
+use sandscope_hunting::Livehunt;
 use sandscope_ingest::{Detonation, IngestOptions, Pipeline};
 use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees, is_sha256};
 use sandscope_store::{Exhausted, Store, StoreError};
@@ -34,6 +35,17 @@ impl StoreBackend {
     }
 
     pub fn with_retry_interval(store: Store, pipeline: Pipeline, interval: Duration) -> Self {
+        // Every report stored through this backend is hunted by the store's rulesets.
+        let pipeline = match pipeline.livehunt() {
+            Some(_) => pipeline,
+            None => match Livehunt::load(&store) {
+                Ok(live) => pipeline.with_livehunt(Arc::new(live)),
+                Err(e) => {
+                    eprintln!("sandscope-server: Livehunt rulesets cannot be loaded: {e}");
+                    pipeline
+                }
+            },
+        };
         let store = Arc::new(store);
         if !store.is_read_only() {
             spawn_retry(Arc::downgrade(&store), interval);
@@ -324,6 +336,9 @@ impl Backend for StoreBackend {
             }
         }
         let report_ids = self.store.put_reports(prepared.reports).map_err(internal)?;
+        // Livehunt before the upload is acknowledged: a failure here is the server's.
+        self.pipeline
+            .notify(self.store.as_ref(), prepared.livehunt, &report_ids)?;
         Ok(IngestOutcome {
             report_ids,
             warnings: prepared
@@ -331,6 +346,13 @@ impl Backend for StoreBackend {
                 .iter()
                 .map(|w| as_uploaded(&w.to_string(), upload))
                 .collect(),
+        })
+    }
+
+    fn hunting(&self) -> Option<sandscope_hunting::Hunting<'_>> {
+        Some(sandscope_hunting::Hunting {
+            store: self.store.as_ref(),
+            live: self.pipeline.livehunt()?,
         })
     }
 

@@ -57,7 +57,8 @@
 //! `values` (the value dictionary), `index` (the two indexes' schemas), `search/` (request and
 //! page types, cursors, query translation, collectors, the redb verifier, a tantivy
 //! workaround), `phrase` and `vocabulary` (text matching), `pivot` (counts and graphs),
-//! `budget` (search work limits).
+//! `budget` (search work limits), `records` (opaque keyed records other crates keep here:
+//! hunting rulesets, notifications, retrohunt jobs).
 //!
 //! This crate depends on the report model and the query language, never on readers, the report
 //! builder or the server.
@@ -74,6 +75,7 @@ mod phrase;
 mod pivot;
 mod read;
 mod read_only;
+mod records;
 mod repack;
 mod search;
 mod value_codec;
@@ -86,6 +88,7 @@ pub use error::{Result, StoreError};
 pub use pivot::{
     Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind, pivot_indicators,
 };
+pub use records::{RecordTable, RecordWrite};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 
 use codec::ReportCodec;

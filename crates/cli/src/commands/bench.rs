@@ -1,6 +1,8 @@
 //! `sandscope bench …`: the speed figures the issues ask for, printed, never asserted.
 
+mod livehunt;
 mod read;
+mod retrohunt;
 mod serve;
 mod sigma;
 mod store;
@@ -32,6 +34,10 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 300)]
         min_mb: u64,
     },
+    /// Livehunt's cost on ingest with 0, 1, 10 and 100 enabled rulesets.
+    Livehunt(livehunt::LivehuntBenchArgs),
+    /// The bundled rules over every stored detonation's raw log (`retrohunt`): events/s.
+    Retrohunt(retrohunt::RetrohuntBenchArgs),
     /// HTTP load: concurrent clients searching and fetching while an ingest runs.
     Serve(serve::ServeBenchArgs),
     /// Ingest synthetic reports (mutated from real ones) and time searches against grep -F.
@@ -43,6 +49,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         BenchWhat::Read(a) => read::run(a),
         BenchWhat::ReadRss { path } => read::rss_probe(&path),
         BenchWhat::Sigma { corpus, min_mb } => sigma::run(corpus, min_mb),
+        BenchWhat::Livehunt(a) => livehunt::run(a),
+        BenchWhat::Retrohunt(a) => retrohunt::run(a),
         BenchWhat::Serve(a) => serve::run(a),
         BenchWhat::Store(a) => store::run(a),
     }

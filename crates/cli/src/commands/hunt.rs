@@ -216,6 +216,29 @@ fn hunt_file<F: Fn(&RuleInfo) -> bool + Sync>(
     report_problems: bool,
     outcome: &mut HuntOutcome,
 ) {
+    let name = file.display().to_string();
+    hunt_source(
+        engine,
+        &name,
+        |sink| read_path(file, sink),
+        keep,
+        report_problems,
+        outcome,
+    );
+}
+
+/// Hunt one stream of events (one log file, one stored raw log) that `read` delivers; `name`
+/// is what problems are reported under.
+pub(crate) fn hunt_source<F: Fn(&RuleInfo) -> bool + Sync>(
+    engine: &SigmaEngine,
+    name: &str,
+    read: impl FnOnce(
+        &mut dyn EventSink,
+    ) -> Result<sandscope_read::ReadStats, sandscope_read::ReadError>,
+    keep: &F,
+    report_problems: bool,
+    outcome: &mut HuntOutcome,
+) {
     let mut sink = HuntSink {
         engine,
         keep,
@@ -225,13 +248,12 @@ fn hunt_file<F: Fn(&RuleInfo) -> bool + Sync>(
         warnings: Vec::new(),
         records: 0,
     };
-    let result = read_path(file, &mut sink);
+    let result = read(&mut sink);
     sink.flush();
     let correlated = std::mem::replace(&mut sink.correlator, engine.correlator()).finish();
     if correlated.dropped > 0 && report_problems {
         eprintln!(
-            "warning: {}: {} matching events past the first {MAX_CORRELATED_EVENTS} were not correlated",
-            file.display(),
+            "warning: {name}: {} matching events past the first {MAX_CORRELATED_EVENTS} were not correlated",
             correlated.dropped
         );
     }
@@ -375,7 +397,7 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-fn write_hits(
+pub(crate) fn write_hits(
     out: &mut dyn Write,
     engine: &SigmaEngine,
     hits: &[Hit],

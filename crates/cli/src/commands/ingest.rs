@@ -3,6 +3,7 @@ use super::store_choice::ReportStore;
 use super::watch::WatchArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use sandscope_hunting::{Finding, Livehunt};
 use sandscope_ingest::{Detonation, IgnoredWhy, IngestLimits, IngestOptions, Pipeline};
 use sandscope_model::is_sha256;
 use sandscope_store::NewReport;
@@ -10,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Args)]
 pub struct IngestArgs {
@@ -80,7 +82,7 @@ fn build(
     args: &IngestArgs,
     notes: bool,
     err: &mut dyn Write,
-) -> Result<(Vec<NewReport>, usize)> {
+) -> Result<(Vec<NewReport>, Vec<Finding>, usize)> {
     let options = IngestOptions {
         sha256: args.sha256.clone(),
         sample: args.sample.clone(),
@@ -112,7 +114,11 @@ fn build(
             unreadable.reason
         )?;
     }
-    Ok((prepared.reports, prepared.unreadable.len()))
+    Ok((
+        prepared.reports,
+        prepared.livehunt,
+        prepared.unreadable.len(),
+    ))
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
@@ -147,7 +153,11 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
 
 /// Build and store `args.paths` in `store`, with progress on the terminal.
 fn run_on(args: &IngestArgs, store: &dyn ReportStore) -> Result<ExitCode> {
-    let pipeline = pipeline(args)?;
+    let mut pipeline = pipeline(args)?;
+    // Livehunt needs a store that keeps hunting records; the PostgreSQL store does not yet.
+    if let Some(records) = store.records() {
+        pipeline = pipeline.with_livehunt(Arc::new(Livehunt::load(records)?));
+    }
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let shown = Shown {
@@ -188,7 +198,7 @@ fn watch(dir: &Path, args: &IngestArgs, data: &Path) -> Result<ExitCode> {
     super::watch::check_folder(dir)?;
     let stop = super::watch::stop_on_signals()?;
     let (store, _owner) = super::control::open_store(data, "ingest")?;
-    let pipeline = pipeline(args)?;
+    let pipeline = pipeline(args)?.with_livehunt(Arc::new(Livehunt::load(&store)?));
     let sink = super::watch::Sink {
         store: &store,
         pipeline: &pipeline,
@@ -268,10 +278,14 @@ pub fn execute(
     // second report of one id would silently take the first one's place.
     let mut stored: HashMap<String, String> = HashMap::new();
     let mut batch: Vec<(NewReport, String)> = Vec::new();
+    // Livehunt's Sigma findings over the batch's reports, recorded once they are stored.
+    let mut findings: Vec<Finding> = Vec::new();
     let batch_size = args.batch.max(1);
-    let flush = |batch: &mut Vec<(NewReport, String)>,
-                 out: &mut dyn Write,
-                 stored: &mut HashMap<String, String>|
+    let mut notified = 0usize;
+    let mut flush = |batch: &mut Vec<(NewReport, String)>,
+                     findings: &mut Vec<Finding>,
+                     out: &mut dyn Write,
+                     stored: &mut HashMap<String, String>|
      -> Result<()> {
         if batch.is_empty() {
             return Ok(());
@@ -281,6 +295,11 @@ pub fn execute(
         let ids = store
             .put_reports(taken.into_iter().map(|(r, _)| r).collect())
             .with_context(|| format!("storing reports in {}", store.place()))?;
+        if let Some(records) = store.records() {
+            notified += pipeline
+                .notify(records, std::mem::take(findings), &ids)
+                .context("Livehunt: recording notifications")?;
+        }
         for (id, name) in ids.iter().zip(names) {
             writeln!(out, "stored\t{id}\t{name}")?;
             stored.insert(id.clone(), name);
@@ -295,8 +314,9 @@ pub fn execute(
         let built = build(pipeline, detonation, args, shown.notes, &mut messages);
         bar.suspend(|| err.write_all(&messages))?;
         match built {
-            Ok((reports, unreadable)) => {
+            Ok((reports, found, unreadable)) => {
                 skipped += unreadable;
+                findings.extend(found);
                 for report in reports {
                     let id = report.behaviour.id.clone();
                     let earlier = batch
@@ -327,11 +347,11 @@ pub fn execute(
             }
         }
         if batch.len() >= batch_size {
-            flush(&mut batch, out, &mut stored)?;
+            flush(&mut batch, &mut findings, out, &mut stored)?;
         }
         bar.inc(1);
     }
-    flush(&mut batch, out, &mut stored)?;
+    flush(&mut batch, &mut findings, out, &mut stored)?;
     bar.finish_and_clear();
     let stored = stored.len();
     if !not_logs.is_empty() {
@@ -353,6 +373,9 @@ pub fn execute(
         )?;
     }
     writeln!(err, "{stored} report(s) stored, {skipped} file(s) skipped")?;
+    if notified > 0 {
+        writeln!(err, "livehunt: {notified} notification(s)")?;
+    }
     Ok(if stored == 0 && skipped > 0 {
         ExitCode::from(1)
     } else if skipped > 0 {

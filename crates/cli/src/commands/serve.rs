@@ -93,6 +93,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         let (store, owner) = super::control::open_store(&args.data, "serve")?;
         (store, Some(owner))
     };
+    // The backend adds the store's Livehunt rulesets to the pipeline.
     let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(args.ingest_limits());
     let backend = Arc::new(StoreBackend::new(store, pipeline));
     let tls = args.tls_cert.clone().zip(args.tls_key.clone());

@@ -3,6 +3,7 @@
 //! the commands use on either.
 
 use anyhow::{Context, Result};
+use sandscope_hunting::RecordStore;
 use sandscope_model::FileBehaviour;
 use sandscope_pgstore::PgStore;
 use sandscope_store::{Indicator, NewReport, SearchPage, SearchRequest, Store};
@@ -15,6 +16,9 @@ pub trait ReportStore {
     fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>>;
     /// Where the store is, for messages.
     fn place(&self) -> String;
+    /// Where Livehunt keeps its rulesets and notifications; `None` for a store that keeps no
+    /// hunting records yet (PostgreSQL), whose ingests raise no notifications.
+    fn records(&self) -> Option<&dyn RecordStore>;
 }
 
 impl ReportStore for Store {
@@ -33,6 +37,9 @@ impl ReportStore for Store {
     fn place(&self) -> String {
         self.dir().display().to_string()
     }
+    fn records(&self) -> Option<&dyn RecordStore> {
+        Some(self)
+    }
 }
 
 impl ReportStore for PgStore {
@@ -50,6 +57,9 @@ impl ReportStore for PgStore {
     }
     fn place(&self) -> String {
         format!("PostgreSQL {}", self.target())
+    }
+    fn records(&self) -> Option<&dyn RecordStore> {
+        None
     }
 }
 

@@ -6,6 +6,7 @@ mod envelopes;
 mod extractors;
 mod file_behaviours;
 mod files;
+mod hunting;
 mod routes;
 mod sandscope;
 mod search;

@@ -1,7 +1,7 @@
 //! The routes under `/api/v3` and the layers around them: API keys, per-request deadlines and
 //! the security headers every response carries.
 
-use super::{AppState, file_behaviours, files, sandscope, search, upload};
+use super::{AppState, file_behaviours, files, hunting, sandscope, search, upload};
 use crate::error::ApiError;
 use crate::ui;
 use axum::Router;
@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::time::Duration;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -45,6 +45,32 @@ pub(crate) fn router(state: AppState) -> Router {
             get(file_behaviours::file_descriptor),
         )
         .route("/intelligence/search", get(search::search))
+        .route(
+            "/intelligence/hunting_rulesets",
+            get(hunting::list_rulesets).post(hunting::create_ruleset),
+        )
+        .route(
+            "/intelligence/hunting_rulesets/{id}",
+            get(hunting::get_ruleset)
+                .patch(hunting::patch_ruleset)
+                .delete(hunting::delete_ruleset),
+        )
+        .route(
+            "/intelligence/hunting_rulesets/{id}/hunting_notification_files",
+            get(hunting::ruleset_notification_files),
+        )
+        .route(
+            "/intelligence/hunting_notifications",
+            get(hunting::list_notifications).delete(hunting::delete_notifications),
+        )
+        .route(
+            "/intelligence/hunting_notifications/{id}",
+            get(hunting::get_notification).merge(delete(hunting::delete_notification)),
+        )
+        .route(
+            "/intelligence/hunting_notification_files",
+            get(hunting::notification_files),
+        )
         .route("/sandscope/graph/{id}", get(sandscope::pivot_graph))
         .route(
             "/sandscope/export/{format}/{id}",

@@ -1,0 +1,188 @@
+//! `sandscope bench livehunt`: what Livehunt adds to ingest, printed, never asserted.
+//!
+//! The same EVTX files are ingested end to end (read, report with the bundled SigmaHQ rules,
+//! store, Livehunt) into a fresh scratch store with 0, 1, 10 and 100 enabled rulesets — half
+//! Sigma (10 bundled SigmaHQ rules each, no two rulesets alike), half queries (3 each) — and
+//! the overhead over 0 rulesets is reported. After a warm-up run, the configurations take turns
+//! for `--rounds` rounds and each one's fastest round counts, so a busy neighbour on a shared
+//! machine skews less.
+
+use anyhow::{Result, bail};
+use clap::Args;
+use sandscope_hunting::{CompiledRules, Hunting, Livehunt, RuleLanguage};
+use sandscope_ingest::{IngestOptions, Pipeline};
+use sandscope_sigma::SigmaEngine;
+use sandscope_store::Store;
+use serde_json::{Map, json};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct LivehuntBenchArgs {
+    /// Folder of EVTX files (walked recursively; a `broken/` folder is skipped).
+    #[arg(long, default_value = "tests/data")]
+    pub corpus: PathBuf,
+    /// Runs per configuration; the fastest counts.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+}
+
+const RULESET_COUNTS: [usize; 4] = [0, 1, 10, 100];
+const SIGMA_RULES_PER_RULESET: usize = 10;
+const QUERIES: [&str; 3] = [
+    "behaviour_processes:\"powershell.exe\"",
+    "behaviour_command_executions:\"-enc\" OR behaviour_network:\"pastebin\"",
+    "behaviour_registry:\"CurrentVersion\\\\Run\"",
+];
+
+pub fn run(args: LivehuntBenchArgs) -> Result<ExitCode> {
+    let files = sandscope_read::bench::corpus_evtx(&args.corpus)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.corpus.display()))?;
+    if files.is_empty() {
+        bail!("no EVTX files under {}", args.corpus.display());
+    }
+    let (engine, _) = SigmaEngine::bundled()?;
+    let engine = Arc::new(engine);
+    let sigma_rulesets = sigma_rulesets(RULESET_COUNTS[3] / 2)?;
+    println!(
+        "input: {} EVTX files; {} rounds per configuration; threads: {}",
+        files.len(),
+        args.rounds.max(1),
+        rayon::current_num_threads()
+    );
+    // A first run warms the page cache and the allocator; then the configurations take
+    // turns, round after round, so a slow spell of the machine hits them alike.
+    ingest_with(&files, &engine, &sigma_rulesets, 0)?;
+    let mut best = [Run {
+        wall: f64::INFINITY,
+        cpu: f64::INFINITY,
+        notified: 0,
+    }; RULESET_COUNTS.len()];
+    for _ in 0..args.rounds.max(1) {
+        for (slot, count) in best.iter_mut().zip(RULESET_COUNTS) {
+            let run = ingest_with(&files, &engine, &sigma_rulesets, count)?;
+            slot.wall = slot.wall.min(run.wall);
+            slot.cpu = slot.cpu.min(run.cpu);
+            slot.notified = run.notified;
+        }
+    }
+    let (base_wall, base_cpu) = (best[0].wall, best[0].cpu);
+    for (count, run) in RULESET_COUNTS.iter().zip(best) {
+        println!(
+            "{count:>3} rulesets: {} files, {} notifications; wall {:.3} s ({:+.1}%), CPU {:.3} s ({:+.1}%)",
+            files.len(),
+            run.notified,
+            run.wall,
+            (run.wall - base_wall) / base_wall * 100.0,
+            run.cpu,
+            (run.cpu - base_cpu) / base_cpu * 100.0,
+        );
+    }
+    println!(
+        "(CPU is this process's user + system time: on a shared machine it shows the work done; \
+         wall time also holds the store's disk syncs and the neighbours' load)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `count` rule texts of 10 bundled rules each that compile on their own as a ruleset.
+fn sigma_rulesets(count: usize) -> Result<Vec<String>> {
+    let mut usable = Vec::new();
+    for text in sandscope_sigma::bundled_rule_texts()? {
+        if usable.len() == count * SIGMA_RULES_PER_RULESET {
+            break;
+        }
+        if CompiledRules::compile(RuleLanguage::Sigma, &text.text).is_ok() {
+            usable.push(text.text);
+        }
+    }
+    Ok(usable
+        .chunks(SIGMA_RULES_PER_RULESET)
+        .map(|chunk| chunk.join("\n---\n"))
+        .collect())
+}
+
+/// One timed ingest of every file.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: f64,
+    cpu: f64,
+    notified: usize,
+}
+
+/// This process's user + system CPU seconds (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) end with `)`.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Ingest `files` into a scratch store holding `count` rulesets.
+fn ingest_with(
+    files: &[PathBuf],
+    engine: &Arc<SigmaEngine>,
+    sigma_rulesets: &[String],
+    count: usize,
+) -> Result<Run> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let live = Arc::new(Livehunt::load(&store)?);
+    let hunting = Hunting {
+        store: &store,
+        live: &live,
+    };
+    for i in 0..count {
+        let mut attributes = Map::new();
+        attributes.insert("name".into(), json!(format!("bench {i}")));
+        attributes.insert("limit".into(), json!(100_000));
+        if i % 2 == 0 {
+            let rules = sigma_rulesets
+                .get(i / 2)
+                .ok_or_else(|| anyhow::anyhow!("not enough bundled rules for {count} rulesets"))?;
+            attributes.insert("rules".into(), json!(rules));
+        } else {
+            attributes.insert("rule_language".into(), json!("query"));
+            attributes.insert("rules".into(), json!(QUERIES.join("\n")));
+        }
+        hunting.create_ruleset(&attributes, 1)?;
+    }
+    let pipeline = Pipeline::new(Some(engine.clone())).with_livehunt(live.clone());
+    let mut notified = 0;
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    for file in files {
+        let options = IngestOptions {
+            sha256: Some(sha_of(file)),
+            ..IngestOptions::default()
+        };
+        let prepared = pipeline.prepare(std::slice::from_ref(file), &options)?;
+        let ids = store.put_reports(prepared.reports)?;
+        notified += pipeline.notify(&store, prepared.livehunt, &ids)?;
+    }
+    Ok(Run {
+        wall: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu,
+        notified,
+    })
+}
+
+fn sha_of(path: &Path) -> String {
+    let digest = Sha256::digest(path.to_string_lossy().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,48 @@
+//! Hunting over behaviour: Livehunt rulesets that notify on every new report, in VirusTotal's
+//! `hunting_ruleset` / `hunting_notification` shapes, with Sigma rules or Intelligence queries
+//! instead of YARA.
+//!
+//! - `rules`: a ruleset's text to its compiled rules (Sigma via `sandscope-sigma`, detection and
+//!   correlation rules; queries via `sandscope-query`, one per line), with every problem named
+//!   by rule and line, and bounded work.
+//! - `ruleset`, `notification`, `rate`: the records, their API shapes, the `limit` per 24 h.
+//! - `livehunt`: the enabled rulesets, compiled, evaluated on each stored report.
+//! - `service`: create / PATCH / delete / list, shared by the API and the CLI.
+//! - `webhook`: notifications POSTed to a ruleset's `webhook_url`, retried with back-off.
+//! - `seam`: the one thing hunting needs from a store ([`RecordStore`]: keyed records and a
+//!   sample's searchable view); the embedded store implements it in its own redb.
+//!
+//! Sigma rulesets are evaluated exactly as a report's own Sigma results are
+//! ([`sandscope_sigma::SigmaEngine::analyse`] over the sample's attributed events); query
+//! rulesets exactly as the search verifies a hit ([`sandscope_query::Query::matches`] over the
+//! sample's [`sandscope_query::SampleDoc`]).
+
+mod error;
+mod livehunt;
+mod notification;
+mod rate;
+mod rules;
+mod ruleset;
+mod seam;
+mod service;
+mod store_io;
+mod webhook;
+
+pub use error::{HuntingError, Result, StoreFailure};
+pub use livehunt::{Finding, Livehunt};
+pub use notification::{Notification, NotificationFilter};
+pub use rate::RateWindow;
+pub use rules::{CompiledRules, MAX_RULES, MAX_RULES_BYTES, RuleHit, RuleLanguage, RuleProblem};
+pub use ruleset::{DEFAULT_LIMIT, MAX_LIMIT, Ruleset};
+pub use seam::{RecordStore, RecordTable, RecordWrite};
+pub use service::{Hunting, Page};
+pub use store_io::MAX_RULESETS;
+pub use webhook::{WebhookStatus, Webhooks};
+
+/// Now, in Unix seconds (the dates of rulesets and notifications).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,359 @@
+//! Livehunt on the seed's two detonations (`tests/data/seed`: a coin miner and a ransomware
+//! run): each ruleset notifies on exactly the samples it should, through the one ingest path
+//! (prepare, store, notify) every door takes.
+
+use sandscope_hunting::{Hunting, Livehunt, NotificationFilter, RecordStore, Webhooks};
+use sandscope_ingest::{IngestOptions, Pipeline};
+use sandscope_store::Store;
+use serde_json::{Map, Value, json};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/seed");
+
+const SHADOW_COPIES: &str = r#"title: Shadow copies deleted with vssadmin
+id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e01
+status: test
+tags:
+  - attack.impact
+  - attack.t1490
+logsource:
+  category: process_creation
+  product: windows
+detection:
+  selection:
+    Image|endswith: '\vssadmin.exe'
+    CommandLine|contains|all:
+      - 'delete'
+      - 'shadows'
+  condition: selection
+level: high
+---
+title: Scheduled task created
+id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e02
+status: test
+logsource:
+  category: process_creation
+  product: windows
+detection:
+  selection:
+    Image|endswith: '\schtasks.exe'
+  condition: selection
+level: medium
+"#;
+
+fn seed(name: &str) -> PathBuf {
+    Path::new(SEED).join(name)
+}
+
+fn attributes(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap()
+}
+
+struct Lab {
+    _dir: tempfile::TempDir,
+    store: Store,
+    live: Arc<Livehunt>,
+    pipeline: Pipeline,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab::with_webhooks(Webhooks::default())
+    }
+
+    fn with_webhooks(webhooks: Webhooks) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let live = Arc::new(Livehunt::load_with(&store, webhooks).unwrap());
+        let pipeline = Pipeline::new(None).with_livehunt(live.clone());
+        Lab {
+            _dir: dir,
+            store,
+            live,
+            pipeline,
+        }
+    }
+
+    fn hunting(&self) -> Hunting<'_> {
+        Hunting {
+            store: &self.store,
+            live: &self.live,
+        }
+    }
+
+    /// Ingest one log as `sandscope ingest` and the API do; returns the sample's SHA-256.
+    fn ingest(&self, file: &Path) -> String {
+        let prepared = self
+            .pipeline
+            .prepare(&[file.to_path_buf()], &IngestOptions::default())
+            .unwrap();
+        let ids = self.store.put_reports(prepared.reports).unwrap();
+        self.pipeline
+            .notify(&self.store, prepared.livehunt, &ids)
+            .unwrap();
+        ids[0].split('_').next().unwrap().to_string()
+    }
+
+    /// (ruleset id, rule name, sha256) of every notification, sorted.
+    fn notified(&self) -> Vec<(u64, String, String)> {
+        let page = self
+            .hunting()
+            .notifications(&NotificationFilter::default(), 300, None)
+            .unwrap();
+        let mut all: Vec<_> = page
+            .items
+            .into_iter()
+            .map(|n| (n.ruleset_id, n.rule_name, n.sha256))
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+#[test]
+fn sigma_and_query_rulesets_notify_on_exactly_their_samples() {
+    let lab = Lab::new();
+    let h = lab.hunting();
+    let sigma = h
+        .create_ruleset(
+            &attributes(json!({"name": "ransom", "rules": SHADOW_COPIES, "tags": ["impact"]})),
+            1_000,
+        )
+        .unwrap();
+    let query = h
+        .create_ruleset(
+            &attributes(json!({
+                "name": "miners",
+                "rule_language": "query",
+                "rules": "# XMR pool\nbehaviour_command_executions:\"pool.supportxmr.com\"\n\n# never\nbehaviour_files:\"no-such-file-anywhere.bin\"\n",
+            })),
+            1_000,
+        )
+        .unwrap();
+    let disabled = h
+        .create_ruleset(
+            &attributes(json!({"name": "off", "rules": SHADOW_COPIES, "enabled": false})),
+            1_000,
+        )
+        .unwrap();
+    assert_eq!(
+        sigma.rule_names,
+        [
+            "Shadow copies deleted with vssadmin",
+            "Scheduled task created"
+        ]
+    );
+    assert_eq!(query.rule_names, ["XMR pool", "never"]);
+
+    let miner = lab.ingest(&seed("coinminer_sihost32_sysmon.xml"));
+    let ransom = lab.ingest(&seed("ransomware_tutanota_sysmon.xml"));
+    assert_ne!(miner, ransom);
+    assert_eq!(
+        lab.notified(),
+        vec![
+            (
+                sigma.id,
+                "Scheduled task created".to_string(),
+                miner.clone()
+            ),
+            (
+                sigma.id,
+                "Shadow copies deleted with vssadmin".to_string(),
+                ransom.clone()
+            ),
+            (query.id, "XMR pool".to_string(), miner.clone()),
+        ],
+        "the disabled ruleset {} never notifies",
+        disabled.id
+    );
+
+    // A hit is explained by the event that matched, and the file view carries the context.
+    let page = h
+        .notifications(
+            &NotificationFilter::parse(&format!("ruleset_id:{} tag:attack.t1490", sigma.id))
+                .unwrap(),
+            10,
+            None,
+        )
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let n = &page.items[0];
+    assert!(
+        n.snippet.contains("vssadmin.exe delete shadows"),
+        "{}",
+        n.snippet
+    );
+    let file = n.to_file_object();
+    assert_eq!(file["id"], json!(ransom));
+    assert_eq!(file["context_attributes"]["ruleset_name"], json!("ransom"));
+    assert_eq!(
+        file["context_attributes"]["notification_id"],
+        json!(n.id.to_string())
+    );
+
+    // Deleting a ruleset deletes its notifications; the others stay.
+    h.delete_ruleset(sigma.id).unwrap();
+    assert_eq!(
+        lab.notified(),
+        vec![(query.id, "XMR pool".to_string(), miner)]
+    );
+    assert!(h.ruleset(sigma.id).is_err());
+}
+
+#[test]
+fn a_ruleset_over_its_limit_is_rate_limited_and_says_so() {
+    let lab = Lab::new();
+    let h = lab.hunting();
+    // Both seed samples start a process: two matches, room for one.
+    let r = h
+        .create_ruleset(
+            &attributes(json!({
+                "name": "any process", "rule_language": "query", "limit": 1,
+                "rules": "behaviour_processes:*.exe",
+            })),
+            1_000,
+        )
+        .unwrap();
+    lab.ingest(&seed("coinminer_sihost32_sysmon.xml"));
+    lab.ingest(&seed("ransomware_tutanota_sysmon.xml"));
+    assert_eq!(lab.notified().len(), 1);
+    let now = sandscope_hunting::unix_now();
+    let object = h.ruleset_object(&h.ruleset(r.id).unwrap(), now);
+    assert_eq!(object["attributes"]["rate_limited"], json!(true));
+    assert_eq!(object["attributes"]["rate_limited_ratio"], json!(0.5));
+}
+
+#[test]
+fn rulesets_persist_and_a_reopened_store_hunts_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = Store::open(dir.path()).unwrap();
+        let live = Livehunt::load(&store).unwrap();
+        let h = Hunting {
+            store: &store,
+            live: &live,
+        };
+        h.create_ruleset(
+            &attributes(json!({"name": "ransom", "rules": SHADOW_COPIES})),
+            1_000,
+        )
+        .unwrap()
+        .id
+    };
+    let store = Store::open(dir.path()).unwrap();
+    let live = Arc::new(Livehunt::load(&store).unwrap());
+    assert_eq!(live.enabled(), 1);
+    let pipeline = Pipeline::new(None).with_livehunt(live.clone());
+    let prepared = pipeline
+        .prepare(
+            &[seed("ransomware_tutanota_sysmon.xml")],
+            &IngestOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(prepared.livehunt.len(), 1);
+    assert_eq!(prepared.livehunt[0].ruleset_id, id);
+    let ids = store.put_reports(prepared.reports).unwrap();
+    assert_eq!(pipeline.notify(&store, prepared.livehunt, &ids).unwrap(), 1);
+    // The seam reads the stored sample back as the search would.
+    let sha = ids[0].split('_').next().unwrap();
+    assert!(RecordStore::sample_doc(&store, sha).unwrap().is_some());
+}
+
+/// A receiver that answers the first POST with 500 and the next with 204, and hands over the
+/// body it accepted.
+fn flaky_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/livehunt", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (attempt, stream) in listener.incoming().enumerate() {
+            let mut stream = stream.unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then the body Content-Length announces.
+            loop {
+                let n = stream.read(&mut buf).unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    if body.len() >= length || n == 0 {
+                        let status = if attempt == 0 {
+                            "500 Oops"
+                        } else {
+                            "204 No Content"
+                        };
+                        write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
+                        if attempt > 0 {
+                            tx.send(body.to_string()).unwrap();
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn webhooks_are_posted_retried_and_their_failures_shown_on_the_ruleset() {
+    let lab = Lab::with_webhooks(Webhooks::with_back_off(vec![Duration::from_millis(50); 2]));
+    let h = lab.hunting();
+    let (url, received) = flaky_receiver();
+    let delivered = h
+        .create_ruleset(
+            &attributes(json!({"name": "ransom", "rules": SHADOW_COPIES, "webhook_url": url})),
+            1_000,
+        )
+        .unwrap();
+    // Nothing listens on port 9 (discard) of this host: every attempt fails.
+    let failing = h
+        .create_ruleset(
+            &attributes(json!({"name": "dead end", "rules": SHADOW_COPIES, "webhook_url": "http://127.0.0.1:9/x"})),
+            1_000,
+        )
+        .unwrap();
+    let ransom = lab.ingest(&seed("ransomware_tutanota_sysmon.xml"));
+
+    // The second attempt, after the 500, is accepted.
+    let body: Value =
+        serde_json::from_str(&received.recv_timeout(Duration::from_secs(60)).unwrap()).unwrap();
+    assert_eq!(body["data"]["type"], "hunting_notification");
+    assert_eq!(
+        body["data"]["attributes"]["rule_name"],
+        "Shadow copies deleted with vssadmin"
+    );
+    assert_eq!(body["data"]["attributes"]["sha256"], json!(ransom));
+
+    // The hook nobody listens to fails three times (a first try and two retries), then the
+    // failure shows on its ruleset. Deliveries run in order, so wait for the thread to get to it.
+    let mut status = None;
+    for _ in 0..600 {
+        status = lab.live.webhook_status(failing.id);
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = status.expect("the failing delivery is reported");
+    assert_eq!((status.delivered, status.failures), (0, 1));
+    let shown = h.ruleset_object(&h.ruleset(failing.id).unwrap(), 1_000);
+    assert_eq!(shown["attributes"]["webhook_failures"], 1);
+    let error = shown["attributes"]["webhook_last_error"].as_str().unwrap();
+    assert!(error.contains("cannot connect"), "{error}");
+    let ok = lab.live.webhook_status(delivered.id).unwrap();
+    assert_eq!((ok.delivered, ok.failures), (1, 0));
+}
