@@ -513,18 +513,31 @@ async fn ui_is_served_with_a_strict_policy() {
     assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
     assert_eq!(index.header("x-content-type-options"), "nosniff");
     let html = index.text();
-    assert!(html.contains(r#"<script src="/ui/app.js""#));
+    assert!(html.contains(r#"<script type="module" src="/ui/main.js">"#));
     assert!(!html.contains("<script>"), "no inline script");
     assert!(
         !has_event_handler_attribute(&html),
         "no inline event handler attributes"
     );
-    let js = get(&app, "/ui/app.js", None).await;
-    assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
-    assert!(
-        !js.text().contains("innerHTML"),
-        "the UI never parses data as HTML"
-    );
+    for module in ["main.js", "dom.js", "pivot.js", "sample.js", "graph.js"] {
+        let js = get(&app, &format!("/ui/{module}"), None).await;
+        assert_eq!(js.status, StatusCode::OK, "{module}");
+        assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
+        assert!(
+            !js.text().contains("innerHTML"),
+            "{module}: the UI never parses data as HTML"
+        );
+    }
+    // Only the listed files are served: nothing else, no way out of the folder.
+    for path in [
+        "/ui/app.js",
+        "/ui/..%2FCargo.toml",
+        "/ui/../src/ui.rs",
+        "/ui/%2e%2e/ui.rs",
+    ] {
+        let response = get(&app, path, None).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+    }
     let api = get(&app, "/api/v3/sandscope/health", None).await;
     assert_eq!(api.header("x-content-type-options"), "nosniff");
     assert!(
