@@ -232,10 +232,12 @@ export async function graphPage(sha256, params) {
       if (!visible(n)) continue;
       const classes = ["node", "kind-" + n.kind.replace(/[^a-z]/g, "")];
       if (n.expanded) classes.push("expanded");
+      // The accessible name starts with the visible (shortened) label, then says the kind.
+      const shown = shortText(n.label, n.kind === "sample" ? 16 : 36);
       const g = svg("g", { class: classes.join(" "), "data-id": n.id, "data-kind": n.kind, "data-expanded": n.expanded ? "true" : "false",
-        tabindex: "0", role: "button", "aria-label": `${n.kind} ${n.label}` },
+        tabindex: "0", role: "button", "aria-label": `${shown} (${n.kind})` },
         svg("circle", { cx: n.x, cy: n.y, r: n.kind === "sample" ? 11 : 8 }),
-        svg("text", { x: n.x + 13, y: n.y + 4 }, shortText(n.label, n.kind === "sample" ? 16 : 36)),
+        svg("text", { x: n.x + 13, y: n.y + 4 }, shown),
         svg("title", {}, `${n.kind}: ${n.label}`));
       scene.appendChild(g);
     }

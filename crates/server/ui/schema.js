@@ -24,13 +24,14 @@ function index(data) {
 
 /**
  * The modifier a value of `attribute` pivots on: the attribute's most specific text modifier
- * (the first listed that is not the catch-all `behaviour`), else its first token modifier,
- * else `behaviour`. `token` asks for the token modifier (ids: techniques, rules, tags).
+ * (the table lists them general to specific: the last that is not the catch-all `behaviour`),
+ * else its first token modifier, else `behaviour`. `token` asks for the token modifier (ids:
+ * techniques, rules, tags).
  */
 export function pivotModifier(tables, attribute, token) {
   const specs = (attribute.modifiers || []).map((name) => tables.modifierByName.get(name)).filter(Boolean);
   const tokenSpec = specs.find((m) => m.kind === "token");
-  const textSpec = specs.find((m) => m.kind === "text" && m.name !== "behaviour");
+  const textSpec = specs.filter((m) => m.kind === "text" && m.name !== "behaviour").pop();
   if (token && tokenSpec) return tokenSpec;
   return textSpec || (attribute.kind === "strings" && tokenSpec) || tables.modifierByName.get("behaviour");
 }
