@@ -440,7 +440,10 @@ try {
     const kept = Number(count.replace(/\D/g, ""));
     // Either the whole tree is in the report, or the report says how much the builder cut.
     assert(kept === 20001 || /Process tree: [\d,]+ more not kept/.test(truncatedNote), `count ${count}; note ${truncatedNote}`);
-    console.log(`     first screen of the ${kept}-process tree in ${elapsed} ms`);
+    const fetches = await page.evaluate(() => performance.getEntriesByType("resource")
+      .filter((r) => r.name.includes("/api/v3/files/"))
+      .map((r) => `${r.name.split("/").pop().split("?")[0]} ${Math.round(r.duration)} ms ${Math.round(r.transferSize / 1024)} KiB`));
+    console.log(`     first screen of the ${kept}-process tree in ${elapsed} ms (${fetches.slice(-3).join("; ")})`);
     assert(elapsed < 1000, `first screen in ${elapsed} ms`);
     const drawn = await page.$$eval("#panel .process-tree li", (ls) => ls.length);
     assert(drawn < 2000, `only the first chunks are drawn (${drawn})`);

@@ -33,9 +33,12 @@ function sigmaCounts(results) {
   return counts;
 }
 
-function header(tables, sha256, reports, summary, tactics) {
+function header(tables, sha256, reports, tactics) {
+  // From the reports themselves, so the header does not wait for the merged summary.
+  const all = (name) => reports.flatMap((r) => [].concat((r.attributes || {})[name] || []));
   const dates = reports.map((r) => Number((r.attributes || {}).analysis_date)).filter((d) => d > 0);
-  const counts = sigmaCounts(summary.sigma_analysis_results);
+  const counts = sigmaCounts(all("sigma_analysis_results"));
+  const tags = [...new Set(all("tags").map(String))];
   const tagModifier = pivotModifier(tables, tables.attributeByName.get("tags"), true);
   const behashModifier = pivotModifier(tables, tables.attributeByName.get("behash"), false);
   const behashes = [...new Set(reports.map((r) => (r.attributes || {}).behash).filter(Boolean).map(String))];
@@ -46,7 +49,7 @@ function header(tables, sha256, reports, summary, tactics) {
     row("Last seen", dates.length ? isoTime(Math.max(...dates)) : "—"),
     row("Sigma", el("span", { id: "sigma-badges" }, Object.entries(counts).map(([level, n]) =>
       levelBadge(level, `${n} ${level}`)))),
-    row("Tags", (summary.tags || []).length ? summary.tags.map((t) => pivot(tagModifier, String(t))) : "—"),
+    row("Tags", tags.length ? tags.map((t) => pivot(tagModifier, t)) : "—"),
     row("Behash", behashes.length ? behashes.map((b) => pivot(behashModifier, b)) : "—"),
     row("ATT&CK tactics", tactics.length ? tactics.map((t) => el("span", { class: "chip tactic-chip" }, `${t.name}`)) : "—"));
 }
@@ -87,12 +90,22 @@ function tabList(names, selected, onSelect) {
 
 export async function samplePage(sha256, params) {
   show(el("h1", {}, "Sample"), el("p", { class: "muted" }, "Loading…"));
-  let reports, summary, trees, tables;
+  const encoded = encodeURIComponent(sha256);
+  // The merged summary is only needed by its own tab: a report's tab draws without it, and
+  // it is asked for only when that tab is opened (it is as large as all reports together).
+  let summaryRequest = null;
+  const summary = () => {
+    if (!summaryRequest) {
+      summaryRequest = api(`/files/${encoded}/behaviour_summary`).then((b) => b.data || {},
+        (error) => { summaryRequest = null; throw error; });
+    }
+    return summaryRequest;
+  };
+  if (!params.get("tab")) summary().catch(() => {});
+  let reports, trees, tables;
   try {
-    const encoded = encodeURIComponent(sha256);
-    [reports, summary, trees, tables] = await Promise.all([
+    [reports, trees, tables] = await Promise.all([
       sampleReports(sha256),
-      api(`/files/${encoded}/behaviour_summary`).then((b) => b.data || {}),
       api(`/files/${encoded}/behaviour_mitre_trees`).then((b) => b.data || {}),
       schema(),
     ]);
@@ -101,21 +114,35 @@ export async function samplePage(sha256, params) {
     return;
   }
   const allTactics = mergeTrees(Object.values(trees));
-  const entries = [{ name: "Summary", attributes: summary, tactics: allTactics, id: null }].concat(
+  const entries = [{ name: "Summary", summary: true, tactics: allTactics, id: null }].concat(
     reports.map((r) => {
       const a = r.attributes || {};
       return { name: String(a.sandbox_name || r.id), attributes: a, tactics: mergeTrees([trees[a.sandbox_name]]), id: String(r.id) };
     }));
   if (reports.length >= 2) entries.push({ name: "Compare", compare: true });
   const panel = el("div", { class: "panel", role: "tabpanel", id: "panel", tabindex: "0" });
-  function fill(index) {
+  let shown = -1;
+  async function fill(index) {
+    shown = index;
     const entry = entries[index];
     panel.setAttribute("aria-labelledby", `tab-${index}`);
     remember({ tab: index === 0 ? "" : entry.name, left: entry.compare ? params.get("left") : "", right: entry.compare ? params.get("right") : "" });
     clear(panel);
     if (entry.compare) { panel.append(comparePanel(tables, reports, params)); return; }
+    let attributes = entry.attributes;
+    if (entry.summary) {
+      panel.append(el("p", { class: "muted" }, "Loading the summary…"));
+      try {
+        attributes = await summary();
+      } catch (error) {
+        if (shown === index) { clear(panel); panel.append(errorBox(error)); }
+        return;
+      }
+      if (shown !== index) return;
+      clear(panel);
+    }
     if (entry.id) panel.append(...reportActions(entry, panel));
-    const content = attributesPanel(tables, entry.attributes, entry.tactics);
+    const content = attributesPanel(tables, attributes, entry.tactics);
     if (!content.length) panel.appendChild(el("p", { class: "muted" }, "Nothing observed."));
     panel.append(...content);
   }
@@ -123,7 +150,7 @@ export async function samplePage(sha256, params) {
   const selected = wanted < 0 ? 0 : wanted;
   const tabs = tabList(entries.map((e) => e.name), selected, fill);
   show(el("h1", {}, "Sample ", el("code", { id: "sample-sha" }, sha256)),
-    header(tables, sha256, reports, summary, allTactics),
+    header(tables, sha256, reports, allTactics),
     el("p", {}, el("a", { id: "graph-link", href: href("graph", sha256) }, "Pivot graph"),
       ` — ${reports.length} report${reports.length === 1 ? "" : "s"}`),
     exportsBar(sha256), tabs, panel);
