@@ -318,6 +318,10 @@ try {
     const link = pivotLink("Files written", "HOW_TO_DECRYPT");
     const query = await link.getAttribute("data-query");
     assert(query.startsWith("behaviour_files:\"\\\"") && query.includes("\\\\Desktop\\\\"), `escaped path: ${query}`);
+    // Focusing the value asks how many samples share it.
+    await link.focus();
+    const count = await page.waitForSelector("#panel a.pivot[data-counted] + .count");
+    assert((await count.textContent()).trim() === `${manifest.tutanota.length} samples`, `count: ${await count.textContent()}`);
     await link.click();
     await page.waitForSelector(".result a.sha");
     await page.waitForFunction((n) => document.querySelectorAll(".result a.sha").length >= n, manifest.tutanota.length);

@@ -23,7 +23,9 @@ function render(tables, diff, out) {
   out.append(el("p", { id: "compare-totals" }, `${both} seen by both, ${onlyLeft} only by ${left}, ${onlyRight} only by ${right}`));
   for (const a of diff.attributes) {
     const attribute = tables.attributeByName.get(a.attribute) || { name: a.attribute, label: a.attribute, modifiers: [] };
-    const modifier = pivotModifier(tables, attribute, false);
+    // Strings and process names are values; other attributes' items are composites as the
+    // diff shows them ("host -> ip"), so they are copied, not searched.
+    const modifier = attribute.kind === "strings" || attribute.kind === "tree" ? pivotModifier(tables, attribute, false) : null;
     out.append(el("section", { class: "diff", "data-attribute": a.attribute }, el("h3", {}, attribute.label),
       el("div", { class: "diff-cols" },
         column(`only ${left}`, a.only_left, modifier, "left"),

@@ -1,10 +1,12 @@
 // Every value is a pivot: a link to the search for it, with the attribute's modifier and the
-// value escaped as the query parser reads it, and a copy button.
+// value escaped as the query parser reads it, and a copy button. Hovering or focusing a link
+// asks the store how many samples share the value (one search, limit 1, cached).
 //
 // The parser (crates/query/src/parse.rs): in a "…" value `\"` and `\\` are escapes; a value
 // whose decoded text is itself wrapped in quotes is an exact, anchored phrase. So a text
 // value becomes `name:"\"<escaped>\""`. A token value (ids, tags) is `name:"<escaped>"`.
 
+import { api } from "./api.js";
 import { el } from "./dom.js";
 import { searchHref } from "./router.js";
 
@@ -51,6 +53,37 @@ export function copyButton(text, label) {
   return button;
 }
 
+const counts = new Map();
+
+/** How many samples the query finds ("3 samples", "10,000+ samples"), asked once per query. */
+function sampleCount(query) {
+  if (!counts.has(query)) {
+    counts.set(query, api("/intelligence/search", { query, limit: "1" }).then((body) => {
+      const meta = body.meta || {};
+      const total = Number(meta.total_hits) || 0;
+      const plus = meta.total_hits_relation === "gte" ? "+" : "";
+      return `${total.toLocaleString("en-US")}${plus} sample${total === 1 && !plus ? "" : "s"}`;
+    }, (error) => { counts.delete(query); throw error; }));
+  }
+  return counts.get(query);
+}
+
+function showCountOnInterest(link, query) {
+  let timer = null;
+  const ask = () => {
+    if (link.dataset.counted) return;
+    timer = setTimeout(() => {
+      link.dataset.counted = "true";
+      sampleCount(query).then((text) => {
+        link.after(el("span", { class: "count muted", title: "samples sharing this value" }, ` ${text}`));
+      }, () => { delete link.dataset.counted; });
+    }, 200);
+  };
+  link.addEventListener("pointerenter", ask);
+  link.addEventListener("focus", ask);
+  link.addEventListener("pointerleave", () => clearTimeout(timer));
+}
+
 /** `value` as a pivot link (when it can be searched) with a copy button. */
 export function pivot(modifier, value, shown) {
   const text = String(value);
@@ -59,5 +92,6 @@ export function pivot(modifier, value, shown) {
   const link = query
     ? el("a", { class: "pivot", href: searchHref(query), title: query, "data-query": query }, content)
     : el("span", {}, content);
+  if (query) showCountOnInterest(link, query);
   return el("span", { class: "value" }, link, copyButton(text));
 }
