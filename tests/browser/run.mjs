@@ -487,6 +487,12 @@ try {
     await page.mouse.up();
     const moved = Number(await page.locator(`#graph g.node[data-kind='domain'] circle`).first().getAttribute("cx"));
     assert(Math.abs(moved - cx) > 1, `dragged from ${cx} to ${moved}`);
+    // An indicator expands to the samples its search finds: every tutanota run contacted this domain.
+    await page.click("#graph g.node[data-id='domain:mail.tutanota.com'] circle");
+    await page.waitForSelector("#graph g.node[data-id='domain:mail.tutanota.com'][data-expanded='true']");
+    const samples = await page.$$eval("#graph g.node[data-kind='sample']", (gs) => gs.map((g) => g.dataset.id));
+    for (const sha of manifest.tutanota) assert(samples.includes("sample:" + sha), `${sha} in ${samples}`);
+    assert(await page.textContent("#graph-side").then((t) => t.includes("mail.tutanota.com")), "the side panel names the node");
     for (const format of ["json", "dot", "graphml"]) {
       const [download] = await Promise.all([page.waitForEvent("download"), page.click(`#graph-export-${format}`)]);
       assert(download.suggestedFilename() === `${tutanota}.graph.${format}`, download.suggestedFilename());

@@ -1,13 +1,16 @@
 // The pivot graph: the sample, its indicators and the samples sharing them. Zoom (wheel or
-// buttons), pan (drag the background), drag a node, expand a sample node to its neighbours
-// (click or Enter), filter by node type, a legend, and downloads as `sandscope graph` writes
+// buttons), pan (drag the background), drag a node, expand a node to its neighbours (click or
+// Enter; an indicator expands to the samples its search finds), filter by node type, a legend, and downloads as `sandscope graph` writes
 // them (the server's own exporter). Expanded nodes and hidden types are part of the URL.
 
 import { api, download } from "./api.js";
 import { el, svg, clear, show, errorBox, shortText } from "./dom.js";
 import { href, remember } from "./router.js";
 import { schema } from "./schema.js";
-import { pivot } from "./pivot.js";
+import { pivot, pivotQuery } from "./pivot.js";
+
+/** Samples an indicator node expands to (its search's first page). */
+const INDICATOR_FANOUT = 20;
 
 function layout(nodes, edges, iterations) {
   // Fruchterman-Reingold relaxation so new nodes settle without overlapping; pinned nodes
@@ -60,7 +63,7 @@ export async function graphPage(sha256, params) {
   canvas.appendChild(scene);
   const stats = el("p", { class: "muted", id: "graph-stats", "aria-live": "polite" });
   const side = el("div", { class: "side", id: "graph-side" }, el("p", { class: "muted" },
-    "Click a sample node to expand it with its indicators and the samples sharing them. Drag nodes or the background; the wheel zooms."));
+    "Click a node to expand it: a sample to its indicators and the samples sharing them, an indicator to the samples a search for it finds. Drag nodes or the background; the wheel zooms."));
   const status = el("div", {});
   const filters = el("fieldset", { class: "graph-filters", id: "graph-filters" }, el("legend", {}, "Node types"));
   const tables = await schema().catch(() => null);
@@ -153,12 +156,25 @@ export async function graphPage(sha256, params) {
     expand(node);
   }
 
+  /** An indicator's neighbours: the samples a search for it finds (as a pivot link would). */
+  async function indicatorNeighbours(node) {
+    const query = tables && pivotQuery(tables.modifierByName.get("behaviour"), node.label);
+    if (!query) return { nodes: [], edges: [] };
+    const body = await api("/intelligence/search", { query, limit: String(INDICATOR_FANOUT) });
+    const hits = (body.data || []).map((item) => String(item.id));
+    return {
+      nodes: hits.map((sha) => ({ id: "sample:" + sha, kind: "sample", label: sha, sha256: sha })),
+      edges: hits.map((sha) => ({ source: node.id, target: "sample:" + sha, relation: "found_by_search" })),
+    };
+  }
+
   async function expand(node) {
-    if (!node.sha256 || node.expanded) return;
+    if (node.expanded) return;
     node.expanded = true;
     let body;
     try {
-      body = await api(`/sandscope/graph/${encodeURIComponent(node.sha256)}`);
+      body = node.sha256 ? await api(`/sandscope/graph/${encodeURIComponent(node.sha256)}`)
+        : { data: await indicatorNeighbours(node) };
     } catch (error) {
       node.expanded = false;
       clear(status);
@@ -179,7 +195,7 @@ export async function graphPage(sha256, params) {
         edges.set(key, { source: String(e.source), target: String(e.target), relation: String(e.relation) });
       }
     }
-    const expanded = [...nodes.values()].filter((n) => n.expanded && n.depth > 0).map((n) => n.sha256);
+    const expanded = [...nodes.values()].filter((n) => n.expanded && n.depth > 0 && n.sha256).map((n) => n.sha256);
     remember({ expanded: expanded.join(",") });
     draw(true);
   }
