@@ -428,8 +428,20 @@ try {
       assert(new URLSearchParams(new URL(page.url()).hash.split("?")[1]).get("tab") === "Compare", page.url());
       await page.screenshot({ path: join(artefacts, "09-compare.png"), fullPage: true });
     });
+    await step("a result's tags are links to the samples with the tag (real CAPE tags)", async () => {
+      await page.goto(`${url}/#/search?q=${encodeURIComponent(capeSha)}`);
+      await page.waitForSelector(".result .tags a.tag");
+      const tag = page.locator(".result .tags a.tag").first();
+      const name = await tag.textContent();
+      await tag.click();
+      await page.waitForFunction((t) => document.querySelector("#query") && document.querySelector("#query").value.includes(t), name);
+      await page.waitForSelector(".result a.sha");
+      const ids = await page.$$eval(".result a.sha", (as) => as.map((a) => a.textContent));
+      assert(ids.includes(capeSha), `the tag ${name} finds the sample: ${ids}`);
+    });
   } else {
     skip("Compare: a real CAPE run's two reports", "needs ../shared/corpus (the CAPE runs)");
+    skip("a result's tags are links", "needs ../shared/corpus (the CAPE runs)");
   }
 
   await step("a 20,001-process tree: first screen under a second, says what it has not drawn, offers the rest", async () => {
@@ -539,6 +551,9 @@ try {
   await axeCheck("search", `/#/search?q=${encodeURIComponent(manifest.queries.tutanota)}`, ".result .snippet");
   await axeCheck("sample", `/#/sample/${tutanota}`, "#panel .process-tree");
   await axeCheck("graph", `/#/graph/${tutanota}`, "#graph g.node");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await axeCheck("sample (dark theme)", `/#/sample/${extra.sigma}`, "#sigma-panel");
+  await page.emulateMedia({ colorScheme: "light" });
 
   await step("dark theme follows the system setting", async () => {
     await page.emulateMedia({ colorScheme: "dark" });

@@ -47,8 +47,11 @@ function header(tables, sha256, reports, tactics) {
     row("Sandboxes", reports.map((r) => el("span", { class: "chip" }, String((r.attributes || {}).sandbox_name || r.id)))),
     row("First seen", dates.length ? isoTime(Math.min(...dates)) : "—"),
     row("Last seen", dates.length ? isoTime(Math.max(...dates)) : "—"),
-    row("Sigma", el("span", { id: "sigma-badges" }, Object.entries(counts).map(([level, n]) =>
-      levelBadge(level, `${n} ${level}`)))),
+    row("Sigma", el("span", { id: "sigma-badges" }, Object.entries(counts).map(([level, n]) => {
+      const badge = levelBadge(level, `${n} ${level}`);
+      if (n === 0) badge.classList.add("zero");
+      return badge;
+    }))),
     row("Tags", tags.length ? tags.map((t) => pivot(tagModifier, t)) : "—"),
     row("Behash", behashes.length ? behashes.map((b) => pivot(behashModifier, b)) : "—"),
     row("ATT&CK tactics", tactics.length ? tactics.map((t) => el("span", { class: "chip tactic-chip" }, `${t.name}`)) : "—"));

@@ -5,7 +5,8 @@
 import { api } from "./api.js";
 import { el, clear, show, errorBox, shortText, isoTime, levelBadge } from "./dom.js";
 import { href, searchHref } from "./router.js";
-import { schema } from "./schema.js";
+import { schema, pivotModifier } from "./schema.js";
+import { pivotQuery } from "./pivot.js";
 
 const PAGE_SIZE = "20";
 
@@ -78,7 +79,13 @@ function sigmaBadges(stats) {
   return badges.length ? el("span", { class: "badges", title: "Sigma rules matched" }, "Sigma: ", badges) : null;
 }
 
-function resultItem(item, query) {
+/** A tag as a link to the samples with it (the tags attribute's own modifier). */
+function tagLink(tables, tag) {
+  const q = tables ? pivotQuery(pivotModifier(tables, tables.attributeByName.get("tags"), true), tag) : null;
+  return q ? el("a", { class: "tag", href: searchHref(q) }, tag) : el("span", { class: "tag" }, tag);
+}
+
+function resultItem(tables, item, query) {
   const sha256 = String(item.id);
   const attrs = item.attributes || {};
   const snippets = (item.context_attributes && item.context_attributes.snippets) || [];
@@ -92,7 +99,7 @@ function resultItem(item, query) {
     Array.isArray(attrs.sandboxes) && attrs.sandboxes.length ? el("span", { class: "sandboxes" }, attrs.sandboxes.map(String).join(", ")) : null,
     sigmaBadges(attrs.sigma_analysis_stats),
     Array.isArray(attrs.tags) && attrs.tags.length
-      ? el("span", { class: "tags" }, attrs.tags.map((t) => el("a", { class: "tag", href: searchHref(`behaviour_tags:"${String(t)}"`) }, String(t))))
+      ? el("span", { class: "tags" }, attrs.tags.map((t) => tagLink(tables, String(t))))
       : null);
   const li = el("li", { class: "result" },
     el("a", { class: "sha", href: href("sample", sha256) }, sha256), facts,
@@ -150,6 +157,7 @@ export async function searchPage(params) {
     results.appendChild(errorBox(error, q));
     return;
   }
+  const tables = await schema().catch(() => null);
   const meta = body.meta || {};
   for (const name of meta.allowed_orders || []) {
     for (const dir of ["-", "+"]) {
@@ -160,7 +168,7 @@ export async function searchPage(params) {
   }
   clear(results);
   results.appendChild(el("p", { class: "muted", id: "total-hits" }, totalText(meta, page)));
-  results.appendChild(el("ul", { class: "results" }, (body.data || []).map((item) => resultItem(item, q))));
+  results.appendChild(el("ul", { class: "results" }, (body.data || []).map((item) => resultItem(tables, item, q))));
   const pager = el("div", { class: "pager" });
   if (page > 1) {
     const back = el("button", { type: "button", id: "prev-page" }, "Previous page");
