@@ -469,8 +469,11 @@ try {
     assert(said && Number(said[2].replace(/,/g, "")) < Number(said[3].replace(/,/g, "")), `says what is not drawn: ${label}`);
     await more.click();
     await page.waitForFunction((n) => document.querySelectorAll("#panel .process-tree li").length > n, drawn);
-    await page.mouse.wheel(0, 20000);
+    await page.evaluate(() => document.querySelector("#panel .tree-count").scrollIntoView());
     await page.screenshot({ path: join(artefacts, "10-big-tree.png") });
+    const top = await page.evaluate(() => window.scrollY);
+    await page.mouse.wheel(0, 1500);
+    await page.waitForFunction((y) => window.scrollY > y, top);
   });
 
   await step("graph: zoom, filter by type, legend, drag, and downloads in the CLI's formats", async () => {
