@@ -18,7 +18,9 @@ use std::path::PathBuf;
 
 // One set of search types: a search is asked and answered in the store's own terms, whatever
 // implements the trait; the server turns the answer into VirusTotal's shapes.
-pub use sandscope_store::{Order, SearchHit, SearchLimits, SearchPage, SearchRequest, StoredLog};
+pub use sandscope_store::{
+    GraphFormat, Order, SearchHit, SearchLimits, SearchPage, SearchRequest, StoredLog,
+};
 
 /// The largest page any collection endpoint returns (VirusTotal's intelligence-search maximum).
 pub const MAX_LIMIT: usize = 300;
@@ -73,6 +75,20 @@ pub trait Backend: Send + Sync + 'static {
     /// processes…) and the other samples sharing each indicator, one hop out. `Ok(None)` when
     /// the sample is unknown. Keep it small (tens of nodes): the UI expands node by node.
     fn pivot_graph(&self, sample_id: &str) -> Result<Option<PivotGraph>, BackendError>;
+
+    /// The sample's graph as `sandscope graph` exports it (its default depth and size), in
+    /// `format`, byte for byte; `Ok(None)` when the sample is unknown. A backend without the
+    /// CLI's graph answers [`BackendError::InvalidArgument`] (the default).
+    fn graph_export(
+        &self,
+        sample_id: &str,
+        format: GraphFormat,
+    ) -> Result<Option<String>, BackendError> {
+        let _ = (sample_id, format);
+        Err(BackendError::InvalidArgument(
+            "this store does not export graphs".to_string(),
+        ))
+    }
 
     /// Ingest one uploaded log or sandbox report and return the ids of the reports it created
     /// or replaced. A file that is not a log or report, or an archive that expands too far, is

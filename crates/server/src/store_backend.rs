@@ -3,8 +3,8 @@
 //! `sandscope-ingest` pipeline (the same path `sandscope ingest` takes).
 
 use crate::backend::{
-    Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Page, PageRequest,
-    PivotGraph, SearchPage, SearchRequest, StoredLog, Upload,
+    Backend, BackendError, GraphEdge, GraphFormat, GraphNode, Health, IngestOutcome, Page,
+    PageRequest, PivotGraph, SearchPage, SearchRequest, StoredLog, Upload,
 };
 use sandscope_hunting::Livehunt;
 use sandscope_ingest::{Detonation, IngestOptions, Pipeline};
@@ -303,6 +303,30 @@ impl Backend for StoreBackend {
             })
             .collect();
         Ok(Some(PivotGraph { nodes, edges }))
+    }
+
+    fn graph_export(
+        &self,
+        sample_id: &str,
+        format: GraphFormat,
+    ) -> Result<Option<String>, BackendError> {
+        if self.sample_reports(sample_id)?.is_none() {
+            return Ok(None);
+        }
+        let graph = self
+            .store
+            .graph(
+                &sample_id.to_ascii_lowercase(),
+                GRAPH_DEPTH,
+                GRAPH_MAX_NODES,
+            )
+            .map_err(internal)?;
+        let mut text = graph.export(format);
+        // `sandscope graph` ends its JSON with a newline; the download is the same bytes.
+        if format == GraphFormat::Json {
+            text.push('\n');
+        }
+        Ok(Some(text))
     }
 
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError> {

@@ -513,18 +513,31 @@ async fn ui_is_served_with_a_strict_policy() {
     assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
     assert_eq!(index.header("x-content-type-options"), "nosniff");
     let html = index.text();
-    assert!(html.contains(r#"<script src="/ui/app.js""#));
+    assert!(html.contains(r#"<script type="module" src="/ui/main.js">"#));
     assert!(!html.contains("<script>"), "no inline script");
     assert!(
         !has_event_handler_attribute(&html),
         "no inline event handler attributes"
     );
-    let js = get(&app, "/ui/app.js", None).await;
-    assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
-    assert!(
-        !js.text().contains("innerHTML"),
-        "the UI never parses data as HTML"
-    );
+    for module in ["main.js", "dom.js", "pivot.js", "sample.js", "graph.js"] {
+        let js = get(&app, &format!("/ui/{module}"), None).await;
+        assert_eq!(js.status, StatusCode::OK, "{module}");
+        assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
+        assert!(
+            !js.text().contains("innerHTML"),
+            "{module}: the UI never parses data as HTML"
+        );
+    }
+    // Only the listed files are served: nothing else, no way out of the folder.
+    for path in [
+        "/ui/app.js",
+        "/ui/..%2FCargo.toml",
+        "/ui/../src/ui.rs",
+        "/ui/%2e%2e/ui.rs",
+    ] {
+        let response = get(&app, path, None).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+    }
     let api = get(&app, "/api/v3/sandscope/health", None).await;
     assert_eq!(api.header("x-content-type-options"), "nosniff");
     assert!(
@@ -648,4 +661,99 @@ async fn pivot_graph_links_samples_through_shared_indicators() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn graph_exports_are_downloads_in_the_clis_formats() {
+    let (scratch, _) = populated();
+    let app = app(&scratch);
+    let path = |format: &str| format!("/api/v3/sandscope/graph/{SHA_B}/export/{format}");
+    let json = get(&app, &path("json"), Some(READ_KEY)).await;
+    assert_eq!(json.status, StatusCode::OK);
+    assert_eq!(
+        json.header("content-disposition"),
+        format!("attachment; filename=\"{SHA_B}.graph.json\"")
+    );
+    assert!(
+        json.text().ends_with("}\n"),
+        "ends as `sandscope graph` does"
+    );
+    let graph = json.json();
+    let ids: Vec<&str> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["id"].as_str())
+        .collect();
+    for sha in [SHA_A, SHA_B, SHA_C] {
+        assert!(ids.contains(&sha), "{sha} in {ids:?}");
+    }
+    let dot = get(&app, &path("dot"), Some(READ_KEY)).await;
+    assert_eq!(dot.header("content-type"), "text/vnd.graphviz");
+    assert!(dot.text().contains(SHA_A), "{}", dot.text());
+    let graphml = get(&app, &path("graphml"), Some(READ_KEY)).await;
+    assert!(graphml.text().contains("<graphml"), "{}", graphml.text());
+    get(&app, &path("svg"), Some(READ_KEY))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "NotFoundError");
+    let unknown = "0".repeat(64);
+    get(
+        &app,
+        &format!("/api/v3/sandscope/graph/{unknown}/export/dot"),
+        Some(READ_KEY),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "NotFoundError");
+    get(&app, &path("json"), None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "AuthenticationRequiredError");
+}
+
+#[tokio::test]
+async fn compare_is_the_diff_of_two_stored_reports() {
+    let (scratch, _) = populated();
+    let app = app(&scratch);
+    let stored = |sandbox: &str| {
+        scratch
+            .backend
+            .behaviour(&format!("{SHA_A}_{sandbox}"))
+            .unwrap()
+            .unwrap()
+    };
+    let expected = sandscope_model::diff_reports(&stored("Zenbox"), &stored("CAPE Sandbox"));
+    let response = get(
+        &app,
+        &format!("/api/v3/sandscope/compare/{SHA_A}_Zenbox/{SHA_A}_CAPE%20Sandbox"),
+        Some(READ_KEY),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK);
+    let diff: sandscope_model::ReportDiff =
+        serde_json::from_value(response.json()["data"].clone()).unwrap();
+    assert_eq!(
+        diff, expected,
+        "the model's diff, as `sandscope diff` prints it"
+    );
+    assert_eq!(diff.left.sandbox_name, "Zenbox");
+    assert_eq!(diff.right.sandbox_name, "CAPE Sandbox");
+    let commands = diff
+        .attributes
+        .iter()
+        .find(|a| a.attribute == "command_executions")
+        .unwrap();
+    assert!(
+        commands.only_left.iter().any(|c| c.contains(XSS)),
+        "the hostile command only Zenbox saw: {commands:?}"
+    );
+    assert!(
+        !commands.both.is_empty(),
+        "the real log's commands are shared"
+    );
+    get(
+        &app,
+        &format!("/api/v3/sandscope/compare/{SHA_A}_Zenbox/{SHA_A}_Nowhere"),
+        Some(READ_KEY),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "NotFoundError");
 }

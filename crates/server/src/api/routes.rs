@@ -73,6 +73,11 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/sandscope/graph/{id}", get(sandscope::pivot_graph))
         .route(
+            "/sandscope/graph/{id}/export/{format}",
+            get(sandscope::graph_export),
+        )
+        .route("/sandscope/compare/{left}/{right}", get(sandscope::compare))
+        .route(
             "/sandscope/export/{format}/{id}",
             get(crate::export_api::export_sample),
         )
