@@ -4,18 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SHADOWS: &str = r#"title: Shadow copies deleted with vssadmin
-id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e01
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '\vssadmin.exe'
-    CommandLine|contains: 'delete shadows'
-  condition: selection
-level: high
-"#;
+/// The Sigma rule matching the ransomware seed's `vssadmin delete shadows`.
+const SHADOWS: &str = include_str!("../../hunting/tests/rules/shadow_copies_deleted.yml");
 
 fn seed(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

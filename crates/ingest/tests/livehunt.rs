@@ -14,24 +14,9 @@ use std::time::Duration;
 
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/seed");
 
-const SHADOW_COPIES: &str = r#"title: Shadow copies deleted with vssadmin
-id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e01
-status: test
-tags:
-  - attack.impact
-  - attack.t1490
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '\vssadmin.exe'
-    CommandLine|contains|all:
-      - 'delete'
-      - 'shadows'
-  condition: selection
-level: high
----
+const SHADOW_COPIES: &str = concat!(
+    include_str!("../../hunting/tests/rules/shadow_copies_deleted.yml"),
+    r#"---
 title: Scheduled task created
 id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e02
 status: test
@@ -43,7 +28,8 @@ detection:
     Image|endswith: '\schtasks.exe'
   condition: selection
 level: medium
-"#;
+"#
+);
 
 fn seed(name: &str) -> PathBuf {
     Path::new(SEED).join(name)

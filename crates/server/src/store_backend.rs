@@ -77,6 +77,26 @@ impl StoreBackend {
         let reports = self.store.sample_reports(&sha256).map_err(internal)?;
         Ok((!reports.is_empty()).then_some(reports))
     }
+
+    /// The pivot graph around a stored sample, as `sandscope graph` builds it; `None` when
+    /// the sample is unknown.
+    fn sample_graph(
+        &self,
+        sample_id: &str,
+    ) -> Result<Option<sandscope_store::Graph>, BackendError> {
+        if self.sample_reports(sample_id)?.is_none() {
+            return Ok(None);
+        }
+        let graph = self
+            .store
+            .graph(
+                &sample_id.to_ascii_lowercase(),
+                GRAPH_DEPTH,
+                GRAPH_MAX_NODES,
+            )
+            .map_err(internal)?;
+        Ok(Some(graph))
+    }
 }
 
 /// Retry the store's failed writes every `interval` until the store is dropped.
@@ -256,17 +276,9 @@ impl Backend for StoreBackend {
     }
 
     fn pivot_graph(&self, sample_id: &str) -> Result<Option<PivotGraph>, BackendError> {
-        if self.sample_reports(sample_id)?.is_none() {
+        let Some(graph) = self.sample_graph(sample_id)? else {
             return Ok(None);
-        }
-        let graph = self
-            .store
-            .graph(
-                &sample_id.to_ascii_lowercase(),
-                GRAPH_DEPTH,
-                GRAPH_MAX_NODES,
-            )
-            .map_err(internal)?;
+        };
         // The UI's ids are `kind:value`, and only files that are stored samples can be
         // expanded; the store names every file node by its bare SHA-256.
         let mut ids = std::collections::HashMap::new();
@@ -310,17 +322,9 @@ impl Backend for StoreBackend {
         sample_id: &str,
         format: GraphFormat,
     ) -> Result<Option<String>, BackendError> {
-        if self.sample_reports(sample_id)?.is_none() {
+        let Some(graph) = self.sample_graph(sample_id)? else {
             return Ok(None);
-        }
-        let graph = self
-            .store
-            .graph(
-                &sample_id.to_ascii_lowercase(),
-                GRAPH_DEPTH,
-                GRAPH_MAX_NODES,
-            )
-            .map_err(internal)?;
+        };
         let mut text = graph.export(format);
         // `sandscope graph` ends its JSON with a newline; the download is the same bytes.
         if format == GraphFormat::Json {

@@ -21,19 +21,8 @@ const READ_KEY: &str = "read-key-0001";
 const INGEST_KEY: &str = "ingest-key-0001";
 const RULESETS: &str = "/api/v3/intelligence/hunting_rulesets";
 
-/// Sigma rule matching the ransomware seed's `vssadmin delete shadows`.
-const SHADOWS: &str = r#"title: Shadow copies deleted with vssadmin
-id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e01
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '\vssadmin.exe'
-    CommandLine|contains: 'delete shadows'
-  condition: selection
-level: high
-"#;
+/// The Sigma rule matching the ransomware seed's `vssadmin delete shadows`.
+const SHADOWS: &str = include_str!("../../hunting/tests/rules/shadow_copies_deleted.yml");
 
 fn app(scratch: &Scratch) -> Router {
     let mut keys = ApiKeys::new();
@@ -175,9 +164,15 @@ async fn a_bad_ruleset_is_a_400_naming_rule_line_and_reason() {
         .as_str()
         .unwrap()
         .to_string();
+    // The error names the line of the bad modifier in the rule's text.
+    let line = 1 + SHADOWS
+        .lines()
+        .position(|l| l.contains("CommandLine|"))
+        .unwrap();
     assert!(
-        message.contains("rule \"Shadow copies deleted with vssadmin\", line 9")
-            && message.contains("sortof"),
+        message.contains(&format!(
+            "rule \"Shadow copies deleted with vssadmin\", line {line}"
+        )) && message.contains("sortof"),
         "{message}"
     );
     create(&app, json!({"rules": SHADOWS}))

@@ -202,10 +202,22 @@ impl Encoder<'_> {
 /// A dictionary trained on `samples` (reports' JSON), or `None` when they are too few or too
 /// small to train one (zstd refuses).
 pub(crate) fn train<'a>(samples: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
+    train_dictionary(samples, TRAIN_REPORTS, TRAIN_BYTES, DICTIONARY_BYTES)
+}
+
+/// A zstd dictionary of at most `dictionary_bytes` trained on the first `max_samples` of
+/// `samples` (at most `max_bytes` of them), or `None` when zstd refuses them. Shared by the
+/// report and value dictionaries.
+pub(crate) fn train_dictionary<'a>(
+    samples: impl IntoIterator<Item = &'a [u8]>,
+    max_samples: usize,
+    max_bytes: usize,
+    dictionary_bytes: usize,
+) -> Option<Vec<u8>> {
     let mut data = Vec::new();
     let mut sizes = Vec::new();
     for sample in samples {
-        if sizes.len() == TRAIN_REPORTS || data.len() + sample.len() > TRAIN_BYTES {
+        if sizes.len() == max_samples || data.len() + sample.len() > max_bytes {
             break;
         }
         data.extend_from_slice(sample);
@@ -213,7 +225,7 @@ pub(crate) fn train<'a>(samples: impl IntoIterator<Item = &'a [u8]>) -> Option<V
     }
     // zstd wants a hundred times the dictionary's size of samples at best, and fails on far
     // less than ten times.
-    let size = (data.len() / 16).min(DICTIONARY_BYTES);
+    let size = (data.len() / 16).min(dictionary_bytes);
     if size < 1024 {
         return None;
     }

@@ -126,20 +126,7 @@ impl Packer<'_> {
 /// A dictionary trained on `values`, or `None` when they are too few or too small (zstd
 /// refuses).
 pub(crate) fn train<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
-    let mut data = Vec::new();
-    let mut sizes = Vec::new();
-    for value in values {
-        if sizes.len() == TRAIN_VALUES || data.len() + value.len() > TRAIN_BYTES {
-            break;
-        }
-        data.extend_from_slice(value);
-        sizes.push(value.len());
-    }
-    let size = (data.len() / 16).min(DICTIONARY_BYTES);
-    if size < 1024 {
-        return None;
-    }
-    zstd::dict::from_continuous(&data, &sizes, size).ok()
+    crate::codec::train_dictionary(values, TRAIN_VALUES, TRAIN_BYTES, DICTIONARY_BYTES)
 }
 
 #[cfg(test)]
