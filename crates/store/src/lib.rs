@@ -87,6 +87,7 @@ pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimi
 pub use error::{Result, StoreError};
 pub use pivot::{
     Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind, pivot_indicators,
+    sample_graph,
 };
 pub use records::{RecordTable, RecordWrite};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};

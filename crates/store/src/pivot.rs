@@ -391,97 +391,114 @@ impl Store {
         if !is_sha256(&sha) {
             return Err(StoreError::InvalidSha256(sha256.to_string()));
         }
-        let mut b = GraphBuilder {
-            graph: Graph::default(),
-            ids: HashMap::new(),
-            edges: HashSet::new(),
-            max_nodes: max_nodes.max(1),
-        };
-        if self.sample_reports(&sha)?.is_empty() {
-            return Ok(b.graph);
-        }
-        b.node(NodeKind::File, &sha);
-        let now = crate::SearchRequest::new("").now;
-        // Queue of (node kind, label, query for indicator nodes, distance).
-        let mut queue: VecDeque<(NodeKind, String, Option<String>, usize)> = VecDeque::new();
-        let mut expanded_files: HashSet<String> = HashSet::new();
-        let mut expanded_indicators: HashSet<String> = HashSet::new();
-        queue.push_back((NodeKind::File, sha.clone(), None, 0));
-        while let Some((kind, label, query, dist)) = queue.pop_front() {
-            if dist >= depth {
-                continue;
-            }
-            match query {
-                None => {
-                    // A sample: link its indicators.
-                    if !expanded_files.insert(label.clone()) {
-                        continue;
-                    }
-                    let reports = self.sample_reports(&label)?;
-                    for (rel, k, l, q) in graph_links(&reports) {
-                        if b.node(k, &l) {
-                            b.edge(label.clone(), node_id(k, &l), rel);
-                            queue.push_back((k, l, Some(q), dist + 1));
-                        }
-                    }
-                    for (host, ip) in resolutions(&reports) {
-                        if b.ids.contains_key(&node_id(NodeKind::Domain, &host))
-                            && b.node(NodeKind::IpAddress, &ip)
-                        {
-                            b.edge(
-                                node_id(NodeKind::Domain, &host),
-                                node_id(NodeKind::IpAddress, &ip),
-                                "resolutions",
-                            );
-                        }
-                    }
-                }
-                Some(q) => {
-                    // An indicator: link the other samples that carry exactly it.
-                    let id = node_id(kind, &label);
-                    if !expanded_indicators.insert(id.clone()) {
-                        continue;
-                    }
-                    let Ok(parsed) = sandscope_query::parse(&q) else {
-                        continue;
-                    };
-                    let mut request = crate::SearchRequest::new(q.clone());
-                    request.limit = 300;
-                    request.now = now;
-                    let mut cursor = None;
-                    'pages: loop {
-                        request.cursor = cursor;
-                        let page = self.search_parsed(&parsed, &request)?;
-                        for hit in page.hits {
-                            if b.ids.contains_key(&hit.sha256)
-                                && expanded_files.contains(&hit.sha256)
-                            {
-                                // Already linked when that sample was expanded.
-                                continue;
-                            }
-                            let reports = self.sample_reports(&hit.sha256)?;
-                            let Some((rel, _, _, _)) = graph_links(&reports)
-                                .into_iter()
-                                .find(|(_, k, l, _)| node_id(*k, l) == id)
-                            else {
-                                continue;
-                            };
-                            if !b.node(NodeKind::File, &hit.sha256) {
-                                break 'pages;
-                            }
-                            b.edge(hit.sha256.clone(), id.clone(), rel);
-                            queue.push_back((NodeKind::File, hit.sha256, None, dist + 1));
-                        }
-                        match page.next_cursor {
-                            Some(c) => cursor = Some(c),
-                            None => break,
-                        }
-                    }
-                }
-            }
-        }
-        Ok(b.graph)
+        sample_graph(
+            &sha,
+            depth,
+            max_nodes,
+            |sha| self.sample_reports(sha),
+            |query, request| self.search_parsed(query, request),
+        )
     }
+}
+
+/// The relationship graph around sample `sha` (lower-case hex, checked by the caller) of any
+/// store that can list a sample's reports and run a parsed search: the graph of every store.
+/// See [`Store::graph`] for `depth` and `max_nodes`.
+pub fn sample_graph<E>(
+    sha: &str,
+    depth: usize,
+    max_nodes: usize,
+    mut sample_reports: impl FnMut(&str) -> std::result::Result<Vec<FileBehaviour>, E>,
+    mut search: impl FnMut(&Query, &crate::SearchRequest) -> std::result::Result<crate::SearchPage, E>,
+) -> std::result::Result<Graph, E> {
+    let mut b = GraphBuilder {
+        graph: Graph::default(),
+        ids: HashMap::new(),
+        edges: HashSet::new(),
+        max_nodes: max_nodes.max(1),
+    };
+    if sample_reports(sha)?.is_empty() {
+        return Ok(b.graph);
+    }
+    b.node(NodeKind::File, sha);
+    let now = crate::SearchRequest::new("").now;
+    // Queue of (node kind, label, query for indicator nodes, distance).
+    let mut queue: VecDeque<(NodeKind, String, Option<String>, usize)> = VecDeque::new();
+    let mut expanded_files: HashSet<String> = HashSet::new();
+    let mut expanded_indicators: HashSet<String> = HashSet::new();
+    queue.push_back((NodeKind::File, sha.to_string(), None, 0));
+    while let Some((kind, label, query, dist)) = queue.pop_front() {
+        if dist >= depth {
+            continue;
+        }
+        match query {
+            None => {
+                // A sample: link its indicators.
+                if !expanded_files.insert(label.clone()) {
+                    continue;
+                }
+                let reports = sample_reports(&label)?;
+                for (rel, k, l, q) in graph_links(&reports) {
+                    if b.node(k, &l) {
+                        b.edge(label.clone(), node_id(k, &l), rel);
+                        queue.push_back((k, l, Some(q), dist + 1));
+                    }
+                }
+                for (host, ip) in resolutions(&reports) {
+                    if b.ids.contains_key(&node_id(NodeKind::Domain, &host))
+                        && b.node(NodeKind::IpAddress, &ip)
+                    {
+                        b.edge(
+                            node_id(NodeKind::Domain, &host),
+                            node_id(NodeKind::IpAddress, &ip),
+                            "resolutions",
+                        );
+                    }
+                }
+            }
+            Some(q) => {
+                // An indicator: link the other samples that carry exactly it.
+                let id = node_id(kind, &label);
+                if !expanded_indicators.insert(id.clone()) {
+                    continue;
+                }
+                let Ok(parsed) = sandscope_query::parse(&q) else {
+                    continue;
+                };
+                let mut request = crate::SearchRequest::new(q.clone());
+                request.limit = 300;
+                request.now = now;
+                let mut cursor = None;
+                'pages: loop {
+                    request.cursor = cursor;
+                    let page = search(&parsed, &request)?;
+                    for hit in page.hits {
+                        if b.ids.contains_key(&hit.sha256) && expanded_files.contains(&hit.sha256) {
+                            // Already linked when that sample was expanded.
+                            continue;
+                        }
+                        let reports = sample_reports(&hit.sha256)?;
+                        let Some((rel, _, _, _)) = graph_links(&reports)
+                            .into_iter()
+                            .find(|(_, k, l, _)| node_id(*k, l) == id)
+                        else {
+                            continue;
+                        };
+                        if !b.node(NodeKind::File, &hit.sha256) {
+                            break 'pages;
+                        }
+                        b.edge(hit.sha256.clone(), id.clone(), rel);
+                        queue.push_back((NodeKind::File, hit.sha256, None, dist + 1));
+                    }
+                    match page.next_cursor {
+                        Some(c) => cursor = Some(c),
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+    Ok(b.graph)
 }
 
 impl Graph {
