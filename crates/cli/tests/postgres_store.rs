@@ -136,3 +136,177 @@ fn a_store_that_cannot_be_used_is_one_error_naming_postgresql_and_what_to_do() {
         );
     }
 }
+
+/// A running `sandscope serve`, killed when dropped.
+struct Serve {
+    child: std::process::Child,
+    url: String,
+}
+
+const KEY: &str = "pgserve-test-key";
+
+impl Serve {
+    fn start(store: &[&str], ingest: &[&Path]) -> Serve {
+        use std::io::{BufRead, BufReader};
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sandscope"));
+        command
+            .arg("serve")
+            .args(store)
+            .args(["--listen", "127.0.0.1:0", "--api-key", KEY, "--no-sigma"])
+            .env_remove("SANDSCOPE_STORE")
+            .env_remove("SANDSCOPE_DATA")
+            .stdout(std::process::Stdio::piped());
+        if !ingest.is_empty() {
+            command.arg("--ingest").args(ingest);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("serve exited before serving").unwrap();
+            if let Some(rest) = line.strip_prefix("Sandscope is serving at ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep reading its output, so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Serve { child, url }
+    }
+
+    /// GET `path` (under `/api/v3`): the status code and the body.
+    fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        self.curl(&[&format!("{}/api/v3{path}", self.url)])
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn upload(&self, file: &Path) -> serde_json::Value {
+        let (status, body) = self.curl(&[
+            "-F",
+            &format!("file=@{}", file.display()),
+            &format!("{}/api/v3/sandscope/ingest", self.url),
+        ]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn curl(&self, args: &[&str]) -> (u16, Vec<u8>) {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-H",
+                &format!("x-apikey: {KEY}"),
+                "-w",
+                "\n%{http_code}",
+            ])
+            .args(args)
+            .output()
+            .expect("curl runs");
+        let mut body = out.stdout;
+        let split = body.iter().rposition(|&b| b == b'\n').unwrap();
+        let status = String::from_utf8_lossy(&body[split + 1..]).parse().unwrap();
+        body.truncate(split);
+        (status, body)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn search_answer(serve: &Serve, query: &str) -> (Vec<String>, serde_json::Value) {
+    let page = serve.json(&format!(
+        "/intelligence/search?limit=300&query={}",
+        query
+            .replace(' ', "%20")
+            .replace(':', "%3A")
+            .replace('"', "%22")
+    ));
+    let ids = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    (ids, page["meta"]["total_hits"].clone())
+}
+
+#[test]
+fn two_servers_on_one_postgresql_answer_as_an_embedded_server_does() {
+    let pg = TestPostgres::start();
+    let url = pg.url();
+    let out = sandscope(&["db", "init", "--store", &url]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let logs = [
+        root.join(LOG),
+        root.join("../../tests/data/seed/ransomware_tutanota_sysmon.xml"),
+    ];
+
+    let first = Serve::start(&["--store", &url], &[]);
+    let second = Serve::start(&["--store", &url], &[]);
+    let mut report_ids = Vec::new();
+    for log in &logs {
+        let answer = first.upload(log);
+        let created = answer["data"].as_array().unwrap();
+        assert_eq!(created.len(), 1, "{answer}");
+        report_ids.push(created[0]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(report_ids.len(), 2, "{report_ids:?}");
+    let health = second.json("/sandscope/health");
+    assert_eq!(health["data"]["reports"], 2, "{health}");
+    assert_eq!(health["data"]["status"], "ok", "{health}");
+
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().join("data");
+    let data = data.to_str().unwrap();
+    let log_refs: Vec<&Path> = logs.iter().map(|l| l.as_path()).collect();
+    let embedded = Serve::start(&["--data", data], &log_refs);
+
+    for query in [
+        "behaviour_files:hosts",
+        "behaviour_network:tutanota.com",
+        "NOT behaviour_files:hosts",
+        "behaviour_files:hosts OR behaviour_network:tutanota.com",
+    ] {
+        let (ids, total) = search_answer(&second, query);
+        assert!(!ids.is_empty() || query.starts_with("NOT"), "{query}");
+        assert_eq!((ids, total), search_answer(&embedded, query), "{query}");
+        assert_eq!(search_answer(&first, query), search_answer(&second, query));
+    }
+    for id in &report_ids {
+        let sha = &id[..64];
+        for path in [
+            format!("/files/{sha}/behaviours"),
+            format!("/files/{sha}/behaviour_summary"),
+            format!("/files/{sha}/behaviour_mitre_trees"),
+            format!("/sandscope/graph/{sha}"),
+        ] {
+            assert_eq!(second.json(&path), embedded.json(&path), "{path}");
+        }
+        let raw = format!("/file_behaviours/{}/evtx", id.replace(' ', "%20"));
+        let (status, bytes) = second.get(&raw);
+        assert_eq!(status, 200, "{raw}");
+        assert!(!bytes.is_empty());
+        assert_eq!((status, bytes), embedded.get(&raw), "{raw}");
+
+        // `graph --store` prints what `graph` prints on the data directory.
+        for format in ["json", "dot", "graphml"] {
+            let on_postgres = sandscope(&["graph", "--store", &url, "--format", format, sha]);
+            let embedded_graph = sandscope(&["graph", "--data", data, "--format", format, sha]);
+            assert!(on_postgres.status.success(), "{:?}", text(&on_postgres));
+            assert!(on_postgres.stdout.len() > 20, "{:?}", text(&on_postgres));
+            assert_eq!(text(&on_postgres), text(&embedded_graph), "{format}");
+        }
+    }
+    // Hunting needs the embedded store: a clear 503, not a crash.
+    let (status, body) = second.get("/intelligence/hunting_rulesets");
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("hunting"));
+}

@@ -4,7 +4,7 @@ use crate::write::decode_rows;
 use crate::{PgStore, Result};
 use postgres::GenericClient;
 use sandscope_model::{FileBehaviour, split_behaviour_id};
-use sandscope_store::{Indicator, StoreStats, StoredLog, pivot_indicators};
+use sandscope_store::{Graph, Indicator, StoreStats, StoredLog, pivot_indicators, sample_graph};
 use std::io::Write;
 
 /// Every report of a sample, in id order (the embedded store's order).
@@ -89,6 +89,22 @@ impl PgStore {
         let reports = self.sample_reports(&sha)?;
         let now = sandscope_store::SearchRequest::new("").now;
         pivot_indicators(&sha, &reports, |query| self.count(query, now))
+    }
+
+    /// The relationship graph around a sample, built exactly as the embedded store's
+    /// (`sample_graph`): at most `max_nodes` nodes, `depth` hops out.
+    pub fn graph(&self, sha256: &str, depth: usize, max_nodes: usize) -> Result<Graph> {
+        let sha = sha256.trim().to_ascii_lowercase();
+        if !sandscope_model::is_sha256(&sha) {
+            return Err(crate::PgStoreError::InvalidSha256(sha256.to_string()));
+        }
+        sample_graph(
+            &sha,
+            depth,
+            max_nodes,
+            |sha| self.sample_reports(sha),
+            |query, request| self.search_parsed(query, request),
+        )
     }
 
     /// Numbers of reports, samples and raw logs.

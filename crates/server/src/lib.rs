@@ -30,22 +30,28 @@ pub mod backend;
 pub mod error;
 pub mod html_report;
 pub mod load;
+pub mod pg_backend;
 pub mod store_backend;
 pub mod tls;
 
 mod api;
 mod export_api;
 mod lanes;
+mod sample_views;
 mod schema_api;
 mod spool;
 mod ui;
+mod upload_ingest;
 
 pub use auth::{ApiKeys, Role};
+/// A loaded certificate and key (`load_tls`), for `serve_tls`.
+pub use axum_server::tls_rustls::RustlsConfig as TlsConfig;
 pub use backend::{
     Backend, BackendError, GraphEdge, GraphNode, Health, IngestOutcome, Order, Page, PageRequest,
     PivotGraph, SearchHit, SearchLimits, SearchPage, SearchRequest, StoredLog, Upload,
 };
 pub use error::ApiError;
+pub use pg_backend::PgBackend;
 pub use store_backend::StoreBackend;
 pub use tls::{TlsError, load_tls, serve_tls};
 

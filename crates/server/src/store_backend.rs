@@ -3,20 +3,17 @@
 //! `sandscope-ingest` pipeline (the same path `sandscope ingest` takes).
 
 use crate::backend::{
-    Backend, BackendError, GraphEdge, GraphFormat, GraphNode, Health, IngestOutcome, Page,
-    PageRequest, PivotGraph, SearchPage, SearchRequest, StoredLog, Upload,
+    Backend, BackendError, GraphFormat, Health, IngestOutcome, Page, PageRequest, PivotGraph,
+    SearchPage, SearchRequest, StoredLog, Upload,
 };
+use crate::{sample_views, upload_ingest};
 use sandscope_hunting::Livehunt;
-use sandscope_ingest::{Detonation, IngestOptions, Pipeline};
-use sandscope_model::{BehaviourSummary, FileBehaviour, behaviour_mitre_trees, is_sha256};
+use sandscope_ingest::Pipeline;
+use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_store::{Exhausted, Store, StoreError};
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-
-/// Depth and size of the pivot graph the UI draws around one sample.
-const GRAPH_DEPTH: usize = 2;
-const GRAPH_MAX_NODES: usize = 200;
 
 /// How often a store whose last write failed (a full disk) retries indexing what is pending,
 /// so it recovers without waiting for the next upload.
@@ -91,8 +88,8 @@ impl StoreBackend {
             .store
             .graph(
                 &sample_id.to_ascii_lowercase(),
-                GRAPH_DEPTH,
-                GRAPH_MAX_NODES,
+                sample_views::GRAPH_DEPTH,
+                sample_views::GRAPH_MAX_NODES,
             )
             .map_err(internal)?;
         Ok(Some(graph))
@@ -180,37 +177,6 @@ fn internal(err: StoreError) -> BackendError {
     }
 }
 
-/// `text` with the spool file's path replaced by the name the client uploaded: the client
-/// knows its file by that name, and the server's paths are none of its business.
-fn as_uploaded(text: &str, upload: &Upload) -> String {
-    text.replace(
-        upload.path.to_string_lossy().as_ref(),
-        &upload.original_name,
-    )
-}
-
-/// An ingest failure as the client should see it: the input's fault is a 4xx naming the
-/// upload (413 past a size budget), this machine's fault (disk full, permissions, the
-/// decompression budget shared by concurrent uploads) a 5xx, its detail logged only.
-fn ingest_error(error: &sandscope_ingest::IngestError, upload: &Upload) -> BackendError {
-    let message = as_uploaded(&error.to_string(), upload);
-    if !error.is_input_fault() {
-        if error.is_decompression_budget() {
-            return BackendError::Unavailable(message);
-        }
-        return BackendError::Internal(format!("ingest of {}: {error}", upload.original_name));
-    }
-    match error {
-        sandscope_ingest::IngestError::MemoryBudget { .. } => BackendError::TooLarge(message),
-        _ if error.is_decompression_budget() => BackendError::TooLarge(message),
-        _ => BackendError::InvalidArgument(message),
-    }
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, BackendError> {
-    serde_json::to_value(value).map_err(|e| BackendError::Internal(e.to_string()))
-}
-
 impl Backend for StoreBackend {
     fn behaviours(
         &self,
@@ -249,7 +215,7 @@ impl Backend for StoreBackend {
         sample_id: &str,
     ) -> Result<Option<serde_json::Value>, BackendError> {
         match self.sample_reports(sample_id)? {
-            Some(reports) => Ok(Some(json(&BehaviourSummary::merge(&reports))?)),
+            Some(reports) => Ok(Some(sample_views::summary(&reports)?)),
             None => Ok(None),
         }
     }
@@ -259,7 +225,7 @@ impl Backend for StoreBackend {
         sample_id: &str,
     ) -> Result<Option<serde_json::Value>, BackendError> {
         match self.sample_reports(sample_id)? {
-            Some(reports) => Ok(Some(json(&behaviour_mitre_trees(&reports))?)),
+            Some(reports) => Ok(Some(sample_views::mitre_trees(&reports)?)),
             None => Ok(None),
         }
     }
@@ -279,42 +245,7 @@ impl Backend for StoreBackend {
         let Some(graph) = self.sample_graph(sample_id)? else {
             return Ok(None);
         };
-        // The UI's ids are `kind:value`, and only files that are stored samples can be
-        // expanded; the store names every file node by its bare SHA-256.
-        let mut ids = std::collections::HashMap::new();
-        let mut nodes = Vec::with_capacity(graph.nodes.len());
-        for node in graph.nodes {
-            let is_file = node.kind == sandscope_store::NodeKind::File;
-            let is_sample = is_file && self.sample_reports(&node.id)?.is_some();
-            let kind = if is_sample {
-                "sample"
-            } else {
-                node.kind.name()
-            };
-            let id = if is_file {
-                format!("{kind}:{}", node.id)
-            } else {
-                node.id.clone()
-            };
-            ids.insert(node.id.clone(), id.clone());
-            nodes.push(GraphNode {
-                sha256: is_sample.then(|| node.id.clone()),
-                id,
-                kind: kind.to_string(),
-                label: node.label,
-            });
-        }
-        let renamed = |id: String| ids.get(&id).cloned().unwrap_or(id);
-        let edges = graph
-            .edges
-            .into_iter()
-            .map(|e| GraphEdge {
-                source: renamed(e.source),
-                target: renamed(e.target),
-                relation: e.relation,
-            })
-            .collect();
-        Ok(Some(PivotGraph { nodes, edges }))
+        sample_views::pivot_graph(graph, |sha| Ok(self.sample_reports(sha)?.is_some())).map(Some)
     }
 
     fn graph_export(
@@ -325,56 +256,20 @@ impl Backend for StoreBackend {
         let Some(graph) = self.sample_graph(sample_id)? else {
             return Ok(None);
         };
-        let mut text = graph.export(format);
-        // `sandscope graph` ends its JSON with a newline; the download is the same bytes.
-        if format == GraphFormat::Json {
-            text.push('\n');
-        }
-        Ok(Some(text))
+        Ok(Some(sample_views::export_graph(&graph, format)))
     }
 
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError> {
-        let options = IngestOptions {
-            sha256: upload.sha256.clone(),
-            sample: None,
-            sandbox: upload.sandbox.clone(),
-        };
-        let is_run = upload.path.is_dir();
-        let detonation = if is_run {
-            // The files of one upload are one detonation; `plan` finds the run folder's layout
-            // in them (`reports/`, `files.json`), as `sandscope ingest DIR` would.
-            sandscope_ingest::plan(std::slice::from_ref(&upload.path), true)
-                .map_err(|e| ingest_error(&e, upload))?
-                .pop()
-                .ok_or_else(|| BackendError::InvalidArgument("the upload holds no file".into()))?
-        } else {
-            Detonation::of_files(std::slice::from_ref(&upload.path))
-        };
-        let mut prepared = self
-            .pipeline
-            .prepare_detonation(&detonation, &options)
-            .map_err(|e| ingest_error(&e, upload))?;
-        // A single upload sits in a temporary file: keep the name the client gave, not the
-        // temp name (the files of a run keep their own names, which the client chose).
-        if !is_run {
-            for report in &mut prepared.reports {
-                if let Some(raw) = &mut report.raw_log {
-                    raw.file_name = upload.original_name.clone();
-                }
-            }
-        }
+        let prepared = upload_ingest::prepare(&self.pipeline, upload)?;
         let report_ids = self.store.put_reports(prepared.reports).map_err(internal)?;
         // Livehunt before the upload is acknowledged: a failure here is the server's.
         self.pipeline
             .notify(self.store.as_ref(), prepared.livehunt, &report_ids)?;
-        Ok(IngestOutcome {
+        Ok(upload_ingest::outcome(
             report_ids,
-            warnings: prepared
-                .warnings
-                .iter()
-                .map(|w| as_uploaded(&w.to_string(), upload))
-                .collect(),
-        })
+            &prepared.warnings,
+            upload,
+        ))
     }
 
     fn hunting(&self) -> Option<sandscope_hunting::Hunting<'_>> {
@@ -412,53 +307,5 @@ impl Backend for StoreBackend {
 
     fn accepts_ingest(&self) -> bool {
         !self.store.is_read_only()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sandscope_ingest::IngestError;
-
-    fn upload() -> Upload {
-        Upload {
-            path: "/var/tmp/sandscope-spool-77/upload-Ab12.gz".into(),
-            original_name: "case 7.evtx.gz".into(),
-            sha256: None,
-            sandbox: None,
-        }
-    }
-
-    #[test]
-    fn machine_faults_are_5xx_and_input_faults_name_the_upload() {
-        let upload = upload();
-        for (os_error, what) in [(28, "disk full"), (13, "permission"), (30, "read-only")] {
-            let error = IngestError::Io {
-                path: upload.path.clone(),
-                source: std::io::Error::from_raw_os_error(os_error),
-            };
-            assert!(
-                matches!(ingest_error(&error, &upload), BackendError::Internal(_)),
-                "{what}"
-            );
-        }
-        let error = IngestError::MemoryBudget {
-            file: upload.path.display().to_string(),
-            budget: 1,
-            held: 1,
-        };
-        let BackendError::TooLarge(message) = ingest_error(&error, &upload) else {
-            panic!("413 expected");
-        };
-        assert!(message.starts_with("case 7.evtx.gz: "), "{message}");
-        assert!(!message.contains("spool"), "{message}");
-        let error = IngestError::Io {
-            path: upload.path.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt deflate stream"),
-        };
-        assert_eq!(
-            ingest_error(&error, &upload),
-            BackendError::InvalidArgument("case 7.evtx.gz: corrupt deflate stream".into())
-        );
     }
 }

@@ -1,6 +1,7 @@
+use super::store_choice::ReportStore;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use sandscope_store::{GraphFormat, Store};
+use sandscope_store::GraphFormat;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,15 +26,21 @@ pub struct GraphArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// A PostgreSQL store (postgres://…) instead of the data directory.
+    #[arg(long, env = "SANDSCOPE_STORE", conflicts_with = "data")]
+    pub store: Option<String>,
 }
 
 pub fn run(args: GraphArgs) -> Result<ExitCode> {
+    if let Some(url) = args.store.clone() {
+        return super::store_choice::postgres_command(&url, |store, out| execute(args, store, out));
+    }
     let data = args.data.clone();
     super::control::read_command(data, |store, out| execute(args, store, out))
 }
 
 /// Export the sample's graph from `store` to `out`.
-pub fn execute(args: GraphArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
+pub fn execute(args: GraphArgs, store: &dyn ReportStore, out: &mut dyn Write) -> Result<ExitCode> {
     let graph = store.graph(&args.sha256, args.depth, args.max_nodes)?;
     let format = match args.format {
         Format::Json => GraphFormat::Json,

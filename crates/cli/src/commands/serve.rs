@@ -8,7 +8,7 @@ use super::ingest::{IngestArgs, Shown};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sandscope_ingest::Pipeline;
-use sandscope_server::{ApiKeys, Role, ServerConfig, StoreBackend};
+use sandscope_server::{ApiKeys, Backend, PgBackend, Role, ServerConfig, StoreBackend};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// The data directory: reports, original logs and the search index (created if missing).
     #[arg(long, env = "SANDSCOPE_DATA", default_value = "sandscope-data")]
     pub data: PathBuf,
+    /// A PostgreSQL store (postgres://…) instead of the data directory: any number of servers
+    /// can serve one store at once.
+    #[arg(long, env = "SANDSCOPE_STORE")]
+    pub store: Option<String>,
     /// Address to listen on. Keep it on loopback unless TLS is on (--tls-cert) or a TLS proxy
     /// is in front.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -80,8 +84,38 @@ pub struct ServeArgs {
     pub watch: super::watch::WatchArgs,
 }
 
+/// Serve the PostgreSQL store at `url`: no owner record, no control socket, no watcher (the
+/// process keeps no state; several such servers share the store).
+fn run_on_postgres(args: ServeArgs, url: &str) -> Result<ExitCode> {
+    if args.read_only || args.watch.watch.is_some() || !args.ingest.is_empty() {
+        bail!(
+            "--read-only, --watch and --ingest work with a data directory; with --store, ingest with `sandscope ingest --store URL`"
+        );
+    }
+    let (keys, generated) = api_keys(&args)?;
+    let store = super::store_choice::open_postgres(url)?;
+    // Livehunt records are not kept on PostgreSQL yet: uploads raise no notifications.
+    let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(args.ingest_limits());
+    let backend: Arc<dyn Backend> = Arc::new(PgBackend::new(store, pipeline));
+    let http = Http::bind(&args)?;
+    http.serve(&args, backend, keys, generated)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The listening socket, the public URL, the runtime and the TLS setup of one `serve`.
+struct Http {
+    listener: std::net::TcpListener,
+    address: SocketAddr,
+    public_url: String,
+    runtime: tokio::runtime::Runtime,
+    tls: Option<sandscope_server::TlsConfig>,
+}
+
 /// Run `sandscope serve`.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    if let Some(url) = args.store.clone() {
+        return run_on_postgres(args, &url);
+    }
     if args.read_only && args.watch.watch.is_some() {
         bail!("--watch ingests, so it cannot go with --read-only");
     }
@@ -96,37 +130,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     // The backend adds the store's Livehunt rulesets to the pipeline.
     let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(args.ingest_limits());
     let backend = Arc::new(StoreBackend::new(store, pipeline));
-    let tls = args.tls_cert.clone().zip(args.tls_key.clone());
-    // Bound before the first ingest, so a taken port fails at once (and port 0 is resolved).
-    let listener = std::net::TcpListener::bind(args.listen)
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let address = listener
-        .local_addr()
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| {
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            format!("{scheme}://{address}")
-        })
-        .trim_end_matches('/')
-        .to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    // Checked before the first ingest, so a bad certificate fails at once.
-    let tls = match tls {
-        Some((cert, key)) => Some(runtime.block_on(sandscope_server::load_tls(&cert, &key))?),
-        None => None,
-    };
+    let http = Http::bind(&args)?;
     // From here on the command line's read commands and ingests go through this process.
     let _control = if owner.is_some() {
         Some(super::control::serve_control(
             &args.data,
             backend.clone(),
-            &public_url,
+            &http.public_url,
         )?)
     } else {
         None
@@ -143,35 +153,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         None => None,
     };
 
-    let config = ServerConfig {
-        public_url: public_url.clone(),
-        upload_limit: args.max_upload_mib.saturating_mul(1024 * 1024),
-        ..ServerConfig::default()
-    };
-    let config = ServerConfig {
-        search_timeout: args.search_timeout,
-        search_work: args.search_budget,
-        heavy_searches: args.heavy_searches.unwrap_or(config.heavy_searches),
-        ..config
-    };
-    runtime.block_on(async move {
-        listener
-            .set_nonblocking(true)
-            .context("setting up the listening socket")?;
-        let listener = tokio::net::TcpListener::from_std(listener)
-            .with_context(|| format!("listening on {address}"))?;
-        let app = sandscope_server::router(backend, keys, config);
-        if let Some(key) = &generated {
-            println!("API key for this run (x-apikey header, and the UI's key box): {key}");
-        }
-        println!("Sandscope is serving at {public_url}/ — open it in a browser (Ctrl-C stops it).");
-        let stop = super::watch::interrupted();
-        match tls {
-            Some(tls) => sandscope_server::serve_tls(listener, app, tls, stop).await,
-            None => sandscope_server::serve(listener, app, stop).await,
-        }
-        .context("serving HTTP")
-    })?;
+    http.serve(&args, backend, keys, generated)?;
     // The run being ingested is stored before the process ends.
     stop_watching.store(true, Ordering::SeqCst);
     // A watcher that failed said why when it stopped.
@@ -183,6 +165,93 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+impl Http {
+    /// Bound before the first ingest, so a taken port or a bad certificate fails at once.
+    fn bind(args: &ServeArgs) -> Result<Http> {
+        let tls = args.tls_cert.clone().zip(args.tls_key.clone());
+        // Port 0 is resolved here, so the printed URL is the real one.
+        let listener = std::net::TcpListener::bind(args.listen)
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let address = listener
+            .local_addr()
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{address}")
+            })
+            .trim_end_matches('/')
+            .to_string();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        // Checked before the first ingest, so a bad certificate fails at once.
+        let tls = match tls {
+            Some((cert, key)) => Some(runtime.block_on(sandscope_server::load_tls(&cert, &key))?),
+            None => None,
+        };
+        Ok(Http {
+            listener,
+            address,
+            public_url,
+            runtime,
+            tls,
+        })
+    }
+
+    /// Serve `backend` until Ctrl-C or SIGTERM.
+    fn serve(
+        self,
+        args: &ServeArgs,
+        backend: Arc<dyn Backend>,
+        keys: ApiKeys,
+        generated: Option<String>,
+    ) -> Result<()> {
+        let Http {
+            listener,
+            address,
+            public_url,
+            runtime,
+            tls,
+        } = self;
+        let config = ServerConfig {
+            public_url: public_url.clone(),
+            upload_limit: args.max_upload_mib.saturating_mul(1024 * 1024),
+            ..ServerConfig::default()
+        };
+        let config = ServerConfig {
+            search_timeout: args.search_timeout,
+            search_work: args.search_budget,
+            heavy_searches: args.heavy_searches.unwrap_or(config.heavy_searches),
+            ..config
+        };
+        runtime.block_on(async move {
+            listener
+                .set_nonblocking(true)
+                .context("setting up the listening socket")?;
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .with_context(|| format!("listening on {address}"))?;
+            let app = sandscope_server::router(backend, keys, config);
+            if let Some(key) = &generated {
+                println!("API key for this run (x-apikey header, and the UI's key box): {key}");
+            }
+            println!(
+                "Sandscope is serving at {public_url}/ — open it in a browser (Ctrl-C stops it)."
+            );
+            let stop = super::watch::interrupted();
+            match tls {
+                Some(tls) => sandscope_server::serve_tls(listener, app, tls, stop).await,
+                None => sandscope_server::serve(listener, app, stop).await,
+            }
+            .context("serving HTTP")
+        })?;
+        Ok(())
+    }
 }
 
 /// The folder watcher of `--watch`, on its own thread, storing through the server's store and

@@ -6,14 +6,15 @@ use anyhow::{Context, Result};
 use sandscope_hunting::RecordStore;
 use sandscope_model::FileBehaviour;
 use sandscope_pgstore::PgStore;
-use sandscope_store::{Indicator, NewReport, SearchPage, SearchRequest, Store};
+use sandscope_store::{Graph, Indicator, NewReport, SearchPage, SearchRequest, Store};
 
-/// What `search`, `show`, `pivot` and `ingest` need of a store.
+/// What `search`, `show`, `pivot`, `graph` and `ingest` need of a store.
 pub trait ReportStore {
     fn search(&self, request: &SearchRequest) -> Result<SearchPage>;
     fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>>;
     fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>>;
     fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>>;
+    fn graph(&self, sha256: &str, depth: usize, max_nodes: usize) -> Result<Graph>;
     /// Where the store is, for messages.
     fn place(&self) -> String;
     /// Where Livehunt keeps its rulesets and notifications; `None` for a store that keeps no
@@ -33,6 +34,9 @@ impl ReportStore for Store {
     }
     fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>> {
         Ok(Store::pivot(self, sha256)?)
+    }
+    fn graph(&self, sha256: &str, depth: usize, max_nodes: usize) -> Result<Graph> {
+        Ok(Store::graph(self, sha256, depth, max_nodes)?)
     }
     fn place(&self) -> String {
         self.dir().display().to_string()
@@ -54,6 +58,9 @@ impl ReportStore for PgStore {
     }
     fn pivot(&self, sha256: &str) -> Result<Vec<Indicator>> {
         Ok(PgStore::pivot(self, sha256)?)
+    }
+    fn graph(&self, sha256: &str, depth: usize, max_nodes: usize) -> Result<Graph> {
+        Ok(PgStore::graph(self, sha256, depth, max_nodes)?)
     }
     fn place(&self) -> String {
         format!("PostgreSQL {}", self.target())

@@ -41,7 +41,9 @@ fn may_change(state: &AppState, role: CallerRole) -> Result<(), ApiError> {
 fn hunting(backend: &dyn Backend) -> Result<Hunting<'_>, BackendError> {
     backend
         .hunting()
-        .ok_or_else(|| BackendError::Unavailable("hunting is not available on this server".into()))
+        .ok_or_else(|| BackendError::Unavailable(
+            "hunting is not available on this server (Livehunt runs on the embedded store only, for now)".into(),
+        ))
 }
 
 /// A numeric ruleset or notification id from the path; anything else is a 404.
