@@ -4,13 +4,11 @@
 //! than 2xx) is retried after each of the back-off delays (1, 4 and 16 s); the last failure is
 //! counted on the ruleset (`webhook_failures`, `webhook_last_error`, shown with it; kept in
 //! memory, so a restart clears it). At most [`QUEUE`] deliveries wait; past that a delivery is
-//! a failure at once. Only `http://` URLs are delivered: this build has no TLS client, so an
-//! `https://` webhook fails with that reason. When the process ends (the Livehunt set is
+//! a failure at once. `http://` and `https://` URLs are delivered (`ureq`, rustls with the
+//! Mozilla roots); redirects are not followed. When the process ends (the Livehunt set is
 //! dropped), waiting deliveries get one attempt each, without back-off.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -160,61 +158,24 @@ fn spawn_worker(
     }
 }
 
-/// One HTTP/1.1 POST of a JSON body; `Ok` on a 2xx status.
+/// One POST of a JSON body (http or https, through `ureq`); `Ok` on a 2xx status.
 fn post(url: &str, body: &[u8]) -> Result<(), String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err("only http:// webhooks can be delivered (this build has no TLS client)".into());
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let address = with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("cannot resolve {authority}"))?;
-    let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)
-        .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
-    let io = |e: std::io::Error| format!("{authority}: {e}");
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
-    stream.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: sandscope-livehunt\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).map_err(io)?;
-    stream.write_all(body).map_err(io)?;
-    // The status line is all we need: read a little, never the whole answer.
-    let mut answer = [0u8; 64];
-    let mut read = 0;
-    while read < answer.len() {
-        match stream.read(&mut answer[read..]).map_err(io)? {
-            0 => break,
-            n => read += n,
-        }
-        if answer[..read].contains(&b'\n') {
-            break;
-        }
-    }
-    let line = String::from_utf8_lossy(&answer[..read]);
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("{authority}: no HTTP status in the answer"))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(TIMEOUT))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent("sandscope-livehunt")
+        .build()
+        .into();
+    let answer = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .map_err(|e| format!("cannot deliver to {url}: {e}"))?;
+    let status = answer.status().as_u16();
     if (200..300).contains(&status) {
         Ok(())
     } else {
-        Err(format!("{authority} answered HTTP {status}"))
+        Err(format!("{url} answered HTTP {status}"))
     }
 }
