@@ -260,6 +260,27 @@ fn two_servers_on_one_postgresql_answer_as_an_embedded_server_does() {
         root.join("../../tests/data/seed/ransomware_tutanota_sysmon.xml"),
     ];
 
+    // Livehunt rulesets on both stores, added through the CLI: a Sigma rule for the ransomware
+    // run and a query for the hosts-file log.
+    let rules = tempfile::tempdir().unwrap();
+    let sigma_rules = rules.path().join("shadow.yml");
+    std::fs::copy(
+        root.join("../hunting/tests/rules/shadow_copies_deleted.yml"),
+        &sigma_rules,
+    )
+    .unwrap();
+    let query_rules = rules.path().join("hosts.txt");
+    std::fs::write(&query_rules, "# hosts file\nbehaviour_files:hosts\n").unwrap();
+    let add_rulesets = |store: &[&str]| {
+        for (name, file) in [("ransom", &sigma_rules), ("hosts", &query_rules)] {
+            let mut args = vec!["rulesets", "add", name, file.to_str().unwrap()];
+            args.extend_from_slice(store);
+            let out = sandscope(&args);
+            assert!(out.status.success(), "{:?}", text(&out));
+        }
+    };
+    add_rulesets(&["--store", &url]);
+
     let first = Serve::start(&["--store", &url], &[]);
     let second = Serve::start(&["--store", &url], &[]);
     let mut report_ids = Vec::new();
@@ -277,6 +298,7 @@ fn two_servers_on_one_postgresql_answer_as_an_embedded_server_does() {
     let data = tempfile::tempdir().unwrap();
     let data = data.path().join("data");
     let data = data.to_str().unwrap();
+    add_rulesets(&["--data", data]);
     let log_refs: Vec<&Path> = logs.iter().map(|l| l.as_path()).collect();
     let embedded = Serve::start(&["--data", data], &log_refs);
 
@@ -316,8 +338,39 @@ fn two_servers_on_one_postgresql_answer_as_an_embedded_server_does() {
             assert_eq!(text(&on_postgres), text(&embedded_graph), "{format}");
         }
     }
-    // Hunting needs the embedded store: a clear 503, not a crash.
-    let (status, body) = second.get("/intelligence/hunting_rulesets");
-    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
-    assert!(String::from_utf8_lossy(&body).contains("hunting"));
+    // Hunting on PostgreSQL: the uploads through one server raised the notifications the
+    // embedded server raised, and every server lists them and the rulesets.
+    let notified = |serve: &Serve| {
+        let page = serve.json("/intelligence/hunting_notifications?limit=40");
+        let mut all: Vec<[String; 4]> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                let a = &n["attributes"];
+                ["ruleset_name", "rule_name", "sha256", "snippet"]
+                    .map(|k| a[k].as_str().unwrap().to_string())
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let on_postgres = notified(&second);
+    assert_eq!(on_postgres, notified(&embedded));
+    assert_eq!(on_postgres, notified(&first));
+    let hits: Vec<(&str, &str)> = on_postgres
+        .iter()
+        .map(|[set, _, sha, _]| (set.as_str(), &sha[..]))
+        .collect();
+    assert_eq!(
+        hits,
+        [
+            ("hosts", &report_ids[0][..64]),
+            ("ransom", &report_ids[1][..64])
+        ]
+    );
+    let rulesets = second.json("/intelligence/hunting_rulesets");
+    assert_eq!(rulesets["data"].as_array().unwrap().len(), 2, "{rulesets}");
+    let listed = sandscope(&["rulesets", "list", "--store", &url]);
+    assert!(text(&listed).0.contains("ransom"), "{:?}", text(&listed));
 }

@@ -2,9 +2,6 @@
 
 use crate::rules::RuleProblem;
 
-/// A failure of the record store behind hunting (the embedded store, or another backend).
-pub type StoreFailure = Box<dyn std::error::Error + Send + Sync>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum HuntingError {
     /// An attribute of a ruleset or job is missing or wrong (the caller's to fix).
@@ -15,8 +12,9 @@ pub enum HuntingError {
     Rules(Vec<RuleProblem>),
     #[error("{kind} {id} not found")]
     NotFound { kind: &'static str, id: String },
+    /// The record store behind hunting failed (the embedded store, or another backend).
     #[error("record store: {0}")]
-    Store(StoreFailure),
+    Store(#[from] sandscope_store::RecordStoreError),
     #[error("stored {table} record {id} is unreadable: {source}")]
     Corrupt {
         table: &'static str,
@@ -37,7 +35,7 @@ impl HuntingError {
 
 impl From<sandscope_store::StoreError> for HuntingError {
     fn from(e: sandscope_store::StoreError) -> Self {
-        HuntingError::Store(Box::new(e))
+        HuntingError::Store(e.into())
     }
 }
 

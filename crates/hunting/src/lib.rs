@@ -10,7 +10,7 @@
 //! - `service`: create / PATCH / delete / list, shared by the API and the CLI.
 //! - `webhook`: notifications POSTed to a ruleset's `webhook_url`, retried with back-off.
 //! - `seam`: the one thing hunting needs from a store ([`RecordStore`]: keyed records and a
-//!   sample's searchable view); the embedded store implements it in its own redb.
+//!   sample's searchable view), defined in `sandscope-store` so each store implements it.
 //!
 //! Sigma rulesets are evaluated exactly as a report's own Sigma results are
 //! ([`sandscope_sigma::SigmaEngine::analyse`] over the sample's attributed events); query
@@ -28,13 +28,13 @@ mod service;
 mod store_io;
 mod webhook;
 
-pub use error::{HuntingError, Result, StoreFailure};
+pub use error::{HuntingError, Result};
 pub use livehunt::{Finding, Livehunt};
 pub use notification::{Notification, NotificationFilter};
 pub use rate::RateWindow;
 pub use rules::{CompiledRules, MAX_RULES, MAX_RULES_BYTES, RuleHit, RuleLanguage, RuleProblem};
 pub use ruleset::{DEFAULT_LIMIT, MAX_LIMIT, Ruleset};
-pub use seam::{RecordStore, RecordTable, RecordWrite};
+pub use seam::{RecordStore, RecordStoreError, RecordTable, RecordWrite};
 pub use service::{Hunting, Page};
 pub use store_io::MAX_RULESETS;
 pub use webhook::{WebhookStatus, Webhooks};

@@ -55,6 +55,8 @@ pub enum PgStoreError {
     InvalidSha256(String),
     #[error("invalid cursor")]
     InvalidCursor,
+    #[error("record id {0} is past the largest id PostgreSQL stores (2^63 - 1)")]
+    RecordIdOutOfRange(u64),
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,
@@ -68,3 +70,10 @@ pub enum PgStoreError {
 }
 
 pub type Result<T, E = PgStoreError> = std::result::Result<T, E>;
+
+/// A PostgreSQL store error as the record seam's (hunting's records go through it).
+impl From<PgStoreError> for sandscope_store::RecordStoreError {
+    fn from(error: PgStoreError) -> Self {
+        sandscope_store::RecordStoreError::new(error)
+    }
+}

@@ -12,6 +12,9 @@
 //! * `sample_values` — every spelling of every text value of a sample, per field, in the query
 //!   crate's padded normal form, with a `pg_trgm` GIN index (the substring filter);
 //! * `sample_tokens` — the sample's tokens per field (B-tree for equality, `pg_trgm` for `*`);
+//! * `records` / `record_counters` — hunting's keyed records (Livehunt rulesets,
+//!   notifications) as opaque bytes under (`kind`, `id`), and each kind's id counter: the
+//!   `RecordStore` seam (`records`), schema version 2;
 //! * `sandscope_schema` — the schema version; a store of another version is refused on open.
 //!
 //! A sample's rows are rebuilt from all its stored reports, in the transaction that writes
@@ -27,10 +30,11 @@
 //! # Written for Citus
 //! Every large table has the sample's `sha256` as its first primary-key column: it is the
 //! distribution column, and `db init` calls `create_distributed_table` (co-located with
-//! `samples`) and `create_reference_table` (`sandscope_schema`) when the `citus` extension is
-//! present. What this crate avoids, and why:
+//! `samples`) and `create_reference_table` (the small tables: `sandscope_schema`, `records`,
+//! `record_counters`) when the `citus` extension is present. What this crate avoids, and why:
 //! * no `serial`/identity columns or sequences: ids are the SHA-256 and the report id, so no
-//!   node must hand out numbers;
+//!   node must hand out numbers; hunting's record ids come from one counter row per kind in
+//!   a reference table (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, one atomic statement);
 //! * no foreign keys and no triggers: Citus supports them only in limited forms, and a
 //!   sample's rows are rebuilt in one transaction instead;
 //! * every join and subquery is on `sha256` (`s.sha256 IN (SELECT v.sha256 … )`), so it runs
@@ -51,6 +55,7 @@ mod codec;
 mod connect;
 mod error;
 mod read;
+mod records;
 mod schema;
 mod search;
 mod write;

@@ -2,15 +2,20 @@
 //! check every open makes, so a process never works on a schema it was not built for.
 //!
 //! Every large table carries the sample's SHA-256 (`sha256`) and has it in its primary key: it
-//! is the distribution column under Citus. `sandscope_schema` is the one small table (a
-//! reference table under Citus).
+//! is the distribution column under Citus. The small tables (`sandscope_schema`, and from
+//! version 2 hunting's `records` and `record_counters`) are reference tables under Citus.
+//!
+//! Versions: 1, the reports and the searchable sample view; 2 adds the keyed records hunting
+//! keeps (rulesets, notifications). `db init` creates version 1 and applies every upgrade in
+//! order, `db upgrade` applies the ones a store lacks: one path, so a new store and an
+//! upgraded one cannot differ.
 
 use crate::connect::Target;
 use crate::{PgStoreError, Result};
 use postgres::{Client, GenericClient};
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Version 1. Text that is compared or sorted byte-wise is `COLLATE "C"`, so order and `LIKE`
 /// never depend on the database's locale.
@@ -67,6 +72,24 @@ CREATE TABLE sample_tokens (
 CREATE INDEX sample_tokens_token ON sample_tokens (field, token);
 CREATE INDEX sample_tokens_trgm ON sample_tokens USING gin (token gin_trgm_ops);
 "#;
+
+/// Version 2: hunting's keyed records (`sandscope_store::RecordTable`), opaque bytes under
+/// (`kind`, `id`), and the counter each kind's ids come from.
+const UPGRADE_TO_V2: &str = r#"
+CREATE TABLE records (
+    kind text COLLATE "C" NOT NULL,
+    id bigint NOT NULL CHECK (id > 0),
+    body bytea NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE TABLE record_counters (
+    kind text COLLATE "C" PRIMARY KEY,
+    next_id bigint NOT NULL
+);
+"#;
+
+/// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`.
+const UPGRADES: [(i32, &str, &[&str]); 1] = [(2, UPGRADE_TO_V2, &["records", "record_counters"])];
 
 /// The large tables, each distributed by `sha256` under Citus.
 const DISTRIBUTED: [&str; 6] = [
@@ -125,17 +148,17 @@ pub(crate) fn init_or_upgrade(client: &mut Client, target: &Target) -> Result<Sc
     let mut txn = client.transaction()?;
     // Two `db init`s at once: the second waits here and then finds the schema made.
     txn.execute("SELECT pg_advisory_xact_lock(736163647363)", &[])?;
-    let change = match stored_version(&mut txn)? {
+    let (from, change) = match stored_version(&mut txn)? {
         None => {
             txn.batch_execute(CREATE_V1)?;
             distribute(&mut txn)?;
             txn.execute(
-                "INSERT INTO sandscope_schema (id, version) VALUES (1, $1)",
-                &[&SCHEMA_VERSION],
+                "INSERT INTO sandscope_schema (id, version) VALUES (1, 1)",
+                &[],
             )?;
-            SchemaChange::Created
+            (1, SchemaChange::Created)
         }
-        Some(v) if v == SCHEMA_VERSION => SchemaChange::AlreadyCurrent,
+        Some(v) if v == SCHEMA_VERSION => return Ok(SchemaChange::AlreadyCurrent),
         Some(v) if v > SCHEMA_VERSION => {
             return Err(PgStoreError::SchemaNewer {
                 target: target.shown.clone(),
@@ -143,32 +166,56 @@ pub(crate) fn init_or_upgrade(client: &mut Client, target: &Target) -> Result<Sc
                 expected: SCHEMA_VERSION,
             });
         }
-        // Version 1 is the first: every older version is a migration added here, in order.
-        Some(v) => {
+        Some(v) if v < 1 => {
             return Err(PgStoreError::SchemaOlder {
                 target: target.shown.clone(),
                 found: v,
                 expected: SCHEMA_VERSION,
             });
         }
+        Some(v) => (v, SchemaChange::Upgraded { from: v }),
     };
+    for (version, sql, reference_tables) in UPGRADES {
+        if version > from {
+            txn.batch_execute(sql)?;
+            reference(&mut txn, reference_tables)?;
+        }
+    }
+    txn.execute(
+        "UPDATE sandscope_schema SET version = $1 WHERE id = 1",
+        &[&SCHEMA_VERSION],
+    )?;
     txn.commit()?;
     Ok(change)
+}
+
+fn has_citus(txn: &mut postgres::Transaction<'_>) -> Result<bool> {
+    Ok(txn
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'citus'", &[])?
+        .is_some())
+}
+
+/// Under Citus, replicate small `tables` to every node; without Citus they stay plain.
+fn reference(txn: &mut postgres::Transaction<'_>, tables: &[&str]) -> Result<()> {
+    if !has_citus(txn)? {
+        return Ok(());
+    }
+    for table in tables {
+        txn.execute(
+            "SELECT create_reference_table($1::text::regclass)",
+            &[table],
+        )?;
+    }
+    Ok(())
 }
 
 /// Under Citus, distribute the large tables by `sha256` (co-located, so every per-sample join
 /// stays on one node) and replicate the schema table; without Citus the tables stay plain.
 fn distribute(txn: &mut postgres::Transaction<'_>) -> Result<()> {
-    let citus = txn
-        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'citus'", &[])?
-        .is_some();
-    if !citus {
+    if !has_citus(txn)? {
         return Ok(());
     }
-    txn.execute(
-        "SELECT create_reference_table('sandscope_schema'::regclass)",
-        &[],
-    )?;
+    reference(txn, &["sandscope_schema"])?;
     for table in DISTRIBUTED {
         txn.execute(
             "SELECT create_distributed_table($1::text::regclass, 'sha256', colocate_with => $2::text)",

@@ -58,6 +58,50 @@ fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run() {
 }
 
 #[test]
+fn a_version_1_store_upgrades_to_hunting_records_and_keeps_its_reports() {
+    let pg = TestPostgres::start();
+    let url = pg.url();
+    PgStore::init(&url).unwrap();
+    let batch = reports();
+    let ids = PgStore::open(&url).unwrap().put_reports(batch).unwrap();
+    // What version 1 was: the same tables without hunting's records.
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .batch_execute(
+            "DROP TABLE records, record_counters; UPDATE sandscope_schema SET version = 1",
+        )
+        .unwrap();
+    let e = PgStore::open(&url).err().unwrap();
+    assert!(
+        matches!(e, PgStoreError::SchemaOlder { found: 1, .. }),
+        "{e}"
+    );
+
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::Upgraded { from: 1 }
+    );
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::AlreadyCurrent
+    );
+    let store = PgStore::open(&url).unwrap();
+    for id in &ids {
+        assert!(store.report(id).unwrap().is_some(), "{id} survives");
+    }
+    let table = sandscope_store::RecordTable::HuntingRulesets;
+    assert_eq!(store.allocate_record_ids(table, 2).unwrap(), [1, 2]);
+    store
+        .write_records(vec![sandscope_store::RecordWrite::Put(
+            table,
+            2,
+            b"x".to_vec(),
+        )])
+        .unwrap();
+    assert_eq!(store.record(table, 2).unwrap(), Some(b"x".to_vec()));
+}
+
+#[test]
 fn connection_failures_name_postgresql_and_what_to_check() {
     let pg = TestPostgres::start();
     let bad = PgStore::open("postgres://127.0.0.1:notaport/x")

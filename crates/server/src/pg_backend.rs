@@ -2,18 +2,22 @@
 //! as the embedded store, from a database any number of servers share. It keeps no state of its
 //! own (a connection pool only), so servers behind a load balancer answer alike.
 //!
-//! Not on PostgreSQL yet: Livehunt records. Uploads are built and stored, but raise no
-//! notifications, and the hunting endpoints answer 503 saying hunting needs the embedded store.
+//! Livehunt rulesets and notifications are kept in the same database (`PgStore` implements
+//! `RecordStore`). Each server compiles the enabled rulesets it loaded; before each upload it
+//! reloads them (only changed ones are recompiled), so a ruleset created through one server
+//! hunts the uploads every server takes from then on.
 
 use crate::backend::{
     Backend, BackendError, GraphFormat, Health, IngestOutcome, Page, PageRequest, PivotGraph,
     SearchPage, SearchRequest, StoredLog, Upload,
 };
 use crate::{sample_views, upload_ingest};
+use sandscope_hunting::Livehunt;
 use sandscope_ingest::Pipeline;
 use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_pgstore::{PgStore, PgStoreError};
 use sandscope_store::Exhausted;
+use std::sync::Arc;
 
 /// A [`Backend`] over one PostgreSQL store.
 pub struct PgBackend {
@@ -22,9 +26,19 @@ pub struct PgBackend {
 }
 
 impl PgBackend {
-    /// Serve `store`, building uploads with `pipeline` (its Livehunt, if any, is not used:
-    /// PostgreSQL keeps no hunting records yet).
+    /// Serve `store`, building uploads with `pipeline`; every report stored through this
+    /// backend is hunted by the store's rulesets (loaded here unless `pipeline` has them).
     pub fn new(store: PgStore, pipeline: Pipeline) -> Self {
+        let pipeline = match pipeline.livehunt() {
+            Some(_) => pipeline,
+            None => match Livehunt::load(&store) {
+                Ok(live) => pipeline.with_livehunt(Arc::new(live)),
+                Err(e) => {
+                    eprintln!("sandscope-server: Livehunt rulesets cannot be loaded: {e}");
+                    pipeline
+                }
+            },
+        };
         Self { store, pipeline }
     }
 
@@ -172,16 +186,30 @@ impl Backend for PgBackend {
     }
 
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError> {
+        // Other servers may have changed the rulesets since this one last looked.
+        if let Some(live) = self.pipeline.livehunt() {
+            live.reload(&self.store)?;
+        }
         let prepared = upload_ingest::prepare(&self.pipeline, upload)?;
         let report_ids = self
             .store
             .put_reports(prepared.reports)
             .map_err(backend_error)?;
+        // Livehunt before the upload is acknowledged: a failure here is the server's.
+        self.pipeline
+            .notify(&self.store, prepared.livehunt, &report_ids)?;
         Ok(upload_ingest::outcome(
             report_ids,
             &prepared.warnings,
             upload,
         ))
+    }
+
+    fn hunting(&self) -> Option<sandscope_hunting::Hunting<'_>> {
+        Some(sandscope_hunting::Hunting {
+            store: &self.store,
+            live: self.pipeline.livehunt()?,
+        })
     }
 
     fn health(&self) -> Result<Health, BackendError> {

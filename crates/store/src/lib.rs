@@ -58,7 +58,8 @@
 //! page types, cursors, query translation, collectors, the redb verifier, a tantivy
 //! workaround), `phrase` and `vocabulary` (text matching), `pivot` (counts and graphs),
 //! `budget` (search work limits), `records` (opaque keyed records other crates keep here:
-//! hunting rulesets, notifications, retrohunt jobs).
+//! hunting rulesets, notifications, retrohunt jobs), `record_store` (the [`RecordStore`] seam
+//! over such records that every store implements).
 //!
 //! This crate depends on the report model and the query language, never on readers, the report
 //! builder or the server.
@@ -75,6 +76,7 @@ mod phrase;
 mod pivot;
 mod read;
 mod read_only;
+mod record_store;
 mod records;
 mod repack;
 mod search;
@@ -89,6 +91,7 @@ pub use pivot::{
     Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind, pivot_indicators,
     sample_graph,
 };
+pub use record_store::{RecordStore, RecordStoreError};
 pub use records::{RecordTable, RecordWrite};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 

@@ -154,7 +154,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
 /// Build and store `args.paths` in `store`, with progress on the terminal.
 fn run_on(args: &IngestArgs, store: &dyn ReportStore) -> Result<ExitCode> {
     let mut pipeline = pipeline(args)?;
-    // Livehunt needs a store that keeps hunting records; the PostgreSQL store does not yet.
+    // Livehunt runs on every store that keeps hunting records (the embedded and PostgreSQL).
     if let Some(records) = store.records() {
         pipeline = pipeline.with_livehunt(Arc::new(Livehunt::load(records)?));
     }

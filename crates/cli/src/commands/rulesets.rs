@@ -1,8 +1,8 @@
 //! `sandscope rulesets add|list|show|enable|disable|delete`: Livehunt rulesets in the data
-//! directory, through `sandscope-hunting` (the same code the API's
-//! `/intelligence/hunting_rulesets` runs). Every report ingested afterwards is evaluated
+//! directory or a PostgreSQL store (`--store`), through `sandscope-hunting` (the same code the
+//! API's `/intelligence/hunting_rulesets` runs). Every report ingested afterwards is evaluated
 //! against the enabled ones. The data directory must not be held by a running `serve`: use
-//! the API then.
+//! the API then (a PostgreSQL store may be changed while servers run).
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -19,6 +19,9 @@ pub struct RulesetsArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long, global = true)]
     pub data: Option<PathBuf>,
+    /// A PostgreSQL store (postgres://…) instead of the data directory.
+    #[arg(long, global = true, env = "SANDSCOPE_STORE", conflicts_with = "data")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +77,16 @@ pub enum RulesetsCommand {
 }
 
 pub fn run(args: RulesetsArgs) -> Result<ExitCode> {
+    if let Some(url) = &args.store {
+        let store = super::store_choice::open_postgres(url)?;
+        let live = Livehunt::load(&store)?;
+        let hunting = Hunting {
+            store: &store,
+            live: &live,
+        };
+        let stdout = std::io::stdout();
+        return execute(args.command, &hunting, &mut stdout.lock());
+    }
     let data = super::ingest::data_dir(args.data.clone());
     let (store, _owner) = super::control::open_store(&data, "rulesets")?;
     let live = Livehunt::load(&store)?;

@@ -94,7 +94,7 @@ fn run_on_postgres(args: ServeArgs, url: &str) -> Result<ExitCode> {
     }
     let (keys, generated) = api_keys(&args)?;
     let store = super::store_choice::open_postgres(url)?;
-    // Livehunt records are not kept on PostgreSQL yet: uploads raise no notifications.
+    // The backend loads the store's Livehunt rulesets; uploads raise their notifications.
     let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(args.ingest_limits());
     let backend: Arc<dyn Backend> = Arc::new(PgBackend::new(store, pipeline));
     let http = Http::bind(&args)?;

@@ -18,7 +18,7 @@ pub trait ReportStore {
     /// Where the store is, for messages.
     fn place(&self) -> String;
     /// Where Livehunt keeps its rulesets and notifications; `None` for a store that keeps no
-    /// hunting records yet (PostgreSQL), whose ingests raise no notifications.
+    /// hunting records, whose ingests raise no notifications.
     fn records(&self) -> Option<&dyn RecordStore>;
 }
 
@@ -66,7 +66,7 @@ impl ReportStore for PgStore {
         format!("PostgreSQL {}", self.target())
     }
     fn records(&self) -> Option<&dyn RecordStore> {
-        None
+        Some(self)
     }
 }
 

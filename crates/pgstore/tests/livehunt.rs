@@ -1,0 +1,208 @@
+//! Livehunt on a PostgreSQL store: the same rulesets over the same two seed detonations
+//! (`tests/data/seed`: a coin miner and a ransomware run) notify on exactly the samples they
+//! notify on in the embedded store, through the one ingest path (prepare, store, notify), and
+//! the records (ids, rate windows, deletes) behave alike.
+
+#[path = "../../../tests/support/postgres.rs"]
+mod postgres_server;
+
+use postgres_server::TestPostgres;
+use sandscope_hunting::{Hunting, Livehunt, NotificationFilter, RecordStore, RecordTable};
+use sandscope_ingest::{IngestOptions, Pipeline};
+use sandscope_pgstore::PgStore;
+use sandscope_store::{NewReport, Store};
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/seed");
+const SHADOW_COPIES: &str = include_str!("../../hunting/tests/rules/shadow_copies_deleted.yml");
+const SCHTASKS: &str = r#"title: Scheduled task created
+id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e02
+status: test
+logsource:
+  category: process_creation
+  product: windows
+detection:
+  selection:
+    Image|endswith: '\schtasks.exe'
+  condition: selection
+level: medium
+"#;
+const QUERIES: &str = "# XMR pool\nbehaviour_command_executions:\"pool.supportxmr.com\"\n\n# never\nbehaviour_files:\"no-such-file-anywhere.bin\"\n";
+
+fn seed(name: &str) -> PathBuf {
+    Path::new(SEED).join(name)
+}
+
+fn attributes(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap()
+}
+
+/// What a test needs of either store: the hunting records and storing reports.
+trait Reports: RecordStore {
+    fn put(&self, reports: Vec<NewReport>) -> Vec<String>;
+}
+
+impl Reports for Store {
+    fn put(&self, reports: Vec<NewReport>) -> Vec<String> {
+        self.put_reports(reports).unwrap()
+    }
+}
+
+impl Reports for PgStore {
+    fn put(&self, reports: Vec<NewReport>) -> Vec<String> {
+        self.put_reports(reports).unwrap()
+    }
+}
+
+/// (ruleset name, rule name, sha256) of each notification.
+type Notified = Vec<(String, String, String)>;
+
+/// Every notification in `hunting`, sorted.
+fn notified(hunting: &Hunting<'_>) -> Notified {
+    let page = hunting
+        .notifications(&NotificationFilter::default(), 300, None)
+        .unwrap();
+    let mut all: Vec<_> = page
+        .items
+        .into_iter()
+        .map(|n| (n.ruleset_name, n.rule_name, n.sha256))
+        .collect();
+    all.sort();
+    all
+}
+
+/// Create the rulesets, ingest both seed logs and return every notification; then delete the
+/// Sigma ruleset and return what is left.
+fn hunt(store: &dyn Reports) -> (Notified, Notified) {
+    let live = Arc::new(Livehunt::load(store).unwrap());
+    let hunting = Hunting { store, live: &live };
+    let rules = format!("{SHADOW_COPIES}---\n{SCHTASKS}");
+    let sigma = hunting
+        .create_ruleset(
+            &attributes(json!({"name": "ransom", "rules": rules})),
+            1_000,
+        )
+        .unwrap();
+    let query = hunting
+        .create_ruleset(
+            &attributes(json!({"name": "miners", "rule_language": "query", "rules": QUERIES})),
+            1_000,
+        )
+        .unwrap();
+    hunting
+        .create_ruleset(
+            &attributes(json!({"name": "off", "rules": SHADOW_COPIES, "enabled": false})),
+            1_000,
+        )
+        .unwrap();
+    assert_eq!((sigma.id, query.id), (1, 2), "ids start at 1 and increase");
+
+    let pipeline = Pipeline::new(None).with_livehunt(live.clone());
+    for log in [
+        "coinminer_sihost32_sysmon.xml",
+        "ransomware_tutanota_sysmon.xml",
+    ] {
+        let prepared = pipeline
+            .prepare(&[seed(log)], &IngestOptions::default())
+            .unwrap();
+        let ids = store.put(prepared.reports);
+        pipeline.notify(store, prepared.livehunt, &ids).unwrap();
+    }
+    let all = notified(&hunting);
+    hunting.delete_ruleset(sigma.id).unwrap();
+    assert!(hunting.ruleset(sigma.id).is_err());
+    (all, notified(&hunting))
+}
+
+#[test]
+fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Store::open(dir.path()).unwrap();
+    let pg = TestPostgres::start();
+    PgStore::init(&pg.url()).unwrap();
+    let postgres = PgStore::open(&pg.url()).unwrap();
+
+    let (on_embedded, left_embedded) = hunt(&embedded);
+    let (on_postgres, left_postgres) = hunt(&postgres);
+    assert_eq!(on_postgres, on_embedded);
+    assert_eq!(left_postgres, left_embedded);
+
+    // And what they are: each rule on the sample it describes, the disabled ruleset silent.
+    let rules: Vec<(&str, &str)> = on_postgres
+        .iter()
+        .map(|(set, rule, _)| (set.as_str(), rule.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("miners", "XMR pool"),
+            ("ransom", "Scheduled task created"),
+            ("ransom", "Shadow copies deleted with vssadmin"),
+        ]
+    );
+    let miner = &on_postgres[0].2;
+    assert_eq!(&on_postgres[1].2, miner, "the miner schedules a task");
+    assert_ne!(
+        &on_postgres[2].2, miner,
+        "the ransomware deletes shadow copies"
+    );
+    assert_eq!(
+        left_postgres,
+        on_postgres[..1],
+        "deleting a ruleset deletes its notifications"
+    );
+
+    let doc = RecordStore::sample_doc(&postgres, miner).unwrap().unwrap();
+    assert_eq!(
+        Some(doc),
+        RecordStore::sample_doc(&embedded, miner).unwrap()
+    );
+    assert!(
+        RecordStore::sample_doc(&postgres, &"0".repeat(64))
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn record_ids_are_shared_by_every_process_and_ranges_read_both_ways() {
+    let pg = TestPostgres::start();
+    PgStore::init(&pg.url()).unwrap();
+    // Two stores on one database stand for two processes: ids never collide.
+    let a = PgStore::open(&pg.url()).unwrap();
+    let b = PgStore::open(&pg.url()).unwrap();
+    let table = RecordTable::HuntingNotifications;
+    assert_eq!(a.allocate_ids(table, 3).unwrap(), [1, 2, 3]);
+    assert_eq!(b.allocate_ids(table, 2).unwrap(), [4, 5]);
+    assert_eq!(
+        a.allocate_ids(RecordTable::HuntingRulesets, 1).unwrap(),
+        [1]
+    );
+
+    let writes = (1..=5)
+        .map(|id| sandscope_hunting::RecordWrite::Put(table, id, vec![id as u8]))
+        .collect();
+    RecordStore::write_records(&a, writes).unwrap();
+    let ids = |rows: Vec<(u64, Vec<u8>)>| rows.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(RecordStore::records(&b, table, 2..=u64::MAX, 2, false).unwrap()),
+        [2, 3]
+    );
+    assert_eq!(
+        ids(RecordStore::records(&b, table, 0..=4, 10, true).unwrap()),
+        [4, 3, 2, 1]
+    );
+    assert_eq!(RecordStore::record(&b, table, 5).unwrap(), Some(vec![5]));
+    assert_eq!(RecordStore::record(&b, table, u64::MAX).unwrap(), None);
+
+    // A batch with a write PostgreSQL refuses lands not at all.
+    let batch = vec![
+        sandscope_hunting::RecordWrite::Delete(table, 1),
+        sandscope_hunting::RecordWrite::Put(table, u64::MAX, vec![0]),
+    ];
+    let e = RecordStore::write_records(&a, batch).unwrap_err();
+    assert!(e.to_string().contains("2^63"), "{e}");
+    assert_eq!(RecordStore::record(&b, table, 1).unwrap(), Some(vec![1]));
+}
