@@ -67,6 +67,9 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Create (`db init`) or upgrade (`db upgrade`) the schema of a PostgreSQL store.
     Db(commands::db::DbArgs),
+    /// Copy every report, raw log and hunting record between a data directory and a
+    /// PostgreSQL store (either way); resumable: run it again after an interruption.
+    Copy(commands::copy::CopyArgs),
     /// Benchmarks that print the speed figures the issues ask for (`bench read`, `bench sigma`,
     /// `bench store`).
     Bench(commands::bench::BenchArgs),
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Timeline(args) => commands::timeline::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Db(args) => commands::db::run(args),
+        Command::Copy(args) => commands::copy::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -33,6 +33,38 @@ impl PgStore {
         Ok(decode_rows(row.as_slice())?.pop())
     }
 
+    /// Whether report `id` is stored.
+    pub fn has_report(&self, id: &str) -> Result<bool> {
+        let Some((sha, _)) = split_behaviour_id(id) else {
+            return Ok(false);
+        };
+        let row = self.client()?.query_opt(
+            "SELECT 1 FROM reports WHERE sha256 = $1 AND report_id = $2",
+            &[&sha, &id],
+        )?;
+        Ok(row.is_some())
+    }
+
+    /// Every report id, in order, a page at a time (`cursor` = the previous page's last id),
+    /// as the embedded store's `list_report_ids` pages them.
+    pub fn list_report_ids(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let limit = limit.clamp(1, 10_000);
+        // One row more than asked says whether another page follows.
+        let rows = self.client()?.query(
+            "SELECT report_id FROM reports WHERE report_id > $1 ORDER BY report_id LIMIT $2",
+            &[&cursor.unwrap_or(""), &(limit as i64 + 1)],
+        )?;
+        let mut ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let next = more.then(|| ids.last().cloned()).flatten();
+        Ok((ids, next))
+    }
+
     /// Every report of a sample (all sandboxes), in id order.
     pub fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>> {
         sample_reports_in(&mut self.client()?.client, sha256)

@@ -215,7 +215,7 @@ pub fn open_store_for_reading(dir: &Path) -> Result<Store> {
     Ok(store)
 }
 
-fn refused(data: &Path, err: StoreError) -> anyhow::Error {
+pub(crate) fn refused(data: &Path, err: StoreError) -> anyhow::Error {
     if err.is_locked() {
         return match owner(data) {
             Some(owner) => anyhow::anyhow!(owner.explain(data)),

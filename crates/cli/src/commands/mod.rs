@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cape;
 pub mod control;
+pub mod copy;
 pub mod db;
 pub mod diff;
 pub mod events;
