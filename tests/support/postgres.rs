@@ -89,28 +89,8 @@ impl TestPostgres {
         let mut last = String::new();
         for _ in 0..5 {
             pg.port = free_port()?;
-            let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
-                 -c max_connections=60 -c shared_buffers=32MB",
-                pg.port,
-                path_str(pg.dir.path())?
-            );
             let log = pg.dir.path().join("server.log");
-            match pg.run_tool(
-                "pg_ctl",
-                &[
-                    "-D",
-                    path_str(&data)?,
-                    "-l",
-                    path_str(&log)?,
-                    "-o",
-                    &options,
-                    "-w",
-                    "-t",
-                    "30",
-                    "start",
-                ],
-            ) {
+            match pg.pg_ctl_start() {
                 Ok(()) => {
                     pg.psql("CREATE DATABASE sandscope")?;
                     pg.psql(&format!(
@@ -125,6 +105,49 @@ impl TestPostgres {
             }
         }
         Err(last)
+    }
+
+    /// Start the server on the cluster's data directory and port.
+    fn pg_ctl_start(&self) -> Result<(), String> {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
+             -c max_connections=60 -c shared_buffers=32MB",
+            self.port,
+            path_str(self.dir.path())?
+        );
+        let data = self.data_dir();
+        let log = self.dir.path().join("server.log");
+        self.run_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-l",
+                path_str(&log)?,
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        )
+    }
+
+    /// Stop the server (fast shutdown: open sessions are ended), keeping its data.
+    pub fn stop(&self) {
+        let data = self.data_dir();
+        let data = path_str(&data).unwrap();
+        if let Err(e) = self.run_tool("pg_ctl", &["-D", data, "-m", "fast", "-w", "stop"]) {
+            panic!("cannot stop the test PostgreSQL: {e}");
+        }
+    }
+
+    /// Start a stopped server again, on the same port and data.
+    pub fn start_again(&self) {
+        if let Err(e) = self.pg_ctl_start() {
+            panic!("cannot restart the test PostgreSQL: {e}");
+        }
     }
 
     pub fn port(&self) -> u16 {

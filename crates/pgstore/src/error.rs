@@ -42,8 +42,16 @@ pub enum PgStoreError {
         expected: i32,
     },
     #[error("PostgreSQL: {0}")]
-    Sql(#[from] postgres::Error),
-    #[error("PostgreSQL connection pool: {0}")]
+    Sql(postgres::Error),
+    /// The server went away mid-operation (restarted, stopped, network cut): the transaction
+    /// did not commit, so nothing of it was stored.
+    #[error(
+        "the connection to PostgreSQL was lost ({0}); what was being written was not stored — check that the server runs and retry"
+    )]
+    ConnectionLost(String),
+    #[error(
+        "no connection to PostgreSQL could be made ({0}); check that the server runs and is reachable, then retry"
+    )]
     Pool(#[from] r2d2::Error),
     #[error("query: {0}")]
     Query(#[from] sandscope_query::ParseError),
@@ -67,6 +75,31 @@ pub enum PgStoreError {
     /// A search stopped before its end (work budget, deadline, cancellation); no partial page.
     #[error("{0}")]
     Exhausted(#[from] Exhausted),
+}
+
+/// Lost connections are told apart from what PostgreSQL answered: only they call for a retry.
+impl From<postgres::Error> for PgStoreError {
+    fn from(error: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        let shutdown = error.code().is_some_and(|c| {
+            *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        });
+        let io = error.as_db_error().is_none()
+            && std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
+        if shutdown || io || error.is_closed() {
+            // postgres::Error shows only "db error"; the server's own words are its cause.
+            let detail = match (error.as_db_error(), std::error::Error::source(&error)) {
+                (Some(db), _) => db.message().to_string(),
+                (None, Some(cause)) => format!("{error}: {cause}"),
+                (None, None) => error.to_string(),
+            };
+            PgStoreError::ConnectionLost(detail)
+        } else {
+            PgStoreError::Sql(error)
+        }
+    }
 }
 
 pub type Result<T, E = PgStoreError> = std::result::Result<T, E>;

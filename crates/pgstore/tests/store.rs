@@ -287,3 +287,59 @@ fn search_limits_bad_cursors_and_the_flagged_lower_bound() {
     );
     client.batch_execute("ROLLBACK").unwrap();
 }
+
+#[test]
+fn postgresql_restarted_mid_ingest_is_a_clear_error_and_loses_nothing_acknowledged() {
+    let pg = TestPostgres::start();
+    PgStore::init(&pg.url()).unwrap();
+    let store = PgStore::open(&pg.url()).unwrap();
+    let batch = reports();
+    let acknowledged = store.put_reports(batch[..1].to_vec()).unwrap();
+
+    // Stopped while a large batch is being written: it either committed before the stop
+    // (then it is kept) or fails naming PostgreSQL (then nothing of it is stored).
+    let mut big = batch[1].clone();
+    big.raw_log = Some(RawLog {
+        file_name: "big.evtx".into(),
+        data: RawData::Bytes(vec![7; 48 << 20]),
+    });
+    let big_id = big.behaviour.id.clone();
+    let during = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| store.put_reports(vec![big]));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        pg.stop();
+        writer.join().unwrap()
+    });
+    // Stopped between batches: the next batch is refused, saying what to do.
+    let e = store.put_reports(batch[2..3].to_vec()).unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.contains("PostgreSQL") && m.contains("check that the server runs"),
+        "{m}"
+    );
+
+    pg.start_again();
+    let after = store.put_reports(batch[3..].to_vec()).unwrap();
+    for id in acknowledged.iter().chain(&after) {
+        assert!(store.report(id).unwrap().is_some(), "{id} was acknowledged");
+        assert!(store.raw_log(id).unwrap().is_some(), "{id}'s log");
+    }
+    assert!(store.report(&batch[2].behaviour.id).unwrap().is_none());
+    match during {
+        Ok(ids) => {
+            assert_eq!(ids, std::slice::from_ref(&big_id));
+            let log = store.raw_log(&big_id).unwrap().unwrap();
+            assert_eq!(log.bytes.len(), 48 << 20, "acknowledged whole");
+        }
+        Err(e) => {
+            let m = e.to_string();
+            assert!(m.contains("PostgreSQL") && m.contains("retry"), "{m}");
+            assert!(
+                store.report(&big_id).unwrap().is_none(),
+                "nothing half-written"
+            );
+        }
+    }
+    let expected = 1 + after.len() + usize::from(store.report(&big_id).unwrap().is_some());
+    assert_eq!(store.stats().unwrap().reports as usize, expected);
+}

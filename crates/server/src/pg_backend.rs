@@ -89,7 +89,9 @@ fn backend_error(error: PgStoreError) -> BackendError {
             BackendError::BudgetExceeded(why.to_string())
         }
         PgStoreError::Exhausted(why) => BackendError::DeadlineExceeded(why.to_string()),
-        e @ (PgStoreError::Pool(_) | PgStoreError::Unreachable { .. }) => {
+        e @ (PgStoreError::Pool(_)
+        | PgStoreError::Unreachable { .. }
+        | PgStoreError::ConnectionLost(_)) => {
             eprintln!("sandscope-server: {e}");
             BackendError::Unavailable(
                 "the PostgreSQL store cannot be reached; retry shortly".into(),
