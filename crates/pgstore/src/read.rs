@@ -33,6 +33,16 @@ impl PgStore {
         Ok(decode_rows(row.as_slice())?.pop())
     }
 
+    /// Bytes the store's tables and their indexes (and TOAST) take in the database.
+    pub fn size_bytes(&self) -> Result<u64> {
+        let row = self.client()?.query_one(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+             WHERE c.relkind IN ('r', 'p') AND c.relname = ANY($1)",
+            &[&crate::schema::TABLES.as_slice()],
+        )?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
     /// Whether report `id` is stored.
     pub fn has_report(&self, id: &str) -> Result<bool> {
         let Some((sha, _)) = split_behaviour_id(id) else {

@@ -101,6 +101,19 @@ const DISTRIBUTED: [&str; 6] = [
     "sample_tokens",
 ];
 
+/// Every table of the current schema (for sizes).
+pub(crate) const TABLES: [&str; 9] = [
+    "samples",
+    "reports",
+    "raw_logs",
+    "raw_log_chunks",
+    "sample_values",
+    "sample_tokens",
+    "sandscope_schema",
+    "records",
+    "record_counters",
+];
+
 /// What `db init` or `db upgrade` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaChange {

@@ -6,11 +6,14 @@
 //! the seed's `@tutanota.com` and `…\Microsoft\Telemetry\sihost32.exe` needles). The bench
 //! ingests them, compacts the report database, then prints ingest rate, sizes (index, database,
 //! gzip'd JSON lines, and what each redb table costs) and the latency of 20 fixed queries, next
-//! to `grep -F` over the same reports as JSON lines.
+//! to `grep -F` over the same reports as JSON lines. With `--store postgres://…` the same
+//! reports also go to a PostgreSQL store (timed apart) and the same queries are timed on it,
+//! so the two stores are compared in one run.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sandscope_model::{DnsLookup, FileBehaviour, IpTraffic};
+use sandscope_pgstore::PgStore;
 use sandscope_report::{ReportOptions, build_report};
 use sandscope_store::{NewReport, SearchRequest, Store, StoreOptions};
 use sha2::{Digest, Sha256};
@@ -47,6 +50,10 @@ pub struct StoreBenchArgs {
     /// after the first `:`, unquoted.
     #[arg(long = "query")]
     pub queries: Vec<String>,
+    /// Also a PostgreSQL store (postgres://…, made with `db init`; emptied of reports only by
+    /// you): the same reports are written to it and the same queries timed on it, side by side.
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 /// What `grep -F` looks for to answer `query`: the longest `*`-free part of its value, without
@@ -304,8 +311,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
+    let postgres = match &args.store {
+        Some(url) => Some(super::super::store_choice::open_postgres(url)?),
+        None => None,
+    };
     if args.reuse {
-        return time_queries(&args);
+        return time_queries(&args, postgres.as_ref());
     }
     let bases = base_reports(&args.logs)?;
     if args.dir.exists() {
@@ -332,6 +343,7 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
         args.reports
     );
     let mut ingest_secs = 0.0;
+    let mut pg_secs = 0.0;
     let mut batch = Vec::with_capacity(args.batch);
     let started = Instant::now();
     for i in 0..args.reports {
@@ -344,8 +356,14 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
             raw_log: None,
         });
         if batch.len() >= args.batch || i + 1 == args.reports {
+            let reports = std::mem::take(&mut batch);
+            if let Some(pg) = &postgres {
+                let t = Instant::now();
+                pg.put_reports(reports.clone())?;
+                pg_secs += t.elapsed().as_secs_f64();
+            }
             let t = Instant::now();
-            store.put_reports(std::mem::take(&mut batch))?;
+            store.put_reports(reports)?;
             ingest_secs += t.elapsed().as_secs_f64();
             eprint!("\r{} / {} reports", i + 1, args.reports);
         }
@@ -387,8 +405,24 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
         (index_bytes + db_bytes) as f64 / gz_bytes as f64
     );
     print_database_sizes(&store, db_bytes)?;
+    if let Some(pg) = &postgres {
+        print_postgres(pg, args.reports, pg_secs, gz_bytes)?;
+    }
     drop(store);
-    time_queries(&args)
+    time_queries(&args, postgres.as_ref())
+}
+
+/// The PostgreSQL store's ingest rate (one process, one connection) and size.
+fn print_postgres(pg: &PgStore, reports: u64, secs: f64, gz_bytes: u64) -> Result<()> {
+    let bytes = pg.size_bytes()?;
+    println!(
+        "postgresql {}: {reports} reports in {secs:.1} s ({:.0} reports/s, one process); tables + indexes {:.1} MiB (/ gzip = {:.2})",
+        pg.target(),
+        reports as f64 / secs,
+        bytes as f64 / 1_048_576.0,
+        bytes as f64 / gz_bytes as f64
+    );
+    Ok(())
 }
 
 /// What each table of the report database costs: its keys and values, its B-tree bookkeeping
@@ -420,7 +454,7 @@ fn print_database_sizes(store: &Store, db_bytes: u64) -> Result<()> {
 }
 
 /// Sizes, then the latency of the fixed queries against `grep -F` over the JSON lines.
-fn time_queries(args: &StoreBenchArgs) -> Result<ExitCode> {
+fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<ExitCode> {
     let jsonl_path = args.dir.join("reports.jsonl");
     if !jsonl_path.exists() || !args.dir.join("store").exists() {
         bail!(
@@ -445,6 +479,7 @@ fn time_queries(args: &StoreBenchArgs) -> Result<ExitCode> {
         print_database_sizes(&store, db_bytes)?;
     }
     let mut all = Vec::new();
+    let mut pg_all = Vec::new();
     let mut total_search = 0.0;
     let mut total_grep = 0.0;
     println!(
@@ -479,6 +514,15 @@ fn time_queries(args: &StoreBenchArgs) -> Result<ExitCode> {
         times.sort_by(|a, b| a.total_cmp(b));
         let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
         all.extend(times.iter().copied());
+        if let Some(pg) = postgres {
+            let (pg_hits, pg_times) = time_postgres(pg, &request, args.runs)?;
+            println!(
+                "  postgresql: {pg_hits} hits, p50 {:.2} ms, p99 {:.2} ms",
+                percentile(&pg_times, 0.5),
+                percentile(&pg_times, 0.99)
+            );
+            pg_all.extend(pg_times);
+        }
         let t = Instant::now();
         let grep = std::process::Command::new("grep")
             .args(["-F", "-i", "-c", "--", literal])
@@ -514,5 +558,32 @@ fn time_queries(args: &StoreBenchArgs) -> Result<ExitCode> {
         total_grep / queries.len() as f64,
         total_grep / total_search
     );
+    if postgres.is_some() {
+        pg_all.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "postgresql, all {} queries: p50 {:.2} ms, p99 {:.2} ms",
+            queries.len(),
+            percentile(&pg_all, 0.5),
+            percentile(&pg_all, 0.99)
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Hits (`+`: a lower bound) and sorted latencies of `request` on PostgreSQL, after warm-up.
+fn time_postgres(pg: &PgStore, request: &SearchRequest, runs: usize) -> Result<(String, Vec<f64>)> {
+    let mut hits = String::new();
+    for _ in 0..3 {
+        let page = pg.search(request)?;
+        let bound = if page.total_hits_exact { "" } else { "+" };
+        hits = format!("{}{bound}", page.total_hits);
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        pg.search(request)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok((hits, times))
 }
