@@ -201,6 +201,20 @@ impl Queue {
             .map_err(|e| QueueError::Bad(format!("{id}: unreadable status: {e}")))
     }
 
+    /// Every job id the status bucket holds.
+    pub async fn job_ids(&self) -> Result<Vec<String>, QueueError> {
+        let mut keys = self
+            .status
+            .keys()
+            .await
+            .map_err(nats(&self.url, "listing jobs"))?;
+        let mut ids = Vec::new();
+        while let Some(key) = keys.next().await {
+            ids.push(key.map_err(nats(&self.url, "listing jobs"))?);
+        }
+        Ok(ids)
+    }
+
     pub async fn set_status(&self, status: &JobStatus) -> Result<(), QueueError> {
         let mut status = status.clone();
         status.updated = now();

@@ -9,6 +9,7 @@ use crate::backend::{
     Backend, BackendError, GraphFormat, Health, IngestOutcome, Page, PageRequest, PivotGraph,
     SearchPage, SearchRequest, StoredLog, Upload,
 };
+use crate::job_queue::JobQueue;
 use crate::{sample_views, upload_ingest};
 use sandscope_ingest::Pipeline;
 use sandscope_model::{FileBehaviour, is_sha256};
@@ -19,13 +20,25 @@ use sandscope_store::Exhausted;
 pub struct PgBackend {
     store: PgStore,
     pipeline: Pipeline,
+    /// With a work queue, uploads are published as jobs for `sandscope worker`s.
+    queue: Option<JobQueue>,
 }
 
 impl PgBackend {
     /// Serve `store`, building uploads with `pipeline` (its Livehunt, if any, is not used:
     /// PostgreSQL keeps no hunting records yet).
     pub fn new(store: PgStore, pipeline: Pipeline) -> Self {
-        Self { store, pipeline }
+        Self {
+            store,
+            pipeline,
+            queue: None,
+        }
+    }
+
+    /// Publish uploads to `queue` instead of building them here (`serve --nats`).
+    pub fn with_queue(mut self, queue: JobQueue) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// The reports of a stored sample, `None` when it has none.
@@ -172,6 +185,12 @@ impl Backend for PgBackend {
     }
 
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError> {
+        if let Some(queue) = &self.queue {
+            return Ok(IngestOutcome {
+                job_id: Some(queue.publish(upload)?),
+                ..IngestOutcome::default()
+            });
+        }
         let prepared = upload_ingest::prepare(&self.pipeline, upload)?;
         let report_ids = self
             .store
@@ -182,6 +201,15 @@ impl Backend for PgBackend {
             &prepared.warnings,
             upload,
         ))
+    }
+
+    fn job(&self, job_id: &str) -> Result<Option<serde_json::Value>, BackendError> {
+        match &self.queue {
+            Some(queue) => queue.status(job_id),
+            None => Err(BackendError::NotFound(
+                "this server has no work queue (start it with --nats URL)".to_string(),
+            )),
+        }
     }
 
     fn health(&self) -> Result<Health, BackendError> {
