@@ -68,40 +68,47 @@ impl Queue {
         })
         .await
         .map_err(nats(url, "opening the jobs stream"))?;
-        let status = match js.get_key_value(STATUS_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => match js
-                .create_key_value(kv::Config {
-                    bucket: STATUS_BUCKET.to_owned(),
-                    history: 1,
-                    ..Default::default()
-                })
-                .await
-            {
-                Ok(store) => store,
-                // Another process created it meanwhile.
-                Err(_) => js
-                    .get_key_value(STATUS_BUCKET)
-                    .await
-                    .map_err(nats(url, "opening the job status bucket"))?,
-            },
+        // The buckets' streams are created as plain streams, laid out as the key-value and
+        // object store conventions say: the client's own bucket creation first asks for the
+        // account's limits in a shape older servers (Debian's 2.9) do not answer in.
+        let stream = |name: String, subjects: Vec<String>, per_subject: i64| {
+            js.get_or_create_stream(jetstream::stream::Config {
+                name,
+                subjects,
+                max_messages_per_subject: per_subject,
+                discard: jetstream::stream::DiscardPolicy::New,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
         };
-        let files = match js.get_object_store(FILES_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => match js
-                .create_object_store(object_store::Config {
-                    bucket: FILES_BUCKET.to_owned(),
-                    ..Default::default()
-                })
-                .await
-            {
-                Ok(store) => store,
-                Err(_) => js
-                    .get_object_store(FILES_BUCKET)
-                    .await
-                    .map_err(nats(url, "opening the job files bucket"))?,
-            },
-        };
+        stream(
+            format!("KV_{STATUS_BUCKET}"),
+            vec![format!("$KV.{STATUS_BUCKET}.>")],
+            1,
+        )
+        .await
+        .map_err(nats(url, "creating the job status bucket"))?;
+        stream(
+            format!("OBJ_{FILES_BUCKET}"),
+            vec![
+                format!("$O.{FILES_BUCKET}.C.>"),
+                format!("$O.{FILES_BUCKET}.M.>"),
+            ],
+            0,
+        )
+        .await
+        .map_err(nats(url, "creating the job files bucket"))?;
+        let status = js
+            .get_key_value(STATUS_BUCKET)
+            .await
+            .map_err(nats(url, "opening the job status bucket"))?;
+        let files = js
+            .get_object_store(FILES_BUCKET)
+            .await
+            .map_err(nats(url, "opening the job files bucket"))?;
         Ok(Queue {
             url: url.to_owned(),
             js,
