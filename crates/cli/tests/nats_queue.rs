@@ -415,6 +415,9 @@ fn a_server_with_nats_answers_uploads_with_a_job_and_the_job_with_its_reports() 
         .map(|l| l.split('\t').next().unwrap().to_owned())
         .collect();
     assert_eq!(done["reports"], serde_json::json!(stored));
-    let (status, body) = curl(&[&format!("{server}/api/v3/file_behaviours/{}", stored[0])]);
+    let (status, body) = curl(&[&format!(
+        "{server}/api/v3/file_behaviours/{}",
+        stored[0].replace(' ', "%20")
+    )]);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }

@@ -64,6 +64,8 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
     }
     let timeout = Duration::from_secs_f64(args.job_timeout);
     let stop = super::watch::stop_on_signals()?;
+    let (runtime, queue) = super::jobs::connect(&args.nats)?;
+    let consumer = runtime.block_on(queue.consumer())?;
     let store = Arc::new(super::store_choice::open_postgres(&args.store)?);
     let limits = IngestLimits {
         memory_budget: args.max_memory_mib.saturating_mul(1024 * 1024),
@@ -71,8 +73,6 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
     };
     // The worker's one resident Sigma engine, shared by every job.
     let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(limits);
-    let (runtime, queue) = super::jobs::connect(&args.nats)?;
-    let consumer = runtime.block_on(queue.consumer())?;
     let name = args
         .name
         .clone()
