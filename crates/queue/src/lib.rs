@@ -23,7 +23,7 @@ mod queue;
 
 pub use error::QueueError;
 pub use job::{Job, JobFile, JobInput, JobState, JobStatus};
-pub use queue::{Delivery, Queue, ToSubmit, is_job_id};
+pub use queue::{Delivery, LocalInput, Queue, ToSubmit, is_job_id};
 
 use std::time::Duration;
 

@@ -24,8 +24,17 @@ pub struct ToSubmit {
     pub sha256: Option<String>,
     pub sample: Option<String>,
     pub sandbox: Option<String>,
-    /// (input name, is a folder, its files as (path under the folder, file on disk))
-    pub inputs: Vec<(String, bool, Vec<(String, PathBuf)>)>,
+    pub inputs: Vec<LocalInput>,
+}
+
+/// One input to publish: a file, or a folder with its files.
+#[derive(Debug, Clone)]
+pub struct LocalInput {
+    /// The file's or folder's own name, as the worker will lay it out.
+    pub name: String,
+    pub is_dir: bool,
+    /// (path under the folder, `/`-separated, empty for a file; the file on this machine)
+    pub files: Vec<(String, PathBuf)>,
 }
 
 /// A job handed to this worker, to acknowledge once its reports are stored.
@@ -125,7 +134,7 @@ impl Queue {
     /// JetStream has acknowledged the job.
     pub async fn submit(&self, job: ToSubmit) -> Result<String, QueueError> {
         let id = new_job_id();
-        let count: usize = job.inputs.iter().map(|i| i.2.len()).sum();
+        let count: usize = job.inputs.iter().map(|i| i.files.len()).sum();
         if count > MAX_JOB_FILES {
             return Err(QueueError::Bad(format!(
                 "of {count} files: at most {MAX_JOB_FILES} per job"
@@ -134,7 +143,12 @@ impl Queue {
         let mut inputs = Vec::with_capacity(job.inputs.len());
         let mut total = 0u64;
         let mut n = 0usize;
-        for (name, is_dir, files) in job.inputs {
+        for LocalInput {
+            name,
+            is_dir,
+            files,
+        } in job.inputs
+        {
             let mut sent = Vec::with_capacity(files.len());
             for (path, disk) in files {
                 let shown = disk.display().to_string();

@@ -3,7 +3,7 @@
 //! answers the job's status from the queue's status bucket, so any server answers for any job.
 
 use crate::backend::{BackendError, Upload};
-use sandscope_queue::{Queue, QueueError, ToSubmit};
+use sandscope_queue::{LocalInput, Queue, QueueError, ToSubmit};
 use std::path::Path;
 
 /// The queue and the runtime its client runs on. The `Backend` seam is synchronous and runs on
@@ -38,7 +38,11 @@ impl JobQueue {
                 .into_iter()
                 .filter_map(|f| Some((relative(&upload.path, &f)?, f)))
                 .collect();
-            ("upload".to_owned(), true, files)
+            LocalInput {
+                name: "upload".to_owned(),
+                is_dir: true,
+                files,
+            }
         } else {
             let name = Path::new(&upload.original_name)
                 .file_name()
@@ -46,7 +50,11 @@ impl JobQueue {
                 .filter(|n| !n.is_empty() && *n != "..")
                 .unwrap_or("upload")
                 .to_owned();
-            (name, false, vec![(String::new(), upload.path.clone())])
+            LocalInput {
+                name,
+                is_dir: false,
+                files: vec![(String::new(), upload.path.clone())],
+            }
         };
         let job = ToSubmit {
             sha256: upload.sha256.clone(),

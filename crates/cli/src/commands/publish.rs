@@ -5,9 +5,9 @@ use super::ingest::IngestArgs;
 use anyhow::{Context, Result, bail};
 use sandscope_ingest::Detonation;
 use sandscope_model::is_sha256;
-use sandscope_queue::ToSubmit;
+use sandscope_queue::{LocalInput, ToSubmit};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(args: &IngestArgs, nats: &str) -> Result<ExitCode> {
@@ -69,7 +69,7 @@ fn jobs_of(args: &IngestArgs) -> Result<Vec<(ToSubmit, String)>> {
 }
 
 /// A detonation's inputs: its run folder, or its files one by one.
-fn inputs_of(detonation: &Detonation) -> Result<Vec<(String, bool, Vec<(String, PathBuf)>)>> {
+fn inputs_of(detonation: &Detonation) -> Result<Vec<LocalInput>> {
     match detonation.run_folders.as_slice() {
         [folder] => {
             let files = detonation
@@ -77,17 +77,25 @@ fn inputs_of(detonation: &Detonation) -> Result<Vec<(String, bool, Vec<(String, 
                 .iter()
                 .map(|f| Ok((relative(folder, f)?, f.clone())))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(vec![(name_of(folder)?, true, files)])
+            Ok(vec![LocalInput {
+                name: name_of(folder)?,
+                is_dir: true,
+                files,
+            }])
         }
         _ => detonation.files.iter().map(|f| input_of(f)).collect(),
     }
 }
 
 /// One path as a job input: a file, or a folder with every file under it.
-fn input_of(path: &Path) -> Result<(String, bool, Vec<(String, PathBuf)>)> {
+fn input_of(path: &Path) -> Result<LocalInput> {
     let name = name_of(path)?;
     if !path.is_dir() {
-        return Ok((name, false, vec![(String::new(), path.to_path_buf())]));
+        return Ok(LocalInput {
+            name,
+            is_dir: false,
+            files: vec![(String::new(), path.to_path_buf())],
+        });
     }
     let walked =
         sandscope_read::walk(path).with_context(|| format!("reading {}", path.display()))?;
@@ -95,7 +103,11 @@ fn input_of(path: &Path) -> Result<(String, bool, Vec<(String, PathBuf)>)> {
         .into_iter()
         .map(|f| Ok((relative(path, &f)?, f)))
         .collect::<Result<Vec<_>>>()?;
-    Ok((name, true, files))
+    Ok(LocalInput {
+        name,
+        is_dir: true,
+        files,
+    })
 }
 
 fn name_of(path: &Path) -> Result<String> {
