@@ -65,6 +65,10 @@ enum Command {
     Timeline(commands::timeline::TimelineArgs),
     /// Ingest logs (optional), then serve the VirusTotal-compatible API and the web UI.
     Serve(commands::serve::ServeArgs),
+    /// Pull detonation jobs from NATS, build their reports and write them to the store.
+    Worker(commands::worker::WorkerArgs),
+    /// Where jobs published with `--nats` are: queued, running, done, failed or parked.
+    Jobs(commands::jobs::JobsArgs),
     /// Create (`db init`) or upgrade (`db upgrade`) the schema of a PostgreSQL store.
     Db(commands::db::DbArgs),
     /// Copy every report, raw log and hunting record between a data directory and a
@@ -94,6 +98,8 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Timeline(args) => commands::timeline::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Worker(args) => commands::worker::run(args),
+        Command::Jobs(args) => commands::jobs::run(args),
         Command::Db(args) => commands::db::run(args),
         Command::Copy(args) => commands::copy::run(args),
         Command::Bench(args) => commands::bench::run(args),

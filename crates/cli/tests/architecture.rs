@@ -9,7 +9,12 @@ use std::process::Command;
 
 /// The layers as ARCHITECTURE.md's "Code map" lists them, lowest first.
 const LAYERS: &[&[&str]] = &[
-    &["sandscope-event", "sandscope-model", "sandscope-normalise"],
+    &[
+        "sandscope-event",
+        "sandscope-model",
+        "sandscope-normalise",
+        "sandscope-queue",
+    ],
     &[
         "sandscope-read",
         "sandscope-query",

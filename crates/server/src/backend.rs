@@ -96,6 +96,15 @@ pub trait Backend: Send + Sync + 'static {
     /// `sandscope serve --ingest`; it may take minutes, and the server limits how many run at once.
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError>;
 
+    /// The status of a job published by [`Backend::ingest`] to a work queue, as JSON; `Ok(None)`
+    /// for an unknown job. A backend without a queue answers [`BackendError::NotFound`].
+    fn job(&self, job_id: &str) -> Result<Option<serde_json::Value>, BackendError> {
+        let _ = job_id;
+        Err(BackendError::NotFound(
+            "this server has no work queue (start it with --store URL --nats URL)".to_string(),
+        ))
+    }
+
     /// Liveness and size, for the unauthenticated health check. An `Err` answers 503; a
     /// [`Health::degraded`] reason answers 200 with `status: "degraded"` (reads still work).
     fn health(&self) -> Result<Health, BackendError>;
@@ -199,6 +208,9 @@ pub struct IngestOutcome {
     pub report_ids: Vec<String>,
     /// Damage skipped and decisions taken (which sample was chosen…), for the uploader.
     pub warnings: Vec<String>,
+    /// The job a server with a work queue published the upload as, instead of building it
+    /// (`report_ids` is then empty: the job's status names them once a worker stored them).
+    pub job_id: Option<String>,
 }
 
 /// The health check's answer.

@@ -29,6 +29,7 @@ pub mod auth;
 pub mod backend;
 pub mod error;
 pub mod html_report;
+pub mod job_queue;
 pub mod load;
 pub mod pg_backend;
 pub mod store_backend;
@@ -51,6 +52,7 @@ pub use backend::{
     PivotGraph, SearchHit, SearchLimits, SearchPage, SearchRequest, StoredLog, Upload,
 };
 pub use error::ApiError;
+pub use job_queue::JobQueue;
 pub use pg_backend::PgBackend;
 pub use store_backend::StoreBackend;
 pub use tls::{TlsError, load_tls, serve_tls};

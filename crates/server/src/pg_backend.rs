@@ -11,6 +11,7 @@ use crate::backend::{
     Backend, BackendError, GraphFormat, Health, IngestOutcome, Page, PageRequest, PivotGraph,
     SearchPage, SearchRequest, StoredLog, Upload,
 };
+use crate::job_queue::JobQueue;
 use crate::{sample_views, upload_ingest};
 use sandscope_hunting::Livehunt;
 use sandscope_ingest::Pipeline;
@@ -23,6 +24,8 @@ use std::sync::Arc;
 pub struct PgBackend {
     store: PgStore,
     pipeline: Pipeline,
+    /// With a work queue, uploads are published as jobs for `sandscope worker`s.
+    queue: Option<JobQueue>,
 }
 
 impl PgBackend {
@@ -39,7 +42,17 @@ impl PgBackend {
                 }
             },
         };
-        Self { store, pipeline }
+        Self {
+            store,
+            pipeline,
+            queue: None,
+        }
+    }
+
+    /// Publish uploads to `queue` instead of building them here (`serve --nats`).
+    pub fn with_queue(mut self, queue: JobQueue) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// The reports of a stored sample, `None` when it has none.
@@ -188,6 +201,12 @@ impl Backend for PgBackend {
     }
 
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError> {
+        if let Some(queue) = &self.queue {
+            return Ok(IngestOutcome {
+                job_id: Some(queue.publish(upload)?),
+                ..IngestOutcome::default()
+            });
+        }
         // Other servers may have changed the rulesets since this one last looked.
         if let Some(live) = self.pipeline.livehunt() {
             live.reload(&self.store)?;
@@ -212,6 +231,15 @@ impl Backend for PgBackend {
             store: &self.store,
             live: self.pipeline.livehunt()?,
         })
+    }
+
+    fn job(&self, job_id: &str) -> Result<Option<serde_json::Value>, BackendError> {
+        match &self.queue {
+            Some(queue) => queue.status(job_id),
+            None => Err(BackendError::NotFound(
+                "this server has no work queue (start it with --nats URL)".to_string(),
+            )),
+        }
     }
 
     fn health(&self) -> Result<Health, BackendError> {

@@ -50,6 +50,7 @@ pub(crate) fn outcome(
             .iter()
             .map(|w| as_uploaded(&w.to_string(), upload))
             .collect(),
+        job_id: None,
     }
 }
 

@@ -39,6 +39,10 @@ pub struct IngestArgs {
     /// A PostgreSQL store (postgres://…) instead of the data directory.
     #[arg(long, env = "SANDSCOPE_STORE", conflicts_with = "data")]
     pub store: Option<String>,
+    /// Publish the detonations as jobs on this NATS server (nats://HOST:PORT) for `sandscope
+    /// worker`s to build, and print the job ids, instead of building here.
+    #[arg(long, env = "SANDSCOPE_NATS", conflicts_with = "watch")]
+    pub nats: Option<String>,
     #[command(flatten)]
     pub sigma: SigmaArgs,
     /// Reports per transaction: each batch lands whole or not at all.
@@ -62,6 +66,7 @@ impl IngestArgs {
             sandbox: None,
             data: None,
             store: None,
+            nats: None,
             sigma: SigmaArgs::default(),
             batch: 16,
             max_memory_mib: sandscope_ingest::DEFAULT_MEMORY_BUDGET >> 20,
@@ -122,6 +127,9 @@ fn build(
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
+    if let Some(nats) = &args.nats {
+        return super::publish::run(&args, nats);
+    }
     if let Some(url) = &args.store {
         if args.watch.watch.is_some() {
             bail!("--watch works on a data directory only (not yet with --store)");
@@ -211,7 +219,7 @@ fn watch(dir: &Path, args: &IngestArgs, data: &Path) -> Result<ExitCode> {
 /// Split off the detonations that are one file found by walking a folder whose content is no
 /// log or report format at all (a licence, a README, a script): they are passed over in one
 /// line, not failed inputs. A file the caller named itself still fails if it is not a log.
-fn set_aside_non_logs(
+pub(crate) fn set_aside_non_logs(
     detonations: Vec<Detonation>,
     named: &[PathBuf],
 ) -> (Vec<Detonation>, Vec<PathBuf>) {

@@ -8,7 +8,7 @@ use super::ingest::{IngestArgs, Shown};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sandscope_ingest::Pipeline;
-use sandscope_server::{ApiKeys, Backend, PgBackend, Role, ServerConfig, StoreBackend};
+use sandscope_server::{ApiKeys, Backend, JobQueue, PgBackend, Role, ServerConfig, StoreBackend};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// can serve one store at once.
     #[arg(long, env = "SANDSCOPE_STORE")]
     pub store: Option<String>,
+    /// With --store: publish uploads as jobs on this NATS server (nats://HOST:PORT) for
+    /// `sandscope worker`s, answering with the job id, instead of building them here.
+    #[arg(long, env = "SANDSCOPE_NATS", requires = "store")]
+    pub nats: Option<String>,
     /// Address to listen on. Keep it on loopback unless TLS is on (--tls-cert) or a TLS proxy
     /// is in front.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -94,9 +98,18 @@ fn run_on_postgres(args: ServeArgs, url: &str) -> Result<ExitCode> {
     }
     let (keys, generated) = api_keys(&args)?;
     let store = super::store_choice::open_postgres(url)?;
-    // The backend loads the store's Livehunt rulesets; uploads raise their notifications.
-    let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(args.ingest_limits());
-    let backend: Arc<dyn Backend> = Arc::new(PgBackend::new(store, pipeline));
+    let backend = match &args.nats {
+        // The workers build uploads, with their own Sigma engines: none here.
+        Some(nats) => {
+            PgBackend::new(store, Pipeline::new(None)).with_queue(JobQueue::connect(nats)?)
+        }
+        // The backend loads the store's Livehunt rulesets; uploads raise their notifications.
+        None => PgBackend::new(
+            store,
+            Pipeline::new(args.sigma.engine()?).with_limits(args.ingest_limits()),
+        ),
+    };
+    let backend: Arc<dyn Backend> = Arc::new(backend);
     let http = Http::bind(&args)?;
     http.serve(&args, backend, keys, generated)?;
     Ok(ExitCode::SUCCESS)

@@ -77,6 +77,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(sandscope::graph_export),
         )
         .route("/sandscope/compare/{left}/{right}", get(sandscope::compare))
+        .route("/sandscope/jobs/{id}", get(sandscope::job))
         .route(
             "/sandscope/export/{format}/{id}",
             get(crate::export_api::export_sample),

@@ -90,3 +90,18 @@ pub(super) async fn compare(
     let diff = diff_reports(&left, &right);
     Ok(json_response(json!({ "data": diff })))
 }
+
+/// `GET /sandscope/jobs/{id}`: where an upload published to the work queue is (queued, running,
+/// done with its report ids, failed or parked with the reason).
+pub(super) async fn job(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Ok(Path(id)) = path else {
+        return Err(ApiError::not_found("Job not found"));
+    };
+    match call(&state, move |b| b.job(&id)).await? {
+        Some(status) => Ok(json_response(json!({ "data": status }))),
+        None => Err(ApiError::not_found("Job not found")),
+    }
+}

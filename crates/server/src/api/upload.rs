@@ -205,10 +205,15 @@ pub(super) async fn ingest(
             })
         })
         .collect();
-    Ok(json_response(json!({
-        "data": data,
-        "meta": { "warnings": outcome.warnings }
-    })))
+    let mut meta = json!({ "warnings": outcome.warnings });
+    if let (Some(job), Some(object)) = (&outcome.job_id, meta.as_object_mut()) {
+        object.insert("job_id".to_string(), json!(job));
+        object.insert(
+            "job".to_string(),
+            json!(state.link(&format!("/sandscope/jobs/{}", encode_component(job)))),
+        );
+    }
+    Ok(json_response(json!({ "data": data, "meta": meta })))
 }
 
 /// Stream one file field into `spool`, refusing past `budget` bytes (what is left of the

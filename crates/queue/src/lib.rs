@@ -1,0 +1,50 @@
+//! The detonation work queue of a scaled-out Sandscope, on NATS JetStream.
+//!
+//! Publishers (`sandscope ingest --nats`, `serve --nats`) hand a detonation — its files, not
+//! their paths, since workers run on other machines — to [`Queue::submit`]; workers
+//! (`sandscope worker`) pull one job at a time with [`Queue::next`], build and store its
+//! reports, and acknowledge it only once the store has committed them. Three JetStream
+//! objects, created on first use by whoever connects first:
+//! * the work-queue stream [`STREAM`]: one small JSON [`Job`] manifest per detonation
+//!   (at most [`MAX_MANIFEST_BYTES`], NATS's default max payload), so no server needs a raised
+//!   `max_payload`;
+//! * the object store [`FILES_BUCKET`]: the job's files, chunked by JetStream (128 KiB chunks),
+//!   at most [`MAX_JOB_BYTES`] per job, deleted once the job is done, failed or parked;
+//! * the key-value bucket [`STATUS_BUCKET`]: each job's [`JobStatus`], so any stateless server
+//!   answers `GET jobs/{id}` (no job state lives in the report store).
+//!
+//! Delivery is at least once: a worker that dies mid-build leaves its message unacknowledged
+//! and JetStream hands it to another worker after [`ACK_WAIT`]. A message delivered
+//! [`MAX_DELIVERIES`] times without success is parked, not retried forever.
+
+mod error;
+mod job;
+mod queue;
+
+pub use error::QueueError;
+pub use job::{Job, JobFile, JobInput, JobState, JobStatus};
+pub use queue::{Delivery, LocalInput, Queue, ToSubmit, is_job_id};
+
+use std::time::Duration;
+
+/// The work-queue stream of job manifests.
+pub const STREAM: &str = "SANDSCOPE_JOBS";
+/// The subject jobs are published on.
+pub const SUBJECT: &str = "sandscope.jobs";
+/// The durable pull consumer every worker shares (work-queue: each job goes to one worker).
+pub const CONSUMER: &str = "sandscope-workers";
+/// The key-value bucket of job status.
+pub const STATUS_BUCKET: &str = "sandscope_jobs";
+/// The object store of job files.
+pub const FILES_BUCKET: &str = "sandscope_files";
+/// The largest job manifest: NATS's default max payload.
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+/// The most file bytes one job may carry.
+pub const MAX_JOB_BYTES: u64 = 4 << 30;
+/// The most files one job may carry (a CAPE run folder has dozens).
+pub const MAX_JOB_FILES: usize = 10_000;
+/// How long a delivered job may go without an acknowledgement (or a progress signal, which
+/// a working worker sends every third of it) before JetStream redelivers it.
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
+/// Deliveries without success after which a job is parked.
+pub const MAX_DELIVERIES: u32 = 3;
