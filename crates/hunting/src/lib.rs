@@ -9,6 +9,9 @@
 //! - `livehunt`: the enabled rulesets, compiled, evaluated on each stored report.
 //! - `service`: create / PATCH / delete / list, shared by the API and the CLI.
 //! - `webhook`: notifications POSTed to a ruleset's `webhook_url`, retried with back-off.
+//! - `retro`: Retrohunt, the scan of every stored detonation's raw log (CLI, API jobs, bench)
+//!   and the API's background `retrohunt_jobs`.
+//! - `stream`: one stream of events hunted by a Sigma engine, as `sandscope hunt` hunts a file.
 //! - `seam`: the one thing hunting needs from a store ([`RecordStore`]: keyed records and a
 //!   sample's searchable view); the embedded store implements it in its own redb.
 //!
@@ -21,22 +24,30 @@ mod error;
 mod livehunt;
 mod notification;
 mod rate;
+mod retro;
 mod rules;
 mod ruleset;
 mod seam;
 mod service;
 mod store_io;
+mod stream;
 mod webhook;
 
 pub use error::{HuntingError, Result, StoreFailure};
 pub use livehunt::{Finding, Livehunt};
 pub use notification::{Notification, NotificationFilter};
 pub use rate::RateWindow;
+pub use retro::{
+    DEFAULT_MAX_RUNNING, DetonationLogs, JobStatus, MAX_JOBS, RetrohuntJob, RetrohuntMatch,
+    RetrohuntStore, Retrohunts, ScanEnd, ScanOptions, ScannedLog, ScannedPage, TimeRange,
+    sample_of, scan,
+};
 pub use rules::{CompiledRules, MAX_RULES, MAX_RULES_BYTES, RuleHit, RuleLanguage, RuleProblem};
 pub use ruleset::{DEFAULT_LIMIT, MAX_LIMIT, Ruleset};
 pub use seam::{RecordStore, RecordTable, RecordWrite};
 pub use service::{Hunting, Page};
 pub use store_io::MAX_RULESETS;
+pub use stream::{HuntOutcome, hunt_stream};
 pub use webhook::{WebhookStatus, Webhooks};
 
 /// Now, in Unix seconds (the dates of rulesets and notifications).

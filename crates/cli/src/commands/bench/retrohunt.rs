@@ -8,6 +8,7 @@
 use crate::commands::retrohunt::hunt_store;
 use anyhow::{Result, bail};
 use clap::Args;
+use sandscope_hunting::TimeRange;
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_sigma::SigmaEngine;
 use sandscope_store::{NewReport, Store};
@@ -67,7 +68,7 @@ pub fn run(args: RetrohuntBenchArgs) -> Result<ExitCode> {
     );
     let (engine, _) = SigmaEngine::bundled()?;
     let start = Instant::now();
-    let (outcome, logs) = hunt_store(&store, &engine, None, None)?;
+    let (outcome, logs) = hunt_store(&store, &engine, TimeRange::default(), &|_| {})?;
     let wall = start.elapsed().as_secs_f64();
     println!(
         "retrohunt (bundled rules, {} loaded): {} records in {logs} stored logs, {} hits, {wall:.2} s, {:.0} events/s (threads: {})",
