@@ -22,18 +22,27 @@ const RULESETS: &str = "/intelligence/hunting_rulesets";
 const NOTIFICATIONS: &str = "/intelligence/hunting_notifications";
 const NOTIFICATION_FILES: &str = "/intelligence/hunting_notification_files";
 
-type CallerRole = Option<axum::Extension<Role>>;
+pub(super) type CallerRole = Option<axum::Extension<Role>>;
 
 fn may_change(state: &AppState, role: CallerRole) -> Result<(), ApiError> {
+    may_change_what(state, role, "hunting rulesets")
+}
+
+/// Changes need an `ingest` key and a writable store; `what` names what is refused.
+pub(super) fn may_change_what(
+    state: &AppState,
+    role: CallerRole,
+    what: &str,
+) -> Result<(), ApiError> {
     if role.map(|axum::Extension(r)| r) != Some(Role::Ingest) {
-        return Err(ApiError::forbidden(
-            "this API key may read but not change hunting rulesets",
-        ));
+        return Err(ApiError::forbidden(format!(
+            "this API key may read but not change {what}"
+        )));
     }
     if !state.backend.accepts_ingest() {
-        return Err(ApiError::forbidden(
-            "this server is read-only: hunting rulesets cannot be changed",
-        ));
+        return Err(ApiError::forbidden(format!(
+            "this server is read-only: {what} cannot be changed"
+        )));
     }
     Ok(())
 }
@@ -47,7 +56,10 @@ fn hunting(backend: &dyn Backend) -> Result<Hunting<'_>, BackendError> {
 }
 
 /// A numeric ruleset or notification id from the path; anything else is a 404.
-fn numeric_id(path: Result<Path<String>, PathRejection>, kind: &str) -> Result<u64, ApiError> {
+pub(super) fn numeric_id(
+    path: Result<Path<String>, PathRejection>,
+    kind: &str,
+) -> Result<u64, ApiError> {
     let Ok(Path(id)) = path else {
         return Err(ApiError::not_found(format!("{kind} not found")));
     };
@@ -56,7 +68,7 @@ fn numeric_id(path: Result<Path<String>, PathRejection>, kind: &str) -> Result<u
 }
 
 /// The `attributes` of a `{"data": {"type": <kind>, "attributes": {…}}}` body.
-fn attributes(
+pub(super) fn attributes(
     body: Result<Json<Value>, JsonRejection>,
     kind: &str,
 ) -> Result<Map<String, Value>, ApiError> {
@@ -88,7 +100,7 @@ fn attributes(
 
 /// A page of objects with `meta.cursor` and `links.next` when there is more (none when the
 /// page is the last, empty or not).
-fn page_response(
+pub(super) fn page_response(
     state: &AppState,
     path: &str,
     params: &Params,
