@@ -6,7 +6,8 @@
 //!   correlation rules; queries via `sandscope-query`, one per line), with every problem named
 //!   by rule and line, and bounded work.
 //! - `ruleset`, `notification`, `rate`: the records, their API shapes, the `limit` per 24 h.
-//! - `livehunt`: the enabled rulesets, compiled, evaluated on each stored report.
+//! - `livehunt`: the enabled rulesets, compiled, evaluated on each stored report; `merged`:
+//!   their Sigma rules in one engine, so a report's events are evaluated once for all of them.
 //! - `service`: create / PATCH / delete / list, shared by the API and the CLI.
 //! - `webhook`: notifications POSTed to a ruleset's `webhook_url`, retried with back-off.
 //! - `retro`: Retrohunt, the scan of every stored detonation's raw log (CLI, API jobs, bench)
@@ -22,6 +23,7 @@
 
 mod error;
 mod livehunt;
+mod merged;
 mod notification;
 mod rate;
 mod retro;

@@ -1,5 +1,5 @@
 //! Livehunt under `/intelligence/`: `hunting_rulesets` (list with `filter`/`order`/cursor,
-//! create, get, PATCH, delete), `hunting_notifications` (list, get, delete, delete by filter)
+//! create, get, PATCH, delete, delete all with `x-confirm-delete`), `hunting_notifications` (list, get, delete, delete by filter)
 //! and `hunting_notification_files` (the matched samples as `file` objects with VirusTotal's
 //! `context_attributes`). Reads need any key, changes an `ingest` key. All the work is
 //! `sandscope-hunting`'s, through [`crate::backend::Backend::hunting`].
@@ -213,6 +213,28 @@ pub(super) async fn delete_ruleset(
     let id = numeric_id(path, "Ruleset")?;
     super::call(&state, move |b| Ok(hunting(b)?.delete_ruleset(id)?)).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// `DELETE /intelligence/hunting_rulesets`: every ruleset and its notifications. As on
+/// VirusTotal, the request must carry `x-confirm-delete` (VirusTotal wants the user name; any
+/// non-empty value is taken here, there being no users), so a stray DELETE deletes nothing.
+pub(super) async fn delete_all_rulesets(
+    State(state): State<AppState>,
+    role: CallerRole,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    may_change(&state, role)?;
+    let confirmed = headers
+        .get("x-confirm-delete")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty());
+    if !confirmed {
+        return Err(ApiError::bad_request(
+            "deleting every ruleset needs the header x-confirm-delete",
+        ));
+    }
+    let deleted = super::call(&state, move |b| Ok(hunting(b)?.delete_all_rulesets()?)).await?;
+    Ok(json_response(json!({ "meta": { "deleted": deleted } })))
 }
 
 /// The notification filter of a request: `filter`, plus the ruleset of a relationship path.

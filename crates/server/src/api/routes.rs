@@ -47,7 +47,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/intelligence/search", get(search::search))
         .route(
             "/intelligence/hunting_rulesets",
-            get(hunting::list_rulesets).post(hunting::create_ruleset),
+            get(hunting::list_rulesets)
+                .post(hunting::create_ruleset)
+                .delete(hunting::delete_all_rulesets),
         )
         .route(
             "/intelligence/hunting_rulesets/{id}",
