@@ -1,10 +1,13 @@
-"""Livehunt through vt-py, unchanged (issue 17): a ruleset created with `post_object`, changed
-with `patch_object`, rulesets and notification files walked with `iterator`. Rulesets hunt
+"""Livehunt and Retrohunt through vt-py, unchanged (issue 17): a ruleset created with
+`post_object`, changed with `patch_object`, rulesets and notification files walked with
+`iterator`; a retrohunt job posted, polled, and its matching files walked. Rulesets hunt
 every report stored after them, so each test uploads a fresh detonation of its own.
 """
 
 import datetime
 import json
+import re
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -105,3 +108,63 @@ def test_rulesets_iterate_across_pages_and_bad_rules_are_api_errors(server):
         except vt.error.APIError as error:
             assert error.code == "InvalidArgumentError"
             assert "line" in error.message
+
+
+JOBS = "/intelligence/retrohunt_jobs"
+# The tutanota runs delete shadow copies through cmd.exe.
+SHADOWS_RULE = """title: Shadow copies deleted from a command line
+id: 2b4f6a8c-0e1d-4c3b-9a7f-6e5d4c3b2a19
+status: test
+logsource:
+  category: process_creation
+  product: windows
+detection:
+  selection:
+    CommandLine|contains|all:
+      - 'vssadmin'
+      - 'delete shadows'
+  condition: selection
+level: high
+"""
+
+
+def test_a_retrohunt_job_is_posted_polled_and_its_matching_files_iterated(server):
+    with client(server) as c:
+        # A detonation stored before the job: Retrohunt runs over what is already stored.
+        sha, log = tutanota_run(7)
+        upload(server, "tutanota-7.xml", log.xml())
+        miner, log = sihost_run(8)
+        upload(server, "sihost-8.xml", log.xml())
+
+        job = c.post_object(JOBS, obj=vt.Object("retrohunt_job", obj_attributes={
+            "rules": SHADOWS_RULE, "rule_language": "sigma"}))
+        assert job.type == "retrohunt_job"
+        assert re.fullmatch(r"\w+-\d+", job.id), "vt-cli keeps only \\w+-\\d+ job ids"
+        assert isinstance(job.creation_date, datetime.datetime)
+
+        deadline = time.monotonic() + 120
+        while True:
+            polled = c.get_object(f"{JOBS}/{job.id}")
+            if polled.status in ("finished", "aborted"):
+                break
+            assert time.monotonic() < deadline, f"job still {polled.status}"
+            time.sleep(0.2)
+        assert polled.status == "finished"
+        assert polled.progress == 100
+        assert isinstance(polled.finish_date, datetime.datetime)
+        assert polled.num_matches >= 1
+
+        files = list(c.iterator(f"{JOBS}/{job.id}/matching_files", batch_size=1))
+        assert len(files) == polled.num_matches
+        assert sha in [f.id for f in files]
+        assert miner not in [f.id for f in files]
+        for f in files:
+            assert f.type == "file"
+            assert f.context_attributes["rule_name"] == "Shadow copies deleted from a command line"
+
+        jobs = [j.id for j in c.iterator(JOBS, batch_size=1)]
+        assert job.id in jobs
+        c.post(f"{JOBS}/{job.id}/abort")  # a finished job stays finished
+        assert c.get_object(f"{JOBS}/{job.id}").status == "finished"
+        c.delete(f"{JOBS}/{job.id}")
+        assert job.id not in [j.id for j in c.iterator(JOBS, batch_size=10)]

@@ -6,12 +6,9 @@
 
 mod support;
 
-use support::sandscope;
+use support::{Server, sandscope};
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const RANSOM: &str = "8c18288195245660d3836693ec97509d43df8e25d52ff3858b9778aa2c4725e1";
 const MINER: &str = "7a550b8a17983af622f31270ebe566b1834c28c2a2ea2b6b0ed819c95d8e534d";
@@ -25,75 +22,6 @@ fn seed(file: &str) -> PathBuf {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A running `sandscope serve`, stopped (SIGINT, as Ctrl-C) when dropped.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(data: &str) -> (Server, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sandscope"))
-            .args([
-                "serve",
-                "--data",
-                data,
-                "--listen",
-                "127.0.0.1:0",
-                "--api-key",
-                "beside-server-key",
-                "--no-sigma",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start sandscope serve");
-        let stdout = child.stdout.take().expect("serve's stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let url = loop {
-            assert!(Instant::now() < deadline, "serve did not start in time");
-            let line = lines
-                .next()
-                .expect("serve exited before serving")
-                .expect("read serve's stdout");
-            if let Some(rest) = line.strip_prefix("Sandscope is serving at ") {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-            }
-        };
-        (Server { child }, url)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn signal(&mut self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "serve did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn search_ids(data: &str, query: &str) -> Vec<String> {

@@ -6,12 +6,15 @@
 //!
 //! The compiled rulesets are held behind one lock and swapped whole when a ruleset changes
 //! ([`Livehunt::reload`]); an ingest running meanwhile finishes with the set it started with.
+//! The Sigma rulesets without correlations are evaluated through one merged engine (see
+//! `merged.rs`), rebuilt by the reload that changes them.
 //!
 //! The notifications are written in their own transaction, after the reports': a crash between
 //! the two leaves the reports stored without their notifications, and the ingest was not
 //! acknowledged, so the client's retry (which replaces the reports) raises them.
 
 use crate::error::{HuntingError, Result};
+use crate::merged::MergedSigma;
 use crate::notification::Notification;
 use crate::rules::CompiledRules;
 use crate::ruleset::Ruleset;
@@ -19,7 +22,7 @@ use crate::seam::{RecordStore, RecordTable, RecordWrite};
 use crate::store_io;
 use crate::webhook::Webhooks;
 use sandscope_event::SysmonEvent;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// One rule of one ruleset that matched one sample, not yet a notification.
@@ -36,12 +39,21 @@ struct Active {
     /// The ruleset's `modification_date` when compiled: unchanged means no recompiling.
     version: i64,
     rules: Arc<CompiledRules>,
+    /// Its Sigma rules are evaluated in [`ActiveSet::merged`], not on their own.
+    merged: bool,
+}
+
+/// The enabled rulesets, compiled, and their Sigma rules merged (see `merged.rs`).
+#[derive(Default)]
+struct ActiveSet {
+    rulesets: Vec<Active>,
+    merged: Option<Arc<MergedSigma>>,
 }
 
 /// The enabled rulesets, compiled; shared by the pipeline and the API (clone the `Arc`).
 #[derive(Default)]
 pub struct Livehunt {
-    active: RwLock<Arc<Vec<Active>>>,
+    active: RwLock<Arc<ActiveSet>>,
     /// Serialises every read-modify-write of hunting records (a ruleset's rate window and a
     /// PATCH of the same ruleset must not undo each other).
     pub(crate) writes: Mutex<()>,
@@ -69,12 +81,18 @@ impl Livehunt {
         self.webhooks.status(ruleset_id)
     }
 
-    /// Pick up ruleset changes: compile what changed, drop what was disabled or deleted.
+    /// Pick up ruleset changes: compile what changed, drop what was disabled or deleted, and
+    /// rebuild the merged Sigma engine when its rulesets changed.
     pub fn reload(&self, store: &dyn RecordStore) -> Result<()> {
         let current = self.snapshot();
         let mut next = Vec::new();
-        for ruleset in store_io::rulesets(store)?.into_iter().filter(|r| r.enabled) {
+        let enabled: Vec<Ruleset> = store_io::rulesets(store)?
+            .into_iter()
+            .filter(|r| r.enabled)
+            .collect();
+        for ruleset in &enabled {
             if let Some(same) = current
+                .rulesets
                 .iter()
                 .find(|a| a.id == ruleset.id && a.version == ruleset.modification_date)
             {
@@ -82,6 +100,7 @@ impl Livehunt {
                     id: same.id,
                     version: same.version,
                     rules: same.rules.clone(),
+                    merged: false,
                 });
                 continue;
             }
@@ -91,6 +110,7 @@ impl Livehunt {
                 Ok(rules) => next.push(Active {
                     id: ruleset.id,
                     version: ruleset.modification_date,
+                    merged: false,
                     rules: Arc::new(rules),
                 }),
                 Err(e) => eprintln!(
@@ -99,11 +119,35 @@ impl Livehunt {
                 ),
             }
         }
-        *self.active.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        choose_merged(&mut next);
+        let members: Vec<(u64, i64, &str)> = next
+            .iter()
+            .filter(|a| a.merged)
+            .filter_map(|a| {
+                let r = enabled.iter().find(|r| r.id == a.id)?;
+                Some((a.id, a.version, r.rules.as_str()))
+            })
+            .collect();
+        let merged = match &current.merged {
+            _ if members.is_empty() => None,
+            Some(m)
+                if m.members
+                    .iter()
+                    .copied()
+                    .eq(members.iter().map(|(i, v, _)| (*i, *v))) =>
+            {
+                Some(m.clone())
+            }
+            _ => Some(Arc::new(MergedSigma::build(&members))),
+        };
+        *self.active.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(ActiveSet {
+            rulesets: next,
+            merged,
+        });
         Ok(())
     }
 
-    fn snapshot(&self) -> Arc<Vec<Active>> {
+    fn snapshot(&self) -> Arc<ActiveSet> {
         self.active
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -112,27 +156,46 @@ impl Livehunt {
 
     /// Number of enabled rulesets.
     pub fn enabled(&self) -> usize {
-        self.snapshot().len()
+        self.snapshot().rulesets.len()
     }
 
     /// Whether any enabled ruleset is written in Sigma (else the pipeline need not pass events).
     pub fn has_sigma(&self) -> bool {
         self.snapshot()
+            .rulesets
             .iter()
             .any(|a| matches!(*a.rules, CompiledRules::Sigma(_)))
     }
 
-    /// The Sigma rulesets' findings over one sample's attributed events.
+    /// The Sigma rulesets' findings over one sample's attributed events, ruleset by ruleset
+    /// (in id order), each ruleset's in its report-analysis order.
     pub fn sigma_findings(&self, sha256: &str, events: &[SysmonEvent]) -> Vec<Finding> {
-        let active = self.snapshot();
-        active
-            .iter()
-            .flat_map(|a| {
-                a.rules.sigma_hits(events).into_iter().map(|hit| Finding {
-                    ruleset_id: a.id,
-                    sha256: sha256.to_string(),
-                    hit,
-                })
+        let set = self.snapshot();
+        let position = |id: u64| set.rulesets.iter().position(|a| a.id == id);
+        let mut found: Vec<(usize, u64, crate::rules::RuleHit)> = Vec::new();
+        if let Some(merged) = &set.merged {
+            for (id, hit) in merged.hits(events) {
+                if let Some(p) = position(id) {
+                    found.push((p, id, hit));
+                }
+            }
+        }
+        for (p, a) in set.rulesets.iter().enumerate().filter(|(_, a)| !a.merged) {
+            found.extend(
+                a.rules
+                    .sigma_hits(events)
+                    .into_iter()
+                    .map(|hit| (p, a.id, hit)),
+            );
+        }
+        // Stable: each ruleset's hits keep their analysis order.
+        found.sort_by_key(|(p, _, _)| *p);
+        found
+            .into_iter()
+            .map(|(_, ruleset_id, hit)| Finding {
+                ruleset_id,
+                sha256: sha256.to_string(),
+                hit,
             })
             .collect()
     }
@@ -147,7 +210,8 @@ impl Livehunt {
         samples: &[String],
         now: i64,
     ) -> Result<Vec<Notification>> {
-        let active = self.snapshot();
+        let set = self.snapshot();
+        let active = &set.rulesets;
         let mut findings = sigma;
         if active
             .iter()
@@ -190,6 +254,31 @@ impl Livehunt {
             }
         }
         Ok(notifications)
+    }
+}
+
+/// Which Sigma rulesets join the merged engine: those without correlation rules whose rules'
+/// ids (titles, for rules without one) no merged ruleset before them uses — the engine keeps
+/// one rule per id, and a ruleset must find alone exactly what it finds merged. The rest keep
+/// their own engine.
+fn choose_merged(rulesets: &mut [Active]) {
+    let mut taken: HashSet<String> = HashSet::new();
+    for active in rulesets {
+        let CompiledRules::Sigma(engine) = &*active.rules else {
+            continue;
+        };
+        if engine.has_correlations() {
+            continue;
+        }
+        let keys: Vec<String> = engine
+            .rules()
+            .map(|r| r.id.clone().unwrap_or_else(|| r.title.clone()))
+            .collect();
+        if keys.iter().any(|k| taken.contains(k)) {
+            continue;
+        }
+        taken.extend(keys);
+        active.merged = true;
     }
 }
 

@@ -115,39 +115,9 @@ impl CompiledRules {
         let CompiledRules::Sigma(engine) = self else {
             return Vec::new();
         };
-        if events.is_empty() {
-            return Vec::new();
-        }
-        let analysis = engine.analyse(events);
-        analysis
-            .results
+        sigma_rule_hits(engine, events)
             .into_iter()
-            .map(|result| {
-                let rule_tags = engine
-                    .rules()
-                    .find(|r| {
-                        r.title == result.rule_title
-                            && r.id.as_deref().unwrap_or_default() == result.rule_id
-                    })
-                    .map(|r| r.tags.clone())
-                    .unwrap_or_default();
-                let snippet = result
-                    .match_context
-                    .first()
-                    .map(|c| {
-                        c.values
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .unwrap_or_default();
-                RuleHit {
-                    rule_name: result.rule_title,
-                    rule_tags,
-                    snippet,
-                }
-            })
+            .map(|(_, hit)| hit)
             .collect()
     }
 
@@ -167,6 +137,60 @@ impl CompiledRules {
             })
             .collect()
     }
+}
+
+/// `engine` over one sample's events, as its report's own analysis: one hit per rule that
+/// matched (quoting the first event it matched), with the rule's engine index.
+pub(crate) fn sigma_rule_hits(
+    engine: &SigmaEngine,
+    events: &[sandscope_event::SysmonEvent],
+) -> Vec<(usize, RuleHit)> {
+    if events.is_empty() {
+        return Vec::new();
+    }
+    let analysis = engine.analyse(events);
+    analysis
+        .rules
+        .into_iter()
+        .zip(analysis.results)
+        .map(|(index, result)| {
+            let rule_tags = engine
+                .rule(index)
+                .map(|r| r.tags.clone())
+                .unwrap_or_default();
+            let snippet = result
+                .match_context
+                .first()
+                .map(|c| {
+                    c.values
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let hit = RuleHit {
+                rule_name: result.rule_title,
+                rule_tags,
+                snippet,
+            };
+            (index, hit)
+        })
+        .collect()
+}
+
+/// A Sigma ruleset's documents as rule texts named `{label}document N` (what its problems and
+/// a merged engine's rules are traced back by).
+pub(crate) fn sigma_rule_texts(text: &str, label: &str) -> Vec<RuleText> {
+    documents(text)
+        .iter()
+        .enumerate()
+        .map(|(i, d)| RuleText {
+            file: format!("{label}document {}", i + 1),
+            origin: RuleOrigin::File,
+            text: d.text.to_string(),
+        })
+        .collect()
 }
 
 /// A YAML document of the rules text: its text and its first line.
@@ -217,11 +241,7 @@ fn compile_sigma(text: &str) -> Result<SigmaEngine> {
         )));
     }
     let mut builder = SigmaEngineBuilder::new();
-    builder.add_texts(docs.iter().enumerate().map(|(i, d)| RuleText {
-        file: format!("document {}", i + 1),
-        origin: RuleOrigin::File,
-        text: d.text.to_string(),
-    }));
+    builder.add_texts(sigma_rule_texts(text, ""));
     let (engine, report) = builder.build();
     let mut problems = Vec::new();
     for rule in &report.rules {

@@ -105,6 +105,23 @@ impl Hunting<'_> {
         self.live.reload(self.store)
     }
 
+    /// Delete every ruleset and its notifications, a ruleset per transaction; returns how many.
+    pub fn delete_all_rulesets(&self) -> Result<usize> {
+        let _guard = self
+            .live
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let rulesets = store_io::rulesets(self.store)?;
+        for ruleset in &rulesets {
+            self.store
+                .write_records(deletion(self.store, ruleset.id)?)
+                .map_err(HuntingError::Store)?;
+        }
+        self.live.reload(self.store)?;
+        Ok(rulesets.len())
+    }
+
     fn save(&self, ruleset: &Ruleset) -> Result<()> {
         let write = store_io::put(RecordTable::HuntingRulesets, ruleset.id, ruleset)?;
         self.store

@@ -21,7 +21,7 @@ pub(crate) fn put<T: Serialize>(table: RecordTable, id: u64, value: &T) -> Resul
     Ok(RecordWrite::Put(table, id, bytes))
 }
 
-fn decode<T: DeserializeOwned>(table: RecordTable, id: u64, bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(table: RecordTable, id: u64, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|source| HuntingError::Corrupt {
         table: table.name(),
         id,

@@ -120,6 +120,12 @@ pub trait Backend: Send + Sync + 'static {
     fn hunting(&self) -> Option<sandscope_hunting::Hunting<'_>> {
         None
     }
+
+    /// Retrohunt jobs over this backend's stored detonations (`None`: the server answers the
+    /// `retrohunt_jobs` endpoints 503). Jobs run on their own threads, not the caller's.
+    fn retrohunts(&self) -> Option<&sandscope_hunting::Retrohunts> {
+        None
+    }
 }
 
 impl From<sandscope_hunting::HuntingError> for BackendError {

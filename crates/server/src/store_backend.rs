@@ -7,7 +7,7 @@ use crate::backend::{
     SearchPage, SearchRequest, StoredLog, Upload,
 };
 use crate::{sample_views, upload_ingest};
-use sandscope_hunting::Livehunt;
+use sandscope_hunting::{DEFAULT_MAX_RUNNING, Livehunt, Retrohunts};
 use sandscope_ingest::Pipeline;
 use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_store::{Exhausted, Store, StoreError};
@@ -23,6 +23,8 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 pub struct StoreBackend {
     store: Arc<Store>,
     pipeline: Pipeline,
+    /// `None` on a read-only store, or when its jobs cannot be read.
+    retrohunts: Option<Retrohunts>,
 }
 
 impl StoreBackend {
@@ -44,10 +46,20 @@ impl StoreBackend {
             },
         };
         let store = Arc::new(store);
+        let mut retrohunts = None;
         if !store.is_read_only() {
             spawn_retry(Arc::downgrade(&store), interval);
+            // Jobs a stopped server left unfinished are resumed here.
+            match Retrohunts::start(store.clone(), DEFAULT_MAX_RUNNING) {
+                Ok(jobs) => retrohunts = Some(jobs),
+                Err(e) => eprintln!("sandscope-server: Retrohunt jobs cannot be loaded: {e}"),
+            }
         }
-        Self { store, pipeline }
+        Self {
+            store,
+            pipeline,
+            retrohunts,
+        }
     }
 
     /// Open (or create) the data directory.
@@ -277,6 +289,10 @@ impl Backend for StoreBackend {
             store: self.store.as_ref(),
             live: self.pipeline.livehunt()?,
         })
+    }
+
+    fn retrohunts(&self) -> Option<&Retrohunts> {
+        self.retrohunts.as_ref()
     }
 
     fn health(&self) -> Result<Health, BackendError> {

@@ -298,3 +298,40 @@ async fn an_upload_raises_notifications_served_as_vt_objects() {
         .await
         .assert_error(StatusCode::NOT_FOUND, "NotFoundError");
 }
+
+#[tokio::test]
+async fn deleting_every_ruleset_needs_x_confirm_delete() {
+    let scratch = Scratch::new();
+    let app = app(&scratch);
+    for name in ["one", "two"] {
+        let created = create(&app, json!({"name": name, "rules": SHADOWS})).await;
+        assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    }
+    call(&app, "DELETE", RULESETS, INGEST_KEY, None)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "BadRequestError");
+    let listed = get(&app, RULESETS, Some(READ_KEY)).await.json();
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        2,
+        "nothing deleted"
+    );
+
+    let confirmed = |key: &str| {
+        Request::builder()
+            .method("DELETE")
+            .uri(RULESETS)
+            .header("x-apikey", key)
+            .header("x-confirm-delete", "analyst")
+            .body(Body::empty())
+            .unwrap()
+    };
+    send(&app, confirmed(READ_KEY))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "ForbiddenError");
+    let deleted = send(&app, confirmed(INGEST_KEY)).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text());
+    assert_eq!(deleted.json()["meta"]["deleted"], 2);
+    let listed = get(&app, RULESETS, Some(READ_KEY)).await.json();
+    assert_eq!(listed["data"], json!([]));
+}

@@ -19,6 +19,9 @@ pub const MAX_MATCH_CONTEXTS: usize = 100;
 pub struct SigmaAnalysis {
     /// One entry per rule that matched, highest level first, then by title.
     pub results: Vec<SigmaAnalysisResult>,
+    /// The engine index of each result's rule (`rules[i]` is `results[i]`'s), so a caller
+    /// that merged several rule sets in one engine knows which set each hit belongs to.
+    pub rules: Vec<usize>,
     /// Matched rules per level (`informational` rules are not counted, as on VirusTotal).
     pub stats: SigmaAnalysisStats,
     /// ATT&CK techniques from the matched rules' `attack.tXXXX` tags, by id.
@@ -60,11 +63,11 @@ pub(crate) fn analyse(
             }
         }
     }
-    let mut matched: Vec<(&RuleInfo, Vec<&SysmonEvent>)> = by_rule
+    let mut matched: Vec<(usize, &RuleInfo, Vec<&SysmonEvent>)> = by_rule
         .into_iter()
-        .filter_map(|(rule, events)| Some((engine.rule(rule)?, events)))
+        .filter_map(|(rule, events)| Some((rule, engine.rule(rule)?, events)))
         .collect();
-    matched.sort_by(|(a, _), (b, _)| {
+    matched.sort_by(|(_, a, _), (_, b, _)| {
         b.level
             .cmp(&a.level)
             .then_with(|| a.title.cmp(&b.title))
@@ -74,7 +77,8 @@ pub(crate) fn analyse(
     let mut stats = SigmaAnalysisStats::default();
     let mut techniques: BTreeMap<String, (Option<Level>, String)> = BTreeMap::new();
     let mut results = Vec::with_capacity(matched.len());
-    for (rule, rule_events) in &matched {
+    let rules = matched.iter().map(|(index, _, _)| *index).collect();
+    for (_, rule, rule_events) in &matched {
         match rule.level {
             Some(Level::Critical) => stats.critical += 1,
             Some(Level::High) => stats.high += 1,
@@ -121,6 +125,7 @@ pub(crate) fn analyse(
         .collect();
     SigmaAnalysis {
         results,
+        rules,
         stats,
         techniques,
     }

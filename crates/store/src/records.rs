@@ -1,7 +1,8 @@
 //! Small keyed records that live beside the reports in `reports.redb`: the tables the hunting
 //! crate keeps (rulesets, notifications, retrohunt jobs). The store knows their keys, not their
 //! contents: a record is opaque bytes under a `u64` id, so the store stays independent of the
-//! crates that define them, and a second store needs only these few calls.
+//! crates that define them (a retrohunt job's matches are keyed by job and number: see
+//! `sandscope-hunting`), and a second store needs only these few calls.
 
 use crate::*;
 
@@ -11,6 +12,7 @@ pub enum RecordTable {
     HuntingRulesets,
     HuntingNotifications,
     RetrohuntJobs,
+    RetrohuntMatches,
 }
 
 impl RecordTable {
@@ -24,6 +26,7 @@ impl RecordTable {
             RecordTable::HuntingRulesets => "hunting_rulesets",
             RecordTable::HuntingNotifications => "hunting_notifications",
             RecordTable::RetrohuntJobs => "retrohunt_jobs",
+            RecordTable::RetrohuntMatches => "retrohunt_matches",
         }
     }
 

@@ -3,16 +3,15 @@
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use sandscope_event::SysmonEvent;
-use sandscope_read::{EventSink, ReadWarning, read_path};
-use sandscope_sigma::{
-    Correlator, Hit, Level, MAX_CORRELATED_EVENTS, RuleInfo, SigmaEngine, SigmaEngineBuilder,
-};
+use sandscope_hunting::{HuntOutcome, hunt_stream};
+use sandscope_read::read_path;
+use sandscope_sigma::{Hit, Level, RuleInfo, SigmaEngine, SigmaEngineBuilder};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 
 #[derive(Args)]
 pub struct HuntArgs {
@@ -109,58 +108,6 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Events are evaluated in batches of this many, so memory stays flat on any input size.
-const BATCH: usize = 4096;
-
-/// Streams one file's events through the engine, keeping the hits `keep` accepts. A file is one
-/// stream for correlation rules: their rules' matches are correlated when the file ends.
-struct HuntSink<'a, F: Fn(&RuleInfo) -> bool + Sync> {
-    engine: &'a SigmaEngine,
-    keep: &'a F,
-    correlator: Correlator<'a>,
-    batch: Vec<SysmonEvent>,
-    hits: Vec<Hit>,
-    warnings: Vec<ReadWarning>,
-    records: u64,
-}
-
-impl<F: Fn(&RuleInfo) -> bool + Sync> HuntSink<'_, F> {
-    fn flush(&mut self) {
-        let keep = self.keep;
-        let engine = self.engine;
-        let matches = engine.evaluate_all(&self.batch);
-        self.correlator.feed(&self.batch, &matches);
-        self.hits.extend(
-            engine
-                .hits(&self.batch, matches)
-                .into_iter()
-                .filter(|hit| engine.rule(hit.rule).is_some_and(keep)),
-        );
-        self.records += self.batch.len() as u64;
-        self.batch.clear();
-    }
-}
-
-impl<F: Fn(&RuleInfo) -> bool + Sync> EventSink for HuntSink<'_, F> {
-    fn event(&mut self, event: SysmonEvent) {
-        self.batch.push(event);
-        if self.batch.len() >= BATCH {
-            self.flush();
-        }
-    }
-    fn warning(&mut self, warning: ReadWarning) {
-        self.warnings.push(warning);
-    }
-}
-
-/// What hunting over many files found.
-pub struct HuntOutcome {
-    pub hits: Vec<Hit>,
-    pub records: u64,
-    pub damaged_files: usize,
-    pub failed_files: usize,
-}
-
 /// Hunt over `files`: one reader thread per core takes files from a shared queue, and each batch
 /// of events is evaluated in parallel on the rayon pool. Readers are plain threads, not rayon
 /// tasks: the EVTX reader blocks on its own parallel parsing, and blocking inside a rayon worker
@@ -172,21 +119,32 @@ pub fn hunt_files<F: Fn(&RuleInfo) -> bool + Sync>(
     report_problems: bool,
 ) -> HuntOutcome {
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let never = AtomicBool::new(false);
     let readers = rayon::current_num_threads().clamp(1, files.len().max(1));
     let per_reader: Vec<HuntOutcome> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..readers)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut outcome = HuntOutcome {
-                        hits: Vec::new(),
-                        records: 0,
-                        damaged_files: 0,
-                        failed_files: 0,
-                    };
+                    let mut outcome = HuntOutcome::default();
                     loop {
                         let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(file) = files.get(index) else { break };
-                        hunt_file(engine, file, keep, report_problems, &mut outcome);
+                        let name = file.display().to_string();
+                        let mut one = HuntOutcome::default();
+                        hunt_stream(
+                            engine,
+                            &name,
+                            |sink| read_path(file, sink),
+                            keep,
+                            &never,
+                            &mut one,
+                        );
+                        if report_problems {
+                            for problem in one.problems.drain(..) {
+                                eprintln!("{problem}");
+                            }
+                        }
+                        outcome.merge(one);
                     }
                     outcome
                 })
@@ -194,89 +152,11 @@ pub fn hunt_files<F: Fn(&RuleInfo) -> bool + Sync>(
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut outcome = HuntOutcome {
-        hits: Vec::new(),
-        records: 0,
-        damaged_files: 0,
-        failed_files: 0,
-    };
+    let mut outcome = HuntOutcome::default();
     for part in per_reader {
-        outcome.hits.extend(part.hits);
-        outcome.records += part.records;
-        outcome.damaged_files += part.damaged_files;
-        outcome.failed_files += part.failed_files;
+        outcome.merge(part);
     }
     outcome
-}
-
-fn hunt_file<F: Fn(&RuleInfo) -> bool + Sync>(
-    engine: &SigmaEngine,
-    file: &Path,
-    keep: &F,
-    report_problems: bool,
-    outcome: &mut HuntOutcome,
-) {
-    let name = file.display().to_string();
-    hunt_source(
-        engine,
-        &name,
-        |sink| read_path(file, sink),
-        keep,
-        report_problems,
-        outcome,
-    );
-}
-
-/// Hunt one stream of events (one log file, one stored raw log) that `read` delivers; `name`
-/// is what problems are reported under.
-pub(crate) fn hunt_source<F: Fn(&RuleInfo) -> bool + Sync>(
-    engine: &SigmaEngine,
-    name: &str,
-    read: impl FnOnce(
-        &mut dyn EventSink,
-    ) -> Result<sandscope_read::ReadStats, sandscope_read::ReadError>,
-    keep: &F,
-    report_problems: bool,
-    outcome: &mut HuntOutcome,
-) {
-    let mut sink = HuntSink {
-        engine,
-        keep,
-        correlator: engine.correlator(),
-        batch: Vec::with_capacity(BATCH),
-        hits: Vec::new(),
-        warnings: Vec::new(),
-        records: 0,
-    };
-    let result = read(&mut sink);
-    sink.flush();
-    let correlated = std::mem::replace(&mut sink.correlator, engine.correlator()).finish();
-    if correlated.dropped > 0 && report_problems {
-        eprintln!(
-            "warning: {name}: {} matching events past the first {MAX_CORRELATED_EVENTS} were not correlated",
-            correlated.dropped
-        );
-    }
-    sink.hits.extend(
-        engine
-            .correlation_hits(&correlated)
-            .into_iter()
-            .filter(|hit| engine.rule(hit.rule).is_some_and(keep)),
-    );
-    if report_problems {
-        for warning in &sink.warnings {
-            eprintln!("warning: {warning}");
-        }
-    }
-    if let Err(err) = result {
-        if report_problems {
-            eprintln!("error: {err}");
-        }
-        outcome.failed_files += 1;
-    }
-    outcome.damaged_files += usize::from(!sink.warnings.is_empty());
-    outcome.records += sink.records;
-    outcome.hits.extend(sink.hits);
 }
 
 pub fn run(args: HuntArgs) -> Result<ExitCode> {

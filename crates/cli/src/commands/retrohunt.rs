@@ -3,16 +3,19 @@
 //! per-stream evaluation, correlations included), hits printed as `hunt` prints them, each
 //! naming the report it came from (`<report id>/<log name>`).
 //!
-//! This is the command-line form only: the API's background `retrohunt_jobs` are not built yet.
+//! The scan is `sandscope_hunting::scan`, the one the API's `retrohunt_jobs` run; a progress
+//! bar on standard error (when it is a terminal) counts the detonations covered.
 
-use super::hunt::{Format, HuntOutcome, hunt_source, write_hits};
+use super::hunt::{Format, write_hits};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandscope_sigma::{RuleInfo, SigmaEngine, SigmaEngineBuilder};
+use sandscope_hunting::{HuntOutcome, ScanOptions, ScannedPage, TimeRange, scan};
+use sandscope_sigma::{SigmaEngine, SigmaEngineBuilder};
 use sandscope_store::Store;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 
 #[derive(Args)]
 pub struct RetrohuntArgs {
@@ -22,10 +25,10 @@ pub struct RetrohuntArgs {
     /// Also run the bundled SigmaHQ rules.
     #[arg(long)]
     pub bundled: bool,
-    /// Only reports analysed on or after this day (YYYY-MM-DD, UTC).
+    /// Only detonations first seen (analysed) on or after this day (YYYY-MM-DD, UTC).
     #[arg(long)]
     pub after: Option<String>,
-    /// Only reports analysed before this day (YYYY-MM-DD, UTC).
+    /// Only detonations first seen (analysed) before this day (YYYY-MM-DD, UTC).
     #[arg(long)]
     pub before: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -35,8 +38,8 @@ pub struct RetrohuntArgs {
     pub data: Option<PathBuf>,
 }
 
-/// Report ids read per page.
-const PAGE: usize = 1_000;
+/// Report ids per scan page (progress is shown page by page).
+const PAGE: usize = 64;
 
 fn day_start(text: &str) -> Result<i64> {
     let date: jiff::civil::Date = text
@@ -61,8 +64,16 @@ pub fn run(args: RetrohuntArgs) -> Result<ExitCode> {
 
 /// Retrohunt `args.rules` over `store`, writing the hits to `out`.
 pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
-    let after = args.after.as_deref().map(day_start).transpose()?;
-    let before = args.before.as_deref().map(day_start).transpose()?;
+    let range = TimeRange {
+        start: args.after.as_deref().map(day_start).transpose()?,
+        // `--before` is exclusive; the range's end is not.
+        end: args
+            .before
+            .as_deref()
+            .map(day_start)
+            .transpose()?
+            .map(|b| b - 1),
+    };
     let mut builder = SigmaEngineBuilder::new();
     if args.bundled {
         builder.add_bundled()?;
@@ -74,7 +85,22 @@ pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Resu
     if report.loaded() == 0 {
         bail!("no rule loaded (details: sandscope rules check)");
     }
-    let (mut outcome, logs) = hunt_store(store, &engine, after, before)?;
+    let progress = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(store.stats()?.reports)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} detonations {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (mut outcome, logs) = hunt_store(store, &engine, range, &|page| {
+        progress.inc(page.ids as u64);
+    })?;
+    progress.finish_and_clear();
+    for problem in &outcome.problems {
+        eprintln!("{problem}");
+    }
     outcome
         .hits
         .sort_by(|a, b| (&a.time, &a.file, a.record_id).cmp(&(&b.time, &b.file, b.record_id)));
@@ -91,101 +117,30 @@ pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Resu
     })
 }
 
-/// Hunt the raw log of every stored report analysed in `[after, before)` (Unix seconds);
-/// returns the outcome and how many logs were hunted.
+/// Hunt the raw log of every stored detonation first seen in `range` with one reader per core
+/// (`sandscope_hunting::scan`), `on_page` seeing each page as it completes; returns every hit
+/// and how many logs were hunted.
 pub fn hunt_store(
     store: &Store,
     engine: &SigmaEngine,
-    after: Option<i64>,
-    before: Option<i64>,
+    range: TimeRange,
+    on_page: &dyn Fn(&ScannedPage),
 ) -> Result<(HuntOutcome, usize)> {
-    let mut outcome = empty_outcome();
-    let mut logs = 0usize;
-    let mut cursor: Option<String> = None;
-    loop {
-        let (ids, next) = store.list_report_ids(PAGE, cursor.as_deref())?;
-        // One reader per core, each taking the page's next log (as `hunt` does with files).
-        let index = std::sync::atomic::AtomicUsize::new(0);
-        let readers = rayon::current_num_threads().clamp(1, ids.len().max(1));
-        let parts: Vec<Result<(HuntOutcome, usize)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..readers)
-                .map(|_| {
-                    scope.spawn(|| -> Result<(HuntOutcome, usize)> {
-                        let mut part = empty_outcome();
-                        let mut hunted = 0usize;
-                        loop {
-                            let i = index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(id) = ids.get(i) else { break };
-                            if hunt_one(store, engine, id, after, before, &mut part)? {
-                                hunted += 1;
-                            }
-                        }
-                        Ok((part, hunted))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a retrohunt reader panicked")))
-                })
-                .collect()
-        });
-        for part in parts {
-            let (part, hunted) = part?;
-            outcome.hits.extend(part.hits);
-            outcome.records += part.records;
-            outcome.damaged_files += part.damaged_files;
-            outcome.failed_files += part.failed_files;
-            logs += hunted;
-        }
-        match next {
-            Some(n) => cursor = Some(n),
-            None => break,
-        }
-    }
-    Ok((outcome, logs))
-}
-
-fn empty_outcome() -> HuntOutcome {
-    HuntOutcome {
-        hits: Vec::new(),
-        records: 0,
-        damaged_files: 0,
-        failed_files: 0,
-    }
-}
-
-/// Hunt the raw log of report `id` when it was analysed in the range; false when skipped.
-fn hunt_one(
-    store: &Store,
-    engine: &SigmaEngine,
-    id: &str,
-    after: Option<i64>,
-    before: Option<i64>,
-    outcome: &mut HuntOutcome,
-) -> Result<bool> {
-    if after.is_some() || before.is_some() {
-        let date = store
-            .report(id)?
-            .and_then(|r| r.attributes.analysis_date)
-            .unwrap_or(0);
-        if after.is_some_and(|a| date < a) || before.is_some_and(|b| date >= b) {
-            return Ok(false);
-        }
-    }
-    let Some(log) = store.raw_log(id)? else {
-        return Ok(false);
+    let options = ScanOptions {
+        readers: rayon::current_num_threads(),
+        page: PAGE,
+        range,
     };
-    let name = format!("{id}/{}", log.file_name);
-    hunt_source(
-        engine,
-        &name,
-        |sink| sandscope_read::read_bytes(&name, &log.bytes, sink),
-        &|_: &RuleInfo| true,
-        true,
-        outcome,
-    );
-    Ok(true)
+    let mut outcome = HuntOutcome::default();
+    let mut logs = 0usize;
+    let never = AtomicBool::new(false);
+    scan(store, engine, &options, None, &never, &mut |page| {
+        on_page(&page);
+        logs += page.logs.len();
+        for log in page.logs {
+            outcome.merge(log.outcome);
+        }
+        Ok(true)
+    })?;
+    Ok((outcome, logs))
 }

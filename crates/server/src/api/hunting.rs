@@ -1,5 +1,5 @@
 //! Livehunt under `/intelligence/`: `hunting_rulesets` (list with `filter`/`order`/cursor,
-//! create, get, PATCH, delete), `hunting_notifications` (list, get, delete, delete by filter)
+//! create, get, PATCH, delete, delete all with `x-confirm-delete`), `hunting_notifications` (list, get, delete, delete by filter)
 //! and `hunting_notification_files` (the matched samples as `file` objects with VirusTotal's
 //! `context_attributes`). Reads need any key, changes an `ingest` key. All the work is
 //! `sandscope-hunting`'s, through [`crate::backend::Backend::hunting`].
@@ -22,18 +22,27 @@ const RULESETS: &str = "/intelligence/hunting_rulesets";
 const NOTIFICATIONS: &str = "/intelligence/hunting_notifications";
 const NOTIFICATION_FILES: &str = "/intelligence/hunting_notification_files";
 
-type CallerRole = Option<axum::Extension<Role>>;
+pub(super) type CallerRole = Option<axum::Extension<Role>>;
 
 fn may_change(state: &AppState, role: CallerRole) -> Result<(), ApiError> {
+    may_change_what(state, role, "hunting rulesets")
+}
+
+/// Changes need an `ingest` key and a writable store; `what` names what is refused.
+pub(super) fn may_change_what(
+    state: &AppState,
+    role: CallerRole,
+    what: &str,
+) -> Result<(), ApiError> {
     if role.map(|axum::Extension(r)| r) != Some(Role::Ingest) {
-        return Err(ApiError::forbidden(
-            "this API key may read but not change hunting rulesets",
-        ));
+        return Err(ApiError::forbidden(format!(
+            "this API key may read but not change {what}"
+        )));
     }
     if !state.backend.accepts_ingest() {
-        return Err(ApiError::forbidden(
-            "this server is read-only: hunting rulesets cannot be changed",
-        ));
+        return Err(ApiError::forbidden(format!(
+            "this server is read-only: {what} cannot be changed"
+        )));
     }
     Ok(())
 }
@@ -47,7 +56,10 @@ fn hunting(backend: &dyn Backend) -> Result<Hunting<'_>, BackendError> {
 }
 
 /// A numeric ruleset or notification id from the path; anything else is a 404.
-fn numeric_id(path: Result<Path<String>, PathRejection>, kind: &str) -> Result<u64, ApiError> {
+pub(super) fn numeric_id(
+    path: Result<Path<String>, PathRejection>,
+    kind: &str,
+) -> Result<u64, ApiError> {
     let Ok(Path(id)) = path else {
         return Err(ApiError::not_found(format!("{kind} not found")));
     };
@@ -56,7 +68,7 @@ fn numeric_id(path: Result<Path<String>, PathRejection>, kind: &str) -> Result<u
 }
 
 /// The `attributes` of a `{"data": {"type": <kind>, "attributes": {…}}}` body.
-fn attributes(
+pub(super) fn attributes(
     body: Result<Json<Value>, JsonRejection>,
     kind: &str,
 ) -> Result<Map<String, Value>, ApiError> {
@@ -88,7 +100,7 @@ fn attributes(
 
 /// A page of objects with `meta.cursor` and `links.next` when there is more (none when the
 /// page is the last, empty or not).
-fn page_response(
+pub(super) fn page_response(
     state: &AppState,
     path: &str,
     params: &Params,
@@ -201,6 +213,28 @@ pub(super) async fn delete_ruleset(
     let id = numeric_id(path, "Ruleset")?;
     super::call(&state, move |b| Ok(hunting(b)?.delete_ruleset(id)?)).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// `DELETE /intelligence/hunting_rulesets`: every ruleset and its notifications. As on
+/// VirusTotal, the request must carry `x-confirm-delete` (VirusTotal wants the user name; any
+/// non-empty value is taken here, there being no users), so a stray DELETE deletes nothing.
+pub(super) async fn delete_all_rulesets(
+    State(state): State<AppState>,
+    role: CallerRole,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    may_change(&state, role)?;
+    let confirmed = headers
+        .get("x-confirm-delete")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty());
+    if !confirmed {
+        return Err(ApiError::bad_request(
+            "deleting every ruleset needs the header x-confirm-delete",
+        ));
+    }
+    let deleted = super::call(&state, move |b| Ok(hunting(b)?.delete_all_rulesets()?)).await?;
+    Ok(json_response(json!({ "meta": { "deleted": deleted } })))
 }
 
 /// The notification filter of a request: `filter`, plus the ruleset of a relationship path.

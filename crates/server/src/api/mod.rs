@@ -7,6 +7,7 @@ mod extractors;
 mod file_behaviours;
 mod files;
 mod hunting;
+mod retrohunt;
 mod routes;
 mod sandscope;
 mod search;

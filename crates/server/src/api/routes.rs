@@ -1,7 +1,7 @@
 //! The routes under `/api/v3` and the layers around them: API keys, per-request deadlines and
 //! the security headers every response carries.
 
-use super::{AppState, file_behaviours, files, hunting, sandscope, search, upload};
+use super::{AppState, file_behaviours, files, hunting, retrohunt, sandscope, search, upload};
 use crate::error::ApiError;
 use crate::ui;
 use axum::Router;
@@ -47,7 +47,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/intelligence/search", get(search::search))
         .route(
             "/intelligence/hunting_rulesets",
-            get(hunting::list_rulesets).post(hunting::create_ruleset),
+            get(hunting::list_rulesets)
+                .post(hunting::create_ruleset)
+                .delete(hunting::delete_all_rulesets),
         )
         .route(
             "/intelligence/hunting_rulesets/{id}",
@@ -70,6 +72,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/intelligence/hunting_notification_files",
             get(hunting::notification_files),
+        )
+        .route(
+            "/intelligence/retrohunt_jobs",
+            get(retrohunt::list_jobs).post(retrohunt::create_job),
+        )
+        .route(
+            "/intelligence/retrohunt_jobs/{id}",
+            get(retrohunt::get_job).delete(retrohunt::delete_job),
+        )
+        .route(
+            "/intelligence/retrohunt_jobs/{id}/abort",
+            post(retrohunt::abort_job),
+        )
+        .route(
+            "/intelligence/retrohunt_jobs/{id}/matching_files",
+            get(retrohunt::matching_files),
         )
         .route("/sandscope/graph/{id}", get(sandscope::pivot_graph))
         .route(

@@ -3,11 +3,13 @@
 //!
 //! A scratch store is filled with the corpus EVTX files repeated under new sample ids
 //! (`--copies` detonations of each file, reports built without Sigma to save time), then
-//! `retrohunt` runs over all of them.
+//! `retrohunt` runs over all of them. With `--data` the filled store is kept (the retrohunt
+//! equivalence and restart tests build their store of thousands of detonations this way).
 
 use crate::commands::retrohunt::hunt_store;
 use anyhow::{Result, bail};
 use clap::Args;
+use sandscope_hunting::TimeRange;
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_sigma::SigmaEngine;
 use sandscope_store::{NewReport, Store};
@@ -24,6 +26,9 @@ pub struct RetrohuntBenchArgs {
     /// Detonations stored per file (each under its own sample id).
     #[arg(long, default_value_t = 10)]
     pub copies: usize,
+    /// Fill (and keep) this data directory instead of a scratch one (it must be new or empty).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 /// Reports stored per transaction while filling the store.
@@ -35,8 +40,15 @@ pub fn run(args: RetrohuntBenchArgs) -> Result<ExitCode> {
     if files.is_empty() {
         bail!("no EVTX files under {}", args.corpus.display());
     }
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+    let scratch = tempfile::tempdir()?;
+    let dir = args.data.as_deref().unwrap_or(scratch.path());
+    let store = Store::open(dir)?;
+    if store.stats()?.reports > 0 {
+        bail!(
+            "{} already holds reports; give a new data directory",
+            dir.display()
+        );
+    }
     let pipeline = Pipeline::new(None);
     let start = Instant::now();
     let mut batch: Vec<NewReport> = Vec::new();
@@ -67,7 +79,7 @@ pub fn run(args: RetrohuntBenchArgs) -> Result<ExitCode> {
     );
     let (engine, _) = SigmaEngine::bundled()?;
     let start = Instant::now();
-    let (outcome, logs) = hunt_store(&store, &engine, None, None)?;
+    let (outcome, logs) = hunt_store(&store, &engine, TimeRange::default(), &|_| {})?;
     let wall = start.elapsed().as_secs_f64();
     println!(
         "retrohunt (bundled rules, {} loaded): {} records in {logs} stored logs, {} hits, {wall:.2} s, {:.0} events/s (threads: {})",

@@ -1,0 +1,597 @@
+//! Retrohunt jobs: created by the API, run in the background on threads of their own (at most
+//! [`Retrohunts::start`]'s `max_running` at once, the rest `queued`), never on the caller's.
+//!
+//! A job's matches are records of their own, keyed `job id << 32 | n` so one job's matches are
+//! one id range (paged in order, deleted with the job). Each page of the scan writes its matches
+//! together with the job's progress and checkpoint in one transaction, so a match is readable
+//! as soon as its page is done, and the checkpoint always agrees with the matches stored.
+//!
+//! Abort sets the job's flag (the scan looks at it between logs and every 1,024 events) and
+//! stores `aborting`; the job's thread then stores `aborted`. A restart resumes every job left
+//! `queued`, `starting` or `running` from its checkpoint (`resumed` counts how often), and marks
+//! one left `aborting` as `aborted`, with the reason in `error`: no job is silently lost.
+
+use super::job::{JobStatus, RetrohuntJob, RetrohuntMatch};
+use super::scan::{ScanEnd, ScanOptions, ScannedLog, ScannedPage, scan};
+use super::source::{RetrohuntStore, sample_of};
+use crate::error::{HuntingError, Result};
+use crate::rules::{CompiledRules, NamedQuery};
+use crate::seam::{RecordTable, RecordWrite};
+use crate::service::Page;
+use crate::store_io;
+use crate::unix_now;
+use sandscope_sigma::SigmaEngine;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Jobs running at once unless the caller says otherwise.
+pub const DEFAULT_MAX_RUNNING: usize = 2;
+/// Most jobs one store keeps (each is listed and resumed by reading them all).
+pub const MAX_JOBS: usize = 1_000;
+/// Report ids per scan page: the checkpoint and match-streaming granularity.
+const JOB_PAGE: usize = 16;
+/// Match records deleted per transaction when a job is deleted.
+const DELETE_BATCH: usize = 1_000;
+const MATCH_BITS: u32 = 32;
+
+fn match_key(job: u64, n: u64) -> u64 {
+    (job << MATCH_BITS) | n
+}
+
+fn match_range(job: u64) -> std::ops::RangeInclusive<u64> {
+    match_key(job, 0)..=match_key(job, (1u64 << MATCH_BITS) - 1)
+}
+
+/// The Retrohunt jobs of one store. Cheap to clone.
+#[derive(Clone)]
+pub struct Retrohunts {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn RetrohuntStore>,
+    max_running: usize,
+    running: Mutex<usize>,
+    slot_freed: Condvar,
+    /// The stop flag of every job that has a thread.
+    flags: Mutex<HashMap<u64, Arc<AtomicBool>>>,
+    /// Serialises every read-modify-write of job records (a page's progress against an abort
+    /// or a delete).
+    writes: Mutex<()>,
+}
+
+impl Retrohunts {
+    /// The jobs of `store`, with the unfinished ones resumed (see the module documentation).
+    pub fn start(store: Arc<dyn RetrohuntStore>, max_running: usize) -> Result<Retrohunts> {
+        let jobs = Retrohunts {
+            inner: Arc::new(Inner {
+                store,
+                max_running: max_running.max(1),
+                running: Mutex::new(0),
+                slot_freed: Condvar::new(),
+                flags: Mutex::new(HashMap::new()),
+                writes: Mutex::new(()),
+            }),
+        };
+        let now = unix_now();
+        for mut job in jobs.all()? {
+            match job.status {
+                JobStatus::Aborted | JobStatus::Finished => continue,
+                JobStatus::Aborting => {
+                    job.status = JobStatus::Aborted;
+                    job.finish_date = Some(now);
+                    job.error = Some("the server stopped while the job was aborting".into());
+                    jobs.inner.put(&job, Vec::new())?;
+                }
+                JobStatus::Queued | JobStatus::Starting | JobStatus::Running => {
+                    if job.start_date.is_some() {
+                        job.resumed += 1;
+                    }
+                    job.status = JobStatus::Queued;
+                    jobs.inner.put(&job, Vec::new())?;
+                    jobs.spawn(job.id);
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Create and queue a job from a create body's `attributes`; nothing is saved unless its
+    /// rules compile.
+    pub fn create(&self, attributes: &Map<String, Value>, now: i64) -> Result<RetrohuntJob> {
+        let mut job = RetrohuntJob::from_attributes(attributes, now)?;
+        CompiledRules::compile(job.rule_language, &job.rules)?;
+        {
+            let _guard = self.inner.lock_writes();
+            if self.all()?.len() >= MAX_JOBS {
+                return Err(HuntingError::Invalid(format!(
+                    "this store already holds the maximum of {MAX_JOBS} retrohunt jobs; delete some"
+                )));
+            }
+            job.id = self
+                .inner
+                .store
+                .records()
+                .allocate_ids(RecordTable::RetrohuntJobs, 1)
+                .map_err(HuntingError::Store)?
+                .first()
+                .copied()
+                .filter(|id| *id < 1 << MATCH_BITS)
+                .ok_or_else(|| HuntingError::Invalid("no retrohunt job id left".into()))?;
+            self.inner.put(&job, Vec::new())?;
+        }
+        self.spawn(job.id);
+        Ok(job)
+    }
+
+    pub fn job(&self, id: u64) -> Result<RetrohuntJob> {
+        self.inner.load(id)?.ok_or_else(|| not_found(id))
+    }
+
+    /// Jobs, newest first, paged (the cursor is the next id down).
+    pub fn list(&self, limit: usize, cursor: Option<&str>) -> Result<Page<RetrohuntJob>> {
+        let upper = match cursor {
+            None | Some("") => u64::MAX,
+            Some(c) => c
+                .parse()
+                .map_err(|_| HuntingError::Invalid("invalid cursor".into()))?,
+        };
+        let table = RecordTable::RetrohuntJobs;
+        let mut items: Vec<RetrohuntJob> = self
+            .inner
+            .store
+            .records()
+            .records(table, 0..=upper, limit.saturating_add(1), true)
+            .map_err(HuntingError::Store)?
+            .into_iter()
+            .map(|(id, bytes)| store_io::decode(table, id, &bytes))
+            .collect::<Result<_>>()?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = match items.last() {
+            Some(last) if more && last.id > 0 => Some((last.id - 1).to_string()),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Ask a job to stop; a finished or aborted job is left as it is.
+    pub fn abort(&self, id: u64) -> Result<RetrohuntJob> {
+        let _guard = self.inner.lock_writes();
+        let mut job = self.job(id)?;
+        if job.status.is_final() || job.status == JobStatus::Aborting {
+            return Ok(job);
+        }
+        if let Some(flag) = self.inner.flag(id) {
+            flag.store(true, Ordering::Relaxed);
+            job.status = JobStatus::Aborting;
+        } else {
+            // No thread holds it (it could not start): nothing is left to stop.
+            job.status = JobStatus::Aborted;
+            job.finish_date = Some(unix_now());
+        }
+        self.inner.put(&job, Vec::new())?;
+        Ok(job)
+    }
+
+    /// Stop a job if it runs, and delete it with its matches.
+    pub fn delete(&self, id: u64) -> Result<()> {
+        let _guard = self.inner.lock_writes();
+        self.job(id)?;
+        if let Some(flag) = self.inner.flag(id) {
+            flag.store(true, Ordering::Relaxed);
+        }
+        let records = self.inner.store.records();
+        loop {
+            let batch = records
+                .records(
+                    RecordTable::RetrohuntMatches,
+                    match_range(id),
+                    DELETE_BATCH,
+                    false,
+                )
+                .map_err(HuntingError::Store)?;
+            if batch.is_empty() {
+                break;
+            }
+            let writes = batch
+                .into_iter()
+                .map(|(key, _)| RecordWrite::Delete(RecordTable::RetrohuntMatches, key))
+                .collect();
+            records.write_records(writes).map_err(HuntingError::Store)?;
+        }
+        records
+            .write_records(vec![RecordWrite::Delete(RecordTable::RetrohuntJobs, id)])
+            .map_err(HuntingError::Store)
+    }
+
+    /// A job's matches in the order found, paged (the cursor is the next match number).
+    pub fn matches(
+        &self,
+        id: u64,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(RetrohuntJob, Page<RetrohuntMatch>)> {
+        let job = self.job(id)?;
+        let from = match cursor {
+            None | Some("") => 0,
+            Some(c) => c
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n < 1 << MATCH_BITS)
+                .ok_or_else(|| HuntingError::Invalid("invalid cursor".into()))?,
+        };
+        let table = RecordTable::RetrohuntMatches;
+        let range = match_key(id, from)..=*match_range(id).end();
+        let rows = self
+            .inner
+            .store
+            .records()
+            .records(table, range, limit.saturating_add(1), false)
+            .map_err(HuntingError::Store)?;
+        let more = rows.len() > limit;
+        let mut items = Vec::with_capacity(rows.len().min(limit));
+        let mut next = None;
+        for (key, bytes) in rows.into_iter().take(limit) {
+            items.push(store_io::decode(table, key, &bytes)?);
+            next = Some((key & ((1 << MATCH_BITS) - 1)) + 1);
+        }
+        Ok((
+            job,
+            Page {
+                items,
+                next_cursor: next.filter(|_| more).map(|n| n.to_string()),
+            },
+        ))
+    }
+
+    /// Every job, oldest first.
+    fn all(&self) -> Result<Vec<RetrohuntJob>> {
+        let table = RecordTable::RetrohuntJobs;
+        self.inner
+            .store
+            .records()
+            .records(table, 0..=u64::MAX, MAX_JOBS + 1, false)
+            .map_err(HuntingError::Store)?
+            .into_iter()
+            .map(|(id, bytes)| store_io::decode(table, id, &bytes))
+            .collect()
+    }
+
+    /// Run job `id` on a thread of its own.
+    fn spawn(&self, id: u64) {
+        let flag = Arc::new(AtomicBool::new(false));
+        self.inner
+            .flags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, flag.clone());
+        let inner = self.inner.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("retrohunt-{id}"))
+            .spawn(move || {
+                if let Err(e) = inner.run(id, &flag) {
+                    inner.fail(id, &e.to_string());
+                }
+                inner
+                    .flags
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id);
+            });
+        if let Err(e) = spawned {
+            self.inner
+                .flags
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+            self.inner
+                .fail(id, &format!("cannot start the job's thread: {e}"));
+        }
+    }
+}
+
+/// Frees a running slot when dropped.
+struct Slot<'a>(&'a Inner);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut running = self
+            .0
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *running = running.saturating_sub(1);
+        self.0.slot_freed.notify_one();
+    }
+}
+
+impl Inner {
+    fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn flag(&self, id: u64) -> Option<Arc<AtomicBool>> {
+        self.flags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    fn load(&self, id: u64) -> Result<Option<RetrohuntJob>> {
+        store_io::get(self.store.records(), RecordTable::RetrohuntJobs, id)
+    }
+
+    /// Write `job` and `matches` (numbered from the job's count before them) in one
+    /// transaction.
+    fn put(&self, job: &RetrohuntJob, matches: Vec<(u64, RetrohuntMatch)>) -> Result<()> {
+        let mut writes = Vec::with_capacity(matches.len() + 1);
+        for (n, m) in &matches {
+            writes.push(store_io::put(
+                RecordTable::RetrohuntMatches,
+                match_key(job.id, *n),
+                m,
+            )?);
+        }
+        writes.push(store_io::put(RecordTable::RetrohuntJobs, job.id, job)?);
+        self.store
+            .records()
+            .write_records(writes)
+            .map_err(HuntingError::Store)
+    }
+
+    /// Store the job's progress unless it was aborted or deleted meanwhile; false then.
+    fn progress(&self, job: &RetrohuntJob, matches: Vec<(u64, RetrohuntMatch)>) -> Result<bool> {
+        let _guard = self.lock_writes();
+        match self.load(job.id)? {
+            Some(stored) if stored.status != JobStatus::Aborting => {
+                self.put(job, matches)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Store the job's end: `aborted` when asked to stop, else `finished`.
+    fn finish(&self, job: &mut RetrohuntJob, stopped: bool) -> Result<()> {
+        let _guard = self.lock_writes();
+        let Some(stored) = self.load(job.id)? else {
+            return Ok(());
+        };
+        job.status = if stopped || stored.status == JobStatus::Aborting {
+            JobStatus::Aborted
+        } else {
+            JobStatus::Finished
+        };
+        job.finish_date = Some(unix_now());
+        self.put(job, Vec::new())
+    }
+
+    /// Mark the job aborted because of `reason` (not a client's abort).
+    fn fail(&self, id: u64, reason: &str) {
+        let _guard = self.lock_writes();
+        let Ok(Some(mut job)) = self.load(id) else {
+            return;
+        };
+        if job.status.is_final() {
+            return;
+        }
+        job.status = JobStatus::Aborted;
+        job.finish_date = Some(unix_now());
+        job.error = Some(reason.to_string());
+        if let Err(e) = self.put(&job, Vec::new()) {
+            eprintln!(
+                "sandscope-hunting: retrohunt job {id} failed ({reason}) and cannot be marked aborted: {e}"
+            );
+        }
+    }
+
+    /// Wait for a running slot; `None` when stopped while waiting.
+    fn slot(&self, stop: &AtomicBool) -> Option<Slot<'_>> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        while *running >= self.max_running {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            running = self
+                .slot_freed
+                .wait_timeout(running, Duration::from_millis(200))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *running += 1;
+        Some(Slot(self))
+    }
+
+    fn run(&self, id: u64, stop: &AtomicBool) -> Result<()> {
+        let slot = self.slot(stop);
+        let Some(mut job) = self.load(id)? else {
+            return Ok(()); // deleted while queued
+        };
+        if slot.is_none() || stop.load(Ordering::Relaxed) {
+            return self.finish(&mut job, true);
+        }
+        job.status = JobStatus::Starting;
+        if !self.progress(&job, Vec::new())? {
+            return self.finish(&mut job, true);
+        }
+        let rules = match CompiledRules::compile(job.rule_language, &job.rules) {
+            Ok(rules) => rules,
+            Err(e) => {
+                self.fail(id, &format!("the rules no longer compile: {e}"));
+                return Ok(());
+            }
+        };
+        let now = unix_now();
+        job.total = self
+            .store
+            .logs()
+            .detonation_count()
+            .map_err(HuntingError::Store)?
+            .max(job.scanned);
+        job.start_date.get_or_insert(now);
+        job.run_seconds = 0;
+        job.run_from = job.scanned;
+        job.status = JobStatus::Running;
+        if !self.progress(&job, Vec::new())? {
+            return self.finish(&mut job, true);
+        }
+        let end = match &rules {
+            CompiledRules::Sigma(engine) => self.run_sigma(&mut job, engine, stop)?,
+            CompiledRules::Queries(queries) => self.run_queries(&mut job, queries, stop)?,
+        };
+        self.finish(&mut job, end == ScanEnd::Stopped)
+    }
+
+    fn run_sigma(
+        &self,
+        job: &mut RetrohuntJob,
+        engine: &SigmaEngine,
+        stop: &AtomicBool,
+    ) -> Result<ScanEnd> {
+        let options = ScanOptions {
+            // One reader per job: each batch of events is evaluated on every core already.
+            readers: 1,
+            page: JOB_PAGE,
+            range: job.time_range,
+        };
+        let started = unix_now();
+        let resume = job.checkpoint.clone();
+        scan(
+            self.store.logs(),
+            engine,
+            &options,
+            resume,
+            stop,
+            &mut |page: ScannedPage| {
+                let now = unix_now();
+                let mut matches = Vec::new();
+                for log in &page.logs {
+                    for m in log_matches(engine, log, now) {
+                        matches.push((job.num_matches, m));
+                        job.num_matches += 1;
+                    }
+                    job.scanned_bytes += log.bytes;
+                    job.scanned_events += log.outcome.records;
+                }
+                job.scanned += page.ids as u64;
+                job.total = job.total.max(job.scanned);
+                job.checkpoint = Some(page.checkpoint);
+                job.run_seconds = now - started;
+                self.progress(job, matches)
+            },
+        )
+    }
+
+    /// Queries over every stored sample's searchable view, first-seen in the job's range.
+    fn run_queries(
+        &self,
+        job: &mut RetrohuntJob,
+        queries: &[NamedQuery],
+        stop: &AtomicBool,
+    ) -> Result<ScanEnd> {
+        let started = unix_now();
+        let mut cursor = job.checkpoint.clone();
+        let mut previous: Option<String> = cursor.as_deref().map(|c| sample_of(c).to_string());
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(ScanEnd::Stopped);
+            }
+            let ids = self
+                .store
+                .logs()
+                .detonation_ids(cursor.as_deref(), JOB_PAGE)
+                .map_err(HuntingError::Store)?;
+            let Some(last) = ids.last().cloned() else {
+                return Ok(ScanEnd::Finished);
+            };
+            let now = unix_now();
+            let mut matches = Vec::new();
+            for id in &ids {
+                let sha = sample_of(id);
+                if previous.as_deref() == Some(sha) {
+                    continue; // the sample's other reports: one view per sample
+                }
+                previous = Some(sha.to_string());
+                let Some(doc) = self
+                    .store
+                    .records()
+                    .sample_doc(sha)
+                    .map_err(HuntingError::Store)?
+                else {
+                    continue;
+                };
+                if !job.time_range.is_all() && !job.time_range.contains(doc.first_seen.unwrap_or(0))
+                {
+                    continue;
+                }
+                for q in queries.iter().filter(|q| q.query.matches(&doc, now)) {
+                    matches.push((
+                        job.num_matches,
+                        RetrohuntMatch {
+                            sha256: sha.to_string(),
+                            report_id: id.clone(),
+                            rule_name: q.name.clone(),
+                            rule_tags: Vec::new(),
+                            hits: 1,
+                            snippet: q.query.snippets(&doc, 5).join(" | "),
+                            date: now,
+                        },
+                    ));
+                    job.num_matches += 1;
+                }
+            }
+            job.scanned += ids.len() as u64;
+            job.total = job.total.max(job.scanned);
+            job.checkpoint = Some(last.clone());
+            job.run_seconds = now - started;
+            if !self.progress(job, matches)? {
+                return Ok(ScanEnd::Stopped);
+            }
+            cursor = Some(last);
+        }
+    }
+}
+
+/// One match per rule that hit the log: its hit count and the first hit's matched fields.
+fn log_matches(engine: &SigmaEngine, log: &ScannedLog, now: i64) -> Vec<RetrohuntMatch> {
+    let mut per_rule: BTreeMap<usize, (u64, String)> = BTreeMap::new();
+    for hit in &log.outcome.hits {
+        let entry = per_rule.entry(hit.rule).or_insert_with(|| {
+            let snippet = hit
+                .matched
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (0, snippet)
+        });
+        entry.0 += 1;
+    }
+    per_rule
+        .into_iter()
+        .filter_map(|(rule, (hits, snippet))| {
+            let info = engine.rule(rule)?;
+            Some(RetrohuntMatch {
+                sha256: sample_of(&log.report_id).to_string(),
+                report_id: log.report_id.clone(),
+                rule_name: info.title.clone(),
+                rule_tags: info.tags.clone(),
+                hits,
+                snippet,
+                date: now,
+            })
+        })
+        .collect()
+}
+
+fn not_found(id: u64) -> HuntingError {
+    HuntingError::NotFound {
+        kind: "Retrohunt job",
+        id: format!("sandscope-{id}"),
+    }
+}

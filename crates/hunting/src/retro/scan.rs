@@ -1,0 +1,205 @@
+//! The Retrohunt scan: Sigma rules over every stored detonation's raw log, each log hunted
+//! exactly as `sandscope hunt` hunts a file ([`crate::hunt_stream`]). One implementation for
+//! the CLI, the API's jobs and the benchmark.
+//!
+//! Logs are taken a page of report ids at a time; a page is hunted by `readers` threads (each
+//! takes the page's next log, as `hunt` does with files) and handed to the caller whole, in id
+//! order, with the page's last id as the checkpoint to resume after. A stop request ends the
+//! scan at the next log or within [`crate::stream`]'s event check, and the unfinished page is
+//! dropped, so a checkpoint never covers half a page.
+
+use super::source::DetonationLogs;
+use crate::error::{HuntingError, Result};
+use crate::stream::{HuntOutcome, hunt_stream};
+use sandscope_sigma::{RuleInfo, SigmaEngine};
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Which detonations a scan covers, by first-seen date (Unix seconds, both ends included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
+}
+
+impl TimeRange {
+    pub fn is_all(&self) -> bool {
+        self.start.is_none() && self.end.is_none()
+    }
+
+    pub fn contains(&self, date: i64) -> bool {
+        self.start.is_none_or(|s| date >= s) && self.end.is_none_or(|e| date <= e)
+    }
+}
+
+/// How a scan runs.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Reader threads per page.
+    pub readers: usize,
+    /// Report ids per page (the checkpoint granularity).
+    pub page: usize,
+    pub range: TimeRange,
+}
+
+/// One detonation's log, hunted.
+#[derive(Debug)]
+pub struct ScannedLog {
+    pub report_id: String,
+    /// The raw log's size.
+    pub bytes: u64,
+    pub outcome: HuntOutcome,
+}
+
+/// One page of the scan, complete.
+#[derive(Debug)]
+pub struct ScannedPage {
+    /// Resume after this id.
+    pub checkpoint: String,
+    /// Report ids the page covered (hunted or passed over: out of range, no log).
+    pub ids: usize,
+    /// The logs hunted, in id order.
+    pub logs: Vec<ScannedLog>,
+}
+
+/// How a scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanEnd {
+    Finished,
+    Stopped,
+}
+
+/// Scan every detonation after `resume_after` (all when `None`), calling `page` with each
+/// completed page; `page` may stop the scan by returning `Ok(false)`.
+pub fn scan(
+    logs: &dyn DetonationLogs,
+    engine: &SigmaEngine,
+    options: &ScanOptions,
+    resume_after: Option<String>,
+    stop: &AtomicBool,
+    page: &mut dyn FnMut(ScannedPage) -> Result<bool>,
+) -> Result<ScanEnd> {
+    let mut cursor = resume_after;
+    let keep = |_: &RuleInfo| true;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(ScanEnd::Stopped);
+        }
+        let ids = logs
+            .detonation_ids(cursor.as_deref(), options.page.max(1))
+            .map_err(HuntingError::Store)?;
+        let Some(last) = ids.last().cloned() else {
+            return Ok(ScanEnd::Finished);
+        };
+        let Some(hunted) = hunt_page(logs, engine, &ids, options, stop, &keep)? else {
+            return Ok(ScanEnd::Stopped);
+        };
+        let done = ScannedPage {
+            checkpoint: last.clone(),
+            ids: ids.len(),
+            logs: hunted,
+        };
+        if !page(done)? {
+            return Ok(ScanEnd::Stopped);
+        }
+        cursor = Some(last);
+    }
+}
+
+/// Hunt the logs of `ids` on `options.readers` threads; `None` when stopped part way.
+fn hunt_page<F: Fn(&RuleInfo) -> bool + Sync>(
+    logs: &dyn DetonationLogs,
+    engine: &SigmaEngine,
+    ids: &[String],
+    options: &ScanOptions,
+    stop: &AtomicBool,
+    keep: &F,
+) -> Result<Option<Vec<ScannedLog>>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<ScannedLog>>> = ids.iter().map(|_| Mutex::new(None)).collect();
+    let readers = options.readers.clamp(1, ids.len().max(1));
+    let failures: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..readers)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(id) = ids.get(i) else {
+                            return Ok(());
+                        };
+                        let hunted = hunt_log(logs, engine, id, options.range, stop, keep)?;
+                        if let Some(slot) = slots.get(i) {
+                            *slot.lock().unwrap_or_else(|p| p.into_inner()) = hunted;
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(HuntingError::Store("a retrohunt reader panicked".into()))
+                })
+            })
+            .collect()
+    });
+    for failure in failures {
+        failure?;
+    }
+    if stop.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let hunted: Vec<ScannedLog> = slots
+        .into_iter()
+        .filter_map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect();
+    if hunted.iter().any(|l| l.outcome.stopped) {
+        return Ok(None);
+    }
+    Ok(Some(hunted))
+}
+
+/// Hunt one detonation's log when it is in range and has one.
+fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
+    logs: &dyn DetonationLogs,
+    engine: &SigmaEngine,
+    id: &str,
+    range: TimeRange,
+    stop: &AtomicBool,
+    keep: &F,
+) -> Result<Option<ScannedLog>> {
+    if !range.is_all() {
+        let date = logs
+            .detonation_date(id)
+            .map_err(HuntingError::Store)?
+            .unwrap_or(0);
+        if !range.contains(date) {
+            return Ok(None);
+        }
+    }
+    let Some(log) = logs.detonation_log(id).map_err(HuntingError::Store)? else {
+        return Ok(None);
+    };
+    let name = format!("{id}/{}", log.file_name);
+    let mut outcome = HuntOutcome::default();
+    hunt_stream(
+        engine,
+        &name,
+        |sink| sandscope_read::read_bytes(&name, &log.bytes, sink),
+        keep,
+        stop,
+        &mut outcome,
+    );
+    Ok(Some(ScannedLog {
+        report_id: id.to_string(),
+        bytes: log.bytes.len() as u64,
+        outcome,
+    }))
+}
