@@ -10,6 +10,7 @@ mod hunting;
 mod routes;
 mod sandscope;
 mod search;
+mod sigma_rules;
 mod upload;
 
 pub(crate) use envelopes::{download, encode_component};

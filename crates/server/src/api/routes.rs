@@ -1,7 +1,7 @@
 //! The routes under `/api/v3` and the layers around them: API keys, per-request deadlines and
 //! the security headers every response carries.
 
-use super::{AppState, file_behaviours, files, hunting, sandscope, search, upload};
+use super::{AppState, file_behaviours, files, hunting, sandscope, search, sigma_rules, upload};
 use crate::error::ApiError;
 use crate::ui;
 use axum::Router;
@@ -77,6 +77,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(sandscope::graph_export),
         )
         .route("/sandscope/compare/{left}/{right}", get(sandscope::compare))
+        .route("/sandscope/sigma_rules/{id}", get(sigma_rules::sigma_rule))
         .route(
             "/sandscope/export/{format}/{id}",
             get(crate::export_api::export_sample),
