@@ -34,7 +34,13 @@ const manifest = JSON.parse(
 );
 // Issue 19's samples: 20,001 processes (the tree is drawn lazily, nothing cut silently) and
 // Sigma hits at several levels (tests/browser/fixtures.py).
-const extra = JSON.parse(execFileSync("python3", [join(here, "fixtures.py"), logs], { encoding: "utf8" }));
+// Issue 17: logs uploaded while the suite runs (not ingested at start), so Livehunt rulesets made
+// in the UI see new reports.
+const extra = JSON.parse(execFileSync("python3", [join(here, "fixtures.py"), logs, join(work, "late")], { encoding: "utf8" }));
+const lateLog = (name) => {
+  const path = Object.keys(extra.late).find((p) => p.endsWith(name));
+  return { path, sha256: extra.late[path] };
+};
 const bigTree = extra.big_tree;
 // A real CAPE run (Assemblyline's wrapper: the guest's Sysmon EVTX and CAPE's lite.json), so
 // one sample has two sandboxes' reports to compare. Needs ../shared/corpus.
@@ -320,7 +326,9 @@ try {
     assert(query.startsWith("behaviour_files:\"\\\"") && query.includes("\\\\Desktop\\\\"), `escaped path: ${query}`);
     // Focusing the value asks how many samples share it.
     await link.focus();
-    const count = await page.waitForSelector("#panel a.pivot[data-counted] + .count");
+    // This link's own count (the pointer may rest on another pivot, which then counts too).
+    const count = link.locator("xpath=following-sibling::span[contains(concat(' ', @class, ' '), ' count ')]");
+    await count.waitFor();
     assert((await count.textContent()).trim() === `${manifest.tutanota.length} samples`, `count: ${await count.textContent()}`);
     await link.click();
     await page.waitForSelector(".result a.sha");
@@ -476,6 +484,135 @@ try {
     await page.waitForFunction((y) => window.scrollY > y, top);
   });
 
+  // Issue 17 in the UI: Livehunt rulesets made from the search box and from a Sigma hit,
+  // notified by uploads through the UI's own upload page. Before the graph step: its downloads
+  // are compared with the CLI's graph of the final data directory.
+  const apiJson = async (path, method) => {
+    const response = await fetch(`${url}/api/v3${path}`, { method: method || "GET", headers: { "x-apikey": API_KEY } });
+    return { status: response.status, body: await response.json().catch(() => null) };
+  };
+  const notifiedShas = async (rulesetId) => {
+    const { body } = await apiJson(`/intelligence/hunting_notification_files?limit=40&filter=${encodeURIComponent(`ruleset_id:${rulesetId}`)}`);
+    return (body.data || []).map((f) => f.id);
+  };
+  const uploadThroughUi = async (log) => {
+    await page.goto(`${url}/#/upload`);
+    await page.setInputFiles("#upload-file", log.path);
+    await page.click("#upload-form button[type='submit']");
+    await page.waitForSelector(`#upload-result li a:has-text("${log.sha256}")`, { timeout: 120000 });
+  };
+  const submitRuleset = async (name) => {
+    await page.fill("#ruleset-name", name);
+    await page.click("#ruleset-form button[type='submit']");
+    await page.waitForSelector("#ruleset-created");
+    await page.waitForSelector(`#rulesets-table tr.ruleset:has(th:text-is("${name}"))`);
+    return page.getAttribute(`#rulesets-table tr.ruleset:has(th:text-is("${name}"))`, "data-id");
+  };
+  let queryRuleset = null;
+  let sigmaRuleset = null;
+  const tutanota7 = lateLog("tutanota-7.xml");
+  const sigmaLate = lateLog("sigma-late.xml");
+
+  await step("Livehunt: a query ruleset made from the search box notifies on a matching upload, and only on it", async () => {
+    await page.goto(`${url}/#/search?q=${encodeURIComponent(manifest.queries.tutanota)}`);
+    await page.waitForSelector("#make-ruleset");
+    await page.click("#make-ruleset");
+    await page.waitForSelector("#ruleset-form[data-ready='true']");
+    assert(await page.inputValue("#ruleset-rules") === manifest.queries.tutanota, "the form holds the search box's query");
+    assert(await page.inputValue("#ruleset-language") === "query", "a query ruleset");
+    queryRuleset = await submitRuleset("tutanota ransom notes");
+    const { body } = await apiJson(`/intelligence/hunting_rulesets/${queryRuleset}`);
+    const a = body.data.attributes;
+    assert(a.rule_language === "query" && a.rules === manifest.queries.tutanota && a.enabled === true, JSON.stringify(a));
+    // Samples stored before the ruleset existed are not notified; the new upload is.
+    assert((await notifiedShas(queryRuleset)).length === 0, "nothing notified before the upload");
+    await uploadThroughUi(tutanota7);
+    assert(JSON.stringify(await notifiedShas(queryRuleset)) === JSON.stringify([tutanota7.sha256]),
+      `exactly the upload is notified: ${await notifiedShas(queryRuleset)}`);
+    await page.goto(`${url}/#/notifications`);
+    const item = `.notification[data-ruleset="${queryRuleset}"]`;
+    await page.waitForSelector(item);
+    const text = await page.textContent(item);
+    assert(text.includes(tutanota7.sha256) && text.includes("tutanota ransom notes"), `notification: ${text}`);
+    assert(await page.getAttribute(`${item} a.sha`, "href") === `#/sample/${tutanota7.sha256}`, "links to the sample");
+    assert(/notified \d{4}-\d\d-\d\dT/.test(text), `dated: ${text}`);
+  });
+
+  await step("Livehunt: a Sigma hit on the sample page becomes a Sigma ruleset holding that rule's YAML", async () => {
+    const title = "Shadow Copies Deletion Using Operating Systems Utilities";
+    await page.goto(`${url}/#/sample/${extra.sigma}`);
+    const hit = page.locator(`#sigma-panel .sigma-hit:has(.rule-title:text-is("${title}"))`).first();
+    await hit.locator("summary").click();
+    await hit.locator("a.make-sigma-ruleset").click();
+    await page.waitForSelector("#ruleset-form[data-ready='true']");
+    assert(await page.inputValue("#ruleset-language") === "sigma", "a Sigma ruleset");
+    const yaml = await page.inputValue("#ruleset-rules");
+    assert(yaml.includes("id: c947b146-0abc-4c87-9c64-b17e9d7274a2") && yaml.includes("detection:") && yaml.includes(title),
+      `the rule's own YAML: ${yaml.slice(0, 300)}`);
+    sigmaRuleset = await submitRuleset(await page.inputValue("#ruleset-name"));
+    const { body } = await apiJson(`/intelligence/hunting_rulesets/${sigmaRuleset}`);
+    assert(body.data.attributes.rule_language === "sigma" && body.data.attributes.number_of_rules === 1, JSON.stringify(body.data.attributes));
+    assert((await notifiedShas(sigmaRuleset)).length === 0, "nothing notified before the upload");
+    await uploadThroughUi(sigmaLate);
+    assert(JSON.stringify(await notifiedShas(sigmaRuleset)) === JSON.stringify([sigmaLate.sha256]),
+      `the upload doing the same is notified: ${await notifiedShas(sigmaRuleset)}`);
+  });
+
+  await step("Livehunt notifications: filter by ruleset, delete one", async () => {
+    await page.goto(`${url}/#/notifications`);
+    await page.waitForSelector(`.notification[data-ruleset="${sigmaRuleset}"]`);
+    await page.waitForSelector(`#notification-ruleset option[value="${queryRuleset}"]`, { state: "attached" });
+    await page.screenshot({ path: join(artefacts, "13-notifications.png"), fullPage: true });
+    await page.selectOption("#notification-ruleset", queryRuleset);
+    await page.waitForFunction((id) => location.hash.includes(`ruleset=${id}`) && document.querySelector("#notification-count")
+      && !document.querySelector("#notification-count").textContent.startsWith("Loading"), queryRuleset);
+    const rulesets = await page.$$eval(".notification", (ls) => ls.map((l) => l.dataset.ruleset));
+    assert(rulesets.length === 1 && rulesets[0] === queryRuleset, `filtered: ${rulesets}`);
+    await page.click(".notification .notification-delete");
+    assert(await page.textContent(".notification .notification-delete") === "Really delete?", "asks before deleting");
+    await page.click(".notification .notification-delete");
+    await page.waitForSelector(".notification", { state: "detached" });
+    assert((await notifiedShas(queryRuleset)).length === 0, "deleted on the server");
+    assert((await notifiedShas(sigmaRuleset)).length === 1, "the other ruleset's notification stays");
+  });
+
+  await step("Livehunt: a disabled ruleset does not notify; delete removes it", async () => {
+    await page.goto(`${url}/#/rulesets`);
+    const row = `#rulesets-table tr.ruleset[data-id="${queryRuleset}"]`;
+    await page.waitForSelector(row);
+    await page.screenshot({ path: join(artefacts, "14-rulesets.png"), fullPage: true });
+    await page.uncheck(`${row} input.ruleset-enabled`);
+    await page.waitForFunction(() => !document.querySelector("input.ruleset-enabled:disabled"));
+    const { body } = await apiJson(`/intelligence/hunting_rulesets/${queryRuleset}`);
+    assert(body.data.attributes.enabled === false, "disabled on the server");
+    await uploadThroughUi(lateLog("tutanota-8.xml"));
+    assert((await notifiedShas(queryRuleset)).length === 0, "a disabled ruleset never notifies");
+    await page.goto(`${url}/#/rulesets`);
+    await page.waitForSelector(row);
+    assert(!(await page.isChecked(`${row} input.ruleset-enabled`)), "shown disabled");
+    await page.click(`${row} .ruleset-delete`);
+    await page.click(`${row} .ruleset-delete`);
+    await page.waitForSelector(row, { state: "detached" });
+    assert((await apiJson(`/intelligence/hunting_rulesets/${queryRuleset}`)).status === 404, "gone from the server");
+    assert(await page.isVisible(`#rulesets-table tr.ruleset[data-id="${sigmaRuleset}"]`), "the other ruleset stays");
+  });
+
+  await step("ATT&CK panel: each technique lists its Sigma rules and the events they matched", async () => {
+    await page.goto(`${url}/#/sample/${extra.sigma}`);
+    await page.waitForSelector("#attack-panel");
+    const { body } = await apiJson(`/files/${extra.sigma}/behaviour_summary`);
+    const hits = body.data.sigma_analysis_results;
+    const shadow = hits.find((h) => h.rule_id === "c947b146-0abc-4c87-9c64-b17e9d7274a2");
+    const signature = page.locator(".technique-signature:has(a.pivot:text-is(\"Shadow Copies Deletion Using Operating Systems Utilities\"))").first();
+    const events = await signature.locator(".technique-event").allTextContents();
+    assert(events.length === shadow.match_context.length, `${events.length} events shown of ${shadow.match_context.length}`);
+    assert(events.some((e) => e.includes("vssadmin.exe delete shadows /all /quiet")), `the matched event: ${events}`);
+    const withEvents = await page.$$eval("#attack-panel .technique-signature", (ls) => ls.filter((l) => l.querySelector(".technique-event")).length);
+    const total = await page.$$eval("#attack-panel .technique-signature", (ls) => ls.length);
+    assert(withEvents === total, `every Sigma signature lists its events (${withEvents} of ${total})`);
+    await page.screenshot({ path: join(artefacts, "15-attack-events.png"), fullPage: false });
+  });
+
   await step("graph: zoom, filter by type, legend, drag, and downloads in the CLI's formats", async () => {
     await page.goto(`${url}/#/graph/${tutanota}`);
     await page.waitForSelector("#graph g.node");
@@ -554,6 +691,8 @@ try {
   await axeCheck("search", `/#/search?q=${encodeURIComponent(manifest.queries.tutanota)}`, ".result .snippet");
   await axeCheck("sample", `/#/sample/${tutanota}`, "#panel .process-tree");
   await axeCheck("graph", `/#/graph/${tutanota}`, "#graph g.node");
+  await axeCheck("rulesets", "/#/rulesets", "#rulesets-table");
+  await axeCheck("notifications", "/#/notifications", ".notification");
   await page.emulateMedia({ colorScheme: "dark" });
   await axeCheck("sample (dark theme)", `/#/sample/${extra.sigma}`, "#sigma-panel");
   await page.emulateMedia({ colorScheme: "light" });

@@ -7,6 +7,7 @@ import { el, clear, show, errorBox, shortText, isoTime, levelBadge } from "./dom
 import { href, searchHref } from "./router.js";
 import { schema, pivotModifier } from "./schema.js";
 import { pivotQuery } from "./pivot.js";
+import { queryRulesetHref } from "./rulesets.js";
 
 const PAGE_SIZE = "20";
 
@@ -167,7 +168,8 @@ export async function searchPage(params) {
     }
   }
   clear(results);
-  results.appendChild(el("p", { class: "muted", id: "total-hits" }, totalText(meta, page)));
+  results.appendChild(el("p", { class: "muted", id: "total-hits" }, totalText(meta, page), " — ",
+    el("a", { id: "make-ruleset", href: queryRulesetHref(q) }, "Livehunt this query (new ruleset)")));
   results.appendChild(el("ul", { class: "results" }, (body.data || []).map((item) => resultItem(tables, item, q))));
   const pager = el("div", { class: "pager" });
   if (page > 1) {
