@@ -3,7 +3,7 @@
 // dates, sandboxes, Sigma badges and tags; sorting by the orders the API allows.
 
 import { api } from "./api.js";
-import { el, clear, show, errorBox, shortText, isoTime, levelBadge } from "./dom.js";
+import { el, clear, show, errorBox, shortText, isoTime, levelBadge, hitsText } from "./dom.js";
 import { href, searchHref } from "./router.js";
 import { schema, pivotModifier } from "./schema.js";
 import { pivotQuery } from "./pivot.js";
@@ -112,7 +112,7 @@ function resultItem(tables, item, query) {
 function totalText(meta, page) {
   const total = Number(meta && meta.total_hits) || 0;
   const atLeast = meta && meta.total_hits_relation === "gte";
-  const count = total.toLocaleString("en-US") + (atLeast ? "+" : "");
+  const count = hitsText(total, atLeast);
   return `${count} matching sample${total === 1 && !atLeast ? "" : "s"} — page ${page}`;
 }
 
