@@ -25,6 +25,9 @@ const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const artefacts = resolve(process.env.ARTEFACTS_DIR || join(here, "artefacts"));
 const startupTimeoutMs = Number(process.env.SANDSCOPE_STARTUP_TIMEOUT || "600") * 1000;
 const API_KEY = "browser-suite-key-5d2f";
+// The sample page's panel once its own content is drawn (the Summary tab first shows the first
+// report while the merged summary loads).
+const DRAWN = "#panel:not([data-content='preview'])";
 
 mkdirSync(artefacts, { recursive: true });
 const work = mkdtempSync(join(tmpdir(), "sandscope-browser-"));
@@ -195,7 +198,7 @@ try {
     await page.fill("#query", manifest.queries.tutanota);
     await page.click("#search-form button");
     await page.click(`.result a.sha:text-is("${tutanota}")`);
-    await page.waitForSelector(".process-tree");
+    await page.waitForSelector(DRAWN + " .process-tree");
     const tree = await page.textContent(".process-tree");
     assert(tree.includes("vssadmin delete shadows"), `tree: ${tree}`);
     assert(tree.includes("invoice_1.exe"), `tree: ${tree}`);
@@ -210,7 +213,7 @@ try {
     const tabs = await page.$$eval(".tabs button", (bs) => bs.map((b) => b.textContent));
     assert(tabs[0] === "Summary" && tabs.includes("Microsoft Sysinternals"), `tabs: ${tabs}`);
     await page.click(".tabs button:text-is('Microsoft Sysinternals')");
-    await page.waitForSelector("#panel .process-tree");
+    await page.waitForSelector(DRAWN + " .process-tree");
     // Sections and labels come from the server's attribute table.
     const facts = await page.textContent("#panel [data-section='report']");
     assert(facts.includes("Sandbox") && facts.includes("Microsoft Sysinternals"), `report facts: ${facts}`);
@@ -258,7 +261,7 @@ try {
 
   await step("hostile command line is shown literally and runs nothing", async () => {
     await page.goto(`${url}/#/sample/${manifest.xss}`);
-    await page.waitForSelector(".process-tree");
+    await page.waitForSelector(DRAWN + " .process-tree");
     const text = await page.textContent("#panel");
     assert(text.includes(manifest.xss_payload), "the payload is visible as text");
     const images = await page.$$eval("img", (is) => is.length);
@@ -302,7 +305,7 @@ try {
 
   await step("a command line with quotes and backslashes pivots to a search that finds its sample", async () => {
     await page.goto(`${url}/#/sample/${tutanota}`);
-    await page.waitForSelector("#panel .process-tree");
+    await page.waitForSelector(DRAWN + " .process-tree");
     // The summary spells the sample's path with its placeholder: "%SAMPLEPATH%\invoice_1.exe" /silent
     const link = pivotLink("Command executions", "invoice_1.exe");
     const shown = await link.textContent();
@@ -321,7 +324,7 @@ try {
 
   await step("a written file's path pivots to every sample that wrote it", async () => {
     await page.goto(`${url}/#/sample/${tutanota}`);
-    await page.waitForSelector("#panel .process-tree");
+    await page.waitForSelector(DRAWN + " .process-tree");
     const link = pivotLink("Files written", "HOW_TO_DECRYPT");
     const query = await link.getAttribute("data-query");
     assert(query.startsWith("behaviour_files:\"\\\"") && query.includes("\\\\Desktop\\\\"), `escaped path: ${query}`);
@@ -375,7 +378,7 @@ try {
 
   await step("sample header: sandboxes, dates, Sigma badges by level, behash; Sigma and ATT&CK panels", async () => {
     await page.goto(`${url}/#/sample/${extra.sigma}`);
-    await page.waitForSelector("#sigma-panel");
+    await page.waitForSelector(DRAWN + " #sigma-panel");
     const header = await page.textContent("#sample-header");
     const report = (await (await fetch(`${url}/api/v3/files/${extra.sigma}/behaviours`, { headers: { "x-apikey": API_KEY } })).json()).data[0].attributes;
     assert(header.includes("Microsoft Sysinternals") && header.includes(report.behash), `header: ${header}`);
@@ -412,7 +415,7 @@ try {
     const hashParams = () => new URLSearchParams(new URL(page.url()).hash.split("?")[1] || "");
     assert(hashParams().get("tab") === "Microsoft Sysinternals", page.url());
     await page.reload();
-    await page.waitForSelector("#panel .process-tree");
+    await page.waitForSelector(DRAWN + " .process-tree");
     assert(await page.textContent(".tabs button[aria-selected='true']") === "Microsoft Sysinternals", "deep link reopens the tab");
   });
 
@@ -458,7 +461,7 @@ try {
     await page.waitForSelector("#search-form");
     const started = Date.now();
     await page.goto(`${url}/#/sample/${bigTree}?tab=Microsoft%20Sysinternals`);
-    await page.waitForSelector("#panel .process-tree .toggle");
+    await page.waitForSelector(DRAWN + " .process-tree .toggle");
     const elapsed = Date.now() - started;
     const count = await page.textContent("#panel .tree-count");
     const truncatedNote = await page.$$eval("#panel .note", (ns) => ns.map((n) => n.textContent).join(" "));
@@ -542,6 +545,7 @@ try {
   await step("Livehunt: a Sigma hit on the sample page becomes a Sigma ruleset holding that rule's YAML", async () => {
     const title = "Shadow Copies Deletion Using Operating Systems Utilities";
     await page.goto(`${url}/#/sample/${extra.sigma}`);
+    await page.waitForSelector(DRAWN + " #sigma-panel");
     const hit = page.locator(`#sigma-panel .sigma-hit:has(.rule-title:text-is("${title}"))`).first();
     await hit.locator("summary").click();
     await hit.locator("a.make-sigma-ruleset").click();
@@ -602,7 +606,7 @@ try {
 
   await step("ATT&CK panel: each technique lists its Sigma rules and the events they matched", async () => {
     await page.goto(`${url}/#/sample/${extra.sigma}`);
-    await page.waitForSelector("#attack-panel");
+    await page.waitForSelector(DRAWN + " #attack-panel");
     const { body } = await apiJson(`/files/${extra.sigma}/behaviour_summary`);
     const hits = body.data.sigma_analysis_results;
     const shadow = hits.find((h) => h.rule_id === "c947b146-0abc-4c87-9c64-b17e9d7274a2");
@@ -614,6 +618,23 @@ try {
     const total = await page.$$eval("#attack-panel .technique-signature", (ls) => ls.length);
     assert(withEvents === total, `every Sigma signature lists its events (${withEvents} of ${total})`);
     await page.screenshot({ path: join(artefacts, "15-attack-events.png"), fullPage: false });
+  });
+
+  await step("the Summary tab of the 20,001-process sample does not wait for the merged summary", async () => {
+    await page.goto(`${url}/#/`);
+    await page.waitForSelector("#search-form");
+    const started = Date.now();
+    await page.goto(`${url}/#/sample/${bigTree}`);
+    await page.waitForSelector("#panel .process-tree .toggle");
+    const firstScreen = Date.now() - started;
+    const preview = await page.getAttribute("#panel", "data-content");
+    const note = preview === "preview" ? await page.textContent("#summary-pending") : "";
+    await page.waitForSelector("#panel[data-content='summary'] .process-tree .toggle", { timeout: 60000 });
+    const merged = Date.now() - started;
+    console.log(`     Summary tab: first screen in ${firstScreen} ms (${preview}), merged summary drawn at ${merged} ms`);
+    assert(firstScreen < 1000, `first screen in ${firstScreen} ms`);
+    if (preview === "preview") assert(note.includes("Microsoft Sysinternals") && note.includes("merged summary"), `says what it shows: ${note}`);
+    assert(!(await page.$("#summary-pending")), "the note goes with the preview");
   });
 
   await step("graph: zoom, filter by type, legend, drag, and downloads in the CLI's formats", async () => {
@@ -668,7 +689,7 @@ try {
     await page.waitForFunction((n) => document.querySelectorAll("#graph g.node").length > n, before);
     assert(page.url().includes("expanded="), `expanded nodes in the URL: ${page.url()}`);
     await page.goto(`${url}/#/sample/${tutanota}`);
-    await page.waitForSelector("#panel .process-tree .toggle");
+    await page.waitForSelector(DRAWN + " .process-tree .toggle");
     await page.focus("#panel .process-tree .toggle");
     const expanded = () => page.getAttribute("#panel .process-tree .toggle", "aria-expanded");
     await page.keyboard.press("ArrowLeft");
@@ -692,18 +713,18 @@ try {
     });
   };
   await axeCheck("search", `/#/search?q=${encodeURIComponent(manifest.queries.tutanota)}`, ".result .snippet");
-  await axeCheck("sample", `/#/sample/${tutanota}`, "#panel .process-tree");
+  await axeCheck("sample", `/#/sample/${tutanota}`, DRAWN + " .process-tree");
   await axeCheck("graph", `/#/graph/${tutanota}`, "#graph g.node");
   await axeCheck("rulesets", "/#/rulesets", "#rulesets-table");
   await axeCheck("notifications", "/#/notifications", ".notification");
   await page.emulateMedia({ colorScheme: "dark" });
-  await axeCheck("sample (dark theme)", `/#/sample/${extra.sigma}`, "#sigma-panel");
+  await axeCheck("sample (dark theme)", `/#/sample/${extra.sigma}`, DRAWN + " #sigma-panel");
   await page.emulateMedia({ colorScheme: "light" });
 
   await step("dark theme follows the system setting", async () => {
     await page.emulateMedia({ colorScheme: "dark" });
     await page.goto(`${url}/#/sample/${tutanota}`);
-    await page.waitForSelector("#panel .process-tree");
+    await page.waitForSelector(DRAWN + " .process-tree");
     const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     assert(background === "rgb(21, 25, 30)", `dark background: ${background}`);
     await page.screenshot({ path: join(artefacts, "12-sample-dark.png"), fullPage: false });
