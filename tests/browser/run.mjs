@@ -12,7 +12,7 @@
 
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, createWriteStream, readFileSync, existsSync, cpSync } from "node:fs";
+import { mkdtempSync, mkdirSync, createWriteStream, readFileSync, existsSync, cpSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -838,6 +838,8 @@ try {
       const exited = new Promise((ok) => big.child.once("exit", ok));
       big.child.kill("SIGTERM");
       await Promise.race([exited, sleep(30000)]);
+      // ~70 MB of reports and their JSON-lines copies: not kept.
+      rmSync(bigDir, { recursive: true, force: true });
     }
   });
 } finally {
