@@ -7,7 +7,12 @@ log writer it reuses):
 * one sample that deletes shadow copies with vssadmin and clears logs with wevtutil, so the
   bundled SigmaHQ rules hit at several levels (the Sigma and ATT&CK panels).
 
-Run as a script: `python3 fixtures.py OUT_DIR` writes the logs and prints their SHA-256s.
+* with a second folder, logs the suite uploads while it runs, so a Livehunt ruleset made in the
+  UI sees new reports: two more ransomware runs (the e2e fixtures' tutanota runs 7 and 8) and
+  the Sigma sample's behaviour under another SHA-256.
+
+Run as a script: `python3 fixtures.py OUT_DIR [LATE_DIR]` writes the logs and prints their
+SHA-256s.
 """
 
 import json
@@ -15,7 +20,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "vt"))
-from sysmon_fixtures import EXPLORER, EXPLORER_GUID, Log, sha256_of  # noqa: E402
+from sysmon_fixtures import EXPLORER, EXPLORER_GUID, Log, sha256_of, tutanota_run  # noqa: E402
 
 CHILDREN = 400
 GRANDCHILDREN = 49
@@ -49,8 +54,8 @@ def big_tree_run():
     return sha, log
 
 
-def sigma_run():
-    sha = sha256_of("sigma-levels")
+def sigma_run(name="sigma-levels"):
+    sha = sha256_of(name)
     log = Log("LAB-WIN10-SIG", 3600 * 24 * 8)
     user = "LAB\\erin"
     sample = "C:\\Users\\erin\\Downloads\\wiper.exe"
@@ -76,8 +81,8 @@ def sigma_run():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: fixtures.py OUT_DIR")
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: fixtures.py OUT_DIR [LATE_DIR]")
     out = pathlib.Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     manifest = {}
@@ -85,4 +90,17 @@ if __name__ == "__main__":
         sha, log = run()
         (out / f"{name.replace('_', '-')}.xml").write_text(log.xml(), encoding="utf-8")
         manifest[name] = sha
+    if len(sys.argv) == 3:
+        late = pathlib.Path(sys.argv[2])
+        late.mkdir(parents=True, exist_ok=True)
+        manifest["late"] = {}
+        for n in (7, 8):
+            sha, log = tutanota_run(n)
+            path = late / f"tutanota-{n}.xml"
+            path.write_text(log.xml(), encoding="utf-8")
+            manifest["late"][str(path)] = sha
+        sha, log = sigma_run("sigma-levels-late")
+        path = late / "sigma-late.xml"
+        path.write_text(log.xml(), encoding="utf-8")
+        manifest["late"][str(path)] = sha
     print(json.dumps(manifest))

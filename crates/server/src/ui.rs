@@ -32,6 +32,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("compare.js", JS, include_str!("../ui/compare.js")),
     ("graph.js", JS, include_str!("../ui/graph.js")),
     ("upload.js", JS, include_str!("../ui/upload.js")),
+    ("rulesets.js", JS, include_str!("../ui/rulesets.js")),
+    (
+        "notifications.js",
+        JS,
+        include_str!("../ui/notifications.js"),
+    ),
 ];
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -757,3 +757,38 @@ async fn compare_is_the_diff_of_two_stored_reports() {
     .await
     .assert_error(StatusCode::NOT_FOUND, "NotFoundError");
 }
+
+#[tokio::test]
+async fn a_bundled_sigma_rule_is_served_as_its_vendored_yaml() {
+    let (scratch, _) = populated();
+    let app = app(&scratch);
+    // The vendored SigmaHQ rule the bundle is packed from (one YAML document).
+    let file = "rules/windows/process_creation/proc_creation_win_susp_shadow_copies_deletion.yml";
+    let vendored = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../sigma")
+            .join(file),
+    )
+    .unwrap();
+    let id = "c947b146-0abc-4c87-9c64-b17e9d7274a2";
+    let uri = format!("/api/v3/sandscope/sigma_rules/{id}");
+    let response = get(&app, &uri, Some(READ_KEY)).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let body = response.json();
+    assert_eq!(body["data"]["type"], "sigma_rule");
+    assert_eq!(body["data"]["id"], id);
+    assert_eq!(body["data"]["attributes"]["file"], file);
+    let yaml = body["data"]["attributes"]["yaml"].as_str().unwrap();
+    assert_eq!(yaml.trim_end(), vendored.trim_end());
+    assert_eq!(get(&app, &uri, None).await.status, StatusCode::UNAUTHORIZED);
+    for missing in [
+        "00000000-0000-0000-0000-000000000000",
+        "..%2F..%2Fetc",
+        "a%20b",
+    ] {
+        let uri = format!("/api/v3/sandscope/sigma_rules/{missing}");
+        let answer = get(&app, &uri, Some(READ_KEY)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{missing}");
+        assert_eq!(answer.json()["error"]["code"], "NotFoundError", "{missing}");
+    }
+}

@@ -22,7 +22,7 @@ export class ApiError extends Error {
 
 export async function request(path, options) {
   const opts = options || {};
-  const headers = { "x-apikey": apiKey() };
+  const headers = Object.assign({ "x-apikey": apiKey() }, opts.headers || {});
   const response = await fetch("/api/v3" + path, { method: opts.method || "GET", headers, body: opts.body });
   if (!response.ok) {
     let code = "HttpError" + response.status;
@@ -46,6 +46,17 @@ export async function api(path, params) {
   const query = params ? "?" + new URLSearchParams(params).toString() : "";
   const response = await request(path + query);
   return response.json();
+}
+
+/** A change (POST, PATCH, DELETE) with an optional JSON body; the answer's JSON, or null when empty. */
+export async function change(method, path, body) {
+  const opts = { method };
+  if (body !== undefined) {
+    opts.body = JSON.stringify(body);
+    opts.headers = { "content-type": "application/json" };
+  }
+  const text = await (await request(path, opts)).text();
+  return text ? JSON.parse(text) : null;
 }
 
 /** Fetch path (with the key) and hand it to the browser as a download. */

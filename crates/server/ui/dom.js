@@ -58,6 +58,18 @@ export function isoTime(seconds) {
   return new Date(Number(seconds) * 1000).toISOString().replace(".000Z", "Z");
 }
 
+/**
+ * A search's `total_hits` as text: exact counts as they are; a lower bound (relation "gte",
+ * the store stopped counting) rounded down to two significant digits with a "+" ("10,000+"
+ * for 10,020), since the digits past where counting stopped carry no information.
+ */
+export function hitsText(total, atLeast) {
+  const n = Math.max(0, Math.floor(Number(total) || 0));
+  if (!atLeast) return n.toLocaleString("en-US");
+  const unit = n >= 100 ? 10 ** (String(n).length - 2) : 1;
+  return (Math.floor(n / unit) * unit).toLocaleString("en-US") + "+";
+}
+
 /** One value as text: lists joined, absent as nothing. */
 export function cellText(value) {
   if (value === undefined || value === null) return "";

@@ -168,20 +168,60 @@ export async function graphPage(sha256, params) {
     };
   }
 
+  /** A node's neighbours: a sample's own graph, an indicator's search. */
+  async function neighbours(node) {
+    return node.sha256 ? (await api(`/sandscope/graph/${encodeURIComponent(node.sha256)}`)).data
+      : indicatorNeighbours(node);
+  }
+
+  function expansionFailed(node, error) {
+    node.expanded = false;
+    clear(status);
+    status.appendChild(errorBox(error));
+  }
+
+  function rememberExpanded() {
+    const expanded = [...nodes.values()].filter((n) => n.expanded && n.depth > 0 && n.sha256).map((n) => n.sha256);
+    remember({ expanded: expanded.join(",") });
+  }
+
   async function expand(node) {
     if (node.expanded) return;
     node.expanded = true;
-    let body;
+    let data;
     try {
-      body = node.sha256 ? await api(`/sandscope/graph/${encodeURIComponent(node.sha256)}`)
-        : { data: await indicatorNeighbours(node) };
+      data = await neighbours(node);
     } catch (error) {
-      node.expanded = false;
-      clear(status);
-      status.appendChild(errorBox(error));
+      expansionFailed(node, error);
       return;
     }
-    const fresh = (body.data.nodes || []).filter((n) => !nodes.has(String(n.id)));
+    merge(node, data);
+    rememberExpanded();
+    draw(true);
+  }
+
+  /**
+   * Re-open the samples a shared link expanded: wave by wave (a node may appear only once an
+   * earlier one is expanded), each wave's graphs fetched at once, laid out and drawn once.
+   */
+  async function reopen(shas) {
+    const pending = new Set(shas);
+    for (;;) {
+      const wave = [...pending].map((sha) => nodes.get("sample:" + sha)).filter((n) => n && !n.expanded);
+      if (!wave.length) break;
+      for (const node of wave) { node.expanded = true; pending.delete(node.sha256); }
+      const results = await Promise.allSettled(wave.map(neighbours));
+      results.forEach((r, i) => {
+        if (r.status === "fulfilled") merge(wave[i], r.value); else expansionFailed(wave[i], r.reason);
+      });
+    }
+    rememberExpanded();
+    draw(true);
+  }
+
+  /** Add a node's neighbours around it. */
+  function merge(node, data) {
+    const fresh = (data.nodes || []).filter((n) => !nodes.has(String(n.id)));
     fresh.forEach((n, i) => {
       const angle = (2 * Math.PI * i) / Math.max(fresh.length, 1) + node.depth * 0.5;
       const radius = node.depth === 0 ? 260 : 150;
@@ -189,15 +229,12 @@ export async function graphPage(sha256, params) {
         sha256: n.sha256 ? String(n.sha256) : null, expanded: false, depth: node.depth + 1,
         x: node.x + radius * Math.cos(angle), y: node.y + radius * Math.sin(angle) });
     });
-    for (const e of body.data.edges || []) {
+    for (const e of data.edges || []) {
       const key = [String(e.source), String(e.target)].sort().join("|");
       if (nodes.has(String(e.source)) && nodes.has(String(e.target))) {
         edges.set(key, { source: String(e.source), target: String(e.target), relation: String(e.relation) });
       }
     }
-    const expanded = [...nodes.values()].filter((n) => n.expanded && n.depth > 0 && n.sha256).map((n) => n.sha256);
-    remember({ expanded: expanded.join(",") });
-    draw(true);
   }
 
   function select(node) {
@@ -267,9 +304,6 @@ export async function graphPage(sha256, params) {
   nodes.set(root.id, root);
   setView();
   await expand(root);
-  // Re-open the nodes a shared link expanded.
-  for (const sha of (params.get("expanded") || "").split(",").filter(Boolean)) {
-    const node = nodes.get("sample:" + sha);
-    if (node) await expand(node);
-  }
+  const shared = (params.get("expanded") || "").split(",").filter(Boolean);
+  if (shared.length) await reopen(shared);
 }

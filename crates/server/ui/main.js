@@ -8,6 +8,8 @@ import { searchPage } from "./search.js";
 import { samplePage } from "./sample.js";
 import { graphPage } from "./graph.js";
 import { uploadPage } from "./upload.js";
+import { rulesetsPage } from "./rulesets.js";
+import { notificationsPage } from "./notifications.js";
 
 function initKeyForm() {
   const form = document.getElementById("key-form");
@@ -29,6 +31,8 @@ function render() {
   if (route.page === "sample" && route.arg) return samplePage(route.arg, route.params);
   if (route.page === "graph" && route.arg) return graphPage(route.arg, route.params);
   if (route.page === "upload") return uploadPage();
+  if (route.page === "rulesets") return rulesetsPage(route.params);
+  if (route.page === "notifications") return notificationsPage(route.params);
   return searchPage(route.params);
 }
 

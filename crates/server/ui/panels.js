@@ -6,6 +6,7 @@ import { el, chunked, cellText, isoTime, levelBadge, LEVELS } from "./dom.js";
 import { pivot } from "./pivot.js";
 import { pivotModifier } from "./schema.js";
 import { processTree } from "./tree.js";
+import { sigmaRulesetHref } from "./rulesets.js";
 
 const CHUNK = 200;
 
@@ -91,6 +92,8 @@ export function sigmaPanel(tables, results) {
           hit.rule_description ? el("p", {}, String(hit.rule_description)) : null,
           el("p", { class: "muted" }, "rule ", hit.rule_id ? pivot(ruleModifier, String(hit.rule_id)) : "(no id)",
             hit.rule_author ? ` by ${String(hit.rule_author)}` : "", hit.rule_source ? ` — ${String(hit.rule_source)}` : ""),
+          hit.rule_id ? el("p", {}, el("a", { class: "make-sigma-ruleset", href: sigmaRulesetHref(String(hit.rule_id), String(hit.rule_title || hit.rule_id)) },
+            "Livehunt this rule (new Sigma ruleset)")) : null,
           events)));
   }, 100, "Sigma hits");
   return wrap;
@@ -116,9 +119,28 @@ export function mergeTrees(trees) {
   return [...tactics.values()].map((t) => ({ id: t.id, name: t.name, techniques: [...t.techniques.values()] }));
 }
 
-/** Techniques grouped by tactic, each with the signatures (Sigma rules, sandbox signatures) behind it. */
-export function attackPanel(tables, tactics) {
+/** The events a Sigma hit matched, one line each: its matched fields as pivots. */
+function matchedEvents(hits) {
+  const contexts = hits.flatMap((hit) => (Array.isArray(hit.match_context) ? hit.match_context : []));
+  if (!contexts.length) return null;
+  return el("ul", { class: "technique-events" }, contexts.map((c) => el("li", { class: "technique-event" },
+    Object.entries((c && c.values) || {}).map(([k, v]) => el("span", { class: "event-field" },
+      el("span", { class: "field" }, String(k)), " ", pivot(null, String(v)))))));
+}
+
+/**
+ * Techniques grouped by tactic, each with the signatures (Sigma rules, sandbox signatures)
+ * behind it and, for a Sigma rule, the events it matched (a Sigma signature is the rule's
+ * title, so the report's hits with that title carry them).
+ */
+export function attackPanel(tables, tactics, sigmaResults) {
   if (!tactics.length) return null;
+  const hitsByTitle = new Map();
+  for (const hit of Array.isArray(sigmaResults) ? sigmaResults : []) {
+    const title = String((hit && hit.rule_title) || "");
+    if (!hitsByTitle.has(title)) hitsByTitle.set(title, []);
+    hitsByTitle.get(title).push(hit);
+  }
   const attribute = tables.attributeByName.get("mitre_attack_techniques");
   const technique = pivotModifier(tables, attribute, true);
   const signature = pivotModifier(tables, tables.attributeByName.get("sigma_analysis_results"), false);
@@ -128,7 +150,8 @@ export function attackPanel(tables, tactics) {
       el("ul", {}, tactic.techniques.map((t) => el("li", {},
         pivot(technique, String(t.id)), " ", String(t.name && t.name !== t.id ? t.name : ""),
         t.signatures.length ? el("ul", { class: "signatures" }, t.signatures.map((s) =>
-          el("li", {}, el("span", { class: "muted" }, `${String(s.severity || "").toLowerCase()} `), pivot(signature, String(s.description))))) : null))))));
+          el("li", { class: "technique-signature" }, el("span", { class: "muted" }, `${String(s.severity || "").toLowerCase()} `), pivot(signature, String(s.description)),
+            matchedEvents(hitsByTitle.get(String(s.description)) || [])))) : null))))));
 }
 
 /** What the report builder cut (its `truncated` counts), said, never hidden. */
@@ -161,7 +184,7 @@ export function attributesPanel(tables, a, tactics) {
     } else if (sec.id === "sigma") {
       parts = [section("Sigma rule hits, most severe first", sigmaPanel(tables, a.sigma_analysis_results))];
     } else if (sec.id === "attack") {
-      parts = [section("By tactic", attackPanel(tables, tactics))];
+      parts = [section("By tactic", attackPanel(tables, tactics, a.sigma_analysis_results))];
     } else {
       parts = present.map((attribute) => section(attribute.label, attributeContent(tables, attribute, a[attribute.name])));
     }

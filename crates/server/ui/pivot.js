@@ -7,7 +7,7 @@
 // value becomes `name:"\"<escaped>\""`. A token value (ids, tags) is `name:"<escaped>"`.
 
 import { api } from "./api.js";
-import { el } from "./dom.js";
+import { el, hitsText } from "./dom.js";
 import { searchHref } from "./router.js";
 
 // The parser's limits on one text value (MAX_VALUE_WORDS, MAX_WILDCARDS): past them a pivot
@@ -61,8 +61,8 @@ function sampleCount(query) {
     counts.set(query, api("/intelligence/search", { query, limit: "1" }).then((body) => {
       const meta = body.meta || {};
       const total = Number(meta.total_hits) || 0;
-      const plus = meta.total_hits_relation === "gte" ? "+" : "";
-      return `${total.toLocaleString("en-US")}${plus} sample${total === 1 && !plus ? "" : "s"}`;
+      const atLeast = meta.total_hits_relation === "gte";
+      return `${hitsText(total, atLeast)} sample${total === 1 && !atLeast ? "" : "s"}`;
     }, (error) => { counts.delete(query); throw error; }));
   }
   return counts.get(query);

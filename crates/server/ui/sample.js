@@ -97,9 +97,10 @@ export async function samplePage(sha256, params) {
   // The merged summary is only needed by its own tab: a report's tab draws without it, and
   // it is asked for only when that tab is opened (it is as large as all reports together).
   let summaryRequest = null;
+  let summaryArrived = false;
   const summary = () => {
     if (!summaryRequest) {
-      summaryRequest = api(`/files/${encoded}/behaviour_summary`).then((b) => b.data || {},
+      summaryRequest = api(`/files/${encoded}/behaviour_summary`).then((b) => { summaryArrived = true; return b.data || {}; },
         (error) => { summaryRequest = null; throw error; });
     }
     return summaryRequest;
@@ -131,12 +132,23 @@ export async function samplePage(sha256, params) {
     panel.setAttribute("aria-labelledby", `tab-${index}`);
     remember({ tab: index === 0 ? "" : entry.name, left: entry.compare ? params.get("left") : "", right: entry.compare ? params.get("right") : "" });
     clear(panel);
-    if (entry.compare) { panel.append(comparePanel(tables, reports, params)); return; }
+    if (entry.compare) { panel.dataset.content = "compare"; panel.append(comparePanel(tables, reports, params)); return; }
     let attributes = entry.attributes;
     if (entry.summary) {
-      panel.append(el("p", { class: "muted" }, "Loading the summary…"));
+      const request = summary();
+      // The merged summary is as large as all reports together and takes a while on a huge
+      // sample: until it arrives, the first report (already here) is the first screen.
+      const first = entries.find((e) => e.id);
+      if (first && !summaryArrived) {
+        panel.dataset.content = "preview";
+        panel.append(el("p", { class: "note", role: "status", id: "summary-pending" },
+          `Showing the ${first.name} report while the merged summary of ${reports.length} report${reports.length === 1 ? "" : "s"} loads…`),
+        ...attributesPanel(tables, first.attributes, first.tactics));
+      } else {
+        panel.append(el("p", { class: "muted" }, "Loading the summary…"));
+      }
       try {
-        attributes = await summary();
+        attributes = await request;
       } catch (error) {
         if (shown === index) { clear(panel); panel.append(errorBox(error)); }
         return;
@@ -144,6 +156,7 @@ export async function samplePage(sha256, params) {
       if (shown !== index) return;
       clear(panel);
     }
+    panel.dataset.content = entry.summary ? "summary" : "report";
     if (entry.id) panel.append(...reportActions(entry, panel));
     const content = attributesPanel(tables, attributes, entry.tactics);
     if (!content.length) panel.appendChild(el("p", { class: "muted" }, "Nothing observed."));

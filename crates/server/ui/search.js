@@ -3,10 +3,11 @@
 // dates, sandboxes, Sigma badges and tags; sorting by the orders the API allows.
 
 import { api } from "./api.js";
-import { el, clear, show, errorBox, shortText, isoTime, levelBadge } from "./dom.js";
+import { el, clear, show, errorBox, shortText, isoTime, levelBadge, hitsText } from "./dom.js";
 import { href, searchHref } from "./router.js";
 import { schema, pivotModifier } from "./schema.js";
 import { pivotQuery } from "./pivot.js";
+import { queryRulesetHref } from "./rulesets.js";
 
 const PAGE_SIZE = "20";
 
@@ -111,7 +112,7 @@ function resultItem(tables, item, query) {
 function totalText(meta, page) {
   const total = Number(meta && meta.total_hits) || 0;
   const atLeast = meta && meta.total_hits_relation === "gte";
-  const count = total.toLocaleString("en-US") + (atLeast ? "+" : "");
+  const count = hitsText(total, atLeast);
   return `${count} matching sample${total === 1 && !atLeast ? "" : "s"} — page ${page}`;
 }
 
@@ -167,7 +168,8 @@ export async function searchPage(params) {
     }
   }
   clear(results);
-  results.appendChild(el("p", { class: "muted", id: "total-hits" }, totalText(meta, page)));
+  results.appendChild(el("p", { class: "muted", id: "total-hits" }, totalText(meta, page), " — ",
+    el("a", { id: "make-ruleset", href: queryRulesetHref(q) }, "Livehunt this query (new ruleset)")));
   results.appendChild(el("ul", { class: "results" }, (body.data || []).map((item) => resultItem(tables, item, q))));
   const pager = el("div", { class: "pager" });
   if (page > 1) {

@@ -11,6 +11,7 @@ mod retrohunt;
 mod routes;
 mod sandscope;
 mod search;
+mod sigma_rules;
 mod upload;
 
 pub(crate) use envelopes::{download, encode_component};

@@ -1,7 +1,9 @@
 //! The routes under `/api/v3` and the layers around them: API keys, per-request deadlines and
 //! the security headers every response carries.
 
-use super::{AppState, file_behaviours, files, hunting, retrohunt, sandscope, search, upload};
+use super::{
+    AppState, file_behaviours, files, hunting, retrohunt, sandscope, search, sigma_rules, upload,
+};
 use crate::error::ApiError;
 use crate::ui;
 use axum::Router;
@@ -96,6 +98,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/sandscope/compare/{left}/{right}", get(sandscope::compare))
         .route("/sandscope/jobs/{id}", get(sandscope::job))
+        .route("/sandscope/sigma_rules/{id}", get(sigma_rules::sigma_rule))
         .route(
             "/sandscope/export/{format}/{id}",
             get(crate::export_api::export_sample),
