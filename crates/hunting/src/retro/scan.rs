@@ -12,6 +12,7 @@ use super::source::DetonationLogs;
 use crate::error::{HuntingError, Result};
 use crate::stream::{HuntOutcome, hunt_stream};
 use sandscope_sigma::{RuleInfo, SigmaEngine};
+use sandscope_store::RecordStoreError;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -145,7 +146,9 @@ fn hunt_page<F: Fn(&RuleInfo) -> bool + Sync>(
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(HuntingError::Store("a retrohunt reader panicked".into()))
+                    Err(HuntingError::Store(RecordStoreError::new(
+                        "a retrohunt reader panicked",
+                    )))
                 })
             })
             .collect()

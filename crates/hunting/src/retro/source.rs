@@ -3,8 +3,8 @@
 //! of a page). The embedded store implements it over its redb; another store implements the
 //! same three calls (and may hand each worker its own id range).
 
-use crate::error::StoreFailure;
 use crate::seam::RecordStore;
+use sandscope_store::RecordStoreError;
 use sandscope_store::{Store, StoredLog};
 
 pub trait DetonationLogs: Send + Sync {
@@ -14,13 +14,13 @@ pub trait DetonationLogs: Send + Sync {
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, StoreFailure>;
+    ) -> Result<Vec<String>, RecordStoreError>;
     /// How many detonations are stored (for progress; may be approximate while ingesting).
-    fn detonation_count(&self) -> Result<u64, StoreFailure>;
+    fn detonation_count(&self) -> Result<u64, RecordStoreError>;
     /// The raw log a report was built from; `None` when the report is gone or kept no log.
-    fn detonation_log(&self, report_id: &str) -> Result<Option<StoredLog>, StoreFailure>;
+    fn detonation_log(&self, report_id: &str) -> Result<Option<StoredLog>, RecordStoreError>;
     /// The report's analysis date (Unix seconds): when this detonation was first seen.
-    fn detonation_date(&self, report_id: &str) -> Result<Option<i64>, StoreFailure>;
+    fn detonation_date(&self, report_id: &str) -> Result<Option<i64>, RecordStoreError>;
 }
 
 /// Everything Retrohunt jobs use: records (jobs, matches, sample views) and the raw logs.
@@ -43,19 +43,19 @@ impl DetonationLogs for Store {
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, StoreFailure> {
+    ) -> Result<Vec<String>, RecordStoreError> {
         Ok(self.list_report_ids(limit, after)?.0)
     }
 
-    fn detonation_count(&self) -> Result<u64, StoreFailure> {
+    fn detonation_count(&self) -> Result<u64, RecordStoreError> {
         Ok(self.stats()?.reports)
     }
 
-    fn detonation_log(&self, report_id: &str) -> Result<Option<StoredLog>, StoreFailure> {
+    fn detonation_log(&self, report_id: &str) -> Result<Option<StoredLog>, RecordStoreError> {
         Ok(self.raw_log(report_id)?)
     }
 
-    fn detonation_date(&self, report_id: &str) -> Result<Option<i64>, StoreFailure> {
+    fn detonation_date(&self, report_id: &str) -> Result<Option<i64>, RecordStoreError> {
         Ok(self
             .report(report_id)?
             .and_then(|r| r.attributes.analysis_date))
