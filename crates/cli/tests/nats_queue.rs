@@ -391,6 +391,23 @@ fn a_server_with_nats_answers_uploads_with_a_job_and_the_job_with_its_reports() 
     )]);
     assert_eq!(status, 404);
 
+    // A query ruleset added after the upload was queued: the worker reloads rulesets before
+    // each job, so the report it builds notifies as an in-process ingest's would.
+    let rules_dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir.path().join("hosts.txt");
+    std::fs::write(&rules, "# hosts file written\nbehaviour_files:hosts\n").unwrap();
+    let added = sandscope(&[
+        "rulesets",
+        "add",
+        "--store",
+        &url,
+        "hosts",
+        rules.to_str().unwrap(),
+        "--language",
+        "query",
+    ]);
+    assert!(added.status.success(), "{}", text(&added));
+
     let _worker = Worker::start(&url, &nats.url(), &[]);
     let start = Instant::now();
     let done = loop {
@@ -420,4 +437,15 @@ fn a_server_with_nats_answers_uploads_with_a_job_and_the_job_with_its_reports() 
         stored[0].replace(' ', "%20")
     )]);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    // Livehunt ran in the worker: one notification, for this sample, by the query's rule.
+    let (status, body) = curl(&[&format!(
+        "{server}/api/v3/intelligence/hunting_notifications"
+    )]);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let page: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let notes = page["data"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{page}");
+    assert_eq!(notes[0]["attributes"]["sha256"], stored[0][..64], "{page}");
+    assert_eq!(notes[0]["attributes"]["ruleset_name"], "hosts", "{page}");
 }

@@ -16,6 +16,7 @@ use super::sigma_args::SigmaArgs;
 use super::store_choice::ReportStore;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use sandscope_hunting::Livehunt;
 use sandscope_hunting::RecordStore;
 use sandscope_ingest::{IngestLimits, Pipeline};
 use sandscope_model::FileBehaviour;
@@ -71,8 +72,11 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
         memory_budget: args.max_memory_mib.saturating_mul(1024 * 1024),
         ..IngestLimits::default()
     };
-    // The worker's one resident Sigma engine, shared by every job.
-    let pipeline = Pipeline::new(args.sigma.engine()?).with_limits(limits);
+    // The worker's one resident Sigma engine, shared by every job, and the store's Livehunt
+    // rulesets, so a report built here notifies as one ingested anywhere else does.
+    let pipeline = Pipeline::new(args.sigma.engine()?)
+        .with_limits(limits)
+        .with_livehunt(Arc::new(Livehunt::load(&*store)?));
     let name = args
         .name
         .clone()
@@ -92,6 +96,12 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
                 continue;
             }
         };
+        // Rulesets may have changed through a server or another process since the last job.
+        if let Some(live) = pipeline.livehunt() {
+            if let Err(e) = live.reload(&*store) {
+                eprintln!("worker {name}: Livehunt rulesets cannot be reloaded: {e}");
+            }
+        }
         let line = runtime.block_on(handle(&queue, delivery, &store, &pipeline, &name, timeout));
         println!("{line}");
         let _ = std::io::stdout().flush();
@@ -337,6 +347,6 @@ impl ReportStore for Guarded {
         ReportStore::place(self.inner.as_ref())
     }
     fn records(&self) -> Option<&dyn RecordStore> {
-        None
+        ReportStore::records(self.inner.as_ref())
     }
 }
