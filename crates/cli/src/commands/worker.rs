@@ -97,10 +97,10 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
             }
         };
         // Rulesets may have changed through a server or another process since the last job.
-        if let Some(live) = pipeline.livehunt() {
-            if let Err(e) = live.reload(&*store) {
-                eprintln!("worker {name}: Livehunt rulesets cannot be reloaded: {e}");
-            }
+        if let Some(live) = pipeline.livehunt()
+            && let Err(e) = live.reload(&*store)
+        {
+            eprintln!("worker {name}: Livehunt rulesets cannot be reloaded: {e}");
         }
         let line = runtime.block_on(handle(&queue, delivery, &store, &pipeline, &name, timeout));
         println!("{line}");
