@@ -4,46 +4,24 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/intelligence.rs"]
+mod intelligence;
 #[path = "support/store.rs"]
 mod store;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http::{Answer, get, send};
+use axum::http::StatusCode;
+use http::{Answer, get};
+use intelligence::{INGEST_KEY, READ_KEY, SHADOWS, app, call, seed};
 use sandscope_model::FileBehaviour;
-use sandscope_server::{ApiKeys, Role, ServerConfig, router};
 use sandscope_store::{NewReport, RawData, RawLog};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use store::{Scratch, built_report, lsass_evtx};
 
-const READ_KEY: &str = "read-key-0001";
-const INGEST_KEY: &str = "ingest-key-0001";
 const JOBS: &str = "/api/v3/intelligence/retrohunt_jobs";
 const RANSOM: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 const MINER: &str = "1111111111111111111111111111111111111111111111111111111111111111";
-
-/// The Sigma rule matching the ransomware seed's `vssadmin delete shadows`.
-const SHADOWS: &str = include_str!("../../hunting/tests/rules/shadow_copies_deleted.yml");
-
-fn app(scratch: &Scratch) -> Router {
-    let mut keys = ApiKeys::new();
-    keys.add(READ_KEY, Role::Read).unwrap();
-    keys.add(INGEST_KEY, Role::Ingest).unwrap();
-    let config = ServerConfig {
-        public_url: "http://sandscope.test".to_string(),
-        ..ServerConfig::default()
-    };
-    router(scratch.backend.clone(), keys, config)
-}
-
-fn seed(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data/seed")
-        .join(name)
-}
 
 /// A store holding the two seed runs and an LSASS dump.
 fn seeded() -> Scratch {
@@ -52,16 +30,6 @@ fn seeded() -> Scratch {
     scratch.ingest(&seed("ransomware_tutanota_sysmon.xml"), RANSOM);
     scratch.ingest(&lsass_evtx(), &"3".repeat(64));
     scratch
-}
-
-async fn call(app: &Router, method: &str, uri: &str, key: &str, body: Option<Value>) -> Answer {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("x-apikey", key)
-        .header("content-type", "application/json");
-    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    send(app, request.body(body).unwrap()).await
 }
 
 async fn create(app: &Router, attributes: Value) -> Answer {
