@@ -3,6 +3,8 @@
 //!
 //! Shared by every crate's tests that need PostgreSQL: include it with
 //! `#[path = "<to the workspace>/tests/support/postgres.rs"] mod postgres;`.
+//! [`TestCluster`] starts one server or two, for the store's one-server and two-server layouts
+//! (`sandscope db init --shards URL1,URL2`).
 //! `initdb` refuses to run as root, so as root the server runs as the `postgres` user (the
 //! directory is handed to it); otherwise it runs as the current user. A server that cannot
 //! start panics with the reason: a test that needs PostgreSQL fails, it never skips.
@@ -204,6 +206,11 @@ impl TestPostgres {
         )
     }
 
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -245,6 +252,66 @@ impl Drop for TestPostgres {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
+        }
+    }
+}
+
+/// Where a test store's large tables live: on one server, or hash-partitioned over two (one
+/// partition local, one a `postgres_fdw` foreign table on the second server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    OneServer,
+    TwoServers,
+}
+
+/// The servers of one layout: the store's first (`url`), the other shard's second.
+pub struct TestCluster {
+    pub layout: Layout,
+    pub servers: Vec<TestPostgres>,
+}
+
+impl TestCluster {
+    /// Start the layout's servers (two at once, on the machine's cores); panics with the
+    /// reason when one cannot start.
+    pub fn start(layout: Layout) -> TestCluster {
+        let servers = match layout {
+            Layout::OneServer => vec![TestPostgres::start()],
+            Layout::TwoServers => {
+                let second = std::thread::spawn(TestPostgres::start);
+                let first = TestPostgres::start();
+                let second = second
+                    .join()
+                    .unwrap_or_else(|_| panic!("cannot start the second test PostgreSQL"));
+                vec![first, second]
+            }
+        };
+        TestCluster { layout, servers }
+    }
+
+    /// The store's server.
+    pub fn primary(&self) -> &TestPostgres {
+        &self.servers[0]
+    }
+
+    /// The second shard's server (two-server layout only).
+    pub fn shard_server(&self) -> &TestPostgres {
+        match self.servers.get(1) {
+            Some(pg) => pg,
+            None => panic!("the one-server layout has no shard server"),
+        }
+    }
+
+    /// The store's URL (its first server's `sandscope` database).
+    pub fn url(&self) -> String {
+        self.primary().url()
+    }
+
+    /// What `db init --shards` takes: every server's URL, the store's first; empty for one
+    /// server.
+    pub fn shard_urls(&self) -> Vec<String> {
+        match self.layout {
+            Layout::OneServer => Vec::new(),
+            Layout::TwoServers => self.servers.iter().map(TestPostgres::url).collect(),
         }
     }
 }

@@ -41,6 +41,26 @@ pub enum PgStoreError {
         found: i32,
         expected: i32,
     },
+    #[error(
+        "the servers given to `--shards` cannot hold the store ({0}); write them as --shards URL1,URL2,… with the store's URL first"
+    )]
+    BadShards(String),
+    #[error("cannot create the store's tables on shard server {shard} ({detail})")]
+    ShardSetup { shard: String, detail: String },
+    #[error(
+        "the store at {target} keeps part of its samples on shard server {shard} (foreign server {server}), which cannot be used ({detail}); check that it runs and that the PostgreSQL at {target} can reach it, then retry"
+    )]
+    ShardUnavailable {
+        target: String,
+        shard: String,
+        server: String,
+        detail: String,
+    },
+    /// A shard server (reached by `postgres_fdw`) went away mid-operation.
+    #[error(
+        "a shard server of the store could not be reached ({0}); what was being written was not stored — check that it runs, then retry"
+    )]
+    ShardLost(String),
     #[error("PostgreSQL: {0}")]
     Sql(postgres::Error),
     /// The server went away mid-operation (restarted, stopped, network cut): the transaction
@@ -88,6 +108,13 @@ impl From<postgres::Error> for PgStoreError {
         });
         let io = error.as_db_error().is_none()
             && std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
+        // postgres_fdw's own failure to reach a shard server: a db error of class 08.
+        if let Some(db) = error.as_db_error()
+            && (*db.code() == SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION
+                || *db.code() == SqlState::CONNECTION_FAILURE)
+        {
+            return PgStoreError::ShardLost(crate::layout::db_detail(&error));
+        }
         if shutdown || io || error.is_closed() {
             // postgres::Error shows only "db error"; the server's own words are its cause.
             let detail = match (error.as_db_error(), std::error::Error::source(&error)) {

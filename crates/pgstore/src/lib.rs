@@ -54,6 +54,7 @@
 mod codec;
 mod connect;
 mod error;
+mod layout;
 mod read;
 mod records;
 mod schema;
@@ -79,6 +80,7 @@ impl PgStore {
         let target = connect::parse(url)?;
         let mut client = connect::connect(&target)?;
         schema::check(&mut client, &target)?;
+        layout::check(&mut client, &target)?;
         Ok(PgStore {
             pool: connect::pool(&target),
             target: target.shown,
@@ -88,9 +90,22 @@ impl PgStore {
     /// Create the schema in the database at `url` (`sandscope db init`), or upgrade an older
     /// one (`db upgrade`); a current schema is left as it is.
     pub fn init(url: &str) -> Result<SchemaChange> {
+        Self::init_sharded(url, &[])
+    }
+
+    /// [`PgStore::init`] on several servers (`sandscope db init --shards URL1,URL2,…`, the
+    /// store's URL first): the large tables hash-partitioned by SHA-256, one partition on each
+    /// server (see `layout`). An empty `shards` is one server. An existing store must have
+    /// been laid out on the same servers; its foreign partitions must be reachable.
+    pub fn init_sharded(url: &str, shards: &[String]) -> Result<SchemaChange> {
         let target = connect::parse(url)?;
+        let shards = shards
+            .iter()
+            .map(|s| connect::parse(s))
+            .collect::<Result<Vec<_>>>()?;
         let mut client = connect::connect(&target)?;
-        schema::init_or_upgrade(&mut client, &target)
+        layout::check(&mut client, &target)?;
+        schema::init_or_upgrade(&mut client, &target, &shards)
     }
 
     /// Upgrade the schema of an existing store (`sandscope db upgrade`); a database without
@@ -103,7 +118,8 @@ impl PgStore {
                 target: target.shown,
             });
         }
-        schema::init_or_upgrade(&mut client, &target)
+        layout::check(&mut client, &target)?;
+        schema::init_or_upgrade(&mut client, &target, &[])
     }
 
     /// Where the store is (`host:port/database`, no password), for messages.

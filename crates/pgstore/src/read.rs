@@ -35,9 +35,11 @@ impl PgStore {
 
     /// Bytes the store's tables and their indexes (and TOAST) take in the database.
     pub fn size_bytes(&self) -> Result<u64> {
+        // Each table's leaves: itself, or its partitions (a foreign one counts 0 here).
         let row = self.client()?.query_one(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
-             WHERE c.relkind IN ('r', 'p') AND c.relname = ANY($1)",
+            "SELECT coalesce(sum(pg_total_relation_size(p.relid)), 0)::bigint \
+             FROM unnest($1::text[]) AS t(name), pg_partition_tree(to_regclass(t.name)) AS p \
+             WHERE p.isleaf",
             &[&crate::schema::TABLES.as_slice()],
         )?;
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))

@@ -17,60 +17,15 @@ use postgres::{Client, GenericClient};
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i32 = 2;
 
-/// Version 1. Text that is compared or sorted byte-wise is `COLLATE "C"`, so order and `LIKE`
-/// never depend on the database's locale.
+/// Version 1: the extension, the version table and the large tables ([`LARGE_TABLES`], laid out
+/// by `layout`: plain, or partitioned over several servers). Text that is compared or sorted
+/// byte-wise is `COLLATE "C"`, so order and `LIKE` never depend on the database's locale.
 const CREATE_V1: &str = r#"
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE sandscope_schema (
     id integer PRIMARY KEY CHECK (id = 1),
     version integer NOT NULL
 );
-CREATE TABLE samples (
-    sha256 text COLLATE "C" PRIMARY KEY,
-    first_seen bigint,
-    last_seen bigint,
-    sigma_critical bigint NOT NULL,
-    sigma_high bigint NOT NULL,
-    sigma_medium bigint NOT NULL,
-    sigma_low bigint NOT NULL
-);
-CREATE INDEX samples_first_seen ON samples (first_seen, sha256);
-CREATE INDEX samples_last_seen ON samples (last_seen, sha256);
-CREATE TABLE reports (
-    sha256 text COLLATE "C" NOT NULL,
-    report_id text COLLATE "C" NOT NULL,
-    body bytea NOT NULL,
-    PRIMARY KEY (sha256, report_id)
-);
-CREATE TABLE raw_logs (
-    sha256 text COLLATE "C" NOT NULL,
-    report_id text COLLATE "C" NOT NULL,
-    file_name text NOT NULL,
-    size bigint NOT NULL,
-    PRIMARY KEY (sha256, report_id)
-);
-CREATE TABLE raw_log_chunks (
-    sha256 text COLLATE "C" NOT NULL,
-    report_id text COLLATE "C" NOT NULL,
-    seq integer NOT NULL,
-    data bytea NOT NULL,
-    PRIMARY KEY (sha256, report_id, seq)
-);
-CREATE TABLE sample_values (
-    sha256 text COLLATE "C" NOT NULL,
-    field smallint NOT NULL,
-    value text COLLATE "C" NOT NULL,
-    PRIMARY KEY (sha256, field, value)
-);
-CREATE INDEX sample_values_trgm ON sample_values USING gin (value gin_trgm_ops);
-CREATE TABLE sample_tokens (
-    sha256 text COLLATE "C" NOT NULL,
-    field smallint NOT NULL,
-    token text COLLATE "C" NOT NULL,
-    PRIMARY KEY (sha256, field, token)
-);
-CREATE INDEX sample_tokens_token ON sample_tokens (field, token);
-CREATE INDEX sample_tokens_trgm ON sample_tokens USING gin (token gin_trgm_ops);
 "#;
 
 /// Version 2: hunting's keyed records (`sandscope_store::RecordTable`), opaque bytes under
@@ -88,17 +43,76 @@ CREATE TABLE record_counters (
 );
 "#;
 
-/// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`.
+/// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`. The
+/// SQL runs on the store's server only: an upgrade that adds or changes a large table must go
+/// through `layout` (which creates it on every shard server), not through this list.
 const UPGRADES: [(i32, &str, &[&str]); 1] = [(2, UPGRADE_TO_V2, &["records", "record_counters"])];
 
-/// The large tables, each distributed by `sha256` under Citus.
-const DISTRIBUTED: [&str; 6] = [
-    "samples",
-    "reports",
-    "raw_logs",
-    "raw_log_chunks",
-    "sample_values",
-    "sample_tokens",
+/// One large table, described once: `layout` makes it a plain table, or a table partitioned by
+/// hash of `sha256` with a local partition and foreign ones (each created on its server with
+/// the same key and indexes).
+pub(crate) struct LargeTable {
+    pub(crate) name: &'static str,
+    /// Column definitions, as in `CREATE TABLE`.
+    pub(crate) columns: &'static str,
+    /// The primary key's columns (`sha256` first: the distribution and partition column).
+    pub(crate) key: &'static str,
+    /// Secondary indexes: (name suffix, `USING … (…)` or `(…)`).
+    pub(crate) indexes: &'static [(&'static str, &'static str)],
+}
+
+/// The large tables of version 1, each distributed by `sha256` under Citus and partitioned by
+/// it in the sharded layout.
+pub(crate) const LARGE_TABLES: [LargeTable; 6] = [
+    LargeTable {
+        name: "samples",
+        columns: r#"sha256 text COLLATE "C" NOT NULL, first_seen bigint, last_seen bigint,
+            sigma_critical bigint NOT NULL, sigma_high bigint NOT NULL,
+            sigma_medium bigint NOT NULL, sigma_low bigint NOT NULL"#,
+        key: "sha256",
+        indexes: &[
+            ("first_seen", "(first_seen, sha256)"),
+            ("last_seen", "(last_seen, sha256)"),
+        ],
+    },
+    LargeTable {
+        name: "reports",
+        columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
+            body bytea NOT NULL"#,
+        key: "sha256, report_id",
+        indexes: &[],
+    },
+    LargeTable {
+        name: "raw_logs",
+        columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
+            file_name text NOT NULL, size bigint NOT NULL"#,
+        key: "sha256, report_id",
+        indexes: &[],
+    },
+    LargeTable {
+        name: "raw_log_chunks",
+        columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
+            seq integer NOT NULL, data bytea NOT NULL"#,
+        key: "sha256, report_id, seq",
+        indexes: &[],
+    },
+    LargeTable {
+        name: "sample_values",
+        columns: r#"sha256 text COLLATE "C" NOT NULL, field smallint NOT NULL,
+            value text COLLATE "C" NOT NULL"#,
+        key: "sha256, field, value",
+        indexes: &[("trgm", "USING gin (value gin_trgm_ops)")],
+    },
+    LargeTable {
+        name: "sample_tokens",
+        columns: r#"sha256 text COLLATE "C" NOT NULL, field smallint NOT NULL,
+            token text COLLATE "C" NOT NULL"#,
+        key: "sha256, field, token",
+        indexes: &[
+            ("token", "(field, token)"),
+            ("trgm", "USING gin (token gin_trgm_ops)"),
+        ],
+    },
 ];
 
 /// Every table of the current schema (for sizes).
@@ -157,13 +171,24 @@ pub(crate) fn check(client: &mut Client, target: &Target) -> Result<()> {
 
 /// Create the schema in an empty database, or upgrade an older one; a current schema is left
 /// alone and a newer one refused. One transaction: a failure leaves the database as it was.
-pub(crate) fn init_or_upgrade(client: &mut Client, target: &Target) -> Result<SchemaChange> {
+/// `shards`: the servers of the sharded layout for a new store (empty: one server); an existing
+/// store must have been laid out on the same ones.
+pub(crate) fn init_or_upgrade(
+    client: &mut Client,
+    target: &Target,
+    shards: &[Target],
+) -> Result<SchemaChange> {
     let mut txn = client.transaction()?;
     // Two `db init`s at once: the second waits here and then finds the schema made.
     txn.execute("SELECT pg_advisory_xact_lock(736163647363)", &[])?;
-    let (from, change) = match stored_version(&mut txn)? {
+    let stored = stored_version(&mut txn)?;
+    if stored.is_some() {
+        crate::layout::check_same(&mut txn, target, shards)?;
+    }
+    let (from, change) = match stored {
         None => {
             txn.batch_execute(CREATE_V1)?;
+            crate::layout::create(&mut txn, target, shards)?;
             distribute(&mut txn)?;
             txn.execute(
                 "INSERT INTO sandscope_schema (id, version) VALUES (1, 1)",
@@ -229,7 +254,7 @@ fn distribute(txn: &mut postgres::Transaction<'_>) -> Result<()> {
         return Ok(());
     }
     reference(txn, &["sandscope_schema"])?;
-    for table in DISTRIBUTED {
+    for table in LARGE_TABLES.iter().map(|t| t.name) {
         txn.execute(
             "SELECT create_distributed_table($1::text::regclass, 'sha256', colocate_with => $2::text)",
             &[&table, &if table == "samples" { "default" } else { "samples" }],

@@ -66,9 +66,13 @@ fn write_report(txn: &mut Transaction<'_>, report: &NewReport) -> Result<()> {
     let b = &report.behaviour;
     let sha = b.sha256();
     let body = codec::encode(b)?;
+    // Delete, then insert: `ON CONFLICT DO UPDATE` cannot reach a foreign partition (`layout`).
     txn.execute(
-        "INSERT INTO reports (sha256, report_id, body) VALUES ($1, $2, $3) \
-         ON CONFLICT (sha256, report_id) DO UPDATE SET body = EXCLUDED.body",
+        "DELETE FROM reports WHERE sha256 = $1 AND report_id = $2",
+        &[&sha, &b.id],
+    )?;
+    txn.execute(
+        "INSERT INTO reports (sha256, report_id, body) VALUES ($1, $2, $3)",
         &[&sha, &b.id, &body],
     )?;
     txn.execute(
@@ -153,9 +157,15 @@ fn read_full(source: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 fn rebuild_sample(txn: &mut Transaction<'_>, sha: &str) -> Result<()> {
     // Lock the sample's row first: a concurrent batch of the same sample waits here, then
     // reads every report committed before it (each statement sees the latest commits).
+    // `DO NOTHING` without a conflict target, then `FOR UPDATE`: both reach a foreign
+    // partition, where `ON CONFLICT … DO UPDATE` cannot (`layout`).
     txn.execute(
         "INSERT INTO samples (sha256, sigma_critical, sigma_high, sigma_medium, sigma_low) \
-         VALUES ($1, 0, 0, 0, 0) ON CONFLICT (sha256) DO UPDATE SET sha256 = EXCLUDED.sha256",
+         VALUES ($1, 0, 0, 0, 0) ON CONFLICT DO NOTHING",
+        &[&sha],
+    )?;
+    txn.execute(
+        "SELECT 1 FROM samples WHERE sha256 = $1 FOR UPDATE",
         &[&sha],
     )?;
     let reports = crate::read::sample_reports_in(txn, sha)?;

@@ -2,17 +2,21 @@
 //! The same real reports go into both; a seeded generator makes queries from pieces of the
 //! stored values (substrings, `*`, anchored phrases, negations, OR groups, date ranges, every
 //! modifier of the modifier table); both stores must return the same samples in the same
-//! order, page by page, with the same totals; and every sample's pivot counts agree.
+//! order, page by page, with the same totals; and every sample's pivot counts agree. On one
+//! PostgreSQL and on the two-server layout (`db init --shards`): the same queries, the same
+//! answers.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
+#[macro_use]
+#[path = "support/layouts.rs"]
+mod layouts;
 // Only some of the shared helpers are used here.
 #[allow(dead_code)]
 #[path = "../../store/tests/support/vendored.rs"]
 mod vendored;
 
-use postgres_server::TestPostgres;
-use sandscope_pgstore::PgStore;
+use postgres_server::{Layout, TestCluster};
 use sandscope_query::{MODIFIERS, SampleDoc, TextField, TokenField, ValueKind};
 use sandscope_store::{NewReport, Order, SearchPage, SearchRequest, Store};
 use std::path::{Path, PathBuf};
@@ -253,14 +257,13 @@ fn all_pages(
 }
 
 /// Same reports into both stores; `QUERIES` generated queries must agree.
-fn differential(reports: Vec<NewReport>, seed: u64) {
+fn differential(reports: Vec<NewReport>, seed: u64, layout: Layout) {
     assert!(reports.len() >= 5, "real reports to compare on");
     let dir = tempfile::tempdir().unwrap();
     let embedded = Store::open(dir.path()).unwrap();
     embedded.put_reports(reports.clone()).unwrap();
-    let pg = TestPostgres::start();
-    PgStore::init(&pg.url()).unwrap();
-    let shared = PgStore::open(&pg.url()).unwrap();
+    let cluster = TestCluster::start(layout);
+    let shared = layouts::store(&cluster);
     for chunk in reports.chunks(50) {
         shared.put_reports(chunk.to_vec()).unwrap();
     }
@@ -300,7 +303,12 @@ fn differential(reports: Vec<NewReport>, seed: u64) {
         let order = orders[compared % orders.len()];
         let want = all_pages(&by_embedded, &q, order).unwrap_or_else(|e| panic!("{q}: {e}"));
         let got = all_pages(&by_postgres, &q, order).unwrap_or_else(|e| panic!("{q}: {e}"));
-        assert_eq!(got, want, "query `{q}` ordered {}", order.name());
+        assert_eq!(
+            got,
+            want,
+            "query `{q}` ordered {} on {layout:?}",
+            order.name()
+        );
         compared += 1;
         if want.0.is_empty() {
             empty += 1;
@@ -308,7 +316,9 @@ fn differential(reports: Vec<NewReport>, seed: u64) {
             with_hits += 1;
         }
     }
-    eprintln!("differential: {compared} queries agreed ({with_hits} with hits, {empty} without)");
+    eprintln!(
+        "differential on {layout:?}: {compared} queries agreed ({with_hits} with hits, {empty} without)"
+    );
     // Pivot counts: every indicator of every sample, counted by each store.
     let mut shared_indicators = 0;
     for sha in &shas {
@@ -353,10 +363,11 @@ fn reports_under(root: &Path, most: usize) -> Vec<NewReport> {
     reports
 }
 
-#[test]
-fn both_stores_answer_generated_queries_identically_on_the_vendored_logs() {
+on_each_layout!(both_stores_answer_generated_queries_identically_on_the_vendored_logs);
+
+fn both_stores_answer_generated_queries_identically_on_the_vendored_logs(layout: Layout) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
-    differential(reports_under(&root, usize::MAX), 0x5eed_0016);
+    differential(reports_under(&root, usize::MAX), 0x5eed_0016, layout);
 }
 
 #[test]
@@ -371,5 +382,7 @@ fn both_stores_answer_generated_queries_identically_on_the_corpus() {
             ))
         });
     assert!(root.is_dir(), "no corpus at {}", root.display());
-    differential(reports_under(&root, 400), 0xc0_7905);
+    for layout in [Layout::OneServer, Layout::TwoServers] {
+        differential(reports_under(&root, 400), 0xc0_7905, layout);
+    }
 }

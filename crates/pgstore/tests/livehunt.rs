@@ -1,12 +1,16 @@
 //! Livehunt on a PostgreSQL store: the same rulesets over the same two seed detonations
 //! (`tests/data/seed`: a coin miner and a ransomware run) notify on exactly the samples they
 //! notify on in the embedded store, through the one ingest path (prepare, store, notify), and
-//! the records (ids, rate windows, deletes) behave alike.
+//! the records (ids, rate windows, deletes) behave alike; on one PostgreSQL and on the
+//! two-server layout.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
+#[macro_use]
+#[path = "support/layouts.rs"]
+mod layouts;
 
-use postgres_server::TestPostgres;
+use postgres_server::{Layout, TestCluster};
 use sandscope_hunting::{Hunting, Livehunt, NotificationFilter, RecordStore, RecordTable};
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_pgstore::PgStore;
@@ -116,13 +120,16 @@ fn hunt(store: &dyn Reports) -> (Notified, Notified) {
     (all, notified(&hunting))
 }
 
-#[test]
-fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store() {
+on_each_layout!(
+    rulesets_notify_on_the_same_samples_as_on_the_embedded_store,
+    record_ids_are_shared_by_every_process_and_ranges_read_both_ways,
+);
+
+fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) {
     let dir = tempfile::tempdir().unwrap();
     let embedded = Store::open(dir.path()).unwrap();
-    let pg = TestPostgres::start();
-    PgStore::init(&pg.url()).unwrap();
-    let postgres = PgStore::open(&pg.url()).unwrap();
+    let cluster = TestCluster::start(layout);
+    let postgres = layouts::store(&cluster);
 
     let (on_embedded, left_embedded) = hunt(&embedded);
     let (on_postgres, left_postgres) = hunt(&postgres);
@@ -166,13 +173,11 @@ fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store() {
     );
 }
 
-#[test]
-fn record_ids_are_shared_by_every_process_and_ranges_read_both_ways() {
-    let pg = TestPostgres::start();
-    PgStore::init(&pg.url()).unwrap();
+fn record_ids_are_shared_by_every_process_and_ranges_read_both_ways(layout: Layout) {
+    let cluster = TestCluster::start(layout);
     // Two stores on one database stand for two processes: ids never collide.
-    let a = PgStore::open(&pg.url()).unwrap();
-    let b = PgStore::open(&pg.url()).unwrap();
+    let a = layouts::store(&cluster);
+    let b = PgStore::open(&cluster.url()).unwrap();
     let table = RecordTable::HuntingNotifications;
     assert_eq!(a.allocate_ids(table, 3).unwrap(), [1, 2, 3]);
     assert_eq!(b.allocate_ids(table, 2).unwrap(), [4, 5]);

@@ -1,22 +1,26 @@
 //! The measurement behind storing reports as deflated JSON rather than `jsonb` (see the crate
-//! documentation): the same real reports both ways, sized by PostgreSQL itself.
+//! documentation): the same real reports both ways, sized by PostgreSQL itself; on one server
+//! and on the two-server layout (where the reports' partitions are read back through it).
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
+#[macro_use]
+#[path = "support/layouts.rs"]
+mod layouts;
 // Only some of the shared helpers are used here.
 #[allow(dead_code)]
 #[path = "../../store/tests/support/vendored.rs"]
 mod vendored;
 
-use postgres_server::TestPostgres;
-use sandscope_pgstore::PgStore;
+use postgres_server::{Layout, TestCluster};
 use std::path::Path;
 
-#[test]
-fn deflated_json_reports_are_smaller_than_jsonb() {
-    let pg = TestPostgres::start();
-    PgStore::init(&pg.url()).unwrap();
-    let store = PgStore::open(&pg.url()).unwrap();
+on_each_layout!(deflated_json_reports_are_smaller_than_jsonb);
+
+fn deflated_json_reports_are_smaller_than_jsonb(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let pg = cluster.primary();
+    let store = layouts::store(&cluster);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
     let reports: Vec<_> = vendored::evtx_under(&root)
         .iter()

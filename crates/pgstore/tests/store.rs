@@ -1,12 +1,16 @@
 //! The PostgreSQL store against a real PostgreSQL 15 started for the test: schema versions,
-//! connection failures, reports and raw logs in and out.
+//! connection failures, reports and raw logs in and out; each test on one server and on the
+//! two-server layout (`db init --shards`).
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
+#[macro_use]
+#[path = "support/layouts.rs"]
+mod layouts;
 #[path = "../../store/tests/support/vendored.rs"]
 mod vendored;
 
-use postgres_server::{PASSWORD, TestPostgres};
+use postgres_server::{Layout, PASSWORD, TestCluster};
 use sandscope_pgstore::{PgStore, PgStoreError, SCHEMA_VERSION, SchemaChange};
 use sandscope_store::{NewReport, RawData, RawLog};
 
@@ -19,10 +23,18 @@ fn reports() -> Vec<NewReport> {
     reports
 }
 
-#[test]
-fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run() {
-    let pg = TestPostgres::start();
-    let url = pg.url();
+on_each_layout!(
+    schema_is_created_once_and_other_versions_are_refused_with_what_to_run,
+    a_version_1_store_upgrades_to_hunting_records_and_keeps_its_reports,
+    connection_failures_name_postgresql_and_what_to_check,
+    reports_and_chunked_raw_logs_round_trip,
+    search_limits_bad_cursors_and_the_flagged_lower_bound,
+    postgresql_restarted_mid_ingest_is_a_clear_error_and_loses_nothing_acknowledged,
+);
+
+fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let url = cluster.url();
     match PgStore::open(&url) {
         Err(e @ PgStoreError::NoSchema { .. }) => {
             let m = e.to_string();
@@ -33,7 +45,9 @@ fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run() {
         }
         other => panic!("an empty database must be refused: {:?}", other.err()),
     }
-    assert_eq!(PgStore::init(&url).unwrap(), SchemaChange::Created);
+    assert_eq!(layouts::init(&cluster), SchemaChange::Created);
+    assert_eq!(layouts::init(&cluster), SchemaChange::AlreadyCurrent);
+    // `db init` without `--shards` on an existing store keeps its layout.
     assert_eq!(PgStore::init(&url).unwrap(), SchemaChange::AlreadyCurrent);
     PgStore::open(&url).unwrap();
 
@@ -57,11 +71,10 @@ fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run() {
     ));
 }
 
-#[test]
-fn a_version_1_store_upgrades_to_hunting_records_and_keeps_its_reports() {
-    let pg = TestPostgres::start();
-    let url = pg.url();
-    PgStore::init(&url).unwrap();
+fn a_version_1_store_upgrades_to_hunting_records_and_keeps_its_reports(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let url = cluster.url();
+    layouts::init(&cluster);
     let batch = reports();
     let ids = PgStore::open(&url).unwrap().put_reports(batch).unwrap();
     // What version 1 was: the same tables without hunting's records.
@@ -101,9 +114,9 @@ fn a_version_1_store_upgrades_to_hunting_records_and_keeps_its_reports() {
     assert_eq!(store.record(table, 2).unwrap(), Some(b"x".to_vec()));
 }
 
-#[test]
-fn connection_failures_name_postgresql_and_what_to_check() {
-    let pg = TestPostgres::start();
+fn connection_failures_name_postgresql_and_what_to_check(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let pg = cluster.primary();
     let bad = PgStore::open("postgres://127.0.0.1:notaport/x")
         .err()
         .unwrap();
@@ -138,11 +151,9 @@ fn connection_failures_name_postgresql_and_what_to_check() {
     assert!(matches!(e, PgStoreError::NoDatabase { .. }), "{e}");
 }
 
-#[test]
-fn reports_and_chunked_raw_logs_round_trip() {
-    let pg = TestPostgres::start();
-    PgStore::init(&pg.url()).unwrap();
-    let store = PgStore::open(&pg.url()).unwrap();
+fn reports_and_chunked_raw_logs_round_trip(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let store = layouts::store(&cluster);
     let batch = reports();
     let ids = store.put_reports(batch.clone()).unwrap();
     assert_eq!(ids.len(), batch.len());
@@ -193,16 +204,15 @@ fn reports_and_chunked_raw_logs_round_trip() {
     assert!(store.report("unknown").unwrap().is_none());
 }
 
-#[test]
-fn search_limits_bad_cursors_and_the_flagged_lower_bound() {
+fn search_limits_bad_cursors_and_the_flagged_lower_bound(layout: Layout) {
     use sandscope_store::{Exhausted, SearchLimits, SearchRequest};
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};
 
-    let pg = TestPostgres::start();
-    PgStore::init(&pg.url()).unwrap();
-    let store = PgStore::open(&pg.url()).unwrap();
+    let cluster = TestCluster::start(layout);
+    let pg = cluster.primary();
+    let store = layouts::store(&cluster);
     let batch = reports();
     store.put_reports(batch.clone()).unwrap();
     let all = batch.len() as u64;
@@ -288,11 +298,10 @@ fn search_limits_bad_cursors_and_the_flagged_lower_bound() {
     client.batch_execute("ROLLBACK").unwrap();
 }
 
-#[test]
-fn postgresql_restarted_mid_ingest_is_a_clear_error_and_loses_nothing_acknowledged() {
-    let pg = TestPostgres::start();
-    PgStore::init(&pg.url()).unwrap();
-    let store = PgStore::open(&pg.url()).unwrap();
+fn postgresql_restarted_mid_ingest_is_a_clear_error_and_loses_nothing_acknowledged(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let pg = cluster.primary();
+    let store = layouts::store(&cluster);
     let batch = reports();
     let acknowledged = store.put_reports(batch[..1].to_vec()).unwrap();
 
@@ -342,4 +351,156 @@ fn postgresql_restarted_mid_ingest_is_a_clear_error_and_loses_nothing_acknowledg
     }
     let expected = 1 + after.len() + usize::from(store.report(&big_id).unwrap().is_some());
     assert_eq!(store.stats().unwrap().reports as usize, expected);
+}
+
+/// Rows of `table`'s partition on each server of the two-server layout.
+fn rows_per_server(url: &str, table: &str) -> (i64, i64) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client, partition: String| -> i64 {
+        client
+            .query_one(&format!("SELECT count(*) FROM {partition}"), &[])
+            .unwrap()
+            .get(0)
+    };
+    (
+        count(&mut client, format!("{table}_p0")),
+        count(&mut client, format!("{table}_p1")),
+    )
+}
+
+#[test]
+fn the_two_server_layout_spreads_samples_and_names_a_shard_server_that_cannot_be_used() {
+    let cluster = TestCluster::start(Layout::TwoServers);
+    let url = cluster.url();
+    let second = cluster.shard_server();
+    let store = layouts::store(&cluster);
+    let batch = reports();
+    let ids = store.put_reports(batch.clone()).unwrap();
+
+    // Every large table is split, each sample's rows on one server (the same partition).
+    let (local, remote) = rows_per_server(&url, "samples");
+    assert!(local > 0 && remote > 0, "{local} local, {remote} remote");
+    let (local_reports, remote_reports) = rows_per_server(&url, "reports");
+    assert_eq!((local_reports + remote_reports) as usize, batch.len());
+    let mut direct = postgres::Client::connect(&second.url(), postgres::NoTls).unwrap();
+    let on_second: i64 = direct
+        .query_one("SELECT count(*) FROM samples_p1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        on_second, remote,
+        "the foreign partition is the second server's table"
+    );
+    let misplaced: i64 = direct
+        .query_one(
+            "SELECT count(*) FROM reports_p1 r WHERE NOT EXISTS \
+             (SELECT 1 FROM samples_p1 s WHERE s.sha256 = r.sha256)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(misplaced, 0, "a sample's reports live beside it");
+    drop(direct);
+
+    // A report replaced on either server is replaced, not doubled.
+    store.put_reports(batch.clone()).unwrap();
+    assert_eq!(store.stats().unwrap().reports as usize, batch.len());
+
+    // The second server down: open, upgrade and init name it; an open store's search fails
+    // naming a shard server; nothing acknowledged is lost once it is back.
+    second.stop();
+    let shown = format!("127.0.0.1:{}/sandscope", second.port());
+    for e in [
+        PgStore::open(&url).err().unwrap(),
+        PgStore::upgrade(&url).err().unwrap(),
+        PgStore::init(&url).err().unwrap(),
+    ] {
+        assert!(matches!(e, PgStoreError::ShardUnavailable { .. }), "{e}");
+        let m = e.to_string();
+        assert!(
+            m.contains(&shown) && m.contains("shard server") && m.contains("check that it runs"),
+            "{m}"
+        );
+    }
+    let e = store
+        .search(&sandscope_store::SearchRequest::new("behaviour:*"))
+        .unwrap_err();
+    assert!(matches!(e, PgStoreError::ShardLost(_)), "{e}");
+    assert!(e.to_string().contains("shard server"), "{e}");
+    second.start_again();
+    let store = PgStore::open(&url).unwrap();
+    for id in &ids {
+        assert!(store.report(id).unwrap().is_some(), "{id} survives");
+    }
+}
+
+#[test]
+fn shards_are_refused_when_they_cannot_make_the_layout() {
+    let cluster = TestCluster::start(Layout::TwoServers);
+    let url = cluster.url();
+    let second = cluster.shard_server().url();
+    let refused = |shards: &[String]| match PgStore::init_sharded(&url, shards) {
+        Err(e @ PgStoreError::BadShards(_)) => e.to_string(),
+        other => panic!("{shards:?} must be refused: {other:?}"),
+    };
+    let m = refused(std::slice::from_ref(&url));
+    assert!(m.contains("at least two"), "{m}");
+    let m = refused(&[second.clone(), url.clone()]);
+    assert!(m.contains("store's own"), "{m}");
+    let m = refused(&[url.clone(), url.clone()]);
+    assert!(m.contains("named twice"), "{m}");
+    // Nothing was made by the refusals: the real layout is made, and then kept.
+    assert_eq!(layouts::init(&cluster), SchemaChange::Created);
+    let m = refused(&[url.clone(), cluster.primary().create_database("other")]);
+    assert!(m.contains("already laid out"), "{m}");
+    // A store on one server is not turned into a sharded one either.
+    let single = TestCluster::start(Layout::OneServer);
+    PgStore::init(&single.url()).unwrap();
+    let e = PgStore::init_sharded(&single.url(), &[single.url(), second])
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("one server"), "{e}");
+}
+
+/// The search's `LIKE` runs on the second server: `auto_explain` logs the real searches'
+/// plans (`EXPLAIN VERBOSE`), whose foreign scans show the SQL sent there.
+#[test]
+fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
+    let cluster = TestCluster::start(Layout::TwoServers);
+    let pg = cluster.primary();
+    pg.psql(
+        "ALTER DATABASE sandscope SET session_preload_libraries = 'auto_explain';
+         ALTER DATABASE sandscope SET auto_explain.log_min_duration = 0;
+         ALTER DATABASE sandscope SET auto_explain.log_verbose = on;",
+    )
+    .unwrap();
+    let store = layouts::store(&cluster);
+    let batch = reports();
+    store.put_reports(batch).unwrap();
+    let page = store
+        .search(&sandscope_store::SearchRequest::new(
+            "behaviour_files:hosts",
+        ))
+        .unwrap();
+    assert!(
+        !page.hits.is_empty(),
+        "the vendored logs touch the hosts file"
+    );
+
+    let log = pg.log();
+    let remote: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Remote SQL:") && l.contains("sample_values_p1"))
+        .collect();
+    assert!(
+        remote
+            .iter()
+            .any(|l| l.contains("~~") && l.contains("hosts")),
+        "no LIKE sent to the second server in:\n{}",
+        remote.join("\n")
+    );
+    assert!(
+        log.contains("Async Foreign Scan"),
+        "the foreign partitions are scanned asynchronously"
+    );
 }

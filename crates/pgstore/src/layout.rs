@@ -1,0 +1,368 @@
+//! Where the large tables live: one server (plain tables), or several (`db init --shards
+//! URL1,URL2,…`): each large table hash-partitioned by `sha256` with PostgreSQL's own
+//! `PARTITION BY HASH`, partition 0 local on the store's server and partition `i` a
+//! `postgres_fdw` foreign table on server `i + 1`, where `db init` creates the real table with
+//! the same key and indexes (the trigram GIN ones too, so a `LIKE` shipped there is filtered
+//! by its index). All tables use the same modulus on the same column, so every row of one
+//! sample lives on one server. The small tables stay on the store's server.
+//!
+//! The layout is kept in `sandscope_shards` (one row per partition: its foreign server and
+//! where that server is, never a password); every open and `db upgrade` reaches each foreign
+//! partition through it and refuses, naming the server, when one cannot be used.
+
+use crate::connect::{self, Target};
+use crate::schema::{LARGE_TABLES, LargeTable};
+use crate::{PgStoreError, Result};
+use postgres::{GenericClient, Transaction};
+use std::fmt::Write;
+
+/// The foreign server of partition `shard` (1, 2, …).
+fn server_name(shard: usize) -> String {
+    format!("sandscope_shard_{shard}")
+}
+
+/// The partition of `table` numbered `shard`; also the table's name on its server.
+fn partition_name(table: &str, shard: usize) -> String {
+    format!("{table}_p{shard}")
+}
+
+/// `CREATE INDEX` for each of `table`'s secondary indexes, on `on`, named `<prefix>_<suffix>`.
+fn index_ddl(sql: &mut String, table: &LargeTable, prefix: &str, on: &str) {
+    for (suffix, definition) in table.indexes {
+        let _ = writeln!(sql, "CREATE INDEX {prefix}_{suffix} ON {on} {definition};");
+    }
+}
+
+/// One server: the large tables as plain tables.
+fn plain_ddl() -> String {
+    let mut sql = String::new();
+    for t in &LARGE_TABLES {
+        let _ = writeln!(
+            sql,
+            "CREATE TABLE {} ({}, PRIMARY KEY ({}));",
+            t.name, t.columns, t.key
+        );
+        index_ddl(&mut sql, t, t.name, t.name);
+    }
+    sql
+}
+
+/// The store's server in the sharded layout: each large table partitioned by hash, partition 0
+/// local (with the primary key: a partitioned table with a foreign partition can have no
+/// unique index of its own) and the others foreign tables on their servers.
+fn partitioned_ddl(servers: usize) -> String {
+    let mut sql = String::new();
+    for t in &LARGE_TABLES {
+        let _ = writeln!(
+            sql,
+            "CREATE TABLE {} ({}) PARTITION BY HASH (sha256);",
+            t.name, t.columns
+        );
+        let _ = writeln!(
+            sql,
+            "CREATE TABLE {} PARTITION OF {} (PRIMARY KEY ({})) \
+             FOR VALUES WITH (MODULUS {servers}, REMAINDER 0);",
+            partition_name(t.name, 0),
+            t.name,
+            t.key
+        );
+        // On the partitioned table: built on the local partition, skipped for foreign ones.
+        index_ddl(&mut sql, t, t.name, t.name);
+        for shard in 1..servers {
+            let remote = partition_name(t.name, shard);
+            let _ = writeln!(
+                sql,
+                "CREATE FOREIGN TABLE {remote} PARTITION OF {} \
+                 FOR VALUES WITH (MODULUS {servers}, REMAINDER {shard}) SERVER {} \
+                 OPTIONS (schema_name 'public', table_name '{remote}');",
+                t.name,
+                server_name(shard)
+            );
+        }
+    }
+    sql
+}
+
+/// Server `shard + 1`: partition `shard` of every large table, as a plain table with the
+/// table's key and indexes.
+fn remote_ddl(shard: usize) -> String {
+    let mut sql = String::from("CREATE EXTENSION IF NOT EXISTS pg_trgm;\n");
+    for t in &LARGE_TABLES {
+        let name = partition_name(t.name, shard);
+        let _ = writeln!(
+            sql,
+            "CREATE TABLE public.{name} ({}, PRIMARY KEY ({}));",
+            t.columns, t.key
+        );
+        index_ddl(&mut sql, t, &name, &format!("public.{name}"));
+    }
+    sql
+}
+
+fn drop_remote_ddl(shard: usize) -> String {
+    let names: Vec<String> = LARGE_TABLES
+        .iter()
+        .map(|t| format!("public.{}", partition_name(t.name, shard)))
+        .collect();
+    format!("DROP TABLE IF EXISTS {}", names.join(", "))
+}
+
+/// Create the large tables in the layout `shards` asks for: plain when it is empty, else
+/// partitioned over those servers (the first must be the store's own, `store`).
+pub(crate) fn create(txn: &mut Transaction<'_>, store: &Target, shards: &[Target]) -> Result<()> {
+    if shards.is_empty() {
+        txn.batch_execute(&plain_ddl())?;
+        return Ok(());
+    }
+    validate(txn, store, shards)?;
+    // The remote tables first, each server's in one transaction (a multi-statement simple
+    // query), so the foreign tables created below have something to reach.
+    let mut made = Vec::new();
+    for (shard, target) in shards.iter().enumerate().skip(1) {
+        let mut remote = connect::connect(target)?;
+        remote
+            .batch_execute(&remote_ddl(shard))
+            .map_err(|e| PgStoreError::ShardSetup {
+                shard: target.shown.clone(),
+                detail: db_detail(&e),
+            })?;
+        made.push((shard, remote));
+    }
+    let local = create_local(txn, shards).and_then(|()| check(txn, store));
+    if local.is_err() {
+        // Nothing local is kept (the caller's transaction rolls back): neither are these.
+        for (shard, remote) in &mut made {
+            let _ = remote.batch_execute(&drop_remote_ddl(*shard));
+        }
+    }
+    local
+}
+
+fn validate(txn: &mut Transaction<'_>, store: &Target, shards: &[Target]) -> Result<()> {
+    let bad = |why: String| Err(PgStoreError::BadShards(why));
+    if shards.len() < 2 {
+        return bad("name at least two servers, the store's first".into());
+    }
+    if shards[0].shown != store.shown {
+        return bad(format!(
+            "the first server must be the store's own ({}), not {}",
+            store.shown, shards[0].shown
+        ));
+    }
+    for (i, a) in shards.iter().enumerate() {
+        if shards[..i].iter().any(|b| b.shown == a.shown) {
+            return bad(format!("{} is named twice", a.shown));
+        }
+    }
+    let citus = txn
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'citus'", &[])?
+        .is_some();
+    if citus {
+        return bad("this database has Citus, which distributes the tables itself".into());
+    }
+    Ok(())
+}
+
+/// The foreign servers, user mappings, partitioned tables and the layout table on the store's
+/// server. DDL takes no parameters, so option values are quoted by PostgreSQL (`format`'s `%L`)
+/// from parameters; the statements carrying a password are never shown.
+fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
+    txn.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+         CREATE TABLE sandscope_shards (
+             shard integer PRIMARY KEY CHECK (shard >= 0),
+             server text,
+             target text NOT NULL
+         );",
+    )?;
+    txn.execute(
+        "INSERT INTO sandscope_shards (shard, server, target) VALUES (0, NULL, $1)",
+        &[&shards[0].shown],
+    )?;
+    for (shard, target) in shards.iter().enumerate().skip(1) {
+        let server = server_name(shard);
+        let options = ServerOptions::of(target);
+        let create_server: String = txn
+            .query_one(
+                "SELECT format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw \
+                 OPTIONS (host %L, port %L, dbname %L, async_capable ''true'', \
+                 fetch_size ''1000'')', $1::text, $2::text, $3::text, $4::text)",
+                &[&server, &options.host, &options.port, &options.dbname],
+            )?
+            .get(0);
+        txn.batch_execute(&create_server)?;
+        let mapping: String = txn
+            .query_one(
+                "SELECT format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I%s', $1::text, \
+                 CASE WHEN $2::text IS NULL AND $3::text IS NULL THEN '' \
+                 ELSE ' OPTIONS (' || concat_ws(', ', 'user ' || quote_literal($2::text), \
+                 'password ' || quote_literal($3::text)) || ')' END)",
+                &[&server, &options.user, &options.password],
+            )?
+            .get(0);
+        txn.batch_execute(&mapping)?;
+        txn.execute(
+            "INSERT INTO sandscope_shards (shard, server, target) VALUES ($1, $2, $3)",
+            &[
+                &i32::try_from(shard).unwrap_or(i32::MAX),
+                &server,
+                &target.shown,
+            ],
+        )?;
+    }
+    txn.batch_execute(&partitioned_ddl(shards.len()))?;
+    Ok(())
+}
+
+/// How the store's server reaches another: the URL's host, port, database and login.
+struct ServerOptions {
+    host: String,
+    port: String,
+    dbname: String,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl ServerOptions {
+    fn of(target: &Target) -> ServerOptions {
+        let config = &target.config;
+        let host = match config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let user = config.get_user().map(str::to_string);
+        ServerOptions {
+            host,
+            port: config
+                .get_ports()
+                .first()
+                .copied()
+                .unwrap_or(5432)
+                .to_string(),
+            dbname: config
+                .get_dbname()
+                .map(str::to_string)
+                .or_else(|| user.clone())
+                .unwrap_or_else(|| "postgres".into()),
+            password: config
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            user,
+        }
+    }
+}
+
+/// One partition of the layout: its number, its foreign server (`None`: the local one) and
+/// where it is.
+pub(crate) struct Shard {
+    pub(crate) shard: usize,
+    pub(crate) server: Option<String>,
+    pub(crate) target: String,
+}
+
+/// The stored layout; empty for a store on one server.
+pub(crate) fn stored(client: &mut impl GenericClient) -> Result<Vec<Shard>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('sandscope_shards') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client.query(
+        "SELECT shard, server, target FROM sandscope_shards ORDER BY shard",
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| Shard {
+            shard: usize::try_from(r.get::<_, i32>(0)).unwrap_or(0),
+            server: r.get(1),
+            target: r.get(2),
+        })
+        .collect())
+}
+
+/// Refuse `shards` for a store already laid out otherwise (`db init --shards` run again).
+pub(crate) fn check_same(
+    client: &mut impl GenericClient,
+    store: &Target,
+    shards: &[Target],
+) -> Result<()> {
+    let stored: Vec<String> = stored(client)?.into_iter().map(|s| s.target).collect();
+    let asked: Vec<String> = shards.iter().map(|s| s.shown.clone()).collect();
+    if shards.is_empty() || stored == asked {
+        return Ok(());
+    }
+    let stored = if stored.is_empty() {
+        "one server".to_string()
+    } else {
+        stored.join(",")
+    };
+    Err(PgStoreError::BadShards(format!(
+        "the store at {} is already laid out on {stored}; its layout cannot be changed by db init",
+        store.shown
+    )))
+}
+
+/// Reach every foreign partition of every large table through the store's server: a server
+/// that is down, unreachable from the store's, or lacks its tables is refused, named.
+pub(crate) fn check(client: &mut impl GenericClient, store: &Target) -> Result<()> {
+    for shard in stored(client)? {
+        let Some(server) = shard.server else { continue };
+        for t in &LARGE_TABLES {
+            let sql = format!(
+                "SELECT 1 FROM {} LIMIT 1",
+                partition_name(t.name, shard.shard)
+            );
+            client
+                .query_opt(&sql, &[])
+                .map_err(|e| PgStoreError::ShardUnavailable {
+                    target: store.shown.clone(),
+                    shard: shard.target.clone(),
+                    server: server.clone(),
+                    detail: db_detail(&e),
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// A server's message and detail (postgres_fdw puts the host and port in the detail).
+pub(crate) fn db_detail(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {detail}", db.message()),
+            None => db.message().to_string(),
+        },
+        None => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_large_table_is_described_once_and_laid_out_alike_everywhere() {
+        let plain = plain_ddl();
+        let local = partitioned_ddl(3);
+        let remote = remote_ddl(2);
+        for t in &LARGE_TABLES {
+            assert!(plain.contains(&format!("CREATE TABLE {} (", t.name)));
+            assert!(local.contains(&format!("CREATE TABLE {}_p0 PARTITION OF", t.name)));
+            assert!(local.contains(&format!(
+                "CREATE FOREIGN TABLE {}_p2 PARTITION OF {} FOR VALUES WITH (MODULUS 3, REMAINDER 2) SERVER sandscope_shard_2",
+                t.name, t.name
+            )));
+            assert!(remote.contains(&format!("CREATE TABLE public.{}_p2 (", t.name)));
+            for (suffix, _) in t.indexes {
+                assert!(plain.contains(&format!("CREATE INDEX {}_{suffix} ON", t.name)));
+                assert!(remote.contains(&format!("CREATE INDEX {}_p2_{suffix} ON", t.name)));
+            }
+        }
+        assert_eq!(plain.matches("gin_trgm_ops").count(), 2);
+        assert_eq!(remote.matches("gin_trgm_ops").count(), 2);
+    }
+}
