@@ -5,7 +5,7 @@
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
 
-use postgres_server::TestPostgres;
+use postgres_server::{Layout, TestCluster, TestPostgres};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -29,11 +29,29 @@ const LOG: &str = "../../tests/data/mdecrevoisier_EVTX-to-MITRE-Attack/TA0040-Im
 
 #[test]
 fn init_ingest_search_and_show_on_postgresql() {
-    let pg = TestPostgres::start();
-    let url = pg.url();
-    let out = sandscope(&["db", "init", "--store", &url]);
+    init_ingest_search_and_show(Layout::OneServer);
+}
+
+/// The same on two servers: `db init --shards URL1,URL2` partitions the large tables.
+#[test]
+fn init_ingest_search_and_show_on_two_postgresql_servers() {
+    init_ingest_search_and_show(Layout::TwoServers);
+}
+
+fn init_ingest_search_and_show(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let url = cluster.url();
+    let shards = cluster.shard_urls().join(",");
+    let mut init = vec!["db", "init", "--store", &url];
+    if layout == Layout::TwoServers {
+        init.extend(["--shards", &shards]);
+    }
+    let out = sandscope(&init);
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(text(&out).0.contains("created the Sandscope schema"));
+    if layout == Layout::TwoServers {
+        assert!(text(&out).0.contains("over 2 servers"), "{:?}", text(&out));
+    }
     let out = sandscope(&["db", "upgrade", "--store", &url]);
     assert!(
         text(&out).0.contains("already at version"),

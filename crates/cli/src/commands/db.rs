@@ -14,7 +14,7 @@ pub struct DbArgs {
 #[derive(Subcommand)]
 pub enum DbAction {
     /// Create the schema in an empty PostgreSQL database (an existing current one is kept).
-    Init(StoreUrl),
+    Init(InitArgs),
     /// Upgrade the schema of an existing store to this build's version.
     Upgrade(StoreUrl),
 }
@@ -26,14 +26,32 @@ pub struct StoreUrl {
     pub store: String,
 }
 
+#[derive(Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub url: StoreUrl,
+    /// Lay the large tables out over several PostgreSQL servers: every server's URL, the
+    /// store's first, comma-separated. Each holds one hash partition (by SHA-256); the others
+    /// are reached from the store's server through postgres_fdw.
+    #[arg(long, value_delimiter = ',', value_name = "URL1,URL2,…")]
+    pub shards: Vec<String>,
+}
+
 pub fn run(args: DbArgs) -> Result<ExitCode> {
     let change = match &args.action {
-        DbAction::Init(u) => PgStore::init(&u.store),
+        DbAction::Init(a) => PgStore::init_sharded(&a.url.store, &a.shards),
         DbAction::Upgrade(u) => PgStore::upgrade(&u.store),
     }
     .context("preparing the PostgreSQL store")?;
     match change {
-        SchemaChange::Created => println!("created the Sandscope schema, version {SCHEMA_VERSION}"),
+        SchemaChange::Created => match &args.action {
+            DbAction::Init(a) if !a.shards.is_empty() => println!(
+                "created the Sandscope schema, version {SCHEMA_VERSION}, its large tables \
+                 partitioned over {} servers",
+                a.shards.len()
+            ),
+            _ => println!("created the Sandscope schema, version {SCHEMA_VERSION}"),
+        },
         SchemaChange::Upgraded { from } => {
             println!("upgraded the Sandscope schema from version {from} to {SCHEMA_VERSION}")
         }
