@@ -16,6 +16,8 @@
 //!   notifications) as opaque bytes under (`kind`, `id`), and each kind's id counter: the
 //!   `RecordStore` seam (`records`), schema version 2;
 //! * `sandscope_schema` — the schema version; a store of another version is refused on open.
+//! * `sandscope_shards` — only on several servers (`db init --shards`, see below): where each
+//!   partition of the large tables is.
 //!
 //! A sample's rows are rebuilt from all its stored reports, in the transaction that writes
 //! them, through `SampleDoc::from_reports`: the same view the embedded store indexes.
@@ -44,6 +46,64 @@
 //! * no window functions, no CTEs with side effects and no cross-sample aggregates other than
 //!   `count(*)` and `ORDER BY … LIMIT`, which Citus pushes down and merges;
 //! * no `LISTEN/NOTIFY`, no advisory locks outside `db init` (which runs on the coordinator).
+//!
+//! # Several servers without Citus: `db init --shards URL1,URL2,…` (`layout`)
+//! The large tables are hash-partitioned by `sha256` (`PARTITION BY HASH`, modulus = number
+//! of servers): partition 0 is a local table on the store's server, partition `i` a
+//! `postgres_fdw` foreign table (`async_capable`) on server `i + 1`, where `db init` creates
+//! the real table with the same primary key and indexes (the trigram GIN ones too). Every
+//! table uses the same modulus on the same column, so all rows of one sample live on one
+//! server. Each table is described once (`schema::LARGE_TABLES`); the plain, partitioned and
+//! remote DDL are generated from that. The small tables stay on the store's server. The
+//! layout is kept in `sandscope_shards`; every open, `db init` and `db upgrade` reaches each
+//! foreign partition and refuses, naming the server, when one cannot be used. The user
+//! mapping is for the role that ran `db init` (other roles need their own mapping).
+//!
+//! What foreign partitions lack (PostgreSQL 15) and what this crate does about it:
+//! * no unique index on a partitioned table that has a foreign partition: the primary key is
+//!   on each partition instead (local and remote). It still holds store-wide because its first
+//!   column, `sha256`, decides the partition;
+//! * `INSERT … ON CONFLICT DO UPDATE`, and any `ON CONFLICT` with a conflict target, cannot
+//!   reach a foreign partition: a report is replaced by `DELETE` then `INSERT` in the batch's
+//!   transaction, and a sample's row is made with `ON CONFLICT DO NOTHING` (no target) and
+//!   locked with `SELECT … FOR UPDATE`. The reference tables (hunting's records) keep their
+//!   upserts: they are never partitioned;
+//! * `CREATE INDEX` on the partitioned table skips foreign partitions: `db init` creates each
+//!   index on the remote table itself, and an upgrade that changes a large table must do so on
+//!   every server (`schema::UPGRADES` runs on the store's server only; none changes a large
+//!   table yet);
+//! * no atomic commit across servers (no two-phase commit in `postgres_fdw`): the remote
+//!   transactions commit just before the local one. A sample is never split (its rows share a
+//!   server), but a batch whose samples are on both servers can, if the store's server fails in
+//!   that instant, be stored on one server only; `put_reports` has then not returned `Ok`, so
+//!   nothing acknowledged is lost, and writing the batch again replaces it (writes are keyed
+//!   by report id);
+//! * the remote side runs at `REPEATABLE READ` (postgres_fdw's rule) while the local side is
+//!   `READ COMMITTED`: two batches writing the same sample at once on a foreign partition can
+//!   fail with a serialization error where one server would make the second wait (the writer
+//!   retries, as after any lost connection). A search reads each server at its own snapshot,
+//!   not one snapshot of both;
+//! * `size_bytes`, `VACUUM` and the local statistics see only the store's server; each other
+//!   server vacuums its own tables (autovacuum) and `ANALYZE` samples them through the FDW;
+//! * the per-sample semi-join of a search (`s.sha256 IN (SELECT v.sha256 … LIKE …)`) is not
+//!   shipped whole (PostgreSQL 15 pushes no semi-joins): each foreign scan ships its filter —
+//!   the `LIKE` (asserted in `tests/store.rs` from the plans `EXPLAIN VERBOSE` prints), the
+//!   field codes, the dates — the remote trigram index does the filtering, and the join, order
+//!   and `LIMIT` run on the store's server over the `sha256`s that came back.
+//!
+//! With N servers instead of two (the code takes any number; the tests run two): every query
+//! without a SHA-256 fans out to all N partitions, concurrently (async foreign scans), so its
+//! latency is about the slowest server's plus the store's server merging; the data each
+//! server scans shrinks as 1/N but the store's server still receives every matching `sha256`
+//! and every page's reports, so it becomes the bottleneck as N grows: it is the only
+//! coordinator (more coordinators would need the same foreign tables defined on them, which
+//! is what Citus provides). Writes of a sample go to one server; a batch opens one remote
+//! transaction per server it touches. Each process's pooled connection holds one FDW
+//! connection per other server, so each server needs `max_connections` for every pool of
+//! every process. The modulus is fixed at `db init`: growing from N to M servers means
+//! copying into a new layout (`sandscope copy`), since a hash partition cannot be split in
+//! place — a modulus larger than the number of servers (several partitions per server) would
+//! allow moving partitions instead, at the cost of more foreign scans per query.
 //!
 //! # Connections
 //! The server's `Backend` seam is synchronous, so the synchronous `postgres` client fits it
