@@ -373,7 +373,13 @@ fn the_two_server_layout_spreads_samples_and_names_a_shard_server_that_cannot_be
     let cluster = TestCluster::start(Layout::TwoServers);
     let url = cluster.url();
     let second = cluster.shard_server();
-    let store = layouts::store(&cluster);
+    // The second server reached with a password (kept in the user mapping, never shown).
+    let shards = [url.clone(), second.password_url(PASSWORD)];
+    assert_eq!(
+        PgStore::init_sharded(&url, &shards).unwrap(),
+        SchemaChange::Created
+    );
+    let store = PgStore::open(&url).unwrap();
     let batch = reports();
     let ids = store.put_reports(batch.clone()).unwrap();
 
@@ -421,12 +427,14 @@ fn the_two_server_layout_spreads_samples_and_names_a_shard_server_that_cannot_be
             m.contains(&shown) && m.contains("shard server") && m.contains("check that it runs"),
             "{m}"
         );
+        assert!(!m.contains(PASSWORD), "no password in: {m}");
     }
     let e = store
         .search(&sandscope_store::SearchRequest::new("behaviour:*"))
         .unwrap_err();
     assert!(matches!(e, PgStoreError::ShardLost(_)), "{e}");
     assert!(e.to_string().contains("shard server"), "{e}");
+    assert!(!e.to_string().contains(PASSWORD), "no password in: {e}");
     second.start_again();
     let store = PgStore::open(&url).unwrap();
     for id in &ids {
