@@ -35,11 +35,11 @@ impl PgStore {
 
     /// Bytes the store's tables and their indexes (and TOAST) take in the database.
     pub fn size_bytes(&self) -> Result<u64> {
-        // Each table's leaves: itself, or its partitions (a foreign one counts 0 here).
+        // Each table, or its local partitions (foreign ones keep their bytes on their server).
         let row = self.client()?.query_one(
-            "SELECT coalesce(sum(pg_total_relation_size(p.relid)), 0)::bigint \
-             FROM unnest($1::text[]) AS t(name), pg_partition_tree(to_regclass(t.name)) AS p \
-             WHERE p.isleaf",
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+             JOIN pg_class root ON root.oid = coalesce(pg_partition_root(c.oid), c.oid) \
+             WHERE c.relkind = 'r' AND root.relname = ANY($1)",
             &[&crate::schema::TABLES.as_slice()],
         )?;
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))

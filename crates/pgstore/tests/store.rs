@@ -174,6 +174,24 @@ fn reports_and_chunked_raw_logs_round_trip(layout: Layout) {
     let stats = store.stats().unwrap();
     assert_eq!(stats.reports as usize, batch.len());
     assert_eq!(stats.raw_logs as usize, batch.len());
+    // The size counts the tables on the store's server (the local partition on two servers).
+    let local_reports = match layout {
+        Layout::OneServer => "reports",
+        Layout::TwoServers => "reports_p0",
+    };
+    let reports_bytes: i64 = postgres::Client::connect(&cluster.url(), postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT pg_total_relation_size($1::text::regclass)",
+            &[&local_reports],
+        )
+        .unwrap()
+        .get(0);
+    let size = store.size_bytes().unwrap();
+    assert!(
+        reports_bytes > 0 && size > reports_bytes as u64,
+        "{size} bytes in all, {reports_bytes} in {local_reports}"
+    );
 
     // A log of several chunks (1 MiB each) comes back byte for byte; replacing the report
     // replaces its log.
