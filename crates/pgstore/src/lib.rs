@@ -79,10 +79,11 @@
 //!   nothing acknowledged is lost, and writing the batch again replaces it (writes are keyed
 //!   by report id);
 //! * the remote side runs at `REPEATABLE READ` (postgres_fdw's rule) while the local side is
-//!   `READ COMMITTED`: two batches writing the same sample at once on a foreign partition can
-//!   fail with a serialization error where one server would make the second wait (the writer
-//!   retries, as after any lost connection). A search reads each server at its own snapshot,
-//!   not one snapshot of both;
+//!   `READ COMMITTED`: two batches writing the same sample at once on a foreign partition
+//!   fail with a serialization error where one server would make the second wait, so
+//!   `put_reports` writes a batch that failed so again (the other batch has committed by then;
+//!   `tests/store.rs` runs eight at once). A search reads each server at its own snapshot, not
+//!   one snapshot of both;
 //! * `size_bytes`, `VACUUM` and the local statistics see only the store's server; each other
 //!   server vacuums its own tables (autovacuum) and `ANALYZE` samples them through the FDW;
 //! * the per-sample semi-join of a search (`s.sha256 IN (SELECT v.sha256 … LIKE …)`) is not

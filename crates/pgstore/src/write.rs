@@ -5,6 +5,7 @@
 use crate::search::fields::{text_code, token_code};
 use crate::{PgStore, PgStoreError, Result, codec};
 use postgres::Transaction;
+use postgres::error::SqlState;
 use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_query::{SampleDoc, TextField, TokenField};
 use sandscope_store::{MAX_RAW_LOG_BYTES, NewReport, RawData};
@@ -42,16 +43,20 @@ impl PgStore {
             samples.insert(sha.to_string());
         }
         let mut client = self.client()?;
-        let mut txn = client.transaction()?;
-        for r in &batch {
-            write_report(&mut txn, r)?;
+        // A foreign partition's side of a transaction runs at REPEATABLE READ (postgres_fdw):
+        // a batch meeting a concurrent batch of the same sample there fails where one server
+        // would make it wait. The other batch has committed by then, so writing again lands.
+        let mut attempt = 1;
+        loop {
+            match write_batch(&mut client, &batch, &samples) {
+                Err(e) if is_serialization_failure(&e) && attempt < WRITE_ATTEMPTS => {
+                    std::thread::sleep(std::time::Duration::from_millis(5 * attempt));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(ids),
+            }
         }
-        // In sorted order, so two batches touching the same samples cannot deadlock.
-        for sha in &samples {
-            rebuild_sample(&mut txn, sha)?;
-        }
-        txn.commit()?;
-        Ok(ids)
     }
 
     /// Store one report.
@@ -60,6 +65,31 @@ impl PgStore {
         ids.pop()
             .ok_or_else(|| PgStoreError::InvalidReport("empty batch".into()))
     }
+}
+
+/// Most times a batch is written when concurrent batches of its samples keep winning.
+const WRITE_ATTEMPTS: u64 = 20;
+
+fn is_serialization_failure(error: &PgStoreError) -> bool {
+    matches!(error, PgStoreError::Sql(e) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
+}
+
+/// The batch in one transaction.
+fn write_batch(
+    client: &mut postgres::Client,
+    batch: &[NewReport],
+    samples: &BTreeSet<String>,
+) -> Result<()> {
+    let mut txn = client.transaction()?;
+    for r in batch {
+        write_report(&mut txn, r)?;
+    }
+    // In sorted order, so two batches touching the same samples cannot deadlock.
+    for sha in samples {
+        rebuild_sample(&mut txn, sha)?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 fn write_report(txn: &mut Transaction<'_>, report: &NewReport) -> Result<()> {

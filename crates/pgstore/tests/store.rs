@@ -30,6 +30,7 @@ on_each_layout!(
     reports_and_chunked_raw_logs_round_trip,
     search_limits_bad_cursors_and_the_flagged_lower_bound,
     postgresql_restarted_mid_ingest_is_a_clear_error_and_loses_nothing_acknowledged,
+    concurrent_batches_of_one_sample_all_land,
 );
 
 fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run(layout: Layout) {
@@ -529,4 +530,62 @@ fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
         log.contains("Async Foreign Scan"),
         "the foreign partitions are scanned asynchronously"
     );
+}
+
+/// Several processes storing reports of the same sample at once (one per sandbox): every
+/// batch lands and the sample's searchable rows hold them all. On two servers the sample is
+/// put on the second one, whose side of a transaction runs at `REPEATABLE READ`.
+fn concurrent_batches_of_one_sample_all_land(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let store = layouts::store(&cluster);
+    let batch = reports();
+    store.put_reports(batch.clone()).unwrap();
+    let base = match layout {
+        Layout::OneServer => batch[0].clone(),
+        Layout::TwoServers => {
+            let mut client = postgres::Client::connect(&cluster.url(), postgres::NoTls).unwrap();
+            let remote: String = client
+                .query_one("SELECT sha256 FROM samples_p1 ORDER BY sha256 LIMIT 1", &[])
+                .unwrap()
+                .get(0);
+            batch
+                .iter()
+                .find(|r| r.behaviour.sha256() == remote)
+                .unwrap()
+                .clone()
+        }
+    };
+    let sha = base.behaviour.sha256().to_string();
+    let variants: Vec<NewReport> = (0..8)
+        .map(|i| {
+            let mut r = base.clone();
+            r.behaviour.attributes.sandbox_name = format!("Sandbox {i}");
+            r.behaviour.id =
+                sandscope_model::behaviour_id(&sha, &r.behaviour.attributes.sandbox_name);
+            r.raw_log = None;
+            r
+        })
+        .collect();
+    let stores: Vec<PgStore> = (0..variants.len())
+        .map(|_| PgStore::open(&cluster.url()).unwrap())
+        .collect();
+    let barrier = std::sync::Barrier::new(variants.len());
+    std::thread::scope(|scope| {
+        for (store, report) in stores.iter().zip(&variants) {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                store.put_report(report.clone()).unwrap()
+            });
+        }
+    });
+    let stored = store.sample_reports(&sha).unwrap();
+    assert_eq!(stored.len(), variants.len() + 1, "every sandbox's report");
+    let doc = store.sample_doc(&sha).unwrap().unwrap();
+    assert_eq!(doc, sandscope_query::SampleDoc::from_reports(&sha, &stored));
+    let mut request = sandscope_store::SearchRequest::new("sandbox_name:sandbox_7");
+    request.limit = 10;
+    let page = store.search(&request).unwrap();
+    assert_eq!(page.hits.len(), 1);
+    assert_eq!(page.hits[0].report_ids.len(), variants.len() + 1);
 }
