@@ -6,7 +6,8 @@
 //! version 2 hunting's `records` and `record_counters`) are reference tables under Citus.
 //!
 //! Versions: 1, the reports and the searchable sample view; 2 adds the keyed records hunting
-//! keeps (rulesets, notifications). `db init` creates version 1 and applies every upgrade in
+//! keeps (rulesets, notifications); 3 replaces the per-sample value rows with a value
+//! dictionary (see `UPGRADE_TO_V3`). `db init` creates version 1 and applies every upgrade in
 //! order, `db upgrade` applies the ones a store lacks: one path, so a new store and an
 //! upgraded one cannot differ.
 
@@ -15,7 +16,7 @@ use crate::{PgStoreError, Result};
 use postgres::{Client, GenericClient};
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Version 1. Text that is compared or sorted byte-wise is `COLLATE "C"`, so order and `LIKE`
 /// never depend on the database's locale.
@@ -88,27 +89,75 @@ CREATE TABLE record_counters (
 );
 "#;
 
-/// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`.
-const UPGRADES: [(i32, &str, &[&str]); 1] = [(2, UPGRADE_TO_V2, &["records", "record_counters"])];
+/// Version 3: a value dictionary. Version 2 kept one row per sample x field x spelling in
+/// `sample_values` (and `sample_tokens`), each with a `pg_trgm` GIN entry, so a common value
+/// was stored and trigram-indexed once per sample: at 20,000 reports those two tables and their
+/// indexes were most of the database. Now each distinct (field, value) is stored and indexed
+/// once in `value_dict` (`field`: the text field's code, or 16 + the token field's code, see
+/// `search::fields`), and a sample keeps the ids of its values in `samples.ids`, an `integer[]`
+/// with a GIN index (compressed posting lists: a few bytes per sample and value). A search runs
+/// `LIKE` over the distinct values and then finds the samples holding any of their ids;
+/// `samples.present` has one bit per field code the sample has a value in (for a bare `*`).
+/// Existing rows are migrated: the dictionary is filled from the old tables, each sample's ids
+/// and bits are aggregated from them, and the old tables dropped.
+///
+/// Ids come from a sequence (integers keep the arrays small; the sequence stops with an error
+/// past 2^31 - 1 distinct values). The unique key is `(field, md5(value))`: a B-tree entry of
+/// a fixed 18 bytes, where the value itself (up to 8,192 characters) could pass the B-tree's
+/// entry limit. Under Citus `value_dict` is a reference table: every node holds the whole
+/// dictionary, so the `LIKE` over it and the lookup of the samples holding the found ids run
+/// on each shard without a network step; its writes (new values only) go through the
+/// coordinator, which is also where the integer sequence may be used.
+const UPGRADE_TO_V3: &str = r#"
+CREATE SEQUENCE value_dict_ids AS integer;
+CREATE TABLE value_dict (
+    id integer NOT NULL DEFAULT nextval('value_dict_ids') PRIMARY KEY,
+    field smallint NOT NULL,
+    value text COLLATE "C" NOT NULL
+);
+ALTER SEQUENCE value_dict_ids OWNED BY value_dict.id;
+CREATE UNIQUE INDEX value_dict_key ON value_dict (field, (md5(value)::uuid));
+INSERT INTO value_dict (field, value)
+    SELECT DISTINCT field, value FROM sample_values
+    UNION SELECT DISTINCT field + 16, token FROM sample_tokens
+    ORDER BY 1, 2;
+CREATE INDEX value_dict_trgm ON value_dict USING gin (value gin_trgm_ops);
+ALTER TABLE samples
+    ADD COLUMN present integer NOT NULL DEFAULT 0,
+    ADD COLUMN ids integer[] NOT NULL DEFAULT '{}';
+UPDATE samples s SET present = a.present, ids = a.ids
+FROM (
+    SELECT x.sha256, bit_or(1 << x.field) AS present, array_agg(d.id ORDER BY d.id) AS ids
+    FROM (
+        SELECT sha256, field, value FROM sample_values
+        UNION ALL SELECT sha256, field + 16, token FROM sample_tokens
+    ) x
+    JOIN value_dict d
+        ON d.field = x.field AND md5(d.value)::uuid = md5(x.value)::uuid AND d.value = x.value
+    GROUP BY x.sha256
+) a
+WHERE s.sha256 = a.sha256;
+DROP TABLE sample_values, sample_tokens;
+CREATE INDEX samples_ids ON samples USING gin (ids);
+"#;
 
-/// The large tables, each distributed by `sha256` under Citus.
-const DISTRIBUTED: [&str; 6] = [
-    "samples",
-    "reports",
-    "raw_logs",
-    "raw_log_chunks",
-    "sample_values",
-    "sample_tokens",
+/// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`.
+const UPGRADES: [(i32, &str, &[&str]); 2] = [
+    (2, UPGRADE_TO_V2, &["records", "record_counters"]),
+    (3, UPGRADE_TO_V3, &["value_dict"]),
 ];
 
+/// The large tables, each distributed by `sha256` under Citus. (Version 1's `sample_values`
+/// and `sample_tokens` are dropped by the upgrade to version 3 in the same transaction.)
+const DISTRIBUTED: [&str; 4] = ["samples", "reports", "raw_logs", "raw_log_chunks"];
+
 /// Every table of the current schema (for sizes).
-pub(crate) const TABLES: [&str; 9] = [
+pub(crate) const TABLES: [&str; 8] = [
     "samples",
     "reports",
     "raw_logs",
     "raw_log_chunks",
-    "sample_values",
-    "sample_tokens",
+    "value_dict",
     "sandscope_schema",
     "records",
     "record_counters",

@@ -57,6 +57,123 @@ fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run() {
     ));
 }
 
+/// Turn a current store back into what version 2 was: one row per sample, field and value in
+/// `sample_values` and `sample_tokens` (token fields numbered from 0), each with its trigram
+/// index, and no value dictionary.
+const BACK_TO_VERSION_2: &str = r#"
+CREATE TABLE sample_values (
+    sha256 text COLLATE "C" NOT NULL,
+    field smallint NOT NULL,
+    value text COLLATE "C" NOT NULL,
+    PRIMARY KEY (sha256, field, value)
+);
+CREATE INDEX sample_values_trgm ON sample_values USING gin (value gin_trgm_ops);
+CREATE TABLE sample_tokens (
+    sha256 text COLLATE "C" NOT NULL,
+    field smallint NOT NULL,
+    token text COLLATE "C" NOT NULL,
+    PRIMARY KEY (sha256, field, token)
+);
+CREATE INDEX sample_tokens_token ON sample_tokens (field, token);
+CREATE INDEX sample_tokens_trgm ON sample_tokens USING gin (token gin_trgm_ops);
+INSERT INTO sample_values
+    SELECT s.sha256, d.field, d.value FROM samples s CROSS JOIN unnest(s.ids) AS i(id)
+    JOIN value_dict d ON d.id = i.id WHERE d.field < 16;
+INSERT INTO sample_tokens
+    SELECT s.sha256, d.field - 16, d.value FROM samples s CROSS JOIN unnest(s.ids) AS i(id)
+    JOIN value_dict d ON d.id = i.id WHERE d.field >= 16;
+ALTER TABLE samples DROP COLUMN ids, DROP COLUMN present;
+DROP TABLE value_dict;
+UPDATE sandscope_schema SET version = 2;
+"#;
+
+/// Queries over text values, tokens, `*` and negation, with the ids they find.
+fn answers(store: &PgStore, shas: &[&str]) -> Vec<(String, Vec<String>)> {
+    let mut queries: Vec<String> = [
+        "behaviour:windows",
+        "behaviour_files:*",
+        "behaviour_processes:exe -behaviour_files:temp",
+        "behaviour_processes:\"%windir%\"",
+        "sandbox_name:*",
+        "behaviour_network:*",
+    ]
+    .iter()
+    .map(|q| q.to_string())
+    .collect();
+    // A bare SHA-256 is a token term.
+    queries.extend(shas.iter().map(|sha| sha.to_string()));
+    queries
+        .into_iter()
+        .map(|q| {
+            let mut request = sandscope_store::SearchRequest::new(&q);
+            request.limit = 300;
+            let page = store.search(&request).unwrap();
+            let ids = page.hits.iter().map(|h| h.sha256.clone()).collect();
+            (q, ids)
+        })
+        .collect()
+}
+
+#[test]
+fn a_version_2_store_upgrades_to_the_value_dictionary_and_finds_the_same_samples() {
+    let pg = TestPostgres::start();
+    let url = pg.url();
+    PgStore::init(&url).unwrap();
+    let batch = reports();
+    let shas: Vec<String> = batch
+        .iter()
+        .map(|r| r.behaviour.sha256().to_string())
+        .collect();
+    let shas: Vec<&str> = shas.iter().map(String::as_str).collect();
+    let store = PgStore::open(&url).unwrap();
+    store.put_reports(batch).unwrap();
+    let before = answers(&store, &shas);
+    for (q, ids) in &before {
+        assert!(
+            !ids.is_empty(),
+            "`{q}` finds samples in the vendored reports"
+        );
+    }
+    assert!(
+        before.iter().any(|(_, ids)| ids.len() < shas.len()),
+        "some query tells samples apart"
+    );
+    drop(store);
+
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client.batch_execute(BACK_TO_VERSION_2).unwrap();
+    let rows: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM sample_values) + (SELECT count(*) FROM sample_tokens)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(rows > 20, "version 2 rows to migrate: {rows}");
+    let e = PgStore::open(&url).err().unwrap();
+    assert!(
+        matches!(e, PgStoreError::SchemaOlder { found: 2, .. }),
+        "{e}"
+    );
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::Upgraded { from: 2 }
+    );
+    // The old tables are gone; every distinct value was moved once.
+    let old: bool = client
+        .query_one("SELECT to_regclass('sample_values') IS NULL", &[])
+        .unwrap()
+        .get(0);
+    assert!(old);
+    let distinct: i64 = client
+        .query_one("SELECT count(*) FROM value_dict", &[])
+        .unwrap()
+        .get(0);
+    assert!(distinct > 0 && distinct <= rows, "{distinct} of {rows}");
+    let store = PgStore::open(&url).unwrap();
+    assert_eq!(answers(&store, &shas), before);
+}
+
 #[test]
 fn a_version_1_store_upgrades_to_hunting_records_and_keeps_its_reports() {
     let pg = TestPostgres::start();
@@ -64,9 +181,10 @@ fn a_version_1_store_upgrades_to_hunting_records_and_keeps_its_reports() {
     PgStore::init(&url).unwrap();
     let batch = reports();
     let ids = PgStore::open(&url).unwrap().put_reports(batch).unwrap();
-    // What version 1 was: the same tables without hunting's records.
-    postgres::Client::connect(&url, postgres::NoTls)
-        .unwrap()
+    // What version 1 was: version 2's tables without hunting's records.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client.batch_execute(BACK_TO_VERSION_2).unwrap();
+    client
         .batch_execute(
             "DROP TABLE records, record_counters; UPDATE sandscope_schema SET version = 1",
         )

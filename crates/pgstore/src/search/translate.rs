@@ -8,7 +8,7 @@
 //! with the query crate's own `Query::matches`. A negated inexact part cannot be a superset,
 //! so it filters nothing (`TRUE`) and is left to the verification too.
 
-use super::fields::{text_code, token_code};
+use super::fields::{present_mask, text_code, token_code};
 use sandscope_query::{Comparison, Modifier, Query, SigmaLevel, Term, TextPattern, Value, text};
 use std::fmt::Write;
 
@@ -108,15 +108,10 @@ impl Condition {
         if fields.is_empty() {
             return "FALSE".into();
         }
-        let codes = self.param(Param::Codes(fields.iter().map(|f| text_code(*f)).collect()));
-        let subquery = |filter: String| {
-            format!(
-                "s.sha256 IN (SELECT v.sha256 FROM sample_values v WHERE v.field = ANY({codes}){filter})"
-            )
-        };
+        let codes: Vec<i16> = fields.iter().map(|f| text_code(*f)).collect();
         if pattern.segments.iter().all(String::is_empty) {
             // Only `*`: any value of the fields.
-            return subquery(String::new());
+            return self.present(&codes);
         }
         let mut like = String::from("%");
         let mut previous: Option<&str> = None;
@@ -133,14 +128,18 @@ impl Condition {
             like.push('%');
             previous = Some(segment);
         }
+        let codes = self.param(Param::Codes(codes));
         let like = self.param(Param::Text(like));
-        subquery(format!(" AND v.value LIKE {like}"))
+        holds_any(&format!("d.field = ANY({codes}) AND d.value LIKE {like}"))
     }
 
     fn token(&mut self, modifier: Modifier, pattern: &str) -> String {
         let Some(field) = modifier.token_field() else {
             return "FALSE".into();
         };
+        if !pattern.is_empty() && pattern.chars().all(|c| c == '*') {
+            return self.present(&[token_code(field)]);
+        }
         let code = self.param(Param::Codes(vec![token_code(field)]));
         let test = if pattern.contains('*') {
             let like: String = pattern
@@ -148,13 +147,19 @@ impl Condition {
                 .map(escape_like)
                 .collect::<Vec<_>>()
                 .join("%");
-            format!("t.token LIKE {}", self.param(Param::Text(like)))
+            format!("d.value LIKE {}", self.param(Param::Text(like)))
         } else {
-            format!("t.token = {}", self.param(Param::Text(pattern.to_string())))
+            // The dictionary's unique key, then the value itself.
+            let t = self.param(Param::Text(pattern.to_string()));
+            format!("md5(d.value)::uuid = md5({t})::uuid AND d.value = {t}")
         };
-        format!(
-            "s.sha256 IN (SELECT t.sha256 FROM sample_tokens t WHERE t.field = ANY({code}) AND {test})"
-        )
+        holds_any(&format!("d.field = ANY({code}) AND {test}"))
+    }
+
+    /// The sample has a value in any of the fields `codes`.
+    fn present(&mut self, codes: &[i16]) -> String {
+        let mask = self.param(Param::Int(i64::from(present_mask(codes.iter().copied()))));
+        format!("(s.present::bigint & {mask}) <> 0")
     }
 
     fn count(&mut self, level: SigmaLevel, comparison: Comparison) -> String {
@@ -181,6 +186,13 @@ impl Condition {
             Err(_) => "FALSE".into(),
         }
     }
+}
+
+/// The sample holds any of the dictionary values `d` that `filter` selects. The dictionary is
+/// searched once (an `InitPlan`), and its ids go to the GIN index on `samples.ids` as one array
+/// parameter, which a foreign partition or a Citus shard receives as a plain value.
+fn holds_any(filter: &str) -> String {
+    format!("s.ids && ARRAY(SELECT d.id FROM value_dict d WHERE {filter})")
 }
 
 /// `text` as a `LIKE` literal (default escape character `\`).
