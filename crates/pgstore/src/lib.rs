@@ -8,12 +8,11 @@
 //! * `raw_logs` / `raw_log_chunks` — the log a report was built from, in 1 MiB `bytea` chunks,
 //!   written and read one chunk at a time;
 //! * `samples` — one row per sample: first and last analysis date, distinct Sigma rules per
-//!   level (the query crate's `SampleDoc`), the ids of its values (`ids`, an `integer[]` with a
-//!   GIN index) and one bit per field it has a value in (`present`);
-//! * `value_dict` — every distinct (field, value) once, with its id: every spelling of every
-//!   text value in the query crate's padded normal form, and every token, with a `pg_trgm` GIN
-//!   index (the substring filter runs over distinct values, then finds their samples through
-//!   `samples.ids`); schema version 3, which replaced version 2's one row per sample and value;
+//!   level (the query crate's `SampleDoc`), and its values, one column per field
+//!   (`search::fields`): every spelling of every text value in the query crate's padded normal
+//!   form, and every token, joined by a separator no value contains, each column with a
+//!   `pg_trgm` GIN index (the substring filter); schema version 3, which replaced version 2's
+//!   one row per sample and value (`sample_values`, `sample_tokens`);
 //! * `records` / `record_counters` — hunting's keyed records (Livehunt rulesets,
 //!   notifications) as opaque bytes under (`kind`, `id`), and each kind's id counter: the
 //!   `RecordStore` seam (`records`), schema version 2;
@@ -32,19 +31,13 @@
 //! # Written for Citus
 //! Every large table has the sample's `sha256` as its first primary-key column: it is the
 //! distribution column, and `db init` calls `create_distributed_table` (co-located with
-//! `samples`) and `create_reference_table` (the small or shared tables: `sandscope_schema`,
-//! `records`, `record_counters`, `value_dict`) when the `citus` extension is present. The
-//! dictionary is a reference table rather than distributed by its own hash: a search joins it
-//! with `samples` on every shard, and a reference table makes that join local there (a
-//! dictionary distributed by value would need its matches collected on the coordinator first);
-//! the price is that a new value is written to every node, and new values are a small part
-//! of an ingest once common values are known. What this crate avoids, and why:
-//! * no `serial`/identity columns, and one sequence only: sample and report ids are the SHA-256
-//!   and the report id, so no node must hand out numbers for them; hunting's record ids come
-//!   from one counter row per kind in a reference table (`INSERT … ON CONFLICT DO UPDATE …
-//!   RETURNING`, one atomic statement); the dictionary's ids come from an `integer` sequence
-//!   (small ids keep `samples.ids` small), which Citus serves on the coordinator, where
-//!   writes to reference tables go;
+//! `samples`) and `create_reference_table` (the small tables: `sandscope_schema`, `records`,
+//! `record_counters`) when the `citus` extension is present. A search reads `samples` alone
+//! (its values are columns of the sample's row), so every shard answers its part of a query
+//! by itself. What this crate avoids, and why:
+//! * no `serial`/identity columns or sequences: ids are the SHA-256 and the report id, so no
+//!   node must hand out numbers; hunting's record ids come from one counter row per kind in
+//!   a reference table (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, one atomic statement);
 //! * no foreign keys and no triggers: Citus supports them only in limited forms, and a
 //!   sample's rows are rebuilt in one transaction instead;
 //! * every join and subquery is on `sha256` (`s.sha256 IN (SELECT v.sha256 … )`), so it runs
@@ -65,7 +58,6 @@
 
 mod codec;
 mod connect;
-mod dictionary;
 mod error;
 mod read;
 mod rebuild;

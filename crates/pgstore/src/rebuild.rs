@@ -1,12 +1,12 @@
 //! Each touched sample's searchable row, rebuilt from all its stored reports through the query
-//! crate's `SampleDoc` (the view the embedded store indexes), for a whole batch at once: the
-//! dictionary ids of its values (`dictionary`), its dates and Sigma counts.
+//! crate's `SampleDoc` (the view the embedded store indexes), for a whole batch at once: its
+//! values per field (`search::fields`), its dates and Sigma counts.
 
-use crate::dictionary::{self, Entry};
-use crate::search::fields::{present_mask, text_code, token_code};
+use crate::Result;
+use crate::search::fields::{VALUE_SEPARATOR, all_columns};
 use crate::write::decode_rows;
-use crate::{PgStoreError, Result};
 use postgres::Transaction;
+use postgres::types::ToSql;
 use sandscope_model::FileBehaviour;
 use sandscope_query::{SampleDoc, TextField, TokenField};
 use sandscope_store::NewReport;
@@ -52,9 +52,7 @@ pub(crate) fn rebuild_samples(
             SampleDoc::from_reports(sha, &of_sample)
         })
         .collect();
-    let entries: Vec<Vec<Entry>> = docs.iter().map(entries).collect();
-    let ids = dictionary::ids(txn, entries.iter().flatten())?;
-    write_rows(txn, &docs, &entries, &ids)
+    write_rows(txn, &docs)
 }
 
 /// The samples' reports already stored before this batch (those the batch replaces left out).
@@ -77,80 +75,70 @@ fn stored_reports(
     Ok(out)
 }
 
-/// Every distinct spelling of every text value and every token of a sample, per field code.
-fn entries(doc: &SampleDoc) -> Vec<Entry> {
-    let mut rows = BTreeSet::new();
+/// The sample's value columns, in `fields::all_columns` order: every distinct spelling of
+/// every text value of a field, sorted, joined by the separator; a field's tokens the same way
+/// with a separator at each end. `None` for a field without values.
+fn columns(doc: &SampleDoc) -> Vec<Option<String>> {
+    let sep = VALUE_SEPARATOR.to_string();
+    let mut out = Vec::with_capacity(TextField::ALL.len() + TokenField::ALL.len());
     for field in TextField::ALL {
-        for value in doc.text(field) {
-            for variant in &value.variants {
-                rows.insert((text_code(field), variant.clone()));
-            }
-        }
+        let values: BTreeSet<&str> = doc
+            .text(field)
+            .iter()
+            .flat_map(|v| v.variants.iter().map(String::as_str))
+            .collect();
+        out.push((!values.is_empty()).then(|| values.into_iter().collect::<Vec<_>>().join(&sep)));
     }
     for field in TokenField::ALL {
-        for token in doc.tokens(field) {
-            rows.insert((token_code(field), token.clone()));
-        }
+        let tokens: BTreeSet<&str> = doc.tokens(field).iter().map(String::as_str).collect();
+        out.push((!tokens.is_empty()).then(|| {
+            format!(
+                "{sep}{}{sep}",
+                tokens.into_iter().collect::<Vec<_>>().join(&sep)
+            )
+        }));
     }
-    rows.into_iter().collect()
+    out
 }
 
-/// One `UPDATE` for the batch: each sample's dates, counts, field bits and value ids (all the
-/// ids in one flat array, each sample's a slice of it).
-fn write_rows(
-    txn: &mut Transaction<'_>,
-    docs: &[SampleDoc],
-    entries: &[Vec<Entry>],
-    ids: &BTreeMap<&Entry, i32>,
-) -> Result<()> {
+/// One `UPDATE` for the batch: each sample's dates, counts and value columns.
+fn write_rows(txn: &mut Transaction<'_>, docs: &[SampleDoc]) -> Result<()> {
     let n = docs.len();
     let mut shas = Vec::with_capacity(n);
     let (mut first, mut last) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut sigma: [Vec<i64>; 4] = Default::default();
-    let (mut present, mut lo, mut hi) = (Vec::new(), Vec::new(), Vec::new());
-    let mut flat: Vec<i32> = Vec::new();
-    for (doc, entries) in docs.iter().zip(entries) {
+    let names: Vec<&str> = all_columns().collect();
+    let mut values: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(n); names.len()];
+    for doc in docs {
         shas.push(doc.sha256.as_str());
         first.push(doc.first_seen);
         last.push(doc.last_seen);
         for (level, count) in sigma.iter_mut().zip(doc.sigma) {
             level.push(i64::try_from(count).unwrap_or(i64::MAX));
         }
-        present.push(present_mask(entries.iter().map(|(code, _)| *code)));
-        let mut own: Vec<i32> = entries
-            .iter()
-            .map(|e| {
-                ids.get(e).copied().ok_or_else(|| {
-                    PgStoreError::InvalidReport(format!(
-                        "sample {}: value `{}` found no dictionary id",
-                        doc.sha256, e.1
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?;
-        own.sort_unstable();
-        own.dedup();
-        // Array slices are 1-based and inclusive: `[lo:lo-1]` is empty.
-        lo.push(slice_bound(flat.len() + 1)?);
-        flat.extend(own);
-        hi.push(slice_bound(flat.len())?);
+        for (column, value) in values.iter_mut().zip(columns(doc)) {
+            column.push(value);
+        }
     }
-    txn.execute(
+    // Parameters: $1 SHA-256s, $2..$3 dates, $4..$7 counts, then one text array per column.
+    let set: Vec<String> = names.iter().map(|c| format!("{c} = u.{c}")).collect();
+    let arrays: Vec<String> = (0..names.len())
+        .map(|i| format!("${}::text[]", i + 8))
+        .collect();
+    let sql = format!(
         "UPDATE samples AS s SET first_seen = u.fs, last_seen = u.ls, sigma_critical = u.c, \
-         sigma_high = u.h, sigma_medium = u.m, sigma_low = u.l, present = u.p, \
-         ids = ($9::integer[])[u.lo:u.hi] \
+         sigma_high = u.h, sigma_medium = u.m, sigma_low = u.l, {} \
          FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
-                     $6::bigint[], $7::bigint[], $8::integer[], $10::integer[], $11::integer[]) \
-              AS u(sha, fs, ls, c, h, m, l, p, lo, hi) \
+                     $6::bigint[], $7::bigint[], {}) AS u(sha, fs, ls, c, h, m, l, {}) \
          WHERE s.sha256 = u.sha AND s.sha256 = ANY($1)",
-        &[
-            &shas, &first, &last, &sigma[0], &sigma[1], &sigma[2], &sigma[3], &present, &flat, &lo,
-            &hi,
-        ],
-    )?;
+        set.join(", "),
+        arrays.join(", "),
+        names.join(", ")
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &shas, &first, &last, &sigma[0], &sigma[1], &sigma[2], &sigma[3],
+    ];
+    params.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
+    txn.execute(&sql, &params)?;
     Ok(())
-}
-
-fn slice_bound(n: usize) -> Result<i32> {
-    i32::try_from(n).map_err(|_| PgStoreError::InvalidReport("batch has too many values".into()))
 }

@@ -6,8 +6,8 @@
 //! version 2 hunting's `records` and `record_counters`) are reference tables under Citus.
 //!
 //! Versions: 1, the reports and the searchable sample view; 2 adds the keyed records hunting
-//! keeps (rulesets, notifications); 3 replaces the per-sample value rows with a value
-//! dictionary (see `UPGRADE_TO_V3`). `db init` creates version 1 and applies every upgrade in
+//! keeps (rulesets, notifications); 3 moves a sample's values from one row per value into
+//! per-field columns of its own row (see `upgrade_to_v3`). `db init` creates version 1 and applies every upgrade in
 //! order, `db upgrade` applies the ones a store lacks: one path, so a new store and an
 //! upgraded one cannot differ.
 
@@ -89,62 +89,64 @@ CREATE TABLE record_counters (
 );
 "#;
 
-/// Version 3: a value dictionary. Version 2 kept one row per sample x field x spelling in
-/// `sample_values` (and `sample_tokens`), each with a `pg_trgm` GIN entry, so a common value
-/// was stored and trigram-indexed once per sample: at 20,000 reports those two tables and their
-/// indexes were most of the database. Now each distinct (field, value) is stored and indexed
-/// once in `value_dict` (`field`: the text field's code, or 16 + the token field's code, see
-/// `search::fields`), and a sample keeps the ids of its values in `samples.ids`, an `integer[]`
-/// with a GIN index (compressed posting lists: a few bytes per sample and value). A search runs
-/// `LIKE` over the distinct values and then finds the samples holding any of their ids;
-/// `samples.present` has one bit per field code the sample has a value in (for a bare `*`).
-/// Existing rows are migrated: the dictionary is filled from the old tables, each sample's ids
-/// and bits are aggregated from them, and the old tables dropped.
-///
-/// Ids come from a sequence (integers keep the arrays small; the sequence stops with an error
-/// past 2^31 - 1 distinct values). The unique key is `(field, md5(value))`: a B-tree entry of
-/// a fixed 18 bytes, where the value itself (up to 8,192 characters) could pass the B-tree's
-/// entry limit. Under Citus `value_dict` is a reference table: every node holds the whole
-/// dictionary, so the `LIKE` over it and the lookup of the samples holding the found ids run
-/// on each shard without a network step; its writes (new values only) go through the
-/// coordinator, which is also where the integer sequence may be used.
-const UPGRADE_TO_V3: &str = r#"
-CREATE SEQUENCE value_dict_ids AS integer;
-CREATE TABLE value_dict (
-    id integer NOT NULL DEFAULT nextval('value_dict_ids') PRIMARY KEY,
-    field smallint NOT NULL,
-    value text COLLATE "C" NOT NULL
-);
-ALTER SEQUENCE value_dict_ids OWNED BY value_dict.id;
-CREATE UNIQUE INDEX value_dict_key ON value_dict (field, (md5(value)::uuid));
-INSERT INTO value_dict (field, value)
-    SELECT DISTINCT field, value FROM sample_values
-    UNION SELECT DISTINCT field + 16, token FROM sample_tokens
-    ORDER BY 1, 2;
-CREATE INDEX value_dict_trgm ON value_dict USING gin (value gin_trgm_ops);
-ALTER TABLE samples
-    ADD COLUMN present integer NOT NULL DEFAULT 0,
-    ADD COLUMN ids integer[] NOT NULL DEFAULT '{}';
-UPDATE samples s SET present = a.present, ids = a.ids
-FROM (
-    SELECT x.sha256, bit_or(1 << x.field) AS present, array_agg(d.id ORDER BY d.id) AS ids
-    FROM (
-        SELECT sha256, field, value FROM sample_values
-        UNION ALL SELECT sha256, field + 16, token FROM sample_tokens
-    ) x
-    JOIN value_dict d
-        ON d.field = x.field AND md5(d.value)::uuid = md5(x.value)::uuid AND d.value = x.value
-    GROUP BY x.sha256
-) a
-WHERE s.sha256 = a.sha256;
-DROP TABLE sample_values, sample_tokens;
-CREATE INDEX samples_ids ON samples USING gin (ids);
-"#;
+/// Version 3: a sample's values in its own row. Version 2 kept one row per sample x field x
+/// spelling in `sample_values` (and `sample_tokens`), each with a B-tree entry and a `pg_trgm`
+/// GIN entry: at 20,000 reports those two tables and their indexes were 600 of the 635 MiB.
+/// Now `samples` holds one text column per field (`search::fields`: the values joined by a
+/// separator no value contains), each with a `pg_trgm` GIN index: a trigram is indexed once
+/// per sample and field, the text is compressed by TOAST, and a search reads one row per
+/// sample. Existing rows are migrated (each sample's values aggregated from the old tables,
+/// which are then dropped). The date indexes now follow the default order (newest first, a
+/// missing date last, then SHA-256), so a page of a common term is read in order and stops.
+fn upgrade_to_v3() -> String {
+    let mut sql = String::from("ALTER TABLE samples ");
+    let columns: Vec<&str> = crate::search::fields::all_columns().collect();
+    sql += &columns
+        .iter()
+        .map(|c| format!("ADD COLUMN {c} text COLLATE \"C\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sql += ";\n";
+    // `E'\\n'` is `fields::VALUE_SEPARATOR`; tokens also get one at each end.
+    let aggregate = |column: &str, table: &str, value: &str, code: usize, wrap: bool| {
+        let joined =
+            format!("string_agg({value}, E'\\n' ORDER BY {value}) FILTER (WHERE field = {code})");
+        let joined = if wrap {
+            format!("E'\\n' || {joined} || E'\\n'")
+        } else {
+            joined
+        };
+        format!(
+            "UPDATE samples s SET {column} = a.v FROM (SELECT sha256, {joined} AS v FROM {table} \
+             GROUP BY sha256) a WHERE s.sha256 = a.sha256 AND a.v IS NOT NULL;\n"
+        )
+    };
+    for (code, column) in columns.iter().take(10).enumerate() {
+        sql += &aggregate(column, "sample_values", "value", code, false);
+    }
+    for (code, column) in columns.iter().skip(10).enumerate() {
+        sql += &aggregate(column, "sample_tokens", "token", code, true);
+    }
+    sql += "DROP TABLE sample_values, sample_tokens;\n";
+    for column in &columns {
+        sql += &format!(
+            "CREATE INDEX samples_{column} ON samples USING gin ({column} gin_trgm_ops);\n"
+        );
+    }
+    sql += "DROP INDEX samples_first_seen, samples_last_seen;\n\
+            CREATE INDEX samples_first_seen ON samples (first_seen DESC NULLS LAST, sha256);\n\
+            CREATE INDEX samples_last_seen ON samples (last_seen DESC NULLS LAST, sha256);\n";
+    sql
+}
+
+fn upgrade_to_v2() -> String {
+    UPGRADE_TO_V2.to_string()
+}
 
 /// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`.
-const UPGRADES: [(i32, &str, &[&str]); 2] = [
-    (2, UPGRADE_TO_V2, &["records", "record_counters"]),
-    (3, UPGRADE_TO_V3, &["value_dict"]),
+const UPGRADES: [(i32, fn() -> String, &[&str]); 2] = [
+    (2, upgrade_to_v2, &["records", "record_counters"]),
+    (3, upgrade_to_v3, &[]),
 ];
 
 /// The large tables, each distributed by `sha256` under Citus. (Version 1's `sample_values`
@@ -152,12 +154,11 @@ const UPGRADES: [(i32, &str, &[&str]); 2] = [
 const DISTRIBUTED: [&str; 4] = ["samples", "reports", "raw_logs", "raw_log_chunks"];
 
 /// Every table of the current schema (for sizes).
-pub(crate) const TABLES: [&str; 8] = [
+pub(crate) const TABLES: [&str; 7] = [
     "samples",
     "reports",
     "raw_logs",
     "raw_log_chunks",
-    "value_dict",
     "sandscope_schema",
     "records",
     "record_counters",
@@ -239,7 +240,7 @@ pub(crate) fn init_or_upgrade(client: &mut Client, target: &Target) -> Result<Sc
     };
     for (version, sql, reference_tables) in UPGRADES {
         if version > from {
-            txn.batch_execute(sql)?;
+            txn.batch_execute(&sql())?;
             reference(&mut txn, reference_tables)?;
         }
     }

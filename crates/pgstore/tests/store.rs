@@ -58,8 +58,8 @@ fn schema_is_created_once_and_other_versions_are_refused_with_what_to_run() {
 }
 
 /// Turn a current store back into what version 2 was: one row per sample, field and value in
-/// `sample_values` and `sample_tokens` (token fields numbered from 0), each with its trigram
-/// index, and no value dictionary.
+/// `sample_values` and `sample_tokens`, each with its trigram index, no value columns in
+/// `samples`, and ascending date indexes.
 const BACK_TO_VERSION_2: &str = r#"
 CREATE TABLE sample_values (
     sha256 text COLLATE "C" NOT NULL,
@@ -77,13 +77,34 @@ CREATE TABLE sample_tokens (
 CREATE INDEX sample_tokens_token ON sample_tokens (field, token);
 CREATE INDEX sample_tokens_trgm ON sample_tokens USING gin (token gin_trgm_ops);
 INSERT INTO sample_values
-    SELECT s.sha256, d.field, d.value FROM samples s CROSS JOIN unnest(s.ids) AS i(id)
-    JOIN value_dict d ON d.id = i.id WHERE d.field < 16;
+    SELECT s.sha256, f.code, v FROM samples s CROSS JOIN LATERAL (VALUES
+        (0, s.text_0),
+        (1, s.text_1),
+        (2, s.text_2),
+        (3, s.text_3),
+        (4, s.text_4),
+        (5, s.text_5),
+        (6, s.text_6),
+        (7, s.text_7),
+        (8, s.text_8),
+        (9, s.text_9)
+    ) AS f(code, col) CROSS JOIN LATERAL unnest(string_to_array(f.col, E'\n')) AS v
+    WHERE f.col IS NOT NULL;
 INSERT INTO sample_tokens
-    SELECT s.sha256, d.field - 16, d.value FROM samples s CROSS JOIN unnest(s.ids) AS i(id)
-    JOIN value_dict d ON d.id = i.id WHERE d.field >= 16;
-ALTER TABLE samples DROP COLUMN ids, DROP COLUMN present;
-DROP TABLE value_dict;
+    SELECT s.sha256, f.code, t FROM samples s CROSS JOIN LATERAL (VALUES
+        (0, s.token_0),
+        (1, s.token_1),
+        (2, s.token_2),
+        (3, s.token_3),
+        (4, s.token_4),
+        (5, s.token_5),
+        (6, s.token_6)
+    ) AS f(code, col) CROSS JOIN LATERAL unnest(string_to_array(btrim(f.col, E'\n'), E'\n')) AS t
+    WHERE f.col IS NOT NULL;
+ALTER TABLE samples DROP COLUMN text_0, DROP COLUMN text_1, DROP COLUMN text_2, DROP COLUMN text_3, DROP COLUMN text_4, DROP COLUMN text_5, DROP COLUMN text_6, DROP COLUMN text_7, DROP COLUMN text_8, DROP COLUMN text_9, DROP COLUMN token_0, DROP COLUMN token_1, DROP COLUMN token_2, DROP COLUMN token_3, DROP COLUMN token_4, DROP COLUMN token_5, DROP COLUMN token_6;
+DROP INDEX samples_first_seen, samples_last_seen;
+CREATE INDEX samples_first_seen ON samples (first_seen, sha256);
+CREATE INDEX samples_last_seen ON samples (last_seen, sha256);
 UPDATE sandscope_schema SET version = 2;
 "#;
 
@@ -115,7 +136,7 @@ fn answers(store: &PgStore, shas: &[&str]) -> Vec<(String, Vec<String>)> {
 }
 
 #[test]
-fn a_version_2_store_upgrades_to_the_value_dictionary_and_finds_the_same_samples() {
+fn a_version_2_store_upgrades_to_value_columns_and_finds_the_same_samples() {
     let pg = TestPostgres::start();
     let url = pg.url();
     PgStore::init(&url).unwrap();
@@ -159,17 +180,21 @@ fn a_version_2_store_upgrades_to_the_value_dictionary_and_finds_the_same_samples
         PgStore::upgrade(&url).unwrap(),
         SchemaChange::Upgraded { from: 2 }
     );
-    // The old tables are gone; every distinct value was moved once.
+    // The old tables are gone; every value row was moved into its sample's row.
     let old: bool = client
         .query_one("SELECT to_regclass('sample_values') IS NULL", &[])
         .unwrap()
         .get(0);
     assert!(old);
-    let distinct: i64 = client
-        .query_one("SELECT count(*) FROM value_dict", &[])
+    let moved: i64 = client
+        .query_one(
+            "SELECT count(*) FROM samples s CROSS JOIN LATERAL \
+             unnest(string_to_array(s.text_0, E'\\n')) AS v",
+            &[],
+        )
         .unwrap()
         .get(0);
-    assert!(distinct > 0 && distinct <= rows, "{distinct} of {rows}");
+    assert!(moved > 0 && moved <= rows, "{moved} of {rows}");
     let store = PgStore::open(&url).unwrap();
     assert_eq!(answers(&store, &shas), before);
 }
