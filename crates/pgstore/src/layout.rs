@@ -11,7 +11,7 @@
 //! partition through it and refuses, naming the server, when one cannot be used.
 
 use crate::connect::{self, Target};
-use crate::schema::{LARGE_TABLES, LargeTable};
+use crate::schema::{LargeTable, large_tables};
 use crate::{PgStoreError, Result};
 use postgres::{GenericClient, Transaction};
 use std::fmt::Write;
@@ -28,7 +28,7 @@ fn partition_name(table: &str, shard: usize) -> String {
 
 /// `CREATE INDEX` for each of `table`'s secondary indexes, on `on`, named `<prefix>_<suffix>`.
 fn index_ddl(sql: &mut String, table: &LargeTable, prefix: &str, on: &str) {
-    for (suffix, definition) in table.indexes {
+    for (suffix, definition) in &table.indexes {
         let _ = writeln!(sql, "CREATE INDEX {prefix}_{suffix} ON {on} {definition};");
     }
 }
@@ -36,7 +36,7 @@ fn index_ddl(sql: &mut String, table: &LargeTable, prefix: &str, on: &str) {
 /// One server: the large tables as plain tables.
 fn plain_ddl() -> String {
     let mut sql = String::new();
-    for t in &LARGE_TABLES {
+    for t in &large_tables() {
         let _ = writeln!(
             sql,
             "CREATE TABLE {} ({}, PRIMARY KEY ({}));",
@@ -52,7 +52,7 @@ fn plain_ddl() -> String {
 /// unique index of its own) and the others foreign tables on their servers.
 fn partitioned_ddl(servers: usize) -> String {
     let mut sql = String::new();
-    for t in &LARGE_TABLES {
+    for t in &large_tables() {
         let _ = writeln!(
             sql,
             "CREATE TABLE {} ({}) PARTITION BY HASH (sha256);",
@@ -87,7 +87,7 @@ fn partitioned_ddl(servers: usize) -> String {
 /// table's key and indexes.
 fn remote_ddl(shard: usize) -> String {
     let mut sql = String::from("CREATE EXTENSION IF NOT EXISTS pg_trgm;\n");
-    for t in &LARGE_TABLES {
+    for t in &large_tables() {
         let name = partition_name(t.name, shard);
         let _ = writeln!(
             sql,
@@ -100,7 +100,7 @@ fn remote_ddl(shard: usize) -> String {
 }
 
 fn drop_remote_ddl(shard: usize) -> String {
-    let names: Vec<String> = LARGE_TABLES
+    let names: Vec<String> = large_tables()
         .iter()
         .map(|t| format!("public.{}", partition_name(t.name, shard)))
         .collect();
@@ -311,7 +311,7 @@ pub(crate) fn check_same(
 pub(crate) fn check(client: &mut impl GenericClient, store: &Target) -> Result<()> {
     for shard in stored(client)? {
         let Some(server) = shard.server else { continue };
-        for t in &LARGE_TABLES {
+        for t in &large_tables() {
             let sql = format!(
                 "SELECT 1 FROM {} LIMIT 1",
                 partition_name(t.name, shard.shard)
@@ -349,7 +349,7 @@ mod tests {
         let plain = plain_ddl();
         let local = partitioned_ddl(3);
         let remote = remote_ddl(2);
-        for t in &LARGE_TABLES {
+        for t in &large_tables() {
             assert!(plain.contains(&format!("CREATE TABLE {} (", t.name)));
             assert!(local.contains(&format!("CREATE TABLE {}_p0 PARTITION OF", t.name)));
             assert!(local.contains(&format!(
@@ -357,12 +357,15 @@ mod tests {
                 t.name, t.name
             )));
             assert!(remote.contains(&format!("CREATE TABLE public.{}_p2 (", t.name)));
-            for (suffix, _) in t.indexes {
+            for (suffix, _) in &t.indexes {
                 assert!(plain.contains(&format!("CREATE INDEX {}_{suffix} ON", t.name)));
                 assert!(remote.contains(&format!("CREATE INDEX {}_p2_{suffix} ON", t.name)));
             }
         }
-        assert_eq!(plain.matches("gin_trgm_ops").count(), 2);
-        assert_eq!(remote.matches("gin_trgm_ops").count(), 2);
+        // One trigram index per value column of `samples`, on every server.
+        let columns = crate::search::fields::all_columns().count();
+        assert!(columns > 10);
+        assert_eq!(plain.matches("gin_trgm_ops").count(), columns);
+        assert_eq!(remote.matches("gin_trgm_ops").count(), columns);
     }
 }

@@ -8,10 +8,11 @@
 //! * `raw_logs` / `raw_log_chunks` — the log a report was built from, in 1 MiB `bytea` chunks,
 //!   written and read one chunk at a time;
 //! * `samples` — one row per sample: first and last analysis date, distinct Sigma rules per
-//!   level (the query crate's `SampleDoc`);
-//! * `sample_values` — every spelling of every text value of a sample, per field, in the query
-//!   crate's padded normal form, with a `pg_trgm` GIN index (the substring filter);
-//! * `sample_tokens` — the sample's tokens per field (B-tree for equality, `pg_trgm` for `*`);
+//!   level (the query crate's `SampleDoc`), and its values, one column per field
+//!   (`search::fields`): every spelling of every text value in the query crate's padded normal
+//!   form, and every token, joined by a separator no value contains, each column with a
+//!   `pg_trgm` GIN index (the substring filter); schema version 3, which replaced version 2's
+//!   one row per sample and value (`sample_values`, `sample_tokens`);
 //! * `records` / `record_counters` — hunting's keyed records (Livehunt rulesets,
 //!   notifications) as opaque bytes under (`kind`, `id`), and each kind's id counter: the
 //!   `RecordStore` seam (`records`), schema version 2;
@@ -19,7 +20,7 @@
 //! * `sandscope_shards` — only on several servers (`db init --shards`, see below): where each
 //!   partition of the large tables is.
 //!
-//! A sample's rows are rebuilt from all its stored reports, in the transaction that writes
+//! A sample's row is rebuilt from all its stored reports, in the transaction that writes
 //! them, through `SampleDoc::from_reports`: the same view the embedded store indexes.
 //!
 //! # Reports: deflated JSON, not `jsonb`
@@ -33,7 +34,9 @@
 //! Every large table has the sample's `sha256` as its first primary-key column: it is the
 //! distribution column, and `db init` calls `create_distributed_table` (co-located with
 //! `samples`) and `create_reference_table` (the small tables: `sandscope_schema`, `records`,
-//! `record_counters`) when the `citus` extension is present. What this crate avoids, and why:
+//! `record_counters`) when the `citus` extension is present. A search reads `samples` alone
+//! (its values are columns of the sample's row), so every shard answers its part of a query
+//! by itself. What this crate avoids, and why:
 //! * no `serial`/identity columns or sequences: ids are the SHA-256 and the report id, so no
 //!   node must hand out numbers; hunting's record ids come from one counter row per kind in
 //!   a reference table (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, one atomic statement);
@@ -41,8 +44,10 @@
 //!   sample's rows are rebuilt in one transaction instead;
 //! * every join and subquery is on `sha256` (`s.sha256 IN (SELECT v.sha256 … )`), so it runs
 //!   on the shard that holds the sample (co-located) and is pushed down whole;
-//! * every write names its sample (`WHERE sha256 = $1`, `ON CONFLICT` on keys that include
-//!   `sha256`), so it routes to one shard;
+//! * every write to a large table names its samples (`WHERE sha256 = ANY($1)`), and none uses
+//!   `ON CONFLICT DO UPDATE` (a replaced report is deleted and inserted again; a new sample's
+//!   row is claimed with `ON CONFLICT DO NOTHING`), which a `postgres_fdw` foreign partition
+//!   refuses; a batch writes each table with one statement (arrays through `unnest`);
 //! * no window functions, no CTEs with side effects and no cross-sample aggregates other than
 //!   `count(*)` and `ORDER BY … LIMIT`, which Citus pushes down and merges;
 //! * no `LISTEN/NOTIFY`, no advisory locks outside `db init` (which runs on the coordinator).
@@ -53,7 +58,7 @@
 //! `postgres_fdw` foreign table (`async_capable`) on server `i + 1`, where `db init` creates
 //! the real table with the same primary key and indexes (the trigram GIN ones too). Every
 //! table uses the same modulus on the same column, so all rows of one sample live on one
-//! server. Each table is described once (`schema::LARGE_TABLES`); the plain, partitioned and
+//! server. Each table is described once (`schema::large_tables`); the plain, partitioned and
 //! remote DDL are generated from that. The small tables stay on the store's server. The
 //! layout is kept in `sandscope_shards`; every open, `db init` and `db upgrade` reaches each
 //! foreign partition and refuses, naming the server, when one cannot be used. The user
@@ -70,8 +75,8 @@
 //!   upserts: they are never partitioned;
 //! * `CREATE INDEX` on the partitioned table skips foreign partitions: `db init` creates each
 //!   index on the remote table itself, and an upgrade that changes a large table must do so on
-//!   every server (`schema::UPGRADES` runs on the store's server only; none changes a large
-//!   table yet);
+//!   every server (`schema::UPGRADES` runs on the store's server only, so a sharded store,
+//!   which is created at version 3 or later, is refused by `db upgrade` until one does);
 //! * no atomic commit across servers (no two-phase commit in `postgres_fdw`): the remote
 //!   transactions commit just before the local one. A sample is never split (its rows share a
 //!   server), but a batch whose samples are on both servers can, if the store's server fails in
@@ -117,6 +122,7 @@ mod connect;
 mod error;
 mod layout;
 mod read;
+mod rebuild;
 mod records;
 mod schema;
 mod search;

@@ -6,19 +6,23 @@
 //! version 2 hunting's `records` and `record_counters`) are reference tables under Citus.
 //!
 //! Versions: 1, the reports and the searchable sample view; 2 adds the keyed records hunting
-//! keeps (rulesets, notifications). `db init` creates version 1 and applies every upgrade in
-//! order, `db upgrade` applies the ones a store lacks: one path, so a new store and an
-//! upgraded one cannot differ.
+//! keeps (rulesets, notifications); 3 moves a sample's values from one row per value into
+//! per-field columns of its own row (see `upgrade_to_v3`). `db init` creates the current
+//! version at once (the large tables from [`large_tables`], in either layout); `db upgrade`
+//! applies, in order, the upgrades an older one-server store lacks. A test upgrades a store
+//! and compares its tables and indexes with a new one's, so the two paths cannot drift apart.
+//! The sharded layout arrived with version 3: a sharded store older than this build's version
+//! is refused, as no upgrade yet knows how to change a table on every server.
 
 use crate::connect::Target;
 use crate::{PgStoreError, Result};
 use postgres::{Client, GenericClient};
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
-/// Version 1: the extension, the version table and the large tables ([`LARGE_TABLES`], laid out
-/// by `layout`: plain, or partitioned over several servers). Text that is compared or sorted
+/// Version 1's small tables: the extension and the version table (the large tables come from
+/// [`large_tables`], laid out by `layout`: plain, or partitioned over several servers). Text that is compared or sorted
 /// byte-wise is `COLLATE "C"`, so order and `LIKE` never depend on the database's locale.
 const CREATE_V1: &str = r#"
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
@@ -43,10 +47,65 @@ CREATE TABLE record_counters (
 );
 "#;
 
-/// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`. The
-/// SQL runs on the store's server only: an upgrade that adds or changes a large table must go
-/// through `layout` (which creates it on every shard server), not through this list.
-const UPGRADES: [(i32, &str, &[&str]); 1] = [(2, UPGRADE_TO_V2, &["records", "record_counters"])];
+/// Version 3: a sample's values in its own row. Version 2 kept one row per sample x field x
+/// spelling in `sample_values` (and `sample_tokens`), each with a B-tree entry and a `pg_trgm`
+/// GIN entry: at 20,000 reports those two tables and their indexes were 600 of the 635 MiB.
+/// Now `samples` holds one text column per field (`search::fields`: the values joined by a
+/// separator no value contains), each with a `pg_trgm` GIN index: a trigram is indexed once
+/// per sample and field, the text is compressed by TOAST, and a search reads one row per
+/// sample. Existing rows are migrated (each sample's values aggregated from the old tables,
+/// which are then dropped). The date indexes now follow the default order (newest first, a
+/// missing date last, then SHA-256), so a page of a common term is read in order and stops.
+fn upgrade_to_v3() -> String {
+    let mut sql = String::from("ALTER TABLE samples ");
+    let columns: Vec<&str> = crate::search::fields::all_columns().collect();
+    sql += &columns
+        .iter()
+        .map(|c| format!("ADD COLUMN {c} text COLLATE \"C\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sql += ";\n";
+    // `E'\\n'` is `fields::VALUE_SEPARATOR`; tokens also get one at each end.
+    let aggregate = |column: &str, table: &str, value: &str, code: usize, wrap: bool| {
+        let joined =
+            format!("string_agg({value}, E'\\n' ORDER BY {value}) FILTER (WHERE field = {code})");
+        let joined = if wrap {
+            format!("E'\\n' || {joined} || E'\\n'")
+        } else {
+            joined
+        };
+        format!(
+            "UPDATE samples s SET {column} = a.v FROM (SELECT sha256, {joined} AS v FROM {table} \
+             GROUP BY sha256) a WHERE s.sha256 = a.sha256 AND a.v IS NOT NULL;\n"
+        )
+    };
+    for (code, column) in columns.iter().take(10).enumerate() {
+        sql += &aggregate(column, "sample_values", "value", code, false);
+    }
+    for (code, column) in columns.iter().skip(10).enumerate() {
+        sql += &aggregate(column, "sample_tokens", "token", code, true);
+    }
+    sql += "DROP TABLE sample_values, sample_tokens;\n";
+    for column in &columns {
+        sql += &format!(
+            "CREATE INDEX samples_{column} ON samples USING gin ({column} gin_trgm_ops);\n"
+        );
+    }
+    sql += "DROP INDEX samples_first_seen, samples_last_seen;\n\
+            CREATE INDEX samples_first_seen ON samples (first_seen DESC NULLS LAST, sha256);\n\
+            CREATE INDEX samples_last_seen ON samples (last_seen DESC NULLS LAST, sha256);\n";
+    sql
+}
+
+fn upgrade_to_v2() -> String {
+    UPGRADE_TO_V2.to_string()
+}
+
+/// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`.
+const UPGRADES: [(i32, fn() -> String, &[&str]); 2] = [
+    (2, upgrade_to_v2, &["records", "record_counters"]),
+    (3, upgrade_to_v3, &[]),
+];
 
 /// One large table, described once: `layout` makes it a plain table, or a table partitioned by
 /// hash of `sha256` with a local partition and foreign ones (each created on its server with
@@ -54,75 +113,80 @@ const UPGRADES: [(i32, &str, &[&str]); 1] = [(2, UPGRADE_TO_V2, &["records", "re
 pub(crate) struct LargeTable {
     pub(crate) name: &'static str,
     /// Column definitions, as in `CREATE TABLE`.
-    pub(crate) columns: &'static str,
+    pub(crate) columns: String,
     /// The primary key's columns (`sha256` first: the distribution and partition column).
     pub(crate) key: &'static str,
     /// Secondary indexes: (name suffix, `USING … (…)` or `(…)`).
-    pub(crate) indexes: &'static [(&'static str, &'static str)],
+    pub(crate) indexes: Vec<(String, String)>,
 }
 
-/// The large tables of version 1, each distributed by `sha256` under Citus and partitioned by
-/// it in the sharded layout.
-pub(crate) const LARGE_TABLES: [LargeTable; 6] = [
-    LargeTable {
-        name: "samples",
-        columns: r#"sha256 text COLLATE "C" NOT NULL, first_seen bigint, last_seen bigint,
+/// The large tables of the current version, each distributed by `sha256` under Citus and
+/// partitioned by it in the sharded layout. `samples` holds one text column per field
+/// (`search::fields`), each with a `pg_trgm` GIN index.
+pub(crate) fn large_tables() -> Vec<LargeTable> {
+    let value_columns = crate::search::fields::all_columns();
+    let mut samples_columns = String::from(
+        r#"sha256 text COLLATE "C" NOT NULL, first_seen bigint, last_seen bigint,
             sigma_critical bigint NOT NULL, sigma_high bigint NOT NULL,
             sigma_medium bigint NOT NULL, sigma_low bigint NOT NULL"#,
-        key: "sha256",
-        indexes: &[
-            ("first_seen", "(first_seen, sha256)"),
-            ("last_seen", "(last_seen, sha256)"),
-        ],
-    },
-    LargeTable {
-        name: "reports",
-        columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
-            body bytea NOT NULL"#,
-        key: "sha256, report_id",
-        indexes: &[],
-    },
-    LargeTable {
-        name: "raw_logs",
-        columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
-            file_name text NOT NULL, size bigint NOT NULL"#,
-        key: "sha256, report_id",
-        indexes: &[],
-    },
-    LargeTable {
-        name: "raw_log_chunks",
-        columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
-            seq integer NOT NULL, data bytea NOT NULL"#,
-        key: "sha256, report_id, seq",
-        indexes: &[],
-    },
-    LargeTable {
-        name: "sample_values",
-        columns: r#"sha256 text COLLATE "C" NOT NULL, field smallint NOT NULL,
-            value text COLLATE "C" NOT NULL"#,
-        key: "sha256, field, value",
-        indexes: &[("trgm", "USING gin (value gin_trgm_ops)")],
-    },
-    LargeTable {
-        name: "sample_tokens",
-        columns: r#"sha256 text COLLATE "C" NOT NULL, field smallint NOT NULL,
-            token text COLLATE "C" NOT NULL"#,
-        key: "sha256, field, token",
-        indexes: &[
-            ("token", "(field, token)"),
-            ("trgm", "USING gin (token gin_trgm_ops)"),
-        ],
-    },
-];
+    );
+    let mut samples_indexes = vec![
+        (
+            "first_seen".to_string(),
+            "(first_seen DESC NULLS LAST, sha256)".to_string(),
+        ),
+        (
+            "last_seen".to_string(),
+            "(last_seen DESC NULLS LAST, sha256)".to_string(),
+        ),
+    ];
+    for column in value_columns {
+        samples_columns += &format!(", {column} text COLLATE \"C\"");
+        samples_indexes.push((
+            column.to_string(),
+            format!("USING gin ({column} gin_trgm_ops)"),
+        ));
+    }
+    vec![
+        LargeTable {
+            name: "samples",
+            columns: samples_columns,
+            key: "sha256",
+            indexes: samples_indexes,
+        },
+        LargeTable {
+            name: "reports",
+            columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
+            body bytea NOT NULL"#
+                .to_string(),
+            key: "sha256, report_id",
+            indexes: Vec::new(),
+        },
+        LargeTable {
+            name: "raw_logs",
+            columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
+            file_name text NOT NULL, size bigint NOT NULL"#
+                .to_string(),
+            key: "sha256, report_id",
+            indexes: Vec::new(),
+        },
+        LargeTable {
+            name: "raw_log_chunks",
+            columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
+            seq integer NOT NULL, data bytea NOT NULL"#
+                .to_string(),
+            key: "sha256, report_id, seq",
+            indexes: Vec::new(),
+        },
+    ]
+}
 
 /// Every table of the current schema (for sizes).
-pub(crate) const TABLES: [&str; 9] = [
+pub(crate) const TABLES: [&str; 7] = [
     "samples",
     "reports",
     "raw_logs",
     "raw_log_chunks",
-    "sample_values",
-    "sample_tokens",
     "sandscope_schema",
     "records",
     "record_counters",
@@ -185,16 +249,19 @@ pub(crate) fn init_or_upgrade(
     if stored.is_some() {
         crate::layout::check_same(&mut txn, target, shards)?;
     }
-    let (from, change) = match stored {
+    let from = match stored {
         None => {
             txn.batch_execute(CREATE_V1)?;
+            txn.batch_execute(UPGRADE_TO_V2)?;
             crate::layout::create(&mut txn, target, shards)?;
             distribute(&mut txn)?;
+            reference(&mut txn, &["records", "record_counters"])?;
             txn.execute(
-                "INSERT INTO sandscope_schema (id, version) VALUES (1, 1)",
-                &[],
+                "INSERT INTO sandscope_schema (id, version) VALUES (1, $1)",
+                &[&SCHEMA_VERSION],
             )?;
-            (1, SchemaChange::Created)
+            txn.commit()?;
+            return Ok(SchemaChange::Created);
         }
         Some(v) if v == SCHEMA_VERSION => return Ok(SchemaChange::AlreadyCurrent),
         Some(v) if v > SCHEMA_VERSION => {
@@ -204,18 +271,18 @@ pub(crate) fn init_or_upgrade(
                 expected: SCHEMA_VERSION,
             });
         }
-        Some(v) if v < 1 => {
+        Some(v) if v < 1 || !crate::layout::stored(&mut txn)?.is_empty() => {
             return Err(PgStoreError::SchemaOlder {
                 target: target.shown.clone(),
                 found: v,
                 expected: SCHEMA_VERSION,
             });
         }
-        Some(v) => (v, SchemaChange::Upgraded { from: v }),
+        Some(v) => v,
     };
     for (version, sql, reference_tables) in UPGRADES {
         if version > from {
-            txn.batch_execute(sql)?;
+            txn.batch_execute(&sql())?;
             reference(&mut txn, reference_tables)?;
         }
     }
@@ -224,7 +291,7 @@ pub(crate) fn init_or_upgrade(
         &[&SCHEMA_VERSION],
     )?;
     txn.commit()?;
-    Ok(change)
+    Ok(SchemaChange::Upgraded { from })
 }
 
 fn has_citus(txn: &mut postgres::Transaction<'_>) -> Result<bool> {
@@ -254,7 +321,7 @@ fn distribute(txn: &mut postgres::Transaction<'_>) -> Result<()> {
         return Ok(());
     }
     reference(txn, &["sandscope_schema"])?;
-    for table in LARGE_TABLES.iter().map(|t| t.name) {
+    for table in large_tables().iter().map(|t| t.name) {
         txn.execute(
             "SELECT create_distributed_table($1::text::regclass, 'sha256', colocate_with => $2::text)",
             &[&table, &if table == "samples" { "default" } else { "samples" }],

@@ -1,15 +1,13 @@
-//! Writing a batch of reports: the reports (deflated JSON), their raw logs (streamed in
-//! chunks, never whole in memory) and each touched sample's searchable rows, rebuilt from all
-//! its stored reports through the query crate's `SampleDoc`, in one transaction.
+//! Writing a batch of reports: the reports (deflated JSON) and their raw logs (streamed in
+//! chunks, never whole in memory), then each touched sample's searchable row (`rebuild`), in
+//! one transaction.
 
-use crate::search::fields::{text_code, token_code};
 use crate::{PgStore, PgStoreError, Result, codec};
 use postgres::Transaction;
 use postgres::error::SqlState;
 use sandscope_model::{FileBehaviour, is_sha256};
-use sandscope_query::{SampleDoc, TextField, TokenField};
-use sandscope_store::{MAX_RAW_LOG_BYTES, NewReport, RawData};
-use std::collections::BTreeSet;
+use sandscope_store::{MAX_RAW_LOG_BYTES, NewReport, RawData, RawLog};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 /// Raw logs are stored in chunks of this size, so neither side holds a whole log.
@@ -19,36 +17,32 @@ impl PgStore {
     /// Store a batch of reports (replacing reports of the same id) in one transaction: on
     /// `Ok` the batch is committed and searchable; on error nothing of it is stored.
     /// Returns the report ids in batch order.
+    ///
+    /// Each table is written with one statement for the whole batch (arrays through
+    /// `unnest`); a raw log adds one statement per 1 MiB chunk. Nothing on a large table uses
+    /// `ON CONFLICT DO UPDATE` (a `postgres_fdw` foreign partition refuses it): a replaced
+    /// report is deleted and inserted again, and every statement names its samples' SHA-256s.
     pub fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
         let mut ids = Vec::with_capacity(batch.len());
-        let mut samples = BTreeSet::new();
         for r in &batch {
-            let b = &r.behaviour;
-            let sha = b.sha256();
-            if !is_sha256(sha) || sha.bytes().any(|c| c.is_ascii_uppercase()) {
-                return Err(PgStoreError::InvalidReport(format!(
-                    "report id `{}` does not start with a lower-case SHA-256",
-                    b.id
-                )));
-            }
-            if b.attributes.sandbox_name.is_empty()
-                || b.id != sandscope_model::behaviour_id(sha, &b.attributes.sandbox_name)
-            {
-                return Err(PgStoreError::InvalidReport(format!(
-                    "report id `{}` is not `<sha256>_<sandbox_name>`",
-                    b.id
-                )));
-            }
-            ids.push(b.id.clone());
-            samples.insert(sha.to_string());
+            validate(r)?;
+            ids.push(r.behaviour.id.clone());
         }
+        // A report given twice in one batch: the last one wins, as if written one by one.
+        let mut latest: BTreeMap<&str, &NewReport> = BTreeMap::new();
+        for r in &batch {
+            latest.insert(&r.behaviour.id, r);
+        }
+        let reports: Vec<&NewReport> = latest.into_values().collect();
+        let samples: BTreeSet<&str> = reports.iter().map(|r| r.behaviour.sha256()).collect();
+        let samples: Vec<&str> = samples.into_iter().collect();
         let mut client = self.client()?;
         // A foreign partition's side of a transaction runs at REPEATABLE READ (postgres_fdw):
         // a batch meeting a concurrent batch of the same sample there fails where one server
         // would make it wait. The other batch has committed by then, so writing again lands.
         let mut attempt = 1;
         loop {
-            match write_batch(&mut client, &batch, &samples) {
+            match write_batch(&mut client, &samples, &reports) {
                 Err(e) if is_serialization_failure(&e) && attempt < WRITE_ATTEMPTS => {
                     std::thread::sleep(std::time::Duration::from_millis(5 * attempt));
                     attempt += 1;
@@ -77,45 +71,75 @@ fn is_serialization_failure(error: &PgStoreError) -> bool {
 /// The batch in one transaction.
 fn write_batch(
     client: &mut postgres::Client,
-    batch: &[NewReport],
-    samples: &BTreeSet<String>,
+    samples: &[&str],
+    reports: &[&NewReport],
 ) -> Result<()> {
     let mut txn = client.transaction()?;
-    for r in batch {
-        write_report(&mut txn, r)?;
+    crate::rebuild::lock_samples(&mut txn, samples)?;
+    write_reports(&mut txn, samples, reports)?;
+    for r in reports {
+        if let Some(log) = &r.raw_log {
+            write_raw_log(&mut txn, &r.behaviour, log)?;
+        }
     }
-    // In sorted order, so two batches touching the same samples cannot deadlock.
-    for sha in samples {
-        rebuild_sample(&mut txn, sha)?;
-    }
+    crate::rebuild::rebuild_samples(&mut txn, samples, reports)?;
     txn.commit()?;
     Ok(())
 }
 
-fn write_report(txn: &mut Transaction<'_>, report: &NewReport) -> Result<()> {
-    let b = &report.behaviour;
+/// A report's id must be `<lower-case sha256>_<sandbox name>`.
+fn validate(r: &NewReport) -> Result<()> {
+    let b = &r.behaviour;
     let sha = b.sha256();
-    let body = codec::encode(b)?;
-    // Delete, then insert: `ON CONFLICT DO UPDATE` cannot reach a foreign partition (`layout`).
+    if !is_sha256(sha) || sha.bytes().any(|c| c.is_ascii_uppercase()) {
+        return Err(PgStoreError::InvalidReport(format!(
+            "report id `{}` does not start with a lower-case SHA-256",
+            b.id
+        )));
+    }
+    if b.attributes.sandbox_name.is_empty()
+        || b.id != sandscope_model::behaviour_id(sha, &b.attributes.sandbox_name)
+    {
+        return Err(PgStoreError::InvalidReport(format!(
+            "report id `{}` is not `<sha256>_<sandbox_name>`",
+            b.id
+        )));
+    }
+    Ok(())
+}
+
+/// Replace the reports (and drop their old raw logs): one statement per table.
+fn write_reports(
+    txn: &mut Transaction<'_>,
+    samples: &[&str],
+    reports: &[&NewReport],
+) -> Result<()> {
+    let mut shas = Vec::with_capacity(reports.len());
+    let mut ids = Vec::with_capacity(reports.len());
+    let mut bodies = Vec::with_capacity(reports.len());
+    for r in reports {
+        shas.push(r.behaviour.sha256());
+        ids.push(r.behaviour.id.as_str());
+        bodies.push(codec::encode(&r.behaviour)?);
+    }
+    for table in ["reports", "raw_log_chunks", "raw_logs"] {
+        // `table` is one of three fixed names; the values are parameters.
+        txn.execute(
+            &format!("DELETE FROM {table} WHERE sha256 = ANY($1) AND report_id = ANY($2)"),
+            &[&samples, &ids],
+        )?;
+    }
     txn.execute(
-        "DELETE FROM reports WHERE sha256 = $1 AND report_id = $2",
-        &[&sha, &b.id],
+        "INSERT INTO reports (sha256, report_id, body) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
+        &[&shas, &ids, &bodies],
     )?;
-    txn.execute(
-        "INSERT INTO reports (sha256, report_id, body) VALUES ($1, $2, $3)",
-        &[&sha, &b.id, &body],
-    )?;
-    txn.execute(
-        "DELETE FROM raw_log_chunks WHERE sha256 = $1 AND report_id = $2",
-        &[&sha, &b.id],
-    )?;
-    txn.execute(
-        "DELETE FROM raw_logs WHERE sha256 = $1 AND report_id = $2",
-        &[&sha, &b.id],
-    )?;
-    let Some(log) = &report.raw_log else {
-        return Ok(());
-    };
+    Ok(())
+}
+
+/// Write a report's raw log chunk by chunk, then its row.
+fn write_raw_log(txn: &mut Transaction<'_>, b: &FileBehaviour, log: &RawLog) -> Result<()> {
+    let sha = b.sha256();
     let size = match &log.data {
         RawData::Bytes(bytes) => write_chunks(txn, sha, &b.id, &mut bytes.as_slice())?,
         RawData::File(path) => {
@@ -181,81 +205,6 @@ fn read_full(source: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-/// Rewrite one sample's searchable rows from all its stored reports.
-fn rebuild_sample(txn: &mut Transaction<'_>, sha: &str) -> Result<()> {
-    // Lock the sample's row first: a concurrent batch of the same sample waits here, then
-    // reads every report committed before it (each statement sees the latest commits).
-    // `DO NOTHING` without a conflict target, then `FOR UPDATE`: both reach a foreign
-    // partition, where `ON CONFLICT … DO UPDATE` cannot (`layout`).
-    txn.execute(
-        "INSERT INTO samples (sha256, sigma_critical, sigma_high, sigma_medium, sigma_low) \
-         VALUES ($1, 0, 0, 0, 0) ON CONFLICT DO NOTHING",
-        &[&sha],
-    )?;
-    txn.execute(
-        "SELECT 1 FROM samples WHERE sha256 = $1 FOR UPDATE",
-        &[&sha],
-    )?;
-    let reports = crate::read::sample_reports_in(txn, sha)?;
-    let doc = SampleDoc::from_reports(sha, &reports);
-    let sigma: Vec<i64> = doc
-        .sigma
-        .iter()
-        .map(|&n| i64::try_from(n).unwrap_or(i64::MAX))
-        .collect();
-    txn.execute(
-        "UPDATE samples SET first_seen = $2, last_seen = $3, sigma_critical = $4, \
-         sigma_high = $5, sigma_medium = $6, sigma_low = $7 WHERE sha256 = $1",
-        &[
-            &sha,
-            &doc.first_seen,
-            &doc.last_seen,
-            &sigma[0],
-            &sigma[1],
-            &sigma[2],
-            &sigma[3],
-        ],
-    )?;
-    txn.execute("DELETE FROM sample_values WHERE sha256 = $1", &[&sha])?;
-    txn.execute("DELETE FROM sample_tokens WHERE sha256 = $1", &[&sha])?;
-    let (fields, values) = value_rows(&doc);
-    txn.execute(
-        "INSERT INTO sample_values (sha256, field, value) \
-         SELECT $1, f, v FROM unnest($2::smallint[], $3::text[]) AS t(f, v)",
-        &[&sha, &fields, &values],
-    )?;
-    let (fields, tokens) = token_rows(&doc);
-    txn.execute(
-        "INSERT INTO sample_tokens (sha256, field, token) \
-         SELECT $1, f, t FROM unnest($2::smallint[], $3::text[]) AS r(f, t)",
-        &[&sha, &fields, &tokens],
-    )?;
-    Ok(())
-}
-
-/// Every distinct spelling of every text value, per field: what a text term is matched on.
-fn value_rows(doc: &SampleDoc) -> (Vec<i16>, Vec<String>) {
-    let mut rows = BTreeSet::new();
-    for field in TextField::ALL {
-        for value in doc.text(field) {
-            for variant in &value.variants {
-                rows.insert((text_code(field), variant.clone()));
-            }
-        }
-    }
-    rows.into_iter().unzip()
-}
-
-fn token_rows(doc: &SampleDoc) -> (Vec<i16>, Vec<String>) {
-    let mut rows = BTreeSet::new();
-    for field in TokenField::ALL {
-        for token in doc.tokens(field) {
-            rows.insert((token_code(field), token.clone()));
-        }
-    }
-    rows.into_iter().unzip()
 }
 
 /// Reports decoded for a rebuild: shared with reading.

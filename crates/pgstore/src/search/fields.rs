@@ -1,16 +1,54 @@
-//! The codes the `field` columns store: a field's position in the query crate's list.
+//! The `samples` columns that hold a sample's values: one per text field (`text_<n>`, the
+//! field's position in the query crate's list) and one per token field (`token_<n>`).
+//!
+//! A text column holds the sample's values of that field (every spelling, in the query crate's
+//! padded normal form: letters, digits and spaces only) joined by [`VALUE_SEPARATOR`]; a token
+//! column holds its tokens (letters, digits, `_` and `*` only) the same way, with a separator
+//! before the first and after the last. Neither kind of value can contain the separator, so a
+//! `LIKE '%piece%'` whose piece has no separator matches inside one value, exactly as the
+//! embedded store's per-value match. A column is NULL when the sample has no value there.
 
 use sandscope_query::{TextField, TokenField};
 
-pub(crate) fn text_code(field: TextField) -> i16 {
-    position(TextField::ALL.iter().position(|f| *f == field))
+/// Between two values in a column.
+pub(crate) const VALUE_SEPARATOR: char = '\n';
+
+const TEXT_COLUMNS: [&str; 10] = [
+    "text_0", "text_1", "text_2", "text_3", "text_4", "text_5", "text_6", "text_7", "text_8",
+    "text_9",
+];
+const TOKEN_COLUMNS: [&str; 7] = [
+    "token_0", "token_1", "token_2", "token_3", "token_4", "token_5", "token_6",
+];
+
+/// Every value column, text fields first (the schema's and the writer's order).
+pub(crate) fn all_columns() -> impl Iterator<Item = &'static str> {
+    TEXT_COLUMNS.into_iter().chain(TOKEN_COLUMNS)
 }
 
-pub(crate) fn token_code(field: TokenField) -> i16 {
-    position(TokenField::ALL.iter().position(|f| *f == field))
+pub(crate) fn text_column(field: TextField) -> &'static str {
+    let at = TextField::ALL.iter().position(|f| *f == field);
+    // The list holds every variant, and there is one column per entry.
+    TEXT_COLUMNS[at.unwrap_or(0).min(TEXT_COLUMNS.len() - 1)]
 }
 
-fn position(at: Option<usize>) -> i16 {
-    // Both lists are short constants that contain every variant.
-    at.and_then(|p| i16::try_from(p).ok()).unwrap_or(i16::MAX)
+pub(crate) fn token_column(field: TokenField) -> &'static str {
+    let at = TokenField::ALL.iter().position(|f| *f == field);
+    TOKEN_COLUMNS[at.unwrap_or(0).min(TOKEN_COLUMNS.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_has_its_own_column() {
+        let mut columns: Vec<&str> = TextField::ALL.iter().map(|f| text_column(*f)).collect();
+        columns.extend(TokenField::ALL.iter().map(|f| token_column(*f)));
+        let mut distinct = columns.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), columns.len());
+        assert_eq!(all_columns().count(), columns.len());
+    }
 }

@@ -275,7 +275,6 @@ fn params(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .iter()
         .map(|p| match p {
             Param::Text(t) => t as &(dyn ToSql + Sync),
-            Param::Codes(c) => c as &(dyn ToSql + Sync),
             Param::Int(i) => i as &(dyn ToSql + Sync),
         })
         .collect()

@@ -8,7 +8,7 @@
 //! with the query crate's own `Query::matches`. A negated inexact part cannot be a superset,
 //! so it filters nothing (`TRUE`) and is left to the verification too.
 
-use super::fields::{text_code, token_code};
+use super::fields::{VALUE_SEPARATOR, text_column, token_column};
 use sandscope_query::{Comparison, Modifier, Query, SigmaLevel, Term, TextPattern, Value, text};
 use std::fmt::Write;
 
@@ -16,7 +16,6 @@ use std::fmt::Write;
 #[derive(Debug, Clone)]
 pub(crate) enum Param {
     Text(String),
-    Codes(Vec<i16>),
     Int(i64),
 }
 
@@ -58,7 +57,9 @@ impl Condition {
                 let inner_exact = self.exact;
                 self.exact = was && inner_exact;
                 if inner_exact {
-                    format!("NOT ({sql})")
+                    // A sample without values in a field has NULL there, which makes a test
+                    // of it NULL: "no match", so its negation is a match.
+                    format!("NOT coalesce(({sql}), FALSE)")
                 } else {
                     // Drop the unused parameters so the placeholders stay consecutive.
                     self.params.truncate(mark);
@@ -108,17 +109,8 @@ impl Condition {
         if fields.is_empty() {
             return "FALSE".into();
         }
-        let codes = self.param(Param::Codes(fields.iter().map(|f| text_code(*f)).collect()));
-        let subquery = |filter: String| {
-            format!(
-                "s.sha256 IN (SELECT v.sha256 FROM sample_values v WHERE v.field = ANY({codes}){filter})"
-            )
-        };
-        if pattern.segments.iter().all(String::is_empty) {
-            // Only `*`: any value of the fields.
-            return subquery(String::new());
-        }
-        let mut like = String::from("%");
+        let columns: Vec<&str> = fields.iter().map(|f| text_column(*f)).collect();
+        let mut pieces = Vec::new();
         let mut previous: Option<&str> = None;
         for segment in pattern.segments.iter().filter(|s| !s.is_empty()) {
             let mut piece = segment.as_str();
@@ -129,32 +121,47 @@ impl Condition {
                 piece = rest;
                 self.exact = false;
             }
-            like.push_str(&escape_like(piece));
-            like.push('%');
+            pieces.push(piece);
             previous = Some(segment);
         }
-        let like = self.param(Param::Text(like));
-        subquery(format!(" AND v.value LIKE {like}"))
+        let test = match pieces.as_slice() {
+            // Only `*`: any value of the fields.
+            [] => return any_of(&columns, |c| format!("s.{c} IS NOT NULL")),
+            // Pieces have no value separator, so a match lies inside one value.
+            [piece] => format!("LIKE {}", self.param(Param::Text(like_contains(piece)))),
+            // Several pieces in order, within one value (never across a separator).
+            _ => format!("~ {}", self.param(Param::Text(within_value(&pieces)))),
+        };
+        any_of(&columns, |c| format!("s.{c} {test}"))
     }
 
     fn token(&mut self, modifier: Modifier, pattern: &str) -> String {
         let Some(field) = modifier.token_field() else {
             return "FALSE".into();
         };
-        let code = self.param(Param::Codes(vec![token_code(field)]));
-        let test = if pattern.contains('*') {
-            let like: String = pattern
-                .split('*')
-                .map(escape_like)
-                .collect::<Vec<_>>()
-                .join("%");
-            format!("t.token LIKE {}", self.param(Param::Text(like)))
+        let column = token_column(field);
+        if !pattern.is_empty() && pattern.chars().all(|c| c == '*') {
+            return format!("s.{column} IS NOT NULL");
+        }
+        // A token column has a separator around every token (see `fields`).
+        let sep = VALUE_SEPARATOR.to_string();
+        if pattern.contains(VALUE_SEPARATOR) {
+            // No stored token holds a separator, so no token matches.
+            return "FALSE".into();
+        }
+        if pattern.contains('*') {
+            let pieces: Vec<&str> = pattern.split('*').collect();
+            let regex = format!(
+                "{}{}{}",
+                escape_regex(&sep),
+                within_value(&pieces),
+                escape_regex(&sep)
+            );
+            format!("s.{column} ~ {}", self.param(Param::Text(regex)))
         } else {
-            format!("t.token = {}", self.param(Param::Text(pattern.to_string())))
-        };
-        format!(
-            "s.sha256 IN (SELECT t.sha256 FROM sample_tokens t WHERE t.field = ANY({code}) AND {test})"
-        )
+            let like = format!("%{sep}{}{sep}%", escape_like(pattern));
+            format!("s.{column} LIKE {}", self.param(Param::Text(like)))
+        }
     }
 
     fn count(&mut self, level: SigmaLevel, comparison: Comparison) -> String {
@@ -181,6 +188,44 @@ impl Condition {
             Err(_) => "FALSE".into(),
         }
     }
+}
+
+/// `test(column)` for any of `columns`.
+fn any_of(columns: &[&str], test: impl Fn(&str) -> String) -> String {
+    let parts: Vec<String> = columns.iter().map(|c| test(c)).collect();
+    format!("({})", parts.join(" OR "))
+}
+
+/// `LIKE` pattern: `piece` anywhere.
+fn like_contains(piece: &str) -> String {
+    format!("%{}%", escape_like(piece))
+}
+
+/// Regular expression: the pieces in order, with anything but a value separator between.
+fn within_value(pieces: &[&str]) -> String {
+    let gap = format!("[^{}]*", escape_regex(&VALUE_SEPARATOR.to_string()));
+    pieces
+        .iter()
+        .map(|p| escape_regex(p))
+        .collect::<Vec<_>>()
+        .join(&gap)
+}
+
+/// `text` as literal characters of a PostgreSQL regular expression: every character that is
+/// not a letter or digit is escaped (a backslash before a non-alphanumeric is always literal).
+fn escape_regex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if c == '\n' {
+            out.push_str("\\n");
+        } else {
+            if !c.is_alphanumeric() {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `text` as a `LIKE` literal (default escape character `\`).
