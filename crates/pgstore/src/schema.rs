@@ -101,8 +101,11 @@ fn upgrade_to_v2() -> String {
     UPGRADE_TO_V2.to_string()
 }
 
-/// The upgrade to each version after 1, in order: `(version, SQL, new reference tables)`.
-const UPGRADES: [(i32, fn() -> String, &[&str]); 2] = [
+/// An upgrade: the version it makes, its SQL and the reference tables it adds.
+type Upgrade = (i32, fn() -> String, &'static [&'static str]);
+
+/// The upgrade to each version after 1, in order.
+const UPGRADES: [Upgrade; 2] = [
     (2, upgrade_to_v2, &["records", "record_counters"]),
     (3, upgrade_to_v3, &[]),
 ];
