@@ -53,6 +53,7 @@
 
 mod codec;
 mod connect;
+mod detonations;
 mod error;
 mod read;
 mod records;

@@ -59,6 +59,9 @@ pub struct RetrohuntJob {
     pub error: Option<String>,
     /// Times the job was resumed after a server restart.
     pub resumed: u32,
+    /// Ranges the job is split into for workers (see `ranges`); 0 for a job run in-process.
+    #[serde(default)]
+    pub ranges: u32,
 }
 
 impl RetrohuntJob {
@@ -105,6 +108,7 @@ impl RetrohuntJob {
             run_from: 0,
             error: None,
             resumed: 0,
+            ranges: 0,
         })
     }
 

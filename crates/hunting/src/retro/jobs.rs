@@ -10,8 +10,13 @@
 //! stores `aborting`; the job's thread then stores `aborted`. A restart resumes every job left
 //! `queued`, `starting` or `running` from its checkpoint (`resumed` counts how often), and marks
 //! one left `aborting` as `aborted`, with the reason in `error`: no job is silently lost.
+//!
+//! Started with a [`RangeDispatch`] (`serve --store URL --nats URL`), a Sigma job is not run
+//! here: it is cut into ranges handed to workers (`ranges`), its status is reckoned from
+//! theirs when read, and an abort is passed on to them.
 
 use super::job::{JobStatus, RetrohuntJob, RetrohuntMatch};
+use super::ranges::{RANGES, RangeDispatch, aggregate, progress_of, range_key};
 use super::scan::{ScanEnd, ScanOptions, ScannedLog, ScannedPage, scan};
 use super::source::{RetrohuntStore, sample_of};
 use crate::error::{HuntingError, Result};
@@ -37,7 +42,7 @@ const JOB_PAGE: usize = 16;
 const DELETE_BATCH: usize = 1_000;
 const MATCH_BITS: u32 = 32;
 
-fn match_key(job: u64, n: u64) -> u64 {
+pub(crate) fn match_key(job: u64, n: u64) -> u64 {
     (job << MATCH_BITS) | n
 }
 
@@ -53,6 +58,8 @@ pub struct Retrohunts {
 
 struct Inner {
     store: Arc<dyn RetrohuntStore>,
+    /// Where Sigma jobs are split across workers; `None`: every job runs here.
+    dispatch: Option<Arc<dyn RangeDispatch>>,
     max_running: usize,
     running: Mutex<usize>,
     slot_freed: Condvar,
@@ -66,9 +73,28 @@ struct Inner {
 impl Retrohunts {
     /// The jobs of `store`, with the unfinished ones resumed (see the module documentation).
     pub fn start(store: Arc<dyn RetrohuntStore>, max_running: usize) -> Result<Retrohunts> {
+        Self::start_with(store, max_running, None)
+    }
+
+    /// [`Retrohunts::start`], with Sigma jobs split into ranges that `dispatch` hands to
+    /// workers (see `ranges`); query jobs still run here.
+    pub fn start_split(
+        store: Arc<dyn RetrohuntStore>,
+        max_running: usize,
+        dispatch: Arc<dyn RangeDispatch>,
+    ) -> Result<Retrohunts> {
+        Self::start_with(store, max_running, Some(dispatch))
+    }
+
+    fn start_with(
+        store: Arc<dyn RetrohuntStore>,
+        max_running: usize,
+        dispatch: Option<Arc<dyn RangeDispatch>>,
+    ) -> Result<Retrohunts> {
         let jobs = Retrohunts {
             inner: Arc::new(Inner {
                 store,
+                dispatch,
                 max_running: max_running.max(1),
                 running: Mutex::new(0),
                 slot_freed: Condvar::new(),
@@ -78,6 +104,9 @@ impl Retrohunts {
         };
         let now = unix_now();
         for mut job in jobs.all()? {
+            if job.ranges > 0 {
+                continue; // its ranges are in the work queue, redelivered there
+            }
             match job.status {
                 JobStatus::Aborted | JobStatus::Finished => continue,
                 JobStatus::Aborting => {
@@ -103,7 +132,20 @@ impl Retrohunts {
     /// rules compile.
     pub fn create(&self, attributes: &Map<String, Value>, now: i64) -> Result<RetrohuntJob> {
         let mut job = RetrohuntJob::from_attributes(attributes, now)?;
-        CompiledRules::compile(job.rule_language, &job.rules)?;
+        let compiled = CompiledRules::compile(job.rule_language, &job.rules)?;
+        let dispatch = match (&self.inner.dispatch, compiled) {
+            (Some(dispatch), CompiledRules::Sigma(_)) => {
+                job.ranges = RANGES;
+                job.total = self
+                    .inner
+                    .store
+                    .logs()
+                    .detonation_count()
+                    .map_err(HuntingError::Store)?;
+                Some(dispatch.clone())
+            }
+            _ => None,
+        };
         {
             let _guard = self.inner.lock_writes();
             if self.all()?.len() >= MAX_JOBS {
@@ -123,12 +165,24 @@ impl Retrohunts {
                 .ok_or_else(|| HuntingError::Invalid("no retrohunt job id left".into()))?;
             self.inner.put(&job, Vec::new())?;
         }
-        self.spawn(job.id);
+        match dispatch {
+            Some(dispatch) => {
+                for index in 0..RANGES {
+                    if let Err(e) = dispatch.publish(job.id, index) {
+                        self.inner
+                            .fail(job.id, &format!("its ranges cannot be queued: {e}"));
+                        return self.job(job.id);
+                    }
+                }
+            }
+            None => self.spawn(job.id),
+        }
         Ok(job)
     }
 
     pub fn job(&self, id: u64) -> Result<RetrohuntJob> {
-        self.inner.load(id)?.ok_or_else(|| not_found(id))
+        let job = self.inner.load(id)?.ok_or_else(|| not_found(id))?;
+        self.inner.with_ranges(job)
     }
 
     /// Jobs, newest first, paged (the cursor is the next id down).
@@ -147,7 +201,7 @@ impl Retrohunts {
             .records(table, 0..=upper, limit.saturating_add(1), true)
             .map_err(HuntingError::Store)?
             .into_iter()
-            .map(|(id, bytes)| store_io::decode(table, id, &bytes))
+            .map(|(id, bytes)| self.inner.with_ranges(store_io::decode(table, id, &bytes)?))
             .collect::<Result<_>>()?;
         let more = items.len() > limit;
         items.truncate(limit);
@@ -165,6 +219,19 @@ impl Retrohunts {
         if job.status.is_final() || job.status == JobStatus::Aborting {
             return Ok(job);
         }
+        if let Some(dispatch) = &self.inner.dispatch
+            && job.ranges > 0
+        {
+            // Its workers stop at their next look at the flag; nothing here waits for them.
+            dispatch
+                .abort(id)
+                .map_err(|e| HuntingError::Invalid(format!("the workers cannot be told: {e}")))?;
+            let mut stored = self.inner.load(id)?.ok_or_else(|| not_found(id))?;
+            stored.status = JobStatus::Aborted;
+            stored.finish_date = Some(unix_now());
+            self.inner.put(&stored, Vec::new())?;
+            return self.inner.with_ranges(stored);
+        }
         if let Some(flag) = self.inner.flag(id) {
             flag.store(true, Ordering::Relaxed);
             job.status = JobStatus::Aborting;
@@ -180,11 +247,27 @@ impl Retrohunts {
     /// Stop a job if it runs, and delete it with its matches.
     pub fn delete(&self, id: u64) -> Result<()> {
         let _guard = self.inner.lock_writes();
-        self.job(id)?;
+        let job = self.job(id)?;
         if let Some(flag) = self.inner.flag(id) {
             flag.store(true, Ordering::Relaxed);
         }
+        if let Some(dispatch) = &self.inner.dispatch
+            && job.ranges > 0
+            && !job.status.is_final()
+        {
+            dispatch
+                .abort(id)
+                .map_err(|e| HuntingError::Invalid(format!("the workers cannot be told: {e}")))?;
+        }
         let records = self.inner.store.records();
+        if job.ranges > 0 {
+            let writes = (0..job.ranges)
+                .map(|index| {
+                    RecordWrite::Delete(RecordTable::RetrohuntRanges, range_key(id, index))
+                })
+                .collect();
+            records.write_records(writes).map_err(HuntingError::Store)?;
+        }
         loop {
             let batch = records
                 .records(
@@ -326,6 +409,15 @@ impl Inner {
         store_io::get(self.store.records(), RecordTable::RetrohuntJobs, id)
     }
 
+    /// A split job with its ranges' progress folded in; another job as it is.
+    fn with_ranges(&self, mut job: RetrohuntJob) -> Result<RetrohuntJob> {
+        if job.ranges > 0 {
+            let ranges = progress_of(self.store.as_ref(), job.id)?;
+            aggregate(&mut job, &ranges);
+        }
+        Ok(job)
+    }
+
     /// Write `job` and `matches` (numbered from the job's count before them) in one
     /// transaction.
     fn put(&self, job: &RetrohuntJob, matches: Vec<(u64, RetrohuntMatch)>) -> Result<()> {
@@ -458,6 +550,7 @@ impl Inner {
             readers: 1,
             page: JOB_PAGE,
             range: job.time_range,
+            until: None,
         };
         let started = unix_now();
         let resume = job.checkpoint.clone();
@@ -558,7 +651,7 @@ impl Inner {
 }
 
 /// One match per rule that hit the log: its hit count and the first hit's matched fields.
-fn log_matches(engine: &SigmaEngine, log: &ScannedLog, now: i64) -> Vec<RetrohuntMatch> {
+pub(crate) fn log_matches(engine: &SigmaEngine, log: &ScannedLog, now: i64) -> Vec<RetrohuntMatch> {
     let mut per_rule: BTreeMap<usize, (u64, String)> = BTreeMap::new();
     for hit in &log.outcome.hits {
         let entry = per_rule.entry(hit.rule).or_insert_with(|| {
