@@ -2,9 +2,10 @@
 //! sample ids (`bench retrohunt --data`), copied to PostgreSQL (`sandscope copy`), then
 //! `sandscope retrohunt --store URL` finds exactly what it finds over the data directory; a
 //! `serve --store` job finds exactly the matches of the same job on `serve --data`, is
-//! resumed by the next server after a `kill -9`, and stops on abort. With a real NATS and two
+//! resumed by the next server after a `kill -9`, and stops on abort. With a real NATS and
 //! `sandscope worker`s (`serve --store URL --nats URL`), the job is split into ranges the
-//! workers scan: the same matches, even with a worker killed mid-way, and abort reaches them.
+//! workers scan: the same matches, with a worker killed mid-range and two others finishing,
+//! and abort reaches them.
 
 #[path = "../../../tests/support/nats.rs"]
 mod nats_server;
@@ -273,20 +274,21 @@ fn retrohunt_split_across_two_workers_finds_what_one_process_finds() {
     let (_pg, url) = copied_to_postgres(data);
     let nats = TestNats::start();
     let (_server, api_url) = Server::start_on(&["--store", &url, "--nats", &nats.url()]);
-    let mut first = Some(Worker::start(&url, &nats.url()));
-    let _second = Worker::start(&url, &nats.url());
-
-    // One worker killed (SIGKILL) mid-way: its range is redelivered to the other, which
-    // resumes it from its checkpoint; the matches are those of one uninterrupted process.
+    // A first worker, alone, killed (SIGKILL) part way through the job, so mid-range: the
+    // range it held is redelivered to one of the two workers that finish the job, and resumes
+    // from its checkpoint; the matches are those of one uninterrupted process.
+    let first = Worker::start(&url, &nats.url());
     let split = create(&api_url);
     let seen = wait(&api_url, &split, Duration::from_secs(300), |a| {
         a["status"] == "running" && a["scanned_detonations"].as_u64() > Some(0)
     });
-    drop(first.take());
+    drop(first);
     assert!(
         seen["scanned_detonations"].as_u64().unwrap() < stored,
         "the job finished before the kill: {seen}"
     );
+    let _second = Worker::start(&url, &nats.url());
+    let _third = Worker::start(&url, &nats.url());
     let done = wait(&api_url, &split, Duration::from_secs(300), |a| {
         a["status"] == "finished"
     });
