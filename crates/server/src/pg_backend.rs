@@ -9,7 +9,8 @@
 //!
 //! Retrohunt jobs are records in the same database too, run by `sandscope-hunting`'s
 //! `Retrohunts` over the store's `DetonationLogs` (the scan the embedded store's jobs run);
-//! jobs a stopped server left unfinished are resumed by the next server that starts. With a
+//! a job is run by one server at a time, and one a stopped server left is adopted by another
+//! within a minute (`sandscope_hunting`'s lease). With a
 //! work queue, a Sigma job is split into ranges the `sandscope worker`s scan instead.
 
 use crate::backend::{
@@ -62,12 +63,11 @@ impl PgBackend {
         };
         let store = Arc::new(store);
         // Jobs a stopped server left unfinished are resumed here.
-        let started = match &queue {
-            Some(queue) => {
-                Retrohunts::start_split(store.clone(), DEFAULT_MAX_RUNNING, queue.clone())
-            }
-            None => Retrohunts::start(store.clone(), DEFAULT_MAX_RUNNING),
-        };
+        // Other servers may share the store: each job is run by one of them (a lease).
+        let dispatch = queue
+            .clone()
+            .map(|q| q as Arc<dyn sandscope_hunting::RangeDispatch>);
+        let started = Retrohunts::start_shared(store.clone(), DEFAULT_MAX_RUNNING, dispatch);
         let retrohunts = match started {
             Ok(jobs) => Some(jobs),
             Err(e) => {

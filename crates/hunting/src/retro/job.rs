@@ -62,6 +62,12 @@ pub struct RetrohuntJob {
     /// Ranges the job is split into for workers (see `ranges`); 0 for a job run in-process.
     #[serde(default)]
     pub ranges: u32,
+    /// On a store several servers share: the process running the job, and when it last said
+    /// so (Unix seconds; see `lease`).
+    #[serde(default)]
+    pub runner: Option<String>,
+    #[serde(default)]
+    pub heartbeat: i64,
 }
 
 impl RetrohuntJob {
@@ -109,6 +115,8 @@ impl RetrohuntJob {
             error: None,
             resumed: 0,
             ranges: 0,
+            runner: None,
+            heartbeat: 0,
         })
     }
 

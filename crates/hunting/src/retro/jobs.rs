@@ -16,6 +16,7 @@
 //! theirs when read, and an abort is passed on to them.
 
 use super::job::{JobStatus, RetrohuntJob, RetrohuntMatch};
+use super::lease;
 use super::ranges::{RANGES, RangeDispatch, aggregate, progress_of, range_key};
 use super::scan::{ScanEnd, ScanOptions, ScannedLog, ScannedPage, scan};
 use super::source::{RetrohuntStore, sample_of};
@@ -56,8 +57,10 @@ pub struct Retrohunts {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     store: Arc<dyn RetrohuntStore>,
+    /// This process's runner name, when several servers share the store (see `lease`).
+    shared: Option<String>,
     /// Where Sigma jobs are split across workers; `None`: every job runs here.
     dispatch: Option<Arc<dyn RangeDispatch>>,
     max_running: usize,
@@ -73,27 +76,31 @@ struct Inner {
 impl Retrohunts {
     /// The jobs of `store`, with the unfinished ones resumed (see the module documentation).
     pub fn start(store: Arc<dyn RetrohuntStore>, max_running: usize) -> Result<Retrohunts> {
-        Self::start_with(store, max_running, None)
+        Self::start_with(store, max_running, None, false)
     }
 
-    /// [`Retrohunts::start`], with Sigma jobs split into ranges that `dispatch` hands to
-    /// workers (see `ranges`); query jobs still run here.
-    pub fn start_split(
+    /// [`Retrohunts::start`] on a store other servers may share (`lease`): a job another live
+    /// server runs is left to it, and one a stopped server left is adopted, now or later. With
+    /// `dispatch`, Sigma jobs are split into ranges it hands to workers (`ranges`); query jobs
+    /// still run in a server.
+    pub fn start_shared(
         store: Arc<dyn RetrohuntStore>,
         max_running: usize,
-        dispatch: Arc<dyn RangeDispatch>,
+        dispatch: Option<Arc<dyn RangeDispatch>>,
     ) -> Result<Retrohunts> {
-        Self::start_with(store, max_running, Some(dispatch))
+        Self::start_with(store, max_running, dispatch, true)
     }
 
     fn start_with(
         store: Arc<dyn RetrohuntStore>,
         max_running: usize,
         dispatch: Option<Arc<dyn RangeDispatch>>,
+        shared: bool,
     ) -> Result<Retrohunts> {
         let jobs = Retrohunts {
             inner: Arc::new(Inner {
                 store,
+                shared: shared.then(lease::runner_id),
                 dispatch,
                 max_running: max_running.max(1),
                 running: Mutex::new(0),
@@ -102,28 +109,9 @@ impl Retrohunts {
                 writes: Mutex::new(()),
             }),
         };
-        let now = unix_now();
-        for mut job in jobs.all()? {
-            if job.ranges > 0 {
-                continue; // its ranges are in the work queue, redelivered there
-            }
-            match job.status {
-                JobStatus::Aborted | JobStatus::Finished => continue,
-                JobStatus::Aborting => {
-                    job.status = JobStatus::Aborted;
-                    job.finish_date = Some(now);
-                    job.error = Some("the server stopped while the job was aborting".into());
-                    jobs.inner.put(&job, Vec::new())?;
-                }
-                JobStatus::Queued | JobStatus::Starting | JobStatus::Running => {
-                    if job.start_date.is_some() {
-                        job.resumed += 1;
-                    }
-                    job.status = JobStatus::Queued;
-                    jobs.inner.put(&job, Vec::new())?;
-                    jobs.spawn(job.id);
-                }
-            }
+        jobs.inner.adopt_all()?;
+        if shared {
+            lease::spawn_sweeper(Arc::downgrade(&jobs.inner));
         }
         Ok(jobs)
     }
@@ -163,6 +151,8 @@ impl Retrohunts {
                 .copied()
                 .filter(|id| *id < 1 << MATCH_BITS)
                 .ok_or_else(|| HuntingError::Invalid("no retrohunt job id left".into()))?;
+            job.runner = self.inner.shared.clone();
+            job.heartbeat = now;
             self.inner.put(&job, Vec::new())?;
         }
         match dispatch {
@@ -232,8 +222,16 @@ impl Retrohunts {
             self.inner.put(&stored, Vec::new())?;
             return self.inner.with_ranges(stored);
         }
+        let elsewhere = self
+            .inner
+            .shared
+            .as_deref()
+            .is_some_and(|me| lease::held_elsewhere(&job, me, unix_now()));
         if let Some(flag) = self.inner.flag(id) {
             flag.store(true, Ordering::Relaxed);
+            job.status = JobStatus::Aborting;
+        } else if elsewhere {
+            // Its server stops at its next page and stores `aborted`.
             job.status = JobStatus::Aborting;
         } else {
             // No thread holds it (it could not start): nothing is left to stop.
@@ -333,26 +331,24 @@ impl Retrohunts {
 
     /// Every job, oldest first.
     fn all(&self) -> Result<Vec<RetrohuntJob>> {
-        let table = RecordTable::RetrohuntJobs;
-        self.inner
-            .store
-            .records()
-            .records(table, 0..=u64::MAX, MAX_JOBS + 1, false)
-            .map_err(HuntingError::Store)?
-            .into_iter()
-            .map(|(id, bytes)| store_io::decode(table, id, &bytes))
-            .collect()
+        self.inner.all()
     }
 
     /// Run job `id` on a thread of its own.
     fn spawn(&self, id: u64) {
+        Inner::spawn(&self.inner, id);
+    }
+}
+
+impl Inner {
+    /// Run job `id` on a thread of its own.
+    fn spawn(this: &Arc<Inner>, id: u64) {
         let flag = Arc::new(AtomicBool::new(false));
-        self.inner
-            .flags
+        this.flags
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, flag.clone());
-        let inner = self.inner.clone();
+        let inner = this.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("retrohunt-{id}"))
             .spawn(move || {
@@ -366,14 +362,88 @@ impl Retrohunts {
                     .remove(&id);
             });
         if let Err(e) = spawned {
-            self.inner
-                .flags
+            this.flags
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&id);
-            self.inner
-                .fail(id, &format!("cannot start the job's thread: {e}"));
+            this.fail(id, &format!("cannot start the job's thread: {e}"));
         }
+    }
+
+    /// Take over every unfinished in-process job no live server runs (all of them on a store
+    /// of one's own): resume it, or mark it aborted if it was aborting.
+    fn adopt_all(self: &Arc<Inner>) -> Result<()> {
+        let now = unix_now();
+        for job in self.all()? {
+            if job.ranges > 0 || job.status.is_final() || self.flag(job.id).is_some() {
+                continue; // done, run here already, or its ranges are in the work queue
+            }
+            if let Some(me) = &self.shared
+                && lease::held_elsewhere(&job, me, now)
+            {
+                continue;
+            }
+            self.adopt(job.id, now)?;
+        }
+        Ok(())
+    }
+
+    fn adopt(self: &Arc<Inner>, id: u64, now: i64) -> Result<()> {
+        if self.take_over(id, now)? {
+            Inner::spawn(self, id);
+        }
+        Ok(())
+    }
+
+    /// Make job `id` this server's: queued to resume (true), or aborted if it was aborting.
+    fn take_over(&self, id: u64, now: i64) -> Result<bool> {
+        let _guard = self.lock_writes();
+        // Read again under the lock: an abort may have come in since the list was read.
+        let Some(mut job) = self.load(id)? else {
+            return Ok(false);
+        };
+        job.runner = self.shared.clone();
+        job.heartbeat = now;
+        match job.status {
+            JobStatus::Aborted | JobStatus::Finished => Ok(false),
+            JobStatus::Aborting => {
+                job.status = JobStatus::Aborted;
+                job.finish_date = Some(now);
+                job.error = Some("the server stopped while the job was aborting".into());
+                self.put(&job, Vec::new())?;
+                Ok(false)
+            }
+            JobStatus::Queued | JobStatus::Starting | JobStatus::Running => {
+                if job.start_date.is_some() {
+                    job.resumed += 1;
+                }
+                job.status = JobStatus::Queued;
+                self.put(&job, Vec::new())?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Renew the heartbeat of every job this server runs, then adopt the abandoned ones.
+    pub(crate) fn sweep(self: &Arc<Inner>) -> Result<()> {
+        let ids: Vec<u64> = self
+            .flags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        for id in ids {
+            let _guard = self.lock_writes();
+            if let Some(mut job) = self.load(id)?
+                && self.owns(&job)
+                && !job.status.is_final()
+            {
+                job.heartbeat = unix_now();
+                self.put(&job, Vec::new())?;
+            }
+        }
+        self.adopt_all()
     }
 }
 
@@ -393,8 +463,25 @@ impl Drop for Slot<'_> {
 }
 
 impl Inner {
+    /// Every job, oldest first.
+    fn all(&self) -> Result<Vec<RetrohuntJob>> {
+        let table = RecordTable::RetrohuntJobs;
+        self.store
+            .records()
+            .records(table, 0..=u64::MAX, MAX_JOBS + 1, false)
+            .map_err(HuntingError::Store)?
+            .into_iter()
+            .map(|(id, bytes)| store_io::decode(table, id, &bytes))
+            .collect()
+    }
+
     fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this server runs `job` (always, on a store of one's own).
+    fn owns(&self, job: &RetrohuntJob) -> bool {
+        self.shared.is_none() || job.runner == self.shared
     }
 
     fn flag(&self, id: u64) -> Option<Arc<AtomicBool>> {
@@ -436,12 +523,15 @@ impl Inner {
             .map_err(HuntingError::Store)
     }
 
-    /// Store the job's progress unless it was aborted or deleted meanwhile; false then.
+    /// Store the job's progress unless it was aborted, deleted or adopted by another server
+    /// meanwhile; false then.
     fn progress(&self, job: &RetrohuntJob, matches: Vec<(u64, RetrohuntMatch)>) -> Result<bool> {
         let _guard = self.lock_writes();
         match self.load(job.id)? {
-            Some(stored) if stored.status != JobStatus::Aborting => {
-                self.put(job, matches)?;
+            Some(stored) if stored.status != JobStatus::Aborting && self.owns(&stored) => {
+                let mut job = job.clone();
+                job.heartbeat = unix_now();
+                self.put(&job, matches)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -454,6 +544,9 @@ impl Inner {
         let Some(stored) = self.load(job.id)? else {
             return Ok(());
         };
+        if !self.owns(&stored) {
+            return Ok(()); // another server adopted it and ends it
+        }
         job.status = if stopped || stored.status == JobStatus::Aborting {
             JobStatus::Aborted
         } else {
@@ -469,7 +562,7 @@ impl Inner {
         let Ok(Some(mut job)) = self.load(id) else {
             return;
         };
-        if job.status.is_final() {
+        if job.status.is_final() || !self.owns(&job) {
             return;
         }
         job.status = JobStatus::Aborted;

@@ -6,9 +6,11 @@
 //!   the jobs and the benchmark.
 //! - `job`, `jobs`: the API's `retrohunt_job` objects, run in the background.
 //! - `ranges`: a job split across workers, range by range, through the same scan.
+//! - `lease`: which of several servers sharing a store runs an in-process job.
 
 mod job;
 mod jobs;
+mod lease;
 mod ranges;
 mod scan;
 mod source;
