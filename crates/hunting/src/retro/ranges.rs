@@ -239,3 +239,68 @@ pub fn give_up_range(store: &dyn RetrohuntStore, job: u64, index: u32, reason: &
         .write_records(vec![store_io::put(table, key, &range)?])
         .map_err(HuntingError::Store)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every report id falls in exactly one range, whatever its sample's first hex digit.
+    #[test]
+    fn the_ranges_cover_every_id_once() {
+        for first in "0123456789abcdef".chars() {
+            let id = format!("{first}{}_cape", "0".repeat(63));
+            let last = format!("{first}{}_zz", "f".repeat(63));
+            for id in [&id, &last] {
+                let holders: Vec<u32> = (0..RANGES)
+                    .filter(|&i| {
+                        let (after, until) = bounds(i);
+                        id.as_str() > after.as_str()
+                            && until.as_deref().is_none_or(|u| id.as_str() < u)
+                    })
+                    .collect();
+                assert_eq!(holders.len(), 1, "{id}: {holders:?}");
+            }
+        }
+    }
+
+    fn range(scanned: u64, done: bool) -> RangeProgress {
+        RangeProgress {
+            scanned,
+            num_matches: scanned / 2,
+            start_date: Some(100),
+            finish_date: done.then_some(200 + scanned as i64),
+            done,
+            ..RangeProgress::default()
+        }
+    }
+
+    #[test]
+    fn a_split_job_adds_up_its_ranges() {
+        let attributes = serde_json::json!({ "rules": "x" });
+        let mut job = RetrohuntJob::from_attributes(attributes.as_object().unwrap(), 50).unwrap();
+        job.ranges = RANGES;
+        job.total = 100;
+        aggregate(&mut job, &[]);
+        assert_eq!(job.status, JobStatus::Queued);
+
+        let mut ranges: Vec<(u32, RangeProgress)> =
+            (0..RANGES - 1).map(|i| (i, range(6, true))).collect();
+        aggregate(&mut job, &ranges);
+        assert_eq!(job.status, JobStatus::Running);
+        assert_eq!((job.scanned, job.num_matches), (90, 45));
+
+        ranges.push((RANGES - 1, range(10, true)));
+        aggregate(&mut job, &ranges);
+        assert_eq!(job.status, JobStatus::Finished);
+        assert_eq!((job.scanned, job.num_matches), (100, 50));
+        assert_eq!(job.finish_date, Some(210));
+        assert_eq!(job.progress(), 100.0);
+
+        let mut failed = job.clone();
+        failed.status = JobStatus::Running;
+        ranges[3].1.error = Some("range 3: no store".into());
+        aggregate(&mut failed, &ranges);
+        assert_eq!(failed.status, JobStatus::Aborted);
+        assert_eq!(failed.error.as_deref(), Some("range 3: no store"));
+    }
+}
