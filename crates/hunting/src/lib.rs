@@ -40,9 +40,9 @@ pub use livehunt::{Finding, Livehunt};
 pub use notification::{Notification, NotificationFilter};
 pub use rate::RateWindow;
 pub use retro::{
-    DEFAULT_MAX_RUNNING, DetonationLogs, JobStatus, MAX_JOBS, RetrohuntJob, RetrohuntMatch,
-    RetrohuntStore, Retrohunts, ScanEnd, ScanOptions, ScannedLog, ScannedPage, TimeRange,
-    sample_of, scan,
+    DEFAULT_MAX_RUNNING, DetonationLog, DetonationLogs, JobStatus, MAX_JOBS, RANGES, RangeDispatch,
+    RangeEnd, RangeProgress, RetrohuntJob, RetrohuntMatch, RetrohuntStore, Retrohunts, ScanEnd,
+    ScanOptions, ScannedLog, ScannedPage, TimeRange, give_up_range, sample_of, scan, scan_range,
 };
 pub use rules::{CompiledRules, MAX_RULES, MAX_RULES_BYTES, RuleHit, RuleLanguage, RuleProblem};
 pub use ruleset::{DEFAULT_LIMIT, MAX_LIMIT, Ruleset};

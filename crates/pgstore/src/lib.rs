@@ -119,6 +119,7 @@
 
 mod codec;
 mod connect;
+mod detonations;
 mod error;
 mod layout;
 mod read;

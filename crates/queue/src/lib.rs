@@ -13,6 +13,9 @@
 //! * the key-value bucket [`STATUS_BUCKET`]: each job's [`JobStatus`], so any stateless server
 //!   answers `GET jobs/{id}` (no job state lives in the report store).
 //!
+//! Retrohunt jobs split across workers travel the same way (`retro`): one small item per
+//! range on a stream of their own, and each job's abort as a flag the workers look at.
+//!
 //! Delivery is at least once: a worker that dies mid-build leaves its message unacknowledged
 //! and JetStream hands it to another worker after [`ACK_WAIT`]. A message delivered
 //! [`MAX_DELIVERIES`] times without success is parked, not retried forever.
@@ -20,10 +23,12 @@
 mod error;
 mod job;
 mod queue;
+mod retro;
 
 pub use error::QueueError;
 pub use job::{Job, JobFile, JobInput, JobState, JobStatus};
 pub use queue::{Delivery, LocalInput, Queue, ToSubmit, is_job_id};
+pub use retro::{RETRO_CONSUMER, RETRO_FLAGS_BUCKET, RETRO_STREAM, RETRO_SUBJECT, RangeItem};
 
 use std::time::Duration;
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 /// A connection to the queue: the jobs stream, the files object store and the status bucket.
 pub struct Queue {
-    url: String,
-    js: jetstream::Context,
+    pub(crate) url: String,
+    pub(crate) js: jetstream::Context,
     status: kv::Store,
     files: object_store::ObjectStore,
 }
@@ -37,16 +37,17 @@ pub struct LocalInput {
     pub files: Vec<(String, PathBuf)>,
 }
 
-/// A job handed to this worker, to acknowledge once its reports are stored.
-pub struct Delivery {
+/// A work item handed to this worker (a detonation [`Job`], or a Retrohunt range), to
+/// acknowledge once its work is stored.
+pub struct Delivery<T = Job> {
     message: jetstream::Message,
-    /// The job, or why its manifest cannot be read.
-    pub job: Result<Job, String>,
+    /// The item, or why its manifest cannot be read.
+    pub job: Result<T, String>,
     /// How many times JetStream has delivered it, this time included.
     pub delivered: u32,
 }
 
-fn nats<E: std::fmt::Display>(url: &str, doing: &str) -> impl FnOnce(E) -> QueueError {
+pub(crate) fn nats<E: std::fmt::Display>(url: &str, doing: &str) -> impl FnOnce(E) -> QueueError {
     let (url, doing) = (url.to_owned(), doing.to_owned());
     move |e| QueueError::Nats {
         url,
@@ -276,6 +277,30 @@ impl Queue {
         consumer: &PullConsumer,
         wait: Duration,
     ) -> Result<Option<Delivery>, QueueError> {
+        let Some((message, delivered)) = self.fetch_one(consumer, wait).await? else {
+            return Ok(None);
+        };
+        let job = serde_json::from_slice::<Job>(&message.payload)
+            .map_err(|e| format!("unreadable job manifest: {e}"))
+            .and_then(|job| {
+                job.validate()
+                    .map_err(|why| format!("job {}: {why}", job.id))
+                    .map(|()| job)
+            });
+        Ok(Some(Delivery {
+            message,
+            job,
+            delivered,
+        }))
+    }
+
+    /// The next message for `consumer` and how many times it was delivered, waiting at most
+    /// `wait`; `None` when there is none yet.
+    pub(crate) async fn fetch_one(
+        &self,
+        consumer: &PullConsumer,
+        wait: Duration,
+    ) -> Result<Option<(jetstream::Message, u32)>, QueueError> {
         let mut batch = consumer
             .fetch()
             .max_messages(1)
@@ -291,18 +316,7 @@ impl Queue {
             .info()
             .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
             .unwrap_or(1);
-        let job = serde_json::from_slice::<Job>(&message.payload)
-            .map_err(|e| format!("unreadable job manifest: {e}"))
-            .and_then(|job| {
-                job.validate()
-                    .map_err(|why| format!("job {}: {why}", job.id))
-                    .map(|()| job)
-            });
-        Ok(Some(Delivery {
-            message,
-            job,
-            delivered,
-        }))
+        Ok(Some((message, delivered)))
     }
 
     /// Write the job's files under `dir`; returns the inputs' paths, as `ingest` takes them.
@@ -346,7 +360,15 @@ impl Queue {
     }
 }
 
-impl Delivery {
+impl<T> Delivery<T> {
+    pub(crate) fn new(message: jetstream::Message, job: Result<T, String>, delivered: u32) -> Self {
+        Delivery {
+            message,
+            job,
+            delivered,
+        }
+    }
+
     /// Tell JetStream the job is still being worked on.
     pub async fn progress(&self) -> Result<(), QueueError> {
         self.message

@@ -1,9 +1,11 @@
 //! Uploads handed to the NATS work queue (`serve --store URL --nats URL`) instead of built
 //! here: `POST /sandscope/ingest` answers with a job id, and `GET /sandscope/jobs/{id}`
 //! answers the job's status from the queue's status bucket, so any server answers for any job.
+//! Retrohunt jobs are split into ranges published here for the workers ([`RangeDispatch`]).
 
 use crate::backend::{BackendError, Upload};
-use sandscope_queue::{LocalInput, Queue, QueueError, ToSubmit};
+use sandscope_hunting::RangeDispatch;
+use sandscope_queue::{LocalInput, Queue, QueueError, RangeItem, ToSubmit};
 use std::path::Path;
 
 /// The queue and the runtime its client runs on. The `Backend` seam is synchronous and runs on
@@ -76,6 +78,21 @@ impl JobQueue {
         status
             .map(|s| serde_json::to_value(s).map_err(|e| BackendError::Internal(e.to_string())))
             .transpose()
+    }
+}
+
+/// A split Retrohunt job's ranges, queued for the workers; its abort, flagged for them.
+impl RangeDispatch for JobQueue {
+    fn publish(&self, job: u64, index: u32) -> Result<(), String> {
+        self.runtime
+            .block_on(self.queue.publish_range(RangeItem { job, index }))
+            .map_err(|e| e.to_string())
+    }
+
+    fn abort(&self, job: u64) -> Result<(), String> {
+        self.runtime
+            .block_on(self.queue.abort_retrohunt(job))
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -6,6 +6,12 @@
 //! `RecordStore`). Each server compiles the enabled rulesets it loaded; before each upload it
 //! reloads them (only changed ones are recompiled), so a ruleset created through one server
 //! hunts the uploads every server takes from then on.
+//!
+//! Retrohunt jobs are records in the same database too, run by `sandscope-hunting`'s
+//! `Retrohunts` over the store's `DetonationLogs` (the scan the embedded store's jobs run);
+//! a job is run by one server at a time, and one a stopped server left is adopted by another
+//! within a minute (`sandscope_hunting`'s lease). With a
+//! work queue, a Sigma job is split into ranges the `sandscope worker`s scan instead.
 
 use crate::backend::{
     Backend, BackendError, GraphFormat, Health, IngestOutcome, Page, PageRequest, PivotGraph,
@@ -13,7 +19,7 @@ use crate::backend::{
 };
 use crate::job_queue::JobQueue;
 use crate::{sample_views, upload_ingest};
-use sandscope_hunting::Livehunt;
+use sandscope_hunting::{DEFAULT_MAX_RUNNING, Livehunt, Retrohunts};
 use sandscope_ingest::Pipeline;
 use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_pgstore::{PgStore, PgStoreError};
@@ -22,16 +28,29 @@ use std::sync::Arc;
 
 /// A [`Backend`] over one PostgreSQL store.
 pub struct PgBackend {
-    store: PgStore,
+    store: Arc<PgStore>,
     pipeline: Pipeline,
-    /// With a work queue, uploads are published as jobs for `sandscope worker`s.
-    queue: Option<JobQueue>,
+    /// With a work queue, uploads are published as jobs for `sandscope worker`s, and Sigma
+    /// Retrohunt jobs as ranges for them.
+    queue: Option<Arc<JobQueue>>,
+    /// `None` when the store's jobs cannot be read.
+    retrohunts: Option<Retrohunts>,
 }
 
 impl PgBackend {
     /// Serve `store`, building uploads with `pipeline`; every report stored through this
     /// backend is hunted by the store's rulesets (loaded here unless `pipeline` has them).
     pub fn new(store: PgStore, pipeline: Pipeline) -> Self {
+        Self::build(store, pipeline, None)
+    }
+
+    /// Serve `store`, publishing uploads to `queue` instead of building them here, and
+    /// splitting Sigma Retrohunt jobs across the workers (`serve --nats`).
+    pub fn with_queue(store: PgStore, pipeline: Pipeline, queue: JobQueue) -> Self {
+        Self::build(store, pipeline, Some(Arc::new(queue)))
+    }
+
+    fn build(store: PgStore, pipeline: Pipeline, queue: Option<Arc<JobQueue>>) -> Self {
         let pipeline = match pipeline.livehunt() {
             Some(_) => pipeline,
             None => match Livehunt::load(&store) {
@@ -42,17 +61,26 @@ impl PgBackend {
                 }
             },
         };
+        let store = Arc::new(store);
+        // Jobs a stopped server left unfinished are resumed here.
+        // Other servers may share the store: each job is run by one of them (a lease).
+        let dispatch = queue
+            .clone()
+            .map(|q| q as Arc<dyn sandscope_hunting::RangeDispatch>);
+        let started = Retrohunts::start_shared(store.clone(), DEFAULT_MAX_RUNNING, dispatch);
+        let retrohunts = match started {
+            Ok(jobs) => Some(jobs),
+            Err(e) => {
+                eprintln!("sandscope-server: Retrohunt jobs cannot be loaded: {e}");
+                None
+            }
+        };
         Self {
             store,
             pipeline,
-            queue: None,
+            queue,
+            retrohunts,
         }
-    }
-
-    /// Publish uploads to `queue` instead of building them here (`serve --nats`).
-    pub fn with_queue(mut self, queue: JobQueue) -> Self {
-        self.queue = Some(queue);
-        self
     }
 
     /// The reports of a stored sample, `None` when it has none.
@@ -209,7 +237,7 @@ impl Backend for PgBackend {
         }
         // Other servers may have changed the rulesets since this one last looked.
         if let Some(live) = self.pipeline.livehunt() {
-            live.reload(&self.store)?;
+            live.reload(self.store.as_ref())?;
         }
         let prepared = upload_ingest::prepare(&self.pipeline, upload)?;
         let report_ids = self
@@ -218,7 +246,7 @@ impl Backend for PgBackend {
             .map_err(backend_error)?;
         // Livehunt before the upload is acknowledged: a failure here is the server's.
         self.pipeline
-            .notify(&self.store, prepared.livehunt, &report_ids)?;
+            .notify(self.store.as_ref(), prepared.livehunt, &report_ids)?;
         Ok(upload_ingest::outcome(
             report_ids,
             &prepared.warnings,
@@ -228,9 +256,13 @@ impl Backend for PgBackend {
 
     fn hunting(&self) -> Option<sandscope_hunting::Hunting<'_>> {
         Some(sandscope_hunting::Hunting {
-            store: &self.store,
+            store: self.store.as_ref(),
             live: self.pipeline.livehunt()?,
         })
+    }
+
+    fn retrohunts(&self) -> Option<&Retrohunts> {
+        self.retrohunts.as_ref()
     }
 
     fn job(&self, job_id: &str) -> Result<Option<serde_json::Value>, BackendError> {

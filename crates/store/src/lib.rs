@@ -59,7 +59,8 @@
 //! workaround), `phrase` and `vocabulary` (text matching), `pivot` (counts and graphs),
 //! `budget` (search work limits), `records` (opaque keyed records other crates keep here:
 //! hunting rulesets, notifications, retrohunt jobs), `record_store` (the [`RecordStore`] seam
-//! over such records that every store implements).
+//! over such records that every store implements), `detonation_logs` (the [`DetonationLogs`]
+//! seam Retrohunt reads stored raw logs through, likewise implemented by every store).
 //!
 //! This crate depends on the report model and the query language, never on readers, the report
 //! builder or the server.
@@ -67,6 +68,7 @@
 mod budget;
 mod codec;
 mod db;
+mod detonation_logs;
 mod error;
 mod health;
 mod index;
@@ -86,6 +88,7 @@ mod vocabulary;
 mod write;
 
 pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimits};
+pub use detonation_logs::{DetonationLog, DetonationLogs};
 pub use error::{Result, StoreError};
 pub use pivot::{
     Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind, pivot_indicators,

@@ -13,6 +13,8 @@ pub enum RecordTable {
     HuntingNotifications,
     RetrohuntJobs,
     RetrohuntMatches,
+    /// The ranges of Retrohunt jobs split across workers, each one's progress.
+    RetrohuntRanges,
 }
 
 impl RecordTable {
@@ -27,6 +29,7 @@ impl RecordTable {
             RecordTable::HuntingNotifications => "hunting_notifications",
             RecordTable::RetrohuntJobs => "retrohunt_jobs",
             RecordTable::RetrohuntMatches => "retrohunt_matches",
+            RecordTable::RetrohuntRanges => "retrohunt_ranges",
         }
     }
 

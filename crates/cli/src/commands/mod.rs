@@ -26,3 +26,4 @@ pub mod store_choice;
 pub mod timeline;
 pub mod watch;
 pub mod worker;
+mod worker_retrohunt;

@@ -3,15 +3,15 @@
 //! per-stream evaluation, correlations included), hits printed as `hunt` prints them, each
 //! naming the report it came from (`<report id>/<log name>`).
 //!
-//! The scan is `sandscope_hunting::scan`, the one the API's `retrohunt_jobs` run; a progress
-//! bar on standard error (when it is a terminal) counts the detonations covered.
+//! The scan is `sandscope_hunting::scan`, the one the API's `retrohunt_jobs` run, over the data
+//! directory or a PostgreSQL store (`--store URL`); a progress bar on standard error (when it
+//! is a terminal) counts the detonations covered.
 
 use super::hunt::{Format, write_hits};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandscope_hunting::{HuntOutcome, ScanOptions, ScannedPage, TimeRange, scan};
+use sandscope_hunting::{DetonationLogs, HuntOutcome, ScanOptions, ScannedPage, TimeRange, scan};
 use sandscope_sigma::{SigmaEngine, SigmaEngineBuilder};
-use sandscope_store::Store;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +36,9 @@ pub struct RetrohuntArgs {
     /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// A PostgreSQL store (postgres://…) instead of the data directory.
+    #[arg(long, env = "SANDSCOPE_STORE", conflicts_with = "data")]
+    pub store: Option<String>,
 }
 
 /// Report ids per scan page (progress is shown page by page).
@@ -53,17 +56,26 @@ fn day_start(text: &str) -> Result<i64> {
 }
 
 pub fn run(args: RetrohuntArgs) -> Result<ExitCode> {
-    let data = super::ingest::data_dir(args.data.clone());
-    let store = super::control::open_store_for_reading(&data)?;
+    let store: Box<dyn DetonationLogs> = match &args.store {
+        Some(url) => Box::new(super::store_choice::open_postgres(url)?),
+        None => {
+            let data = super::ingest::data_dir(args.data.clone());
+            Box::new(super::control::open_store_for_reading(&data)?)
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let code = execute(&args, &store, &mut out)?;
+    let code = execute(&args, store.as_ref(), &mut out)?;
     out.flush()?;
     Ok(code)
 }
 
-/// Retrohunt `args.rules` over `store`, writing the hits to `out`.
-pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Result<ExitCode> {
+/// Retrohunt `args.rules` over `store`'s detonations, writing the hits to `out`.
+pub fn execute(
+    args: &RetrohuntArgs,
+    store: &dyn DetonationLogs,
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
     let range = TimeRange {
         start: args.after.as_deref().map(day_start).transpose()?,
         // `--before` is exclusive; the range's end is not.
@@ -86,7 +98,7 @@ pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Resu
         bail!("no rule loaded (details: sandscope rules check)");
     }
     let progress = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(store.stats()?.reports)
+        indicatif::ProgressBar::new(store.detonation_count()?)
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -121,7 +133,7 @@ pub fn execute(args: &RetrohuntArgs, store: &Store, out: &mut dyn Write) -> Resu
 /// (`sandscope_hunting::scan`), `on_page` seeing each page as it completes; returns every hit
 /// and how many logs were hunted.
 pub fn hunt_store(
-    store: &Store,
+    store: &dyn DetonationLogs,
     engine: &SigmaEngine,
     range: TimeRange,
     on_page: &dyn Fn(&ScannedPage),
@@ -130,6 +142,7 @@ pub fn hunt_store(
         readers: rayon::current_num_threads(),
         page: PAGE,
         range,
+        until: None,
     };
     let mut outcome = HuntOutcome::default();
     let mut logs = 0usize;

@@ -100,9 +100,7 @@ fn run_on_postgres(args: ServeArgs, url: &str) -> Result<ExitCode> {
     let store = super::store_choice::open_postgres(url)?;
     let backend = match &args.nats {
         // The workers build uploads, with their own Sigma engines: none here.
-        Some(nats) => {
-            PgBackend::new(store, Pipeline::new(None)).with_queue(JobQueue::connect(nats)?)
-        }
+        Some(nats) => PgBackend::with_queue(store, Pipeline::new(None), JobQueue::connect(nats)?),
         // The backend loads the store's Livehunt rulesets; uploads raise their notifications.
         None => PgBackend::new(
             store,

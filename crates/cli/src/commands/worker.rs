@@ -10,6 +10,9 @@
 //! never delivered again. A job whose inputs yield nothing readable fails at once (no retry
 //! reads the same bytes differently). SIGINT/SIGTERM: the job in hand is finished, then the
 //! worker stops.
+//!
+//! Between detonations the worker takes ranges of Retrohunt jobs split across workers
+//! (`worker_retrohunt`), scanned from the PostgreSQL store's raw logs.
 
 use super::ingest::{IngestArgs, Shown};
 use super::sigma_args::SigmaArgs;
@@ -67,6 +70,7 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
     let stop = super::watch::stop_on_signals()?;
     let (runtime, queue) = super::jobs::connect(&args.nats)?;
     let consumer = runtime.block_on(queue.consumer())?;
+    let ranges = runtime.block_on(queue.range_consumer())?;
     let store = Arc::new(super::store_choice::open_postgres(&args.store)?);
     let limits = IngestLimits {
         memory_budget: args.max_memory_mib.saturating_mul(1024 * 1024),
@@ -87,7 +91,23 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
         store.place()
     );
     while !stop.load(Ordering::SeqCst) {
-        let delivery = match runtime.block_on(queue.next(&consumer, Duration::from_secs(1))) {
+        // Detonations and Retrohunt ranges in turn, so neither waits for the other to run dry.
+        match runtime.block_on(queue.next_range(&ranges, Duration::from_millis(500))) {
+            Ok(Some(range)) => {
+                let line = runtime.block_on(super::worker_retrohunt::handle_range(
+                    &queue, range, &store, &stop,
+                ));
+                println!("{line}");
+                let _ = std::io::stdout().flush();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("worker {name}: {e}; trying again in 2 s");
+                std::thread::sleep(Duration::from_secs(2));
+                continue;
+            }
+        }
+        let delivery = match runtime.block_on(queue.next(&consumer, Duration::from_millis(500))) {
             Ok(Some(d)) => d,
             Ok(None) => continue,
             Err(e) => {

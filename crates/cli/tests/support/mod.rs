@@ -36,11 +36,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &str) -> (Server, String) {
+        Server::start_on(&["--data", data])
+    }
+
+    /// A server over the store `store` names (`--data DIR` or `--store URL`).
+    pub fn start_on(store: &[&str]) -> (Server, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sandscope"))
+            .arg("serve")
+            .args(store)
             .args([
-                "serve",
-                "--data",
-                data,
                 "--listen",
                 "127.0.0.1:0",
                 "--api-key",

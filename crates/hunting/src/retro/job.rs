@@ -59,6 +59,15 @@ pub struct RetrohuntJob {
     pub error: Option<String>,
     /// Times the job was resumed after a server restart.
     pub resumed: u32,
+    /// Ranges the job is split into for workers (see `ranges`); 0 for a job run in-process.
+    #[serde(default)]
+    pub ranges: u32,
+    /// On a store several servers share: the process running the job, and when it last said
+    /// so (Unix seconds; see `lease`).
+    #[serde(default)]
+    pub runner: Option<String>,
+    #[serde(default)]
+    pub heartbeat: i64,
 }
 
 impl RetrohuntJob {
@@ -105,6 +114,9 @@ impl RetrohuntJob {
             run_from: 0,
             error: None,
             resumed: 0,
+            ranges: 0,
+            runner: None,
+            heartbeat: 0,
         })
     }
 

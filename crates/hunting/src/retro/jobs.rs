@@ -10,8 +10,14 @@
 //! stores `aborting`; the job's thread then stores `aborted`. A restart resumes every job left
 //! `queued`, `starting` or `running` from its checkpoint (`resumed` counts how often), and marks
 //! one left `aborting` as `aborted`, with the reason in `error`: no job is silently lost.
+//!
+//! Started with a [`RangeDispatch`] (`serve --store URL --nats URL`), a Sigma job is not run
+//! here: it is cut into ranges handed to workers (`ranges`), its status is reckoned from
+//! theirs when read, and an abort is passed on to them.
 
 use super::job::{JobStatus, RetrohuntJob, RetrohuntMatch};
+use super::lease;
+use super::ranges::{RANGES, RangeDispatch, aggregate, progress_of, range_key};
 use super::scan::{ScanEnd, ScanOptions, ScannedLog, ScannedPage, scan};
 use super::source::{RetrohuntStore, sample_of};
 use crate::error::{HuntingError, Result};
@@ -37,7 +43,7 @@ const JOB_PAGE: usize = 16;
 const DELETE_BATCH: usize = 1_000;
 const MATCH_BITS: u32 = 32;
 
-fn match_key(job: u64, n: u64) -> u64 {
+pub(crate) fn match_key(job: u64, n: u64) -> u64 {
     (job << MATCH_BITS) | n
 }
 
@@ -51,8 +57,12 @@ pub struct Retrohunts {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     store: Arc<dyn RetrohuntStore>,
+    /// This process's runner name, when several servers share the store (see `lease`).
+    shared: Option<String>,
+    /// Where Sigma jobs are split across workers; `None`: every job runs here.
+    dispatch: Option<Arc<dyn RangeDispatch>>,
     max_running: usize,
     running: Mutex<usize>,
     slot_freed: Condvar,
@@ -66,9 +76,32 @@ struct Inner {
 impl Retrohunts {
     /// The jobs of `store`, with the unfinished ones resumed (see the module documentation).
     pub fn start(store: Arc<dyn RetrohuntStore>, max_running: usize) -> Result<Retrohunts> {
+        Self::start_with(store, max_running, None, false)
+    }
+
+    /// [`Retrohunts::start`] on a store other servers may share (`lease`): a job another live
+    /// server runs is left to it, and one a stopped server left is adopted, now or later. With
+    /// `dispatch`, Sigma jobs are split into ranges it hands to workers (`ranges`); query jobs
+    /// still run in a server.
+    pub fn start_shared(
+        store: Arc<dyn RetrohuntStore>,
+        max_running: usize,
+        dispatch: Option<Arc<dyn RangeDispatch>>,
+    ) -> Result<Retrohunts> {
+        Self::start_with(store, max_running, dispatch, true)
+    }
+
+    fn start_with(
+        store: Arc<dyn RetrohuntStore>,
+        max_running: usize,
+        dispatch: Option<Arc<dyn RangeDispatch>>,
+        shared: bool,
+    ) -> Result<Retrohunts> {
         let jobs = Retrohunts {
             inner: Arc::new(Inner {
                 store,
+                shared: shared.then(lease::runner_id),
+                dispatch,
                 max_running: max_running.max(1),
                 running: Mutex::new(0),
                 slot_freed: Condvar::new(),
@@ -76,25 +109,9 @@ impl Retrohunts {
                 writes: Mutex::new(()),
             }),
         };
-        let now = unix_now();
-        for mut job in jobs.all()? {
-            match job.status {
-                JobStatus::Aborted | JobStatus::Finished => continue,
-                JobStatus::Aborting => {
-                    job.status = JobStatus::Aborted;
-                    job.finish_date = Some(now);
-                    job.error = Some("the server stopped while the job was aborting".into());
-                    jobs.inner.put(&job, Vec::new())?;
-                }
-                JobStatus::Queued | JobStatus::Starting | JobStatus::Running => {
-                    if job.start_date.is_some() {
-                        job.resumed += 1;
-                    }
-                    job.status = JobStatus::Queued;
-                    jobs.inner.put(&job, Vec::new())?;
-                    jobs.spawn(job.id);
-                }
-            }
+        jobs.inner.adopt_all()?;
+        if shared {
+            lease::spawn_sweeper(Arc::downgrade(&jobs.inner));
         }
         Ok(jobs)
     }
@@ -103,7 +120,20 @@ impl Retrohunts {
     /// rules compile.
     pub fn create(&self, attributes: &Map<String, Value>, now: i64) -> Result<RetrohuntJob> {
         let mut job = RetrohuntJob::from_attributes(attributes, now)?;
-        CompiledRules::compile(job.rule_language, &job.rules)?;
+        let compiled = CompiledRules::compile(job.rule_language, &job.rules)?;
+        let dispatch = match (&self.inner.dispatch, compiled) {
+            (Some(dispatch), CompiledRules::Sigma(_)) => {
+                job.ranges = RANGES;
+                job.total = self
+                    .inner
+                    .store
+                    .logs()
+                    .detonation_count()
+                    .map_err(HuntingError::Store)?;
+                Some(dispatch.clone())
+            }
+            _ => None,
+        };
         {
             let _guard = self.inner.lock_writes();
             if self.all()?.len() >= MAX_JOBS {
@@ -121,14 +151,28 @@ impl Retrohunts {
                 .copied()
                 .filter(|id| *id < 1 << MATCH_BITS)
                 .ok_or_else(|| HuntingError::Invalid("no retrohunt job id left".into()))?;
+            job.runner = self.inner.shared.clone();
+            job.heartbeat = now;
             self.inner.put(&job, Vec::new())?;
         }
-        self.spawn(job.id);
+        match dispatch {
+            Some(dispatch) => {
+                for index in 0..RANGES {
+                    if let Err(e) = dispatch.publish(job.id, index) {
+                        self.inner
+                            .fail(job.id, &format!("its ranges cannot be queued: {e}"));
+                        return self.job(job.id);
+                    }
+                }
+            }
+            None => self.spawn(job.id),
+        }
         Ok(job)
     }
 
     pub fn job(&self, id: u64) -> Result<RetrohuntJob> {
-        self.inner.load(id)?.ok_or_else(|| not_found(id))
+        let job = self.inner.load(id)?.ok_or_else(|| not_found(id))?;
+        self.inner.with_ranges(job)
     }
 
     /// Jobs, newest first, paged (the cursor is the next id down).
@@ -147,7 +191,7 @@ impl Retrohunts {
             .records(table, 0..=upper, limit.saturating_add(1), true)
             .map_err(HuntingError::Store)?
             .into_iter()
-            .map(|(id, bytes)| store_io::decode(table, id, &bytes))
+            .map(|(id, bytes)| self.inner.with_ranges(store_io::decode(table, id, &bytes)?))
             .collect::<Result<_>>()?;
         let more = items.len() > limit;
         items.truncate(limit);
@@ -165,8 +209,29 @@ impl Retrohunts {
         if job.status.is_final() || job.status == JobStatus::Aborting {
             return Ok(job);
         }
+        if let Some(dispatch) = &self.inner.dispatch
+            && job.ranges > 0
+        {
+            // Its workers stop at their next look at the flag; nothing here waits for them.
+            dispatch
+                .abort(id)
+                .map_err(|e| HuntingError::Invalid(format!("the workers cannot be told: {e}")))?;
+            let mut stored = self.inner.load(id)?.ok_or_else(|| not_found(id))?;
+            stored.status = JobStatus::Aborted;
+            stored.finish_date = Some(unix_now());
+            self.inner.put(&stored, Vec::new())?;
+            return self.inner.with_ranges(stored);
+        }
+        let elsewhere = self
+            .inner
+            .shared
+            .as_deref()
+            .is_some_and(|me| lease::held_elsewhere(&job, me, unix_now()));
         if let Some(flag) = self.inner.flag(id) {
             flag.store(true, Ordering::Relaxed);
+            job.status = JobStatus::Aborting;
+        } else if elsewhere {
+            // Its server stops at its next page and stores `aborted`.
             job.status = JobStatus::Aborting;
         } else {
             // No thread holds it (it could not start): nothing is left to stop.
@@ -180,11 +245,27 @@ impl Retrohunts {
     /// Stop a job if it runs, and delete it with its matches.
     pub fn delete(&self, id: u64) -> Result<()> {
         let _guard = self.inner.lock_writes();
-        self.job(id)?;
+        let job = self.job(id)?;
         if let Some(flag) = self.inner.flag(id) {
             flag.store(true, Ordering::Relaxed);
         }
+        if let Some(dispatch) = &self.inner.dispatch
+            && job.ranges > 0
+            && !job.status.is_final()
+        {
+            dispatch
+                .abort(id)
+                .map_err(|e| HuntingError::Invalid(format!("the workers cannot be told: {e}")))?;
+        }
         let records = self.inner.store.records();
+        if job.ranges > 0 {
+            let writes = (0..job.ranges)
+                .map(|index| {
+                    RecordWrite::Delete(RecordTable::RetrohuntRanges, range_key(id, index))
+                })
+                .collect();
+            records.write_records(writes).map_err(HuntingError::Store)?;
+        }
         loop {
             let batch = records
                 .records(
@@ -250,26 +331,24 @@ impl Retrohunts {
 
     /// Every job, oldest first.
     fn all(&self) -> Result<Vec<RetrohuntJob>> {
-        let table = RecordTable::RetrohuntJobs;
-        self.inner
-            .store
-            .records()
-            .records(table, 0..=u64::MAX, MAX_JOBS + 1, false)
-            .map_err(HuntingError::Store)?
-            .into_iter()
-            .map(|(id, bytes)| store_io::decode(table, id, &bytes))
-            .collect()
+        self.inner.all()
     }
 
     /// Run job `id` on a thread of its own.
     fn spawn(&self, id: u64) {
+        Inner::spawn(&self.inner, id);
+    }
+}
+
+impl Inner {
+    /// Run job `id` on a thread of its own.
+    fn spawn(this: &Arc<Inner>, id: u64) {
         let flag = Arc::new(AtomicBool::new(false));
-        self.inner
-            .flags
+        this.flags
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, flag.clone());
-        let inner = self.inner.clone();
+        let inner = this.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("retrohunt-{id}"))
             .spawn(move || {
@@ -283,14 +362,88 @@ impl Retrohunts {
                     .remove(&id);
             });
         if let Err(e) = spawned {
-            self.inner
-                .flags
+            this.flags
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&id);
-            self.inner
-                .fail(id, &format!("cannot start the job's thread: {e}"));
+            this.fail(id, &format!("cannot start the job's thread: {e}"));
         }
+    }
+
+    /// Take over every unfinished in-process job no live server runs (all of them on a store
+    /// of one's own): resume it, or mark it aborted if it was aborting.
+    fn adopt_all(self: &Arc<Inner>) -> Result<()> {
+        let now = unix_now();
+        for job in self.all()? {
+            if job.ranges > 0 || job.status.is_final() || self.flag(job.id).is_some() {
+                continue; // done, run here already, or its ranges are in the work queue
+            }
+            if let Some(me) = &self.shared
+                && lease::held_elsewhere(&job, me, now)
+            {
+                continue;
+            }
+            self.adopt(job.id, now)?;
+        }
+        Ok(())
+    }
+
+    fn adopt(self: &Arc<Inner>, id: u64, now: i64) -> Result<()> {
+        if self.take_over(id, now)? {
+            Inner::spawn(self, id);
+        }
+        Ok(())
+    }
+
+    /// Make job `id` this server's: queued to resume (true), or aborted if it was aborting.
+    fn take_over(&self, id: u64, now: i64) -> Result<bool> {
+        let _guard = self.lock_writes();
+        // Read again under the lock: an abort may have come in since the list was read.
+        let Some(mut job) = self.load(id)? else {
+            return Ok(false);
+        };
+        job.runner = self.shared.clone();
+        job.heartbeat = now;
+        match job.status {
+            JobStatus::Aborted | JobStatus::Finished => Ok(false),
+            JobStatus::Aborting => {
+                job.status = JobStatus::Aborted;
+                job.finish_date = Some(now);
+                job.error = Some("the server stopped while the job was aborting".into());
+                self.put(&job, Vec::new())?;
+                Ok(false)
+            }
+            JobStatus::Queued | JobStatus::Starting | JobStatus::Running => {
+                if job.start_date.is_some() {
+                    job.resumed += 1;
+                }
+                job.status = JobStatus::Queued;
+                self.put(&job, Vec::new())?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Renew the heartbeat of every job this server runs, then adopt the abandoned ones.
+    pub(crate) fn sweep(self: &Arc<Inner>) -> Result<()> {
+        let ids: Vec<u64> = self
+            .flags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        for id in ids {
+            let _guard = self.lock_writes();
+            if let Some(mut job) = self.load(id)?
+                && self.owns(&job)
+                && !job.status.is_final()
+            {
+                job.heartbeat = unix_now();
+                self.put(&job, Vec::new())?;
+            }
+        }
+        self.adopt_all()
     }
 }
 
@@ -310,8 +463,25 @@ impl Drop for Slot<'_> {
 }
 
 impl Inner {
+    /// Every job, oldest first.
+    fn all(&self) -> Result<Vec<RetrohuntJob>> {
+        let table = RecordTable::RetrohuntJobs;
+        self.store
+            .records()
+            .records(table, 0..=u64::MAX, MAX_JOBS + 1, false)
+            .map_err(HuntingError::Store)?
+            .into_iter()
+            .map(|(id, bytes)| store_io::decode(table, id, &bytes))
+            .collect()
+    }
+
     fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this server runs `job` (always, on a store of one's own).
+    fn owns(&self, job: &RetrohuntJob) -> bool {
+        self.shared.is_none() || job.runner == self.shared
     }
 
     fn flag(&self, id: u64) -> Option<Arc<AtomicBool>> {
@@ -324,6 +494,15 @@ impl Inner {
 
     fn load(&self, id: u64) -> Result<Option<RetrohuntJob>> {
         store_io::get(self.store.records(), RecordTable::RetrohuntJobs, id)
+    }
+
+    /// A split job with its ranges' progress folded in; another job as it is.
+    fn with_ranges(&self, mut job: RetrohuntJob) -> Result<RetrohuntJob> {
+        if job.ranges > 0 {
+            let ranges = progress_of(self.store.as_ref(), job.id)?;
+            aggregate(&mut job, &ranges);
+        }
+        Ok(job)
     }
 
     /// Write `job` and `matches` (numbered from the job's count before them) in one
@@ -344,12 +523,15 @@ impl Inner {
             .map_err(HuntingError::Store)
     }
 
-    /// Store the job's progress unless it was aborted or deleted meanwhile; false then.
+    /// Store the job's progress unless it was aborted, deleted or adopted by another server
+    /// meanwhile; false then.
     fn progress(&self, job: &RetrohuntJob, matches: Vec<(u64, RetrohuntMatch)>) -> Result<bool> {
         let _guard = self.lock_writes();
         match self.load(job.id)? {
-            Some(stored) if stored.status != JobStatus::Aborting => {
-                self.put(job, matches)?;
+            Some(stored) if stored.status != JobStatus::Aborting && self.owns(&stored) => {
+                let mut job = job.clone();
+                job.heartbeat = unix_now();
+                self.put(&job, matches)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -362,6 +544,9 @@ impl Inner {
         let Some(stored) = self.load(job.id)? else {
             return Ok(());
         };
+        if !self.owns(&stored) {
+            return Ok(()); // another server adopted it and ends it
+        }
         job.status = if stopped || stored.status == JobStatus::Aborting {
             JobStatus::Aborted
         } else {
@@ -377,7 +562,7 @@ impl Inner {
         let Ok(Some(mut job)) = self.load(id) else {
             return;
         };
-        if job.status.is_final() {
+        if job.status.is_final() || !self.owns(&job) {
             return;
         }
         job.status = JobStatus::Aborted;
@@ -458,6 +643,7 @@ impl Inner {
             readers: 1,
             page: JOB_PAGE,
             range: job.time_range,
+            until: None,
         };
         let started = unix_now();
         let resume = job.checkpoint.clone();
@@ -558,7 +744,7 @@ impl Inner {
 }
 
 /// One match per rule that hit the log: its hit count and the first hit's matched fields.
-fn log_matches(engine: &SigmaEngine, log: &ScannedLog, now: i64) -> Vec<RetrohuntMatch> {
+pub(crate) fn log_matches(engine: &SigmaEngine, log: &ScannedLog, now: i64) -> Vec<RetrohuntMatch> {
     let mut per_rule: BTreeMap<usize, (u64, String)> = BTreeMap::new();
     for hit in &log.outcome.hits {
         let entry = per_rule.entry(hit.rule).or_insert_with(|| {

@@ -11,6 +11,7 @@
 use super::source::DetonationLogs;
 use crate::error::{HuntingError, Result};
 use crate::stream::{HuntOutcome, hunt_stream};
+use sandscope_read::ReadOptions;
 use sandscope_sigma::{RuleInfo, SigmaEngine};
 use sandscope_store::RecordStoreError;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,9 @@ pub struct ScanOptions {
     /// Report ids per page (the checkpoint granularity).
     pub page: usize,
     pub range: TimeRange,
+    /// Stop before this report id (exclusive): the end of a worker's share; `None` scans to
+    /// the last id.
+    pub until: Option<String>,
 }
 
 /// One detonation's log, hunted.
@@ -73,8 +77,8 @@ pub enum ScanEnd {
     Stopped,
 }
 
-/// Scan every detonation after `resume_after` (all when `None`), calling `page` with each
-/// completed page; `page` may stop the scan by returning `Ok(false)`.
+/// Scan every detonation after `resume_after` (all when `None`) and before `options.until`,
+/// calling `page` with each completed page; `page` may stop the scan by returning `Ok(false)`.
 pub fn scan(
     logs: &dyn DetonationLogs,
     engine: &SigmaEngine,
@@ -89,9 +93,12 @@ pub fn scan(
         if stop.load(Ordering::Relaxed) {
             return Ok(ScanEnd::Stopped);
         }
-        let ids = logs
+        let mut ids = logs
             .detonation_ids(cursor.as_deref(), options.page.max(1))
             .map_err(HuntingError::Store)?;
+        if let Some(until) = &options.until {
+            ids.retain(|id| id < until);
+        }
         let Some(last) = ids.last().cloned() else {
             return Ok(ScanEnd::Finished);
         };
@@ -192,17 +199,18 @@ fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
     };
     let name = format!("{id}/{}", log.file_name);
     let mut outcome = HuntOutcome::default();
+    let options = ReadOptions::default();
     hunt_stream(
         engine,
         &name,
-        |sink| sandscope_read::read_bytes(&name, &log.bytes, sink),
+        |sink| sandscope_read::read_reader_with(&name, log.reader, &options, sink),
         keep,
         stop,
         &mut outcome,
     );
     Ok(Some(ScannedLog {
         report_id: id.to_string(),
-        bytes: log.bytes.len() as u64,
+        bytes: log.size,
         outcome,
     }))
 }

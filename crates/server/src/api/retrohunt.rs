@@ -24,7 +24,7 @@ const WHAT: &str = "retrohunt jobs";
 fn retrohunts(backend: &dyn Backend) -> Result<&Retrohunts, BackendError> {
     backend.retrohunts().ok_or_else(|| {
         BackendError::Unavailable(
-            "Retrohunt jobs are not available on this server (a writable embedded store runs them, for now)"
+            "Retrohunt jobs are not available on this server (a read-only store, or its jobs could not be read: see the server's log)"
                 .into(),
         )
     })

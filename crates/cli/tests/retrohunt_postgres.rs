@@ -1,0 +1,327 @@
+//! Retrohunt on a real PostgreSQL store: the vendored EVTX files stored many times under new
+//! sample ids (`bench retrohunt --data`), copied to PostgreSQL (`sandscope copy`), then
+//! `sandscope retrohunt --store URL` finds exactly what it finds over the data directory; a
+//! `serve --store` job finds exactly the matches of the same job on `serve --data`, is
+//! resumed after a `kill -9` by one of two servers sharing the store, and stops on abort. With a real NATS and
+//! `sandscope worker`s (`serve --store URL --nats URL`), the job is split into ranges the
+//! workers scan: the same matches, with a worker killed mid-range and two others finishing,
+//! and abort reaches them.
+
+#[path = "../../../tests/support/nats.rs"]
+mod nats_server;
+#[path = "../../../tests/support/postgres.rs"]
+mod postgres_server;
+mod support;
+
+use nats_server::TestNats;
+use postgres_server::TestPostgres;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{SERVER_KEY, Server, sandscope_ok};
+
+const COPIES: usize = 24;
+
+/// Every process started from an `.exe`: matches in most vendored logs.
+const ANY_EXE: &str = "title: Any process started from an exe
+id: 8d1c7a4e-1f0b-4f6e-9d7a-3b2c1e0f9a11
+status: test
+logsource:
+  category: process_creation
+  product: windows
+detection:
+  selection:
+    Image|endswith: '.exe'
+  condition: selection
+level: low
+";
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
+}
+
+/// (rule id, log name, event time, record id) → how many hits.
+fn hit_counts(answer: &Value) -> BTreeMap<(String, String, String, u64), usize> {
+    let mut counts = BTreeMap::new();
+    for h in answer["hits"].as_array().expect("hits") {
+        let key = (
+            h["rule_id"].as_str().unwrap_or_default().to_string(),
+            h["file"].as_str().expect("file").to_string(),
+            h["time"].as_str().expect("time").to_string(),
+            h["record_id"].as_u64().unwrap_or_default(),
+        );
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+}
+
+fn json_of(args: &[&str]) -> Value {
+    serde_json::from_slice(&sandscope_ok(args).stdout).expect("JSON output")
+}
+
+fn api(url: &str, path: &str, body: Option<Value>) -> Value {
+    let uri = format!("{}/api/v3{path}", url.trim_end_matches('/'));
+    let answer = match body {
+        Some(body) => ureq::post(&uri)
+            .header("x-apikey", SERVER_KEY)
+            .header("content-type", "application/json")
+            .send(body.to_string()),
+        None if path.ends_with("/abort") => {
+            ureq::post(&uri).header("x-apikey", SERVER_KEY).send_empty()
+        }
+        None => ureq::get(&uri).header("x-apikey", SERVER_KEY).call(),
+    };
+    let text = answer
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .body_mut()
+        .read_to_string()
+        .expect("answer body");
+    serde_json::from_str(&text).expect("JSON answer")
+}
+
+fn job(url: &str, id: &str) -> Value {
+    api(url, &format!("/intelligence/retrohunt_jobs/{id}"), None)["data"]["attributes"].clone()
+}
+
+fn wait(url: &str, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let attributes = job(url, id);
+        if done(&attributes) {
+            return attributes;
+        }
+        assert!(Instant::now() < deadline, "job {id} stuck: {attributes}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// (report, rule) → hits of every matching file of a job, each seen once.
+fn matches(url: &str, id: &str) -> BTreeMap<(String, String), u64> {
+    let mut all = BTreeMap::new();
+    let mut cursor = String::new();
+    loop {
+        let page = api(
+            url,
+            &format!("/intelligence/retrohunt_jobs/{id}/matching_files?limit=300&cursor={cursor}"),
+            None,
+        );
+        for file in page["data"].as_array().expect("data") {
+            let context = &file["context_attributes"];
+            let key = (
+                context["behaviour_id"]
+                    .as_str()
+                    .expect("report")
+                    .to_string(),
+                context["rule_name"].as_str().expect("rule").to_string(),
+            );
+            let hits = context["hits"].as_u64().expect("hits");
+            assert!(all.insert(key, hits).is_none(), "a match twice: {file}");
+        }
+        match page["meta"]["cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => return all,
+        }
+    }
+}
+
+fn create(url: &str) -> String {
+    let body = json!({"data": {"type": "retrohunt_job", "attributes": {"rules": ANY_EXE}}});
+    api(url, "/intelligence/retrohunt_jobs", Some(body))["data"]["id"]
+        .as_str()
+        .expect("job id")
+        .to_string()
+}
+
+/// A data directory of `COPIES` times the vendored EVTX files, and how many detonations.
+fn filled_store(dir: &Path) -> (String, u64) {
+    let data = dir.join("data");
+    let data = data.to_str().unwrap();
+    let corpus = corpus();
+    let copies = COPIES.to_string();
+    let filled = sandscope_ok(&[
+        "bench",
+        "retrohunt",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--copies",
+        &copies,
+        "--data",
+        data,
+    ]);
+    let printed = String::from_utf8_lossy(&filled.stdout).into_owned();
+    let stored: u64 = printed
+        .strip_prefix("store: ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bench output: {printed}"));
+    (data.to_string(), stored)
+}
+
+/// A PostgreSQL store holding what the data directory `data` holds.
+fn copied_to_postgres(data: &str) -> (TestPostgres, String) {
+    let pg = TestPostgres::start();
+    let url = pg.url();
+    sandscope_ok(&["db", "init", "--store", &url]);
+    sandscope_ok(&["copy", "--from", data, "--to", &url]);
+    (pg, url)
+}
+
+/// The matches of a job of `ANY_EXE` run to its end on `serve --data data`.
+fn embedded_matches(data: &str) -> BTreeMap<(String, String), u64> {
+    let (_embedded, url) = Server::start(data);
+    let whole = create(&url);
+    let done = wait(&url, &whole, Duration::from_secs(300), |a| {
+        a["status"] == "finished"
+    });
+    assert!(done["num_matches"].as_u64() > Some(0), "{done}");
+    matches(&url, &whole)
+}
+
+#[test]
+fn retrohunt_on_postgresql_finds_what_it_finds_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, stored) = filled_store(dir.path());
+    let data = data.as_str();
+    let (_pg, url) = copied_to_postgres(data);
+
+    // The CLI: every hit of the bundled rules, log by log, the same on both stores.
+    let embedded = hit_counts(&json_of(&[
+        "retrohunt",
+        "--bundled",
+        "--format",
+        "json",
+        "--data",
+        data,
+    ]));
+    let on_postgres = hit_counts(&json_of(&[
+        "retrohunt",
+        "--bundled",
+        "--format",
+        "json",
+        "--store",
+        &url,
+    ]));
+    assert!(!embedded.is_empty());
+    assert_eq!(on_postgres, embedded);
+
+    // The API: a job on `serve --store`, killed mid-way, resumed by the next server, ends with
+    // exactly the matches of the same job on `serve --data`.
+    let (mut server, api_url) = Server::start_on(&["--store", &url]);
+    let killed = create(&api_url);
+    let seen = wait(&api_url, &killed, Duration::from_secs(300), |a| {
+        a["status"] == "running" && a["scanned_detonations"].as_u64() > Some(0)
+    });
+    server.signal("-KILL");
+    assert!(
+        seen["scanned_detonations"].as_u64().unwrap() < stored,
+        "the job finished before the kill: {seen}"
+    );
+    drop(server);
+    // Two servers share the store from now on: the job is adopted by one of them once the
+    // dead server's lease has lapsed, and run by that one only (no match twice, below).
+    let (_server, api_url) = Server::start_on(&["--store", &url]);
+    let (_other, _) = Server::start_on(&["--store", &url]);
+    let resumed = wait(&api_url, &killed, Duration::from_secs(300), |a| {
+        a["status"] == "finished"
+    });
+    assert!(resumed["resumed"].as_u64() >= Some(1), "{resumed}");
+    assert_eq!(resumed["scanned_detonations"], stored, "{resumed}");
+    let on_postgres = matches(&api_url, &killed);
+    assert_eq!(resumed["num_matches"], on_postgres.len());
+    assert_eq!(on_postgres, embedded_matches(data));
+
+    // Abort: stops the job within a second, part way.
+    let aborted = create(&api_url);
+    api(
+        &api_url,
+        &format!("/intelligence/retrohunt_jobs/{aborted}/abort"),
+        None,
+    );
+    let end = wait(&api_url, &aborted, Duration::from_secs(1), |a| {
+        a["status"] == "aborted"
+    });
+    assert!(end["scanned_detonations"].as_u64() < Some(stored), "{end}");
+}
+
+/// A `sandscope worker`, killed when dropped.
+struct Worker(Child);
+
+impl Worker {
+    fn start(pg: &str, nats: &str) -> Worker {
+        let child = Command::new(env!("CARGO_BIN_EXE_sandscope"))
+            .args(["worker", "--store", pg, "--nats", nats, "--no-sigma"])
+            .env_remove("SANDSCOPE_STORE")
+            .env_remove("SANDSCOPE_NATS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start sandscope worker");
+        Worker(child)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn retrohunt_split_across_two_workers_finds_what_one_process_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, stored) = filled_store(dir.path());
+    let data = data.as_str();
+    let (_pg, url) = copied_to_postgres(data);
+    let nats = TestNats::start();
+    let (_server, api_url) = Server::start_on(&["--store", &url, "--nats", &nats.url()]);
+    // A first worker, alone, killed (SIGKILL) part way through the job, so mid-range: the
+    // range it held is redelivered to one of the two workers that finish the job, and resumes
+    // from its checkpoint; the matches are those of one uninterrupted process.
+    let first = Worker::start(&url, &nats.url());
+    let split = create(&api_url);
+    let seen = wait(&api_url, &split, Duration::from_secs(300), |a| {
+        a["status"] == "running" && a["scanned_detonations"].as_u64() > Some(0)
+    });
+    drop(first);
+    assert!(
+        seen["scanned_detonations"].as_u64().unwrap() < stored,
+        "the job finished before the kill: {seen}"
+    );
+    let _second = Worker::start(&url, &nats.url());
+    let _third = Worker::start(&url, &nats.url());
+    let done = wait(&api_url, &split, Duration::from_secs(300), |a| {
+        a["status"] == "finished"
+    });
+    assert_eq!(done["scanned_detonations"], stored, "{done}");
+    assert_eq!(done["progress"], 100.0);
+    let split_matches = matches(&api_url, &split);
+    assert_eq!(done["num_matches"], split_matches.len());
+    assert_eq!(split_matches, embedded_matches(data));
+
+    // Abort reaches the workers: the job is aborted at once and its count stops moving.
+    let aborted = create(&api_url);
+    wait(&api_url, &aborted, Duration::from_secs(300), |a| {
+        a["scanned_detonations"].as_u64() > Some(0)
+    });
+    let answer = api(
+        &api_url,
+        &format!("/intelligence/retrohunt_jobs/{aborted}/abort"),
+        None,
+    );
+    assert_eq!(
+        answer["data"]["attributes"]["status"], "aborted",
+        "{answer}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let settled = job(&api_url, &aborted);
+    std::thread::sleep(Duration::from_secs(2));
+    let later = job(&api_url, &aborted);
+    assert_eq!(later["scanned_detonations"], settled["scanned_detonations"]);
+    assert!(
+        later["scanned_detonations"].as_u64() < Some(stored),
+        "{later}"
+    );
+}

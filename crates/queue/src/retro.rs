@@ -1,0 +1,139 @@
+//! Retrohunt ranges through the queue (`serve --store URL --nats URL`): a split Retrohunt job
+//! is published as one small [`RangeItem`] per range on a work-queue stream of its own
+//! ([`RETRO_STREAM`], so ranges and detonations never wait behind each other's redelivery
+//! rules), and a job's abort is a flag in a key-value bucket ([`RETRO_FLAGS_BUCKET`]) that the
+//! workers scanning its ranges look at while they scan.
+
+use crate::queue::nats;
+use crate::{ACK_WAIT, Delivery, Queue, QueueError};
+use async_nats::jetstream::{self, consumer::PullConsumer, kv};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The work-queue stream of Retrohunt ranges.
+pub const RETRO_STREAM: &str = "SANDSCOPE_RETROHUNT";
+/// The subject ranges are published on.
+pub const RETRO_SUBJECT: &str = "sandscope.retrohunt";
+/// The durable pull consumer every worker shares.
+pub const RETRO_CONSUMER: &str = "sandscope-retrohunt-workers";
+/// The key-value bucket of aborted jobs (`abort-<job id>`).
+pub const RETRO_FLAGS_BUCKET: &str = "sandscope_retrohunt";
+
+/// One range of one Retrohunt job, as published.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RangeItem {
+    /// The job's id in the store (`sandscope-<job>` in the API).
+    pub job: u64,
+    /// The range's index (see `sandscope_hunting`'s ranges).
+    pub index: u32,
+}
+
+fn flag_key(job: u64) -> String {
+    format!("abort-{job}")
+}
+
+impl Queue {
+    async fn retro_stream(&self) -> Result<jetstream::stream::Stream, QueueError> {
+        self.js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: RETRO_STREAM.to_owned(),
+                subjects: vec![RETRO_SUBJECT.to_owned()],
+                retention: jetstream::stream::RetentionPolicy::WorkQueue,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(nats(&self.url, "opening the retrohunt stream"))
+    }
+
+    /// The abort flags, laid out as the key-value convention says (as the job status bucket).
+    async fn retro_flags(&self) -> Result<kv::Store, QueueError> {
+        self.js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: format!("KV_{RETRO_FLAGS_BUCKET}"),
+                subjects: vec![format!("$KV.{RETRO_FLAGS_BUCKET}.>")],
+                max_messages_per_subject: 1,
+                discard: jetstream::stream::DiscardPolicy::New,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(nats(&self.url, "creating the retrohunt flags bucket"))?;
+        self.js
+            .get_key_value(RETRO_FLAGS_BUCKET)
+            .await
+            .map_err(nats(&self.url, "opening the retrohunt flags bucket"))
+    }
+
+    /// Publish `item`, returning once JetStream has kept it.
+    pub async fn publish_range(&self, item: RangeItem) -> Result<(), QueueError> {
+        self.retro_stream().await?;
+        let bytes = serde_json::to_vec(&item).map_err(|e| QueueError::Bad(e.to_string()))?;
+        self.js
+            .publish(RETRO_SUBJECT, bytes.into())
+            .await
+            .map_err(nats(&self.url, "publishing a retrohunt range"))?
+            .await
+            .map_err(nats(
+                &self.url,
+                "waiting for JetStream to keep a retrohunt range",
+            ))?;
+        Ok(())
+    }
+
+    /// The pull consumer of ranges all workers share.
+    pub async fn range_consumer(&self) -> Result<PullConsumer, QueueError> {
+        self.retro_stream()
+            .await?
+            .get_or_create_consumer(
+                RETRO_CONSUMER,
+                jetstream::consumer::pull::Config {
+                    durable_name: Some(RETRO_CONSUMER.to_owned()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: ACK_WAIT,
+                    max_deliver: -1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(nats(&self.url, "opening the retrohunt workers' consumer"))
+    }
+
+    /// The next range, waiting at most `wait`; `None` when there is none yet.
+    pub async fn next_range(
+        &self,
+        consumer: &PullConsumer,
+        wait: Duration,
+    ) -> Result<Option<Delivery<RangeItem>>, QueueError> {
+        let Some((message, delivered)) = self.fetch_one(consumer, wait).await? else {
+            return Ok(None);
+        };
+        let item = serde_json::from_slice::<RangeItem>(&message.payload)
+            .map_err(|e| format!("unreadable retrohunt range: {e}"));
+        Ok(Some(Delivery::new(message, item, delivered)))
+    }
+
+    /// Tell the workers scanning job `job`'s ranges to stop.
+    pub async fn abort_retrohunt(&self, job: u64) -> Result<(), QueueError> {
+        self.retro_flags()
+            .await?
+            .put(flag_key(job), "aborted".into())
+            .await
+            .map_err(nats(&self.url, "flagging a retrohunt job aborted"))?;
+        Ok(())
+    }
+
+    /// Whether job `job` was aborted.
+    pub async fn retrohunt_aborted(&self, job: u64) -> Result<bool, QueueError> {
+        Ok(self
+            .retro_flags()
+            .await?
+            .get(flag_key(job))
+            .await
+            .map_err(nats(&self.url, "reading a retrohunt flag"))?
+            .is_some())
+    }
+}

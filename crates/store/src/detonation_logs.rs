@@ -1,0 +1,70 @@
+//! The seam Retrohunt reads stored detonations through: report ids a page at a time, each
+//! one's raw log as a stream, and its first-seen date. It sits here, beside [`RecordStore`]
+//! (`record_store.rs`), for the same reason: it speaks only store types, so the embedded store
+//! implements it below and the PostgreSQL store in its own crate, and neither depends on
+//! `sandscope-hunting`, which scans through it.
+//!
+//! [`RecordStore`]: crate::RecordStore
+
+use crate::{RecordStoreError, Store};
+use std::io::Read;
+
+type Result<T> = std::result::Result<T, RecordStoreError>;
+
+/// One stored raw log, opened for reading.
+pub struct DetonationLog {
+    pub file_name: String,
+    /// Its size in bytes, as stored.
+    pub size: u64,
+    /// The bytes, from the first; a store may fetch them piece by piece as they are read, so a
+    /// large log is never whole in memory on that account.
+    pub reader: Box<dyn Read + Send>,
+}
+
+impl std::fmt::Debug for DetonationLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetonationLog")
+            .field("file_name", &self.file_name)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stored detonations, for Retrohunt: a scan's memory follows one page of ids and one log
+/// being read, and its checkpoint is the last id of a page.
+pub trait DetonationLogs: Send + Sync {
+    /// Report ids (`<sha256>_<sandbox>`) in id order, after `after` (exclusive), at most
+    /// `limit`; an empty list once past the last.
+    fn detonation_ids(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    /// How many detonations are stored (for progress; may be approximate while ingesting).
+    fn detonation_count(&self) -> Result<u64>;
+    /// The raw log a report was built from; `None` when the report is gone or kept no log.
+    fn detonation_log(&self, report_id: &str) -> Result<Option<DetonationLog>>;
+    /// The report's analysis date (Unix seconds): when this detonation was first seen.
+    fn detonation_date(&self, report_id: &str) -> Result<Option<i64>>;
+}
+
+impl DetonationLogs for Store {
+    fn detonation_ids(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        Ok(self.list_report_ids(limit, after)?.0)
+    }
+
+    fn detonation_count(&self) -> Result<u64> {
+        Ok(self.stats()?.reports)
+    }
+
+    fn detonation_log(&self, report_id: &str) -> Result<Option<DetonationLog>> {
+        // redb hands a value over whole; the embedded store's logs are read as they are kept.
+        Ok(self.raw_log(report_id)?.map(|log| DetonationLog {
+            file_name: log.file_name,
+            size: log.bytes.len() as u64,
+            reader: Box::new(std::io::Cursor::new(log.bytes)),
+        }))
+    }
+
+    fn detonation_date(&self, report_id: &str) -> Result<Option<i64>> {
+        Ok(self
+            .report(report_id)?
+            .and_then(|r| r.attributes.analysis_date))
+    }
+}
