@@ -122,6 +122,7 @@ mod connect;
 mod detonations;
 mod error;
 mod layout;
+mod maintenance;
 mod read;
 mod rebuild;
 mod records;

@@ -364,6 +364,20 @@ fn reports_and_chunked_raw_logs_round_trip(layout: Layout) {
     let stats = store.stats().unwrap();
     assert_eq!(stats.reports as usize, batch.len());
     assert_eq!(stats.raw_logs as usize, batch.len());
+    // ANALYZE gives the planner statistics on the loaded samples (through the foreign
+    // partition too on two servers).
+    let statistics = |sql: &str| -> i64 {
+        postgres::Client::connect(&cluster.url(), postgres::NoTls)
+            .unwrap()
+            .query_one(sql, &[])
+            .unwrap()
+            .get(0)
+    };
+    let sampled =
+        "SELECT count(*) FROM pg_stats WHERE tablename = 'samples' AND attname = 'sha256'";
+    assert_eq!(statistics(sampled), 0, "no statistics before ANALYZE");
+    store.analyze().unwrap();
+    assert!(statistics(sampled) > 0, "statistics after ANALYZE");
     // The size counts the tables on the store's server (the local partition on two servers).
     let local_reports = match layout {
         Layout::OneServer => "reports",
