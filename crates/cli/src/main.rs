@@ -51,6 +51,8 @@ enum Command {
     Rulesets(commands::rulesets::RulesetsArgs),
     /// Build behaviour reports from Sysmon logs and store them (with the logs) in the data directory.
     Ingest(commands::ingest::IngestArgs),
+    /// Give the data directory's unused room back to the file system (after a large ingest).
+    Compact(commands::compact::CompactArgs),
     /// Search stored reports with the VirusTotal Intelligence query language.
     Search(commands::search::SearchArgs),
     /// List a sample's indicators, how many other samples share each, and the query that finds them.
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
         Command::Retrohunt(args) => commands::retrohunt::run(args),
         Command::Rulesets(args) => commands::rulesets::run(args),
         Command::Ingest(args) => commands::ingest::run(args),
+        Command::Compact(args) => commands::compact::run(args),
         Command::Search(args) => commands::search::run(args),
         Command::Pivot(args) => commands::pivot::run(args),
         Command::Graph(args) => commands::graph::run(args),

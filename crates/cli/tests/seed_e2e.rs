@@ -78,4 +78,22 @@ fn seed_logs_are_found_by_the_seed_queries() {
         search_ids(data, "behaviour_command_executions:onlogon"),
         vec![MINER]
     );
+
+    // `compact` gives the unused room back and changes no answer.
+    let out = sandscope(&["compact", "--data", data]);
+    assert!(
+        out.status.success(),
+        "compact: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("report database"), "{said}");
+    assert_eq!(
+        search_ids(data, "behaviour_files:@tutanota.com"),
+        vec![RANSOM]
+    );
+    assert_eq!(
+        search_ids(data, "behaviour_network:supportxmr"),
+        vec![MINER]
+    );
 }

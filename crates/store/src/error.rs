@@ -34,6 +34,9 @@ pub enum StoreError {
     TooBroad(String),
     #[error("value {0} of the value dictionary is unreadable")]
     CorruptValue(u64),
+    /// Value ids are kept in four bytes (see `values`): over four billion distinct values.
+    #[error("the value dictionary is full ({0} distinct values)")]
+    TooManyValues(u64),
     #[error("report compression: {0}")]
     Compression(String),
     /// The disk holding the data directory is full. `stored`: whether the batch reached the

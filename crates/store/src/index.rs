@@ -24,14 +24,14 @@
 use crate::values::ValueRecord;
 use sandscope_query::{SampleDoc, TextField, TokenField};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 use tantivy::{TantivyDocument, Term};
 
 pub const WORD_TOKENIZER: &str = "sandscope_words";
 /// Bumped whenever the schema or the text form changes; a mismatch triggers a rebuild.
-pub const INDEX_FORMAT: u64 = 8;
+pub const INDEX_FORMAT: u64 = 9;
 
 /// The token that opens every spelling: not a word (words are alphanumeric), so no phrase
 /// spans two spellings, and its positions tell a query with `*` where spellings begin.
@@ -151,6 +151,17 @@ fn token_options() -> TextOptions {
     )
 }
 
+/// A searchable number without a field norm (`INDEXED` would add one: a byte per document and
+/// field, for scores nothing computes).
+fn indexed() -> NumericOptions {
+    NumericOptions::default().set_indexed()
+}
+
+/// [`indexed`] and a fast field.
+fn indexed_fast() -> NumericOptions {
+    indexed().set_fast()
+}
+
 /// The name of the sample index's sort field.
 pub const ORDER_KEY: &str = "order_key";
 
@@ -160,13 +171,13 @@ pub fn schema() -> (Schema, SampleFields) {
     // `tok_sha256` is the SHA-256's indexed form.
     let sha_hi = b.add_u64_field("sha_hi", FAST);
     let sha_lo = b.add_u64_field("sha_lo", FAST);
-    let sample_no = b.add_u64_field("sample_no", INDEXED | FAST);
+    let sample_no = b.add_u64_field("sample_no", indexed_fast());
     let order_key = b.add_i64_field(ORDER_KEY, FAST);
-    let first_seen = b.add_i64_field("first_seen", INDEXED | FAST);
-    let last_seen = b.add_i64_field("last_seen", INDEXED | FAST);
+    let first_seen = b.add_i64_field("first_seen", indexed_fast());
+    let last_seen = b.add_i64_field("last_seen", indexed_fast());
     let sigma = ["sigma_critical", "sigma_high", "sigma_medium", "sigma_low"]
-        .map(|n| b.add_u64_field(n, INDEXED | FAST));
-    let vals = b.add_u64_field("vals", INDEXED);
+        .map(|n| b.add_u64_field(n, indexed_fast()));
+    let vals = b.add_u64_field("vals", indexed());
     let has_text = b.add_text_field("has_text", token_options());
     let tokens = TokenField::ALL.map(|f| b.add_text_field(f.name(), token_options()));
     let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), word_options()));
@@ -190,7 +201,7 @@ pub fn schema() -> (Schema, SampleFields) {
 
 pub fn value_schema() -> (Schema, ValueFields) {
     let mut b = Schema::builder();
-    let vid = b.add_u64_field("vid", INDEXED | FAST);
+    let vid = b.add_u64_field("vid", indexed_fast());
     let texts = TextField::ALL.map(|f| b.add_text_field(f.name(), word_options()));
     (b.build(), ValueFields { vid, texts })
 }

@@ -10,8 +10,11 @@
 //! compressed only when that makes it smaller (the flag is in its record, see `values`); the
 //! store has one value dictionary, never changed once written.
 //!
-//! A compressed value is one zstd frame without its four-byte magic number (every frame has
-//! the same one): no checksum, no dictionary id, its size in the header.
+//! A compressed value is the one compressed block of a zstd frame, after its size (LEB128):
+//! every such frame has the same magic number and header flags (one segment, no checksum, no
+//! dictionary id) and one block, whose size is what remains of the record, so the five to six
+//! bytes of frame and block header are rebuilt on reading instead of kept with each of
+//! millions of values.
 
 use crate::{Result, StoreError};
 use redb::{ReadableTable, TableDefinition};
@@ -26,6 +29,13 @@ const DICTIONARY_KEY: u64 = 1;
 
 /// zstd's frame magic number, as the frame's first four bytes.
 const MAGIC: [u8; 4] = 0xFD2F_B528u32.to_le_bytes();
+/// The frame header descriptor of a rebuilt frame: one segment, a four-byte content size, no
+/// checksum, no dictionary id.
+const SINGLE_SEGMENT_FCS4: u8 = 0b1010_0000;
+/// Block type of a compressed block (the other types are never kept compressed).
+const COMPRESSED_BLOCK: u32 = 2;
+/// zstd's largest block.
+const MAX_BLOCK_BYTES: usize = 128 << 10;
 /// Levels above the default find little more in strings this short.
 const LEVEL: i32 = 3;
 /// A dictionary is trained once the store and the batch being written hold this many values.
@@ -91,13 +101,11 @@ impl ValueDictionary {
 
     /// The bytes [`Packer::pack`] compressed; `None` when they are damaged.
     pub(crate) fn unpack(&self, packed: &[u8]) -> Option<Vec<u8>> {
-        let mut frame = Vec::with_capacity(MAGIC.len() + packed.len());
-        frame.extend_from_slice(&MAGIC);
-        frame.extend_from_slice(packed);
-        let size = zstd_safe::get_frame_content_size(&frame).ok()??;
-        if size > MAX_TEXT_BYTES {
+        let (size, block) = crate::leb128::read(packed)?;
+        if size > MAX_TEXT_BYTES || block.is_empty() || block.len() > MAX_BLOCK_BYTES {
             return None;
         }
+        let frame = rebuild_frame(u32::try_from(size).ok()?, block)?;
         let mut out = Vec::with_capacity(usize::try_from(size).ok()?);
         let written = DECOMPRESSOR.with(|cell| {
             let mut cell = cell.borrow_mut();
@@ -109,6 +117,42 @@ impl ValueDictionary {
     }
 }
 
+/// The zstd frame of one compressed `block` of `size` bytes (see the module docs).
+fn rebuild_frame(size: u32, block: &[u8]) -> Option<Vec<u8>> {
+    let block_len = u32::try_from(block.len()).ok()?;
+    let block_header = 1 | COMPRESSED_BLOCK << 1 | block_len << 3;
+    let mut frame = Vec::with_capacity(MAGIC.len() + 8 + block.len());
+    frame.extend_from_slice(&MAGIC);
+    frame.push(SINGLE_SEGMENT_FCS4);
+    frame.extend_from_slice(&size.to_le_bytes());
+    frame.extend_from_slice(&block_header.to_le_bytes()[..3]);
+    frame.extend_from_slice(block);
+    Some(frame)
+}
+
+/// The content size and the one compressed block of `frame` (without its magic number), when
+/// it has the shape [`rebuild_frame`] restores: one segment, no checksum, no dictionary id, one
+/// compressed block. `None` for any other frame (the value is then kept uncompressed).
+fn single_block(frame: &[u8]) -> Option<(u64, &[u8])> {
+    let (&descriptor, rest) = frame.split_first()?;
+    let single_segment = descriptor & 0b0010_0000 != 0;
+    let checksum = descriptor & 0b0000_0100 != 0;
+    let dictionary_id = descriptor & 0b0000_0011 != 0;
+    if !single_segment || checksum || dictionary_id {
+        return None;
+    }
+    let size_bytes = [1, 2, 4, 8][usize::from(descriptor >> 6)];
+    let (size, rest) = rest.split_at_checked(size_bytes)?;
+    let mut le = [0u8; 8];
+    le[..size_bytes].copy_from_slice(size);
+    let size = u64::from_le_bytes(le) + if size_bytes == 2 { 256 } else { 0 };
+    let (header, block) = rest.split_at_checked(3)?;
+    let header = u32::from(header[0]) | u32::from(header[1]) << 8 | u32::from(header[2]) << 16;
+    let last = header & 1 == 1;
+    let compressed = (header >> 1) & 3 == COMPRESSED_BLOCK;
+    (last && compressed && (header >> 3) as usize == block.len()).then_some((size, block))
+}
+
 /// Compresses the values of one batch.
 pub(crate) struct Packer<'d> {
     compressor: zstd::bulk::Compressor<'d>,
@@ -118,8 +162,14 @@ impl Packer<'_> {
     /// `bytes` compressed, when that makes them smaller.
     pub(crate) fn pack(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
         let frame = self.compressor.compress(bytes).ok()?;
-        let packed = frame.strip_prefix(&MAGIC[..])?;
-        (packed.len() < bytes.len()).then(|| packed.to_vec())
+        let (size, block) = single_block(frame.strip_prefix(&MAGIC[..])?)?;
+        if size != bytes.len() as u64 {
+            return None;
+        }
+        let mut packed = Vec::with_capacity(3 + block.len());
+        crate::leb128::push(&mut packed, size);
+        packed.extend_from_slice(block);
+        (packed.len() < bytes.len()).then_some(packed)
     }
 }
 

@@ -19,12 +19,12 @@
 //! an owner that stops reporting v (its report was replaced) gives v up (`owner` = none,
 //! shared), and every later re-index lists v in `vals` again.
 //!
-//! On disk a value costs its digest key (fixed-width, 96 bits) and a record of owner (a
-//! varint), field and flags (one byte) and, usually, just the value as reported: its spellings
-//! are re-derived on reading (only a value whose report kept other raw spellings stores them
-//! all), compressed with the store's value dictionary once it has one (see `value_codec`). A
-//! sample's value ids are delta-varint coded (its new values have consecutive ids: a byte
-//! each).
+//! On disk a value costs its digest key (fixed-width, 96 bits) and id (four bytes), and a
+//! record under that id of owner (a varint), field and flags (one byte) and, usually, just the
+//! value as reported: its spellings are re-derived on reading (only a value whose report kept
+//! other raw spellings stores them all), compressed with the store's value dictionary once it
+//! has one (see `value_codec`). A sample's value ids are delta-varint coded (its new values
+//! have consecutive ids: a byte each); its SHA-256 is kept as 32 bytes, not 64 hex digits.
 //!
 //! All of this bookkeeping lives in redb, written in the same transaction as the reports, so the
 //! two tantivy indexes are always re-derivable from redb (see the crate docs on crash safety).
@@ -38,19 +38,33 @@ use sha2::{Digest, Sha256};
 /// 96-bit digest of (field, indexed text) → value id. A fixed-width key: redb then keeps no
 /// per-entry length in its pages. 96 bits keep a collision (two values taken for one) below
 /// one chance in 10^11 up to a billion distinct values.
-pub(crate) const VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u64> =
-    TableDefinition::new("value_digests");
+pub(crate) const VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u32> =
+    TableDefinition::new("value_digest_ids");
 const DIGEST_BYTES: usize = 12;
 /// What index format 6 called [`VALUE_IDS`] (128-bit keys); dropped on rebuild.
 const FORMAT_6_VALUE_IDS: TableDefinition<u128, u64> = TableDefinition::new("value_keys");
 /// What index format 5 and older called [`VALUE_IDS`] (byte-string keys); dropped on rebuild.
 const OLD_VALUE_IDS: TableDefinition<&[u8], u64> = TableDefinition::new("value_ids");
-/// Value id → [`ValueRecord`] (encoded).
-pub(crate) const VALUES: TableDefinition<u64, &[u8]> = TableDefinition::new("values");
-/// Sample SHA-256 → its stable sample number (what value owners point at).
-pub(crate) const SAMPLE_NOS: TableDefinition<&str, u64> = TableDefinition::new("sample_nos");
-/// Sample number → its SHA-256 (what verifying a `*` query against a sample's values needs).
-pub(crate) const SAMPLE_SHAS: TableDefinition<u64, &str> = TableDefinition::new("sample_shas");
+/// Value id → [`ValueRecord`] (encoded). Value ids are `u64` everywhere else (the index,
+/// `sample_value_ids`); here and in [`VALUE_IDS`] they are kept in four bytes, which saves
+/// eight bytes of every distinct value (see [`value_key`]).
+pub(crate) const VALUES: TableDefinition<u32, &[u8]> = TableDefinition::new("value_texts");
+/// What index format 8 and older called [`VALUES`] (`u64` keys); dropped on rebuild.
+const U64_VALUES: TableDefinition<u64, &[u8]> = TableDefinition::new("values");
+/// What index format 8 and older called [`VALUE_IDS`] (`u64` ids); dropped on rebuild.
+const U64_VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u64> =
+    TableDefinition::new("value_digests");
+/// Sample SHA-256 (its 32 bytes, not its 64 hex digits: a fixed-width key, half the size) →
+/// its stable sample number (what value owners point at).
+pub(crate) const SAMPLE_NOS: TableDefinition<&[u8; 32], u64> =
+    TableDefinition::new("sample_numbers");
+/// Sample number → its SHA-256's 32 bytes (what a hit's SHA-256 is read from).
+pub(crate) const SAMPLE_SHAS: TableDefinition<u64, &[u8; 32]> =
+    TableDefinition::new("sample_digests");
+/// What index format 8 and older called [`SAMPLE_NOS`] and [`SAMPLE_SHAS`] (hex SHA-256s);
+/// dropped on rebuild.
+const HEX_SAMPLE_NOS: TableDefinition<&str, u64> = TableDefinition::new("sample_nos");
+const HEX_SAMPLE_SHAS: TableDefinition<u64, &str> = TableDefinition::new("sample_shas");
 /// Sample number → the sorted value ids it reports (see [`encode_ids`]). Keyed by number, not
 /// SHA-256: an eighth of the key, and new samples append.
 pub(crate) const SAMPLE_VALUES: TableDefinition<u64, &[u8]> =
@@ -62,6 +76,22 @@ pub(crate) const PENDING_VALUES: TableDefinition<u64, u64> = TableDefinition::ne
 
 /// `owner` of a value no single sample owns.
 pub(crate) const NO_OWNER: u64 = u64::MAX;
+
+/// `vid` as the key of [`VALUES`]; `None` for an id no stored value can have.
+pub(crate) fn table_id(vid: u64) -> Option<u32> {
+    u32::try_from(vid).ok()
+}
+
+/// The stored record of value `vid`, if there is one.
+pub(crate) fn stored_record(
+    table: &impl ReadableTable<u32, &'static [u8]>,
+    vid: u64,
+) -> Result<Option<redb::AccessGuard<'_, &'static [u8]>>> {
+    match table_id(vid) {
+        Some(id) => Ok(table.get(id)?),
+        None => Ok(None),
+    }
+}
 
 /// Caps the text one field of one sample contributes, so a hostile report cannot make one
 /// sample unbounded (values are already capped at 8,192 characters each).
@@ -264,14 +294,44 @@ fn next_counter(txn: &WriteTransaction, name: &str) -> Result<u64> {
     Ok(next)
 }
 
+/// The 32 bytes of a lower-case hex SHA-256; `None` for anything else.
+pub(crate) fn sha_bytes(sha256: &str) -> Option<[u8; 32]> {
+    let hex = sha256.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+/// The lower-case hex SHA-256 of `bytes`.
+pub(crate) fn sha_hex(bytes: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// The sample's number, assigned on first use.
 pub(crate) fn sample_no(txn: &WriteTransaction, sha256: &str) -> Result<u64> {
-    if let Some(no) = txn.open_table(SAMPLE_NOS)?.get(sha256)?.map(|v| v.value()) {
+    let key = sha_bytes(sha256).ok_or_else(|| StoreError::InvalidSha256(sha256.to_string()))?;
+    if let Some(no) = txn.open_table(SAMPLE_NOS)?.get(&key)?.map(|v| v.value()) {
         return Ok(no);
     }
     let no = next_counter(txn, "next_sample_no")?;
-    txn.open_table(SAMPLE_NOS)?.insert(sha256, no)?;
-    txn.open_table(SAMPLE_SHAS)?.insert(no, sha256)?;
+    txn.open_table(SAMPLE_NOS)?.insert(&key, no)?;
+    txn.open_table(SAMPLE_SHAS)?.insert(no, &key)?;
     Ok(no)
 }
 
@@ -306,21 +366,23 @@ pub(crate) fn register_sample(
             let vid = match existing {
                 None => {
                     let vid = next_vid;
+                    let id = table_id(vid).ok_or(StoreError::TooManyValues(vid))?;
                     next_vid += 1;
-                    ids.insert(&key, vid)?;
+                    ids.insert(&key, id)?;
                     let record = ValueRecord::new(no, field, value, text);
-                    values.insert(vid, record.encode(packer.as_deref_mut()).as_slice())?;
+                    values.insert(id, record.encode(packer.as_deref_mut()).as_slice())?;
                     pending.insert(vid, 0)?;
                     vid
                 }
-                Some(vid) => {
-                    let Some(bytes) = values.get(vid)?.map(|v| v.value().to_vec()) else {
+                Some(id) => {
+                    let vid = u64::from(id);
+                    let Some(bytes) = values.get(id)?.map(|v| v.value().to_vec()) else {
                         return Err(StoreError::CorruptValue(vid));
                     };
                     let (owner, shared) = ValueRecord::decode_owner(vid, &bytes)?;
                     if owner != no && !shared {
                         let record = ValueRecord::with_owner(vid, &bytes, owner, true)?;
-                        values.insert(vid, record.as_slice())?;
+                        values.insert(id, record.as_slice())?;
                         pending.insert(vid, 0)?;
                     }
                     vid
@@ -342,12 +404,15 @@ pub(crate) fn register_sample(
         if reported.binary_search(&vid).is_ok() {
             continue;
         }
-        let Some(bytes) = values.get(vid)?.map(|v| v.value().to_vec()) else {
+        let Some(id) = table_id(vid) else {
+            continue;
+        };
+        let Some(bytes) = values.get(id)?.map(|v| v.value().to_vec()) else {
             continue;
         };
         if ValueRecord::decode_owner(vid, &bytes)?.0 == no {
             let record = ValueRecord::with_owner(vid, &bytes, NO_OWNER, true)?;
-            values.insert(vid, record.as_slice())?;
+            values.insert(id, record.as_slice())?;
             pending.insert(vid, 0)?;
         }
     }
@@ -371,8 +436,12 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<()> {
 pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
     txn.delete_table(OLD_VALUE_IDS)?;
     txn.delete_table(FORMAT_6_VALUE_IDS)?;
+    txn.delete_table(U64_VALUE_IDS)?;
+    txn.delete_table(U64_VALUES)?;
     txn.delete_table(VALUE_IDS)?;
     txn.delete_table(VALUES)?;
+    txn.delete_table(HEX_SAMPLE_NOS)?;
+    txn.delete_table(HEX_SAMPLE_SHAS)?;
     txn.delete_table(SAMPLE_NOS)?;
     txn.delete_table(SAMPLE_SHAS)?;
     txn.delete_table(SAMPLE_VALUES)?;
@@ -388,6 +457,17 @@ pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256s_round_trip_through_their_bytes_and_nothing_else_converts() {
+        let sha = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+        let bytes = sha_bytes(sha).unwrap();
+        assert_eq!(bytes[0], 0x27);
+        assert_eq!(sha_hex(&bytes), sha);
+        for bad in [&sha[1..], &sha.to_uppercase(), &sha.replace('f', "g"), ""] {
+            assert_eq!(sha_bytes(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn value_ids_round_trip_in_few_bytes() {

@@ -70,7 +70,7 @@ impl Store {
             writers
                 .values
                 .delete_term(index::vid_term(&self.value_fields, *vid));
-            if let Some(bytes) = value_table.get(*vid)?
+            if let Some(bytes) = values::stored_record(&value_table, *vid)?
                 && values::ValueRecord::decode_owner(*vid, bytes.value())?.1
             {
                 let record =
@@ -101,14 +101,17 @@ impl Store {
                     &built
                 }
             };
-            let Some(no) = sample_nos.get(sha.as_str())?.map(|v| v.value()) else {
+            let Some(key) = values::sha_bytes(sha) else {
+                continue;
+            };
+            let Some(no) = sample_nos.get(&key)?.map(|v| v.value()) else {
                 continue;
             };
             let mut shared = Vec::new();
             let mut owned = Vec::new();
             if let Some(ids) = sample_values.get(no)? {
                 for vid in values::decode_ids(ids.value()) {
-                    match value_table.get(vid)? {
+                    match values::stored_record(&value_table, vid)? {
                         Some(bytes)
                             if values::ValueRecord::decode_owner(vid, bytes.value())?.0 == no =>
                         {
@@ -373,7 +376,7 @@ impl Store {
         for entry in table.iter()?.take(value_codec::TRAIN_VALUES) {
             let (vid, bytes) = entry?;
             stored.push(values::ValueRecord::decode(
-                vid.value(),
+                u64::from(vid.value()),
                 bytes.value(),
                 None,
             )?);

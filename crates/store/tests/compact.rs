@@ -71,7 +71,7 @@ fn compaction_fills_the_pages_of_hash_keyed_tables_and_changes_no_answer() {
             .map(|t| (&t.name, t.entries, t.stored_bytes))
             .collect::<Vec<_>>()
     );
-    for name in ["reports", "sample_nos"] {
+    for name in ["reports", "sample_numbers"] {
         assert!(
             slack(&after, name) * 3 < slack(&before, name),
             "{name}: {} bytes unused before compaction, {} after",

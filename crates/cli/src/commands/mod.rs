@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod cape;
+pub mod compact;
 pub mod control;
 pub mod copy;
 pub mod db;

@@ -150,6 +150,8 @@ impl Store {
         };
         let txn = self.db.begin_read()?;
         let sha = txn.open_table(SAMPLE_SHAS)?.get(no)?;
-        Ok(sha.map(|v| v.value().to_string()).unwrap_or_default())
+        Ok(sha
+            .map(|v| crate::values::sha_hex(v.value()))
+            .unwrap_or_default())
     }
 }

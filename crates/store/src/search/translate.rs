@@ -211,7 +211,7 @@ impl<'a> Translator<'a> {
                 if !self.budget.charge(16) {
                     return Err(exhausted(&self.budget));
                 }
-                let Some(bytes) = table.get(vid)? else {
+                let Some(bytes) = crate::values::stored_record(&table, vid)? else {
                     continue;
                 };
                 if ValueRecord::decode(vid, bytes.value(), codec.value_dictionary())?

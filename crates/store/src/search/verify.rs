@@ -74,7 +74,7 @@ pub(super) struct VerifiedScorer {
     inner: Matches<OrderedFinder>,
     sample_no: Column<u64>,
     sample_values: redb::ReadOnlyTable<u64, &'static [u8]>,
-    values: redb::ReadOnlyTable<u64, &'static [u8]>,
+    values: redb::ReadOnlyTable<u32, &'static [u8]>,
     codec: Arc<ReportCodec>,
     query: Verified,
 }
@@ -94,7 +94,7 @@ impl VerifiedScorer {
                 if !self.query.budget.charge(4) {
                     return Ok(false);
                 }
-                let Some(bytes) = self.values.get(vid)? else {
+                let Some(bytes) = crate::values::stored_record(&self.values, vid)? else {
                     continue;
                 };
                 // Shared values are matched through `vals`, not here: skip them before copying

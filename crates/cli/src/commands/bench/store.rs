@@ -405,6 +405,7 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
         (index_bytes + db_bytes) as f64 / gz_bytes as f64
     );
     print_database_sizes(&store, db_bytes)?;
+    print_index_sizes(&args.dir.join("store").join("index"))?;
     if let Some(pg) = &postgres {
         print_postgres(pg, args.reports, pg_secs, gz_bytes)?;
         // Time queries on planner statistics of the loaded rows, not on autovacuum's timing.
@@ -460,6 +461,45 @@ fn print_database_sizes(store: &Store, db_bytes: u64) -> Result<()> {
     Ok(())
 }
 
+/// What each part of the two tantivy indexes costs, from their files' extensions (every
+/// segment writes one file per part).
+fn print_index_sizes(index_dir: &std::path::Path) -> Result<()> {
+    const PARTS: [(&str, &str); 7] = [
+        ("term", "term dictionary"),
+        ("idx", "postings"),
+        ("pos", "positions"),
+        ("fast", "fast fields"),
+        ("fieldnorm", "field norms"),
+        ("store", "doc store"),
+        ("del", "deletes"),
+    ];
+    let mib = |b: u64| b as f64 / 1_048_576.0;
+    println!("{:<16} {:<16} {:>11}", "index", "part", "MiB");
+    for index in ["samples", "values"] {
+        let dir = index_dir.join(index);
+        let mut bytes = [0u64; PARTS.len() + 1];
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let entry = entry?;
+            let extension = entry
+                .path()
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned());
+            let part = PARTS
+                .iter()
+                .position(|(ext, _)| extension.as_deref() == Some(*ext))
+                .unwrap_or(PARTS.len());
+            bytes[part] += entry.metadata()?.len();
+        }
+        let names = PARTS.iter().map(|(_, name)| *name).chain(["other"]);
+        for (name, bytes) in names.zip(bytes) {
+            println!("{index:<16} {name:<16} {:>11.1}", mib(bytes));
+        }
+    }
+    Ok(())
+}
+
 /// Sizes, then the latency of the fixed queries against `grep -F` over the JSON lines.
 fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<ExitCode> {
     let jsonl_path = args.dir.join("reports.jsonl");
@@ -484,6 +524,7 @@ fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<Exi
             (index_bytes + db_bytes) as f64 / gz_bytes as f64
         );
         print_database_sizes(&store, db_bytes)?;
+        print_index_sizes(&args.dir.join("store").join("index"))?;
     }
     let mut all = Vec::new();
     let mut pg_all = Vec::new();

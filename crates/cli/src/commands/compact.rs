@@ -1,0 +1,38 @@
+//! `sandscope compact`: give a data directory's unused room back to the file system.
+//!
+//! A bulk ingest leaves the report database with free pages and half-full pages in its
+//! hash-keyed tables (see `Store::compact`); compacting rewrites them. It is a command of its
+//! own, not the end of every ingest, because it rewrites those tables whole (a small ingest
+//! into a large store would pay for the whole store each time) and needs the directory to
+//! itself (a running server cannot be compacted under it).
+
+use super::control::open_store;
+use super::ingest::data_dir;
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct CompactArgs {
+    /// Data directory (default: $SANDSCOPE_DATA or ./sandscope-data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+pub fn run(args: CompactArgs) -> Result<ExitCode> {
+    let data = data_dir(args.data);
+    let (mut store, _owner) = open_store(&data, "compact")?;
+    let mib = |b: u64| b as f64 / 1_048_576.0;
+    let (_, before) = store.disk_usage()?;
+    store.compact()?;
+    let (index, after) = store.disk_usage()?;
+    println!(
+        "{}: report database {:.1} → {:.1} MiB (index {:.1} MiB)",
+        data.display(),
+        mib(before),
+        mib(after),
+        mib(index)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,141 @@
+//! A data directory written by an older version of the store rebuilds itself on open: its
+//! index and the value tables of the old layout are replaced, and every answer stays the same.
+
+use sandscope_model::{BehaviourAttributes, FileBehaviour};
+use sandscope_store::{NewReport, SearchRequest, Store};
+
+/// Enough samples and values that the store trains its report and value dictionaries, with
+/// values each sample owns and values many share.
+fn reports() -> Vec<NewReport> {
+    (0..400u64)
+        .map(|i| {
+            let mut files: Vec<String> = (0..16)
+                .map(|f| format!(r"C:\Users\u{i}\AppData\Roaming\needle_{i}_{f}.exe"))
+                .collect();
+            files.push(format!(r"C:\common\stage_{}.dll", i % 40));
+            NewReport {
+                behaviour: FileBehaviour::new(
+                    &format!("{i:064x}"),
+                    BehaviourAttributes {
+                        sandbox_name: "Microsoft Sysinternals".into(),
+                        analysis_date: Some(1_700_000_000 + i as i64),
+                        files_written: files,
+                        ..Default::default()
+                    },
+                ),
+                raw_log: None,
+            }
+        })
+        .collect()
+}
+
+const QUERIES: [&str; 5] = [
+    "behaviour_files:needle_17_3.exe",
+    "behaviour_files:stage_7.dll",
+    "behaviour_files:needle_1*_3.exe",
+    r"behaviour_files:%APPDATA%\needle_2",
+    "behaviour_files:stage_* -behaviour_files:needle_3",
+];
+
+fn answers(store: &Store) -> Vec<(u64, Vec<String>)> {
+    QUERIES
+        .iter()
+        .map(|q| {
+            let mut request = SearchRequest::new(*q);
+            request.limit = 300;
+            let page = store.search(&request).unwrap();
+            let mut shas: Vec<String> = page.hits.iter().map(|h| h.sha256.clone()).collect();
+            shas.sort();
+            (page.total_hits, shas)
+        })
+        .collect()
+}
+
+/// The value tables as index format 8 laid them out (u64 value ids, hex SHA-256 keys).
+const FORMAT_8_VALUES: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("values");
+const FORMAT_8_DIGESTS: redb::TableDefinition<&[u8; 12], u64> =
+    redb::TableDefinition::new("value_digests");
+const FORMAT_8_SAMPLE_NOS: redb::TableDefinition<&str, u64> =
+    redb::TableDefinition::new("sample_nos");
+const FORMAT_8_SAMPLE_SHAS: redb::TableDefinition<u64, &str> =
+    redb::TableDefinition::new("sample_shas");
+const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+
+fn table_names(path: &std::path::Path) -> Vec<String> {
+    use redb::{ReadableDatabase, TableHandle};
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    txn.list_tables()
+        .unwrap()
+        .map(|t| t.name().to_string())
+        .collect()
+}
+
+#[test]
+fn a_store_of_the_previous_format_rebuilds_its_value_tables_and_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for chunk in reports().chunks(100) {
+        store.put_reports(chunk.to_vec()).unwrap();
+    }
+    let before = answers(&store);
+    assert_eq!(before[0].0, 1);
+    assert_eq!(before[1].0, 10);
+    assert!(before.iter().all(|(hits, _)| *hits > 0), "{before:?}");
+    drop(store);
+
+    // Turn the directory into what format 8 left: its value tables under their old names
+    // and types, the new ones absent, the old format number.
+    let db_path = dir.path().join("reports.redb");
+    let new_tables = [
+        "value_texts",
+        "value_digest_ids",
+        "sample_numbers",
+        "sample_digests",
+    ];
+    {
+        let names = table_names(&db_path);
+        for name in new_tables {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+        let db = redb::Database::create(&db_path).unwrap();
+        let txn = db.begin_write().unwrap();
+        for name in new_tables {
+            let table: redb::TableDefinition<u64, u64> = redb::TableDefinition::new(name);
+            assert!(txn.delete_table(table).unwrap(), "{name}");
+        }
+        txn.open_table(FORMAT_8_VALUES)
+            .unwrap()
+            .insert(0, b"stale".as_slice())
+            .unwrap();
+        txn.open_table(FORMAT_8_DIGESTS)
+            .unwrap()
+            .insert(&[7; 12], 0)
+            .unwrap();
+        let sha = format!("{:064x}", 1);
+        txn.open_table(FORMAT_8_SAMPLE_NOS)
+            .unwrap()
+            .insert(sha.as_str(), 0)
+            .unwrap();
+        txn.open_table(FORMAT_8_SAMPLE_SHAS)
+            .unwrap()
+            .insert(0, sha.as_str())
+            .unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("index_format", 8)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(answers(&store), before);
+    drop(store);
+    let names = table_names(&db_path);
+    for old in ["values", "value_digests", "sample_nos", "sample_shas"] {
+        assert!(!names.iter().any(|n| n == old), "{old} left in {names:?}");
+    }
+    for name in new_tables {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+}
