@@ -15,32 +15,15 @@ mod support;
 
 use nats_server::TestNats;
 use postgres_server::TestPostgres;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use support::{SERVER_KEY, Server, sandscope_ok};
+use std::time::Duration;
+use support::retrohunt::{api, create, job, json_of, matches, vendored_logs, wait};
+use support::{Server, sandscope_ok};
 
 const COPIES: usize = 24;
-
-/// Every process started from an `.exe`: matches in most vendored logs.
-const ANY_EXE: &str = "title: Any process started from an exe
-id: 8d1c7a4e-1f0b-4f6e-9d7a-3b2c1e0f9a11
-status: test
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '.exe'
-  condition: selection
-level: low
-";
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
-}
 
 /// (rule id, log name, event time, record id) → how many hits.
 fn hit_counts(answer: &Value) -> BTreeMap<(String, String, String, u64), usize> {
@@ -57,88 +40,11 @@ fn hit_counts(answer: &Value) -> BTreeMap<(String, String, String, u64), usize> 
     counts
 }
 
-fn json_of(args: &[&str]) -> Value {
-    serde_json::from_slice(&sandscope_ok(args).stdout).expect("JSON output")
-}
-
-fn api(url: &str, path: &str, body: Option<Value>) -> Value {
-    let uri = format!("{}/api/v3{path}", url.trim_end_matches('/'));
-    let answer = match body {
-        Some(body) => ureq::post(&uri)
-            .header("x-apikey", SERVER_KEY)
-            .header("content-type", "application/json")
-            .send(body.to_string()),
-        None if path.ends_with("/abort") => {
-            ureq::post(&uri).header("x-apikey", SERVER_KEY).send_empty()
-        }
-        None => ureq::get(&uri).header("x-apikey", SERVER_KEY).call(),
-    };
-    let text = answer
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .body_mut()
-        .read_to_string()
-        .expect("answer body");
-    serde_json::from_str(&text).expect("JSON answer")
-}
-
-fn job(url: &str, id: &str) -> Value {
-    api(url, &format!("/intelligence/retrohunt_jobs/{id}"), None)["data"]["attributes"].clone()
-}
-
-fn wait(url: &str, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let attributes = job(url, id);
-        if done(&attributes) {
-            return attributes;
-        }
-        assert!(Instant::now() < deadline, "job {id} stuck: {attributes}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// (report, rule) → hits of every matching file of a job, each seen once.
-fn matches(url: &str, id: &str) -> BTreeMap<(String, String), u64> {
-    let mut all = BTreeMap::new();
-    let mut cursor = String::new();
-    loop {
-        let page = api(
-            url,
-            &format!("/intelligence/retrohunt_jobs/{id}/matching_files?limit=300&cursor={cursor}"),
-            None,
-        );
-        for file in page["data"].as_array().expect("data") {
-            let context = &file["context_attributes"];
-            let key = (
-                context["behaviour_id"]
-                    .as_str()
-                    .expect("report")
-                    .to_string(),
-                context["rule_name"].as_str().expect("rule").to_string(),
-            );
-            let hits = context["hits"].as_u64().expect("hits");
-            assert!(all.insert(key, hits).is_none(), "a match twice: {file}");
-        }
-        match page["meta"]["cursor"].as_str() {
-            Some(c) => cursor = c.to_string(),
-            None => return all,
-        }
-    }
-}
-
-fn create(url: &str) -> String {
-    let body = json!({"data": {"type": "retrohunt_job", "attributes": {"rules": ANY_EXE}}});
-    api(url, "/intelligence/retrohunt_jobs", Some(body))["data"]["id"]
-        .as_str()
-        .expect("job id")
-        .to_string()
-}
-
 /// A data directory of `COPIES` times the vendored EVTX files, and how many detonations.
 fn filled_store(dir: &Path) -> (String, u64) {
     let data = dir.join("data");
     let data = data.to_str().unwrap();
-    let corpus = corpus();
+    let corpus = vendored_logs();
     let copies = COPIES.to_string();
     let filled = sandscope_ok(&[
         "bench",
@@ -236,6 +142,7 @@ fn retrohunt_on_postgresql_finds_what_it_finds_on_the_embedded_store() {
     let aborted = create(&api_url);
     api(
         &api_url,
+        "POST",
         &format!("/intelligence/retrohunt_jobs/{aborted}/abort"),
         None,
     );
@@ -308,6 +215,7 @@ fn retrohunt_split_across_two_workers_finds_what_one_process_finds() {
     });
     let answer = api(
         &api_url,
+        "POST",
         &format!("/intelligence/retrohunt_jobs/{aborted}/abort"),
         None,
     );

@@ -6,31 +6,14 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use support::{SERVER_KEY, Server, sandscope_ok};
+use std::path::Path;
+use std::time::Duration;
+use support::retrohunt::{ANY_EXE, create, job, json_of, matches, vendored_logs, wait};
+use support::{Server, sandscope_ok};
 
 const COPIES: usize = 84;
-
-/// Every process started from an `.exe`: matches in most vendored logs.
-const ANY_EXE: &str = "title: Any process started from an exe
-id: 8d1c7a4e-1f0b-4f6e-9d7a-3b2c1e0f9a11
-status: test
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '.exe'
-  condition: selection
-level: low
-";
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
-}
 
 /// (rule id, event time, record id) → how many hits.
 fn hit_counts(answer: &Value) -> BTreeMap<(String, String, u64), usize> {
@@ -46,94 +29,12 @@ fn hit_counts(answer: &Value) -> BTreeMap<(String, String, u64), usize> {
     counts
 }
 
-fn json_of(args: &[&str]) -> Value {
-    serde_json::from_slice(&sandscope_ok(args).stdout).expect("JSON output")
-}
-
-fn api(url: &str, method: &str, path: &str, body: Option<Value>) -> Value {
-    let uri = format!("{}/api/v3{path}", url.trim_end_matches('/'));
-    let answer = match body {
-        Some(body) => ureq::post(&uri)
-            .header("x-apikey", SERVER_KEY)
-            .header("content-type", "application/json")
-            .send(body.to_string()),
-        None if method == "GET" => ureq::get(&uri).header("x-apikey", SERVER_KEY).call(),
-        None => ureq::post(&uri).header("x-apikey", SERVER_KEY).send_empty(),
-    };
-    let text = answer
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-        .body_mut()
-        .read_to_string()
-        .expect("answer body");
-    serde_json::from_str(&text).expect("JSON answer")
-}
-
-fn job(url: &str, id: &str) -> Value {
-    api(
-        url,
-        "GET",
-        &format!("/intelligence/retrohunt_jobs/{id}"),
-        None,
-    )["data"]["attributes"]
-        .clone()
-}
-
-fn wait(url: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let attributes = job(url, id);
-        if done(&attributes) {
-            return attributes;
-        }
-        assert!(Instant::now() < deadline, "job {id} stuck: {attributes}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// (report, rule) → hits of every matching file of a job, each seen once.
-fn matches(url: &str, id: &str) -> BTreeMap<(String, String), u64> {
-    let mut all = BTreeMap::new();
-    let mut cursor = String::new();
-    loop {
-        let page = api(
-            url,
-            "GET",
-            &format!("/intelligence/retrohunt_jobs/{id}/matching_files?limit=300&cursor={cursor}"),
-            None,
-        );
-        for file in page["data"].as_array().expect("data") {
-            let context = &file["context_attributes"];
-            let key = (
-                context["behaviour_id"]
-                    .as_str()
-                    .expect("report")
-                    .to_string(),
-                context["rule_name"].as_str().expect("rule").to_string(),
-            );
-            let hits = context["hits"].as_u64().expect("hits");
-            assert!(all.insert(key, hits).is_none(), "a match twice: {file}");
-        }
-        match page["meta"]["cursor"].as_str() {
-            Some(c) => cursor = c.to_string(),
-            None => return all,
-        }
-    }
-}
-
-fn create(url: &str) -> String {
-    let body = json!({"data": {"type": "retrohunt_job", "attributes": {"rules": ANY_EXE}}});
-    api(url, "POST", "/intelligence/retrohunt_jobs", Some(body))["data"]["id"]
-        .as_str()
-        .expect("job id")
-        .to_string()
-}
-
 #[test]
 fn retrohunt_over_2000_stored_detonations_equals_hunt_and_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let corpus = corpus();
+    let corpus = vendored_logs();
     let corpus = corpus.to_str().unwrap();
     let copies = COPIES.to_string();
     let filled = sandscope_ok(&[
@@ -190,7 +91,7 @@ fn retrohunt_over_2000_stored_detonations_equals_hunt_and_survives_kill_9() {
 
     let (mut server, url) = Server::start(data);
     let killed = create(&url);
-    let seen = wait(&url, &killed, |a| {
+    let seen = wait(&url, &killed, Duration::from_secs(300), |a| {
         a["status"] == "running" && a["scanned_detonations"].as_u64() > Some(0)
     });
     server.signal("-KILL");
@@ -203,10 +104,14 @@ fn retrohunt_over_2000_stored_detonations_equals_hunt_and_survives_kill_9() {
     let (_server, url) = Server::start(data);
     let reopened = job(&url, &killed);
     assert_eq!(reopened["resumed"], 1, "{reopened}");
-    let resumed = wait(&url, &killed, |a| a["status"] == "finished");
+    let resumed = wait(&url, &killed, Duration::from_secs(300), |a| {
+        a["status"] == "finished"
+    });
     assert_eq!(resumed["scanned_detonations"], stored, "{resumed}");
     let uninterrupted = create(&url);
-    let whole = wait(&url, &uninterrupted, |a| a["status"] == "finished");
+    let whole = wait(&url, &uninterrupted, Duration::from_secs(300), |a| {
+        a["status"] == "finished"
+    });
     assert_eq!(resumed["num_matches"], whole["num_matches"]);
     let after_kill = matches(&url, &killed);
     assert_eq!(after_kill, matches(&url, &uninterrupted));

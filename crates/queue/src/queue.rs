@@ -82,17 +82,7 @@ impl Queue {
         // object store conventions say: the client's own bucket creation first asks for the
         // account's limits in a shape older servers (Debian's 2.9) do not answer in.
         let stream = |name: String, subjects: Vec<String>, per_subject: i64| {
-            js.get_or_create_stream(jetstream::stream::Config {
-                name,
-                subjects,
-                max_messages_per_subject: per_subject,
-                discard: jetstream::stream::DiscardPolicy::New,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                storage: jetstream::stream::StorageType::File,
-                ..Default::default()
-            })
+            js.get_or_create_stream(bucket_stream(name, subjects, per_subject))
         };
         stream(
             format!("KV_{STATUS_BUCKET}"),
@@ -256,17 +246,7 @@ impl Queue {
             .await
             .map_err(nats(&self.url, "opening the jobs stream"))?;
         stream
-            .get_or_create_consumer(
-                CONSUMER,
-                jetstream::consumer::pull::Config {
-                    durable_name: Some(CONSUMER.to_owned()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: ACK_WAIT,
-                    // Parking is the worker's decision (it records why); JetStream only redelivers.
-                    max_deliver: -1,
-                    ..Default::default()
-                },
-            )
+            .get_or_create_consumer(CONSUMER, shared_consumer(CONSUMER))
             .await
             .map_err(nats(&self.url, "opening the workers' consumer"))
     }
@@ -423,4 +403,36 @@ fn new_job_id() -> String {
 /// What a job id looks like (anything else is unknown without asking NATS).
 pub fn is_job_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The stream behind a key-value bucket or an object store, laid out as their conventions
+/// say (created as a plain stream: see [`Queue::connect`]).
+pub(crate) fn bucket_stream(
+    name: String,
+    subjects: Vec<String>,
+    per_subject: i64,
+) -> jetstream::stream::Config {
+    jetstream::stream::Config {
+        name,
+        subjects,
+        max_messages_per_subject: per_subject,
+        discard: jetstream::stream::DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
+/// A durable pull consumer every worker shares, acknowledging each item explicitly.
+pub(crate) fn shared_consumer(name: &str) -> jetstream::consumer::pull::Config {
+    jetstream::consumer::pull::Config {
+        durable_name: Some(name.to_owned()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: ACK_WAIT,
+        // Giving an item up is the worker's decision (it records why); JetStream only redelivers.
+        max_deliver: -1,
+        ..Default::default()
+    }
 }

@@ -4,8 +4,8 @@
 //! rules), and a job's abort is a flag in a key-value bucket ([`RETRO_FLAGS_BUCKET`]) that the
 //! workers scanning its ranges look at while they scan.
 
-use crate::queue::nats;
-use crate::{ACK_WAIT, Delivery, Queue, QueueError};
+use crate::queue::{bucket_stream, nats, shared_consumer};
+use crate::{Delivery, Queue, QueueError};
 use async_nats::jetstream::{self, consumer::PullConsumer, kv};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -49,17 +49,11 @@ impl Queue {
     /// The abort flags, laid out as the key-value convention says (as the job status bucket).
     async fn retro_flags(&self) -> Result<kv::Store, QueueError> {
         self.js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: format!("KV_{RETRO_FLAGS_BUCKET}"),
-                subjects: vec![format!("$KV.{RETRO_FLAGS_BUCKET}.>")],
-                max_messages_per_subject: 1,
-                discard: jetstream::stream::DiscardPolicy::New,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                storage: jetstream::stream::StorageType::File,
-                ..Default::default()
-            })
+            .get_or_create_stream(bucket_stream(
+                format!("KV_{RETRO_FLAGS_BUCKET}"),
+                vec![format!("$KV.{RETRO_FLAGS_BUCKET}.>")],
+                1,
+            ))
             .await
             .map_err(nats(&self.url, "creating the retrohunt flags bucket"))?;
         self.js
@@ -88,16 +82,7 @@ impl Queue {
     pub async fn range_consumer(&self) -> Result<PullConsumer, QueueError> {
         self.retro_stream()
             .await?
-            .get_or_create_consumer(
-                RETRO_CONSUMER,
-                jetstream::consumer::pull::Config {
-                    durable_name: Some(RETRO_CONSUMER.to_owned()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: ACK_WAIT,
-                    max_deliver: -1,
-                    ..Default::default()
-                },
-            )
+            .get_or_create_consumer(RETRO_CONSUMER, shared_consumer(RETRO_CONSUMER))
             .await
             .map_err(nats(&self.url, "opening the retrohunt workers' consumer"))
     }

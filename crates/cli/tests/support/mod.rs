@@ -1,6 +1,8 @@
 //! Shared by the CLI's integration tests: running the built binary.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod retrohunt;
+
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
