@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::retrohunt::{api, create, job, json_of, matches, vendored_logs, wait};
+use support::retrohunt::{self, api, create, job, json_of, matches, wait};
 use support::{Server, sandscope_ok};
 
 const COPIES: usize = 24;
@@ -44,25 +44,7 @@ fn hit_counts(answer: &Value) -> BTreeMap<(String, String, String, u64), usize> 
 fn filled_store(dir: &Path) -> (String, u64) {
     let data = dir.join("data");
     let data = data.to_str().unwrap();
-    let corpus = vendored_logs();
-    let copies = COPIES.to_string();
-    let filled = sandscope_ok(&[
-        "bench",
-        "retrohunt",
-        "--corpus",
-        corpus.to_str().unwrap(),
-        "--copies",
-        &copies,
-        "--data",
-        data,
-    ]);
-    let printed = String::from_utf8_lossy(&filled.stdout).into_owned();
-    let stored: u64 = printed
-        .strip_prefix("store: ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("bench output: {printed}"));
-    (data.to_string(), stored)
+    (data.to_string(), retrohunt::filled_store(data, COPIES))
 }
 
 /// A PostgreSQL store holding what the data directory `data` holds.

@@ -10,8 +10,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-use support::retrohunt::{ANY_EXE, create, job, json_of, matches, vendored_logs, wait};
-use support::{Server, sandscope_ok};
+use support::retrohunt::{
+    ANY_EXE, create, filled_store, job, json_of, matches, vendored_logs, wait,
+};
+use support::Server;
 
 const COPIES: usize = 84;
 
@@ -36,24 +38,8 @@ fn retrohunt_over_2000_stored_detonations_equals_hunt_and_survives_kill_9() {
     let data = data.to_str().unwrap();
     let corpus = vendored_logs();
     let corpus = corpus.to_str().unwrap();
-    let copies = COPIES.to_string();
-    let filled = sandscope_ok(&[
-        "bench",
-        "retrohunt",
-        "--corpus",
-        corpus,
-        "--copies",
-        &copies,
-        "--data",
-        data,
-    ]);
-    let printed = String::from_utf8_lossy(&filled.stdout).into_owned();
-    let stored: usize = printed
-        .strip_prefix("store: ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("bench output: {printed}"));
-    assert!(stored >= 2_000, "{printed}");
+    let stored = filled_store(data, COPIES) as usize;
+    assert!(stored >= 2_000, "{stored} detonations");
 
     // The same files `bench` stored: the corpus's EVTX files outside `broken/`.
     let files: Vec<String> = sandscope_read::bench::corpus_evtx(Path::new(corpus))
@@ -61,7 +47,7 @@ fn retrohunt_over_2000_stored_detonations_equals_hunt_and_survives_kill_9() {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    assert_eq!(stored, files.len() * COPIES, "{printed}");
+    assert_eq!(stored, files.len() * COPIES);
     let mut hunt_args = vec!["hunt", "--format", "json"];
     hunt_args.extend(files.iter().map(String::as_str));
     let hunted = hit_counts(&json_of(&hunt_args));

@@ -16,19 +16,8 @@ const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/seed")
 
 const SHADOW_COPIES: &str = concat!(
     include_str!("../../hunting/tests/rules/shadow_copies_deleted.yml"),
-    r#"---
-title: Scheduled task created
-id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e02
-status: test
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '\schtasks.exe'
-  condition: selection
-level: medium
-"#
+    "---\n",
+    include_str!("../../hunting/tests/rules/scheduled_task_created.yml"),
 );
 
 fn seed(name: &str) -> PathBuf {

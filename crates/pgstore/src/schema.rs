@@ -110,6 +110,10 @@ const UPGRADES: [Upgrade; 2] = [
     (3, upgrade_to_v3, &[]),
 ];
 
+/// The columns every per-report table starts with (its key's first two columns).
+const REPORT_KEY_COLUMNS: &str =
+    r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL"#;
+
 /// One large table, described once: `layout` makes it a plain table, or a table partitioned by
 /// hash of `sha256` with a local partition and foreign ones (each created on its server with
 /// the same key and indexes).
@@ -159,25 +163,19 @@ pub(crate) fn large_tables() -> Vec<LargeTable> {
         },
         LargeTable {
             name: "reports",
-            columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
-            body bytea NOT NULL"#
-                .to_string(),
+            columns: format!("{REPORT_KEY_COLUMNS}, body bytea NOT NULL"),
             key: "sha256, report_id",
             indexes: Vec::new(),
         },
         LargeTable {
             name: "raw_logs",
-            columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
-            file_name text NOT NULL, size bigint NOT NULL"#
-                .to_string(),
+            columns: format!("{REPORT_KEY_COLUMNS}, file_name text NOT NULL, size bigint NOT NULL"),
             key: "sha256, report_id",
             indexes: Vec::new(),
         },
         LargeTable {
             name: "raw_log_chunks",
-            columns: r#"sha256 text COLLATE "C" NOT NULL, report_id text COLLATE "C" NOT NULL,
-            seq integer NOT NULL, data bytea NOT NULL"#
-                .to_string(),
+            columns: format!("{REPORT_KEY_COLUMNS}, seq integer NOT NULL, data bytea NOT NULL"),
             key: "sha256, report_id, seq",
             indexes: Vec::new(),
         },

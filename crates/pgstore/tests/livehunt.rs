@@ -21,18 +21,7 @@ use std::sync::Arc;
 
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/seed");
 const SHADOW_COPIES: &str = include_str!("../../hunting/tests/rules/shadow_copies_deleted.yml");
-const SCHTASKS: &str = r#"title: Scheduled task created
-id: 5a1f3c0e-0d4e-4b1e-9a59-2f0c6c7d8e02
-status: test
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '\schtasks.exe'
-  condition: selection
-level: medium
-"#;
+const SCHTASKS: &str = include_str!("../../hunting/tests/rules/scheduled_task_created.yml");
 const QUERIES: &str = "# XMR pool\nbehaviour_command_executions:\"pool.supportxmr.com\"\n\n# never\nbehaviour_files:\"no-such-file-anywhere.bin\"\n";
 
 fn seed(name: &str) -> PathBuf {

@@ -16,6 +16,8 @@ pub struct Queue {
     pub(crate) js: jetstream::Context,
     status: kv::Store,
     files: object_store::ObjectStore,
+    /// The Retrohunt abort flags, opened on first use (workers read them while they scan).
+    pub(crate) retro_flags: tokio::sync::OnceCell<kv::Store>,
 }
 
 /// A detonation to publish: its inputs as files on this machine.
@@ -114,6 +116,7 @@ impl Queue {
             js,
             status,
             files,
+            retro_flags: tokio::sync::OnceCell::new(),
         })
     }
 

@@ -46,20 +46,25 @@ impl Queue {
             .map_err(nats(&self.url, "opening the retrohunt stream"))
     }
 
-    /// The abort flags, laid out as the key-value convention says (as the job status bucket).
-    async fn retro_flags(&self) -> Result<kv::Store, QueueError> {
-        self.js
-            .get_or_create_stream(bucket_stream(
-                format!("KV_{RETRO_FLAGS_BUCKET}"),
-                vec![format!("$KV.{RETRO_FLAGS_BUCKET}.>")],
-                1,
-            ))
+    /// The abort flags, laid out as the key-value convention says (as the job status bucket);
+    /// opened once per process, not at every look a scanning worker takes.
+    async fn retro_flags(&self) -> Result<&kv::Store, QueueError> {
+        self.retro_flags
+            .get_or_try_init(|| async {
+                self.js
+                    .get_or_create_stream(bucket_stream(
+                        format!("KV_{RETRO_FLAGS_BUCKET}"),
+                        vec![format!("$KV.{RETRO_FLAGS_BUCKET}.>")],
+                        1,
+                    ))
+                    .await
+                    .map_err(nats(&self.url, "creating the retrohunt flags bucket"))?;
+                self.js
+                    .get_key_value(RETRO_FLAGS_BUCKET)
+                    .await
+                    .map_err(nats(&self.url, "opening the retrohunt flags bucket"))
+            })
             .await
-            .map_err(nats(&self.url, "creating the retrohunt flags bucket"))?;
-        self.js
-            .get_key_value(RETRO_FLAGS_BUCKET)
-            .await
-            .map_err(nats(&self.url, "opening the retrohunt flags bucket"))
     }
 
     /// Publish `item`, returning once JetStream has kept it.

@@ -113,3 +113,26 @@ pub fn create(url: &str) -> String {
         .expect("job id")
         .to_string()
 }
+
+/// Store the vendored EVTX files `copies` times under new sample ids in the data directory
+/// `data` (`bench retrohunt --data`); how many detonations it holds.
+pub fn filled_store(data: &str, copies: usize) -> u64 {
+    let corpus = vendored_logs();
+    let copies = copies.to_string();
+    let filled = sandscope_ok(&[
+        "bench",
+        "retrohunt",
+        "--corpus",
+        corpus.to_str().expect("UTF-8 path"),
+        "--copies",
+        &copies,
+        "--data",
+        data,
+    ]);
+    let printed = String::from_utf8_lossy(&filled.stdout).into_owned();
+    printed
+        .strip_prefix("store: ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bench output: {printed}"))
+}
