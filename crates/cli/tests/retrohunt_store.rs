@@ -10,10 +10,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+use support::Server;
 use support::retrohunt::{
     ANY_EXE, create, filled_store, job, json_of, matches, vendored_logs, wait,
 };
-use support::Server;
 
 const COPIES: usize = 84;
 
