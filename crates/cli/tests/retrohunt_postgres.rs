@@ -5,7 +5,8 @@
 //! resumed after a `kill -9` by one of two servers sharing the store, and stops on abort. With a real NATS and
 //! `sandscope worker`s (`serve --store URL --nats URL`), the job is split into ranges the
 //! workers scan: the same matches, with a worker killed mid-range and two others finishing,
-//! and abort reaches them.
+//! and abort reaches them; and with every range item deleted from NATS mid-job, the server
+//! holding the job publishes the lost ranges again and the job still ends with those matches.
 
 #[path = "../../../tests/support/nats.rs"]
 mod nats_server;
@@ -214,4 +215,55 @@ fn retrohunt_split_across_two_workers_finds_what_one_process_finds() {
         later["scanned_detonations"].as_u64() < Some(stored),
         "{later}"
     );
+}
+
+/// Delete every item of the retrohunt work-queue stream, as NATS losing them would; how many.
+fn purge_range_items(nats: &str) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the NATS client");
+    runtime.block_on(async {
+        let client = async_nats::connect(nats).await.expect("connect to NATS");
+        let js = async_nats::jetstream::new(client);
+        let stream = js
+            .get_stream(sandscope_queue::RETRO_STREAM)
+            .await
+            .expect("the retrohunt stream");
+        stream.purge().await.expect("purge the stream").purged
+    })
+}
+
+#[test]
+fn retrohunt_ranges_lost_by_nats_are_published_again_and_the_job_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, stored) = filled_store(dir.path());
+    let data = data.as_str();
+    let (_pg, url) = copied_to_postgres(data);
+    let nats = TestNats::start();
+    let (_server, api_url) = Server::start_on(&["--store", &url, "--nats", &nats.url()]);
+    // One worker scans part of the job and is killed mid-range; then every range item is
+    // deleted from the stream (the one the dead worker held, and those no worker took yet).
+    let first = Worker::start(&url, &nats.url());
+    let split = create(&api_url);
+    let seen = wait(&api_url, &split, Duration::from_secs(300), |a| {
+        a["status"] == "running" && a["scanned_detonations"].as_u64() > Some(0)
+    });
+    drop(first);
+    assert!(
+        seen["scanned_detonations"].as_u64().unwrap() < stored,
+        "the job finished before the kill: {seen}"
+    );
+    let purged = purge_range_items(&nats.url());
+    assert!(purged > 0, "no range item was left to delete");
+    // Nothing is in the queue now: only the server re-publishing the lost ranges lets the new
+    // worker finish the job, the killed range resumed from its checkpoint.
+    let _second = Worker::start(&url, &nats.url());
+    let done = wait(&api_url, &split, Duration::from_secs(300), |a| {
+        a["status"] == "finished"
+    });
+    assert_eq!(done["scanned_detonations"], stored, "{done}");
+    let split_matches = matches(&api_url, &split);
+    assert_eq!(done["num_matches"], split_matches.len());
+    assert_eq!(split_matches, embedded_matches(data));
 }

@@ -3,16 +3,23 @@
 //! ([`RETRO_STREAM`], so ranges and detonations never wait behind each other's redelivery
 //! rules), and a job's abort is a flag in a key-value bucket ([`RETRO_FLAGS_BUCKET`]) that the
 //! workers scanning its ranges look at while they scan.
+//!
+//! Each item is published on a subject of its own (`sandscope.retrohunt.<job>.<index>`), so
+//! the server owning the job can ask JetStream whether a range's item is still there
+//! ([`Queue::range_queued`]): an item lost by NATS (purged, or its stream lost) is re-published
+//! by that server instead of leaving the job waiting forever.
 
 use crate::queue::{bucket_stream, nats, shared_consumer};
 use crate::{Delivery, Queue, QueueError};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, consumer::PullConsumer, kv};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The work-queue stream of Retrohunt ranges.
 pub const RETRO_STREAM: &str = "SANDSCOPE_RETROHUNT";
-/// The subject ranges are published on.
+/// The subject ranges are published under (`RETRO_SUBJECT.<job>.<index>`; items published
+/// by older versions on `RETRO_SUBJECT` itself are still taken).
 pub const RETRO_SUBJECT: &str = "sandscope.retrohunt";
 /// The durable pull consumer every worker shares.
 pub const RETRO_CONSUMER: &str = "sandscope-retrohunt-workers";
@@ -32,18 +39,47 @@ fn flag_key(job: u64) -> String {
     format!("abort-{job}")
 }
 
+impl RangeItem {
+    /// The subject this item is published on: its own, so its presence can be looked up.
+    fn subject(&self) -> String {
+        format!("{RETRO_SUBJECT}.{}.{}", self.job, self.index)
+    }
+}
+
+/// The retrohunt stream's configuration.
+fn retro_stream_config() -> jetstream::stream::Config {
+    jetstream::stream::Config {
+        name: RETRO_STREAM.to_owned(),
+        subjects: vec![RETRO_SUBJECT.to_owned(), format!("{RETRO_SUBJECT}.>")],
+        retention: jetstream::stream::RetentionPolicy::WorkQueue,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
 impl Queue {
+    /// The retrohunt stream; one created by a version that published every item on
+    /// [`RETRO_SUBJECT`] is given the per-item subjects (its items are kept).
     async fn retro_stream(&self) -> Result<jetstream::stream::Stream, QueueError> {
-        self.js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: RETRO_STREAM.to_owned(),
-                subjects: vec![RETRO_SUBJECT.to_owned()],
-                retention: jetstream::stream::RetentionPolicy::WorkQueue,
-                storage: jetstream::stream::StorageType::File,
-                ..Default::default()
-            })
+        let config = retro_stream_config();
+        let mut stream = self
+            .js
+            .get_or_create_stream(config.clone())
             .await
-            .map_err(nats(&self.url, "opening the retrohunt stream"))
+            .map_err(nats(&self.url, "opening the retrohunt stream"))?;
+        let subjects = &stream
+            .info()
+            .await
+            .map_err(nats(&self.url, "reading the retrohunt stream"))?
+            .config
+            .subjects;
+        if !config.subjects.iter().all(|s| subjects.contains(s)) {
+            self.js
+                .update_stream(config)
+                .await
+                .map_err(nats(&self.url, "updating the retrohunt stream's subjects"))?;
+        }
+        Ok(stream)
     }
 
     /// The abort flags, laid out as the key-value convention says (as the job status bucket);
@@ -72,7 +108,7 @@ impl Queue {
         self.retro_stream().await?;
         let bytes = serde_json::to_vec(&item).map_err(|e| QueueError::Bad(e.to_string()))?;
         self.js
-            .publish(RETRO_SUBJECT, bytes.into())
+            .publish(item.subject(), bytes.into())
             .await
             .map_err(nats(&self.url, "publishing a retrohunt range"))?
             .await
@@ -104,6 +140,22 @@ impl Queue {
         let item = serde_json::from_slice::<RangeItem>(&message.payload)
             .map_err(|e| format!("unreadable retrohunt range: {e}"));
         Ok(Some(Delivery::new(message, item, delivered)))
+    }
+
+    /// Whether `item` is still in the retrohunt stream: waiting for a worker, or delivered and
+    /// not yet acknowledged. False once a worker acknowledged it (its range is stored as done
+    /// or given up before that), or when NATS lost it.
+    pub async fn range_queued(&self, item: RangeItem) -> Result<bool, QueueError> {
+        let found = self
+            .retro_stream()
+            .await?
+            .get_last_raw_message_by_subject(&item.subject())
+            .await;
+        match found {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
+            Err(e) => Err(nats(&self.url, "looking for a retrohunt range")(e)),
+        }
     }
 
     /// Tell the workers scanning job `job`'s ranges to stop.

@@ -94,6 +94,12 @@ impl RangeDispatch for JobQueue {
             .block_on(self.queue.abort_retrohunt(job))
             .map_err(|e| e.to_string())
     }
+
+    fn queued(&self, job: u64, index: u32) -> Result<bool, String> {
+        self.runtime
+            .block_on(self.queue.range_queued(RangeItem { job, index }))
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// NATS out of reach is the service being unavailable (503), its detail logged.

@@ -13,11 +13,15 @@
 //!
 //! Started with a [`RangeDispatch`] (`serve --store URL --nats URL`), a Sigma job is not run
 //! here: it is cut into ranges handed to workers (`ranges`), its status is reckoned from
-//! theirs when read, and an abort is passed on to them.
+//! theirs when read, and an abort is passed on to them. The server holding its lease renews
+//! it at every sweep and re-publishes the ranges the queue lost (`ranges::republish_lost`);
+//! once its ranges add up to a final status, that status is stored and the sweeps leave it.
 
 use super::job::{JobStatus, RetrohuntJob, RetrohuntMatch};
 use super::lease;
-use super::ranges::{RANGES, RangeDispatch, aggregate, progress_of, range_key};
+use super::ranges::{
+    RANGES, RangeDispatch, RangeMark, aggregate, progress_of, range_key, republish_lost,
+};
 use super::scan::{ScanEnd, ScanOptions, ScannedLog, ScannedPage, scan};
 use super::source::{RetrohuntStore, sample_of};
 use crate::error::{HuntingError, Result};
@@ -71,6 +75,8 @@ pub(crate) struct Inner {
     /// Serialises every read-modify-write of job records (a page's progress against an abort
     /// or a delete).
     writes: Mutex<()>,
+    /// What the previous sweep saw of each held split job's unfinished ranges.
+    range_marks: Mutex<HashMap<u64, HashMap<u32, RangeMark>>>,
 }
 
 impl Retrohunts {
@@ -107,6 +113,7 @@ impl Retrohunts {
                 slot_freed: Condvar::new(),
                 flags: Mutex::new(HashMap::new()),
                 writes: Mutex::new(()),
+                range_marks: Mutex::new(HashMap::new()),
             }),
         };
         jobs.inner.adopt_all()?;
@@ -443,7 +450,74 @@ impl Inner {
                 self.put(&job, Vec::new())?;
             }
         }
+        self.watch_split_jobs()?;
         self.adopt_all()
+    }
+
+    /// Hold the lease of every unfinished split job no other live server holds, and
+    /// re-publish the ranges the queue lost. A job whose ranges add up to a final status has
+    /// it stored, so later sweeps skip it.
+    fn watch_split_jobs(&self) -> Result<()> {
+        let (Some(me), Some(dispatch)) = (&self.shared, &self.dispatch) else {
+            return Ok(());
+        };
+        let now = unix_now();
+        let mut marks = self
+            .range_marks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut kept = HashMap::new();
+        for job in self.all()? {
+            if job.ranges == 0
+                || job.status.is_final()
+                || job.status == JobStatus::Aborting
+                || lease::held_elsewhere(&job, me, now)
+            {
+                continue;
+            }
+            let id = job.id;
+            let summed = self.with_ranges(job)?;
+            if !self.hold_split(&summed, now)? || summed.status.is_final() {
+                continue;
+            }
+            let mut job_marks = marks.remove(&id).unwrap_or_default();
+            match republish_lost(self.store.as_ref(), dispatch.as_ref(), id, &mut job_marks) {
+                Ok(lost) if lost.is_empty() => {}
+                Ok(lost) => eprintln!(
+                    "sandscope-hunting: retrohunt job {id}: range(s) {lost:?} were no longer in the work queue and made no progress: published again"
+                ),
+                Err(e) => eprintln!("sandscope-hunting: retrohunt job {id}: {e}"),
+            }
+            kept.insert(id, job_marks);
+        }
+        *marks = kept;
+        Ok(())
+    }
+
+    /// Renew (or take) this server's lease of split job `summed` (its ranges folded in), or
+    /// store its final status; false when it changed meanwhile (aborted, deleted, or held by
+    /// another server).
+    fn hold_split(&self, summed: &RetrohuntJob, now: i64) -> Result<bool> {
+        let _guard = self.lock_writes();
+        let Some(mut stored) = self.load(summed.id)? else {
+            return Ok(false);
+        };
+        let me = self.shared.as_deref().unwrap_or_default();
+        if stored.status.is_final()
+            || stored.status == JobStatus::Aborting
+            || lease::held_elsewhere(&stored, me, now)
+        {
+            return Ok(false);
+        }
+        stored.runner = self.shared.clone();
+        stored.heartbeat = now;
+        if summed.status.is_final() {
+            stored.status = summed.status;
+            stored.finish_date = summed.finish_date;
+            stored.error = summed.error.clone();
+        }
+        self.put(&stored, Vec::new())?;
+        Ok(true)
     }
 }
 

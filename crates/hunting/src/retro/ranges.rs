@@ -8,6 +8,12 @@
 //! from that progress (`index << RANGE_MATCH_BITS | n`), so a range redelivered after its
 //! worker died resumes from its checkpoint and rewrites, never repeats, a match. The job's
 //! status, progress, `num_matches` and dates are the sum of its ranges, reckoned when read.
+//!
+//! A range whose item NATS lost (purged, or its stream lost) would leave the job waiting
+//! forever: the server holding the job's lease looks at its unfinished ranges at every sweep
+//! ([`republish_lost`]) and re-publishes one that made no progress since its previous look and
+//! whose item the queue no longer holds. Redelivery being safe, a spurious re-publish costs
+//! only a worker's look at a range already done.
 
 use super::job::{JobStatus, RetrohuntJob};
 use super::jobs::{log_matches, match_key};
@@ -18,6 +24,7 @@ use crate::rules::CompiledRules;
 use crate::seam::RecordTable;
 use crate::{store_io, unix_now};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
 /// Ranges per split job: one per first hex digit of the SHA-256.
@@ -48,6 +55,18 @@ pub trait RangeDispatch: Send + Sync {
     fn publish(&self, job: u64, index: u32) -> std::result::Result<(), String>;
     /// Tell the workers scanning job `job`'s ranges to stop.
     fn abort(&self, job: u64) -> std::result::Result<(), String>;
+    /// Whether range `index` of job `job` is still in the queue: waiting for a worker, or
+    /// delivered and not yet acknowledged.
+    fn queued(&self, job: u64, index: u32) -> std::result::Result<bool, String>;
+}
+
+/// What a sweep saw of an unfinished range: how many report ids it had scanned (`None`: it
+/// had not started).
+pub(crate) type RangeMark = Option<u64>;
+
+/// Whether a range will not change any more.
+fn settled(range: &RangeProgress) -> bool {
+    range.done || range.error.is_some()
 }
 
 /// How a worker's turn at a range ended.
@@ -148,7 +167,7 @@ pub fn scan_range(
     let key = range_key(job, index);
     let table = RecordTable::RetrohuntRanges;
     let mut range: RangeProgress = store_io::get(store.records(), table, key)?.unwrap_or_default();
-    if range.done || range.error.is_some() {
+    if settled(&range) {
         return Ok(RangeEnd::Done);
     }
     let CompiledRules::Sigma(engine) = CompiledRules::compile(stored.rule_language, &stored.rules)?
@@ -224,6 +243,49 @@ pub fn scan_range(
         .write_records(vec![store_io::put(table, key, &range)?])
         .map_err(HuntingError::Store)?;
     Ok(RangeEnd::Done)
+}
+
+/// Re-publish the ranges of split job `job` that the queue lost: unfinished, without progress
+/// since the previous look (`marks`, by index, replaced by this look's), and no longer in the
+/// queue. Returns the indices re-published.
+pub(crate) fn republish_lost(
+    store: &dyn RetrohuntStore,
+    dispatch: &dyn RangeDispatch,
+    job: u64,
+    marks: &mut HashMap<u32, RangeMark>,
+) -> Result<Vec<u32>> {
+    let ranges: HashMap<u32, RangeProgress> = progress_of(store, job)?.into_iter().collect();
+    let mut seen = HashMap::new();
+    let mut republished = Vec::new();
+    for index in 0..RANGES {
+        let range = ranges.get(&index);
+        if range.is_some_and(settled) {
+            continue;
+        }
+        let mark = range.map(|r| r.scanned);
+        seen.insert(index, mark);
+        if marks.get(&index) != Some(&mark) {
+            continue; // first look, or it moved since
+        }
+        let queue = |e: String| HuntingError::Invalid(format!("the work queue: {e}"));
+        if dispatch.queued(job, index).map_err(queue)? {
+            continue;
+        }
+        // Read again after the queue answered: a worker stores its range done (or given up)
+        // before it acknowledges the item, so a range still unfinished now lost its item.
+        let again: Option<RangeProgress> = store_io::get(
+            store.records(),
+            RecordTable::RetrohuntRanges,
+            range_key(job, index),
+        )?;
+        if again.as_ref().is_some_and(settled) {
+            continue;
+        }
+        dispatch.publish(job, index).map_err(queue)?;
+        republished.push(index);
+    }
+    *marks = seen;
+    Ok(republished)
 }
 
 /// Record that range `index` of job `job` was given up (its work item failed for good), so
