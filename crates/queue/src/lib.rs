@@ -11,7 +11,8 @@
 //! * the object store [`FILES_BUCKET`]: the job's files, chunked by JetStream (128 KiB chunks),
 //!   at most [`MAX_JOB_BYTES`] per job, deleted once the job is done, failed or parked;
 //! * the key-value bucket [`STATUS_BUCKET`]: each job's [`JobStatus`], so any stateless server
-//!   answers `GET jobs/{id}` (no job state lives in the report store).
+//!   answers `GET jobs/{id}` (no job state lives in the report store); a status is kept
+//!   [`STATUS_MAX_AGE`] after its last change, then forgotten (the job's reports stay).
 //!
 //! Retrohunt jobs split across workers travel the same way (`retro`): one small item per
 //! range on a stream of their own, and each job's abort as a flag the workers look at.
@@ -51,5 +52,9 @@ pub const MAX_JOB_FILES: usize = 10_000;
 /// How long a delivered job may go without an acknowledgement (or a progress signal, which
 /// a working worker sends every third of it) before JetStream redelivers it.
 pub const ACK_WAIT: Duration = Duration::from_secs(10);
+/// How long a job's status is kept after its last change (queued, running, done…): long past
+/// any build, so a running job's status never expires; a job still waiting in the queue after
+/// that long shows no status until a worker takes it. [`Queue::connect_with`] sets another.
+pub const STATUS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Deliveries without success after which a job is parked.
 pub const MAX_DELIVERIES: u32 = 3;

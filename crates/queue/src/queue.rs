@@ -3,7 +3,7 @@
 use crate::job::now;
 use crate::{
     ACK_WAIT, CONSUMER, FILES_BUCKET, Job, JobFile, JobInput, JobState, JobStatus, MAX_JOB_BYTES,
-    MAX_JOB_FILES, MAX_MANIFEST_BYTES, QueueError, STATUS_BUCKET, STREAM, SUBJECT,
+    MAX_JOB_FILES, MAX_MANIFEST_BYTES, QueueError, STATUS_BUCKET, STATUS_MAX_AGE, STREAM, SUBJECT,
 };
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, kv, object_store};
 use futures_util::StreamExt;
@@ -59,8 +59,17 @@ pub(crate) fn nats<E: std::fmt::Display>(url: &str, doing: &str) -> impl FnOnce(
 }
 
 impl Queue {
-    /// Connect to NATS at `url` and make sure the stream and buckets exist.
+    /// Connect to NATS at `url` and make sure the stream and buckets exist, job status living
+    /// [`STATUS_MAX_AGE`].
     pub async fn connect(url: &str) -> Result<Queue, QueueError> {
+        Self::connect_with(url, STATUS_MAX_AGE).await
+    }
+
+    /// [`Queue::connect`], a job's status living `status_max_age` after its last change when
+    /// this connection creates the status bucket, or finds one without a limit (made by an
+    /// older version); a bucket's own limit (set by an operator: `nats stream edit
+    /// KV_sandscope_jobs --max-age`) is left as it is.
+    pub async fn connect_with(url: &str, status_max_age: Duration) -> Result<Queue, QueueError> {
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .connect(url)
@@ -86,13 +95,7 @@ impl Queue {
         let stream = |name: String, subjects: Vec<String>, per_subject: i64| {
             js.get_or_create_stream(bucket_stream(name, subjects, per_subject))
         };
-        stream(
-            format!("KV_{STATUS_BUCKET}"),
-            vec![format!("$KV.{STATUS_BUCKET}.>")],
-            1,
-        )
-        .await
-        .map_err(nats(url, "creating the job status bucket"))?;
+        open_status_stream(&js, url, status_max_age).await?;
         stream(
             format!("OBJ_{FILES_BUCKET}"),
             vec![
@@ -426,6 +429,38 @@ pub(crate) fn bucket_stream(
         storage: jetstream::stream::StorageType::File,
         ..Default::default()
     }
+}
+
+/// The stream behind the job status bucket, each status kept `max_age` after its last change;
+/// one without a limit is given it.
+async fn open_status_stream(
+    js: &jetstream::Context,
+    url: &str,
+    max_age: Duration,
+) -> Result<(), QueueError> {
+    let mut config = bucket_stream(
+        format!("KV_{STATUS_BUCKET}"),
+        vec![format!("$KV.{STATUS_BUCKET}.>")],
+        1,
+    );
+    config.max_age = max_age;
+    let mut stream = js
+        .get_or_create_stream(config)
+        .await
+        .map_err(nats(url, "creating the job status bucket"))?;
+    let mut kept = stream
+        .info()
+        .await
+        .map_err(nats(url, "reading the job status bucket"))?
+        .config
+        .clone();
+    if kept.max_age.is_zero() && !max_age.is_zero() {
+        kept.max_age = max_age;
+        js.update_stream(kept)
+            .await
+            .map_err(nats(url, "limiting the job status bucket's age"))?;
+    }
+    Ok(())
 }
 
 /// A durable pull consumer every worker shares, acknowledging each item explicitly.
