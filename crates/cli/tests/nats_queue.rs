@@ -2,7 +2,8 @@
 //! real NATS JetStream server. Two workers build exactly what an embedded ingest builds; a
 //! worker killed with SIGKILL loses nothing; a poison job is parked after three deliveries
 //! with its reason; NATS down or restarted is an error naming NATS, and nothing it
-//! acknowledged is lost.
+//! acknowledged is lost; NATS restarted while two workers build several jobs, every job still
+//! ends done with what an embedded ingest builds.
 
 #[path = "../../../tests/support/nats.rs"]
 mod nats_server;
@@ -164,6 +165,39 @@ fn report_ids(status: &[serde_json::Value]) -> BTreeSet<String> {
         .collect()
 }
 
+/// `queued` (report ids the queue's jobs stored in the PostgreSQL store `url`) are exactly the
+/// reports an embedded `ingest` of `paths` stores, each shown the same by both stores.
+fn assert_same_as_embedded_ingest(queued: &BTreeSet<String>, url: &str, paths: &[&Path]) {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = dir.path().join("data");
+    let mut c = command();
+    c.args(["ingest", "--data"])
+        .arg(&embedded)
+        .args(sigma())
+        .args(paths);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stored: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("stored\t"))
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(queued, &stored);
+
+    let samples: BTreeSet<&str> = stored.iter().map(|id| &id[..64]).collect();
+    for sha in samples {
+        let on_pg = sandscope(&["show", sha, "--store", url]);
+        let on_disk = sandscope(&["show", sha, "--data", embedded.to_str().unwrap()]);
+        assert!(on_pg.status.success(), "{}", text(&on_pg));
+        assert!(on_disk.status.success(), "{}", text(&on_disk));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&on_pg.stdout).unwrap(),
+            serde_json::from_slice::<serde_json::Value>(&on_disk.stdout).unwrap(),
+            "{sha}"
+        );
+    }
+}
+
 #[test]
 fn two_workers_build_exactly_what_an_embedded_ingest_builds() {
     let pg = TestPostgres::start();
@@ -178,37 +212,7 @@ fn two_workers_build_exactly_what_an_embedded_ingest_builds() {
     let ids = publish(&nats.url(), &url, &[&logs, &runs]);
     assert_eq!(ids.len(), 5 + 4, "one job per log and per run folder");
     let status = wait_for(&nats.url(), &ids, &["done"], Duration::from_secs(240));
-    let queued = report_ids(&status);
-
-    let dir = tempfile::tempdir().unwrap();
-    let embedded = dir.path().join("data");
-    let mut c = command();
-    c.args(["ingest", "--data"])
-        .arg(&embedded)
-        .args(sigma())
-        .arg(&logs)
-        .arg(&runs);
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let stored: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("stored\t"))
-        .map(|l| l.split('\t').next().unwrap().to_owned())
-        .collect();
-    assert_eq!(queued, stored);
-
-    let samples: BTreeSet<&str> = stored.iter().map(|id| &id[..64]).collect();
-    for sha in samples {
-        let on_pg = sandscope(&["show", sha, "--store", &url]);
-        let on_disk = sandscope(&["show", sha, "--data", embedded.to_str().unwrap()]);
-        assert!(on_pg.status.success(), "{}", text(&on_pg));
-        assert!(on_disk.status.success(), "{}", text(&on_disk));
-        assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&on_pg.stdout).unwrap(),
-            serde_json::from_slice::<serde_json::Value>(&on_disk.stdout).unwrap(),
-            "{sha}"
-        );
-    }
+    assert_same_as_embedded_ingest(&report_ids(&status), &url, &[&logs, &runs]);
     for worker in workers {
         assert!(worker.stop().success(), "a worker stops cleanly on SIGTERM");
     }
@@ -316,6 +320,37 @@ fn nats_unreachable_or_restarted_is_an_error_naming_nats_and_loses_nothing() {
     let after = publish(&nats.url(), &url, &[&log]);
     let status = wait_for(&nats.url(), &after, &["done"], Duration::from_secs(120));
     assert_eq!(report_ids(&status), report_ids(&jobs(&nats.url(), &before)));
+}
+
+#[test]
+fn nats_restarted_mid_multi_job_ingest_every_job_ends_done_as_an_embedded_ingest() {
+    let pg = TestPostgres::start();
+    let mut nats = TestNats::start();
+    let url = init(&pg);
+    let logs = data(LOGS);
+    let runs = data(CAPE_RUNS);
+    let ids = publish(&nats.url(), &url, &[&logs, &runs]);
+    let _workers = [
+        Worker::start(&url, &nats.url(), &["--name", "one"]),
+        Worker::start(&url, &nats.url(), &["--name", "two"]),
+    ];
+    // Restarted (same storage) once the workers are at it: a job done, others still to build.
+    let start = Instant::now();
+    loop {
+        let status = jobs(&nats.url(), &ids);
+        let done = status.iter().filter(|s| s["state"] == "done").count();
+        if done >= 1 && status.iter().any(|s| s["state"] == "running") {
+            assert!(done < ids.len(), "{status:#?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "{status:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nats.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    nats.restart();
+    let status = wait_for(&nats.url(), &ids, &["done"], Duration::from_secs(240));
+    assert_same_as_embedded_ingest(&report_ids(&status), &url, &[&logs, &runs]);
 }
 
 const KEY: &str = "nats-test-key";
