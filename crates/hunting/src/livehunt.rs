@@ -245,6 +245,11 @@ impl Livehunt {
         }
         let (notifications, webhooks) = {
             let _guard = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+            // Other processes sharing the store (workers, servers) read-modify-write the same
+            // rate windows: without the store's lock two could admit past a limit.
+            let _shared = store
+                .lock(RecordTable::HuntingRulesets)
+                .map_err(HuntingError::Store)?;
             record(store, findings, now)?
         };
         for n in &notifications {

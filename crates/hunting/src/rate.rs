@@ -2,6 +2,11 @@
 //! first notification after the previous window ended; matches past the limit are counted,
 //! not kept, and make the ruleset `rate_limited` with `rate_limited_ratio` = dropped / matched
 //! in the window, until the window ends.
+//!
+//! A window is read, admitted and written back (with the notifications) under the store's lock
+//! of the rulesets (`RecordStore::lock`), so processes sharing a PostgreSQL store never admit
+//! past a limit between them (an advisory lock every process takes). The embedded store needs
+//! none: one process owns its directory, and its Livehunt serialises its writes in-process.
 
 use serde::{Deserialize, Serialize};
 

@@ -3,9 +3,11 @@
 //! (`kind`, `id`); `record_counters` hands out ids. Both are reference tables under Citus:
 //! they are small, and every node may read them.
 
+use crate::connect::Manager;
 use crate::{PgStore, PgStoreError, Result};
+use r2d2::PooledConnection;
 use sandscope_query::SampleDoc;
-use sandscope_store::{RecordStore, RecordStoreError, RecordTable, RecordWrite};
+use sandscope_store::{RecordLock, RecordStore, RecordStoreError, RecordTable, RecordWrite};
 use std::ops::RangeInclusive;
 
 /// An id as PostgreSQL's `bigint` holds it; ids are handed out from 1 upwards, so only a
@@ -96,6 +98,25 @@ impl PgStore {
             .collect()
     }
 
+    /// Hold `table`'s lock (a transaction-level advisory lock, keyed by the table's name, on a
+    /// connection of its own) until the guard is dropped: every other process's `lock` of
+    /// `table` on this database waits for it. A process that dies releases it with its
+    /// connection.
+    pub(crate) fn lock_records(&self, table: RecordTable) -> Result<RecordsLock> {
+        let mut client = self.client()?;
+        client.batch_execute("BEGIN")?;
+        let locked = client.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('sandscope.records.' || $1))",
+            &[&table.name()],
+        );
+        let mut lock = RecordsLock { client };
+        if let Err(e) = locked {
+            lock.client.discard();
+            return Err(e.into());
+        }
+        Ok(lock)
+    }
+
     /// The searchable view of a stored sample, built from its reports as the embedded store's.
     pub fn sample_doc(&self, sha256: &str) -> Result<Option<SampleDoc>> {
         let reports = self.sample_reports(sha256)?;
@@ -128,5 +149,23 @@ impl RecordStore for PgStore {
 
     fn sample_doc(&self, sha256: &str) -> Result<Option<SampleDoc>, RecordStoreError> {
         Ok(PgStore::sample_doc(self, sha256)?)
+    }
+
+    fn lock(&self, table: RecordTable) -> Result<RecordLock, RecordStoreError> {
+        Ok(RecordLock::held(self.lock_records(table)?))
+    }
+}
+
+/// A held [`PgStore::lock_records`]: its connection's open transaction, rolled back (and the
+/// lock with it) when dropped; a connection that cannot roll back is not reused.
+pub(crate) struct RecordsLock {
+    client: PooledConnection<Manager>,
+}
+
+impl Drop for RecordsLock {
+    fn drop(&mut self) {
+        if self.client.batch_execute("ROLLBACK").is_err() {
+            self.client.discard();
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Livehunt on a PostgreSQL store: the same rulesets over the same two seed detonations
 //! (`tests/data/seed`: a coin miner and a ransomware run) notify on exactly the samples they
 //! notify on in the embedded store, through the one ingest path (prepare, store, notify), and
-//! the records (ids, rate windows, deletes) behave alike; on one PostgreSQL and on the
-//! two-server layout.
+//! the records (ids, rate windows, deletes) behave alike; a ruleset's `limit` holds when many
+//! processes notify at once; on one PostgreSQL and on the two-server layout.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
@@ -11,7 +11,9 @@ mod postgres_server;
 mod layouts;
 
 use postgres_server::{Layout, TestCluster};
-use sandscope_hunting::{Hunting, Livehunt, NotificationFilter, RecordStore, RecordTable};
+use sandscope_hunting::{
+    Finding, Hunting, Livehunt, NotificationFilter, RecordStore, RecordTable, RuleHit,
+};
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_pgstore::PgStore;
 use sandscope_store::{NewReport, Store};
@@ -112,6 +114,7 @@ fn hunt(store: &dyn Reports) -> (Notified, Notified) {
 on_each_layout!(
     rulesets_notify_on_the_same_samples_as_on_the_embedded_store,
     record_ids_are_shared_by_every_process_and_ranges_read_both_ways,
+    a_rulesets_limit_holds_with_many_processes_notifying_at_once,
 );
 
 fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) {
@@ -199,4 +202,68 @@ fn record_ids_are_shared_by_every_process_and_ranges_read_both_ways(layout: Layo
     let e = RecordStore::write_records(&a, batch).unwrap_err();
     assert!(e.to_string().contains("2^63"), "{e}");
     assert_eq!(RecordStore::record(&b, table, 1).unwrap(), Some(vec![1]));
+}
+
+/// Writers, each a store and a Livehunt of its own (as separate workers are), and the findings
+/// each records per round.
+const WRITERS: usize = 8;
+const ROUNDS: usize = 3;
+const PER_ROUND: usize = 2;
+
+fn a_rulesets_limit_holds_with_many_processes_notifying_at_once(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let store = layouts::store(&cluster);
+    let live = Livehunt::load(&store).unwrap();
+    let hunting = Hunting {
+        store: &store,
+        live: &live,
+    };
+    let limit = 5;
+    let ruleset = hunting
+        .create_ruleset(
+            &attributes(json!({"name": "capped", "rules": SHADOW_COPIES, "limit": limit})),
+            1_000,
+        )
+        .unwrap();
+    let now = sandscope_hunting::unix_now();
+    let start = std::sync::Barrier::new(WRITERS);
+    let notified: usize = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (cluster, start, ruleset) = (&cluster, &start, ruleset.id);
+                scope.spawn(move || {
+                    let store = PgStore::open(&cluster.url()).unwrap();
+                    let live = Livehunt::load(&store).unwrap();
+                    start.wait();
+                    let mut kept = 0;
+                    for round in 0..ROUNDS {
+                        let findings = (0..PER_ROUND)
+                            .map(|n| Finding {
+                                ruleset_id: ruleset,
+                                sha256: format!("{w:032x}{round:016x}{n:016x}"),
+                                hit: RuleHit {
+                                    rule_name: "Shadow copies deleted with vssadmin".into(),
+                                    rule_tags: Vec::new(),
+                                    snippet: String::new(),
+                                },
+                            })
+                            .collect();
+                        kept += live.notify(&store, findings, &[], now).unwrap().len();
+                    }
+                    kept
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    let matched = (WRITERS * ROUNDS * PER_ROUND) as u64;
+    assert_eq!(notified as u64, limit, "notifications admitted");
+    let stored = hunting
+        .notifications(&NotificationFilter::default(), 300, None)
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(stored as u64, limit, "notifications stored");
+    let window = hunting.ruleset(ruleset.id).unwrap().window;
+    assert_eq!((window.kept, window.dropped), (limit, matched - limit));
 }

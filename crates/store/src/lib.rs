@@ -94,7 +94,7 @@ pub use pivot::{
     Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind, pivot_indicators,
     sample_graph,
 };
-pub use record_store::{RecordStore, RecordStoreError};
+pub use record_store::{RecordLock, RecordStore, RecordStoreError};
 pub use records::{RecordTable, RecordWrite};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
 

@@ -45,6 +45,30 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<Vec<(u64, Vec<u8>)>>;
     /// The searchable view of a stored sample (what `Query::matches` reads), `None` if unknown.
     fn sample_doc(&self, sha256: &str) -> Result<Option<SampleDoc>>;
+    /// Held while a read-modify-write of `table`'s records must not interleave with another
+    /// process's: every other `lock` of `table` on the same store waits until it is dropped.
+    /// By default nothing is held: a store one process owns (the embedded store's directory
+    /// lock) has its callers serialise among themselves in that process.
+    fn lock(&self, table: RecordTable) -> Result<RecordLock> {
+        let _ = table;
+        Ok(RecordLock::default())
+    }
+}
+
+/// What [`RecordStore::lock`] holds until dropped (nothing, for a store one process owns).
+#[derive(Default)]
+pub struct RecordLock {
+    /// Released when dropped.
+    _held: Option<Box<dyn Send>>,
+}
+
+impl RecordLock {
+    /// A lock released when `held` is dropped.
+    pub fn held(held: impl Send + 'static) -> Self {
+        Self {
+            _held: Some(Box::new(held)),
+        }
+    }
 }
 
 impl RecordStore for Store {
