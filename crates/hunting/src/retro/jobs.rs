@@ -450,7 +450,10 @@ impl Inner {
                 self.put(&job, Vec::new())?;
             }
         }
-        self.watch_split_jobs()?;
+        // A split job's look failing (the store or NATS away) must not stop the adoptions.
+        if let Err(e) = self.watch_split_jobs() {
+            eprintln!("sandscope-hunting: retrohunt jobs split across workers: {e}");
+        }
         self.adopt_all()
     }
 
