@@ -120,6 +120,7 @@
 mod codec;
 mod connect;
 mod detonations;
+mod dictionary;
 mod error;
 mod layout;
 mod maintenance;
@@ -140,6 +141,8 @@ use r2d2::PooledConnection;
 pub struct PgStore {
     pool: connect::Pool,
     target: String,
+    /// The report dictionaries this process knows (`codec`).
+    codec: codec::Codec,
 }
 
 impl PgStore {
@@ -153,6 +156,7 @@ impl PgStore {
         Ok(PgStore {
             pool: connect::pool(&target),
             target: target.shown,
+            codec: codec::Codec::default(),
         })
     }
 

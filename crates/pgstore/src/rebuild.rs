@@ -3,7 +3,8 @@
 //! values per field (`search::fields`), its dates and Sigma counts.
 
 use crate::Result;
-use crate::search::fields::{VALUE_SEPARATOR, all_columns};
+use crate::codec::Codec;
+use crate::search::fields::{VALUE_SEPARATOR, all_columns, token_column};
 use crate::write::decode_rows;
 use postgres::Transaction;
 use postgres::types::ToSql;
@@ -32,11 +33,12 @@ pub(crate) fn lock_samples(txn: &mut Transaction<'_>, samples: &[&str]) -> Resul
 /// Rewrite the rows of `samples` (sorted, distinct) from their stored reports; `written` are
 /// the batch's reports (not read back).
 pub(crate) fn rebuild_samples(
+    codec: &Codec,
     txn: &mut Transaction<'_>,
     samples: &[&str],
     written: &[&NewReport],
 ) -> Result<()> {
-    let mut reports = stored_reports(txn, samples, written)?;
+    let mut reports = stored_reports(codec, txn, samples, written)?;
     for r in written {
         reports
             .entry(r.behaviour.sha256().to_string())
@@ -57,6 +59,7 @@ pub(crate) fn rebuild_samples(
 
 /// The samples' reports already stored before this batch (those the batch replaces left out).
 fn stored_reports(
+    codec: &Codec,
     txn: &mut Transaction<'_>,
     samples: &[&str],
     written: &[&NewReport],
@@ -67,7 +70,7 @@ fn stored_reports(
          WHERE sha256 = ANY($1) AND NOT (report_id = ANY($2))",
         &[&samples, &ids],
     )?;
-    let decoded = decode_rows(&rows)?;
+    let decoded = decode_rows(codec, txn, &rows)?;
     let mut out: BTreeMap<String, Vec<FileBehaviour>> = BTreeMap::new();
     for (row, report) in rows.iter().zip(decoded) {
         out.entry(row.get(2)).or_default().push(report);
@@ -89,7 +92,11 @@ fn columns(doc: &SampleDoc) -> Vec<Option<String>> {
             .collect();
         out.push((!values.is_empty()).then(|| values.into_iter().collect::<Vec<_>>().join(&sep)));
     }
-    for field in TokenField::ALL {
+    // The SHA-256 token is the row's key (see `fields`).
+    for field in TokenField::ALL
+        .into_iter()
+        .filter(|f| token_column(*f).is_some())
+    {
         let tokens: BTreeSet<&str> = doc.tokens(field).iter().map(String::as_str).collect();
         out.push((!tokens.is_empty()).then(|| {
             format!(

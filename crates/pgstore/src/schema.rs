@@ -7,7 +7,9 @@
 //!
 //! Versions: 1, the reports and the searchable sample view; 2 adds the keyed records hunting
 //! keeps (rulesets, notifications); 3 moves a sample's values from one row per value into
-//! per-field columns of its own row (see `upgrade_to_v3`). `db init` creates the current
+//! per-field columns of its own row (see `upgrade_to_v3`); 4 adds the report dictionaries
+//! (`report_dicts`, see `codec`) and drops the SHA-256 token column (see `UPGRADE_TO_V4`).
+//! `db init` creates the current
 //! version at once (the large tables from [`large_tables`], in either layout); `db upgrade`
 //! applies, in order, the upgrades an older one-server store lacks. A test upgrades a store
 //! and compares its tables and indexes with a new one's, so the two paths cannot drift apart.
@@ -19,7 +21,7 @@ use crate::{PgStoreError, Result};
 use postgres::{Client, GenericClient};
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Version 1's small tables: the extension and the version table (the large tables come from
 /// [`large_tables`], laid out by `layout`: plain, or partitioned over several servers). Text that is compared or sorted
@@ -58,7 +60,10 @@ CREATE TABLE record_counters (
 /// missing date last, then SHA-256), so a page of a common term is read in order and stops.
 fn upgrade_to_v3() -> String {
     let mut sql = String::from("ALTER TABLE samples ");
-    let columns: Vec<&str> = crate::search::fields::all_columns().collect();
+    // Version 3's columns: today's, and the SHA-256 token's, which version 4 drops.
+    let columns: Vec<&str> = crate::search::fields::all_columns()
+        .chain([crate::search::fields::V3_SHA256_COLUMN])
+        .collect();
     sql += &columns
         .iter()
         .map(|c| format!("ADD COLUMN {c} text COLLATE \"C\""))
@@ -101,13 +106,34 @@ fn upgrade_to_v2() -> String {
     UPGRADE_TO_V2.to_string()
 }
 
+/// Version 4's new small table: the zstd dictionaries reports are compressed with (`codec`),
+/// a reference table under Citus. Reports written before stay as they are (deflated: the
+/// codec tells the formats apart by their first byte).
+const CREATE_REPORT_DICTS: &str = r#"
+CREATE TABLE report_dicts (
+    id integer PRIMARY KEY CHECK (id > 0),
+    dict bytea NOT NULL
+);
+"#;
+
+/// Version 4: the report dictionaries, and no SHA-256 token column: a sample's only SHA-256
+/// token is its own, the row's key, so `sha256:` is answered by the key (its B-tree) and
+/// version 3's `token_6` and its trigram index (8.5 of 199 MiB at 20,000 reports) go.
+fn upgrade_to_v4() -> String {
+    format!(
+        "{CREATE_REPORT_DICTS}\nDROP INDEX samples_{c};\nALTER TABLE samples DROP COLUMN {c};\n",
+        c = crate::search::fields::V3_SHA256_COLUMN
+    )
+}
+
 /// An upgrade: the version it makes, its SQL and the reference tables it adds.
 type Upgrade = (i32, fn() -> String, &'static [&'static str]);
 
 /// The upgrade to each version after 1, in order.
-const UPGRADES: [Upgrade; 2] = [
+const UPGRADES: [Upgrade; 3] = [
     (2, upgrade_to_v2, &["records", "record_counters"]),
     (3, upgrade_to_v3, &[]),
+    (4, upgrade_to_v4, &["report_dicts"]),
 ];
 
 /// The columns every per-report table starts with (its key's first two columns).
@@ -183,7 +209,7 @@ pub(crate) fn large_tables() -> Vec<LargeTable> {
 }
 
 /// Every table of the current schema (for sizes).
-pub(crate) const TABLES: [&str; 7] = [
+pub(crate) const TABLES: [&str; 8] = [
     "samples",
     "reports",
     "raw_logs",
@@ -191,6 +217,7 @@ pub(crate) const TABLES: [&str; 7] = [
     "sandscope_schema",
     "records",
     "record_counters",
+    "report_dicts",
 ];
 
 /// What `db init` or `db upgrade` did.
@@ -254,9 +281,10 @@ pub(crate) fn init_or_upgrade(
         None => {
             txn.batch_execute(CREATE_V1)?;
             txn.batch_execute(UPGRADE_TO_V2)?;
+            txn.batch_execute(CREATE_REPORT_DICTS)?;
             crate::layout::create(&mut txn, target, shards)?;
             distribute(&mut txn)?;
-            reference(&mut txn, &["records", "record_counters"])?;
+            reference(&mut txn, &["records", "record_counters", "report_dicts"])?;
             txn.execute(
                 "INSERT INTO sandscope_schema (id, version) VALUES (1, $1)",
                 &[&SCHEMA_VERSION],

@@ -120,10 +120,11 @@ INSERT INTO sample_tokens
         (3, s.token_3),
         (4, s.token_4),
         (5, s.token_5),
-        (6, s.token_6)
+        (6, E'\n' || s.sha256 || E'\n')
     ) AS f(code, col) CROSS JOIN LATERAL unnest(string_to_array(btrim(f.col, E'\n'), E'\n')) AS t
     WHERE f.col IS NOT NULL;
-ALTER TABLE samples DROP COLUMN text_0, DROP COLUMN text_1, DROP COLUMN text_2, DROP COLUMN text_3, DROP COLUMN text_4, DROP COLUMN text_5, DROP COLUMN text_6, DROP COLUMN text_7, DROP COLUMN text_8, DROP COLUMN text_9, DROP COLUMN token_0, DROP COLUMN token_1, DROP COLUMN token_2, DROP COLUMN token_3, DROP COLUMN token_4, DROP COLUMN token_5, DROP COLUMN token_6;
+ALTER TABLE samples DROP COLUMN text_0, DROP COLUMN text_1, DROP COLUMN text_2, DROP COLUMN text_3, DROP COLUMN text_4, DROP COLUMN text_5, DROP COLUMN text_6, DROP COLUMN text_7, DROP COLUMN text_8, DROP COLUMN text_9, DROP COLUMN token_0, DROP COLUMN token_1, DROP COLUMN token_2, DROP COLUMN token_3, DROP COLUMN token_4, DROP COLUMN token_5;
+DROP TABLE report_dicts;
 DROP INDEX samples_first_seen, samples_last_seen;
 CREATE INDEX samples_first_seen ON samples (first_seen, sha256);
 CREATE INDEX samples_last_seen ON samples (last_seen, sha256);

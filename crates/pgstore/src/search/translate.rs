@@ -139,7 +139,9 @@ impl Condition {
         let Some(field) = modifier.token_field() else {
             return "FALSE".into();
         };
-        let column = token_column(field);
+        let Some(column) = token_column(field) else {
+            return self.sha256(pattern);
+        };
         if !pattern.is_empty() && pattern.chars().all(|c| c == '*') {
             return format!("s.{column} IS NOT NULL");
         }
@@ -161,6 +163,19 @@ impl Condition {
         } else {
             let like = format!("%{sep}{}{sep}%", escape_like(pattern));
             format!("s.{column} LIKE {}", self.param(Param::Text(like)))
+        }
+    }
+
+    /// `sha256:` on the row's key: the token is the whole SHA-256, a `*` pattern matches it
+    /// as `LIKE` does (each `*` any run of characters, anchored at both ends).
+    fn sha256(&mut self, pattern: &str) -> String {
+        if pattern.contains('*') {
+            let like: Vec<String> = pattern.split('*').map(escape_like).collect();
+            let p = self.param(Param::Text(like.join("%")));
+            format!("s.sha256 LIKE {p}")
+        } else {
+            let p = self.param(Param::Text(pattern.to_string()));
+            format!("s.sha256 = {p}")
         }
     }
 
