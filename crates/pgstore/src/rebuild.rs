@@ -4,7 +4,7 @@
 
 use crate::Result;
 use crate::codec::Codec;
-use crate::search::fields::{VALUE_SEPARATOR, all_columns, token_column};
+use crate::search::fields::{VALUE_SEPARATOR, all_columns, is_token_column, token_column};
 use crate::write::decode_rows;
 use postgres::Transaction;
 use postgres::types::ToSql;
@@ -80,7 +80,7 @@ fn stored_reports(
 
 /// The sample's value columns, in `fields::all_columns` order: every distinct spelling of
 /// every text value of a field, sorted, joined by the separator; a field's tokens the same way
-/// with a separator at each end. `None` for a field without values.
+/// (`write_rows` splits them into the column's array). `None` for a field without values.
 fn columns(doc: &SampleDoc) -> Vec<Option<String>> {
     let sep = VALUE_SEPARATOR.to_string();
     let mut out = Vec::with_capacity(TextField::ALL.len() + TokenField::ALL.len());
@@ -98,12 +98,7 @@ fn columns(doc: &SampleDoc) -> Vec<Option<String>> {
         .filter(|f| token_column(*f).is_some())
     {
         let tokens: BTreeSet<&str> = doc.tokens(field).iter().map(String::as_str).collect();
-        out.push((!tokens.is_empty()).then(|| {
-            format!(
-                "{sep}{}{sep}",
-                tokens.into_iter().collect::<Vec<_>>().join(&sep)
-            )
-        }));
+        out.push((!tokens.is_empty()).then(|| tokens.into_iter().collect::<Vec<_>>().join(&sep)));
     }
     out
 }
@@ -128,7 +123,18 @@ fn write_rows(txn: &mut Transaction<'_>, docs: &[SampleDoc]) -> Result<()> {
         }
     }
     // Parameters: $1 SHA-256s, $2..$3 dates, $4..$7 counts, then one text array per column.
-    let set: Vec<String> = names.iter().map(|c| format!("{c} = u.{c}")).collect();
+    // A token column is an array: its joined tokens (never empty, never holding the
+    // separator) split again.
+    let set: Vec<String> = names
+        .iter()
+        .map(|c| {
+            if is_token_column(c) {
+                format!("{c} = string_to_array(u.{c}, E'\\n')")
+            } else {
+                format!("{c} = u.{c}")
+            }
+        })
+        .collect();
     let arrays: Vec<String> = (0..names.len())
         .map(|i| format!("${}::text[]", i + 8))
         .collect();

@@ -116,14 +116,37 @@ CREATE TABLE report_dicts (
 );
 "#;
 
-/// Version 4: the report dictionaries, and no SHA-256 token column: a sample's only SHA-256
+/// Version 4: the report dictionaries; no SHA-256 token column: a sample's only SHA-256
 /// token is its own, the row's key, so `sha256:` is answered by the key (its B-tree) and
-/// version 3's `token_6` and its trigram index (8.5 of 199 MiB at 20,000 reports) go.
+/// version 3's `token_6` and its trigram index go; the other token columns become `text[]`
+/// with a plain GIN index instead of joined text with a trigram one (tokens are matched whole,
+/// `search::fields`). At 20,000 reports the token trigram indexes were 22.8 of 199 MiB.
 fn upgrade_to_v4() -> String {
-    format!(
+    let mut sql = format!(
         "{CREATE_REPORT_DICTS}\nDROP INDEX samples_{c};\nALTER TABLE samples DROP COLUMN {c};\n",
         c = crate::search::fields::V3_SHA256_COLUMN
-    )
+    );
+    let tokens: Vec<&str> = crate::search::fields::all_columns()
+        .filter(|c| crate::search::fields::is_token_column(c))
+        .collect();
+    for column in &tokens {
+        sql += &format!("DROP INDEX samples_{column};\n");
+    }
+    // Version 3 wrapped a column's tokens in separators (`E'\\n'`).
+    let retype: Vec<String> = tokens
+        .iter()
+        .map(|c| {
+            format!(
+                "ALTER COLUMN {c} TYPE text[] COLLATE \"C\" \
+                 USING string_to_array(btrim({c}, E'\\n'), E'\\n')"
+            )
+        })
+        .collect();
+    sql += &format!("ALTER TABLE samples {};\n", retype.join(", "));
+    for column in &tokens {
+        sql += &format!("CREATE INDEX samples_{column} ON samples USING gin ({column});\n");
+    }
+    sql
 }
 
 /// An upgrade: the version it makes, its SQL and the reference tables it adds.
@@ -154,8 +177,8 @@ pub(crate) struct LargeTable {
 }
 
 /// The large tables of the current version, each distributed by `sha256` under Citus and
-/// partitioned by it in the sharded layout. `samples` holds one text column per field
-/// (`search::fields`), each with a `pg_trgm` GIN index.
+/// partitioned by it in the sharded layout. `samples` holds one column per field
+/// (`search::fields`): text with a `pg_trgm` GIN index, or tokens with an array GIN index.
 pub(crate) fn large_tables() -> Vec<LargeTable> {
     let value_columns = crate::search::fields::all_columns();
     let mut samples_columns = String::from(
@@ -174,11 +197,13 @@ pub(crate) fn large_tables() -> Vec<LargeTable> {
         ),
     ];
     for column in value_columns {
-        samples_columns += &format!(", {column} text COLLATE \"C\"");
-        samples_indexes.push((
-            column.to_string(),
-            format!("USING gin ({column} gin_trgm_ops)"),
-        ));
+        let (column_type, index) = if crate::search::fields::is_token_column(column) {
+            ("text[]", format!("USING gin ({column})"))
+        } else {
+            ("text", format!("USING gin ({column} gin_trgm_ops)"))
+        };
+        samples_columns += &format!(", {column} {column_type} COLLATE \"C\"");
+        samples_indexes.push((column.to_string(), index));
     }
     vec![
         LargeTable {

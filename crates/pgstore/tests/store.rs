@@ -120,8 +120,8 @@ INSERT INTO sample_tokens
         (3, s.token_3),
         (4, s.token_4),
         (5, s.token_5),
-        (6, E'\n' || s.sha256 || E'\n')
-    ) AS f(code, col) CROSS JOIN LATERAL unnest(string_to_array(btrim(f.col, E'\n'), E'\n')) AS t
+        (6, ARRAY[s.sha256])
+    ) AS f(code, col) CROSS JOIN LATERAL unnest(f.col) AS t
     WHERE f.col IS NOT NULL;
 ALTER TABLE samples DROP COLUMN text_0, DROP COLUMN text_1, DROP COLUMN text_2, DROP COLUMN text_3, DROP COLUMN text_4, DROP COLUMN text_5, DROP COLUMN text_6, DROP COLUMN text_7, DROP COLUMN text_8, DROP COLUMN text_9, DROP COLUMN token_0, DROP COLUMN token_1, DROP COLUMN token_2, DROP COLUMN token_3, DROP COLUMN token_4, DROP COLUMN token_5;
 DROP TABLE report_dicts;

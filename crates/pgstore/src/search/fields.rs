@@ -2,11 +2,13 @@
 //! field's position in the query crate's list) and one per token field (`token_<n>`).
 //!
 //! A text column holds the sample's values of that field (every spelling, in the query crate's
-//! padded normal form: letters, digits and spaces only) joined by [`VALUE_SEPARATOR`]; a token
-//! column holds its tokens (letters, digits, `_` and `*` only) the same way, with a separator
-//! before the first and after the last. Neither kind of value can contain the separator, so a
-//! `LIKE '%piece%'` whose piece has no separator matches inside one value, exactly as the
-//! embedded store's per-value match. A column is NULL when the sample has no value there.
+//! padded normal form: letters, digits and spaces only) joined by [`VALUE_SEPARATOR`], which
+//! no such value contains, so a `LIKE '%piece%'` whose piece has no separator matches inside
+//! one value, exactly as the embedded store's per-value match; each has a `pg_trgm` GIN index.
+//! A token column (schema version 4; version 3 joined them like text) is a `text[]` of the
+//! field's tokens (letters, digits, `_` and `*` only) with a plain GIN index: a token is
+//! matched whole (`@>`), so trigrams bought nothing there but size. A column is NULL when the
+//! sample has no value there.
 //!
 //! The sample's own SHA-256 (`TokenField::Sha256`, its only token) has no column: it is the
 //! row's key, `sha256`, already (schema version 4 dropped version 3's `token_6`).
@@ -30,6 +32,11 @@ pub(crate) const V3_SHA256_COLUMN: &str = "token_6";
 /// Every value column, text fields first (the schema's and the writer's order).
 pub(crate) fn all_columns() -> impl Iterator<Item = &'static str> {
     TEXT_COLUMNS.into_iter().chain(TOKEN_COLUMNS)
+}
+
+/// Whether `column` (one of [`all_columns`]) holds tokens (`text[]`) rather than text.
+pub(crate) fn is_token_column(column: &str) -> bool {
+    TOKEN_COLUMNS.contains(&column)
 }
 
 pub(crate) fn text_column(field: TextField) -> &'static str {
