@@ -3,16 +3,20 @@
 //! the embedded store's search semantics.
 //!
 //! # Layout (schema version [`SCHEMA_VERSION`], see `schema`)
-//! * `reports` — one row per report: `sha256`, `report_id`, the report as deflated JSON
-//!   (`codec`; chosen over `jsonb` by measurement: see below);
+//! * `reports` — one row per report: `sha256`, `report_id`, the report as JSON compressed with
+//!   zstd and a dictionary trained on the store's first reports (`codec`, schema version 4;
+//!   older rows are deflated JSON and still read; chosen over `jsonb` by measurement: below);
+//! * `report_dicts` — those dictionaries (schema version 4), written once, never changed;
 //! * `raw_logs` / `raw_log_chunks` — the log a report was built from, in 1 MiB `bytea` chunks,
 //!   written and read one chunk at a time;
 //! * `samples` — one row per sample: first and last analysis date, distinct Sigma rules per
 //!   level (the query crate's `SampleDoc`), and its values, one column per field
 //!   (`search::fields`): every spelling of every text value in the query crate's padded normal
-//!   form, and every token, joined by a separator no value contains, each column with a
-//!   `pg_trgm` GIN index (the substring filter); schema version 3, which replaced version 2's
-//!   one row per sample and value (`sample_values`, `sample_tokens`);
+//!   form joined by a separator no value contains, each text column with a `pg_trgm` GIN
+//!   index (the substring filter), and each token field's tokens as a `text[]` with a plain
+//!   GIN index (tokens match whole; the sample's own SHA-256 token is the row's key); schema
+//!   version 3 replaced version 2's one row per sample and value (`sample_values`,
+//!   `sample_tokens`), version 4 the token columns' joined text and trigram indexes;
 //! * `records` / `record_counters` — hunting's keyed records (Livehunt rulesets,
 //!   notifications) as opaque bytes under (`kind`, `id`), and each kind's id counter: the
 //!   `RecordStore` seam (`records`), schema version 2;
@@ -23,18 +27,20 @@
 //! A sample's row is rebuilt from all its stored reports, in the transaction that writes
 //! them, through `SampleDoc::from_reports`: the same view the embedded store indexes.
 //!
-//! # Reports: deflated JSON, not `jsonb`
+//! # Reports: compressed JSON, not `jsonb`
 //! Measured on the reports of the 25 vendored Sysmon logs (`tests/report_format.rs` re-measures
-//! and checks it): 75,078 bytes of JSON take 16,898 bytes deflated and 30,973 bytes as `jsonb`
+//! and checks it): 75,078 bytes of JSON took 16,898 bytes deflated and 30,973 bytes as `jsonb`
 //! (PostgreSQL compresses a value with pglz only past 2 kB): `jsonb` is 1.8 times larger. No
 //! query reads inside a report — everything searched is in the sample tables — so `jsonb`'s
-//! operators would buy nothing for that size.
+//! operators would buy nothing for that size. Since schema version 4 a report is compressed
+//! with zstd and a dictionary trained once the store has 200 reports (the embedded store's
+//! scheme; `codec`), which holds what reports share, so each costs about what is its own.
 //!
 //! # Written for Citus
 //! Every large table has the sample's `sha256` as its first primary-key column: it is the
 //! distribution column, and `db init` calls `create_distributed_table` (co-located with
 //! `samples`) and `create_reference_table` (the small tables: `sandscope_schema`, `records`,
-//! `record_counters`) when the `citus` extension is present. A search reads `samples` alone
+//! `record_counters`, `report_dicts`) when the `citus` extension is present. A search reads `samples` alone
 //! (its values are columns of the sample's row), so every shard answers its part of a query
 //! by itself. What this crate avoids, and why:
 //! * no `serial`/identity columns or sequences: ids are the SHA-256 and the report id, so no
@@ -96,6 +102,8 @@
 //!   the `LIKE` (asserted in `tests/store.rs` from the plans `EXPLAIN VERBOSE` prints), the
 //!   field codes, the dates — the remote trigram index does the filtering, and the join, order
 //!   and `LIMIT` run on the store's server over the `sha256`s that came back.
+//!   A `*` token pattern (an `EXISTS` over the row's token array) is not shipped either: the
+//!   remote side returns the rows its other conditions allow, and the store's server filters.
 //!
 //! With N servers instead of two (the code takes any number; the tests run two): every query
 //! without a SHA-256 fans out to all N partitions, concurrently (async foreign scans), so its
@@ -120,6 +128,7 @@
 mod codec;
 mod connect;
 mod detonations;
+mod dictionary;
 mod error;
 mod layout;
 mod maintenance;
@@ -140,6 +149,8 @@ use r2d2::PooledConnection;
 pub struct PgStore {
     pool: connect::Pool,
     target: String,
+    /// The report dictionaries this process knows (`codec`).
+    codec: codec::Codec,
 }
 
 impl PgStore {
@@ -153,6 +164,7 @@ impl PgStore {
         Ok(PgStore {
             pool: connect::pool(&target),
             target: target.shown,
+            codec: codec::Codec::default(),
         })
     }
 

@@ -1,5 +1,6 @@
 //! Reading: reports, a sample's reports, raw logs (chunk by chunk) and counts.
 
+use crate::codec::Codec;
 use crate::write::decode_rows;
 use crate::{PgStore, Result};
 use postgres::GenericClient;
@@ -9,6 +10,7 @@ use std::io::Write;
 
 /// Every report of a sample, in id order (the embedded store's order).
 pub(crate) fn sample_reports_in(
+    codec: &Codec,
     client: &mut impl GenericClient,
     sha: &str,
 ) -> Result<Vec<FileBehaviour>> {
@@ -16,7 +18,7 @@ pub(crate) fn sample_reports_in(
         "SELECT report_id, body FROM reports WHERE sha256 = $1 ORDER BY report_id",
         &[&sha],
     )?;
-    decode_rows(&rows)
+    decode_rows(codec, client, &rows)
 }
 
 impl PgStore {
@@ -30,7 +32,7 @@ impl PgStore {
             "SELECT report_id, body FROM reports WHERE sha256 = $1 AND report_id = $2",
             &[&sha, &id],
         )?;
-        Ok(decode_rows(row.as_slice())?.pop())
+        Ok(decode_rows(&self.codec, &mut client.client, row.as_slice())?.pop())
     }
 
     /// Bytes the store's tables and their indexes (and TOAST) take in the database.
@@ -79,7 +81,7 @@ impl PgStore {
 
     /// Every report of a sample (all sandboxes), in id order.
     pub fn sample_reports(&self, sha256: &str) -> Result<Vec<FileBehaviour>> {
-        sample_reports_in(&mut self.client()?.client, sha256)
+        sample_reports_in(&self.codec, &mut self.client()?.client, sha256)
     }
 
     /// Copy the raw log of report `id` into `out`, one chunk at a time; its file name, or

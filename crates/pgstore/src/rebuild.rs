@@ -3,7 +3,8 @@
 //! values per field (`search::fields`), its dates and Sigma counts.
 
 use crate::Result;
-use crate::search::fields::{VALUE_SEPARATOR, all_columns};
+use crate::codec::Codec;
+use crate::search::fields::{VALUE_SEPARATOR, all_columns, is_token_column, token_column};
 use crate::write::decode_rows;
 use postgres::Transaction;
 use postgres::types::ToSql;
@@ -32,11 +33,12 @@ pub(crate) fn lock_samples(txn: &mut Transaction<'_>, samples: &[&str]) -> Resul
 /// Rewrite the rows of `samples` (sorted, distinct) from their stored reports; `written` are
 /// the batch's reports (not read back).
 pub(crate) fn rebuild_samples(
+    codec: &Codec,
     txn: &mut Transaction<'_>,
     samples: &[&str],
     written: &[&NewReport],
 ) -> Result<()> {
-    let mut reports = stored_reports(txn, samples, written)?;
+    let mut reports = stored_reports(codec, txn, samples, written)?;
     for r in written {
         reports
             .entry(r.behaviour.sha256().to_string())
@@ -57,6 +59,7 @@ pub(crate) fn rebuild_samples(
 
 /// The samples' reports already stored before this batch (those the batch replaces left out).
 fn stored_reports(
+    codec: &Codec,
     txn: &mut Transaction<'_>,
     samples: &[&str],
     written: &[&NewReport],
@@ -67,7 +70,7 @@ fn stored_reports(
          WHERE sha256 = ANY($1) AND NOT (report_id = ANY($2))",
         &[&samples, &ids],
     )?;
-    let decoded = decode_rows(&rows)?;
+    let decoded = decode_rows(codec, txn, &rows)?;
     let mut out: BTreeMap<String, Vec<FileBehaviour>> = BTreeMap::new();
     for (row, report) in rows.iter().zip(decoded) {
         out.entry(row.get(2)).or_default().push(report);
@@ -77,7 +80,7 @@ fn stored_reports(
 
 /// The sample's value columns, in `fields::all_columns` order: every distinct spelling of
 /// every text value of a field, sorted, joined by the separator; a field's tokens the same way
-/// with a separator at each end. `None` for a field without values.
+/// (`write_rows` splits them into the column's array). `None` for a field without values.
 fn columns(doc: &SampleDoc) -> Vec<Option<String>> {
     let sep = VALUE_SEPARATOR.to_string();
     let mut out = Vec::with_capacity(TextField::ALL.len() + TokenField::ALL.len());
@@ -89,14 +92,13 @@ fn columns(doc: &SampleDoc) -> Vec<Option<String>> {
             .collect();
         out.push((!values.is_empty()).then(|| values.into_iter().collect::<Vec<_>>().join(&sep)));
     }
-    for field in TokenField::ALL {
+    // The SHA-256 token is the row's key (see `fields`).
+    for field in TokenField::ALL
+        .into_iter()
+        .filter(|f| token_column(*f).is_some())
+    {
         let tokens: BTreeSet<&str> = doc.tokens(field).iter().map(String::as_str).collect();
-        out.push((!tokens.is_empty()).then(|| {
-            format!(
-                "{sep}{}{sep}",
-                tokens.into_iter().collect::<Vec<_>>().join(&sep)
-            )
-        }));
+        out.push((!tokens.is_empty()).then(|| tokens.into_iter().collect::<Vec<_>>().join(&sep)));
     }
     out
 }
@@ -121,7 +123,18 @@ fn write_rows(txn: &mut Transaction<'_>, docs: &[SampleDoc]) -> Result<()> {
         }
     }
     // Parameters: $1 SHA-256s, $2..$3 dates, $4..$7 counts, then one text array per column.
-    let set: Vec<String> = names.iter().map(|c| format!("{c} = u.{c}")).collect();
+    // A token column is an array: its joined tokens (never empty, never holding the
+    // separator) split again.
+    let set: Vec<String> = names
+        .iter()
+        .map(|c| {
+            if is_token_column(c) {
+                format!("{c} = string_to_array(u.{c}, E'\\n')")
+            } else {
+                format!("{c} = u.{c}")
+            }
+        })
+        .collect();
     let arrays: Vec<String> = (0..names.len())
         .map(|i| format!("${}::text[]", i + 8))
         .collect();

@@ -7,7 +7,9 @@
 //!
 //! Versions: 1, the reports and the searchable sample view; 2 adds the keyed records hunting
 //! keeps (rulesets, notifications); 3 moves a sample's values from one row per value into
-//! per-field columns of its own row (see `upgrade_to_v3`). `db init` creates the current
+//! per-field columns of its own row (see `upgrade_to_v3`); 4 adds the report dictionaries
+//! (`report_dicts`, see `codec`) and drops the SHA-256 token column (see `UPGRADE_TO_V4`).
+//! `db init` creates the current
 //! version at once (the large tables from [`large_tables`], in either layout); `db upgrade`
 //! applies, in order, the upgrades an older one-server store lacks. A test upgrades a store
 //! and compares its tables and indexes with a new one's, so the two paths cannot drift apart.
@@ -19,7 +21,7 @@ use crate::{PgStoreError, Result};
 use postgres::{Client, GenericClient};
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Version 1's small tables: the extension and the version table (the large tables come from
 /// [`large_tables`], laid out by `layout`: plain, or partitioned over several servers). Text that is compared or sorted
@@ -58,7 +60,10 @@ CREATE TABLE record_counters (
 /// missing date last, then SHA-256), so a page of a common term is read in order and stops.
 fn upgrade_to_v3() -> String {
     let mut sql = String::from("ALTER TABLE samples ");
-    let columns: Vec<&str> = crate::search::fields::all_columns().collect();
+    // Version 3's columns: today's, and the SHA-256 token's, which version 4 drops.
+    let columns: Vec<&str> = crate::search::fields::all_columns()
+        .chain([crate::search::fields::V3_SHA256_COLUMN])
+        .collect();
     sql += &columns
         .iter()
         .map(|c| format!("ADD COLUMN {c} text COLLATE \"C\""))
@@ -101,13 +106,57 @@ fn upgrade_to_v2() -> String {
     UPGRADE_TO_V2.to_string()
 }
 
+/// Version 4's new small table: the zstd dictionaries reports are compressed with (`codec`),
+/// a reference table under Citus. Reports written before stay as they are (deflated: the
+/// codec tells the formats apart by their first byte).
+const CREATE_REPORT_DICTS: &str = r#"
+CREATE TABLE report_dicts (
+    id integer PRIMARY KEY CHECK (id > 0),
+    dict bytea NOT NULL
+);
+"#;
+
+/// Version 4: the report dictionaries; no SHA-256 token column: a sample's only SHA-256
+/// token is its own, the row's key, so `sha256:` is answered by the key (its B-tree) and
+/// version 3's `token_6` and its trigram index go; the other token columns become `text[]`
+/// with a plain GIN index instead of joined text with a trigram one (tokens are matched whole,
+/// `search::fields`). At 20,000 reports the token trigram indexes were 22.8 of 199 MiB.
+fn upgrade_to_v4() -> String {
+    let mut sql = format!(
+        "{CREATE_REPORT_DICTS}\nDROP INDEX samples_{c};\nALTER TABLE samples DROP COLUMN {c};\n",
+        c = crate::search::fields::V3_SHA256_COLUMN
+    );
+    let tokens: Vec<&str> = crate::search::fields::all_columns()
+        .filter(|c| crate::search::fields::is_token_column(c))
+        .collect();
+    for column in &tokens {
+        sql += &format!("DROP INDEX samples_{column};\n");
+    }
+    // Version 3 wrapped a column's tokens in separators (`E'\\n'`).
+    let retype: Vec<String> = tokens
+        .iter()
+        .map(|c| {
+            format!(
+                "ALTER COLUMN {c} TYPE text[] COLLATE \"C\" \
+                 USING string_to_array(btrim({c}, E'\\n'), E'\\n')"
+            )
+        })
+        .collect();
+    sql += &format!("ALTER TABLE samples {};\n", retype.join(", "));
+    for column in &tokens {
+        sql += &format!("CREATE INDEX samples_{column} ON samples USING gin ({column});\n");
+    }
+    sql
+}
+
 /// An upgrade: the version it makes, its SQL and the reference tables it adds.
 type Upgrade = (i32, fn() -> String, &'static [&'static str]);
 
 /// The upgrade to each version after 1, in order.
-const UPGRADES: [Upgrade; 2] = [
+const UPGRADES: [Upgrade; 3] = [
     (2, upgrade_to_v2, &["records", "record_counters"]),
     (3, upgrade_to_v3, &[]),
+    (4, upgrade_to_v4, &["report_dicts"]),
 ];
 
 /// The columns every per-report table starts with (its key's first two columns).
@@ -128,8 +177,8 @@ pub(crate) struct LargeTable {
 }
 
 /// The large tables of the current version, each distributed by `sha256` under Citus and
-/// partitioned by it in the sharded layout. `samples` holds one text column per field
-/// (`search::fields`), each with a `pg_trgm` GIN index.
+/// partitioned by it in the sharded layout. `samples` holds one column per field
+/// (`search::fields`): text with a `pg_trgm` GIN index, or tokens with an array GIN index.
 pub(crate) fn large_tables() -> Vec<LargeTable> {
     let value_columns = crate::search::fields::all_columns();
     let mut samples_columns = String::from(
@@ -148,11 +197,13 @@ pub(crate) fn large_tables() -> Vec<LargeTable> {
         ),
     ];
     for column in value_columns {
-        samples_columns += &format!(", {column} text COLLATE \"C\"");
-        samples_indexes.push((
-            column.to_string(),
-            format!("USING gin ({column} gin_trgm_ops)"),
-        ));
+        let (column_type, index) = if crate::search::fields::is_token_column(column) {
+            ("text[]", format!("USING gin ({column})"))
+        } else {
+            ("text", format!("USING gin ({column} gin_trgm_ops)"))
+        };
+        samples_columns += &format!(", {column} {column_type} COLLATE \"C\"");
+        samples_indexes.push((column.to_string(), index));
     }
     vec![
         LargeTable {
@@ -183,7 +234,7 @@ pub(crate) fn large_tables() -> Vec<LargeTable> {
 }
 
 /// Every table of the current schema (for sizes).
-pub(crate) const TABLES: [&str; 7] = [
+pub(crate) const TABLES: [&str; 8] = [
     "samples",
     "reports",
     "raw_logs",
@@ -191,6 +242,7 @@ pub(crate) const TABLES: [&str; 7] = [
     "sandscope_schema",
     "records",
     "record_counters",
+    "report_dicts",
 ];
 
 /// What `db init` or `db upgrade` did.
@@ -254,9 +306,10 @@ pub(crate) fn init_or_upgrade(
         None => {
             txn.batch_execute(CREATE_V1)?;
             txn.batch_execute(UPGRADE_TO_V2)?;
+            txn.batch_execute(CREATE_REPORT_DICTS)?;
             crate::layout::create(&mut txn, target, shards)?;
             distribute(&mut txn)?;
-            reference(&mut txn, &["records", "record_counters"])?;
+            reference(&mut txn, &["records", "record_counters", "report_dicts"])?;
             txn.execute(
                 "INSERT INTO sandscope_schema (id, version) VALUES (1, $1)",
                 &[&SCHEMA_VERSION],

@@ -1,10 +1,11 @@
-//! Writing a batch of reports: the reports (deflated JSON) and their raw logs (streamed in
+//! Writing a batch of reports: the reports (compressed JSON, `codec`) and their raw logs (streamed in
 //! chunks, never whole in memory), then each touched sample's searchable row (`rebuild`), in
 //! one transaction.
 
-use crate::{PgStore, PgStoreError, Result, codec};
-use postgres::Transaction;
+use crate::codec::Codec;
+use crate::{PgStore, PgStoreError, Result};
 use postgres::error::SqlState;
+use postgres::{GenericClient, Transaction};
 use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_store::{MAX_RAW_LOG_BYTES, NewReport, RawData, RawLog};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,12 +38,13 @@ impl PgStore {
         let samples: BTreeSet<&str> = reports.iter().map(|r| r.behaviour.sha256()).collect();
         let samples: Vec<&str> = samples.into_iter().collect();
         let mut client = self.client()?;
+        crate::dictionary::ensure(&self.codec, &mut client.client, &reports)?;
         // A foreign partition's side of a transaction runs at REPEATABLE READ (postgres_fdw):
         // a batch meeting a concurrent batch of the same sample there fails where one server
         // would make it wait. The other batch has committed by then, so writing again lands.
         let mut attempt = 1;
         loop {
-            match write_batch(&mut client, &samples, &reports) {
+            match write_batch(&self.codec, &mut client, &samples, &reports) {
                 Err(e) if is_serialization_failure(&e) && attempt < WRITE_ATTEMPTS => {
                     std::thread::sleep(std::time::Duration::from_millis(5 * attempt));
                     attempt += 1;
@@ -70,19 +72,20 @@ fn is_serialization_failure(error: &PgStoreError) -> bool {
 
 /// The batch in one transaction.
 fn write_batch(
+    codec: &Codec,
     client: &mut postgres::Client,
     samples: &[&str],
     reports: &[&NewReport],
 ) -> Result<()> {
     let mut txn = client.transaction()?;
     crate::rebuild::lock_samples(&mut txn, samples)?;
-    write_reports(&mut txn, samples, reports)?;
+    write_reports(codec, &mut txn, samples, reports)?;
     for r in reports {
         if let Some(log) = &r.raw_log {
             write_raw_log(&mut txn, &r.behaviour, log)?;
         }
     }
-    crate::rebuild::rebuild_samples(&mut txn, samples, reports)?;
+    crate::rebuild::rebuild_samples(codec, &mut txn, samples, reports)?;
     txn.commit()?;
     Ok(())
 }
@@ -110,6 +113,7 @@ fn validate(r: &NewReport) -> Result<()> {
 
 /// Replace the reports (and drop their old raw logs): one statement per table.
 fn write_reports(
+    codec: &Codec,
     txn: &mut Transaction<'_>,
     samples: &[&str],
     reports: &[&NewReport],
@@ -117,10 +121,11 @@ fn write_reports(
     let mut shas = Vec::with_capacity(reports.len());
     let mut ids = Vec::with_capacity(reports.len());
     let mut bodies = Vec::with_capacity(reports.len());
+    let mut encoder = codec.encoder()?;
     for r in reports {
         shas.push(r.behaviour.sha256());
         ids.push(r.behaviour.id.as_str());
-        bodies.push(codec::encode(&r.behaviour)?);
+        bodies.push(encoder.encode(&r.behaviour)?);
     }
     for table in ["reports", "raw_log_chunks", "raw_logs"] {
         // `table` is one of three fixed names; the values are parameters.
@@ -208,8 +213,12 @@ fn read_full(source: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Reports decoded for a rebuild: shared with reading.
-pub(crate) fn decode_rows(rows: &[postgres::Row]) -> Result<Vec<FileBehaviour>> {
+pub(crate) fn decode_rows(
+    codec: &Codec,
+    client: &mut impl GenericClient,
+    rows: &[postgres::Row],
+) -> Result<Vec<FileBehaviour>> {
     rows.iter()
-        .map(|row| codec::decode(row.get(0), row.get(1)))
+        .map(|row| codec.decode(client, row.get(0), row.get(1)))
         .collect()
 }

@@ -2,11 +2,16 @@
 //! field's position in the query crate's list) and one per token field (`token_<n>`).
 //!
 //! A text column holds the sample's values of that field (every spelling, in the query crate's
-//! padded normal form: letters, digits and spaces only) joined by [`VALUE_SEPARATOR`]; a token
-//! column holds its tokens (letters, digits, `_` and `*` only) the same way, with a separator
-//! before the first and after the last. Neither kind of value can contain the separator, so a
-//! `LIKE '%piece%'` whose piece has no separator matches inside one value, exactly as the
-//! embedded store's per-value match. A column is NULL when the sample has no value there.
+//! padded normal form: letters, digits and spaces only) joined by [`VALUE_SEPARATOR`], which
+//! no such value contains, so a `LIKE '%piece%'` whose piece has no separator matches inside
+//! one value, exactly as the embedded store's per-value match; each has a `pg_trgm` GIN index.
+//! A token column (schema version 4; version 3 joined them like text) is a `text[]` of the
+//! field's tokens (letters, digits, `_` and `*` only) with a plain GIN index: a token is
+//! matched whole (`@>`), so trigrams bought nothing there but size. A column is NULL when the
+//! sample has no value there.
+//!
+//! The sample's own SHA-256 (`TokenField::Sha256`, its only token) has no column: it is the
+//! row's key, `sha256`, already (schema version 4 dropped version 3's `token_6`).
 
 use sandscope_query::{TextField, TokenField};
 
@@ -17,13 +22,21 @@ const TEXT_COLUMNS: [&str; 10] = [
     "text_0", "text_1", "text_2", "text_3", "text_4", "text_5", "text_6", "text_7", "text_8",
     "text_9",
 ];
-const TOKEN_COLUMNS: [&str; 7] = [
-    "token_0", "token_1", "token_2", "token_3", "token_4", "token_5", "token_6",
+const TOKEN_COLUMNS: [&str; 6] = [
+    "token_0", "token_1", "token_2", "token_3", "token_4", "token_5",
 ];
+
+/// Version 3's column of `TokenField::Sha256` (for its upgrade, which version 4 drops).
+pub(crate) const V3_SHA256_COLUMN: &str = "token_6";
 
 /// Every value column, text fields first (the schema's and the writer's order).
 pub(crate) fn all_columns() -> impl Iterator<Item = &'static str> {
     TEXT_COLUMNS.into_iter().chain(TOKEN_COLUMNS)
+}
+
+/// Whether `column` (one of [`all_columns`]) holds tokens (`text[]`) rather than text.
+pub(crate) fn is_token_column(column: &str) -> bool {
+    TOKEN_COLUMNS.contains(&column)
 }
 
 pub(crate) fn text_column(field: TextField) -> &'static str {
@@ -32,9 +45,10 @@ pub(crate) fn text_column(field: TextField) -> &'static str {
     TEXT_COLUMNS[at.unwrap_or(0).min(TEXT_COLUMNS.len() - 1)]
 }
 
-pub(crate) fn token_column(field: TokenField) -> &'static str {
-    let at = TokenField::ALL.iter().position(|f| *f == field);
-    TOKEN_COLUMNS[at.unwrap_or(0).min(TOKEN_COLUMNS.len() - 1)]
+/// The field's column; `None` for the sample's SHA-256, which is the row's key.
+pub(crate) fn token_column(field: TokenField) -> Option<&'static str> {
+    let at = TokenField::ALL.iter().position(|f| *f == field)?;
+    TOKEN_COLUMNS.get(at).copied()
 }
 
 #[cfg(test)]
@@ -44,7 +58,8 @@ mod tests {
     #[test]
     fn every_field_has_its_own_column() {
         let mut columns: Vec<&str> = TextField::ALL.iter().map(|f| text_column(*f)).collect();
-        columns.extend(TokenField::ALL.iter().map(|f| token_column(*f)));
+        columns.extend(TokenField::ALL.iter().filter_map(|f| token_column(*f)));
+        assert_eq!(token_column(TokenField::Sha256), None);
         let mut distinct = columns.clone();
         distinct.sort_unstable();
         distinct.dedup();

@@ -68,6 +68,7 @@ impl PgStore {
                     .start()?;
                 work.set_timeout(&mut txn)?;
                 let run = Run {
+                    codec: &self.codec,
                     query,
                     request,
                     limit,
@@ -100,6 +101,7 @@ impl PgStore {
             .read_only(true)
             .start()?;
         let run = Run {
+            codec: &self.codec,
             query,
             request: &request,
             limit: 1,
@@ -116,6 +118,7 @@ type Candidate = (Key, Option<Vec<sandscope_model::FileBehaviour>>);
 
 /// One search's query, paging and counting rule.
 struct Run<'a> {
+    codec: &'a crate::codec::Codec,
     query: &'a Query,
     request: &'a SearchRequest,
     limit: usize,
@@ -136,7 +139,7 @@ impl Run<'_> {
         for (key, reports) in page.into_iter().take(self.limit) {
             let reports = match reports {
                 Some(r) => r,
-                None => crate::read::sample_reports_in(txn, &key.sha256)?,
+                None => crate::read::sample_reports_in(self.codec, txn, &key.sha256)?,
             };
             work.charge(1)?;
             hits.push(SearchHit::of_sample(self.query, &key.sha256, &reports));
@@ -238,7 +241,7 @@ impl Run<'_> {
                     date: row.get(1),
                 };
                 work.charge(1)?;
-                let reports = crate::read::sample_reports_in(txn, &key.sha256)?;
+                let reports = crate::read::sample_reports_in(self.codec, txn, &key.sha256)?;
                 let doc = SampleDoc::from_reports(&key.sha256, &reports);
                 if !self.query.matches(&doc, self.request.now) {
                     continue;

@@ -139,28 +139,32 @@ impl Condition {
         let Some(field) = modifier.token_field() else {
             return "FALSE".into();
         };
-        let column = token_column(field);
+        let Some(column) = token_column(field) else {
+            return self.sha256(pattern);
+        };
         if !pattern.is_empty() && pattern.chars().all(|c| c == '*') {
             return format!("s.{column} IS NOT NULL");
         }
-        // A token column has a separator around every token (see `fields`).
-        let sep = VALUE_SEPARATOR.to_string();
-        if pattern.contains(VALUE_SEPARATOR) {
-            // No stored token holds a separator, so no token matches.
-            return "FALSE".into();
-        }
+        // A token column is an array of whole tokens (see `fields`).
         if pattern.contains('*') {
-            let pieces: Vec<&str> = pattern.split('*').collect();
-            let regex = format!(
-                "{}{}{}",
-                escape_regex(&sep),
-                within_value(&pieces),
-                escape_regex(&sep)
-            );
-            format!("s.{column} ~ {}", self.param(Param::Text(regex)))
+            // Not indexed: the array index only answers whole tokens.
+            let p = self.param(Param::Text(glob_like(pattern)));
+            format!("EXISTS (SELECT 1 FROM unnest(s.{column}) AS t(v) WHERE t.v LIKE {p})")
         } else {
-            let like = format!("%{sep}{}{sep}%", escape_like(pattern));
-            format!("s.{column} LIKE {}", self.param(Param::Text(like)))
+            let p = self.param(Param::Text(pattern.to_string()));
+            format!("s.{column} @> ARRAY[{p}::text]")
+        }
+    }
+
+    /// `sha256:` on the row's key: the token is the whole SHA-256, a `*` pattern matches it
+    /// as `LIKE` does (each `*` any run of characters, anchored at both ends).
+    fn sha256(&mut self, pattern: &str) -> String {
+        if pattern.contains('*') {
+            let p = self.param(Param::Text(glob_like(pattern)));
+            format!("s.sha256 LIKE {p}")
+        } else {
+            let p = self.param(Param::Text(pattern.to_string()));
+            format!("s.sha256 = {p}")
         }
     }
 
@@ -194,6 +198,16 @@ impl Condition {
 fn any_of(columns: &[&str], test: impl Fn(&str) -> String) -> String {
     let parts: Vec<String> = columns.iter().map(|c| test(c)).collect();
     format!("({})", parts.join(" OR "))
+}
+
+/// `LIKE` pattern of a token glob (`text::glob_match`): the whole token, each `*` any run of
+/// characters.
+fn glob_like(pattern: &str) -> String {
+    pattern
+        .split('*')
+        .map(escape_like)
+        .collect::<Vec<_>>()
+        .join("%")
 }
 
 /// `LIKE` pattern: `piece` anywhere.
