@@ -119,6 +119,10 @@ pub fn scan(
     }
 }
 
+/// Logs hunted at once, at most, whatever `readers` asks: each one a thread holds on its stack
+/// while it waits for its own batches uses that thread's stack (2 MiB by default).
+const MAX_LOGS_IN_FLIGHT: usize = 8;
+
 /// Hunt the logs of `ids`, `options.readers` at a time; `None` when stopped part way.
 ///
 /// The logs in flight are tasks of the rayon pool that also decodes their EVTX chunks and
@@ -136,7 +140,7 @@ fn hunt_page<F: Fn(&RuleInfo) -> bool + Sync>(
     keep: &F,
 ) -> Result<Option<Vec<ScannedLog>>> {
     let mut hunted = Vec::with_capacity(ids.len());
-    for group in ids.chunks(options.readers.max(1)) {
+    for group in ids.chunks(options.readers.clamp(1, MAX_LOGS_IN_FLIGHT)) {
         if stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
