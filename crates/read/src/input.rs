@@ -325,17 +325,29 @@ impl Opener<'_> {
 
     /// Copy a stream to an anonymous temporary file, for the readers that need to seek (EVTX,
     /// zip). Memory stays flat whatever the size.
+    ///
+    /// The copy goes through a buffer of our own, filled by plain `read`s: `io::copy` into a
+    /// `BufWriter` hands the reader the writer's uninitialised spare capacity, which readers
+    /// without `read_buf` (ours) zero whole on every call, a megabyte per read.
     fn spool(&self, mut reader: impl Read) -> io::Result<File> {
         let mut file = tempfile::tempfile()?;
-        {
-            let mut w = io::BufWriter::with_capacity(1 << 20, &mut file);
-            io::copy(&mut reader, &mut w)?;
-            w.flush()?;
+        let mut buf = vec![0u8; SPOOL_BUFFER];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            file.write_all(buf.get(..n).unwrap_or_default())?;
         }
         file.seek(SeekFrom::Start(0))?;
         Ok(file)
     }
 }
+
+/// Bytes moved per read and write while spooling.
+const SPOOL_BUFFER: usize = 256 << 10;
 
 /// The members of a zip archive that are files, by name (sorted), with their indexes.
 pub(crate) fn zip_members<R: Read + Seek>(archive: &zip::ZipArchive<R>) -> Vec<(String, usize)> {

@@ -2,8 +2,8 @@
 //! exactly as `sandscope hunt` hunts a file ([`crate::hunt_stream`]). One implementation for
 //! the CLI, the API's jobs and the benchmark.
 //!
-//! Logs are taken a page of report ids at a time; a page is hunted by `readers` threads (each
-//! takes the page's next log, as `hunt` does with files) and handed to the caller whole, in id
+//! Logs are taken a page of report ids at a time; a page is hunted `readers` logs at a time, on
+//! the rayon pool that also decodes and evaluates them, and handed to the caller whole, in id
 //! order, with the page's last id as the checkpoint to resume after. A stop request ends the
 //! scan at the next log or within [`crate::stream`]'s event check, and the unfinished page is
 //! dropped, so a checkpoint never covers half a page.
@@ -11,12 +11,13 @@
 use super::source::DetonationLogs;
 use crate::error::{HuntingError, Result};
 use crate::stream::{HuntOutcome, hunt_stream};
+use rayon::prelude::*;
 use sandscope_read::ReadOptions;
 use sandscope_sigma::{RuleInfo, SigmaEngine};
 use sandscope_store::RecordStoreError;
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which detonations a scan covers, by first-seen date (Unix seconds, both ends included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +41,8 @@ impl TimeRange {
 /// How a scan runs.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
-    /// Reader threads per page.
+    /// Logs hunted at once (1: one after the other, each still decoded and evaluated on every
+    /// core).
     pub readers: usize,
     /// Report ids per page (the checkpoint granularity).
     pub page: usize,
@@ -117,7 +119,18 @@ pub fn scan(
     }
 }
 
-/// Hunt the logs of `ids` on `options.readers` threads; `None` when stopped part way.
+/// Logs hunted at once, at most, whatever `readers` asks: each one a thread holds on its stack
+/// while it waits for its own batches uses that thread's stack (2 MiB by default).
+const MAX_LOGS_IN_FLIGHT: usize = 8;
+
+/// Hunt the logs of `ids`, `options.readers` at a time; `None` when stopped part way.
+///
+/// The logs in flight are tasks of the rayon pool that also decodes their EVTX chunks and
+/// evaluates their events, so a thread done with a small log helps with its neighbour's
+/// batches instead of a reader thread of ours waiting on the pool (on two cores, two reader
+/// threads beside the pool's two meant four threads and a spinning pool). Taking the page
+/// `readers` logs at a time bounds how many logs one thread can hold on its stack (a thread
+/// waiting on its own log's batches may pick up another log).
 fn hunt_page<F: Fn(&RuleInfo) -> bool + Sync>(
     logs: &dyn DetonationLogs,
     engine: &SigmaEngine,
@@ -126,51 +139,31 @@ fn hunt_page<F: Fn(&RuleInfo) -> bool + Sync>(
     stop: &AtomicBool,
     keep: &F,
 ) -> Result<Option<Vec<ScannedLog>>> {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<ScannedLog>>> = ids.iter().map(|_| Mutex::new(None)).collect();
-    let readers = options.readers.clamp(1, ids.len().max(1));
-    let failures: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..readers)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        if stop.load(Ordering::Relaxed) {
-                            return Ok(());
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(id) = ids.get(i) else {
-                            return Ok(());
-                        };
-                        let hunted = hunt_log(logs, engine, id, options.range, stop, keep)?;
-                        if let Some(slot) = slots.get(i) {
-                            *slot.lock().unwrap_or_else(|p| p.into_inner()) = hunted;
-                        }
-                    }
-                })
+    let mut hunted = Vec::with_capacity(ids.len());
+    for group in ids.chunks(options.readers.clamp(1, MAX_LOGS_IN_FLIGHT)) {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let one = |id: &String| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                hunt_log(logs, engine, id, options.range, stop, keep)
+            }))
+            .unwrap_or_else(|_| {
+                Err(HuntingError::Store(RecordStoreError::new(
+                    "a retrohunt reader panicked",
+                )))
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(HuntingError::Store(RecordStoreError::new(
-                        "a retrohunt reader panicked",
-                    )))
-                })
-            })
-            .collect()
-    });
-    for failure in failures {
-        failure?;
+        };
+        let group: Vec<Result<Option<ScannedLog>>> = if group.len() == 1 {
+            group.iter().map(one).collect()
+        } else {
+            group.par_iter().with_max_len(1).map(one).collect()
+        };
+        for log in group {
+            hunted.extend(log?);
+        }
     }
-    if stop.load(Ordering::Relaxed) {
-        return Ok(None);
-    }
-    let hunted: Vec<ScannedLog> = slots
-        .into_iter()
-        .filter_map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
-        .collect();
-    if hunted.iter().any(|l| l.outcome.stopped) {
+    if stop.load(Ordering::Relaxed) || hunted.iter().any(|l| l.outcome.stopped) {
         return Ok(None);
     }
     Ok(Some(hunted))

@@ -6,6 +6,7 @@
 //! `retrohunt` runs over all of them. With `--data` the filled store is kept (the retrohunt
 //! equivalence and restart tests build their store of thousands of detonations this way).
 
+use super::cpu::cpu_seconds;
 use crate::commands::retrohunt::hunt_store;
 use anyhow::{Result, bail};
 use clap::Args;
@@ -78,16 +79,19 @@ pub fn run(args: RetrohuntBenchArgs) -> Result<ExitCode> {
         start.elapsed().as_secs_f64()
     );
     let (engine, _) = SigmaEngine::bundled()?;
+    let cpu = cpu_seconds();
     let start = Instant::now();
     let (outcome, logs) = hunt_store(&store, &engine, TimeRange::default(), &|_| {})?;
     let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     println!(
-        "retrohunt (bundled rules, {} loaded): {} records in {logs} stored logs, {} hits, {wall:.2} s, {:.0} events/s (threads: {})",
+        "retrohunt (bundled rules, {} loaded): {} records in {logs} stored logs, {} hits, {wall:.2} s, {:.0} events/s (threads: {}); CPU {cpu:.2} s, {:.0} events per CPU second",
         engine.rule_count(),
         outcome.records,
         outcome.hits.len(),
         outcome.records as f64 / wall,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        outcome.records as f64 / cpu.max(0.01)
     );
     Ok(ExitCode::SUCCESS)
 }
