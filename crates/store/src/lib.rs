@@ -82,6 +82,7 @@ mod record_store;
 mod records;
 mod repack;
 mod search;
+mod value_blocks;
 mod value_codec;
 mod values;
 mod vocabulary;
