@@ -84,6 +84,7 @@ mod repack;
 mod search;
 mod value_blocks;
 mod value_codec;
+mod value_lookup;
 mod values;
 mod vocabulary;
 mod write;

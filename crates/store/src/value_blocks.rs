@@ -182,6 +182,15 @@ impl Block {
         Ok(texts)
     }
 
+    /// The record of value `vid`, if the block holds it.
+    pub(crate) fn record(&self, vid: u64, codec: &ReportCodec) -> Result<Option<ValueRecord>> {
+        let Some(i) = self.index(vid) else {
+            return Ok(None);
+        };
+        let mut texts = self.texts(codec)?;
+        ValueRecord::from_stored(vid, self.headers[i], std::mem::take(&mut texts[i])).map(Some)
+    }
+
     /// Every record of the block, in id order, with its id.
     pub(crate) fn records(&self, codec: &ReportCodec) -> Result<Vec<(u64, ValueRecord)>> {
         let texts = self.texts(codec)?;

@@ -19,8 +19,8 @@
 //! an owner that stops reporting v (its report was replaced) gives v up (`owner` = none,
 //! shared), and every later re-index lists v in `vals` again.
 //!
-//! On disk a value costs its digest key (fixed-width, 96 bits) and id (four bytes), and a
-//! record of owner, field and flags and, usually, just the value as reported: its spellings
+//! On disk a value costs eight bytes of lookup key (a 32-bit hash and its id, see
+//! `value_lookup`) and a record of owner, field and flags and, usually, just the value as reported: its spellings
 //! are re-derived on reading (only a value whose report kept other raw spellings stores them
 //! all). Records are kept in blocks, the new values of one sample together, their texts
 //! compressed together with the store's value dictionary once it has one (see `value_blocks`
@@ -32,16 +32,14 @@
 
 use crate::value_blocks;
 use crate::value_blocks::{Block, VALUE_BLOCKS};
-use crate::value_codec::Packer;
+use crate::value_lookup::{self, Registrar, VALUE_IDS};
 use crate::{Result, StoreError};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use sandscope_query::{SampleDoc, TextField, TextValue};
-use sha2::{Digest, Sha256};
 
-/// 96-bit digest of (field, indexed text) → value id. A fixed-width key: redb then keeps no
-/// per-entry length in its pages. 96 bits keep a collision (two values taken for one) below
-/// one chance in 10^11 up to a billion distinct values.
-pub(crate) const VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u32> =
+/// What index format 9 and older mapped a value's 96-bit digest to its id with; dropped on
+/// rebuild (see `value_lookup`).
+const DIGEST_VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u32> =
     TableDefinition::new("value_digest_ids");
 const DIGEST_BYTES: usize = 12;
 /// What index format 6 called [`VALUE_IDS`] (128-bit keys); dropped on rebuild.
@@ -222,16 +220,6 @@ fn spellings(variants: &[String]) -> String {
     text
 }
 
-fn value_key(field: TextField, text: &str) -> [u8; DIGEST_BYTES] {
-    let mut h = Sha256::new();
-    h.update([field as u8]);
-    h.update(text.as_bytes());
-    let digest = h.finalize();
-    let mut key = [0u8; DIGEST_BYTES];
-    key.copy_from_slice(&digest[..DIGEST_BYTES]);
-    key
-}
-
 /// A sample's value ids, sorted: each as its difference from the one before, in LEB128. A
 /// sample's new values get consecutive ids, so most take one byte instead of eight.
 pub(crate) fn encode_ids(ids: &[u64]) -> Vec<u8> {
@@ -307,11 +295,11 @@ pub(crate) fn sample_no(txn: &WriteTransaction, sha256: &str) -> Result<u64> {
 
 /// Record the values `doc` reports for its sample (replacing what the sample reported before),
 /// keeping the owner/shared invariant of the module docs, and queue every value document that
-/// changed. New values are compressed with `packer` (the store's value dictionary) if given.
+/// changed. `registrar` compresses new values and finds known ones.
 pub(crate) fn register_sample(
     txn: &WriteTransaction,
     doc: &SampleDoc,
-    mut packer: Option<&mut Packer<'_>>,
+    registrar: &mut Registrar<'_>,
 ) -> Result<()> {
     let no = sample_no(txn, &doc.sha256)?;
     let mut ids = txn.open_table(VALUE_IDS)?;
@@ -335,8 +323,9 @@ pub(crate) fn register_sample(
             if bytes > MAX_FIELD_BYTES {
                 break;
             }
-            let key = value_key(field, &text);
-            let existing = ids.get(&key)?.map(|v| v.value());
+            let hash = value_lookup::value_hash(field, &text);
+            let existing =
+                registrar.find(&ids, &blocks, hash, field, &text, first_new, &new_values)?;
             let vid = match existing {
                 None => {
                     let vid = next_vid;
@@ -347,23 +336,21 @@ pub(crate) fn register_sample(
                         && (new_values.len() == value_blocks::MAX_VALUES
                             || new_bytes + size > value_blocks::MAX_TEXT_BYTES)
                     {
-                        Block::new(first_new, &new_values, packer.as_deref_mut())
-                            .save(&mut blocks)?;
+                        Block::new(first_new, &new_values, registrar.packer()).save(&mut blocks)?;
                         new_values.clear();
                         new_bytes = 0;
                         first_new = vid;
                     }
                     next_vid += 1;
-                    ids.insert(&key, id)?;
+                    ids.insert(value_lookup::key(hash, id), ())?;
                     new_values.push(record);
                     new_bytes += size;
                     pending.insert(vid, 0)?;
                     vid
                 }
                 // One of the values this sample has just brought: its own already.
-                Some(id) if u64::from(id) >= first_new => u64::from(id),
-                Some(id) => {
-                    let vid = u64::from(id);
+                Some(vid) if vid >= first_new => vid,
+                Some(vid) => {
                     let mut block =
                         Block::containing(&blocks, vid)?.ok_or(StoreError::CorruptValue(vid))?;
                     let header = block.header(vid).ok_or(StoreError::CorruptValue(vid))?;
@@ -379,7 +366,7 @@ pub(crate) fn register_sample(
         }
     }
     if !new_values.is_empty() {
-        Block::new(first_new, &new_values, packer).save(&mut blocks)?;
+        Block::new(first_new, &new_values, registrar.packer()).save(&mut blocks)?;
     }
     txn.open_table(crate::META)?
         .insert("next_value_id", next_vid)?;
@@ -427,6 +414,7 @@ pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
     txn.delete_table(FORMAT_6_VALUE_IDS)?;
     txn.delete_table(U64_VALUE_IDS)?;
     txn.delete_table(U64_VALUES)?;
+    txn.delete_table(DIGEST_VALUE_IDS)?;
     txn.delete_table(VALUE_IDS)?;
     txn.delete_table(SINGLE_VALUES)?;
     txn.delete_table(VALUE_BLOCKS)?;

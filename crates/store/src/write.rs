@@ -2,6 +2,7 @@
 //! and value dictionaries' training; compaction.
 
 use crate::value_blocks::{Block, VALUE_BLOCKS, ValueReader};
+use crate::value_lookup::Registrar;
 use crate::*;
 use std::sync::atomic::Ordering;
 
@@ -289,10 +290,10 @@ impl Store {
             trained = true;
         }
         {
-            let mut packer = codec.value_dictionary().map(|d| d.packer()).transpose()?;
+            let mut registrar = Registrar::new(&codec)?;
             for sha in samples {
                 if let Some(doc) = docs.get(sha) {
-                    values::register_sample(&txn, doc, packer.as_mut())?;
+                    values::register_sample(&txn, doc, &mut registrar)?;
                 }
             }
         }

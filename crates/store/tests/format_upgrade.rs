@@ -94,7 +94,7 @@ fn a_store_of_format_8_rebuilds_its_value_tables_and_answers_the_same() {
     let db_path = dir.path().join("reports.redb");
     let new_tables = [
         "value_blocks",
-        "value_digest_ids",
+        "value_hash_ids",
         "sample_numbers",
         "sample_digests",
     ];
@@ -145,19 +145,28 @@ fn a_store_of_format_8_rebuilds_its_value_tables_and_answers_the_same() {
     }
 }
 
-/// Index format 9 kept one `value_texts` entry a value (u32 id → record).
+/// Index format 9 kept one `value_texts` entry a value (u32 id → record) and found values by
+/// their 96-bit digests.
 const FORMAT_9_VALUES: redb::TableDefinition<u32, &[u8]> =
     redb::TableDefinition::new("value_texts");
+const FORMAT_9_DIGESTS: redb::TableDefinition<&[u8; 12], u32> =
+    redb::TableDefinition::new("value_digest_ids");
 const VALUE_BLOCKS: redb::TableDefinition<u32, &[u8]> = redb::TableDefinition::new("value_blocks");
+const VALUE_HASH_IDS: redb::TableDefinition<u64, ()> = redb::TableDefinition::new("value_hash_ids");
 
 #[test]
-fn a_store_of_format_9_replaces_its_value_texts_with_value_blocks_and_answers_the_same() {
+fn a_store_of_format_9_replaces_its_value_texts_and_digests_and_answers_the_same() {
     let (dir, before) = filled_store();
     let db_path = dir.path().join("reports.redb");
     {
         let db = redb::Database::create(&db_path).unwrap();
         let txn = db.begin_write().unwrap();
         assert!(txn.delete_table(VALUE_BLOCKS).unwrap());
+        assert!(txn.delete_table(VALUE_HASH_IDS).unwrap());
+        txn.open_table(FORMAT_9_DIGESTS)
+            .unwrap()
+            .insert(&[7; 12], 0)
+            .unwrap();
         txn.open_table(FORMAT_9_VALUES)
             .unwrap()
             .insert(0, b"stale".as_slice())
@@ -173,6 +182,10 @@ fn a_store_of_format_9_replaces_its_value_texts_with_value_blocks_and_answers_th
     assert_eq!(answers(&store), before);
     drop(store);
     let names = table_names(&db_path);
-    assert!(!names.iter().any(|n| n == "value_texts"), "{names:?}");
-    assert!(names.iter().any(|n| n == "value_blocks"), "{names:?}");
+    for old in ["value_texts", "value_digest_ids"] {
+        assert!(!names.iter().any(|n| n == old), "{old} left in {names:?}");
+    }
+    for new in ["value_blocks", "value_hash_ids"] {
+        assert!(names.iter().any(|n| n == new), "{new} in {names:?}");
+    }
 }
