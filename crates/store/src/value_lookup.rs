@@ -62,18 +62,18 @@ impl<'c> Registrar<'c> {
     }
 
     /// The id of the value of `field` with indexed `text` whose hash is `hash`: among those
-    /// `ids` lists, in `blocks` or in `unwritten` (the values from `first_unwritten` on, not in
-    /// `blocks` yet).
-    #[allow(clippy::too_many_arguments)]
+    /// `ids` lists, in `blocks` or in `unwritten` (the first id of values not in `blocks` yet,
+    /// and their records).
     pub(crate) fn find(
         &mut self,
-        ids: &impl ReadableTable<u64, ()>,
-        blocks: &impl ReadableTable<u32, &'static [u8]>,
+        (ids, blocks): (
+            &impl ReadableTable<u64, ()>,
+            &impl ReadableTable<u32, &'static [u8]>,
+        ),
         hash: u32,
         field: TextField,
         text: &str,
-        first_unwritten: u64,
-        unwritten: &[ValueRecord],
+        (first_unwritten, unwritten): (u64, &[ValueRecord]),
     ) -> Result<Option<u64>> {
         for entry in ids.range(key(hash, 0)..=key(hash, u32::MAX))? {
             let vid = entry?.0.value() & u64::from(u32::MAX);

@@ -324,8 +324,13 @@ pub(crate) fn register_sample(
                 break;
             }
             let hash = value_lookup::value_hash(field, &text);
-            let existing =
-                registrar.find(&ids, &blocks, hash, field, &text, first_new, &new_values)?;
+            let existing = registrar.find(
+                (&ids, &blocks),
+                hash,
+                field,
+                &text,
+                (first_new, &new_values),
+            )?;
             let vid = match existing {
                 None => {
                     let vid = next_vid;

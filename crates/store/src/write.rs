@@ -411,7 +411,7 @@ impl Store {
     }
 
     /// Give the report database's free pages back to the file system. Every batch rewrites the
-    /// pages of the tables keyed by hash (reports, value digests), so after a bulk ingest up to
+    /// pages of the tables keyed by hash (reports, value ids), so after a bulk ingest up to
     /// half the file is free pages kept for reuse, and the pages of those tables are a third
     /// empty; this rewrites those tables with full pages (see `repack`), moves the live pages
     /// to the front and truncates the rest. Needs `&mut self`, so no search or write runs
