@@ -31,7 +31,7 @@ use tantivy::{TantivyDocument, Term};
 
 pub const WORD_TOKENIZER: &str = "sandscope_words";
 /// Bumped whenever the schema or the text form changes; a mismatch triggers a rebuild.
-pub const INDEX_FORMAT: u64 = 9;
+pub const INDEX_FORMAT: u64 = 10;
 
 /// The token that opens every spelling: not a word (words are alphanumeric), so no phrase
 /// spans two spellings, and its positions tell a query with `*` where spellings begin.

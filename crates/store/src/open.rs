@@ -219,9 +219,9 @@ impl Store {
                 None => false,
             };
             {
-                let mut packer = codec.value_dictionary().map(|d| d.packer()).transpose()?;
+                let mut registrar = crate::value_lookup::Registrar::new(&codec)?;
                 for doc in &docs {
-                    values::register_sample(&txn, doc, packer.as_mut())?;
+                    values::register_sample(&txn, doc, &mut registrar)?;
                     txn.open_table(PENDING)?.insert(doc.sha256.as_str(), 0)?;
                 }
             }

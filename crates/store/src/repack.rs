@@ -1,7 +1,7 @@
 //! Rewriting the hash-keyed tables of the report database with full pages (part of
 //! `Store::compact`).
 //!
-//! Reports, log metadata, sample numbers and value digests are keyed by hashes, so every
+//! Reports, log metadata, sample numbers and value ids are keyed by hashes, so every
 //! batch inserts all over their B-trees; a page that fills splits into two half-full ones, and
 //! after a bulk ingest such a table's leaves are about two thirds full (at 100k benchmark
 //! reports: 54 MiB of unused space inside the pages of these tables). Copying a table in key
@@ -18,7 +18,7 @@ pub(crate) fn repack_hash_keyed(txn: &WriteTransaction) -> Result<()> {
     repack(txn, REPORTS)?;
     repack(txn, LOG_INFO)?;
     repack(txn, values::SAMPLE_NOS)?;
-    repack(txn, values::VALUE_IDS)?;
+    repack(txn, crate::value_lookup::VALUE_IDS)?;
     Ok(())
 }
 

@@ -19,37 +19,37 @@
 //! an owner that stops reporting v (its report was replaced) gives v up (`owner` = none,
 //! shared), and every later re-index lists v in `vals` again.
 //!
-//! On disk a value costs its digest key (fixed-width, 96 bits) and id (four bytes), and a
-//! record under that id of owner (a varint), field and flags (one byte) and, usually, just the
-//! value as reported: its spellings are re-derived on reading (only a value whose report kept
-//! other raw spellings stores them all), compressed with the store's value dictionary once it
-//! has one (see `value_codec`). A sample's value ids are delta-varint coded (its new values
+//! On disk a value costs eight bytes of lookup key (a 32-bit hash and its id, see
+//! `value_lookup`) and a record of owner, field and flags and, usually, just the value as reported: its spellings
+//! are re-derived on reading (only a value whose report kept other raw spellings stores them
+//! all). Records are kept in blocks, the new values of one sample together, their texts
+//! compressed together with the store's value dictionary once it has one (see `value_blocks`
+//! and `value_codec`). A sample's value ids are delta-varint coded (its new values
 //! have consecutive ids: a byte each); its SHA-256 is kept as 32 bytes, not 64 hex digits.
 //!
 //! All of this bookkeeping lives in redb, written in the same transaction as the reports, so the
 //! two tantivy indexes are always re-derivable from redb (see the crate docs on crash safety).
 
-use crate::value_codec::{Packer, ValueDictionary};
+use crate::value_blocks;
+use crate::value_blocks::{Block, VALUE_BLOCKS};
+use crate::value_lookup::{self, Registrar, VALUE_IDS};
 use crate::{Result, StoreError};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use sandscope_query::{SampleDoc, TextField, TextValue};
-use sha2::{Digest, Sha256};
 
-/// 96-bit digest of (field, indexed text) → value id. A fixed-width key: redb then keeps no
-/// per-entry length in its pages. 96 bits keep a collision (two values taken for one) below
-/// one chance in 10^11 up to a billion distinct values.
-pub(crate) const VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u32> =
+/// What index format 9 and older mapped a value's 96-bit digest to its id with; dropped on
+/// rebuild (see `value_lookup`).
+const DIGEST_VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u32> =
     TableDefinition::new("value_digest_ids");
 const DIGEST_BYTES: usize = 12;
 /// What index format 6 called [`VALUE_IDS`] (128-bit keys); dropped on rebuild.
 const FORMAT_6_VALUE_IDS: TableDefinition<u128, u64> = TableDefinition::new("value_keys");
 /// What index format 5 and older called [`VALUE_IDS`] (byte-string keys); dropped on rebuild.
 const OLD_VALUE_IDS: TableDefinition<&[u8], u64> = TableDefinition::new("value_ids");
-/// Value id → [`ValueRecord`] (encoded). Value ids are `u64` everywhere else (the index,
-/// `sample_value_ids`); here and in [`VALUE_IDS`] they are kept in four bytes, which saves
-/// eight bytes of every distinct value (see [`value_key`]).
-pub(crate) const VALUES: TableDefinition<u32, &[u8]> = TableDefinition::new("value_texts");
-/// What index format 8 and older called [`VALUES`] (`u64` keys); dropped on rebuild.
+/// What index format 9 and older kept each value's record in (one entry a value); dropped on
+/// rebuild (values are now kept in blocks, see `value_blocks`).
+const SINGLE_VALUES: TableDefinition<u32, &[u8]> = TableDefinition::new("value_texts");
+/// What index format 8 and older called it (`u64` keys); dropped on rebuild.
 const U64_VALUES: TableDefinition<u64, &[u8]> = TableDefinition::new("values");
 /// What index format 8 and older called [`VALUE_IDS`] (`u64` ids); dropped on rebuild.
 const U64_VALUE_IDS: TableDefinition<&[u8; DIGEST_BYTES], u64> =
@@ -82,17 +82,6 @@ pub(crate) fn table_id(vid: u64) -> Option<u32> {
     u32::try_from(vid).ok()
 }
 
-/// The stored record of value `vid`, if there is one.
-pub(crate) fn stored_record(
-    table: &impl ReadableTable<u32, &'static [u8]>,
-    vid: u64,
-) -> Result<Option<redb::AccessGuard<'_, &'static [u8]>>> {
-    match table_id(vid) {
-        Some(id) => Ok(table.get(id)?),
-        None => Ok(None),
-    }
-}
-
 /// Caps the text one field of one sample contributes, so a hostile report cannot make one
 /// sample unbounded (values are already capped at 8,192 characters each).
 const MAX_FIELD_BYTES: usize = 8 << 20;
@@ -104,8 +93,6 @@ const SHARED: u8 = 0x10;
 /// `sandscope_query::text::variants` of it, re-derived on reading. This is the common case, and
 /// the reported value is a fraction of the size of its spellings (a user-profile path has three).
 const DERIVED: u8 = 0x20;
-/// What is stored is compressed with the store's value dictionary (see `value_codec`).
-const PACKED: u8 = 0x40;
 const FIELD_BITS: u8 = 0x0f;
 const _: () = assert!(TextField::ALL.len() <= FIELD_BITS as usize + 1);
 
@@ -123,9 +110,42 @@ pub(crate) struct ValueRecord {
     raw: Option<String>,
 }
 
+/// Owner and field-and-flags byte of one value: what a block keeps outside its compressed
+/// texts (see `value_blocks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ValueHeader {
+    pub owner: u64,
+    flags: u8,
+}
+
+impl ValueHeader {
+    pub(crate) fn new(owner: u64, flags: u8) -> ValueHeader {
+        ValueHeader { owner, flags }
+    }
+
+    pub(crate) fn flags(self) -> u8 {
+        self.flags
+    }
+
+    pub(crate) fn shared(self) -> bool {
+        self.flags & SHARED != 0
+    }
+
+    /// This value with a new owner and shared flag.
+    pub(crate) fn with_owner(self, owner: u64, shared: bool) -> ValueHeader {
+        let shared = if shared { SHARED } else { 0 };
+        ValueHeader::new(owner, self.flags & !SHARED | shared)
+    }
+}
+
 impl ValueRecord {
     /// The record of `value` as reported in `field`, with its indexed text.
-    fn new(owner: u64, field: TextField, value: &TextValue, text: String) -> ValueRecord {
+    pub(crate) fn new(
+        owner: u64,
+        field: TextField,
+        value: &TextValue,
+        text: String,
+    ) -> ValueRecord {
         let derived = value.variants == sandscope_query::text::variants(&value.raw);
         ValueRecord {
             owner,
@@ -136,77 +156,25 @@ impl ValueRecord {
         }
     }
 
-    /// Owner + 1 (so that [`NO_OWNER`] is 0) as a varint, then field and flags in one byte,
-    /// then the value as reported or its indexed text, compressed by `packer` when that makes
-    /// it smaller.
-    fn encode(&self, packer: Option<&mut Packer<'_>>) -> Vec<u8> {
-        let (mut flags, stored) = match &self.raw {
-            Some(raw) => (DERIVED, raw.as_bytes()),
-            None => (0, self.text.as_bytes()),
-        };
-        let packed = packer.and_then(|p| p.pack(stored));
-        if packed.is_some() {
-            flags |= PACKED;
-        }
-        let stored = packed.as_deref().unwrap_or(stored);
-        let mut out = Vec::with_capacity(5 + stored.len());
-        crate::leb128::push(&mut out, self.owner.wrapping_add(1));
-        out.push(self.field as u8 | flags | if self.shared { SHARED } else { 0 });
-        out.extend_from_slice(stored);
-        out
+    /// Owner and flags as a block keeps them (see `value_blocks`).
+    pub(crate) fn header(&self) -> ValueHeader {
+        let derived = if self.raw.is_some() { DERIVED } else { 0 };
+        let shared = if self.shared { SHARED } else { 0 };
+        ValueHeader::new(self.owner, self.field as u8 | derived | shared)
     }
 
-    /// The stored record `bytes` with a new owner and shared flag, the rest as it is (so a
-    /// value changing hands is not decompressed and compressed again).
-    fn with_owner(vid: u64, bytes: &[u8], owner: u64, shared: bool) -> Result<Vec<u8>> {
-        let (_, flags, stored) = Self::header(vid, bytes)?;
-        let mut out = Vec::with_capacity(bytes.len() + 1);
-        crate::leb128::push(&mut out, owner.wrapping_add(1));
-        out.push(flags & !SHARED | if shared { SHARED } else { 0 });
-        out.extend_from_slice(stored);
-        Ok(out)
-    }
-
-    /// Owner, field-and-flags byte and what follows.
-    fn header(vid: u64, bytes: &[u8]) -> Result<(u64, u8, &[u8])> {
-        let corrupt = || StoreError::CorruptValue(vid);
-        let (owner, rest) = crate::leb128::read(bytes).ok_or_else(corrupt)?;
-        let (&byte, rest) = rest.split_first().ok_or_else(corrupt)?;
-        Ok((owner.wrapping_sub(1), byte, rest))
-    }
-
-    /// Owner and shared flag only, without copying the text (what indexing a sample and
-    /// registering a known value need).
-    pub(crate) fn decode_owner(vid: u64, bytes: &[u8]) -> Result<(u64, bool)> {
-        let (owner, byte, _) = Self::header(vid, bytes)?;
-        Ok((owner, byte & SHARED != 0))
-    }
-
-    /// The record `bytes`; `dictionary` is the store's value dictionary (a compressed record
-    /// without it is corrupt).
-    pub(crate) fn decode(
+    /// The record of value `vid` from its `header` and its `stored` text (see
+    /// [`ValueRecord::stored`]).
+    pub(crate) fn from_stored(
         vid: u64,
-        bytes: &[u8],
-        dictionary: Option<&ValueDictionary>,
+        header: ValueHeader,
+        stored: String,
     ) -> Result<ValueRecord> {
-        let corrupt = || StoreError::CorruptValue(vid);
-        let (owner, flags, stored) = Self::header(vid, bytes)?;
-        let shared = flags & SHARED != 0;
         let field = TextField::ALL
-            .get(usize::from(flags & FIELD_BITS))
+            .get(usize::from(header.flags & FIELD_BITS))
             .copied()
-            .ok_or_else(corrupt)?;
-        let stored = if flags & PACKED != 0 {
-            let unpacked = dictionary
-                .and_then(|d| d.unpack(stored))
-                .ok_or_else(corrupt)?;
-            String::from_utf8(unpacked).map_err(|_| corrupt())?
-        } else {
-            std::str::from_utf8(stored)
-                .map_err(|_| corrupt())?
-                .to_string()
-        };
-        let (text, raw) = if flags & DERIVED != 0 {
+            .ok_or(StoreError::CorruptValue(vid))?;
+        let (text, raw) = if header.flags & DERIVED != 0 {
             (
                 spellings(&sandscope_query::text::variants(&stored)),
                 Some(stored),
@@ -215,8 +183,8 @@ impl ValueRecord {
             (stored, None)
         };
         Ok(ValueRecord {
-            owner,
-            shared,
+            owner: header.owner,
+            shared: header.shared(),
             field,
             text,
             raw,
@@ -250,16 +218,6 @@ fn spellings(variants: &[String]) -> String {
         text.push('\n');
     }
     text
-}
-
-fn value_key(field: TextField, text: &str) -> [u8; DIGEST_BYTES] {
-    let mut h = Sha256::new();
-    h.update([field as u8]);
-    h.update(text.as_bytes());
-    let digest = h.finalize();
-    let mut key = [0u8; DIGEST_BYTES];
-    key.copy_from_slice(&digest[..DIGEST_BYTES]);
-    key
 }
 
 /// A sample's value ids, sorted: each as its difference from the one before, in LEB128. A
@@ -337,21 +295,25 @@ pub(crate) fn sample_no(txn: &WriteTransaction, sha256: &str) -> Result<u64> {
 
 /// Record the values `doc` reports for its sample (replacing what the sample reported before),
 /// keeping the owner/shared invariant of the module docs, and queue every value document that
-/// changed. New values are compressed with `packer` (the store's value dictionary) if given.
+/// changed. `registrar` compresses new values and finds known ones.
 pub(crate) fn register_sample(
     txn: &WriteTransaction,
     doc: &SampleDoc,
-    mut packer: Option<&mut Packer<'_>>,
+    registrar: &mut Registrar<'_>,
 ) -> Result<()> {
     let no = sample_no(txn, &doc.sha256)?;
     let mut ids = txn.open_table(VALUE_IDS)?;
-    let mut values = txn.open_table(VALUES)?;
+    let mut blocks = txn.open_table(VALUE_BLOCKS)?;
     let mut pending = txn.open_table(PENDING_VALUES)?;
     let mut next_vid = txn
         .open_table(crate::META)?
         .get("next_value_id")?
         .map(|v| v.value())
         .unwrap_or(0);
+    // The sample's new values not written yet: one block from `first_new` on.
+    let mut first_new = next_vid;
+    let mut new_values: Vec<ValueRecord> = Vec::new();
+    let mut new_bytes = 0;
     let mut reported = Vec::new();
     for field in TextField::ALL {
         let mut bytes = 0;
@@ -361,28 +323,45 @@ pub(crate) fn register_sample(
             if bytes > MAX_FIELD_BYTES {
                 break;
             }
-            let key = value_key(field, &text);
-            let existing = ids.get(&key)?.map(|v| v.value());
+            let hash = value_lookup::value_hash(field, &text);
+            let existing = registrar.find(
+                (&ids, &blocks),
+                hash,
+                field,
+                &text,
+                (first_new, &new_values),
+            )?;
             let vid = match existing {
                 None => {
                     let vid = next_vid;
                     let id = table_id(vid).ok_or(StoreError::TooManyValues(vid))?;
-                    next_vid += 1;
-                    ids.insert(&key, id)?;
                     let record = ValueRecord::new(no, field, value, text);
-                    values.insert(id, record.encode(packer.as_deref_mut()).as_slice())?;
+                    let size = record.stored().len();
+                    if !new_values.is_empty()
+                        && (new_values.len() == value_blocks::MAX_VALUES
+                            || new_bytes + size > value_blocks::MAX_TEXT_BYTES)
+                    {
+                        Block::new(first_new, &new_values, registrar.packer()).save(&mut blocks)?;
+                        new_values.clear();
+                        new_bytes = 0;
+                        first_new = vid;
+                    }
+                    next_vid += 1;
+                    ids.insert(value_lookup::key(hash, id), ())?;
+                    new_values.push(record);
+                    new_bytes += size;
                     pending.insert(vid, 0)?;
                     vid
                 }
-                Some(id) => {
-                    let vid = u64::from(id);
-                    let Some(bytes) = values.get(id)?.map(|v| v.value().to_vec()) else {
-                        return Err(StoreError::CorruptValue(vid));
-                    };
-                    let (owner, shared) = ValueRecord::decode_owner(vid, &bytes)?;
-                    if owner != no && !shared {
-                        let record = ValueRecord::with_owner(vid, &bytes, owner, true)?;
-                        values.insert(id, record.as_slice())?;
+                // One of the values this sample has just brought: its own already.
+                Some(vid) if vid >= first_new => vid,
+                Some(vid) => {
+                    let mut block =
+                        Block::containing(&blocks, vid)?.ok_or(StoreError::CorruptValue(vid))?;
+                    let header = block.header(vid).ok_or(StoreError::CorruptValue(vid))?;
+                    if header.owner != no && !header.shared() {
+                        block.set_header(vid, header.with_owner(header.owner, true));
+                        block.save(&mut blocks)?;
                         pending.insert(vid, 0)?;
                     }
                     vid
@@ -390,6 +369,9 @@ pub(crate) fn register_sample(
             };
             reported.push(vid);
         }
+    }
+    if !new_values.is_empty() {
+        Block::new(first_new, &new_values, registrar.packer()).save(&mut blocks)?;
     }
     txn.open_table(crate::META)?
         .insert("next_value_id", next_vid)?;
@@ -404,15 +386,14 @@ pub(crate) fn register_sample(
         if reported.binary_search(&vid).is_ok() {
             continue;
         }
-        let Some(id) = table_id(vid) else {
+        let Some(mut block) = Block::containing(&blocks, vid)? else {
             continue;
         };
-        let Some(bytes) = values.get(id)?.map(|v| v.value().to_vec()) else {
-            continue;
-        };
-        if ValueRecord::decode_owner(vid, &bytes)?.0 == no {
-            let record = ValueRecord::with_owner(vid, &bytes, NO_OWNER, true)?;
-            values.insert(id, record.as_slice())?;
+        if let Some(header) = block.header(vid)
+            && header.owner == no
+        {
+            block.set_header(vid, header.with_owner(NO_OWNER, true));
+            block.save(&mut blocks)?;
             pending.insert(vid, 0)?;
         }
     }
@@ -423,7 +404,7 @@ pub(crate) fn register_sample(
 /// Create the tables of the dictionary if they do not exist (readers expect them).
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(VALUE_IDS)?;
-    txn.open_table(VALUES)?;
+    txn.open_table(VALUE_BLOCKS)?;
     txn.open_table(SAMPLE_NOS)?;
     txn.open_table(SAMPLE_SHAS)?;
     txn.open_table(SAMPLE_VALUES)?;
@@ -438,8 +419,10 @@ pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
     txn.delete_table(FORMAT_6_VALUE_IDS)?;
     txn.delete_table(U64_VALUE_IDS)?;
     txn.delete_table(U64_VALUES)?;
+    txn.delete_table(DIGEST_VALUE_IDS)?;
     txn.delete_table(VALUE_IDS)?;
-    txn.delete_table(VALUES)?;
+    txn.delete_table(SINGLE_VALUES)?;
+    txn.delete_table(VALUE_BLOCKS)?;
     txn.delete_table(HEX_SAMPLE_NOS)?;
     txn.delete_table(HEX_SAMPLE_SHAS)?;
     txn.delete_table(SAMPLE_NOS)?;
@@ -484,112 +467,5 @@ mod tests {
         cut.pop();
         assert_eq!(decode_ids(&cut), [5]);
         assert!(decode_ids(&[0xff; 20]).is_empty());
-    }
-
-    fn value(raw: &str, extra_raw: Option<&str>) -> TextValue {
-        let mut variants = sandscope_query::text::variants(raw);
-        for v in extra_raw
-            .map(sandscope_query::text::variants)
-            .unwrap_or_default()
-        {
-            if !variants.contains(&v) {
-                variants.push(v);
-            }
-        }
-        TextValue {
-            raw: raw.to_string(),
-            variants,
-        }
-    }
-
-    #[test]
-    fn records_keep_the_reported_value_and_read_back_every_spelling() {
-        let path = r"C:\Users\bob\AppData\Local\Temp\setup_1f2e.exe";
-        let v = value(path, None);
-        let record = ValueRecord::new(7, TextField::Files, &v, indexed_text(&v));
-        let bytes = record.encode(None);
-        // Three spellings, stored as the one reported path after two bytes of owner and field.
-        assert_eq!(v.variants.len(), 3);
-        assert_eq!(bytes.len(), 2 + path.len());
-        let back = ValueRecord::decode(1, &bytes, None).unwrap();
-        assert_eq!(back, record);
-        assert_eq!(back.text, indexed_text(&v));
-        assert!(back.holds_in_order(&["appdata".into(), "temp".into()]));
-        assert_eq!(ValueRecord::decode_owner(1, &bytes).unwrap(), (7, false));
-
-        // A value whose report kept another raw spelling stores all its spellings.
-        let v = value(
-            path,
-            Some(r"C:\Users\BOB~1\AppData\Local\Temp\setup_1f2e.exe"),
-        );
-        let record = ValueRecord {
-            shared: true,
-            ..ValueRecord::new(7, TextField::Files, &v, indexed_text(&v))
-        };
-        let back = ValueRecord::decode(1, &record.encode(None), None).unwrap();
-        assert_eq!(back.text, indexed_text(&v));
-        assert!(back.text.contains(" bob 1 "), "{}", back.text);
-        assert_eq!(
-            ValueRecord::decode_owner(1, &record.encode(None)).unwrap(),
-            (7, true)
-        );
-
-        // A value no sample owns any more.
-        let record = ValueRecord {
-            owner: NO_OWNER,
-            ..record
-        };
-        assert_eq!(record.encode(None)[0], 0);
-        let back = ValueRecord::decode(1, &record.encode(None), None).unwrap();
-        assert_eq!(back.owner, NO_OWNER);
-
-        // Damaged records are errors, not panics.
-        assert!(ValueRecord::decode(1, &bytes[..1], None).is_err());
-        assert!(ValueRecord::decode(1, &[0x80], None).is_err());
-        let mut bad_field = bytes.clone();
-        bad_field[1] = SHARED | 0x0e;
-        assert!(ValueRecord::decode(1, &bad_field, None).is_err());
-        let mut bad_text = bytes.clone();
-        bad_text.push(0xff);
-        assert!(ValueRecord::decode(1, &bad_text, None).is_err());
-    }
-
-    #[test]
-    fn compressed_records_read_back_only_with_the_dictionary_and_change_hands_as_they_are() {
-        let values: Vec<TextValue> = (0..6_000)
-            .map(|i| {
-                value(
-                    &format!(r"C:\Users\bob{i}\AppData\Local\Temp\setup_{i:x}.exe"),
-                    None,
-                )
-            })
-            .collect();
-        let dictionary =
-            crate::value_codec::train(values.iter().map(|v| v.raw.as_bytes())).unwrap();
-        let dictionary = ValueDictionary::new(&dictionary).unwrap();
-        let mut packer = dictionary.packer().unwrap();
-        let v = &values[17];
-        let record = ValueRecord::new(7, TextField::Files, v, indexed_text(v));
-        let bytes = record.encode(Some(&mut packer));
-        assert!(bytes.len() * 2 < 2 + v.raw.len(), "{} bytes", bytes.len());
-        assert_eq!(
-            ValueRecord::decode(1, &bytes, Some(&dictionary)).unwrap(),
-            record
-        );
-        // Without the dictionary, or damaged, it is an error naming the value.
-        assert!(matches!(
-            ValueRecord::decode(1, &bytes, None),
-            Err(StoreError::CorruptValue(1))
-        ));
-        assert!(ValueRecord::decode(1, &bytes[..bytes.len() - 1], Some(&dictionary)).is_err());
-        // A value changing hands keeps its compressed text.
-        let given_up = ValueRecord::with_owner(1, &bytes, NO_OWNER, true).unwrap();
-        assert_eq!(given_up[2..], bytes[2..]);
-        assert_eq!(
-            ValueRecord::decode_owner(1, &given_up).unwrap(),
-            (NO_OWNER, true)
-        );
-        let back = ValueRecord::decode(1, &given_up, Some(&dictionary)).unwrap();
-        assert_eq!((back.text, back.field), (record.text, record.field));
     }
 }

@@ -1,6 +1,8 @@
 //! Writing: a batch of reports in one redb transaction, then their index documents; the report
 //! and value dictionaries' training; compaction.
 
+use crate::value_blocks::{Block, VALUE_BLOCKS, ValueReader};
+use crate::value_lookup::Registrar;
 use crate::*;
 use std::sync::atomic::Ordering;
 
@@ -65,16 +67,14 @@ impl Store {
             .iter()?
             .map(|e| e.map(|(k, _)| k.value()))
             .collect::<Result<_, _>>()?;
-        let value_table = txn.open_table(values::VALUES)?;
+        let value_table = ValueReader::new(txn.open_table(VALUE_BLOCKS)?, codec.clone());
         for vid in &pending_values {
             writers
                 .values
                 .delete_term(index::vid_term(&self.value_fields, *vid));
-            if let Some(bytes) = values::stored_record(&value_table, *vid)?
-                && values::ValueRecord::decode_owner(*vid, bytes.value())?.1
+            if value_table.header(*vid)?.is_some_and(|h| h.shared())
+                && let Some(record) = value_table.record(*vid)?
             {
-                let record =
-                    values::ValueRecord::decode(*vid, bytes.value(), codec.value_dictionary())?;
                 writers.values.add_document(index::value_document(
                     &self.value_fields,
                     *vid,
@@ -111,17 +111,13 @@ impl Store {
             let mut owned = Vec::new();
             if let Some(ids) = sample_values.get(no)? {
                 for vid in values::decode_ids(ids.value()) {
-                    match values::stored_record(&value_table, vid)? {
-                        Some(bytes)
-                            if values::ValueRecord::decode_owner(vid, bytes.value())?.0 == no =>
-                        {
-                            owned.push(values::ValueRecord::decode(
-                                vid,
-                                bytes.value(),
-                                codec.value_dictionary(),
-                            )?);
-                        }
-                        _ => shared.push(vid),
+                    let record = match value_table.header(vid)? {
+                        Some(h) if h.owner == no => value_table.record(vid)?,
+                        _ => None,
+                    };
+                    match record {
+                        Some(record) => owned.push(record),
+                        None => shared.push(vid),
                     }
                 }
             }
@@ -294,10 +290,10 @@ impl Store {
             trained = true;
         }
         {
-            let mut packer = codec.value_dictionary().map(|d| d.packer()).transpose()?;
+            let mut registrar = Registrar::new(&codec)?;
             for sha in samples {
                 if let Some(doc) = docs.get(sha) {
-                    values::register_sample(&txn, doc, packer.as_mut())?;
+                    values::register_sample(&txn, doc, &mut registrar)?;
                 }
             }
         }
@@ -366,20 +362,24 @@ impl Store {
             .clone()
             .map(|d| fields().map(|f| d.text(*f).len() as u64).sum::<u64>())
             .sum();
-        let table = txn.open_table(values::VALUES)?;
-        let count = table.len()? + new;
+        let count = txn
+            .open_table(crate::META)?
+            .get("next_value_id")?
+            .map(|v| v.value())
+            .unwrap_or(0)
+            + new;
         if count < self.next_value_training.load(Ordering::Relaxed) {
             return Ok(None);
         }
         // The new values first, then those stored (none of them compressed).
         let mut stored = Vec::new();
-        for entry in table.iter()?.take(value_codec::TRAIN_VALUES) {
-            let (vid, bytes) = entry?;
-            stored.push(values::ValueRecord::decode(
-                u64::from(vid.value()),
-                bytes.value(),
-                None,
-            )?);
+        for entry in txn.open_table(VALUE_BLOCKS)?.iter()? {
+            if stored.len() >= value_codec::TRAIN_VALUES {
+                break;
+            }
+            let (first, bytes) = entry?;
+            let block = Block::decode(u64::from(first.value()), bytes.value())?;
+            stored.extend(block.records(codec)?.into_iter().map(|(_, r)| r));
         }
         let new_values =
             docs.flat_map(|d| fields().flat_map(|f| d.text(*f).iter().map(|v| v.raw.as_bytes())));
@@ -411,7 +411,7 @@ impl Store {
     }
 
     /// Give the report database's free pages back to the file system. Every batch rewrites the
-    /// pages of the tables keyed by hash (reports, value digests), so after a bulk ingest up to
+    /// pages of the tables keyed by hash (reports, value ids), so after a bulk ingest up to
     /// half the file is free pages kept for reuse, and the pages of those tables are a third
     /// empty; this rewrites those tables with full pages (see `repack`), moves the live pages
     /// to the front and truncates the rest. Needs `&mut self`, so no search or write runs

@@ -61,6 +61,20 @@ const FORMAT_8_SAMPLE_SHAS: redb::TableDefinition<u64, &str> =
     redb::TableDefinition::new("sample_shas");
 const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
 
+/// A store of [`reports`] and its answers to [`QUERIES`].
+fn filled_store() -> (tempfile::TempDir, Vec<(u64, Vec<String>)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for chunk in reports().chunks(100) {
+        store.put_reports(chunk.to_vec()).unwrap();
+    }
+    let before = answers(&store);
+    assert_eq!(before[0].0, 1);
+    assert_eq!(before[1].0, 10);
+    assert!(before.iter().all(|(hits, _)| *hits > 0), "{before:?}");
+    (dir, before)
+}
+
 fn table_names(path: &std::path::Path) -> Vec<String> {
     use redb::{ReadableDatabase, TableHandle};
     let db = redb::Database::open(path).unwrap();
@@ -72,24 +86,15 @@ fn table_names(path: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn a_store_of_the_previous_format_rebuilds_its_value_tables_and_answers_the_same() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    for chunk in reports().chunks(100) {
-        store.put_reports(chunk.to_vec()).unwrap();
-    }
-    let before = answers(&store);
-    assert_eq!(before[0].0, 1);
-    assert_eq!(before[1].0, 10);
-    assert!(before.iter().all(|(hits, _)| *hits > 0), "{before:?}");
-    drop(store);
+fn a_store_of_format_8_rebuilds_its_value_tables_and_answers_the_same() {
+    let (dir, before) = filled_store();
 
     // Turn the directory into what format 8 left: its value tables under their old names
     // and types, the new ones absent, the old format number.
     let db_path = dir.path().join("reports.redb");
     let new_tables = [
-        "value_texts",
-        "value_digest_ids",
+        "value_blocks",
+        "value_hash_ids",
         "sample_numbers",
         "sample_digests",
     ];
@@ -137,5 +142,50 @@ fn a_store_of_the_previous_format_rebuilds_its_value_tables_and_answers_the_same
     }
     for name in new_tables {
         assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+}
+
+/// Index format 9 kept one `value_texts` entry a value (u32 id → record) and found values by
+/// their 96-bit digests.
+const FORMAT_9_VALUES: redb::TableDefinition<u32, &[u8]> =
+    redb::TableDefinition::new("value_texts");
+const FORMAT_9_DIGESTS: redb::TableDefinition<&[u8; 12], u32> =
+    redb::TableDefinition::new("value_digest_ids");
+const VALUE_BLOCKS: redb::TableDefinition<u32, &[u8]> = redb::TableDefinition::new("value_blocks");
+const VALUE_HASH_IDS: redb::TableDefinition<u64, ()> = redb::TableDefinition::new("value_hash_ids");
+
+#[test]
+fn a_store_of_format_9_replaces_its_value_texts_and_digests_and_answers_the_same() {
+    let (dir, before) = filled_store();
+    let db_path = dir.path().join("reports.redb");
+    {
+        let db = redb::Database::create(&db_path).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(VALUE_BLOCKS).unwrap());
+        assert!(txn.delete_table(VALUE_HASH_IDS).unwrap());
+        txn.open_table(FORMAT_9_DIGESTS)
+            .unwrap()
+            .insert(&[7; 12], 0)
+            .unwrap();
+        txn.open_table(FORMAT_9_VALUES)
+            .unwrap()
+            .insert(0, b"stale".as_slice())
+            .unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("index_format", 9)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(answers(&store), before);
+    drop(store);
+    let names = table_names(&db_path);
+    for old in ["value_texts", "value_digest_ids"] {
+        assert!(!names.iter().any(|n| n == old), "{old} left in {names:?}");
+    }
+    for new in ["value_blocks", "value_hash_ids"] {
+        assert!(names.iter().any(|n| n == new), "{new} in {names:?}");
     }
 }

@@ -41,7 +41,8 @@ use crate::index::{SampleFields, ValueFields};
 use crate::phrase::{
     Matches, Ordered, OrderedFinder, TOO_BROAD, WordMatch, WordPhrase, word_matches,
 };
-use crate::values::{SAMPLE_SHAS, SAMPLE_VALUES, VALUES, ValueRecord};
+use crate::value_blocks::{VALUE_BLOCKS, ValueReader};
+use crate::values::{SAMPLE_SHAS, SAMPLE_VALUES};
 use crate::vocabulary::Vocabulary;
 use crate::{Result, Store, StoreError};
 use sandscope_query::{Comparison, Modifier, Query, SampleDoc, Term as QTerm, TextPattern, Value};

@@ -205,17 +205,15 @@ impl<'a> Translator<'a> {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
-            let table = txn.open_table(VALUES)?;
+            let table = ValueReader::new(txn.open_table(VALUE_BLOCKS)?, codec);
             let mut verified = Vec::new();
             for vid in shared {
                 if !self.budget.charge(16) {
                     return Err(exhausted(&self.budget));
                 }
-                let Some(bytes) = crate::values::stored_record(&table, vid)? else {
-                    continue;
-                };
-                if ValueRecord::decode(vid, bytes.value(), codec.value_dictionary())?
-                    .holds_in_order(&pattern.segments)
+                if table
+                    .record(vid)?
+                    .is_some_and(|r| r.holds_in_order(&pattern.segments))
                 {
                     verified.push(vid);
                 }

@@ -47,11 +47,10 @@ impl Weight for Verified {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let mut scorer = VerifiedScorer {
-            codec,
             inner,
             sample_no: reader.fast_fields().u64("sample_no")?,
             sample_values: txn.open_table(SAMPLE_VALUES).map_err(db_error)?,
-            values: txn.open_table(VALUES).map_err(db_error)?,
+            values: ValueReader::new(txn.open_table(VALUE_BLOCKS).map_err(db_error)?, codec),
             query: self.clone(),
         };
         scorer.settle();
@@ -74,8 +73,7 @@ pub(super) struct VerifiedScorer {
     inner: Matches<OrderedFinder>,
     sample_no: Column<u64>,
     sample_values: redb::ReadOnlyTable<u64, &'static [u8]>,
-    values: redb::ReadOnlyTable<u32, &'static [u8]>,
-    codec: Arc<ReportCodec>,
+    values: ValueReader<redb::ReadOnlyTable<u32, &'static [u8]>>,
     query: Verified,
 }
 
@@ -94,17 +92,15 @@ impl VerifiedScorer {
                 if !self.query.budget.charge(4) {
                     return Ok(false);
                 }
-                let Some(bytes) = crate::values::stored_record(&self.values, vid)? else {
-                    continue;
-                };
-                // Shared values are matched through `vals`, not here: skip them before copying
-                // their text.
-                if ValueRecord::decode_owner(vid, bytes.value())?.0 != no {
+                // Shared values are matched through `vals`, not here: skip them before
+                // decompressing their text.
+                if self.values.header(vid)?.is_none_or(|h| h.owner != no) {
                     continue;
                 }
-                let record =
-                    ValueRecord::decode(vid, bytes.value(), self.codec.value_dictionary())?;
-                if record.field == self.query.field && record.holds_in_order(&self.query.segments) {
+                if let Some(record) = self.values.record(vid)?
+                    && record.field == self.query.field
+                    && record.holds_in_order(&self.query.segments)
+                {
                     return Ok(true);
                 }
             }
