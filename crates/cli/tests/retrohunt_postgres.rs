@@ -159,27 +159,67 @@ impl Drop for Worker {
     }
 }
 
+/// A split Retrohunt job on PostgreSQL (`serve --store URL --nats URL`) whose first worker,
+/// alone, was killed (SIGKILL) part way through it, so mid-range.
+struct InterruptedSplitJob {
+    _pg: TestPostgres,
+    _server: Server,
+    /// The data directory the PostgreSQL store was copied from.
+    data: String,
+    /// Detonations stored.
+    stored: u64,
+    url: String,
+    nats: TestNats,
+    api_url: String,
+    /// The job's id.
+    split: String,
+}
+
+impl InterruptedSplitJob {
+    fn start(dir: &Path) -> InterruptedSplitJob {
+        let (data, stored) = filled_store(dir);
+        let (pg, url) = copied_to_postgres(&data);
+        let nats = TestNats::start();
+        let (server, api_url) = Server::start_on(&["--store", &url, "--nats", &nats.url()]);
+        let first = Worker::start(&url, &nats.url());
+        let split = create(&api_url);
+        let seen = wait(&api_url, &split, Duration::from_secs(300), |a| {
+            a["status"] == "running" && a["scanned_detonations"].as_u64() > Some(0)
+        });
+        drop(first);
+        assert!(
+            seen["scanned_detonations"].as_u64().unwrap() < stored,
+            "the job finished before the kill: {seen}"
+        );
+        InterruptedSplitJob {
+            _pg: pg,
+            _server: server,
+            data,
+            stored,
+            url,
+            nats,
+            api_url,
+            split,
+        }
+    }
+}
+
 #[test]
 fn retrohunt_split_across_two_workers_finds_what_one_process_finds() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, stored) = filled_store(dir.path());
+    // The range the killed worker held is redelivered to one of the two workers that finish
+    // the job, and resumes from its checkpoint; the matches are those of one uninterrupted
+    // process.
+    let InterruptedSplitJob {
+        data,
+        stored,
+        url,
+        nats,
+        api_url,
+        split,
+        ..
+    } = InterruptedSplitJob::start(dir.path());
     let data = data.as_str();
-    let (_pg, url) = copied_to_postgres(data);
-    let nats = TestNats::start();
-    let (_server, api_url) = Server::start_on(&["--store", &url, "--nats", &nats.url()]);
-    // A first worker, alone, killed (SIGKILL) part way through the job, so mid-range: the
-    // range it held is redelivered to one of the two workers that finish the job, and resumes
-    // from its checkpoint; the matches are those of one uninterrupted process.
-    let first = Worker::start(&url, &nats.url());
-    let split = create(&api_url);
-    let seen = wait(&api_url, &split, Duration::from_secs(300), |a| {
-        a["status"] == "running" && a["scanned_detonations"].as_u64() > Some(0)
-    });
-    drop(first);
-    assert!(
-        seen["scanned_detonations"].as_u64().unwrap() < stored,
-        "the job finished before the kill: {seen}"
-    );
     let _second = Worker::start(&url, &nats.url());
     let _third = Worker::start(&url, &nats.url());
     let done = wait(&api_url, &split, Duration::from_secs(300), |a| {
@@ -237,23 +277,18 @@ fn purge_range_items(nats: &str) -> u64 {
 #[test]
 fn retrohunt_ranges_lost_by_nats_are_published_again_and_the_job_finishes() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, stored) = filled_store(dir.path());
+    // Then every range item is deleted from the stream (the one the dead worker held, and
+    // those no worker took yet).
+    let InterruptedSplitJob {
+        data,
+        stored,
+        url,
+        nats,
+        api_url,
+        split,
+        ..
+    } = InterruptedSplitJob::start(dir.path());
     let data = data.as_str();
-    let (_pg, url) = copied_to_postgres(data);
-    let nats = TestNats::start();
-    let (_server, api_url) = Server::start_on(&["--store", &url, "--nats", &nats.url()]);
-    // One worker scans part of the job and is killed mid-range; then every range item is
-    // deleted from the stream (the one the dead worker held, and those no worker took yet).
-    let first = Worker::start(&url, &nats.url());
-    let split = create(&api_url);
-    let seen = wait(&api_url, &split, Duration::from_secs(300), |a| {
-        a["status"] == "running" && a["scanned_detonations"].as_u64() > Some(0)
-    });
-    drop(first);
-    assert!(
-        seen["scanned_detonations"].as_u64().unwrap() < stored,
-        "the job finished before the kill: {seen}"
-    );
     let purged = purge_range_items(&nats.url());
     assert!(purged > 0, "no range item was left to delete");
     // Nothing is in the queue now: only the server re-publishing the lost ranges lets the new

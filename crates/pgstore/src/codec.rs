@@ -1,6 +1,7 @@
 //! Reports on disk: JSON compressed with zstd and a dictionary trained on the store's own
-//! first reports, the embedded store's way (`sandscope_store`'s report codec; that one is
-//! tied to its own tables, so this crate keeps this small one for its database).
+//! first reports, at the level and with the training the embedded store uses
+//! (`sandscope_store::report_compression`); the embedded store's codec itself is tied to its
+//! own tables, so this crate keeps the framing and the dictionary table of its database.
 //!
 //! Reports resemble each other far more than any one resembles itself (field names, paths,
 //! Sysmon spellings, command lines): a dictionary trained once holds what they share, so each
@@ -19,6 +20,7 @@ use crate::{PgStoreError, Result};
 use flate2::read::DeflateDecoder;
 use postgres::GenericClient;
 use sandscope_model::FileBehaviour;
+use sandscope_store::report_compression;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, RwLock};
@@ -27,18 +29,12 @@ use zstd::dict::DecoderDictionary;
 const ZSTD: u8 = 0x06;
 const ZSTD_DICT: u8 = 0x07;
 
-/// zstd's default level: higher ones gain little on reports once the dictionary holds what
-/// they share.
-const LEVEL: i32 = 3;
-/// A dictionary is trained once this many reports can be read for it (fewer say too little
-/// about the ones to come).
-pub(crate) const TRAIN_AT_REPORTS: usize = 200;
-/// What a dictionary is trained on: up to this many reports …
-pub(crate) const TRAIN_REPORTS: usize = 2_000;
-/// … and this many bytes of their JSON (training time grows with it).
-const TRAIN_BYTES: usize = 16 << 20;
-/// zstd's own default dictionary size.
-const DICTIONARY_BYTES: usize = 112 << 10;
+/// Stored reports are compressed as the embedded store compresses its own.
+const LEVEL: i32 = report_compression::LEVEL;
+/// A dictionary is trained once this many reports can be read for it.
+pub(crate) const TRAIN_AT_REPORTS: usize = report_compression::TRAIN_AT_REPORTS as usize;
+/// What a dictionary is trained on: up to this many reports.
+pub(crate) const TRAIN_REPORTS: usize = report_compression::TRAIN_REPORTS;
 /// Largest report accepted when reading back (a hostile row cannot exhaust memory).
 const MAX_REPORT_BYTES: u64 = 512 << 20;
 
@@ -200,26 +196,12 @@ impl Encoder {
     }
 }
 
-/// A dictionary trained on `reports`' JSON, or `None` when they are too few or too small for
-/// zstd to train one.
+/// A dictionary trained on `reports`' JSON (serialised only as far as training takes them), or
+/// `None` when they are too small for zstd to train one.
 pub(crate) fn train<'a>(reports: impl IntoIterator<Item = &'a FileBehaviour>) -> Option<Vec<u8>> {
-    let mut data = Vec::new();
-    let mut sizes = Vec::new();
-    for report in reports {
-        let Ok(json) = serde_json::to_vec(report) else {
-            continue;
-        };
-        if sizes.len() == TRAIN_REPORTS || data.len() + json.len() > TRAIN_BYTES {
-            break;
-        }
-        data.extend_from_slice(&json);
-        sizes.push(json.len());
-    }
-    // zstd wants a hundred times the dictionary's size of samples at best, and fails on far
-    // less than ten times.
-    let size = (data.len() / 16).min(DICTIONARY_BYTES);
-    if sizes.len() < TRAIN_AT_REPORTS || size < 1024 {
-        return None;
-    }
-    zstd::dict::from_continuous(&data, &sizes, size).ok()
+    report_compression::train(
+        reports
+            .into_iter()
+            .filter_map(|report| serde_json::to_vec(report).ok()),
+    )
 }

@@ -33,12 +33,12 @@ const ZSTD_DICT: u8 = 3;
 
 /// zstd's default level: faster than the deflate it replaced, and higher levels gain little on
 /// reports this small once the dictionary holds what they share.
-const LEVEL: i32 = 3;
+pub const LEVEL: i32 = 3;
 /// A dictionary is trained once the store has this many reports (fewer say too little about
 /// the ones to come).
-pub(crate) const TRAIN_AT_REPORTS: u64 = 200;
+pub const TRAIN_AT_REPORTS: u64 = 200;
 /// What a dictionary is trained on: up to this many reports …
-pub(crate) const TRAIN_REPORTS: usize = 2_000;
+pub const TRAIN_REPORTS: usize = 2_000;
 /// … and this many bytes of their JSON (training time grows with it).
 const TRAIN_BYTES: usize = 16 << 20;
 /// zstd's own default dictionary size.
@@ -199,17 +199,18 @@ impl Encoder<'_> {
     }
 }
 
-/// A dictionary trained on `samples` (reports' JSON), or `None` when they are too few or too
-/// small to train one (zstd refuses).
-pub(crate) fn train<'a>(samples: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
+/// A dictionary trained on `samples` (reports' JSON, taken only as far as the training limits
+/// go, so a lazy iterator serialises no more than is used), or `None` when they are too few or
+/// too small to train one (zstd refuses).
+pub fn train(samples: impl IntoIterator<Item = impl AsRef<[u8]>>) -> Option<Vec<u8>> {
     train_dictionary(samples, TRAIN_REPORTS, TRAIN_BYTES, DICTIONARY_BYTES)
 }
 
 /// A zstd dictionary of at most `dictionary_bytes` trained on the first `max_samples` of
 /// `samples` (at most `max_bytes` of them), or `None` when zstd refuses them. Shared by the
 /// report and value dictionaries.
-pub(crate) fn train_dictionary<'a>(
-    samples: impl IntoIterator<Item = &'a [u8]>,
+pub(crate) fn train_dictionary(
+    samples: impl IntoIterator<Item = impl AsRef<[u8]>>,
     max_samples: usize,
     max_bytes: usize,
     dictionary_bytes: usize,
@@ -217,6 +218,7 @@ pub(crate) fn train_dictionary<'a>(
     let mut data = Vec::new();
     let mut sizes = Vec::new();
     for sample in samples {
+        let sample = sample.as_ref();
         if sizes.len() == max_samples || data.len() + sample.len() > max_bytes {
             break;
         }
@@ -310,6 +312,6 @@ mod tests {
     fn too_little_to_train_on_gives_no_dictionary() {
         let (_, json) = report(1);
         assert!(train([json.as_slice()]).is_none());
-        assert!(train(std::iter::empty()).is_none());
+        assert!(train(std::iter::empty::<&[u8]>()).is_none());
     }
 }

@@ -96,6 +96,13 @@ pub use pivot::{
     Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind, pivot_indicators,
     sample_graph,
 };
+/// How reports are compressed, shared with the other stores so that every store trains and
+/// uses its report dictionary the same way: zstd at [`LEVEL`](report_compression::LEVEL), a
+/// dictionary trained by [`train`](report_compression::train) once a store holds
+/// [`TRAIN_AT_REPORTS`](report_compression::TRAIN_AT_REPORTS) reports.
+pub mod report_compression {
+    pub use crate::codec::{LEVEL, TRAIN_AT_REPORTS, TRAIN_REPORTS, train};
+}
 pub use record_store::{RecordLock, RecordStore, RecordStoreError};
 pub use records::{RecordTable, RecordWrite};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};

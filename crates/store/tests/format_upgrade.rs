@@ -3,6 +3,7 @@
 
 use sandscope_model::{BehaviourAttributes, FileBehaviour};
 use sandscope_store::{NewReport, SearchRequest, Store};
+use std::path::Path;
 
 /// Enough samples and values that the store trains its report and value dictionaries, with
 /// values each sample owns and values many share.
@@ -37,7 +38,10 @@ const QUERIES: [&str; 5] = [
     "behaviour_files:stage_* -behaviour_files:needle_3",
 ];
 
-fn answers(store: &Store) -> Vec<(u64, Vec<String>)> {
+/// Each query's total and ids.
+type Answers = Vec<(u64, Vec<String>)>;
+
+fn answers(store: &Store) -> Answers {
     QUERIES
         .iter()
         .map(|q| {
@@ -62,7 +66,7 @@ const FORMAT_8_SAMPLE_SHAS: redb::TableDefinition<u64, &str> =
 const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
 
 /// A store of [`reports`] and its answers to [`QUERIES`].
-fn filled_store() -> (tempfile::TempDir, Vec<(u64, Vec<String>)>) {
+fn filled_store() -> (tempfile::TempDir, Answers) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     for chunk in reports().chunks(100) {
@@ -75,7 +79,7 @@ fn filled_store() -> (tempfile::TempDir, Vec<(u64, Vec<String>)>) {
     (dir, before)
 }
 
-fn table_names(path: &std::path::Path) -> Vec<String> {
+fn table_names(path: &Path) -> Vec<String> {
     use redb::{ReadableDatabase, TableHandle};
     let db = redb::Database::open(path).unwrap();
     let txn = db.begin_read().unwrap();
@@ -133,14 +137,25 @@ fn a_store_of_format_8_rebuilds_its_value_tables_and_answers_the_same() {
         txn.commit().unwrap();
     }
 
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(answers(&store), before);
+    reopened_answers_the_same(
+        dir.path(),
+        &before,
+        &["values", "value_digests", "sample_nos", "sample_shas"],
+        &new_tables,
+    );
+}
+
+/// Open the store in `dir` (rebuilding what its format needs): it answers as `before` did,
+/// the `gone` tables are dropped and the `made` ones exist.
+fn reopened_answers_the_same(dir: &Path, before: &Answers, gone: &[&str], made: &[&str]) {
+    let store = Store::open(dir).unwrap();
+    assert_eq!(&answers(&store), before);
     drop(store);
-    let names = table_names(&db_path);
-    for old in ["values", "value_digests", "sample_nos", "sample_shas"] {
+    let names = table_names(&dir.join("reports.redb"));
+    for old in gone {
         assert!(!names.iter().any(|n| n == old), "{old} left in {names:?}");
     }
-    for name in new_tables {
+    for name in made {
         assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
     }
 }
@@ -178,14 +193,10 @@ fn a_store_of_format_9_replaces_its_value_texts_and_digests_and_answers_the_same
         txn.commit().unwrap();
     }
 
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(answers(&store), before);
-    drop(store);
-    let names = table_names(&db_path);
-    for old in ["value_texts", "value_digest_ids"] {
-        assert!(!names.iter().any(|n| n == old), "{old} left in {names:?}");
-    }
-    for new in ["value_blocks", "value_hash_ids"] {
-        assert!(names.iter().any(|n| n == new), "{new} in {names:?}");
-    }
+    reopened_answers_the_same(
+        dir.path(),
+        &before,
+        &["value_texts", "value_digest_ids"],
+        &["value_blocks", "value_hash_ids"],
+    );
 }
