@@ -264,3 +264,39 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_options_are_taken_out_and_the_rest_kept() {
+        let (url, options) = take_tls_options(
+            "postgres://u@h:5/db?application_name=a&sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20x.crt&connect_timeout=3",
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "postgres://u@h:5/db?application_name=a&connect_timeout=3"
+        );
+        assert_eq!(options.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(options.sslrootcert.as_deref(), Some("/etc/ca x.crt"));
+        let (url, options) = take_tls_options("postgres://u@h/db?sslmode=require").unwrap();
+        assert_eq!(url, "postgres://u@h/db");
+        assert_eq!(options.sslmode.as_deref(), Some("require"));
+        assert!(options.sslrootcert.is_none());
+        assert!(take_tls_options("postgres://u@h/db?sslrootcert=%FF").is_err());
+    }
+
+    #[test]
+    fn sslmode_chooses_plaintext_or_demanded_tls() {
+        let plain = parse("postgres://u@127.0.0.1/db").unwrap();
+        assert!(matches!(plain.tls, Tls::Plain));
+        let required = parse("postgres://u@127.0.0.1/db?sslmode=require").unwrap();
+        assert!(matches!(required.tls, Tls::Rustls(_)));
+        assert_eq!(required.config.get_ssl_mode(), SslMode::Require);
+        let missing =
+            parse("postgres://u@127.0.0.1/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.crt");
+        assert!(matches!(missing, Err(PgStoreError::Tls { .. })));
+    }
+}
