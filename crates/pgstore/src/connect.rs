@@ -1,12 +1,17 @@
 //! Store URLs, the first connection (whose failure is told apart: unreachable, refused login,
 //! missing database) and the bounded pool every later call takes its connection from.
+//! `sslmode`/`sslrootcert` in a URL choose TLS (see `tls`).
+
+mod tls;
 
 use crate::{PgStoreError, Result};
+use postgres::config::SslMode;
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub(crate) type Pool = r2d2::Pool<Manager>;
 
@@ -39,6 +44,7 @@ impl DerefMut for Connection {
 /// Makes and checks the pool's connections.
 pub(crate) struct Manager {
     config: Config,
+    tls: Tls,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -47,7 +53,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<Connection, postgres::Error> {
         Ok(Connection {
-            client: self.config.connect(NoTls)?,
+            client: self.tls.connect(&self.config)?,
             discard: false,
         })
     }
@@ -75,6 +81,93 @@ pub fn is_store_url(text: &str) -> bool {
 pub(crate) struct Target {
     pub(crate) config: Config,
     pub(crate) shown: String,
+    tls: Tls,
+}
+
+/// Plaintext, or TLS as the URL's `sslmode` asks.
+#[derive(Clone)]
+enum Tls {
+    Plain,
+    Rustls(MakeRustlsConnect),
+}
+
+impl Tls {
+    fn connect(&self, config: &Config) -> Result<Client, postgres::Error> {
+        match self {
+            Tls::Plain => config.connect(NoTls),
+            Tls::Rustls(connector) => config.connect(connector.clone()),
+        }
+    }
+}
+
+/// The TLS options of a store URL, which the client's own parser does not know
+/// (`verify-ca`, `verify-full`, `sslrootcert`), taken out of it.
+struct TlsOptions {
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+}
+
+/// `url` without `sslmode` and `sslrootcert`, and their (percent-decoded) values.
+fn take_tls_options(url: &str) -> Result<(String, TlsOptions)> {
+    let mut options = TlsOptions {
+        sslmode: None,
+        sslrootcert: None,
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), options));
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match key {
+            "sslmode" => &mut options.sslmode,
+            "sslrootcert" => &mut options.sslrootcert,
+            _ => {
+                kept.push(pair);
+                continue;
+            }
+        };
+        let value = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|e| PgStoreError::BadUrl(format!("{key}: {e}")))?;
+        *slot = Some(value.into_owned());
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, options))
+}
+
+/// The connector and the client's TLS mode for the URL's options.
+fn tls_of(options: &TlsOptions, config: &mut Config, shown: &str) -> Result<Tls> {
+    use tls::Verify;
+    let root_file = options.sslrootcert.as_deref();
+    let (mode, verify) = match options.sslmode.as_deref() {
+        // Absent: plaintext, as before TLS was supported (libpq would try TLS first).
+        None => return Ok(Tls::Plain),
+        Some("disable") => {
+            config.ssl_mode(SslMode::Disable);
+            return Ok(Tls::Plain);
+        }
+        Some("prefer") => (SslMode::Prefer, Verify::Nothing),
+        Some("require") if root_file.is_some() => (SslMode::Require, Verify::Chain),
+        Some("require") => (SslMode::Require, Verify::Nothing),
+        Some("verify-ca") => (SslMode::Require, Verify::Chain),
+        Some("verify-full") => (SslMode::Require, Verify::ChainAndName),
+        Some(other) => {
+            return Err(PgStoreError::BadUrl(format!(
+                "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+            )));
+        }
+    };
+    config.ssl_mode(mode);
+    let connector = tls::connector(verify, root_file).map_err(|detail| PgStoreError::Tls {
+        target: shown.to_string(),
+        detail,
+    })?;
+    Ok(Tls::Rustls(connector))
 }
 
 pub(crate) fn parse(url: &str) -> Result<Target> {
@@ -83,7 +176,8 @@ pub(crate) fn parse(url: &str) -> Result<Target> {
             "it does not start with postgres://".into(),
         ));
     }
-    let mut config = Config::from_str(url).map_err(|e| PgStoreError::BadUrl(e.to_string()))?;
+    let (url, tls_options) = take_tls_options(url)?;
+    let mut config = Config::from_str(&url).map_err(|e| PgStoreError::BadUrl(e.to_string()))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -102,17 +196,16 @@ pub(crate) fn parse(url: &str) -> Result<Target> {
         .or(config.get_user())
         .unwrap_or("postgres")
         .to_string();
-    Ok(Target {
-        shown: format!("{host}:{port}/{db}"),
-        config,
-    })
+    let shown = format!("{host}:{port}/{db}");
+    let tls = tls_of(&tls_options, &mut config, &shown)?;
+    Ok(Target { shown, config, tls })
 }
 
 /// One connection, its failure classified.
 pub(crate) fn connect(target: &Target) -> Result<Client> {
     target
-        .config
-        .connect(NoTls)
+        .tls
+        .connect(&target.config)
         .map_err(|e| connect_error(target, e))
 }
 
@@ -120,6 +213,7 @@ pub(crate) fn connect(target: &Target) -> Result<Client> {
 pub(crate) fn pool(target: &Target) -> Pool {
     let manager = Manager {
         config: target.config.clone(),
+        tls: target.tls.clone(),
     };
     r2d2::Pool::builder()
         .max_size(POOL_SIZE)
@@ -146,10 +240,63 @@ fn connect_error(target: &Target, error: postgres::Error) -> PgStoreError {
             detail,
         },
         Some(_) => PgStoreError::Sql(error),
+        // The client's TLS failures show only their kind; the reason is the cause.
+        None if detail.starts_with("error performing TLS handshake") => PgStoreError::Tls {
+            target: shown,
+            detail: with_causes(&error),
+        },
         // No answer from a server at all: refused, timed out, no such host.
         None => PgStoreError::Unreachable {
             target: shown,
             detail,
         },
+    }
+}
+
+/// An error and its causes, outermost first.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_options_are_taken_out_and_the_rest_kept() {
+        let (url, options) = take_tls_options(
+            "postgres://u@h:5/db?application_name=a&sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20x.crt&connect_timeout=3",
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "postgres://u@h:5/db?application_name=a&connect_timeout=3"
+        );
+        assert_eq!(options.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(options.sslrootcert.as_deref(), Some("/etc/ca x.crt"));
+        let (url, options) = take_tls_options("postgres://u@h/db?sslmode=require").unwrap();
+        assert_eq!(url, "postgres://u@h/db");
+        assert_eq!(options.sslmode.as_deref(), Some("require"));
+        assert!(options.sslrootcert.is_none());
+        assert!(take_tls_options("postgres://u@h/db?sslrootcert=%FF").is_err());
+    }
+
+    #[test]
+    fn sslmode_chooses_plaintext_or_demanded_tls() {
+        let plain = parse("postgres://u@127.0.0.1/db").unwrap();
+        assert!(matches!(plain.tls, Tls::Plain));
+        let required = parse("postgres://u@127.0.0.1/db?sslmode=require").unwrap();
+        assert!(matches!(required.tls, Tls::Rustls(_)));
+        assert_eq!(required.config.get_ssl_mode(), SslMode::Require);
+        let missing =
+            parse("postgres://u@127.0.0.1/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.crt");
+        assert!(matches!(missing, Err(PgStoreError::Tls { .. })));
     }
 }

@@ -18,6 +18,10 @@ pub enum PgStoreError {
     )]
     Authentication { target: String, detail: String },
     #[error(
+        "no TLS connection to PostgreSQL at {target} ({detail}); check the store URL's sslmode and sslrootcert and the server's ssl settings"
+    )]
+    Tls { target: String, detail: String },
+    #[error(
         "PostgreSQL at {target} has no database by the store URL's name ({detail}); create it first (`createdb NAME`), then run `sandscope db init --store URL`"
     )]
     NoDatabase { target: String, detail: String },

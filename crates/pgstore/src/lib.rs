@@ -122,8 +122,11 @@
 //! # Connections
 //! The server's `Backend` seam is synchronous, so the synchronous `postgres` client fits it
 //! without a runtime of its own, and `r2d2` bounds how many connections a process holds.
-//! TLS is not supported yet (`sslmode=disable` or a local network). Every SQL value is a
-//! parameter; no query text from a user becomes SQL text.
+//! TLS follows the URL's `sslmode` (absent or `disable`: plaintext; `prefer`, `require`,
+//! `verify-ca`, `verify-full`) and `sslrootcert=FILE` (PEM roots; else the system's), with
+//! libpq's meanings, through rustls (`connect::tls`); a failed handshake is
+//! [`PgStoreError::Tls`] with the reason. Every SQL value is a parameter; no query text from a
+//! user becomes SQL text.
 
 mod codec;
 mod connect;
