@@ -76,6 +76,12 @@ fn init_ingest_search_and_show(layout: Layout) {
     assert_eq!(stored.len(), 1, "{stdout}");
     let sha = &stored[0][..64];
 
+    // Compaction (vacuum, indexes rebuilt) leaves every answer below as it was.
+    let out = sandscope(&["compact", "--store", &url]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("tables and indexes"), "{stdout}");
+
     let out = sandscope(&[
         "search",
         "--store",

@@ -210,14 +210,16 @@ fn retrohunt_split_across_two_workers_finds_what_one_process_finds() {
     // The range the killed worker held is redelivered to one of the two workers that finish
     // the job, and resumes from its checkpoint; the matches are those of one uninterrupted
     // process.
+    // Every field bound, the servers' guards too, so that none is dropped (and stopped) here.
     let InterruptedSplitJob {
+        _pg,
+        _server,
         data,
         stored,
         url,
         nats,
         api_url,
         split,
-        ..
     } = InterruptedSplitJob::start(dir.path());
     let data = data.as_str();
     let _second = Worker::start(&url, &nats.url());
@@ -279,14 +281,16 @@ fn retrohunt_ranges_lost_by_nats_are_published_again_and_the_job_finishes() {
     let dir = tempfile::tempdir().unwrap();
     // Then every range item is deleted from the stream (the one the dead worker held, and
     // those no worker took yet).
+    // Every field bound, the servers' guards too, so that none is dropped (and stopped) here.
     let InterruptedSplitJob {
+        _pg,
+        _server,
         data,
         stored,
         url,
         nats,
         api_url,
         split,
-        ..
     } = InterruptedSplitJob::start(dir.path());
     let data = data.as_str();
     let purged = purge_range_items(&nats.url());
