@@ -224,14 +224,7 @@ fn retrohunt_split_across_two_workers_finds_what_one_process_finds() {
     let data = data.as_str();
     let _second = Worker::start(&url, &nats.url());
     let _third = Worker::start(&url, &nats.url());
-    let done = wait(&api_url, &split, Duration::from_secs(300), |a| {
-        a["status"] == "finished"
-    });
-    assert_eq!(done["scanned_detonations"], stored, "{done}");
-    assert_eq!(done["progress"], 100.0);
-    let split_matches = matches(&api_url, &split);
-    assert_eq!(done["num_matches"], split_matches.len());
-    assert_eq!(split_matches, embedded_matches(data));
+    finishes_with_the_embedded_matches(&api_url, &split, stored, data);
 
     // Abort reaches the workers: the job is aborted at once and its count stops moving.
     let aborted = create(&api_url);
@@ -298,11 +291,18 @@ fn retrohunt_ranges_lost_by_nats_are_published_again_and_the_job_finishes() {
     // Nothing is in the queue now: only the server re-publishing the lost ranges lets the new
     // worker finish the job, the killed range resumed from its checkpoint.
     let _second = Worker::start(&url, &nats.url());
-    let done = wait(&api_url, &split, Duration::from_secs(300), |a| {
+    finishes_with_the_embedded_matches(&api_url, &split, stored, data);
+}
+
+/// Split job `split` on the server at `api_url` finishes, having scanned all `stored`
+/// detonations, with exactly the matches the same job finds on the data directory `data`.
+fn finishes_with_the_embedded_matches(api_url: &str, split: &str, stored: u64, data: &str) {
+    let done = wait(api_url, split, Duration::from_secs(300), |a| {
         a["status"] == "finished"
     });
     assert_eq!(done["scanned_detonations"], stored, "{done}");
-    let split_matches = matches(&api_url, &split);
+    assert_eq!(done["progress"], 100.0);
+    let split_matches = matches(api_url, split);
     assert_eq!(done["num_matches"], split_matches.len());
     assert_eq!(split_matches, embedded_matches(data));
 }
