@@ -3,4 +3,4 @@
 //! types), so the embedded store and the PostgreSQL store each implement it without depending
 //! on hunting; where hunting state lives is a backend detail, never a second implementation.
 
-pub use sandscope_store::{RecordStore, RecordStoreError, RecordTable, RecordWrite};
+pub use sandscope_store::{RecordLock, RecordStore, RecordStoreError, RecordTable, RecordWrite};

@@ -5,16 +5,23 @@
 //! Deleting a ruleset deletes the notifications it raised, in the same transaction: a
 //! notification names its ruleset, and one whose ruleset is gone could not be explained or
 //! filtered by it.
+//!
+//! Every write of rulesets is a read-modify-write under the rulesets' locks: the process's
+//! (`Livehunt::writes`) and the store's ([`RecordStore::lock`]), which every process sharing a
+//! PostgreSQL store takes (Livehunt writing a ruleset's rate window, another server's PATCH,
+//! webhook outcomes). So a PATCH is never undone by a concurrent rate-window write, and two
+//! creates never pass the [`MAX_RULESETS`] check together. Rules compile before the locks are
+//! taken where they can, so a large ruleset does not hold up every process's notifications.
 
 use crate::error::{HuntingError, Result};
 use crate::livehunt::{Livehunt, deletion};
 use crate::notification::{Notification, NotificationFilter};
 use crate::rules::CompiledRules;
 use crate::ruleset::Ruleset;
-use crate::seam::{RecordStore, RecordTable, RecordWrite};
+use crate::seam::{RecordLock, RecordStore, RecordTable, RecordWrite};
 use crate::store_io::{self, MAX_RULESETS, SCAN_BATCH};
 use serde_json::{Map, Value};
-use std::sync::PoisonError;
+use std::sync::{MutexGuard, PoisonError};
 
 /// Notifications examined by one filtered list page before it stops with what it found.
 const MAX_SCANNED: usize = 200_000;
@@ -37,14 +44,20 @@ impl Hunting<'_> {
     /// Create a ruleset from a create body's `attributes`; nothing is saved unless its rules
     /// compile.
     pub fn create_ruleset(&self, attributes: &Map<String, Value>, now: i64) -> Result<Ruleset> {
-        let _guard = self
-            .live
-            .writes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let mut ruleset = Ruleset::from_attributes(0, attributes, now)?;
         ruleset.rule_names =
             CompiledRules::compile(ruleset.rule_language, &ruleset.rules)?.rule_names();
+        let _process = self.process_lock();
+        {
+            let _shared = self.store_lock()?;
+            self.insert(&mut ruleset)?;
+        }
+        self.live.reload(self.store)?;
+        Ok(ruleset)
+    }
+
+    /// Store a new ruleset under a new id, within [`MAX_RULESETS`]; under the locks.
+    fn insert(&self, ruleset: &mut Ruleset) -> Result<()> {
         if store_io::rulesets(self.store)?.len() >= MAX_RULESETS {
             return Err(HuntingError::Invalid(format!(
                 "this store already holds the maximum of {MAX_RULESETS} rulesets"
@@ -57,8 +70,7 @@ impl Hunting<'_> {
             .first()
             .copied()
             .ok_or_else(|| HuntingError::Invalid("no ruleset id left".into()))?;
-        self.save(&ruleset)?;
-        Ok(ruleset)
+        self.write(ruleset)
     }
 
     /// A ruleset as the API shows it (with its webhook's deliveries).
@@ -77,57 +89,89 @@ impl Hunting<'_> {
         attributes: &Map<String, Value>,
         now: i64,
     ) -> Result<Ruleset> {
-        let _guard = self
-            .live
-            .writes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut ruleset = self.ruleset(id)?;
-        if ruleset.apply(attributes, now)? {
-            ruleset.rule_names =
-                CompiledRules::compile(ruleset.rule_language, &ruleset.rules)?.rule_names();
-        }
-        self.save(&ruleset)?;
+        // Compiled outside the locks (the PATCH's new rules, on the ruleset as it is now);
+        // under them, reused if the rules are still the ones compiled.
+        let mut early = self.ruleset(id)?;
+        let compiled = if early.apply(attributes, now)? {
+            let names = CompiledRules::compile(early.rule_language, &early.rules)?.rule_names();
+            Some((early.rule_language, early.rules, names))
+        } else {
+            None
+        };
+        let _process = self.process_lock();
+        let ruleset = {
+            let _shared = self.store_lock()?;
+            let mut ruleset = self.ruleset(id)?;
+            if ruleset.apply(attributes, now)? {
+                ruleset.rule_names = match &compiled {
+                    Some((language, rules, names))
+                        if *language == ruleset.rule_language && *rules == ruleset.rules =>
+                    {
+                        names.clone()
+                    }
+                    _ => {
+                        CompiledRules::compile(ruleset.rule_language, &ruleset.rules)?.rule_names()
+                    }
+                };
+            }
+            self.write(&ruleset)?;
+            ruleset
+        };
+        self.live.reload(self.store)?;
         Ok(ruleset)
     }
 
     /// Delete a ruleset and its notifications (see the module documentation).
     pub fn delete_ruleset(&self, id: u64) -> Result<()> {
-        let _guard = self
-            .live
-            .writes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.ruleset(id)?;
-        self.store
-            .write_records(deletion(self.store, id)?)
-            .map_err(HuntingError::Store)?;
+        let _process = self.process_lock();
+        {
+            let _shared = self.store_lock()?;
+            self.ruleset(id)?;
+            self.store
+                .write_records(deletion(self.store, id)?)
+                .map_err(HuntingError::Store)?;
+        }
         self.live.reload(self.store)
     }
 
     /// Delete every ruleset and its notifications, a ruleset per transaction; returns how many.
     pub fn delete_all_rulesets(&self) -> Result<usize> {
-        let _guard = self
-            .live
-            .writes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let rulesets = store_io::rulesets(self.store)?;
-        for ruleset in &rulesets {
-            self.store
-                .write_records(deletion(self.store, ruleset.id)?)
-                .map_err(HuntingError::Store)?;
-        }
+        let _process = self.process_lock();
+        let count = {
+            let _shared = self.store_lock()?;
+            let rulesets = store_io::rulesets(self.store)?;
+            for ruleset in &rulesets {
+                self.store
+                    .write_records(deletion(self.store, ruleset.id)?)
+                    .map_err(HuntingError::Store)?;
+            }
+            rulesets.len()
+        };
         self.live.reload(self.store)?;
-        Ok(rulesets.len())
+        Ok(count)
     }
 
-    fn save(&self, ruleset: &Ruleset) -> Result<()> {
+    /// This process's lock of ruleset writes; taken before [`Hunting::store_lock`].
+    fn process_lock(&self) -> MutexGuard<'_, ()> {
+        self.live
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The store's lock of ruleset writes, which every process sharing the store takes.
+    fn store_lock(&self) -> Result<RecordLock> {
+        self.store
+            .lock(RecordTable::HuntingRulesets)
+            .map_err(HuntingError::Store)
+    }
+
+    /// Write one ruleset; under the locks.
+    fn write(&self, ruleset: &Ruleset) -> Result<()> {
         let write = store_io::put(RecordTable::HuntingRulesets, ruleset.id, ruleset)?;
         self.store
             .write_records(vec![write])
-            .map_err(HuntingError::Store)?;
-        self.live.reload(self.store)
+            .map_err(HuntingError::Store)
     }
 
     /// Rulesets matching `filter` (`name:` substring or a bare word, `enabled:true|false`,

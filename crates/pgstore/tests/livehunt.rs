@@ -115,6 +115,7 @@ on_each_layout!(
     rulesets_notify_on_the_same_samples_as_on_the_embedded_store,
     record_ids_are_shared_by_every_process_and_ranges_read_both_ways,
     a_rulesets_limit_holds_with_many_processes_notifying_at_once,
+    a_patch_survives_many_processes_notifying_on_its_ruleset,
 );
 
 fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) {
@@ -210,6 +211,21 @@ const WRITERS: usize = 8;
 const ROUNDS: usize = 3;
 const PER_ROUND: usize = 2;
 
+/// `count` findings of `ruleset`'s shadow-copy rule, on samples named after `writer` and `round`.
+fn findings(ruleset: u64, writer: usize, round: usize, count: usize) -> Vec<Finding> {
+    (0..count)
+        .map(|n| Finding {
+            ruleset_id: ruleset,
+            sha256: format!("{writer:032x}{round:016x}{n:016x}"),
+            hit: RuleHit {
+                rule_name: "Shadow copies deleted with vssadmin".into(),
+                rule_tags: Vec::new(),
+                snippet: String::new(),
+            },
+        })
+        .collect()
+}
+
 fn a_rulesets_limit_holds_with_many_processes_notifying_at_once(layout: Layout) {
     let cluster = TestCluster::start(layout);
     let store = layouts::store(&cluster);
@@ -237,17 +253,7 @@ fn a_rulesets_limit_holds_with_many_processes_notifying_at_once(layout: Layout) 
                     start.wait();
                     let mut kept = 0;
                     for round in 0..ROUNDS {
-                        let findings = (0..PER_ROUND)
-                            .map(|n| Finding {
-                                ruleset_id: ruleset,
-                                sha256: format!("{w:032x}{round:016x}{n:016x}"),
-                                hit: RuleHit {
-                                    rule_name: "Shadow copies deleted with vssadmin".into(),
-                                    rule_tags: Vec::new(),
-                                    snippet: String::new(),
-                                },
-                            })
-                            .collect();
+                        let findings = findings(ruleset, w, round, PER_ROUND);
                         kept += live.notify(&store, findings, &[], now).unwrap().len();
                     }
                     kept
@@ -266,4 +272,101 @@ fn a_rulesets_limit_holds_with_many_processes_notifying_at_once(layout: Layout) 
     assert_eq!(stored as u64, limit, "notifications stored");
     let window = hunting.ruleset(ruleset.id).unwrap().window;
     assert_eq!((window.kept, window.dropped), (limit, matched - limit));
+}
+
+/// PATCHes of one ruleset, one after the other, through a server of their own.
+const PATCHES: usize = 12;
+
+fn a_patch_survives_many_processes_notifying_on_its_ruleset(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let store = layouts::store(&cluster);
+    let live = Livehunt::load(&store).unwrap();
+    let hunting = Hunting {
+        store: &store,
+        live: &live,
+    };
+    let ruleset = hunting
+        .create_ruleset(
+            &attributes(json!({"name": "busy", "rules": SHADOW_COPIES, "limit": 100_000})),
+            1_000,
+        )
+        .unwrap()
+        .id;
+    let now = sandscope_hunting::unix_now();
+    let start = std::sync::Barrier::new(WRITERS + 1);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let notified: usize = std::thread::scope(|scope| {
+        // Workers: each a store and a Livehunt of its own, writing the ruleset's rate window
+        // with every notification, until the PATCHes are done.
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (cluster, start, stop) = (&cluster, &start, &stop);
+                scope.spawn(move || {
+                    let store = PgStore::open(&cluster.url()).unwrap();
+                    let live = Livehunt::load(&store).unwrap();
+                    start.wait();
+                    let mut kept = 0;
+                    let mut round = 0;
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let found = findings(ruleset, w, round, 1);
+                        kept += live.notify(&store, found, &[], now).unwrap().len();
+                        round += 1;
+                    }
+                    kept
+                })
+            })
+            .collect();
+        // An API server: PATCHes of name and tags, each checked from yet another process.
+        let server = PgStore::open(&cluster.url()).unwrap();
+        let server_live = Livehunt::load(&server).unwrap();
+        let api = Hunting {
+            store: &server,
+            live: &server_live,
+        };
+        let reader = PgStore::open(&cluster.url()).unwrap();
+        let reader_live = Livehunt::load(&reader).unwrap();
+        let other = Hunting {
+            store: &reader,
+            live: &reader_live,
+        };
+        start.wait();
+        for n in 0..PATCHES {
+            let patch = json!({"name": format!("busy {n}"), "tags": [format!("t{n}")]});
+            api.update_ruleset(ruleset, &attributes(patch), now)
+                .unwrap();
+            // Let notifications land on the patched record before the next PATCH.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        api.update_ruleset(ruleset, &attributes(json!({"enabled": false})), now)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let notified = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        let shown = other.ruleset(ruleset).unwrap();
+        assert_eq!(
+            shown.name,
+            format!("busy {}", PATCHES - 1),
+            "the PATCHed name"
+        );
+        assert_eq!(
+            shown.tags,
+            [format!("t{}", PATCHES - 1)],
+            "the PATCHed tags"
+        );
+        assert!(!shown.enabled, "the PATCH that disabled it");
+        notified
+    });
+    assert!(
+        notified > WRITERS,
+        "the workers notified meanwhile: {notified}"
+    );
+    // No rate-window write was undone either: each kept notification is counted once.
+    let window = hunting.ruleset(ruleset).unwrap().window;
+    assert_eq!(window.kept as usize, notified);
+    let stored = hunting
+        .notifications(&NotificationFilter::default(), 100_000, None)
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(stored, notified);
 }
