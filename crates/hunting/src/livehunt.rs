@@ -20,7 +20,7 @@ use crate::rules::CompiledRules;
 use crate::ruleset::Ruleset;
 use crate::seam::{RecordStore, RecordTable, RecordWrite};
 use crate::store_io;
-use crate::webhook::Webhooks;
+use crate::webhook::{Deliveries, StatusStore, Webhooks};
 use sandscope_event::SysmonEvent;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -51,34 +51,37 @@ struct ActiveSet {
 }
 
 /// The enabled rulesets, compiled; shared by the pipeline and the API (clone the `Arc`).
-#[derive(Default)]
 pub struct Livehunt {
     active: RwLock<Arc<ActiveSet>>,
-    /// Serialises every read-modify-write of hunting records (a ruleset's rate window and a
-    /// PATCH of the same ruleset must not undo each other).
-    pub(crate) writes: Mutex<()>,
-    pub(crate) webhooks: Webhooks,
+    /// Serialises this process's read-modify-writes of ruleset records (a ruleset's rate
+    /// window, a PATCH of the same ruleset and its webhook's outcomes must not undo each
+    /// other); other processes are kept out by the store's lock, taken after this one.
+    pub(crate) writes: Arc<Mutex<()>>,
+    /// The webhook deliveries; their outcomes are written to the store's ruleset records.
+    deliveries: Deliveries,
 }
 
 impl Livehunt {
-    /// The enabled rulesets of `store`.
-    pub fn load(store: &dyn RecordStore) -> Result<Livehunt> {
+    /// The enabled rulesets of `store`; their webhooks' outcomes are written to it (so it is
+    /// held for as long as the set is).
+    pub fn load(store: Arc<dyn RecordStore>) -> Result<Livehunt> {
         Livehunt::load_with(store, Webhooks::default())
     }
 
     /// [`Livehunt::load`] delivering webhooks through `webhooks`.
-    pub fn load_with(store: &dyn RecordStore, webhooks: Webhooks) -> Result<Livehunt> {
-        let live = Livehunt {
-            webhooks,
-            ..Livehunt::default()
+    pub fn load_with(store: Arc<dyn RecordStore>, webhooks: Webhooks) -> Result<Livehunt> {
+        let writes = Arc::new(Mutex::new(()));
+        let status = StatusStore {
+            store: store.clone(),
+            writes: writes.clone(),
         };
-        live.reload(store)?;
+        let live = Livehunt {
+            active: RwLock::default(),
+            writes,
+            deliveries: Deliveries::new(webhooks, status),
+        };
+        live.reload(store.as_ref())?;
         Ok(live)
-    }
-
-    /// How a ruleset's webhook has fared since the process started.
-    pub fn webhook_status(&self, ruleset_id: u64) -> Option<crate::webhook::WebhookStatus> {
-        self.webhooks.status(ruleset_id)
     }
 
     /// Pick up ruleset changes: compile what changed, drop what was disabled or deleted, and
@@ -255,7 +258,7 @@ impl Livehunt {
         for n in &notifications {
             if let Some(url) = webhooks.get(&n.ruleset_id) {
                 let body = serde_json::json!({ "data": n.to_object() }).to_string();
-                self.webhooks.send(n.ruleset_id, url, body.into_bytes());
+                self.deliveries.send(n.ruleset_id, url, body.into_bytes());
             }
         }
         Ok(notifications)

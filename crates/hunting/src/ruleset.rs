@@ -37,6 +37,10 @@ pub struct Ruleset {
     /// Notifications kept and dropped in the current 24-hour window.
     #[serde(default)]
     pub window: RateWindow,
+    /// How its webhook has fared since `webhook_url` was set (written by every process that
+    /// delivers its notifications).
+    #[serde(default)]
+    pub webhook: WebhookStatus,
 }
 
 /// Attributes a client may not set; sent back unchanged (vt-py returns what it fetched), they
@@ -77,6 +81,7 @@ impl Ruleset {
             creation_date: now,
             modification_date: now,
             window: RateWindow::default(),
+            webhook: WebhookStatus::default(),
         };
         ruleset.apply(attributes, now)?;
         Ok(ruleset)
@@ -120,7 +125,7 @@ impl Ruleset {
                 "tags" => self.tags = list(key, value)?,
                 "notification_emails" => self.notification_emails = list(key, value)?,
                 "webhook_url" => {
-                    self.webhook_url = match value {
+                    let url = match value {
                         Value::Null => None,
                         _ => {
                             let url = text(key, value, MAX_URL_CHARS, true)?;
@@ -134,7 +139,12 @@ impl Ruleset {
                                 ));
                             }
                         }
+                    };
+                    // Another receiver: its deliveries are counted from scratch.
+                    if url != self.webhook_url {
+                        self.webhook = WebhookStatus::default();
                     }
+                    self.webhook_url = url;
                 }
                 "match_object_type" => {
                     if value.as_str() != Some("file") {
@@ -161,7 +171,7 @@ impl Ruleset {
 
     /// The `hunting_ruleset` object as the API and `rulesets show` give it, with its
     /// webhook's deliveries when it has one (`webhook_failures`, `webhook_last_error`).
-    pub fn to_object(&self, now: i64, webhook: Option<&WebhookStatus>) -> Value {
+    pub fn to_object(&self, now: i64) -> Value {
         let mut attributes = json!({
             "name": self.name,
             "rules": self.rules,
@@ -180,10 +190,10 @@ impl Ruleset {
         });
         if let (Some(url), Some(map)) = (&self.webhook_url, attributes.as_object_mut()) {
             map.insert("webhook_url".into(), json!(url));
-            let status = webhook.cloned().unwrap_or_default();
+            let status = &self.webhook;
             map.insert("webhook_deliveries".into(), json!(status.delivered));
             map.insert("webhook_failures".into(), json!(status.failures));
-            if let Some(error) = status.last_error {
+            if let Some(error) = &status.last_error {
                 map.insert("webhook_last_error".into(), json!(error));
             }
         }

@@ -75,7 +75,7 @@ impl Hunting<'_> {
 
     /// A ruleset as the API shows it (with its webhook's deliveries).
     pub fn ruleset_object(&self, ruleset: &Ruleset, now: i64) -> Value {
-        ruleset.to_object(now, self.live.webhook_status(ruleset.id).as_ref())
+        ruleset.to_object(now)
     }
 
     pub fn ruleset(&self, id: u64) -> Result<Ruleset> {

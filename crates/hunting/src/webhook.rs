@@ -1,53 +1,81 @@
 //! Webhooks: each notification of a ruleset with a `webhook_url` is POSTed there as JSON (its
 //! `hunting_notification` object) by one background thread, so an ingest never waits on a
 //! receiver. A failed delivery (no connection, no answer within [`TIMEOUT`], a status other
-//! than 2xx) is retried after each of the back-off delays (1, 4 and 16 s); the last failure is
-//! counted on the ruleset (`webhook_failures`, `webhook_last_error`, shown with it; kept in
-//! memory, so a restart clears it). At most [`QUEUE`] deliveries wait; past that a delivery is
-//! a failure at once. `http://` and `https://` URLs are delivered (`ureq`, rustls with the
-//! Mozilla roots); redirects are not followed. When the process ends (the Livehunt set is
-//! dropped), waiting deliveries get one attempt each, without back-off.
+//! than 2xx) is retried after each of the back-off delays (1, 4 and 16 s); the outcome is
+//! counted on the ruleset (`webhook_deliveries`, `webhook_failures`, `webhook_last_error`).
+//!
+//! The counts are kept in the ruleset's record in the store, so every process sharing the
+//! store (API servers, workers doing Livehunt) shows the same ones and a restart keeps them.
+//! The delivery thread adds its outcomes to the records itself, read-modify-write under the
+//! rulesets' locks (the process's and the store's, as a notification's rate window is), a
+//! batch at a time: when no delivery waits, and at least every [`FLUSH_INTERVAL`] otherwise.
+//! An outcome for a ruleset deleted since, or whose `webhook_url` changed since, is dropped;
+//! changing the URL starts the counts again. A store that cannot be written keeps the outcomes
+//! in memory until the next batch.
+//!
+//! At most [`QUEUE`] deliveries wait; past that a delivery is a failure at once. `http://` and
+//! `https://` URLs are delivered (`ureq`, rustls with the Mozilla roots); redirects are not
+//! followed. When the process ends normally (the Livehunt set is dropped), waiting deliveries
+//! get one attempt each, without back-off, and their outcomes are written. The queue itself is
+//! in memory: deliveries still waiting when a process is killed are lost (their notifications
+//! are stored, and listed by `hunting_notifications`), and counted nowhere.
 
-use std::collections::HashMap;
+use crate::error::{HuntingError, Result};
+use crate::ruleset::Ruleset;
+use crate::seam::{RecordStore, RecordTable};
+use crate::store_io;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Deliveries waiting at most.
 pub const QUEUE: usize = 1_000;
 /// Connect, write and read timeout of one attempt.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a delivery's outcome waits to be written while other deliveries keep coming.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 const BACK_OFF: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(4),
     Duration::from_secs(16),
 ];
 
-/// How a ruleset's webhook has fared since the process started.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How a ruleset's webhook has fared since its `webhook_url` was set (kept in its record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookStatus {
     pub delivered: u64,
     pub failures: u64,
     pub last_error: Option<String>,
 }
 
-struct Delivery {
-    ruleset_id: u64,
-    url: String,
-    body: Vec<u8>,
+impl WebhookStatus {
+    fn count(&mut self, outcome: std::result::Result<(), String>) {
+        match outcome {
+            Ok(()) => self.delivered += 1,
+            Err(reason) => {
+                self.failures += 1;
+                self.last_error = Some(reason);
+            }
+        }
+    }
+
+    /// Add `later`'s counts; its error, if any, is the last one.
+    fn add(&mut self, later: &WebhookStatus) {
+        self.delivered += later.delivered;
+        self.failures += later.failures;
+        if later.last_error.is_some() {
+            self.last_error.clone_from(&later.last_error);
+        }
+    }
 }
 
-type Statuses = Arc<Mutex<HashMap<u64, WebhookStatus>>>;
-
-/// The delivery thread (started on the first delivery) and what it reports.
+/// How webhooks are delivered: the back-off between attempts (tests use short ones).
 pub struct Webhooks {
     back_off: Vec<Duration>,
-    sender: Mutex<Option<SyncSender<Delivery>>>,
-    worker: Mutex<Option<JoinHandle<()>>>,
-    statuses: Statuses,
-    closing: Arc<AtomicBool>,
 }
 
 impl Default for Webhooks {
@@ -57,19 +85,84 @@ impl Default for Webhooks {
 }
 
 impl Webhooks {
-    /// Webhooks retried after each of `back_off` (tests use short ones).
+    /// Webhooks retried after each of `back_off`.
     pub fn with_back_off(back_off: Vec<Duration>) -> Self {
-        Webhooks {
-            back_off,
+        Webhooks { back_off }
+    }
+}
+
+/// Where outcomes are written: the rulesets' records, under the rulesets' locks.
+pub(crate) struct StatusStore {
+    pub(crate) store: Arc<dyn RecordStore>,
+    /// The Livehunt's in-process lock of ruleset writes.
+    pub(crate) writes: Arc<Mutex<()>>,
+}
+
+impl StatusStore {
+    /// Add `outcomes` to their rulesets' stored statuses, in one transaction.
+    fn write(&self, outcomes: &HashMap<(u64, String), WebhookStatus>) -> Result<()> {
+        let _process = lock(&self.writes);
+        let _shared = self
+            .store
+            .lock(RecordTable::HuntingRulesets)
+            .map_err(HuntingError::Store)?;
+        let mut changed: BTreeMap<u64, Ruleset> = BTreeMap::new();
+        for ((id, url), status) in outcomes {
+            if !changed.contains_key(id) {
+                match store_io::ruleset(self.store.as_ref(), *id)? {
+                    Some(ruleset) => changed.insert(*id, ruleset),
+                    // Deleted since: its outcomes go with it.
+                    None => continue,
+                };
+            }
+            if let Some(ruleset) = changed.get_mut(id)
+                && ruleset.webhook_url.as_deref() == Some(url.as_str())
+            {
+                ruleset.webhook.add(status);
+            }
+        }
+        let writes = changed
+            .values()
+            .map(|r| store_io::put(RecordTable::HuntingRulesets, r.id, r))
+            .collect::<Result<Vec<_>>>()?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .write_records(writes)
+            .map_err(HuntingError::Store)
+    }
+}
+
+struct Delivery {
+    ruleset_id: u64,
+    url: String,
+    body: Vec<u8>,
+}
+
+/// Outcomes not yet written, per ruleset and URL.
+type Pending = Arc<Mutex<HashMap<(u64, String), WebhookStatus>>>;
+
+/// The delivery thread (started on the first delivery) and the outcomes it has to write.
+pub(crate) struct Deliveries {
+    back_off: Vec<Duration>,
+    sender: Mutex<Option<SyncSender<Delivery>>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    closing: Arc<AtomicBool>,
+    pending: Pending,
+    status: Arc<StatusStore>,
+}
+
+impl Deliveries {
+    pub(crate) fn new(webhooks: Webhooks, status: StatusStore) -> Self {
+        Deliveries {
+            back_off: webhooks.back_off,
             sender: Mutex::new(None),
             worker: Mutex::new(None),
-            statuses: Statuses::default(),
             closing: Arc::new(AtomicBool::new(false)),
+            pending: Pending::default(),
+            status: Arc::new(status),
         }
-    }
-
-    pub fn status(&self, ruleset_id: u64) -> Option<WebhookStatus> {
-        lock(&self.statuses).get(&ruleset_id).cloned()
     }
 
     /// Queue one delivery; never blocks.
@@ -77,12 +170,13 @@ impl Webhooks {
         let mut sender = lock(&self.sender);
         let sender = sender.get_or_insert_with(|| {
             let (tx, rx) = sync_channel(QUEUE);
-            let worker = spawn_worker(
+            let worker = spawn_worker(Worker {
                 rx,
-                self.back_off.clone(),
-                self.statuses.clone(),
-                self.closing.clone(),
-            );
+                back_off: self.back_off.clone(),
+                closing: self.closing.clone(),
+                pending: self.pending.clone(),
+                status: self.status.clone(),
+            });
             *lock(&self.worker) = worker;
             tx
         });
@@ -97,18 +191,21 @@ impl Webhooks {
             Err(TrySendError::Disconnected(_)) => Some("the delivery thread stopped".into()),
         };
         if let Some(reason) = refused {
-            record(&self.statuses, ruleset_id, Err(reason));
+            // Written by the thread's next batch, or when the set is dropped.
+            note(&self.pending, ruleset_id, url, Err(reason));
         }
     }
 }
 
-impl Drop for Webhooks {
+impl Drop for Deliveries {
     fn drop(&mut self) {
         self.closing.store(true, Ordering::Relaxed);
         lock(&self.sender).take();
         if let Some(worker) = lock(&self.worker).take() {
             let _ = worker.join();
         }
+        // What the thread could not write (or refusals it never saw).
+        flush(&self.pending, &self.status);
     }
 }
 
@@ -116,39 +213,84 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn record(statuses: &Statuses, ruleset_id: u64, outcome: Result<(), String>) {
-    let mut statuses = lock(statuses);
-    let status = statuses.entry(ruleset_id).or_default();
-    match outcome {
-        Ok(()) => status.delivered += 1,
-        Err(reason) => {
-            status.failures += 1;
-            status.last_error = Some(reason);
+fn note(pending: &Pending, ruleset_id: u64, url: &str, outcome: std::result::Result<(), String>) {
+    lock(pending)
+        .entry((ruleset_id, url.to_string()))
+        .or_default()
+        .count(outcome);
+}
+
+/// Write the pending outcomes; on failure they stay pending for the next batch.
+fn flush(pending: &Pending, status: &StatusStore) {
+    let outcomes = std::mem::take(&mut *lock(pending));
+    if outcomes.is_empty() {
+        return;
+    }
+    if let Err(e) = status.write(&outcomes) {
+        eprintln!("sandscope-hunting: webhook outcomes cannot be written yet: {e}");
+        let mut pending = lock(pending);
+        for (key, earlier) in outcomes {
+            // Outcomes noted meanwhile came later.
+            let entry = pending.entry(key).or_default();
+            let mut merged = earlier;
+            merged.add(entry);
+            *entry = merged;
         }
     }
 }
 
-fn spawn_worker(
+/// What the delivery thread works with.
+struct Worker {
     rx: Receiver<Delivery>,
     back_off: Vec<Duration>,
-    statuses: Statuses,
     closing: Arc<AtomicBool>,
-) -> Option<JoinHandle<()>> {
+    pending: Pending,
+    status: Arc<StatusStore>,
+}
+
+impl Worker {
+    fn run(self) {
+        let mut flushed = Instant::now();
+        let mut next = self.rx.recv().ok();
+        while let Some(delivery) = next.take() {
+            let outcome = self.deliver(&delivery);
+            note(&self.pending, delivery.ruleset_id, &delivery.url, outcome);
+            next = match self.rx.try_recv() {
+                Ok(waiting) => Some(waiting),
+                Err(TryRecvError::Empty) => {
+                    // Nothing waits: write now, then sleep until the next delivery.
+                    flush(&self.pending, &self.status);
+                    flushed = Instant::now();
+                    self.rx.recv().ok()
+                }
+                Err(TryRecvError::Disconnected) => None,
+            };
+            if flushed.elapsed() >= FLUSH_INTERVAL {
+                flush(&self.pending, &self.status);
+                flushed = Instant::now();
+            }
+        }
+        flush(&self.pending, &self.status);
+    }
+
+    /// A first attempt and one after each back-off delay (none once the set is closing).
+    fn deliver(&self, delivery: &Delivery) -> std::result::Result<(), String> {
+        let mut outcome = post(&delivery.url, &delivery.body);
+        for delay in &self.back_off {
+            if outcome.is_ok() || self.closing.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(*delay);
+            outcome = post(&delivery.url, &delivery.body);
+        }
+        outcome
+    }
+}
+
+fn spawn_worker(worker: Worker) -> Option<JoinHandle<()>> {
     let spawned = std::thread::Builder::new()
         .name("sandscope-webhooks".into())
-        .spawn(move || {
-            for delivery in rx {
-                let mut outcome = post(&delivery.url, &delivery.body);
-                for delay in &back_off {
-                    if outcome.is_ok() || closing.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    std::thread::sleep(*delay);
-                    outcome = post(&delivery.url, &delivery.body);
-                }
-                record(&statuses, delivery.ruleset_id, outcome);
-            }
-        });
+        .spawn(move || worker.run());
     match spawned {
         Ok(handle) => Some(handle),
         Err(e) => {
@@ -159,7 +301,7 @@ fn spawn_worker(
 }
 
 /// One POST of a JSON body (http or https, through `ureq`); `Ok` on a 2xx status.
-fn post(url: &str, body: &[u8]) -> Result<(), String> {
+fn post(url: &str, body: &[u8]) -> std::result::Result<(), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .http_status_as_error(false)

@@ -57,10 +57,10 @@ fn attributes(name: &str, rules: &str, enabled: bool) -> Map<String, Value> {
 #[test]
 fn merged_rulesets_find_exactly_what_each_finds_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let live = Livehunt::load(&store).unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+    let live = Livehunt::load(store.clone()).unwrap();
     let hunting = Hunting {
-        store: &store,
+        store: store.as_ref(),
         live: &live,
     };
     let rulesets = [

@@ -135,10 +135,10 @@ fn a_backtracking_regex_is_accepted_and_runs_in_linear_time() {
 #[test]
 fn a_refused_ruleset_saves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = sandscope_store::Store::open(dir.path()).unwrap();
-    let live = Livehunt::load(&store).unwrap();
+    let store = std::sync::Arc::new(sandscope_store::Store::open(dir.path()).unwrap());
+    let live = Livehunt::load(store.clone()).unwrap();
     let h = Hunting {
-        store: &store,
+        store: store.as_ref(),
         live: &live,
     };
     let body = json!({"name": "x", "rules": format!("{GOOD}---\n{BAD_MODIFIER}")});

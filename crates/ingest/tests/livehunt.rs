@@ -30,7 +30,7 @@ fn attributes(value: Value) -> Map<String, Value> {
 
 struct Lab {
     _dir: tempfile::TempDir,
-    store: Store,
+    store: Arc<Store>,
     live: Arc<Livehunt>,
     pipeline: Pipeline,
 }
@@ -42,8 +42,8 @@ impl Lab {
 
     fn with_webhooks(webhooks: Webhooks) -> Lab {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let live = Arc::new(Livehunt::load_with(&store, webhooks).unwrap());
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let live = Arc::new(Livehunt::load_with(store.clone(), webhooks).unwrap());
         let pipeline = Pipeline::new(None).with_livehunt(live.clone());
         Lab {
             _dir: dir,
@@ -55,7 +55,7 @@ impl Lab {
 
     fn hunting(&self) -> Hunting<'_> {
         Hunting {
-            store: &self.store,
+            store: self.store.as_ref(),
             live: &self.live,
         }
     }
@@ -68,7 +68,7 @@ impl Lab {
             .unwrap();
         let ids = self.store.put_reports(prepared.reports).unwrap();
         self.pipeline
-            .notify(&self.store, prepared.livehunt, &ids)
+            .notify(self.store.as_ref(), prepared.livehunt, &ids)
             .unwrap();
         ids[0].split('_').next().unwrap().to_string()
     }
@@ -206,10 +206,10 @@ fn a_ruleset_over_its_limit_is_rate_limited_and_says_so() {
 fn rulesets_persist_and_a_reopened_store_hunts_with_them() {
     let dir = tempfile::tempdir().unwrap();
     let id = {
-        let store = Store::open(dir.path()).unwrap();
-        let live = Livehunt::load(&store).unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let live = Livehunt::load(store.clone()).unwrap();
         let h = Hunting {
-            store: &store,
+            store: store.as_ref(),
             live: &live,
         };
         h.create_ruleset(
@@ -219,8 +219,8 @@ fn rulesets_persist_and_a_reopened_store_hunts_with_them() {
         .unwrap()
         .id
     };
-    let store = Store::open(dir.path()).unwrap();
-    let live = Arc::new(Livehunt::load(&store).unwrap());
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let live = Arc::new(Livehunt::load(store.clone()).unwrap());
     assert_eq!(live.enabled(), 1);
     let pipeline = Pipeline::new(None).with_livehunt(live.clone());
     let prepared = pipeline
@@ -232,10 +232,19 @@ fn rulesets_persist_and_a_reopened_store_hunts_with_them() {
     assert_eq!(prepared.livehunt.len(), 1);
     assert_eq!(prepared.livehunt[0].ruleset_id, id);
     let ids = store.put_reports(prepared.reports).unwrap();
-    assert_eq!(pipeline.notify(&store, prepared.livehunt, &ids).unwrap(), 1);
+    assert_eq!(
+        pipeline
+            .notify(store.as_ref(), prepared.livehunt, &ids)
+            .unwrap(),
+        1
+    );
     // The seam reads the stored sample back as the search would.
     let sha = ids[0].split('_').next().unwrap();
-    assert!(RecordStore::sample_doc(&store, sha).unwrap().is_some());
+    assert!(
+        RecordStore::sample_doc(store.as_ref(), sha)
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// A receiver that answers the first POST with 500 and the next with 204, and hands over the
@@ -289,7 +298,7 @@ fn flaky_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
 }
 
 #[test]
-fn webhooks_are_posted_retried_and_their_failures_shown_on_the_ruleset() {
+fn webhooks_are_posted_retried_and_their_outcomes_kept_on_the_ruleset_across_a_reopen() {
     let lab = Lab::with_webhooks(Webhooks::with_back_off(vec![Duration::from_millis(50); 2]));
     let h = lab.hunting();
     let (url, received) = flaky_receiver();
@@ -319,16 +328,16 @@ fn webhooks_are_posted_retried_and_their_failures_shown_on_the_ruleset() {
     assert_eq!(body["data"]["attributes"]["sha256"], json!(ransom));
 
     // The hook nobody listens to fails three times (a first try and two retries), then the
-    // failure shows on its ruleset. Deliveries run in order, so wait for the thread to get to it.
-    let mut status = None;
+    // failure is written to its ruleset's record. Deliveries run in order, so wait for the
+    // thread to get to it.
+    let mut status = Default::default();
     for _ in 0..600 {
-        status = lab.live.webhook_status(failing.id);
-        if status.is_some() {
+        status = h.ruleset(failing.id).unwrap().webhook;
+        if status.failures > 0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status = status.expect("the failing delivery is reported");
     assert_eq!((status.delivered, status.failures), (0, 1));
     let shown = h.ruleset_object(&h.ruleset(failing.id).unwrap(), 1_000);
     assert_eq!(shown["attributes"]["webhook_failures"], 1);
@@ -337,6 +346,38 @@ fn webhooks_are_posted_retried_and_their_failures_shown_on_the_ruleset() {
         error.contains("cannot deliver to http://127.0.0.1:9/x"),
         "{error}"
     );
-    let ok = lab.live.webhook_status(delivered.id).unwrap();
+    let ok = h.ruleset(delivered.id).unwrap().webhook;
     assert_eq!((ok.delivered, ok.failures), (1, 0));
+
+    // The counts are the store's: the reopened store shows them.
+    let Lab {
+        _dir: dir,
+        store,
+        live,
+        pipeline,
+    } = lab;
+    drop((pipeline, live, store));
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let live = Livehunt::load(store.clone()).unwrap();
+    let h = Hunting {
+        store: store.as_ref(),
+        live: &live,
+    };
+    let shown = h.ruleset_object(&h.ruleset(failing.id).unwrap(), 1_000);
+    assert_eq!(shown["attributes"]["webhook_failures"], 1);
+    assert_eq!(shown["attributes"]["webhook_last_error"], json!(error));
+    assert_eq!(h.ruleset(delivered.id).unwrap().webhook, ok);
+
+    // A PATCH to another receiver counts its deliveries from scratch; one resending the same
+    // URL (as vt-py sends back what it fetched) keeps them.
+    let same = json!({"webhook_url": "http://127.0.0.1:9/x", "webhook_failures": 0});
+    let kept = h
+        .update_ruleset(failing.id, &attributes(same), 1_001)
+        .unwrap();
+    assert_eq!(kept.webhook.failures, 1);
+    let other = json!({"webhook_url": "http://127.0.0.1:9/y"});
+    let moved = h
+        .update_ruleset(failing.id, &attributes(other), 1_002)
+        .unwrap();
+    assert_eq!(moved.webhook, Default::default());
 }

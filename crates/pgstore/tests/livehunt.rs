@@ -12,7 +12,7 @@ mod layouts;
 
 use postgres_server::{Layout, TestCluster};
 use sandscope_hunting::{
-    Finding, Hunting, Livehunt, NotificationFilter, RecordStore, RecordTable, RuleHit,
+    Finding, Hunting, Livehunt, NotificationFilter, RecordStore, RecordTable, RuleHit, Webhooks,
 };
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_pgstore::PgStore;
@@ -20,6 +20,7 @@ use sandscope_store::{NewReport, Store};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/seed");
 const SHADOW_COPIES: &str = include_str!("../../hunting/tests/rules/shadow_copies_deleted.yml");
@@ -70,9 +71,12 @@ fn notified(hunting: &Hunting<'_>) -> Notified {
 
 /// Create the rulesets, ingest both seed logs and return every notification; then delete the
 /// Sigma ruleset and return what is left.
-fn hunt(store: &dyn Reports) -> (Notified, Notified) {
-    let live = Arc::new(Livehunt::load(store).unwrap());
-    let hunting = Hunting { store, live: &live };
+fn hunt(store: Arc<dyn Reports>) -> (Notified, Notified) {
+    let live = Arc::new(Livehunt::load(store.clone()).unwrap());
+    let hunting = Hunting {
+        store: store.as_ref(),
+        live: &live,
+    };
     let rules = format!("{SHADOW_COPIES}---\n{SCHTASKS}");
     let sigma = hunting
         .create_ruleset(
@@ -103,7 +107,9 @@ fn hunt(store: &dyn Reports) -> (Notified, Notified) {
             .prepare(&[seed(log)], &IngestOptions::default())
             .unwrap();
         let ids = store.put(prepared.reports);
-        pipeline.notify(store, prepared.livehunt, &ids).unwrap();
+        pipeline
+            .notify(store.as_ref(), prepared.livehunt, &ids)
+            .unwrap();
     }
     let all = notified(&hunting);
     hunting.delete_ruleset(sigma.id).unwrap();
@@ -116,16 +122,17 @@ on_each_layout!(
     record_ids_are_shared_by_every_process_and_ranges_read_both_ways,
     a_rulesets_limit_holds_with_many_processes_notifying_at_once,
     a_patch_survives_many_processes_notifying_on_its_ruleset,
+    webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere,
 );
 
 fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) {
     let dir = tempfile::tempdir().unwrap();
-    let embedded = Store::open(dir.path()).unwrap();
+    let embedded = Arc::new(Store::open(dir.path()).unwrap());
     let cluster = TestCluster::start(layout);
-    let postgres = layouts::store(&cluster);
+    let postgres = Arc::new(layouts::store(&cluster));
 
-    let (on_embedded, left_embedded) = hunt(&embedded);
-    let (on_postgres, left_postgres) = hunt(&postgres);
+    let (on_embedded, left_embedded) = hunt(embedded.clone());
+    let (on_postgres, left_postgres) = hunt(postgres.clone());
     assert_eq!(on_postgres, on_embedded);
     assert_eq!(left_postgres, left_embedded);
 
@@ -154,13 +161,15 @@ fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) 
         "deleting a ruleset deletes its notifications"
     );
 
-    let doc = RecordStore::sample_doc(&postgres, miner).unwrap().unwrap();
+    let doc = RecordStore::sample_doc(postgres.as_ref(), miner)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         Some(doc),
-        RecordStore::sample_doc(&embedded, miner).unwrap()
+        RecordStore::sample_doc(embedded.as_ref(), miner).unwrap()
     );
     assert!(
-        RecordStore::sample_doc(&postgres, &"0".repeat(64))
+        RecordStore::sample_doc(postgres.as_ref(), &"0".repeat(64))
             .unwrap()
             .is_none()
     );
@@ -228,10 +237,10 @@ fn findings(ruleset: u64, writer: usize, round: usize, count: usize) -> Vec<Find
 
 fn a_rulesets_limit_holds_with_many_processes_notifying_at_once(layout: Layout) {
     let cluster = TestCluster::start(layout);
-    let store = layouts::store(&cluster);
-    let live = Livehunt::load(&store).unwrap();
+    let store = Arc::new(layouts::store(&cluster));
+    let live = Livehunt::load(store.clone()).unwrap();
     let hunting = Hunting {
-        store: &store,
+        store: store.as_ref(),
         live: &live,
     };
     let limit = 5;
@@ -248,13 +257,16 @@ fn a_rulesets_limit_holds_with_many_processes_notifying_at_once(layout: Layout) 
             .map(|w| {
                 let (cluster, start, ruleset) = (&cluster, &start, ruleset.id);
                 scope.spawn(move || {
-                    let store = PgStore::open(&cluster.url()).unwrap();
-                    let live = Livehunt::load(&store).unwrap();
+                    let store = Arc::new(PgStore::open(&cluster.url()).unwrap());
+                    let live = Livehunt::load(store.clone()).unwrap();
                     start.wait();
                     let mut kept = 0;
                     for round in 0..ROUNDS {
                         let findings = findings(ruleset, w, round, PER_ROUND);
-                        kept += live.notify(&store, findings, &[], now).unwrap().len();
+                        kept += live
+                            .notify(store.as_ref(), findings, &[], now)
+                            .unwrap()
+                            .len();
                     }
                     kept
                 })
@@ -279,10 +291,10 @@ const PATCHES: usize = 12;
 
 fn a_patch_survives_many_processes_notifying_on_its_ruleset(layout: Layout) {
     let cluster = TestCluster::start(layout);
-    let store = layouts::store(&cluster);
-    let live = Livehunt::load(&store).unwrap();
+    let store = Arc::new(layouts::store(&cluster));
+    let live = Livehunt::load(store.clone()).unwrap();
     let hunting = Hunting {
-        store: &store,
+        store: store.as_ref(),
         live: &live,
     };
     let ruleset = hunting
@@ -302,14 +314,14 @@ fn a_patch_survives_many_processes_notifying_on_its_ruleset(layout: Layout) {
             .map(|w| {
                 let (cluster, start, stop) = (&cluster, &start, &stop);
                 scope.spawn(move || {
-                    let store = PgStore::open(&cluster.url()).unwrap();
-                    let live = Livehunt::load(&store).unwrap();
+                    let store = Arc::new(PgStore::open(&cluster.url()).unwrap());
+                    let live = Livehunt::load(store.clone()).unwrap();
                     start.wait();
                     let mut kept = 0;
                     let mut round = 0;
                     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                         let found = findings(ruleset, w, round, 1);
-                        kept += live.notify(&store, found, &[], now).unwrap().len();
+                        kept += live.notify(store.as_ref(), found, &[], now).unwrap().len();
                         round += 1;
                     }
                     kept
@@ -317,16 +329,16 @@ fn a_patch_survives_many_processes_notifying_on_its_ruleset(layout: Layout) {
             })
             .collect();
         // An API server: PATCHes of name and tags, each checked from yet another process.
-        let server = PgStore::open(&cluster.url()).unwrap();
-        let server_live = Livehunt::load(&server).unwrap();
+        let server = Arc::new(PgStore::open(&cluster.url()).unwrap());
+        let server_live = Livehunt::load(server.clone()).unwrap();
         let api = Hunting {
-            store: &server,
+            store: server.as_ref(),
             live: &server_live,
         };
-        let reader = PgStore::open(&cluster.url()).unwrap();
-        let reader_live = Livehunt::load(&reader).unwrap();
+        let reader = Arc::new(PgStore::open(&cluster.url()).unwrap());
+        let reader_live = Livehunt::load(reader.clone()).unwrap();
         let other = Hunting {
-            store: &reader,
+            store: reader.as_ref(),
             live: &reader_live,
         };
         start.wait();
@@ -369,4 +381,110 @@ fn a_patch_survives_many_processes_notifying_on_its_ruleset(layout: Layout) {
         .items
         .len();
     assert_eq!(stored, notified);
+}
+
+/// A webhook receiver on loopback answering every POST with `204`; the bodies it took, counted.
+fn accepting_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = taken.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            // The whole request (headers, then Content-Length bytes of body), then the answer.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    body.len() >= length
+                });
+                if complete || n == 0 {
+                    break;
+                }
+            }
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    (url, taken)
+}
+
+/// Processes notifying at once, each delivering its notifications' webhooks.
+const DELIVERING: usize = 4;
+/// Findings each of them records per ruleset.
+const EACH: usize = 3;
+
+fn webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let store = Arc::new(layouts::store(&cluster));
+    let live = Livehunt::load(store.clone()).unwrap();
+    let api = Hunting {
+        store: store.as_ref(),
+        live: &live,
+    };
+    let (url, taken) = accepting_receiver();
+    let create = |name: &str, url: &str| {
+        let body = json!({"name": name, "rules": SHADOW_COPIES, "webhook_url": url, "limit": 1000});
+        api.create_ruleset(&attributes(body), 1_000).unwrap().id
+    };
+    let delivered = create("delivered", &url);
+    // Nothing listens on port 9 (discard) of this host: every attempt fails.
+    let failing = create("failing", "http://127.0.0.1:9/hook");
+    let now = sandscope_hunting::unix_now();
+    std::thread::scope(|scope| {
+        for w in 0..DELIVERING {
+            let cluster = &cluster;
+            scope.spawn(move || {
+                // A worker: its own store and Livehunt; dropping it writes what it delivered.
+                let store = Arc::new(PgStore::open(&cluster.url()).unwrap());
+                let webhooks = Webhooks::with_back_off(vec![Duration::from_millis(10)]);
+                let live = Livehunt::load_with(store.clone(), webhooks).unwrap();
+                let mut found = findings(delivered, w, 0, EACH);
+                found.extend(findings(failing, w, 1, EACH));
+                let kept = live.notify(store.as_ref(), found, &[], now).unwrap();
+                assert_eq!(kept.len(), 2 * EACH);
+            });
+        }
+    });
+    let all = (DELIVERING * EACH) as u64;
+    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst) as u64, all);
+
+    // Another server, which delivered nothing, shows every worker's outcomes.
+    let other_store = Arc::new(PgStore::open(&cluster.url()).unwrap());
+    let other_live = Livehunt::load(other_store.clone()).unwrap();
+    let other = Hunting {
+        store: other_store.as_ref(),
+        live: &other_live,
+    };
+    let shown = other.ruleset_object(&other.ruleset(delivered).unwrap(), now);
+    assert_eq!(shown["attributes"]["webhook_deliveries"], all);
+    assert_eq!(shown["attributes"]["webhook_failures"], 0);
+    assert!(
+        shown["attributes"].get("webhook_last_error").is_none(),
+        "{shown}"
+    );
+    let shown = other.ruleset_object(&other.ruleset(failing).unwrap(), now);
+    assert_eq!(shown["attributes"]["webhook_deliveries"], 0);
+    assert_eq!(shown["attributes"]["webhook_failures"], all);
+    let error = shown["attributes"]["webhook_last_error"].as_str().unwrap();
+    assert!(
+        error.contains("cannot deliver to http://127.0.0.1:9/hook"),
+        "{error}"
+    );
+    // The rate windows written meanwhile are whole too.
+    let window = other.ruleset(failing).unwrap().window;
+    assert_eq!(window.kept, all);
 }

@@ -51,9 +51,10 @@ impl PgBackend {
     }
 
     fn build(store: PgStore, pipeline: Pipeline, queue: Option<Arc<JobQueue>>) -> Self {
+        let store = Arc::new(store);
         let pipeline = match pipeline.livehunt() {
             Some(_) => pipeline,
-            None => match Livehunt::load(&store) {
+            None => match Livehunt::load(store.clone()) {
                 Ok(live) => pipeline.with_livehunt(Arc::new(live)),
                 Err(e) => {
                     eprintln!("sandscope-server: Livehunt rulesets cannot be loaded: {e}");
@@ -61,7 +62,6 @@ impl PgBackend {
                 }
             },
         };
-        let store = Arc::new(store);
         // Jobs a stopped server left unfinished are resumed here.
         // Other servers may share the store: each job is run by one of them (a lease).
         let dispatch = queue

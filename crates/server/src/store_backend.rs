@@ -34,10 +34,11 @@ impl StoreBackend {
     }
 
     pub fn with_retry_interval(store: Store, pipeline: Pipeline, interval: Duration) -> Self {
+        let store = Arc::new(store);
         // Every report stored through this backend is hunted by the store's rulesets.
         let pipeline = match pipeline.livehunt() {
             Some(_) => pipeline,
-            None => match Livehunt::load(&store) {
+            None => match Livehunt::load(store.clone()) {
                 Ok(live) => pipeline.with_livehunt(Arc::new(live)),
                 Err(e) => {
                     eprintln!("sandscope-server: Livehunt rulesets cannot be loaded: {e}");
@@ -45,7 +46,6 @@ impl StoreBackend {
                 }
             },
         };
-        let store = Arc::new(store);
         let mut retrohunts = None;
         if !store.is_read_only() {
             spawn_retry(Arc::downgrade(&store), interval);

@@ -3,7 +3,7 @@ use super::store_choice::ReportStore;
 use super::watch::WatchArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandscope_hunting::{Finding, Livehunt};
+use sandscope_hunting::{Finding, Livehunt, RecordStore};
 use sandscope_ingest::{Detonation, IgnoredWhy, IngestLimits, IngestOptions, Pipeline};
 use sandscope_model::is_sha256;
 use sandscope_store::NewReport;
@@ -135,7 +135,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             bail!("--watch works on a data directory only (not yet with --store)");
         }
         let store = super::store_choice::open_postgres(url)?;
-        return run_on(&args, &store);
+        return run_on(&args, store);
     }
     let data = data_dir(args.data.clone());
     if let Some(dir) = &args.watch.watch {
@@ -156,16 +156,14 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         return Ok(code);
     }
     let (store, _owner) = super::control::open_store(&data, "ingest")?;
-    run_on(&args, &store)
+    run_on(&args, store)
 }
 
-/// Build and store `args.paths` in `store`, with progress on the terminal.
-fn run_on(args: &IngestArgs, store: &dyn ReportStore) -> Result<ExitCode> {
-    let mut pipeline = pipeline(args)?;
-    // Livehunt runs on every store that keeps hunting records (the embedded and PostgreSQL).
-    if let Some(records) = store.records() {
-        pipeline = pipeline.with_livehunt(Arc::new(Livehunt::load(records)?));
-    }
+/// Build and store `args.paths` in `store`, with progress on the terminal. Livehunt runs on
+/// both stores (each keeps hunting records), and holds the store for its webhooks' outcomes.
+fn run_on<S: ReportStore + RecordStore + 'static>(args: &IngestArgs, store: S) -> Result<ExitCode> {
+    let store = Arc::new(store);
+    let pipeline = pipeline(args)?.with_livehunt(Arc::new(Livehunt::load(store.clone())?));
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let shown = Shown {
@@ -174,7 +172,7 @@ fn run_on(args: &IngestArgs, store: &dyn ReportStore) -> Result<ExitCode> {
     };
     execute(
         args,
-        store,
+        store.as_ref(),
         &pipeline,
         &mut stdout.lock(),
         &mut stderr.lock(),
@@ -206,9 +204,10 @@ fn watch(dir: &Path, args: &IngestArgs, data: &Path) -> Result<ExitCode> {
     super::watch::check_folder(dir)?;
     let stop = super::watch::stop_on_signals()?;
     let (store, _owner) = super::control::open_store(data, "ingest")?;
-    let pipeline = pipeline(args)?.with_livehunt(Arc::new(Livehunt::load(&store)?));
+    let store = Arc::new(store);
+    let pipeline = pipeline(args)?.with_livehunt(Arc::new(Livehunt::load(store.clone())?));
     let sink = super::watch::Sink {
-        store: &store,
+        store: store.as_ref(),
         pipeline: &pipeline,
         out: &mut std::io::stdout(),
         err: &mut std::io::stderr(),

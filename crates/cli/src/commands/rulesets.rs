@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Args)]
 pub struct RulesetsArgs {
@@ -78,10 +79,10 @@ pub enum RulesetsCommand {
 
 pub fn run(args: RulesetsArgs) -> Result<ExitCode> {
     if let Some(url) = &args.store {
-        let store = super::store_choice::open_postgres(url)?;
-        let live = Livehunt::load(&store)?;
+        let store = Arc::new(super::store_choice::open_postgres(url)?);
+        let live = Livehunt::load(store.clone())?;
         let hunting = Hunting {
-            store: &store,
+            store: store.as_ref(),
             live: &live,
         };
         let stdout = std::io::stdout();
@@ -89,9 +90,10 @@ pub fn run(args: RulesetsArgs) -> Result<ExitCode> {
     }
     let data = super::ingest::data_dir(args.data.clone());
     let (store, _owner) = super::control::open_store(&data, "rulesets")?;
-    let live = Livehunt::load(&store)?;
+    let store = Arc::new(store);
+    let live = Livehunt::load(store.clone())?;
     let hunting = Hunting {
-        store: &store,
+        store: store.as_ref(),
         live: &live,
     };
     let stdout = std::io::stdout();

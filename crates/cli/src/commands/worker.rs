@@ -80,7 +80,7 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
     // rulesets, so a report built here notifies as one ingested anywhere else does.
     let pipeline = Pipeline::new(args.sigma.engine()?)
         .with_limits(limits)
-        .with_livehunt(Arc::new(Livehunt::load(&*store)?));
+        .with_livehunt(Arc::new(Livehunt::load(store.clone())?));
     let name = args
         .name
         .clone()

@@ -122,10 +122,10 @@ fn ingest_with(
     count: usize,
 ) -> Result<Run> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
-    let live = Arc::new(Livehunt::load(&store)?);
+    let store = Arc::new(Store::open(dir.path())?);
+    let live = Arc::new(Livehunt::load(store.clone())?);
     let hunting = Hunting {
-        store: &store,
+        store: store.as_ref(),
         live: &live,
     };
     for i in 0..count {
@@ -154,7 +154,7 @@ fn ingest_with(
         };
         let prepared = pipeline.prepare(std::slice::from_ref(file), &options)?;
         let ids = store.put_reports(prepared.reports)?;
-        notified += pipeline.notify(&store, prepared.livehunt, &ids)?;
+        notified += pipeline.notify(store.as_ref(), prepared.livehunt, &ids)?;
     }
     Ok(Run {
         wall: start.elapsed().as_secs_f64(),
