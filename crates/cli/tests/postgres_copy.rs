@@ -1,16 +1,20 @@
 //! `sandscope copy` between a data directory and a real PostgreSQL, both ways: everything
-//! arrives (search answers, reports, raw log bytes, hunting records), and a copy killed part
-//! way through completes when run again, with nothing doubled.
+//! arrives (search answers, reports, raw log bytes, hunting records, a finished Retrohunt job
+//! listing its matching files), and a copy killed part way through completes when run again,
+//! with nothing doubled.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
 
 use postgres_server::TestPostgres;
-use sandscope_hunting::{RecordStore, RecordTable};
+use sandscope_hunting::{RecordStore, RecordTable, RetrohuntMatch, RetrohuntStore, Retrohunts};
 use sandscope_store::Store;
+use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn sandscope(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sandscope"))
@@ -74,6 +78,9 @@ fn records(store: &dyn RecordStore) -> Vec<Vec<(u64, Vec<u8>)>> {
     [
         RecordTable::HuntingRulesets,
         RecordTable::HuntingNotifications,
+        RecordTable::RetrohuntJobs,
+        RecordTable::RetrohuntMatches,
+        RecordTable::RetrohuntRanges,
     ]
     .into_iter()
     .map(|t| store.records(t, 0..=u64::MAX, 10_000, false).unwrap())
@@ -92,6 +99,42 @@ fn copy_killed_after_first_batch(from: &str, to: &str) {
     assert!(first.starts_with("copied 1 reports"), "{first}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Run a Retrohunt job of `rules` (queries) on `store` to its end; its id.
+fn retrohunt(store: Arc<dyn RetrohuntStore>, rules: &str) -> u64 {
+    let jobs = Retrohunts::start(store, 1).unwrap();
+    let attributes = json!({"rules": rules, "rule_language": "query"});
+    let id = jobs
+        .create(
+            attributes.as_object().unwrap(),
+            sandscope_hunting::unix_now(),
+        )
+        .unwrap()
+        .id;
+    let started = Instant::now();
+    while !jobs.job(id).unwrap().status.is_final() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "job {id} runs on"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    id
+}
+
+/// The matching files a store's Retrohunt job lists, all pages.
+fn matching_files(store: Arc<dyn RetrohuntStore>, job: u64) -> Vec<RetrohuntMatch> {
+    let jobs = Retrohunts::start(store, 1).unwrap();
+    let (mut all, mut cursor) = (Vec::new(), None);
+    loop {
+        let (_, page) = jobs.matches(job, 2, cursor.as_deref()).unwrap();
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
 }
 
 #[test]
@@ -118,13 +161,32 @@ fn copy_to_postgresql_and_back_keeps_everything_and_resumes_after_a_kill() {
     let mut ingest = vec!["ingest", "--no-sigma", "--data", source];
     ingest.extend(logs.iter().map(|l| l.to_str().unwrap()));
     ok(sandscope(&ingest));
-    let (report_ids, notifications) = {
-        let store = Store::open(Path::new(source)).unwrap();
+    // And a finished Retrohunt job with its matching files.
+    let (report_ids, notifications, job, found) = {
+        let store = Arc::new(Store::open(Path::new(source)).unwrap());
+        let job = retrohunt(
+            store.clone(),
+            "behaviour_files:hosts\nbehaviour_processes:*.exe",
+        );
+        let found = matching_files(store.clone(), job);
         let (ids, _) = store.list_report_ids(10_000, None).unwrap();
-        (ids, records(&store))
+        // The job's thread lets go of the store as it ends: the copy below opens the directory.
+        let started = Instant::now();
+        while Arc::strong_count(&store) > 1 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the job's thread ends"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (ids, records(store.as_ref()), job, found)
     };
     assert!(report_ids.len() >= 5, "{report_ids:?}");
     assert!(!notifications[1].is_empty(), "the ruleset notified");
+    assert!(
+        found.len() > 2,
+        "the job found files on more than one page: {found:?}"
+    );
 
     let pg = TestPostgres::start();
     let url = pg.url();
@@ -163,6 +225,7 @@ fn copy_to_postgresql_and_back_keeps_everything_and_resumes_after_a_kill() {
         let pg_store = sandscope_pgstore::PgStore::open(&url).unwrap();
         assert_eq!(pg_store.stats().unwrap().reports as usize, report_ids.len());
         assert_eq!(records(&pg_store), notifications);
+        assert_eq!(matching_files(Arc::new(pg_store), job), found);
     }
 
     // And back to a new data directory.
@@ -188,6 +251,8 @@ fn copy_to_postgresql_and_back_keeps_everything_and_resumes_after_a_kill() {
         assert_eq!(back.raw_log(id).unwrap(), log, "{id}");
     }
     assert_eq!(records(&back), notifications);
+    let back = Arc::new(back);
+    assert_eq!(matching_files(back.clone(), job), found);
     // Ids handed out after the copy come after the copied ones.
     let highest = notifications[1].last().unwrap().0;
     let next = back

@@ -1,14 +1,16 @@
 //! `sandscope copy --from DIR|URL --to URL|DIR`: every report, its raw log and the hunting
-//! records (Livehunt rulesets and notifications) from one store to the other, so a user who
-//! started embedded moves to PostgreSQL (or back) without re-detonating anything.
+//! records (Livehunt rulesets and notifications, Retrohunt jobs with their matches and ranges)
+//! from one store to the other, so a user who started embedded moves to PostgreSQL (or back)
+//! without re-detonating anything.
 //!
 //! Resumable and idempotent: a report already in the destination (by report id) is skipped,
 //! and each batch lands whole or not at all (one transaction in either store), so a copy that
 //! was interrupted is simply run again. Raw logs go through a temporary file one report at a
 //! time: a log read from PostgreSQL is streamed chunk by chunk; the embedded store keeps a log
 //! as one redb value, so reading one from it holds that one log in memory. Hunting records are
-//! written under their own ids (a put replaces), and each destination id counter is moved past
-//! the highest copied id.
+//! written under their own ids (a put replaces), and the destination's id counter of each table
+//! whose ids come from one is moved past the highest copied id (a job's matches and ranges are
+//! keyed by their job, `job << 32 | n`, and take no ids from a counter).
 
 use super::store_choice::open_postgres;
 use anyhow::{Context, Result, bail};
@@ -137,12 +139,8 @@ pub fn run(args: CopyArgs) -> Result<ExitCode> {
     let spool = tempfile::tempdir().context("creating a temporary directory for raw logs")?;
     let (copied, present) = copy_reports(&from, &to, args.batch as usize, spool.path())?;
     eprintln!("reports: {copied} copied, {present} already there");
-    for table in [
-        RecordTable::HuntingRulesets,
-        RecordTable::HuntingNotifications,
-        RecordTable::RetrohuntJobs,
-    ] {
-        let n = copy_records(from.records(), to.records(), table)?;
+    for (table, ids) in TABLES {
+        let n = copy_records(from.records(), to.records(), table, ids)?;
         eprintln!("{}: {n} records copied", table.name());
     }
     Ok(ExitCode::SUCCESS)
@@ -176,8 +174,32 @@ fn copy_reports(from: &Side, to: &Side, batch: usize, spool: &Path) -> Result<(u
     }
 }
 
-/// Copy every record of `table` under its id; then make `to` hand out ids past them.
-fn copy_records(from: &dyn RecordStore, to: &dyn RecordStore, table: RecordTable) -> Result<u64> {
+/// Where a table's record ids come from.
+#[derive(Clone, Copy, PartialEq)]
+enum Ids {
+    /// The store's counter of the table (`RecordStore::allocate_ids`).
+    Counter,
+    /// The record's job: `job << 32 | n`.
+    Job,
+}
+
+/// Every table of hunting records, jobs before their matches and ranges.
+const TABLES: [(RecordTable, Ids); 5] = [
+    (RecordTable::HuntingRulesets, Ids::Counter),
+    (RecordTable::HuntingNotifications, Ids::Counter),
+    (RecordTable::RetrohuntJobs, Ids::Counter),
+    (RecordTable::RetrohuntMatches, Ids::Job),
+    (RecordTable::RetrohuntRanges, Ids::Job),
+];
+
+/// Copy every record of `table` under its id; then make `to` hand out ids past them if they
+/// come from its counter.
+fn copy_records(
+    from: &dyn RecordStore,
+    to: &dyn RecordStore,
+    table: RecordTable,
+    ids: Ids,
+) -> Result<u64> {
     const PAGE: usize = 1_000;
     let (mut low, mut copied, mut highest) = (0u64, 0u64, 0u64);
     loop {
@@ -197,7 +219,7 @@ fn copy_records(from: &dyn RecordStore, to: &dyn RecordStore, table: RecordTable
         low = last + 1;
     }
     // Ids are never reused: take ids in `to` until its counter is past the highest copied.
-    if highest > 0 {
+    if highest > 0 && ids == Ids::Counter {
         let next = to.allocate_ids(table, 1)?;
         if let Some(&first) = next.first().filter(|&&first| first < highest) {
             to.allocate_ids(table, highest - first)?;
