@@ -25,7 +25,7 @@ use crate::ruleset::Ruleset;
 use crate::seam::{RecordStore, RecordTable};
 use crate::store_io;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -106,23 +106,27 @@ impl StatusStore {
             .store
             .lock(RecordTable::HuntingRulesets)
             .map_err(HuntingError::Store)?;
-        let mut changed: BTreeMap<u64, Ruleset> = BTreeMap::new();
+        let mut read: BTreeMap<u64, Ruleset> = BTreeMap::new();
+        let mut changed: BTreeSet<u64> = BTreeSet::new();
         for ((id, url), status) in outcomes {
-            if !changed.contains_key(id) {
+            if !read.contains_key(id) {
                 match store_io::ruleset(self.store.as_ref(), *id)? {
-                    Some(ruleset) => changed.insert(*id, ruleset),
+                    Some(ruleset) => read.insert(*id, ruleset),
                     // Deleted since: its outcomes go with it.
                     None => continue,
                 };
             }
-            if let Some(ruleset) = changed.get_mut(id)
+            // A ruleset whose webhook goes elsewhere now does not count the old one's.
+            if let Some(ruleset) = read.get_mut(id)
                 && ruleset.webhook_url.as_deref() == Some(url.as_str())
             {
                 ruleset.webhook.add(status);
+                changed.insert(*id);
             }
         }
-        let writes = changed
+        let writes = read
             .values()
+            .filter(|r| changed.contains(&r.id))
             .map(|r| store_io::put(RecordTable::HuntingRulesets, r.id, r))
             .collect::<Result<Vec<_>>>()?;
         if writes.is_empty() {
@@ -319,5 +323,61 @@ fn post(url: &str, body: &[u8]) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!("{url} answered HTTP {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seam::RecordWrite;
+    use serde_json::json;
+
+    fn ruleset(id: u64, url: &str) -> Ruleset {
+        let body = json!({"name": "hooked", "rules": "x", "webhook_url": url});
+        Ruleset::from_attributes(id, body.as_object().unwrap(), 1).unwrap()
+    }
+
+    #[test]
+    fn outcomes_count_on_the_ruleset_whose_webhook_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(sandscope_store::Store::open(dir.path()).unwrap());
+        let puts: Vec<RecordWrite> = [ruleset(1, "http://a/"), ruleset(2, "http://b/")]
+            .iter()
+            .map(|r| store_io::put(RecordTable::HuntingRulesets, r.id, r).unwrap())
+            .collect();
+        store.write_records(puts).unwrap();
+        let status = StatusStore {
+            store: store.clone(),
+            writes: Arc::default(),
+        };
+        let pending = Pending::default();
+        note(&pending, 1, "http://a/", Ok(()));
+        note(&pending, 1, "http://a/", Err("first".into()));
+        note(&pending, 1, "http://a/", Err("last".into()));
+        // Ruleset 1 delivered to another URL before it was changed to this one.
+        note(&pending, 1, "http://old/", Err("old".into()));
+        note(&pending, 2, "http://b/", Ok(()));
+        // Ruleset 3 was deleted meanwhile.
+        note(&pending, 3, "http://c/", Ok(()));
+        flush(&pending, &status);
+        assert!(lock(&pending).is_empty(), "everything written");
+
+        let one = store_io::ruleset(store.as_ref(), 1).unwrap().unwrap();
+        let expected = WebhookStatus {
+            delivered: 1,
+            failures: 2,
+            last_error: Some("last".into()),
+        };
+        assert_eq!(one.webhook, expected);
+        let two = store_io::ruleset(store.as_ref(), 2).unwrap().unwrap();
+        assert_eq!((two.webhook.delivered, two.webhook.failures), (1, 0));
+        assert!(store_io::ruleset(store.as_ref(), 3).unwrap().is_none());
+
+        // A second batch adds to what is stored.
+        note(&pending, 1, "http://a/", Ok(()));
+        flush(&pending, &status);
+        let one = store_io::ruleset(store.as_ref(), 1).unwrap().unwrap();
+        assert_eq!((one.webhook.delivered, one.webhook.failures), (2, 2));
+        assert_eq!(one.webhook.last_error.as_deref(), Some("last"));
     }
 }
