@@ -25,7 +25,8 @@
 //!   partition of the large tables is.
 //!
 //! A sample's row is rebuilt from all its stored reports, in the transaction that writes
-//! them, through `SampleDoc::from_reports`: the same view the embedded store indexes.
+//! them, through `SampleDoc::from_reports`: the same view the embedded store indexes (a new
+//! sample's row is inserted whole from the batch's reports, see `rebuild`).
 //!
 //! # Reports: compressed JSON, not `jsonb`
 //! Measured on the reports of the 25 vendored Sysmon logs (`tests/report_format.rs` re-measures
@@ -124,8 +125,11 @@
 //! without a runtime of its own, and `r2d2` bounds how many connections a process holds.
 //! TLS follows the URL's `sslmode` (absent or `disable`: plaintext; `prefer`, `require`,
 //! `verify-ca`, `verify-full`) and `sslrootcert=FILE` (PEM roots; else the system's), with
-//! libpq's meanings, through rustls (`connect::tls`); a failed handshake is
-//! [`PgStoreError::Tls`] with the reason. Every SQL value is a parameter; no query text from a
+//! libpq's meanings, through rustls (`connect::tls`); `sslcert=FILE&sslkey=FILE` is a client
+//! certificate (rustls client authentication). A failed handshake is [`PgStoreError::Tls`]
+//! with the reason. With several servers, each shard URL's `sslmode`, `sslrootcert`, `sslcert`
+//! and `sslkey` are its foreign server's options (postgres_fdw passes them to libpq in the
+//! store's server, which reads the files). Every SQL value is a parameter; no query text from a
 //! user becomes SQL text.
 
 mod codec;
@@ -154,6 +158,8 @@ pub struct PgStore {
     target: String,
     /// The report dictionaries this process knows (`codec`).
     codec: codec::Codec,
+    /// When this process next tries to train one (`dictionary`).
+    training: dictionary::Training,
 }
 
 impl PgStore {
@@ -168,6 +174,7 @@ impl PgStore {
             pool: connect::pool(&target),
             target: target.shown,
             codec: codec::Codec::default(),
+            training: dictionary::Training::default(),
         })
     }
 
