@@ -120,6 +120,26 @@
 //! place — a modulus larger than the number of servers (several partitions per server) would
 //! allow moving partitions instead, at the cost of more foreign scans per query.
 //!
+//! # Writers
+//! Any number of processes (or threads sharing one `PgStore`) may write at once: a batch
+//! inserts its new samples' rows in SHA-256 order and locks its stored samples' rows in the
+//! same order, so two batches of the same samples wait for each other rather than deadlock,
+//! and the later one rebuilds from the earlier one's committed reports (`rebuild`;
+//! `tests/writers.rs` runs two writers over the same samples in opposite orders, and
+//! `tests/store.rs` eight batches of one sample). Two processes training the report
+//! dictionary at once both end up with the first one committed (`dictionary`).
+//!
+//! What bounds one writer (measured with `pg_stat_statements` on the bench's reports): about
+//! half of its time is its own CPU (building each sample's `SampleDoc`, compressing the
+//! reports), half the one `INSERT`/`UPDATE` of `samples`, and of that almost all is
+//! maintaining the ten trigram GIN indexes (the same rows inserted into a copy of the table
+//! without them took 3% of the time). GIN's pending list (`fastupdate`, on by default) is
+//! what keeps that affordable: with it off the same insert took six times as long; a larger
+//! `gin_pending_list_limit` saves about a quarter of the insert but every search then scans
+//! the unmerged list, so it is left at PostgreSQL's default. One writer is one backend and
+//! one client thread working in turn, so a second writer (another worker) overlaps the two
+//! and adds what a free core gives. `synchronous_commit` is the operator's choice, not ours.
+//!
 //! # Connections
 //! The server's `Backend` seam is synchronous, so the synchronous `postgres` client fits it
 //! without a runtime of its own, and `r2d2` bounds how many connections a process holds.
