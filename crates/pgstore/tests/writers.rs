@@ -111,7 +111,7 @@ fn two_writers_on_the_same_samples_lose_nothing(layout: Layout) {
     }
     for sandbox in ["writer_a", "writer_b"] {
         let page = reader
-            .search(&SearchRequest::new(&format!("sandbox_name:{sandbox}")))
+            .search(&SearchRequest::new(format!("sandbox_name:{sandbox}")))
             .unwrap();
         assert_eq!(page.total_hits, 300, "{sandbox}");
         assert!(page.total_hits_exact);
