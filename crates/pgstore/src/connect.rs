@@ -1,6 +1,7 @@
 //! Store URLs, the first connection (whose failure is told apart: unreachable, refused login,
 //! missing database) and the bounded pool every later call takes its connection from.
-//! `sslmode`/`sslrootcert` in a URL choose TLS (see `tls`).
+//! `sslmode`/`sslrootcert` in a URL choose TLS, `sslcert`/`sslkey` a client certificate (see
+//! `tls`).
 
 mod tls;
 
@@ -82,6 +83,8 @@ pub(crate) struct Target {
     pub(crate) config: Config,
     pub(crate) shown: String,
     tls: Tls,
+    /// The URL's TLS options as given (libpq's names and meanings).
+    pub(crate) tls_options: TlsOptions,
 }
 
 /// Plaintext, or TLS as the URL's `sslmode` asks.
@@ -101,18 +104,34 @@ impl Tls {
 }
 
 /// The TLS options of a store URL, which the client's own parser does not know
-/// (`verify-ca`, `verify-full`, `sslrootcert`), taken out of it.
-struct TlsOptions {
-    sslmode: Option<String>,
-    sslrootcert: Option<String>,
+/// (`verify-ca`, `verify-full`, `sslrootcert`, `sslcert`, `sslkey`), taken out of it. Kept in
+/// the [`Target`]: `db init --shards` hands them on to the `postgres_fdw` link.
+#[derive(Clone, Default)]
+pub(crate) struct TlsOptions {
+    pub(crate) sslmode: Option<String>,
+    pub(crate) sslrootcert: Option<String>,
+    pub(crate) sslcert: Option<String>,
+    pub(crate) sslkey: Option<String>,
 }
 
-/// `url` without `sslmode` and `sslrootcert`, and their (percent-decoded) values.
+impl TlsOptions {
+    /// The options given, as libpq names them, in a fixed order.
+    pub(crate) fn given(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("sslmode", &self.sslmode),
+            ("sslrootcert", &self.sslrootcert),
+            ("sslcert", &self.sslcert),
+            ("sslkey", &self.sslkey),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+        .collect()
+    }
+}
+
+/// `url` without its TLS options, and their (percent-decoded) values.
 fn take_tls_options(url: &str) -> Result<(String, TlsOptions)> {
-    let mut options = TlsOptions {
-        sslmode: None,
-        sslrootcert: None,
-    };
+    let mut options = TlsOptions::default();
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_string(), options));
     };
@@ -122,6 +141,8 @@ fn take_tls_options(url: &str) -> Result<(String, TlsOptions)> {
         let slot = match key {
             "sslmode" => &mut options.sslmode,
             "sslrootcert" => &mut options.sslrootcert,
+            "sslcert" => &mut options.sslcert,
+            "sslkey" => &mut options.sslkey,
             _ => {
                 kept.push(pair);
                 continue;
@@ -144,7 +165,24 @@ fn take_tls_options(url: &str) -> Result<(String, TlsOptions)> {
 fn tls_of(options: &TlsOptions, config: &mut Config, shown: &str) -> Result<Tls> {
     use tls::Verify;
     let root_file = options.sslrootcert.as_deref();
+    let client_auth = match (options.sslcert.as_deref(), options.sslkey.as_deref()) {
+        (Some(cert), Some(key)) => Some(tls::ClientAuth { cert, key }),
+        (None, None) => None,
+        _ => {
+            return Err(PgStoreError::BadUrl(
+                "sslcert and sslkey go together: give both (the client certificate and its key)"
+                    .into(),
+            ));
+        }
+    };
     let (mode, verify) = match options.sslmode.as_deref() {
+        // A client certificate is sent over TLS only, which plaintext (sslmode absent, as
+        // before TLS was supported, or `disable`) never starts.
+        None | Some("disable") if client_auth.is_some() => {
+            return Err(PgStoreError::BadUrl(
+                "sslcert needs TLS: add sslmode=require, verify-ca or verify-full".into(),
+            ));
+        }
         // Absent: plaintext, as before TLS was supported (libpq would try TLS first).
         None => return Ok(Tls::Plain),
         Some("disable") => {
@@ -163,10 +201,11 @@ fn tls_of(options: &TlsOptions, config: &mut Config, shown: &str) -> Result<Tls>
         }
     };
     config.ssl_mode(mode);
-    let connector = tls::connector(verify, root_file).map_err(|detail| PgStoreError::Tls {
-        target: shown.to_string(),
-        detail,
-    })?;
+    let connector =
+        tls::connector(verify, root_file, client_auth).map_err(|detail| PgStoreError::Tls {
+            target: shown.to_string(),
+            detail,
+        })?;
     Ok(Tls::Rustls(connector))
 }
 
@@ -198,7 +237,12 @@ pub(crate) fn parse(url: &str) -> Result<Target> {
         .to_string();
     let shown = format!("{host}:{port}/{db}");
     let tls = tls_of(&tls_options, &mut config, &shown)?;
-    Ok(Target { shown, config, tls })
+    Ok(Target {
+        shown,
+        config,
+        tls,
+        tls_options,
+    })
 }
 
 /// One connection, its failure classified.
@@ -223,7 +267,11 @@ pub(crate) fn pool(target: &Target) -> Pool {
 }
 
 fn connect_error(target: &Target, error: postgres::Error) -> PgStoreError {
-    let detail = error.to_string();
+    // The server's own words (a wrong password, a missing client certificate), not "db error".
+    let detail = match error.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => error.to_string(),
+    };
     let shown = target.shown.clone();
     match error.code() {
         Some(c)
@@ -286,6 +334,44 @@ mod tests {
         assert_eq!(options.sslmode.as_deref(), Some("require"));
         assert!(options.sslrootcert.is_none());
         assert!(take_tls_options("postgres://u@h/db?sslrootcert=%FF").is_err());
+        let (url, options) =
+            take_tls_options("postgres://u@h/db?sslcert=%2Fc%2Fme.crt&sslmode=require&sslkey=k")
+                .unwrap();
+        assert_eq!(url, "postgres://u@h/db");
+        assert_eq!(
+            options.given(),
+            [
+                ("sslmode", "require"),
+                ("sslcert", "/c/me.crt"),
+                ("sslkey", "k")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key_and_tls() {
+        for url in [
+            "postgres://u@127.0.0.1/db?sslmode=require&sslcert=/c.crt",
+            "postgres://u@127.0.0.1/db?sslmode=require&sslkey=/c.key",
+            "postgres://u@127.0.0.1/db?sslcert=/c.crt&sslkey=/c.key",
+            "postgres://u@127.0.0.1/db?sslmode=disable&sslcert=/c.crt&sslkey=/c.key",
+        ] {
+            match parse(url) {
+                Err(PgStoreError::BadUrl(m)) => assert!(m.contains("sslcert"), "{url}: {m}"),
+                Err(other) => panic!("{url}: {other}"),
+                Ok(_) => panic!("{url}: accepted"),
+            }
+        }
+        // A file that is not there is named before any connection.
+        match parse(
+            "postgres://u@127.0.0.1/db?sslmode=require&sslcert=/nonexistent/c.crt&sslkey=/nonexistent/c.key",
+        ) {
+            Err(PgStoreError::Tls { detail, .. }) => {
+                assert!(detail.contains("/nonexistent/c.crt"), "{detail}")
+            }
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a missing client certificate was accepted"),
+        }
     }
 
     #[test]

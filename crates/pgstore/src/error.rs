@@ -14,7 +14,7 @@ pub enum PgStoreError {
     )]
     Unreachable { target: String, detail: String },
     #[error(
-        "PostgreSQL at {target} refused the login ({detail}); check the user and password in the store URL"
+        "PostgreSQL at {target} refused the login ({detail}); check the user and password (or client certificate) in the store URL"
     )]
     Authentication { target: String, detail: String },
     #[error(

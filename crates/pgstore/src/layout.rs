@@ -13,6 +13,7 @@
 use crate::connect::{self, Target};
 use crate::schema::{LargeTable, large_tables};
 use crate::{PgStoreError, Result};
+use postgres::types::ToSql;
 use postgres::{GenericClient, Transaction};
 use std::fmt::Write;
 
@@ -182,12 +183,30 @@ fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
     for (shard, target) in shards.iter().enumerate().skip(1) {
         let server = server_name(shard);
         let options = ServerOptions::of(target);
+        // The fixed options, then the URL's TLS options under libpq's names (postgres_fdw
+        // takes libpq's): `%L` quotes each value, given as a parameter.
+        let tls = target.tls_options.given();
+        let mut template = String::from(
+            "CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, \
+             dbname %L, async_capable 'true', fetch_size '1000'",
+        );
+        for (name, _) in &tls {
+            template += &format!(", {name} %L");
+        }
+        template += ")";
+        let mut values: Vec<&(dyn ToSql + Sync)> = vec![
+            &template,
+            &server,
+            &options.host,
+            &options.port,
+            &options.dbname,
+        ];
+        values.extend(tls.iter().map(|(_, v)| v as &(dyn ToSql + Sync)));
+        let placeholders: Vec<String> = (2..=values.len()).map(|i| format!("${i}::text")).collect();
         let create_server: String = txn
             .query_one(
-                "SELECT format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw \
-                 OPTIONS (host %L, port %L, dbname %L, async_capable ''true'', \
-                 fetch_size ''1000'')', $1::text, $2::text, $3::text, $4::text)",
-                &[&server, &options.host, &options.port, &options.dbname],
+                &format!("SELECT format($1::text, {})", placeholders.join(", ")),
+                &values,
             )?
             .get(0);
         txn.batch_execute(&create_server)?;
@@ -214,7 +233,8 @@ fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
     Ok(())
 }
 
-/// How the store's server reaches another: the URL's host, port, database and login.
+/// How the store's server reaches another: the URL's host, port, database and login (its TLS
+/// options are the target's `tls_options`).
 struct ServerOptions {
     host: String,
     port: String,

@@ -25,7 +25,8 @@
 //!   partition of the large tables is.
 //!
 //! A sample's row is rebuilt from all its stored reports, in the transaction that writes
-//! them, through `SampleDoc::from_reports`: the same view the embedded store indexes.
+//! them, through `SampleDoc::from_reports`: the same view the embedded store indexes (a new
+//! sample's row is inserted whole from the batch's reports, see `rebuild`).
 //!
 //! # Reports: compressed JSON, not `jsonb`
 //! Measured on the reports of the 25 vendored Sysmon logs (`tests/report_format.rs` re-measures
@@ -119,13 +120,36 @@
 //! place — a modulus larger than the number of servers (several partitions per server) would
 //! allow moving partitions instead, at the cost of more foreign scans per query.
 //!
+//! # Writers
+//! Any number of processes (or threads sharing one `PgStore`) may write at once: a batch
+//! inserts its new samples' rows in SHA-256 order and locks its stored samples' rows in the
+//! same order, so two batches of the same samples wait for each other rather than deadlock,
+//! and the later one rebuilds from the earlier one's committed reports (`rebuild`;
+//! `tests/writers.rs` runs two writers over the same samples in opposite orders, and
+//! `tests/store.rs` eight batches of one sample). Two processes training the report
+//! dictionary at once both end up with the first one committed (`dictionary`).
+//!
+//! What bounds one writer (measured with `pg_stat_statements` on the bench's reports): about
+//! half of its time is its own CPU (building each sample's `SampleDoc`, compressing the
+//! reports), half the one `INSERT`/`UPDATE` of `samples`, and of that almost all is
+//! maintaining the ten trigram GIN indexes (the same rows inserted into a copy of the table
+//! without them took 3% of the time). GIN's pending list (`fastupdate`, on by default) is
+//! what keeps that affordable: with it off the same insert took six times as long; a larger
+//! `gin_pending_list_limit` saves about a quarter of the insert but every search then scans
+//! the unmerged list, so it is left at PostgreSQL's default. One writer is one backend and
+//! one client thread working in turn, so a second writer (another worker) overlaps the two
+//! and adds what a free core gives. `synchronous_commit` is the operator's choice, not ours.
+//!
 //! # Connections
 //! The server's `Backend` seam is synchronous, so the synchronous `postgres` client fits it
 //! without a runtime of its own, and `r2d2` bounds how many connections a process holds.
 //! TLS follows the URL's `sslmode` (absent or `disable`: plaintext; `prefer`, `require`,
 //! `verify-ca`, `verify-full`) and `sslrootcert=FILE` (PEM roots; else the system's), with
-//! libpq's meanings, through rustls (`connect::tls`); a failed handshake is
-//! [`PgStoreError::Tls`] with the reason. Every SQL value is a parameter; no query text from a
+//! libpq's meanings, through rustls (`connect::tls`); `sslcert=FILE&sslkey=FILE` is a client
+//! certificate (rustls client authentication). A failed handshake is [`PgStoreError::Tls`]
+//! with the reason. With several servers, each shard URL's `sslmode`, `sslrootcert`, `sslcert`
+//! and `sslkey` are its foreign server's options (postgres_fdw passes them to libpq in the
+//! store's server, which reads the files). Every SQL value is a parameter; no query text from a
 //! user becomes SQL text.
 
 mod codec;
@@ -154,6 +178,8 @@ pub struct PgStore {
     target: String,
     /// The report dictionaries this process knows (`codec`).
     codec: codec::Codec,
+    /// When this process next tries to train one (`dictionary`).
+    training: dictionary::Training,
 }
 
 impl PgStore {
@@ -168,6 +194,7 @@ impl PgStore {
             pool: connect::pool(&target),
             target: target.shown,
             codec: codec::Codec::default(),
+            training: dictionary::Training::default(),
         })
     }
 

@@ -1,6 +1,11 @@
 //! Each touched sample's searchable row, rebuilt from all its stored reports through the query
 //! crate's `SampleDoc` (the view the embedded store indexes), for a whole batch at once: its
 //! values per field (`search::fields`), its dates and Sigma counts.
+//!
+//! A sample new to the store gets its row in one `INSERT` (`insert_new_samples`); only a
+//! sample that has one is locked and rebuilt with an `UPDATE`. Inserting an empty row and then
+//! updating it cost a second row version, with its own entries in every index: about a tenth
+//! more of the batch's time in PostgreSQL, almost all of it trigram index maintenance.
 
 use crate::Result;
 use crate::codec::Codec;
@@ -13,7 +18,58 @@ use sandscope_query::{SampleDoc, TextField, TokenField};
 use sandscope_store::NewReport;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Make sure every sample of the batch has a row and lock those rows, in SHA-256 order (so two
+/// The rows of the batch's samples the store does not have yet, inserted whole (from the
+/// batch's reports: a sample's reports and its row are written in one transaction, so a sample
+/// without a row has no stored report), in SHA-256 order; the samples whose row this
+/// transaction inserted. A sample another batch inserts at the same time is not among them:
+/// the insert waits for that batch to commit and then leaves the row to `lock_samples` and
+/// `rebuild_samples`, which see that batch's reports.
+pub(crate) fn insert_new_samples(
+    txn: &mut Transaction<'_>,
+    samples: &[&str],
+    written: &[&NewReport],
+) -> Result<BTreeSet<String>> {
+    let existing: BTreeSet<String> = txn
+        .query(
+            "SELECT sha256 FROM samples WHERE sha256 = ANY($1)",
+            &[&samples],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let fresh: Vec<&str> = samples
+        .iter()
+        .copied()
+        .filter(|sha| !existing.contains(*sha))
+        .collect();
+    if fresh.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let docs = docs_of(&fresh, BTreeMap::new(), written);
+    let rows = Rows::of(&docs);
+    let names: Vec<&str> = all_columns().collect();
+    // `DO NOTHING` (no conflict target): what a foreign partition accepts.
+    let sql = format!(
+        "INSERT INTO samples (sha256, first_seen, last_seen, sigma_critical, sigma_high, \
+         sigma_medium, sigma_low, {}) \
+         SELECT u.sha, u.fs, u.ls, u.c, u.h, u.m, u.l, {} FROM {} ORDER BY u.sha \
+         ON CONFLICT DO NOTHING RETURNING sha256",
+        names.join(", "),
+        names
+            .iter()
+            .map(|c| column_value(c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Rows::source(),
+    );
+    Ok(txn
+        .query(&sql, &rows.params())?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
+/// Make sure every sample of `samples` has a row and lock those rows, in SHA-256 order (so two
 /// batches touching the same samples cannot deadlock). A concurrent batch of the same sample
 /// waits here until this one commits, then reads every report committed before it.
 pub(crate) fn lock_samples(txn: &mut Transaction<'_>, samples: &[&str]) -> Result<()> {
@@ -38,23 +94,31 @@ pub(crate) fn rebuild_samples(
     samples: &[&str],
     written: &[&NewReport],
 ) -> Result<()> {
-    let mut reports = stored_reports(codec, txn, samples, written)?;
+    let stored = stored_reports(codec, txn, samples, written)?;
+    write_rows(txn, &docs_of(samples, stored, written))
+}
+
+/// The view of each of `samples` from its `stored` reports and the batch's.
+fn docs_of(
+    samples: &[&str],
+    mut stored: BTreeMap<String, Vec<FileBehaviour>>,
+    written: &[&NewReport],
+) -> Vec<SampleDoc> {
     for r in written {
-        reports
+        stored
             .entry(r.behaviour.sha256().to_string())
             .or_default()
             .push(r.behaviour.clone());
     }
-    let docs: Vec<SampleDoc> = samples
+    samples
         .iter()
         .map(|sha| {
-            let mut of_sample = reports.remove(*sha).unwrap_or_default();
+            let mut of_sample = stored.remove(*sha).unwrap_or_default();
             // The embedded store's order: by report id.
             of_sample.sort_by(|a, b| a.id.cmp(&b.id));
             SampleDoc::from_reports(sha, &of_sample)
         })
-        .collect();
-    write_rows(txn, &docs)
+        .collect()
 }
 
 /// The samples' reports already stored before this batch (those the batch replaces left out).
@@ -103,55 +167,92 @@ fn columns(doc: &SampleDoc) -> Vec<Option<String>> {
     out
 }
 
+/// The samples' rows as the statements' parameters, one array per column: `$1` SHA-256s,
+/// `$2..$3` dates, `$4..$7` counts, then one text array per value column.
+struct Rows<'a> {
+    shas: Vec<&'a str>,
+    first: Vec<Option<i64>>,
+    last: Vec<Option<i64>>,
+    sigma: [Vec<i64>; 4],
+    values: Vec<Vec<Option<String>>>,
+}
+
+impl<'a> Rows<'a> {
+    fn of(docs: &'a [SampleDoc]) -> Rows<'a> {
+        let n = docs.len();
+        let mut rows = Rows {
+            shas: Vec::with_capacity(n),
+            first: Vec::with_capacity(n),
+            last: Vec::with_capacity(n),
+            sigma: Default::default(),
+            values: vec![Vec::with_capacity(n); all_columns().count()],
+        };
+        for doc in docs {
+            rows.shas.push(doc.sha256.as_str());
+            rows.first.push(doc.first_seen);
+            rows.last.push(doc.last_seen);
+            for (level, count) in rows.sigma.iter_mut().zip(doc.sigma) {
+                level.push(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+            for (column, value) in rows.values.iter_mut().zip(columns(doc)) {
+                column.push(value);
+            }
+        }
+        rows
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &self.shas,
+            &self.first,
+            &self.last,
+            &self.sigma[0],
+            &self.sigma[1],
+            &self.sigma[2],
+            &self.sigma[3],
+        ];
+        params.extend(self.values.iter().map(|v| v as &(dyn ToSql + Sync)));
+        params
+    }
+
+    /// The parameters as a row source `u(sha, fs, ls, c, h, m, l, <columns>)`.
+    fn source() -> String {
+        let names: Vec<&str> = all_columns().collect();
+        let arrays: Vec<String> = (0..names.len())
+            .map(|i| format!("${}::text[]", i + 8))
+            .collect();
+        format!(
+            "unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
+             $6::bigint[], $7::bigint[], {}) AS u(sha, fs, ls, c, h, m, l, {})",
+            arrays.join(", "),
+            names.join(", ")
+        )
+    }
+}
+
+/// What column `c` is set to from the row source: a token column is an array, its joined
+/// tokens (never empty, never holding the separator) split again.
+fn column_value(c: &str) -> String {
+    if is_token_column(c) {
+        format!("string_to_array(u.{c}, E'\\n')")
+    } else {
+        format!("u.{c}")
+    }
+}
+
 /// One `UPDATE` for the batch: each sample's dates, counts and value columns.
 fn write_rows(txn: &mut Transaction<'_>, docs: &[SampleDoc]) -> Result<()> {
-    let n = docs.len();
-    let mut shas = Vec::with_capacity(n);
-    let (mut first, mut last) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut sigma: [Vec<i64>; 4] = Default::default();
-    let names: Vec<&str> = all_columns().collect();
-    let mut values: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(n); names.len()];
-    for doc in docs {
-        shas.push(doc.sha256.as_str());
-        first.push(doc.first_seen);
-        last.push(doc.last_seen);
-        for (level, count) in sigma.iter_mut().zip(doc.sigma) {
-            level.push(i64::try_from(count).unwrap_or(i64::MAX));
-        }
-        for (column, value) in values.iter_mut().zip(columns(doc)) {
-            column.push(value);
-        }
-    }
-    // Parameters: $1 SHA-256s, $2..$3 dates, $4..$7 counts, then one text array per column.
-    // A token column is an array: its joined tokens (never empty, never holding the
-    // separator) split again.
-    let set: Vec<String> = names
-        .iter()
-        .map(|c| {
-            if is_token_column(c) {
-                format!("{c} = string_to_array(u.{c}, E'\\n')")
-            } else {
-                format!("{c} = u.{c}")
-            }
-        })
-        .collect();
-    let arrays: Vec<String> = (0..names.len())
-        .map(|i| format!("${}::text[]", i + 8))
+    let rows = Rows::of(docs);
+    let set: Vec<String> = all_columns()
+        .map(|c| format!("{c} = {}", column_value(c)))
         .collect();
     let sql = format!(
         "UPDATE samples AS s SET first_seen = u.fs, last_seen = u.ls, sigma_critical = u.c, \
          sigma_high = u.h, sigma_medium = u.m, sigma_low = u.l, {} \
-         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
-                     $6::bigint[], $7::bigint[], {}) AS u(sha, fs, ls, c, h, m, l, {}) \
-         WHERE s.sha256 = u.sha AND s.sha256 = ANY($1)",
+         FROM {} WHERE s.sha256 = u.sha AND s.sha256 = ANY($1)",
         set.join(", "),
-        arrays.join(", "),
-        names.join(", ")
+        Rows::source()
     );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &shas, &first, &last, &sigma[0], &sigma[1], &sigma[2], &sigma[3],
-    ];
-    params.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
-    txn.execute(&sql, &params)?;
+    txn.execute(&sql, &rows.params())?;
     Ok(())
 }

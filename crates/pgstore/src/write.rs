@@ -1,6 +1,6 @@
 //! Writing a batch of reports: the reports (compressed JSON, `codec`) and their raw logs (streamed in
-//! chunks, never whole in memory), then each touched sample's searchable row (`rebuild`), in
-//! one transaction.
+//! chunks, never whole in memory), then each touched sample's searchable row (`rebuild`: a new
+//! sample's inserted whole, a stored one's rebuilt), in one transaction.
 
 use crate::codec::Codec;
 use crate::{PgStore, PgStoreError, Result};
@@ -38,7 +38,7 @@ impl PgStore {
         let samples: BTreeSet<&str> = reports.iter().map(|r| r.behaviour.sha256()).collect();
         let samples: Vec<&str> = samples.into_iter().collect();
         let mut client = self.client()?;
-        crate::dictionary::ensure(&self.codec, &mut client.client, &reports)?;
+        crate::dictionary::ensure(&self.codec, &self.training, &mut client.client, &reports)?;
         // A foreign partition's side of a transaction runs at REPEATABLE READ (postgres_fdw):
         // a batch meeting a concurrent batch of the same sample there fails where one server
         // would make it wait. The other batch has committed by then, so writing again lands.
@@ -78,14 +78,24 @@ fn write_batch(
     reports: &[&NewReport],
 ) -> Result<()> {
     let mut txn = client.transaction()?;
-    crate::rebuild::lock_samples(&mut txn, samples)?;
+    let inserted = crate::rebuild::insert_new_samples(&mut txn, samples, reports)?;
+    let stored: Vec<&str> = samples
+        .iter()
+        .copied()
+        .filter(|sha| !inserted.contains(*sha))
+        .collect();
+    if !stored.is_empty() {
+        crate::rebuild::lock_samples(&mut txn, &stored)?;
+    }
     write_reports(codec, &mut txn, samples, reports)?;
     for r in reports {
         if let Some(log) = &r.raw_log {
             write_raw_log(&mut txn, &r.behaviour, log)?;
         }
     }
-    crate::rebuild::rebuild_samples(codec, &mut txn, samples, reports)?;
+    if !stored.is_empty() {
+        crate::rebuild::rebuild_samples(codec, &mut txn, &stored, reports)?;
+    }
     txn.commit()?;
     Ok(())
 }

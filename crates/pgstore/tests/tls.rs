@@ -1,17 +1,29 @@
 //! TLS to a real PostgreSQL: `sslmode` and `sslrootcert` in the store URL against a server
 //! with `ssl=on` and a certificate signed by a CA the test makes (openssl CLI), and against a
-//! server without TLS.
+//! server without TLS; `sslcert`/`sslkey` against a server whose `pg_hba.conf` demands a client
+//! certificate; and the two-server layout's `postgres_fdw` link taking the shard URL's TLS
+//! options and client certificate.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
 
-use postgres_server::TestPostgres;
+// Only some of the shared helpers are used here.
+#[allow(dead_code)]
+#[path = "../../store/tests/support/vendored.rs"]
+mod vendored;
+
+use postgres_server::{Layout, TestCluster, TestPostgres};
 use sandscope_pgstore::{PgStore, PgStoreError};
+use sandscope_store::NewReport;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A CA, a server certificate it signed (for 127.0.0.1 only) and an unrelated CA.
+/// The role that logs in with a client certificate (its certificate's common name).
+const CERT_USER: &str = "cert_user";
+
+/// A CA, a server certificate it signed (for 127.0.0.1 only), an unrelated CA, and a client
+/// certificate for [`CERT_USER`] from each CA (`client` and `other-client`).
 struct Certificates {
     dir: tempfile::TempDir,
 }
@@ -62,7 +74,53 @@ impl Certificates {
             "-out",
             "server.crt",
         ]);
+        certs.make_client("client", "ca");
+        certs.make_client("other-client", "other-ca");
         certs
+    }
+
+    /// `<name>.crt` and `<name>.key`: a client certificate for [`CERT_USER`] signed by `ca`.
+    fn make_client(&self, name: &str, ca: &str) {
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={CERT_USER}"),
+        ]);
+        std::fs::write(
+            self.path("client.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            &format!("{name}.crt"),
+        ]);
+        // libpq (the shard link's, in the store's server) reads the key only when it is the
+        // server user's and private.
+        own_privately(&self.path(&format!("{name}.key")));
     }
 
     fn make_ca(&self, name: &str) {
@@ -107,20 +165,26 @@ impl Certificates {
     }
 }
 
-/// Turn TLS on in a running server with `certs`' server certificate (a reload suffices).
-fn enable_ssl(pg: &TestPostgres, certs: &Certificates) {
+/// The server (the `postgres` user when we are root) reads `key`: it must be its own and
+/// private, in a directory it can reach.
+fn own_privately(key: &std::path::Path) {
     let as_root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let key = certs.path("server.key");
-    // The server (the `postgres` user when we are root) reads the files; the key must be its
-    // own and private.
-    run(Command::new("chmod").arg("755").arg(certs.dir.path()));
-    run(Command::new("chmod").arg("600").arg(&key));
-    if as_root {
-        run(Command::new("chown").arg("postgres").arg(&key));
+    if let Some(dir) = key.parent() {
+        run(Command::new("chmod").arg("755").arg(dir));
     }
+    run(Command::new("chmod").arg("600").arg(key));
+    if as_root {
+        run(Command::new("chown").arg("postgres").arg(key));
+    }
+}
+
+/// Turn TLS on in a running server with `certs`' server certificate (a reload suffices).
+fn enable_ssl(pg: &TestPostgres, certs: &Certificates) {
+    let key = certs.path("server.key");
+    own_privately(&key);
     let set = |name: &str, value: &str| {
         pg.psql(&format!("ALTER SYSTEM SET {name} = '{value}'"))
             .unwrap();
@@ -303,4 +367,163 @@ fn unknown_sslmode_is_a_bad_url() {
         }
         other => panic!("sslmode=allow: {:?}", other.err()),
     }
+}
+
+/// Make `pg` demand a client certificate signed by `certs`' CA from [`CERT_USER`] (a
+/// superuser), as a `hostssl … cert` line ahead of the test server's trust lines.
+fn require_client_certificates(pg: &TestPostgres, certs: &Certificates) {
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let hba_file: String = client.query_one("SHOW hba_file", &[]).unwrap().get(0);
+    let hba = std::fs::read_to_string(&hba_file).unwrap();
+    std::fs::write(
+        &hba_file,
+        format!("hostssl all {CERT_USER} 127.0.0.1/32 cert\n{hba}"),
+    )
+    .unwrap();
+    pg.psql(&format!("CREATE ROLE {CERT_USER} LOGIN SUPERUSER"))
+        .unwrap();
+    pg.psql(&format!(
+        "ALTER SYSTEM SET ssl_ca_file = '{}'",
+        certs.path("ca.crt").display()
+    ))
+    .unwrap();
+    pg.psql("SELECT pg_reload_conf()").unwrap();
+    let start = Instant::now();
+    loop {
+        let ca: String = client.query_one("SHOW ssl_ca_file", &[]).unwrap().get(0);
+        if !ca.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "ssl_ca_file not set after reload: {}",
+            pg.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `sslcert`/`sslkey` for the client certificate `name`.
+fn client_certificate(certs: &Certificates, name: &str) -> String {
+    format!(
+        "sslcert={}&sslkey={}",
+        certs.path(&format!("{name}.crt")).display(),
+        certs.path(&format!("{name}.key")).display()
+    )
+}
+
+/// The TLS state of `pg`'s sessions named `application`: (sessions, all with TLS, the client
+/// certificates' distinct subjects).
+fn ssl_sessions(pg: &TestPostgres, application: &str) -> (i64, bool, Vec<String>) {
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let row = client
+        .query_one(
+            "SELECT count(*), coalesce(bool_and(s.ssl), false), \
+             coalesce(array_agg(DISTINCT s.client_dn) FILTER (WHERE s.client_dn IS NOT NULL), '{}') \
+             FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+            &[&application],
+        )
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
+
+#[test]
+fn a_client_certificate_in_the_url_logs_in_where_pg_hba_demands_one() {
+    let pg = TestPostgres::start();
+    let certs = Certificates::make();
+    enable_ssl(&pg, &certs);
+    require_client_certificates(&pg, &certs);
+    PgStore::init(&pg.url()).unwrap();
+    let as_cert_user = |application: &str, options: &str| {
+        format!(
+            "postgres://{CERT_USER}@127.0.0.1:{}/sandscope?application_name={application}&sslmode=verify-full&{}&{options}",
+            pg.port(),
+            root(&certs, "ca.crt")
+        )
+    };
+
+    let _store = open_and_read(&as_cert_user(
+        "t_cert",
+        &client_certificate(&certs, "client"),
+    ))
+    .unwrap();
+    assert_eq!(
+        ssl_sessions(&pg, "t_cert"),
+        (1, true, vec![format!("/CN={CERT_USER}")])
+    );
+
+    // No certificate: the server refuses the login, and says so.
+    match PgStore::open(&as_cert_user("t_none", "connect_timeout=10")) {
+        Err(e @ PgStoreError::Authentication { .. }) => {
+            // The server's reason, not the client's "db error".
+            assert!(
+                e.to_string()
+                    .contains("requires a valid client certificate"),
+                "{e}"
+            )
+        }
+        Err(other) => panic!("without a certificate: {other}"),
+        Ok(_) => panic!("logged in without a certificate"),
+    }
+    // A certificate from a CA the server does not trust: no session.
+    let other = PgStore::open(&as_cert_user(
+        "t_other",
+        &client_certificate(&certs, "other-client"),
+    ));
+    assert!(other.is_err(), "a certificate of another CA was accepted");
+    assert_eq!(ssl_sessions(&pg, "t_other").0, 0);
+}
+
+#[test]
+fn the_shard_link_takes_the_shard_url_tls_options_and_client_certificate() {
+    let cluster = TestCluster::start(Layout::TwoServers);
+    let certs = Certificates::make();
+    let second = cluster.shard_server();
+    enable_ssl(second, &certs);
+    require_client_certificates(second, &certs);
+    // The second server only lets CERT_USER in over TLS with its certificate; the store's
+    // server reaches it with what its URL says.
+    let shard = format!(
+        "postgres://{CERT_USER}@127.0.0.1:{}/sandscope?sslmode=verify-full&{}&{}",
+        second.port(),
+        root(&certs, "ca.crt"),
+        client_certificate(&certs, "client")
+    );
+    PgStore::init_sharded(&cluster.url(), &[cluster.url(), shard]).unwrap();
+    let store = PgStore::open(&cluster.url()).unwrap();
+    let reports: Vec<NewReport> = vendored::vendored()
+        .iter()
+        .filter_map(|p| vendored::report_of(p))
+        .collect();
+    store.put_reports(reports.clone()).unwrap();
+    for r in &reports {
+        assert_eq!(
+            store.report(&r.behaviour.id).unwrap().as_ref(),
+            Some(&r.behaviour)
+        );
+    }
+    let mut direct = postgres::Client::connect(&second.url(), postgres::NoTls).unwrap();
+    let on_second: i64 = direct
+        .query_one("SELECT count(*) FROM reports_p1", &[])
+        .unwrap()
+        .get(0);
+    assert!(on_second > 0, "some reports are on the second server");
+
+    // The store's server's link (postgres_fdw's sessions) runs over TLS with the certificate.
+    let (sessions, ssl, subjects) = ssl_sessions(second, "postgres_fdw");
+    assert!(sessions >= 1, "no link session on the second server");
+    assert!(ssl, "the link is plaintext");
+    assert_eq!(subjects, [format!("/CN={CERT_USER}")]);
+    let options: Vec<String> = postgres::Client::connect(&cluster.url(), postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT srvoptions::text[] FROM pg_foreign_server WHERE srvname = 'sandscope_shard_1'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        options.contains(&"sslmode=verify-full".to_string()),
+        "{options:?}"
+    );
 }

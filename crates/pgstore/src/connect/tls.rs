@@ -9,6 +9,10 @@
 //!   (a PEM file; the system's roots when absent or `system`);
 //! * `verify-full` — `verify-ca`, and the certificate must name the URL's host.
 //!
+//! `sslcert=FILE&sslkey=FILE` (PEM: the client's certificate, then any intermediates; its
+//! private key, PKCS#8, SEC1 or PKCS#1) are sent when the server asks for a client certificate
+//! (a `cert` line of `pg_hba.conf`, or `clientcert=verify-ca|verify-full`).
+//!
 //! rustls on the `ring` provider (the workspace's other TLS users use it), plugged into the
 //! client by `tokio-postgres-rustls`.
 
@@ -16,7 +20,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -34,10 +38,19 @@ pub(crate) enum Verify {
     ChainAndName,
 }
 
-/// A TLS connector for `verify`, trusting the roots in `root_file` (PEM) or the system's.
+/// The client certificate's files (`sslcert`, `sslkey`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientAuth<'a> {
+    pub(crate) cert: &'a str,
+    pub(crate) key: &'a str,
+}
+
+/// A TLS connector for `verify`, trusting the roots in `root_file` (PEM) or the system's, and
+/// presenting `client_auth`'s certificate when the server asks for one.
 pub(crate) fn connector(
     verify: Verify,
     root_file: Option<&str>,
+    client_auth: Option<ClientAuth<'_>>,
 ) -> Result<MakeRustlsConnect, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
@@ -54,13 +67,39 @@ pub(crate) fn connector(
             }
         }
     };
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS set-up: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match client_auth {
+        None => builder.with_no_client_auth(),
+        Some(auth) => {
+            let (chain, key) = client_certificate(auth)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("sslcert={} with sslkey={}: {e}", auth.cert, auth.key))?
+        }
+    };
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// The client's certificate chain and private key, read from their PEM files.
+fn client_certificate(
+    auth: ClientAuth<'_>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let chain = CertificateDer::pem_file_iter(auth.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("sslcert={}: {e}", auth.cert))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "sslcert={}: no PEM certificate in the file",
+            auth.cert
+        ));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(auth.key).map_err(|e| format!("sslkey={}: {e}", auth.key))?;
+    Ok((chain, key))
 }
 
 /// The trusted roots: every certificate of a PEM file, or the system's store.

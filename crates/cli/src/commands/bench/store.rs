@@ -7,8 +7,9 @@
 //! ingests them, compacts the report database, then prints ingest rate, sizes (index, database,
 //! gzip'd JSON lines, and what each redb table costs) and the latency of 20 fixed queries, next
 //! to `grep -F` over the same reports as JSON lines. With `--store postgres://…` the same
-//! reports also go to a PostgreSQL store (timed apart) and the same queries are timed on it,
-//! so the two stores are compared in one run.
+//! reports also go to a PostgreSQL store (timed apart, after the embedded store's ingest, by
+//! `--writers` connections at once) and the same queries are timed on it, so the two stores are
+//! compared in one run.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -54,6 +55,13 @@ pub struct StoreBenchArgs {
     /// you): the same reports are written to it and the same queries timed on it, side by side.
     #[arg(long)]
     pub store: Option<String>,
+    /// PostgreSQL writers: connections writing their share of the batches at once, each on a
+    /// thread of its own, as that many workers would.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub writers: u16,
+    /// Reports per PostgreSQL transaction (default: `--batch`); a worker writes one job's.
+    #[arg(long)]
+    pub pg_batch: Option<usize>,
 }
 
 /// What `grep -F` looks for to answer `query`: the longest `*`-free part of its value, without
@@ -343,7 +351,6 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
         args.reports
     );
     let mut ingest_secs = 0.0;
-    let mut pg_secs = 0.0;
     let mut batch = Vec::with_capacity(args.batch);
     let started = Instant::now();
     for i in 0..args.reports {
@@ -357,11 +364,6 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
         });
         if batch.len() >= args.batch || i + 1 == args.reports {
             let reports = std::mem::take(&mut batch);
-            if let Some(pg) = &postgres {
-                let t = Instant::now();
-                pg.put_reports(reports.clone())?;
-                pg_secs += t.elapsed().as_secs_f64();
-            }
             let t = Instant::now();
             store.put_reports(reports)?;
             ingest_secs += t.elapsed().as_secs_f64();
@@ -407,7 +409,10 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
     print_database_sizes(&store, db_bytes)?;
     print_index_sizes(&args.dir.join("store").join("index"))?;
     if let Some(pg) = &postgres {
-        print_postgres(pg, args.reports, pg_secs, gz_bytes)?;
+        let writers = usize::from(args.writers);
+        let pg_batch = args.pg_batch.unwrap_or(args.batch).max(1);
+        let pg_secs = write_postgres(pg, &bases, args.reports, pg_batch, writers)?;
+        print_postgres(pg, args.reports, pg_secs, writers, gz_bytes)?;
         // Time queries on planner statistics of the loaded rows, not on autovacuum's timing.
         let t = Instant::now();
         pg.analyze()?;
@@ -430,13 +435,78 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
     time_queries(&args, postgres.as_ref())
 }
 
-/// The PostgreSQL store's ingest rate (one process, one connection) and size.
-fn print_postgres(pg: &PgStore, reports: u64, secs: f64, gz_bytes: u64) -> Result<()> {
+/// Write the same reports the embedded store got to PostgreSQL with `writers` connections at
+/// once: this thread synthesises the batches again (they are deterministic) and hands them out
+/// in turn, each writer putting its share as a worker would. The wall time from the first batch
+/// to the last commit.
+fn write_postgres(
+    pg: &PgStore,
+    bases: &[FileBehaviour],
+    reports: u64,
+    batch_size: usize,
+    writers: usize,
+) -> Result<f64> {
+    let started = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let mut queues = Vec::with_capacity(writers);
+        let mut handles = Vec::with_capacity(writers);
+        for _ in 0..writers {
+            // One batch waiting per writer: synthesis stays just ahead of the writes.
+            let (queue, batches) = std::sync::mpsc::sync_channel::<Vec<NewReport>>(1);
+            queues.push(queue);
+            handles.push(scope.spawn(move || -> Result<()> {
+                for batch in batches {
+                    pg.put_reports(batch)?;
+                }
+                Ok(())
+            }));
+        }
+        let mut batch = Vec::with_capacity(batch_size);
+        let mut turn = 0;
+        for i in 0..reports {
+            batch.push(NewReport {
+                behaviour: synthesise(&bases[(i % bases.len() as u64) as usize], i),
+                raw_log: None,
+            });
+            if batch.len() >= batch_size || i + 1 == reports {
+                // A writer that stopped has an error to tell, below.
+                if queues[turn % writers]
+                    .send(std::mem::take(&mut batch))
+                    .is_err()
+                {
+                    break;
+                }
+                turn += 1;
+                eprint!("\rpostgresql: {} / {reports} reports queued", i + 1);
+            }
+        }
+        eprintln!();
+        drop(queues);
+        for handle in handles {
+            match handle.join() {
+                Ok(written) => written?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(())
+    })?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The PostgreSQL store's ingest rate (one process, `writers` connections) and size.
+fn print_postgres(
+    pg: &PgStore,
+    reports: u64,
+    secs: f64,
+    writers: usize,
+    gz_bytes: u64,
+) -> Result<()> {
     let bytes = pg.size_bytes()?;
     println!(
-        "postgresql {}: {reports} reports in {secs:.1} s ({:.0} reports/s, one process); tables + indexes {:.1} MiB (/ gzip = {:.2})",
+        "postgresql {}: {reports} reports in {secs:.1} s ({:.0} reports/s, {writers} writer{}); tables + indexes {:.1} MiB (/ gzip = {:.2})",
         pg.target(),
         reports as f64 / secs,
+        if writers == 1 { "" } else { "s" },
         bytes as f64 / 1_048_576.0,
         bytes as f64 / gz_bytes as f64
     );
