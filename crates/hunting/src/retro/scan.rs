@@ -211,14 +211,26 @@ fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
             return Ok(Turn::Hunted(None));
         }
     }
-    let Some(log) = logs.detonation_log(id).map_err(HuntingError::Store)? else {
-        return Ok(Turn::Hunted(None));
+    let (name, size, body) = match logs
+        .detonation_log_whole(id, WHOLE_LOG_MAX)
+        .map_err(HuntingError::Store)?
+    {
+        Some(whole) => (
+            whole.file_name,
+            whole.bytes.len() as u64,
+            Ok(Body::Whole(whole.bytes)),
+        ),
+        None => {
+            let Some(log) = logs.detonation_log(id).map_err(HuntingError::Store)? else {
+                return Ok(Turn::Hunted(None));
+            };
+            if !parallel && log.size > WHOLE_LOG_MAX {
+                return Ok(Turn::Large);
+            }
+            (log.file_name.clone(), log.size, take_whole(log))
+        }
     };
-    if !parallel && log.size > WHOLE_LOG_MAX {
-        return Ok(Turn::Large);
-    }
-    let name = format!("{id}/{}", log.file_name);
-    let size = log.size;
+    let name = format!("{id}/{name}");
     let mut outcome = HuntOutcome::default();
     let options = ReadOptions {
         sequential: !parallel,
@@ -227,7 +239,7 @@ fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
     hunt_stream_on(
         engine,
         &name,
-        |sink| match take_whole(log) {
+        |sink| match body {
             Ok(Body::Whole(bytes)) => {
                 sandscope_read::read_owned_bytes(&name, bytes, &options, sink)
             }

@@ -71,6 +71,18 @@ impl Decoding {
         let first = batch * CHUNKS_PER_BATCH;
         let end = first.saturating_add(CHUNKS_PER_BATCH).min(self.plan.len());
         let mut items = Vec::with_capacity(256);
+        if let ChunkSource::Bytes(bytes) = &self.handle {
+            // Whole in memory: each chunk decoded where it lies, no copy.
+            let mut reuse = Reuse::default();
+            for position in first..end {
+                let number = self.plan.chunk_at(position);
+                let at = usize::try_from(chunk_offset(number)).unwrap_or(usize::MAX);
+                let rest = bytes.get(at..).unwrap_or_default();
+                let chunk = &rest[..rest.len().min(CHUNK_SIZE)];
+                decode_chunk(number, chunk, &self.settings, &file, &mut reuse, &mut items);
+            }
+            return items;
+        }
         with_batch_buffer(|buf| {
             // Each chunk of the batch and how many of its bytes could be read: adjacent
             // chunks (all of them, but where the plan wraps around) in one read.
