@@ -71,7 +71,7 @@ fn warn_if_cut_short(size: u64, header: &evtx::EvtxFileHeader, ctx: &mut Ctx<'_>
     let body = size.saturating_sub(crate::evtx_chunks::FILE_HEADER_SIZE);
     let chunk = crate::evtx_chunks::CHUNK_SIZE as u64;
     let whole = body / chunk;
-    let partial = body % chunk != 0;
+    let partial = !body.is_multiple_of(chunk);
     let declared = u64::from(header.chunk_count);
     if partial || whole < declared {
         ctx.warn(
