@@ -53,6 +53,8 @@ struct HuntSink<'a, F: Fn(&RuleInfo) -> bool + Sync> {
     seen: u64,
     stop: &'a AtomicBool,
     stopped: bool,
+    /// Batches evaluated on the rayon pool rather than on this thread alone.
+    parallel: bool,
 }
 
 impl<F: Fn(&RuleInfo) -> bool + Sync> HuntSink<'_, F> {
@@ -62,7 +64,11 @@ impl<F: Fn(&RuleInfo) -> bool + Sync> HuntSink<'_, F> {
         }
         let keep = self.keep;
         let engine = self.engine;
-        let matches = engine.evaluate_all(&self.batch);
+        let matches = if self.parallel {
+            engine.evaluate_all(&self.batch)
+        } else {
+            engine.evaluate_all_here(&self.batch)
+        };
         self.correlator.feed(&self.batch, &matches);
         self.hits.extend(
             engine
@@ -110,6 +116,20 @@ pub fn hunt_stream<F: Fn(&RuleInfo) -> bool + Sync>(
     stop: &AtomicBool,
     outcome: &mut HuntOutcome,
 ) {
+    hunt_stream_on(engine, name, read, keep, stop, true, outcome);
+}
+
+/// [`hunt_stream`], its batches evaluated on the rayon pool (`parallel`) or on the calling
+/// thread alone (for a caller that already hunts one stream per thread).
+pub fn hunt_stream_on<F: Fn(&RuleInfo) -> bool + Sync>(
+    engine: &SigmaEngine,
+    name: &str,
+    read: impl FnOnce(&mut dyn EventSink) -> Result<ReadStats, ReadError>,
+    keep: &F,
+    stop: &AtomicBool,
+    parallel: bool,
+    outcome: &mut HuntOutcome,
+) {
     let mut sink = HuntSink {
         engine,
         keep,
@@ -121,6 +141,7 @@ pub fn hunt_stream<F: Fn(&RuleInfo) -> bool + Sync>(
         seen: 0,
         stop,
         stopped: false,
+        parallel,
     };
     let result = read(&mut sink);
     if sink.stopped {

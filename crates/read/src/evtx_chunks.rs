@@ -7,12 +7,45 @@
 //! wrapped around); all-zero chunks are passed over; a chunk that is cut short or whose header
 //! is not a chunk header is one warning. Only the chunk numbers to visit are planned up front
 //! (from the chunk headers); the chunks themselves are read when a batch is decoded, several
-//! adjacent chunks in one read into a buffer the thread keeps.
+//! adjacent chunks in one read into a buffer the thread keeps. The file is on disk or whole in
+//! memory (a stored log), both read by position through [`ChunkSource`].
 
 use evtx::EvtxChunkHeader;
 use evtx::err::{ChunkError, EvtxError};
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
+
+/// An EVTX file read by position: open on disk, or whole in memory (a log a store handed over
+/// whole, read without a temporary file).
+pub(crate) enum ChunkSource {
+    File(File),
+    Bytes(Vec<u8>),
+}
+
+impl ChunkSource {
+    /// The file's size in bytes.
+    pub fn len(&self) -> std::io::Result<u64> {
+        match self {
+            ChunkSource::File(file) => file.metadata().map(|m| m.len()),
+            ChunkSource::Bytes(bytes) => Ok(bytes.len() as u64),
+        }
+    }
+
+    /// Read up to `buf.len()` bytes at `offset`; fewer only at the end of the file or on an
+    /// error (both of which make the chunks concerned incomplete, as the `evtx` crate reports
+    /// them).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> usize {
+        match self {
+            ChunkSource::File(file) => read_file_at(file, buf, offset),
+            ChunkSource::Bytes(bytes) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                let available = bytes.get(start..).unwrap_or_default();
+                let n = available.len().min(buf.len());
+                buf[..n].copy_from_slice(&available[..n]);
+                n
+            }
+        }
+    }
+}
 
 pub(crate) const FILE_HEADER_SIZE: u64 = 4096;
 pub(crate) const CHUNK_SIZE: usize = 65536;
@@ -29,8 +62,8 @@ pub(crate) struct ChunkPlan {
 impl ChunkPlan {
     /// Plan the walk over `file`, whose header the `evtx` crate has accepted; it states
     /// `header_block_size`.
-    pub fn new(file: &File, header_block_size: u16) -> std::io::Result<ChunkPlan> {
-        let size = (&*file).seek(SeekFrom::End(0))?;
+    pub fn new(file: &ChunkSource, header_block_size: u16) -> std::io::Result<ChunkPlan> {
+        let size = file.len()?;
         // The `evtx` crate counts chunks after the header block size the file header states,
         // but finds them after a fixed 4 KiB header; past that count it keeps going while it
         // finds whole chunks that are empty or have a valid header.
@@ -41,7 +74,7 @@ impl ChunkPlan {
         if whole > counted {
             let mut chunk = vec![0u8; CHUNK_SIZE];
             while forward_end < whole {
-                if read_at(file, &mut chunk, chunk_offset(forward_end)) != CHUNK_SIZE {
+                if file.read_at(&mut chunk, chunk_offset(forward_end)) != CHUNK_SIZE {
                     break;
                 }
                 let empty = chunk.iter().all(|&b| b == 0);
@@ -75,11 +108,11 @@ impl ChunkPlan {
 
 /// The chunk whose header names the lowest first record id (a header with a reversed range
 /// says nothing); 0 when none does. Headers are read until one cannot be.
-fn oldest_chunk(file: &File, counted: u64) -> u64 {
+fn oldest_chunk(file: &ChunkSource, counted: u64) -> u64 {
     let mut header = [0u8; CHUNK_HEADER_SIZE];
     let mut oldest = (u64::MAX, 0);
     for number in 0..counted {
-        if read_at(file, &mut header, chunk_offset(number)) != CHUNK_HEADER_SIZE {
+        if file.read_at(&mut header, chunk_offset(number)) != CHUNK_HEADER_SIZE {
             break;
         }
         if let Ok(h) = EvtxChunkHeader::from_bytes(&header)
@@ -96,9 +129,8 @@ pub(crate) fn chunk_offset(number: u64) -> u64 {
     FILE_HEADER_SIZE.saturating_add(number.saturating_mul(CHUNK_SIZE as u64))
 }
 
-/// Read up to `buf.len()` bytes at `offset`; fewer only at the end of the file or on an error
-/// (both of which make the chunks concerned incomplete, as the `evtx` crate reports them).
-pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> usize {
+/// [`ChunkSource::read_at`] on a file.
+fn read_file_at(file: &File, buf: &mut [u8], offset: u64) -> usize {
     let mut done = 0;
     while done < buf.len() {
         match positional_read(file, &mut buf[done..], offset + done as u64) {

@@ -1,8 +1,10 @@
 //! EVTX files, through the `evtx` crate's multi-threaded chunk parser.
 
 use crate::build::{Ctx, Outcome};
+use crate::evtx_chunks::ChunkSource;
 use crate::{Location, ReadError};
 use evtx::{EvtxParser, ParserSettings};
+use std::io::Cursor;
 use std::path::Path;
 
 /// Open an EVTX parser over a seekable source; a header that cannot be read is not an event log.
@@ -19,38 +21,57 @@ pub(crate) fn settings() -> ParserSettings {
     ParserSettings::new().num_threads(0)
 }
 
-/// Read every record of an EVTX file.
+/// Read every record of an EVTX file, on disk or whole in memory.
 pub(crate) fn read_evtx(
-    file: std::fs::File,
+    source: ChunkSource,
     path: &Path,
     ctx: &mut Ctx<'_>,
     opts: &crate::ReadOptions,
 ) -> Result<(), ReadError> {
-    let parser = parser(&file, path)?;
-    ctx.empty_ok = true;
-    warn_if_cut_short(&file, parser.header(), ctx);
-    if opts.evtx_via_json {
-        read_evtx_json(parser, ctx);
-    } else {
-        let header_block_size = parser.header().header_block_size;
-        drop(parser);
-        crate::evtx_fast::read_evtx_fast(file, header_block_size, ctx);
+    let size = source.len().ok();
+    let header_block_size = match &source {
+        ChunkSource::File(file) => open_then(parser(file, path)?, size, ctx, opts),
+        ChunkSource::Bytes(bytes) => open_then(
+            parser(Cursor::new(bytes.as_slice()), path)?,
+            size,
+            ctx,
+            opts,
+        ),
+    };
+    if let Some(header_block_size) = header_block_size {
+        crate::evtx_fast::read_evtx_fast(source, header_block_size, !opts.sequential, ctx);
     }
     Ok(())
+}
+
+/// What follows an accepted header: the cut-short check, then the reference path (`None`
+/// returned) or the header block size the fast path reads with.
+fn open_then<T: std::io::Read + std::io::Seek>(
+    parser: EvtxParser<T>,
+    size: Option<u64>,
+    ctx: &mut Ctx<'_>,
+    opts: &crate::ReadOptions,
+) -> Option<u16> {
+    ctx.empty_ok = true;
+    if let Some(size) = size {
+        warn_if_cut_short(size, parser.header(), ctx);
+    }
+    if opts.evtx_via_json {
+        read_evtx_json(parser, ctx);
+        return None;
+    }
+    Some(parser.header().header_block_size)
 }
 
 /// The chunk walk (ours and the `evtx` crate's) stops silently at the last whole chunk, so a
 /// file cut short, as a copy interrupted mid-way or a sandbox that grabbed the log while it was
 /// written, would otherwise lose its tail without a word. The header says how many chunks there
 /// should be; a file with fewer, or with a partial chunk at its end, is reported once.
-fn warn_if_cut_short(file: &std::fs::File, header: &evtx::EvtxFileHeader, ctx: &mut Ctx<'_>) {
-    let Ok(size) = file.metadata().map(|m| m.len()) else {
-        return;
-    };
+fn warn_if_cut_short(size: u64, header: &evtx::EvtxFileHeader, ctx: &mut Ctx<'_>) {
     let body = size.saturating_sub(crate::evtx_chunks::FILE_HEADER_SIZE);
     let chunk = crate::evtx_chunks::CHUNK_SIZE as u64;
     let whole = body / chunk;
-    let partial = body % chunk != 0;
+    let partial = !body.is_multiple_of(chunk);
     let declared = u64::from(header.chunk_count);
     if partial || whole < declared {
         ctx.warn(

@@ -4,6 +4,7 @@
 
 use crate::build::Ctx;
 use crate::detect::{Format, SNIFF_BYTES, detect};
+use crate::evtx_chunks::ChunkSource;
 use crate::{ReadError, ReadOptions};
 use std::cell::Cell;
 use std::fs::File;
@@ -259,7 +260,19 @@ impl Opener<'_> {
     }
 
     fn evtx(&self, src: File, path: &Path, ctx: &mut Ctx<'_>) -> Result<(), ReadError> {
-        crate::evtx_file::read_evtx(src, path, ctx, self.opts)
+        crate::evtx_file::read_evtx(ChunkSource::File(src), path, ctx, self.opts)
+    }
+
+    /// Read an input whole in memory: EVTX and zip are read in place, without the temporary
+    /// file a stream is spooled to; anything else is read as a stream over the bytes.
+    pub fn bytes(&self, bytes: Vec<u8>, path: &Path, ctx: &mut Ctx<'_>) -> Result<(), ReadError> {
+        match detect(bytes.get(..SNIFF_BYTES).unwrap_or(&bytes)) {
+            Format::Evtx => {
+                crate::evtx_file::read_evtx(ChunkSource::Bytes(bytes), path, ctx, self.opts)
+            }
+            Format::Zip => self.zip(Cursor::new(bytes), path, ctx, 0),
+            _ => self.stream(Box::new(Cursor::new(bytes)), path, ctx, 0),
+        }
     }
 
     /// Each member of a zip archive, in name order, as an input of its own.

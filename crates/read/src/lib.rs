@@ -199,6 +199,9 @@ pub struct ReadOptions {
     /// A decompression budget shared with other reads running at the same time (a server's
     /// concurrent uploads), drawn from on top of `max_decompressed_bytes`.
     pub shared_decompression: Option<Arc<DecompressionPool>>,
+    /// Decode an EVTX file on the calling thread alone, without helper jobs on the rayon pool:
+    /// for a caller that already reads one input per thread (a retrohunt over many small logs).
+    pub sequential: bool,
 }
 
 impl Default for ReadOptions {
@@ -207,6 +210,7 @@ impl Default for ReadOptions {
             max_decompressed_bytes: 4 << 30,
             evtx_via_json: false,
             shared_decompression: None,
+            sequential: false,
         }
     }
 }
@@ -258,6 +262,21 @@ pub fn read_reader_with(
     let mut ctx = build::Ctx::new(Arc::from(name), path.clone(), sink);
     let opener = input::Opener::new(opts, ctx.stop.clone());
     let result = opener.stream(Box::new(reader), &path, &mut ctx, 0);
+    finish(result, ctx, &path)
+}
+
+/// Read an input held whole in memory (a stored log); `name` is the source the events carry.
+/// EVTX and zip content is read in place, with no temporary file.
+pub fn read_owned_bytes(
+    name: &str,
+    bytes: Vec<u8>,
+    opts: &ReadOptions,
+    sink: &mut dyn EventSink,
+) -> Result<ReadStats, ReadError> {
+    let path = PathBuf::from(name);
+    let mut ctx = build::Ctx::new(Arc::from(name), path.clone(), sink);
+    let opener = input::Opener::new(opts, ctx.stop.clone());
+    let result = opener.bytes(bytes, &path, &mut ctx);
     finish(result, ctx, &path)
 }
 

@@ -199,12 +199,28 @@ impl SigmaEngine {
             .par_iter()
             .enumerate()
             .with_min_len(64)
-            .flat_map_iter(|(i, event)| {
-                let mut out = Vec::new();
-                self.engine.evaluate(event, &mut out);
-                out.into_iter().map(move |m| (i, m))
-            })
+            .flat_map_iter(|(i, event)| self.matches_of(i, event))
             .collect()
+    }
+
+    /// [`Self::evaluate_all`] on the calling thread alone: for a caller that already runs one
+    /// stream per thread (many small logs), where splitting each batch only adds hand-offs.
+    pub fn evaluate_all_here(&self, events: &[SysmonEvent]) -> Vec<(usize, RuleMatch)> {
+        events
+            .iter()
+            .enumerate()
+            .flat_map(|(i, event)| self.matches_of(i, event))
+            .collect()
+    }
+
+    fn matches_of(
+        &self,
+        i: usize,
+        event: &SysmonEvent,
+    ) -> impl Iterator<Item = (usize, RuleMatch)> {
+        let mut out = Vec::new();
+        self.engine.evaluate(event, &mut out);
+        out.into_iter().map(move |m| (i, m))
     }
 
     /// Explained hits of `matches` over `events` (as [`Self::evaluate_all`] gives them), for

@@ -42,6 +42,20 @@ pub trait DetonationLogs: Send + Sync {
     fn detonation_log(&self, report_id: &str) -> Result<Option<DetonationLog>>;
     /// The report's analysis date (Unix seconds): when this detonation was first seen.
     fn detonation_date(&self, report_id: &str) -> Result<Option<i64>>;
+    /// The raw log whole in memory, when the store reads its logs whole anyway and this one is
+    /// at most `limit` bytes: it is handed over rather than copied out of a reader. `None` when
+    /// gone, larger, or kept by a store that streams its logs ([`Self::detonation_log`] then
+    /// opens it).
+    fn detonation_log_whole(&self, _report_id: &str, _limit: u64) -> Result<Option<WholeLog>> {
+        Ok(None)
+    }
+}
+
+/// One stored raw log, whole in memory.
+#[derive(Debug)]
+pub struct WholeLog {
+    pub file_name: String,
+    pub bytes: Vec<u8>,
 }
 
 impl DetonationLogs for Store {
@@ -66,5 +80,15 @@ impl DetonationLogs for Store {
         Ok(self
             .report(report_id)?
             .and_then(|r| r.attributes.analysis_date))
+    }
+
+    fn detonation_log_whole(&self, report_id: &str, limit: u64) -> Result<Option<WholeLog>> {
+        Ok(self
+            .raw_log(report_id)?
+            .filter(|log| log.bytes.len() as u64 <= limit)
+            .map(|log| WholeLog {
+                file_name: log.file_name,
+                bytes: log.bytes,
+            }))
     }
 }

@@ -90,7 +90,7 @@ mod vocabulary;
 mod write;
 
 pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimits};
-pub use detonation_logs::{DetonationLog, DetonationLogs};
+pub use detonation_logs::{DetonationLog, DetonationLogs, WholeLog};
 pub use error::{Result, StoreError};
 pub use pivot::{
     Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind, pivot_indicators,

@@ -2,20 +2,21 @@
 //! exactly as `sandscope hunt` hunts a file ([`crate::hunt_stream`]). One implementation for
 //! the CLI, the API's jobs and the benchmark.
 //!
-//! Logs are taken a page of report ids at a time; a page is hunted `readers` logs at a time, on
-//! the rayon pool that also decodes and evaluates them, and handed to the caller whole, in id
+//! Logs are taken a page of report ids at a time; a page is hunted one log per rayon thread
+//! (`readers` above 1) or one log at a time on every core, and handed to the caller whole, in id
 //! order, with the page's last id as the checkpoint to resume after. A stop request ends the
 //! scan at the next log or within [`crate::stream`]'s event check, and the unfinished page is
 //! dropped, so a checkpoint never covers half a page.
 
-use super::source::DetonationLogs;
+use super::source::{DetonationLog, DetonationLogs};
 use crate::error::{HuntingError, Result};
-use crate::stream::{HuntOutcome, hunt_stream};
+use crate::stream::{HuntOutcome, hunt_stream_on};
 use rayon::prelude::*;
-use sandscope_read::ReadOptions;
+use sandscope_read::{ReadError, ReadOptions};
 use sandscope_sigma::{RuleInfo, SigmaEngine};
 use sandscope_store::RecordStoreError;
 use serde::{Deserialize, Serialize};
+use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -41,8 +42,8 @@ impl TimeRange {
 /// How a scan runs.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
-    /// Logs hunted at once (1: one after the other, each still decoded and evaluated on every
-    /// core).
+    /// Above 1: logs hunted one per rayon thread, each on its thread alone; 1: one after the
+    /// other, each decoded and evaluated on every core.
     pub readers: usize,
     /// Report ids per page (the checkpoint granularity).
     pub page: usize,
@@ -119,18 +120,25 @@ pub fn scan(
     }
 }
 
-/// Logs hunted at once, at most, whatever `readers` asks: each one a thread holds on its stack
-/// while it waits for its own batches uses that thread's stack (2 MiB by default).
-const MAX_LOGS_IN_FLIGHT: usize = 8;
+/// Logs up to this size are read whole into memory (EVTX decoded in place, no temporary file)
+/// and, when several readers are asked for, hunted one per thread; a larger log is streamed and
+/// hunted alone on every core, so memory stays bounded by threads times this.
+const WHOLE_LOG_MAX: u64 = 16 << 20;
 
-/// Hunt the logs of `ids`, `options.readers` at a time; `None` when stopped part way.
+/// One log's turn in a page hunted one log per thread.
+enum Turn {
+    Hunted(Option<ScannedLog>),
+    /// Too large to hunt on one thread: hunted after, alone, on every core.
+    Large,
+}
+
+/// Hunt the logs of `ids`; `None` when stopped part way.
 ///
-/// The logs in flight are tasks of the rayon pool that also decodes their EVTX chunks and
-/// evaluates their events, so a thread done with a small log helps with its neighbour's
-/// batches instead of a reader thread of ours waiting on the pool (on two cores, two reader
-/// threads beside the pool's two meant four threads and a spinning pool). Taking the page
-/// `readers` logs at a time bounds how many logs one thread can hold on its stack (a thread
-/// waiting on its own log's batches may pick up another log).
+/// With several readers each log is a task of the rayon pool, read and evaluated on the thread
+/// that took it (a stored log is small, ~100 events: split further, its hand-offs cost more
+/// than they share), so the threads only meet at the end of the page. Such a task never waits
+/// on the pool, so no thread holds more than the log it works on. With one reader the logs are
+/// hunted one after the other, each decoded and evaluated on every core.
 fn hunt_page<F: Fn(&RuleInfo) -> bool + Sync>(
     logs: &dyn DetonationLogs,
     engine: &SigmaEngine,
@@ -139,28 +147,41 @@ fn hunt_page<F: Fn(&RuleInfo) -> bool + Sync>(
     stop: &AtomicBool,
     keep: &F,
 ) -> Result<Option<Vec<ScannedLog>>> {
+    let hunt = |id: &String, parallel: bool| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            hunt_log(logs, engine, id, options.range, stop, keep, parallel)
+        }))
+        .unwrap_or_else(|_| {
+            Err(HuntingError::Store(RecordStoreError::new(
+                "a retrohunt reader panicked",
+            )))
+        })
+    };
+    let turns: Vec<Result<Turn>> = if options.readers > 1 && ids.len() > 1 {
+        ids.par_iter()
+            .with_max_len(1)
+            .map(|id| {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(Turn::Hunted(None));
+                }
+                hunt(id, false)
+            })
+            .collect()
+    } else {
+        ids.iter().map(|_| Ok(Turn::Large)).collect()
+    };
     let mut hunted = Vec::with_capacity(ids.len());
-    for group in ids.chunks(options.readers.clamp(1, MAX_LOGS_IN_FLIGHT)) {
+    for (id, turn) in ids.iter().zip(turns) {
         if stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let one = |id: &String| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                hunt_log(logs, engine, id, options.range, stop, keep)
-            }))
-            .unwrap_or_else(|_| {
-                Err(HuntingError::Store(RecordStoreError::new(
-                    "a retrohunt reader panicked",
-                )))
-            })
-        };
-        let group: Vec<Result<Option<ScannedLog>>> = if group.len() == 1 {
-            group.iter().map(one).collect()
-        } else {
-            group.par_iter().with_max_len(1).map(one).collect()
-        };
-        for log in group {
-            hunted.extend(log?);
+        match turn? {
+            Turn::Hunted(log) => hunted.extend(log),
+            Turn::Large => {
+                if let Turn::Hunted(log) = hunt(id, true)? {
+                    hunted.extend(log);
+                }
+            }
         }
     }
     if stop.load(Ordering::Relaxed) || hunted.iter().any(|l| l.outcome.stopped) {
@@ -169,7 +190,9 @@ fn hunt_page<F: Fn(&RuleInfo) -> bool + Sync>(
     Ok(Some(hunted))
 }
 
-/// Hunt one detonation's log when it is in range and has one.
+/// Hunt one detonation's log when it is in range and has one: on this thread alone unless
+/// `parallel`, in which case a log of any size is hunted; otherwise a log too large for one
+/// thread is left for later ([`Turn::Large`]).
 fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
     logs: &dyn DetonationLogs,
     engine: &SigmaEngine,
@@ -177,33 +200,90 @@ fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
     range: TimeRange,
     stop: &AtomicBool,
     keep: &F,
-) -> Result<Option<ScannedLog>> {
+    parallel: bool,
+) -> Result<Turn> {
     if !range.is_all() {
         let date = logs
             .detonation_date(id)
             .map_err(HuntingError::Store)?
             .unwrap_or(0);
         if !range.contains(date) {
-            return Ok(None);
+            return Ok(Turn::Hunted(None));
         }
     }
-    let Some(log) = logs.detonation_log(id).map_err(HuntingError::Store)? else {
-        return Ok(None);
+    let (name, size, body) = match logs
+        .detonation_log_whole(id, WHOLE_LOG_MAX)
+        .map_err(HuntingError::Store)?
+    {
+        Some(whole) => (
+            whole.file_name,
+            whole.bytes.len() as u64,
+            Ok(Body::Whole(whole.bytes)),
+        ),
+        None => {
+            let Some(log) = logs.detonation_log(id).map_err(HuntingError::Store)? else {
+                return Ok(Turn::Hunted(None));
+            };
+            if !parallel && log.size > WHOLE_LOG_MAX {
+                return Ok(Turn::Large);
+            }
+            (log.file_name.clone(), log.size, take_whole(log))
+        }
     };
-    let name = format!("{id}/{}", log.file_name);
+    let name = format!("{id}/{name}");
     let mut outcome = HuntOutcome::default();
-    let options = ReadOptions::default();
-    hunt_stream(
+    let options = ReadOptions {
+        sequential: !parallel,
+        ..ReadOptions::default()
+    };
+    hunt_stream_on(
         engine,
         &name,
-        |sink| sandscope_read::read_reader_with(&name, log.reader, &options, sink),
+        |sink| match body {
+            Ok(Body::Whole(bytes)) => {
+                sandscope_read::read_owned_bytes(&name, bytes, &options, sink)
+            }
+            Ok(Body::Stream(reader)) => {
+                sandscope_read::read_reader_with(&name, reader, &options, sink)
+            }
+            Err(source) => Err(ReadError::Io {
+                path: name.clone().into(),
+                source,
+            }),
+        },
         keep,
         stop,
+        parallel,
         &mut outcome,
     );
-    Ok(Some(ScannedLog {
+    Ok(Turn::Hunted(Some(ScannedLog {
         report_id: id.to_string(),
-        bytes: log.size,
+        bytes: size,
         outcome,
-    }))
+    })))
+}
+
+/// A stored log's bytes: whole in memory, or still a stream.
+enum Body {
+    Whole(Vec<u8>),
+    Stream(Box<dyn Read + Send>),
+}
+
+/// Read `log` whole when it says it is at most [`WHOLE_LOG_MAX`] bytes; a log that says so but
+/// turns out longer goes on as a stream, its bytes read so far first.
+fn take_whole(log: DetonationLog) -> std::io::Result<Body> {
+    if log.size > WHOLE_LOG_MAX {
+        return Ok(Body::Stream(log.reader));
+    }
+    let mut reader = log.reader;
+    let mut bytes = Vec::with_capacity(usize::try_from(log.size).unwrap_or(0));
+    (&mut reader)
+        .take(WHOLE_LOG_MAX + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > WHOLE_LOG_MAX {
+        return Ok(Body::Stream(Box::new(
+            std::io::Cursor::new(bytes).chain(reader),
+        )));
+    }
+    Ok(Body::Whole(bytes))
 }

@@ -5,11 +5,10 @@ use super::Item;
 use super::chunk::{Reuse, decode_chunk};
 use crate::Location;
 use crate::build::Ctx;
-use crate::evtx_chunks::{CHUNK_SIZE, ChunkPlan, chunk_offset, read_at};
+use crate::evtx_chunks::{CHUNK_SIZE, ChunkPlan, ChunkSource, chunk_offset};
 use evtx::ParserSettings;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -27,7 +26,7 @@ fn window_batches(threads: usize) -> u64 {
 
 /// What every thread decoding a file shares.
 struct Decoding {
-    handle: File,
+    handle: ChunkSource,
     plan: ChunkPlan,
     settings: Arc<ParserSettings>,
     /// The file name events carry (`EventSource::file`).
@@ -72,6 +71,18 @@ impl Decoding {
         let first = batch * CHUNKS_PER_BATCH;
         let end = first.saturating_add(CHUNKS_PER_BATCH).min(self.plan.len());
         let mut items = Vec::with_capacity(256);
+        if let ChunkSource::Bytes(bytes) = &self.handle {
+            // Whole in memory: each chunk decoded where it lies, no copy.
+            let mut reuse = Reuse::default();
+            for position in first..end {
+                let number = self.plan.chunk_at(position);
+                let at = usize::try_from(chunk_offset(number)).unwrap_or(usize::MAX);
+                let rest = bytes.get(at..).unwrap_or_default();
+                let chunk = &rest[..rest.len().min(CHUNK_SIZE)];
+                decode_chunk(number, chunk, &self.settings, &file, &mut reuse, &mut items);
+            }
+            return items;
+        }
         with_batch_buffer(|buf| {
             // Each chunk of the batch and how many of its bytes could be read: adjacent
             // chunks (all of them, but where the plan wraps around) in one read.
@@ -85,7 +96,7 @@ impl Decoding {
                 }
                 let slot = (position - first) as usize;
                 let bytes = &mut buf[slot * CHUNK_SIZE..(slot + run as usize) * CHUNK_SIZE];
-                let got = read_at(&self.handle, bytes, chunk_offset(number));
+                let got = self.handle.read_at(bytes, chunk_offset(number));
                 for i in 0..run as usize {
                     chunks[slot + i] = (number + i as u64, got.saturating_sub(i * CHUNK_SIZE));
                 }
@@ -122,8 +133,15 @@ fn with_batch_buffer(f: impl FnOnce(&mut [u8])) {
 }
 
 /// Read every record of the open EVTX file `handle` (its header already accepted; it states
-/// `header_block_size`).
-pub(crate) fn read_evtx_fast(handle: File, header_block_size: u16, ctx: &mut Ctx<'_>) {
+/// `header_block_size`). With `helpers` false every batch is decoded on the calling thread: for
+/// a caller that already reads one input per thread, where helper jobs would only queue behind
+/// its other inputs.
+pub(crate) fn read_evtx_fast(
+    handle: ChunkSource,
+    header_block_size: u16,
+    helpers: bool,
+    ctx: &mut Ctx<'_>,
+) {
     let plan = match ChunkPlan::new(&handle, header_block_size) {
         Ok(plan) => plan,
         Err(e) => {
@@ -134,8 +152,11 @@ pub(crate) fn read_evtx_fast(handle: File, header_block_size: u16, ctx: &mut Ctx
     let threads = rayon::current_num_threads().max(1);
     let batches = plan.len().div_ceil(CHUNKS_PER_BATCH);
     // The calling thread takes the first batch: a log of one batch needs no helper.
-    let max_helpers =
-        (threads - 1).min(usize::try_from(batches.saturating_sub(1)).unwrap_or(usize::MAX));
+    let max_helpers = if helpers {
+        (threads - 1).min(usize::try_from(batches.saturating_sub(1)).unwrap_or(usize::MAX))
+    } else {
+        0
+    };
     let decoding = Arc::new(Decoding {
         handle,
         plan,

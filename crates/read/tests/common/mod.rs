@@ -175,10 +175,11 @@ pub fn deviations(file: &str) -> Option<Deviation> {
     })
 }
 
-/// Read an EVTX file by the typed path and by the evtx crate's JSON path, require the same
-/// result, warnings and events from both, and return the typed path's output.
+/// Read an EVTX file by the typed path and by the evtx crate's JSON path, and its bytes whole
+/// in memory by the typed path (helpers on the pool and the calling thread alone), require the
+/// same result, warnings and events from all, and return the typed path's output.
 pub fn read_same_both_ways(path: &Path) -> sandscope_read::ReadOutput {
-    use sandscope_read::{ReadOptions, ReadOutput, read_path_with};
+    use sandscope_read::{ReadOptions, ReadOutput, read_owned_bytes, read_path_with};
     let label = path.display();
     let mut fast = ReadOutput::default();
     let fast_result = read_path_with(path, &ReadOptions::default(), &mut fast);
@@ -188,15 +189,28 @@ pub fn read_same_both_ways(path: &Path) -> sandscope_read::ReadOutput {
         ..ReadOptions::default()
     };
     let slow_result = read_path_with(path, &opts, &mut slow);
-    assert_eq!(
-        format!("{fast_result:?}"),
-        format!("{slow_result:?}"),
-        "{label}"
-    );
-    assert_eq!(fast.warnings, slow.warnings, "{label}");
-    assert_eq!(fast.events.len(), slow.events.len(), "{label}");
-    for (a, b) in fast.events.iter().zip(&slow.events) {
-        assert_eq!(a, b, "{label}");
+    let bytes = std::fs::read(path).unwrap();
+    let name = path.to_string_lossy();
+    let mut in_memory = Vec::new();
+    for sequential in [false, true] {
+        let opts = ReadOptions {
+            sequential,
+            ..ReadOptions::default()
+        };
+        let mut out = ReadOutput::default();
+        let result = read_owned_bytes(&name, bytes.clone(), &opts, &mut out);
+        in_memory.push((format!("{result:?}"), out));
+    }
+    let runs = [(format!("{fast_result:?}"), &fast)]
+        .into_iter()
+        .chain(in_memory.iter().map(|(r, o)| (r.clone(), o)));
+    for (result, out) in runs {
+        assert_eq!(result, format!("{slow_result:?}"), "{label}");
+        assert_eq!(out.warnings, slow.warnings, "{label}");
+        assert_eq!(out.events.len(), slow.events.len(), "{label}");
+        for (a, b) in out.events.iter().zip(&slow.events) {
+            assert_eq!(a, b, "{label}");
+        }
     }
     fast
 }
