@@ -65,7 +65,7 @@ impl Store {
                     segments,
                 })
                 .collect();
-            index_rows.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+            index_rows.sort_by_key(|row| std::cmp::Reverse(row.bytes));
             rows.extend(index_rows);
         }
         Ok(rows)

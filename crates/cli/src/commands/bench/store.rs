@@ -490,7 +490,7 @@ fn print_index_sizes(store: &Store) -> Result<()> {
                 None => parts.push((r.part, r.bytes)),
             }
         }
-        parts.sort_by(|a, b| b.1.cmp(&a.1));
+        parts.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
         for (part, bytes) in parts {
             println!(
                 "{index:<8} {segments:>8} {part:<16} {:<28} {:>9.1}",
