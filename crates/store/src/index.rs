@@ -31,7 +31,7 @@ use tantivy::{TantivyDocument, Term};
 
 pub const WORD_TOKENIZER: &str = "sandscope_words";
 /// Bumped whenever the schema or the text form changes; a mismatch triggers a rebuild.
-pub const INDEX_FORMAT: u64 = 10;
+pub const INDEX_FORMAT: u64 = 11;
 
 /// The token that opens every spelling: not a word (words are alphanumeric), so no phrase
 /// spans two spellings, and its positions tell a query with `*` where spellings begin.
@@ -171,12 +171,15 @@ pub fn schema() -> (Schema, SampleFields) {
     // `tok_sha256` is the SHA-256's indexed form.
     let sha_hi = b.add_u64_field("sha_hi", FAST);
     let sha_lo = b.add_u64_field("sha_lo", FAST);
-    let sample_no = b.add_u64_field("sample_no", indexed_fast());
+    // Read per hit, never searched: a fast field only (indexing it would add a term per sample).
+    let sample_no = b.add_u64_field("sample_no", FAST);
     let order_key = b.add_i64_field(ORDER_KEY, FAST);
-    let first_seen = b.add_i64_field("first_seen", indexed_fast());
-    let last_seen = b.add_i64_field("last_seen", indexed_fast());
+    // Dates and Sigma counts are only compared: tantivy answers a range over a fast field from
+    // the column, so an inverted index of them would never be read.
+    let first_seen = b.add_i64_field("first_seen", FAST);
+    let last_seen = b.add_i64_field("last_seen", FAST);
     let sigma = ["sigma_critical", "sigma_high", "sigma_medium", "sigma_low"]
-        .map(|n| b.add_u64_field(n, indexed_fast()));
+        .map(|n| b.add_u64_field(n, FAST));
     let vals = b.add_u64_field("vals", indexed());
     let has_text = b.add_text_field("has_text", token_options());
     let tokens = TokenField::ALL.map(|f| b.add_text_field(f.name(), token_options()));

@@ -12,12 +12,14 @@
 //!   `pending_index`/`pending_values` bookkeeping tables. Each batch rewrites the pages of the
 //!   hash-keyed tables, so bulk ingest leaves free pages behind and those tables' pages part
 //!   empty; [`Store::compact`] rewrites the tables with full pages (`repack`) and returns the
-//!   free pages to the file system;
+//!   free pages to the file system (and merges each index into one segment);
 //! * `index/samples/` — tantivy index, one document per sample, newest first, holding the words
 //!   of the values the sample owns;
 //! * `index/values/` — tantivy index, one document per shared value (its words, with positions).
 //!
-//! Both indexes are derived entirely from redb.
+//! Both indexes are derived entirely from redb. Their term dictionaries are tantivy's sstable
+//! ones, zstd-compressed (its `quickwit` feature). [`Store::index_sizes`] says what each part
+//! of each field costs.
 //!
 //! # Transactions and crash safety
 //! A batch of reports is written in one redb transaction that also records each touched sample
@@ -52,15 +54,16 @@
 //! # Modules
 //! `open` (opening, the read-only open, start-up re-indexing), `write` (a batch of reports, its
 //! index documents, the report dictionary, compaction), `read` (reports, pages, raw logs,
-//! sizes), `health` (failed writes and their retry), `error`; `repack` (compaction's rewrite
-//! of the hash-keyed tables); `codec` (report compression), `value_codec` (value compression),
-//! `values` (the value dictionary), `index` (the two indexes' schemas), `search/` (request and
-//! page types, cursors, query translation, collectors, the redb verifier, a tantivy
-//! workaround), `phrase` and `vocabulary` (text matching), `pivot` (counts and graphs),
-//! `budget` (search work limits), `records` (opaque keyed records other crates keep here:
-//! hunting rulesets, notifications, retrohunt jobs), `record_store` (the [`RecordStore`] seam
-//! over such records that every store implements), `detonation_logs` (the [`DetonationLogs`]
-//! seam Retrohunt reads stored raw logs through, likewise implemented by every store).
+//! sizes), `index_space` (the indexes' sizes by part and field), `health` (failed writes and
+//! their retry), `error`; `repack` (compaction's rewrite of the hash-keyed tables); `codec`
+//! (report compression), `value_codec` (value compression), `values` (the value dictionary),
+//! `index` (the two indexes' schemas), `search/` (request and page types, cursors, query
+//! translation, collectors, the redb verifier, a tantivy workaround), `phrase` and
+//! `vocabulary` (text matching), `pivot` (counts and graphs), `budget` (search work limits),
+//! `records` (opaque keyed records other crates keep here: hunting rulesets, notifications,
+//! retrohunt jobs), `record_store` (the [`RecordStore`] seam over such records that every
+//! store implements), `detonation_logs` (the [`DetonationLogs`] seam Retrohunt reads stored
+//! raw logs through, likewise implemented by every store).
 //!
 //! This crate depends on the report model and the query language, never on readers, the report
 //! builder or the server.
@@ -72,6 +75,7 @@ mod detonation_logs;
 mod error;
 mod health;
 mod index;
+mod index_space;
 mod leb128;
 mod open;
 mod phrase;
@@ -92,6 +96,7 @@ mod write;
 pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimits};
 pub use detonation_logs::{DetonationLog, DetonationLogs, WholeLog};
 pub use error::{Result, StoreError};
+pub use index_space::IndexPartSize;
 pub use pivot::{
     Edge, Graph, GraphFormat, Indicator, IndicatorKind, Node, NodeKind, pivot_indicators,
     sample_graph,

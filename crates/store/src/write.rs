@@ -414,12 +414,14 @@ impl Store {
     /// pages of the tables keyed by hash (reports, value ids), so after a bulk ingest up to
     /// half the file is free pages kept for reuse, and the pages of those tables are a third
     /// empty; this rewrites those tables with full pages (see `repack`), moves the live pages
-    /// to the front and truncates the rest. Needs `&mut self`, so no search or write runs
-    /// meanwhile; returns whether anything moved.
+    /// to the front and truncates the rest. First it merges each index into one segment (see
+    /// `merge_index_segments`). Needs `&mut self`, so no search or write runs meanwhile;
+    /// returns whether anything moved in the report database.
     pub fn compact(&mut self) -> Result<bool> {
         if self.read_only {
             return Ok(false);
         }
+        self.merge_index_segments()?;
         let txn = self.db.begin_write()?;
         repack::repack_hash_keyed(&txn)?;
         txn.commit()?;
@@ -428,6 +430,31 @@ impl Store {
             return Ok(false);
         };
         Ok(db.compact()?)
+    }
+
+    /// Merge each index into one segment (part of [`Store::compact`]). Every segment has its
+    /// own term dictionary, and a bulk ingest leaves several segments whose dictionaries repeat
+    /// the common words; one segment holds each word once, and a query visits one segment.
+    fn merge_index_segments(&self) -> Result<()> {
+        self.wait_merges()?;
+        let mut guard = self.lock_writer();
+        let writers = self.writers(&mut guard)?;
+        for (writer, index) in [
+            (&mut writers.samples, &self.index),
+            (&mut writers.values, &self.value_index),
+        ] {
+            let segments = index.searchable_segment_ids()?;
+            if segments.len() > 1 {
+                writer.merge(&segments).wait()?;
+            }
+        }
+        if let Some(writers) = guard.take() {
+            writers.samples.wait_merging_threads()?;
+            writers.values.wait_merging_threads()?;
+        }
+        self.reader.reload()?;
+        self.value_reader.reload()?;
+        Ok(())
     }
 
     /// Wait for background index merges (call before measuring the index size).

@@ -1,5 +1,6 @@
 //! Compaction after a bulk ingest: the hash-keyed tables are rewritten with full pages, the
-//! file shrinks, and every report, count and search answer is what it was.
+//! file shrinks, each index becomes one segment, and every report, count and search answer is
+//! what it was.
 
 #[path = "support/vendored.rs"]
 mod vendored;
@@ -36,6 +37,13 @@ fn slack(tables: &[TableSize], name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no table {name}"))
 }
 
+/// Segments of one of the store's two indexes (`samples` or `values`).
+fn segments(store: &Store, index: &str) -> usize {
+    let sizes = store.index_sizes().unwrap();
+    let row = sizes.iter().find(|r| r.index == index);
+    row.map_or(0, |r| r.segments)
+}
+
 #[test]
 fn compaction_fills_the_pages_of_hash_keyed_tables_and_changes_no_answer() {
     let bases: Vec<FileBehaviour> = vendored()
@@ -54,12 +62,20 @@ fn compaction_fills_the_pages_of_hash_keyed_tables_and_changes_no_answer() {
     let found_before = store.search(&query).unwrap();
     assert_eq!(found_before.total_hits, 300);
     let before = tables(&store);
-    let (_, file_before) = store.disk_usage().unwrap();
+    let (index_before, file_before) = store.disk_usage().unwrap();
+    assert!(segments(&store, "samples") > 1);
 
     assert!(store.compact().unwrap());
 
     let after = tables(&store);
-    let (_, file_after) = store.disk_usage().unwrap();
+    let (index_after, file_after) = store.disk_usage().unwrap();
+    // Each index is one segment: one term dictionary instead of one a batch.
+    assert_eq!(segments(&store, "samples"), 1);
+    assert_eq!(segments(&store, "values"), 1);
+    assert!(
+        index_after < index_before,
+        "{index_before} -> {index_after}"
+    );
     // Same tables (no copy left behind), same entries and bytes; far less unused room.
     assert_eq!(
         before

@@ -407,7 +407,7 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
         (index_bytes + db_bytes) as f64 / gz_bytes as f64
     );
     print_database_sizes(&store, db_bytes)?;
-    print_index_sizes(&args.dir.join("store").join("index"))?;
+    print_index_sizes(&store)?;
     if let Some(pg) = &postgres {
         let writers = usize::from(args.writers);
         let pg_batch = args.pg_batch.unwrap_or(args.batch).max(1);
@@ -541,40 +541,43 @@ fn print_database_sizes(store: &Store, db_bytes: u64) -> Result<()> {
     Ok(())
 }
 
-/// What each part of the two tantivy indexes costs, from their files' extensions (every
-/// segment writes one file per part).
-fn print_index_sizes(index_dir: &std::path::Path) -> Result<()> {
-    const PARTS: [(&str, &str); 7] = [
-        ("term", "term dictionary"),
-        ("idx", "postings"),
-        ("pos", "positions"),
-        ("fast", "fast fields"),
-        ("fieldnorm", "field norms"),
-        ("store", "doc store"),
-        ("del", "deletes"),
-    ];
+/// What each part of each field of the two tantivy indexes costs (parts under 0.05 MiB left
+/// out), with each index's total per part.
+fn print_index_sizes(store: &Store) -> Result<()> {
+    let rows = store.index_sizes()?;
     let mib = |b: u64| b as f64 / 1_048_576.0;
-    println!("{:<16} {:<16} {:>11}", "index", "part", "MiB");
+    println!(
+        "{:<8} {:>8} {:<16} {:<28} {:>9}",
+        "index", "segments", "part", "field", "MiB"
+    );
     for index in ["samples", "values"] {
-        let dir = index_dir.join(index);
-        let mut bytes = [0u64; PARTS.len() + 1];
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let entry = entry?;
-            let extension = entry
-                .path()
-                .extension()
-                .map(|e| e.to_string_lossy().into_owned());
-            let part = PARTS
-                .iter()
-                .position(|(ext, _)| extension.as_deref() == Some(*ext))
-                .unwrap_or(PARTS.len());
-            bytes[part] += entry.metadata()?.len();
+        let rows: Vec<_> = rows.iter().filter(|r| r.index == index).collect();
+        let segments = rows.first().map_or(0, |r| r.segments);
+        let mut parts: Vec<(&str, u64)> = Vec::new();
+        for r in &rows {
+            match parts.iter_mut().find(|(p, _)| *p == r.part) {
+                Some((_, bytes)) => *bytes += r.bytes,
+                None => parts.push((r.part, r.bytes)),
+            }
         }
-        let names = PARTS.iter().map(|(_, name)| *name).chain(["other"]);
-        for (name, bytes) in names.zip(bytes) {
-            println!("{index:<16} {name:<16} {:>11.1}", mib(bytes));
+        parts.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+        for (part, bytes) in parts {
+            println!(
+                "{index:<8} {segments:>8} {part:<16} {:<28} {:>9.1}",
+                "(all fields)",
+                mib(bytes)
+            );
+        }
+        for r in rows
+            .iter()
+            .filter(|r| r.bytes >= 52_429 && !r.field.is_empty())
+        {
+            println!(
+                "{index:<8} {segments:>8} {:<16} {:<28} {:>9.1}",
+                r.part,
+                r.field,
+                mib(r.bytes)
+            );
         }
     }
     Ok(())
@@ -604,7 +607,7 @@ fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<Exi
             (index_bytes + db_bytes) as f64 / gz_bytes as f64
         );
         print_database_sizes(&store, db_bytes)?;
-        print_index_sizes(&args.dir.join("store").join("index"))?;
+        print_index_sizes(&store)?;
     }
     let mut all = Vec::new();
     let mut pg_all = Vec::new();
