@@ -31,6 +31,37 @@ fn seed(name: &str) -> PathBuf {
     Path::new(SEED).join(name)
 }
 
+/// What an API server holds over the cluster's store: the store and its Livehunt.
+struct Server {
+    store: Arc<PgStore>,
+    live: Livehunt,
+}
+
+impl Server {
+    /// The first process: it makes the schema.
+    fn first(cluster: &TestCluster) -> Server {
+        Server::over(layouts::store(cluster))
+    }
+
+    /// Another process on the same database.
+    fn open(cluster: &TestCluster) -> Server {
+        Server::over(PgStore::open(&cluster.url()).unwrap())
+    }
+
+    fn over(store: PgStore) -> Server {
+        let store = Arc::new(store);
+        let live = Livehunt::load(store.clone()).unwrap();
+        Server { store, live }
+    }
+
+    fn hunting(&self) -> Hunting<'_> {
+        Hunting {
+            store: self.store.as_ref(),
+            live: &self.live,
+        }
+    }
+}
+
 fn attributes(value: Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap()
 }
@@ -237,12 +268,8 @@ fn findings(ruleset: u64, writer: usize, round: usize, count: usize) -> Vec<Find
 
 fn a_rulesets_limit_holds_with_many_processes_notifying_at_once(layout: Layout) {
     let cluster = TestCluster::start(layout);
-    let store = Arc::new(layouts::store(&cluster));
-    let live = Livehunt::load(store.clone()).unwrap();
-    let hunting = Hunting {
-        store: store.as_ref(),
-        live: &live,
-    };
+    let server = Server::first(&cluster);
+    let hunting = server.hunting();
     let limit = 5;
     let ruleset = hunting
         .create_ruleset(
@@ -291,12 +318,8 @@ const PATCHES: usize = 12;
 
 fn a_patch_survives_many_processes_notifying_on_its_ruleset(layout: Layout) {
     let cluster = TestCluster::start(layout);
-    let store = Arc::new(layouts::store(&cluster));
-    let live = Livehunt::load(store.clone()).unwrap();
-    let hunting = Hunting {
-        store: store.as_ref(),
-        live: &live,
-    };
+    let server = Server::first(&cluster);
+    let hunting = server.hunting();
     let ruleset = hunting
         .create_ruleset(
             &attributes(json!({"name": "busy", "rules": SHADOW_COPIES, "limit": 100_000})),
@@ -329,18 +352,10 @@ fn a_patch_survives_many_processes_notifying_on_its_ruleset(layout: Layout) {
             })
             .collect();
         // An API server: PATCHes of name and tags, each checked from yet another process.
-        let server = Arc::new(PgStore::open(&cluster.url()).unwrap());
-        let server_live = Livehunt::load(server.clone()).unwrap();
-        let api = Hunting {
-            store: server.as_ref(),
-            live: &server_live,
-        };
-        let reader = Arc::new(PgStore::open(&cluster.url()).unwrap());
-        let reader_live = Livehunt::load(reader.clone()).unwrap();
-        let other = Hunting {
-            store: reader.as_ref(),
-            live: &reader_live,
-        };
+        let patcher = Server::open(&cluster);
+        let api = patcher.hunting();
+        let reader = Server::open(&cluster);
+        let other = reader.hunting();
         start.wait();
         for n in 0..PATCHES {
             let patch = json!({"name": format!("busy {n}"), "tags": [format!("t{n}")]});
@@ -429,12 +444,8 @@ const EACH: usize = 3;
 
 fn webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere(layout: Layout) {
     let cluster = TestCluster::start(layout);
-    let store = Arc::new(layouts::store(&cluster));
-    let live = Livehunt::load(store.clone()).unwrap();
-    let api = Hunting {
-        store: store.as_ref(),
-        live: &live,
-    };
+    let server = Server::first(&cluster);
+    let api = server.hunting();
     let (url, taken) = accepting_receiver();
     let create = |name: &str, url: &str| {
         let body = json!({"name": name, "rules": SHADOW_COPIES, "webhook_url": url, "limit": 1000});
@@ -463,12 +474,8 @@ fn webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere(layout: Layo
     assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst) as u64, all);
 
     // Another server, which delivered nothing, shows every worker's outcomes.
-    let other_store = Arc::new(PgStore::open(&cluster.url()).unwrap());
-    let other_live = Livehunt::load(other_store.clone()).unwrap();
-    let other = Hunting {
-        store: other_store.as_ref(),
-        live: &other_live,
-    };
+    let other_server = Server::open(&cluster);
+    let other = other_server.hunting();
     let shown = other.ruleset_object(&other.ruleset(delivered).unwrap(), now);
     assert_eq!(shown["attributes"]["webhook_deliveries"], all);
     assert_eq!(shown["attributes"]["webhook_failures"], 0);

@@ -120,7 +120,7 @@ use read::read_sample_reports;
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use sandscope_model::{FileBehaviour, is_sha256};
 use sandscope_query::SampleDoc;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};

@@ -284,10 +284,10 @@ impl Store {
             return Ok(());
         }
         if pending.is_empty() {
-            self.index_pending(guard, &[], &HashMap::new())?;
+            self.index_pending(guard, &[], &HashMap::new(), &HashSet::new())?;
         }
         for chunk in pending.chunks(10_000) {
-            self.index_pending(guard, chunk, &HashMap::new())?;
+            self.index_pending(guard, chunk, &HashMap::new(), &HashSet::new())?;
         }
         Ok(())
     }

@@ -52,12 +52,14 @@ impl Store {
 
     /// Re-derive from redb the documents of every pending value, then of `samples` (using the
     /// already built `docs` where given), commit both indexes, and clear what was indexed from
-    /// the pending tables.
+    /// the pending tables. `unindexed` are samples known to have no document yet (numbered by
+    /// the batch being indexed), whose delete is skipped for the reason given for values below.
     pub(crate) fn index_pending(
         &self,
         guard: &mut WriterGuard<'_>,
         samples: &[String],
         docs: &HashMap<String, SampleDoc>,
+        unindexed: &HashSet<String>,
     ) -> Result<()> {
         let writers = self.writers(guard)?;
         let txn = self.db.begin_read()?;
@@ -69,12 +71,17 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let value_table = ValueReader::new(txn.open_table(VALUE_BLOCKS)?, codec.clone());
         for vid in &pending_values {
+            // Only a shared value has a document, and a value never stops being shared, so an
+            // unshared one has none to replace. Skipping its delete matters: tantivy looks each
+            // deleted term up in every segment's term dictionary, and most pending values are
+            // new ones owned by one sample.
+            if !value_table.header(*vid)?.is_some_and(|h| h.shared()) {
+                continue;
+            }
             writers
                 .values
                 .delete_term(index::vid_term(&self.value_fields, *vid));
-            if value_table.header(*vid)?.is_some_and(|h| h.shared())
-                && let Some(record) = value_table.record(*vid)?
-            {
+            if let Some(record) = value_table.record(*vid)? {
                 writers.values.add_document(index::value_document(
                     &self.value_fields,
                     *vid,
@@ -86,9 +93,11 @@ impl Store {
         let sample_nos = txn.open_table(values::SAMPLE_NOS)?;
         let sample_values = txn.open_table(values::SAMPLE_VALUES)?;
         for sha in samples {
-            writers
-                .samples
-                .delete_term(index::sha_term(&self.fields, sha));
+            if !unindexed.contains(sha) {
+                writers
+                    .samples
+                    .delete_term(index::sha_term(&self.fields, sha));
+            }
             let built;
             let doc = match docs.get(sha) {
                 Some(doc) => doc,
@@ -289,6 +298,21 @@ impl Store {
             codec = Arc::new(trained_codec);
             trained = true;
         }
+        // Samples without a number have never been indexed. A crash after this commit leaves
+        // them pending, and the retry (see `recover`) deletes before adding, as for any sample.
+        let mut unindexed = HashSet::new();
+        {
+            let numbers = txn.open_table(values::SAMPLE_NOS)?;
+            for sha in samples {
+                let numbered = match values::sha_bytes(sha) {
+                    Some(key) => numbers.get(&key)?.is_some(),
+                    None => true,
+                };
+                if !numbered {
+                    unindexed.insert(sha.clone());
+                }
+            }
+        }
         {
             let mut registrar = Registrar::new(&codec)?;
             for sha in samples {
@@ -308,7 +332,7 @@ impl Store {
             txn.commit()?;
         }
         *progress = Progress::Committed;
-        self.index_pending(guard, samples, &docs)
+        self.index_pending(guard, samples, &docs, &unindexed)
     }
 
     /// The dictionary to write this batch with, when the store has none yet and, with the
