@@ -66,6 +66,7 @@ impl PgStore {
                     .isolation_level(IsolationLevel::RepeatableRead)
                     .read_only(true)
                     .start()?;
+                exact_bitmaps(&mut txn)?;
                 work.set_timeout(&mut txn)?;
                 let run = Run {
                     codec: &self.codec,
@@ -100,6 +101,7 @@ impl PgStore {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
+        exact_bitmaps(&mut txn)?;
         let run = Run {
             codec: &self.codec,
             query,
@@ -314,6 +316,19 @@ impl Run<'_> {
         let take = condition.param(Param::Int(to_i64(self.limit as u64 + 1)));
         (after, take)
     }
+}
+
+/// Memory for the search's bitmaps of matching rows, for this transaction only. With the
+/// default 4 MB a bitmap holds about 65,000 heap pages exactly; past that it turns lossy and
+/// every row of a lossy page is read and tested again (at 200,000 samples with such a bitmap a
+/// common term rechecked 31,766 rows instead of 3,778, 1.03 s instead of 0.38 s). `samples`
+/// takes about 215,000 pages per million samples, so 32 MB keeps a bitmap exact to about
+/// 2.4 million samples per server.
+const BITMAP_MEMORY: &str = "32MB";
+
+fn exact_bitmaps(txn: &mut Transaction<'_>) -> Result<()> {
+    txn.execute("SELECT set_config('work_mem', $1, true)", &[&BITMAP_MEMORY])?;
+    Ok(())
 }
 
 fn date_of(order: Order, hit: &SearchHit) -> Option<i64> {
