@@ -56,7 +56,12 @@
 //!   row is claimed with `ON CONFLICT DO NOTHING`), which a `postgres_fdw` foreign partition
 //!   refuses; a batch writes each table with one statement (arrays through `unnest`);
 //! * no window functions, no CTEs with side effects and no cross-sample aggregates other than
-//!   `count(*)` and `ORDER BY … LIMIT`, which Citus pushes down and merges;
+//!   `count(*)` and `ORDER BY … LIMIT`, which Citus pushes down and merges; a search's one
+//!   read-only CTE (the matches, at most the exact-count limit plus one) Citus runs as a
+//!   subplan whose rows it collects on the coordinator, which then counts and pages them;
+//! * planner settings are transaction-local (`set_config(…, true)`: a search's `work_mem` and
+//!   `enable_seqscan`); they steer the coordinator's plan, not each worker's or remote
+//!   server's, which plans its shard on its own statistics;
 //! * no `LISTEN/NOTIFY`, no advisory locks outside `db init` (which runs on the coordinator).
 //!
 //! # Several servers without Citus: `db init --shards URL1,URL2,…` (`layout`)

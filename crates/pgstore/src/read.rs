@@ -21,6 +21,30 @@ pub(crate) fn sample_reports_in(
     decode_rows(codec, client, &rows)
 }
 
+/// Every report of each of `shas`, in id order per sample, in one round trip (a page's
+/// hits): the samples in the order given; one with no reports gets an empty list.
+pub(crate) fn samples_reports_in(
+    codec: &Codec,
+    client: &mut impl GenericClient,
+    shas: &[&str],
+) -> Result<Vec<Vec<FileBehaviour>>> {
+    let rows = client.query(
+        "SELECT sha256, report_id, body FROM reports WHERE sha256 = ANY($1) \
+         ORDER BY sha256, report_id",
+        &[&shas],
+    )?;
+    let mut by_sha: std::collections::HashMap<String, Vec<FileBehaviour>> =
+        std::collections::HashMap::with_capacity(shas.len());
+    for row in &rows {
+        let report = codec.decode(client, row.get(1), row.get(2))?;
+        by_sha.entry(row.get(0)).or_default().push(report);
+    }
+    Ok(shas
+        .iter()
+        .map(|sha| by_sha.remove(*sha).unwrap_or_default())
+        .collect())
+}
+
 impl PgStore {
     /// A report by id (`<sha256>_<sandbox name>`).
     pub fn report(&self, id: &str) -> Result<Option<FileBehaviour>> {

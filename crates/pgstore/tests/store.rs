@@ -464,6 +464,26 @@ fn search_limits_bad_cursors_and_the_flagged_lower_bound(layout: Layout) {
     let page = store.search(&request).unwrap();
     assert_eq!((page.total_hits, page.total_hits_exact), (2, false));
     assert!(page.next_cursor.is_some());
+    // Past the limit the pages are read in order again: the same samples, in the same order,
+    // as the pages of an exact count.
+    let pages_of = |exact_count_limit: u64| {
+        let mut request = SearchRequest::new("behaviour:*");
+        request.limit = 1;
+        request.exact_count_limit = exact_count_limit;
+        let mut shas = Vec::new();
+        loop {
+            let page = store.search(&request).unwrap();
+            shas.extend(page.hits.iter().map(|h| h.sha256.clone()));
+            assert!(shas.len() <= batch.len(), "paging ends");
+            match page.next_cursor {
+                Some(cursor) => request.cursor = Some(cursor),
+                None => return shas,
+            }
+        }
+    };
+    let exact = pages_of(10_000);
+    assert!(exact.len() > 2, "more samples than the limit below");
+    assert_eq!(pages_of(2), exact);
     request.order = sandscope_store::Order::LastSeenAsc;
     let page = store.search(&request).unwrap();
     assert_eq!((page.total_hits, page.total_hits_exact), (all, true));

@@ -64,11 +64,17 @@ pub(crate) fn after_sql(order: Order, after: &Key, condition: &mut Condition) ->
 
 /// Whether `key` sorts after `after` (the same rule as [`after_sql`], for verified pages).
 pub(crate) fn sorts_after(order: Order, key: &Key, after: &Key) -> bool {
+    compare(order, key, after).is_gt()
+}
+
+/// `a` against `b` in `order`: [`order_by`]'s rule (a missing date the oldest, ties by
+/// SHA-256 byte-wise, as `COLLATE "C"` sorts it).
+pub(crate) fn compare(order: Order, a: &Key, b: &Key) -> std::cmp::Ordering {
     fn rank(order: Order, k: &Key) -> (i128, &str) {
         let t = i128::from(k.date.unwrap_or(i64::MIN));
         (if desc(order) { -t } else { t }, k.sha256.as_str())
     }
-    rank(order, key) > rank(order, after)
+    rank(order, a).cmp(&rank(order, b))
 }
 
 pub(crate) fn encode(order: Order, key: &Key) -> String {

@@ -20,7 +20,7 @@ pub(crate) enum Param {
 }
 
 /// A condition on `samples s` and its parameters (`$1`… in order).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Condition {
     pub(crate) sql: String,
     pub(crate) params: Vec<Param>,
