@@ -2,9 +2,9 @@
 //!
 //! [`RuleEngine`] is all the rest of the crate knows of the evaluator, so it can be swapped.
 //! [`RsigmaEngine`] implements it with `rsigma-eval`: every rule added in one batch (one index
-//! build; adding rule by rule rebuilds the index each time), the bloom prefilter left off (it
-//! changed results in a peer measurement), and each event evaluated only under its own
-//! logsources from [`crate::routing`].
+//! build; adding rule by rule rebuilds the index each time), the bloom prefilter left off (over
+//! every ../shared/corpus log it gave the same matches as without it, but the engine took ~20%
+//! longer), and each event evaluated only under its own logsources from [`crate::routing`].
 
 use crate::event::SigmaEvent;
 use crate::routing::LogsourceTable;
