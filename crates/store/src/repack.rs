@@ -10,12 +10,14 @@
 //! full pages split them again: the gain holds until the next bulk ingest, whose own
 //! compaction restores it.
 
+use crate::codec::ReportCodec;
 use crate::{LOG_INFO, REPORTS, Result, values};
 use redb::{Key, ReadableTable, TableDefinition, Value, WriteTransaction};
 
-/// Rewrite every hash-keyed table (see the module docs) in one transaction.
-pub(crate) fn repack_hash_keyed(txn: &WriteTransaction) -> Result<()> {
-    repack(txn, REPORTS)?;
+/// Rewrite every hash-keyed table (see the module docs) in one transaction, the reports
+/// recompressed by `codec` at its compaction level.
+pub(crate) fn repack_hash_keyed(txn: &WriteTransaction, codec: &ReportCodec) -> Result<()> {
+    repack_reports(txn, codec)?;
     repack(txn, LOG_INFO)?;
     repack(txn, values::SAMPLE_NOS)?;
     repack(txn, crate::value_lookup::VALUE_IDS)?;
@@ -39,5 +41,28 @@ fn repack<K: Key + 'static, V: Value + 'static>(
     }
     txn.delete_table(table)?;
     txn.rename_table(copy, table)?;
+    Ok(())
+}
+
+/// [`repack`] of the reports, each recompressed with the current dictionary at the compaction
+/// level (see `codec::COMPACT_LEVEL`); the same JSON comes back when read. A report that does
+/// not decompress is copied as it is: compaction never drops what it cannot read.
+fn repack_reports(txn: &WriteTransaction, codec: &ReportCodec) -> Result<()> {
+    let copy = TableDefinition::<&str, &[u8]>::new("repacking");
+    let mut encoder = codec.compaction_encoder()?;
+    {
+        let from = txn.open_table(REPORTS)?;
+        let mut to = txn.open_table(copy)?;
+        for entry in from.iter()? {
+            let (key, value) = entry?;
+            let (id, stored) = (key.value(), value.value());
+            match codec.json(id, stored) {
+                Ok(json) => to.insert(id, encoder.encode(&json)?.as_slice())?,
+                Err(_) => to.insert(id, stored)?,
+            };
+        }
+    }
+    txn.delete_table(REPORTS)?;
+    txn.rename_table(copy, REPORTS)?;
     Ok(())
 }

@@ -437,8 +437,9 @@ impl Store {
     /// Give the report database's free pages back to the file system. Every batch rewrites the
     /// pages of the tables keyed by hash (reports, value ids), so after a bulk ingest up to
     /// half the file is free pages kept for reuse, and the pages of those tables are a third
-    /// empty; this rewrites those tables with full pages (see `repack`), moves the live pages
-    /// to the front and truncates the rest. First it merges each index into one segment (see
+    /// empty; this rewrites those tables with full pages (see `repack`), the reports
+    /// recompressed at a higher level, moves the live pages to the front and truncates the
+    /// rest. First it merges each index into one segment (see
     /// `merge_index_segments`). Needs `&mut self`, so no search or write runs meanwhile;
     /// returns whether anything moved in the report database.
     pub fn compact(&mut self) -> Result<bool> {
@@ -447,7 +448,7 @@ impl Store {
         }
         self.merge_index_segments()?;
         let txn = self.db.begin_write()?;
-        repack::repack_hash_keyed(&txn)?;
+        repack::repack_hash_keyed(&txn, &self.codec())?;
         txn.commit()?;
         let Some(db) = Arc::get_mut(&mut self.db) else {
             // A search still holds the database (not possible through `&mut self` today).
