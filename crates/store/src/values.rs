@@ -281,27 +281,28 @@ pub(crate) fn sha_hex(bytes: &[u8; 32]) -> String {
     out
 }
 
-/// The sample's number, assigned on first use.
-pub(crate) fn sample_no(txn: &WriteTransaction, sha256: &str) -> Result<u64> {
+/// The sample's number, assigned on first use, and whether it was assigned now.
+fn sample_no(txn: &WriteTransaction, sha256: &str) -> Result<(u64, bool)> {
     let key = sha_bytes(sha256).ok_or_else(|| StoreError::InvalidSha256(sha256.to_string()))?;
     if let Some(no) = txn.open_table(SAMPLE_NOS)?.get(&key)?.map(|v| v.value()) {
-        return Ok(no);
+        return Ok((no, false));
     }
     let no = next_counter(txn, "next_sample_no")?;
     txn.open_table(SAMPLE_NOS)?.insert(&key, no)?;
     txn.open_table(SAMPLE_SHAS)?.insert(no, &key)?;
-    Ok(no)
+    Ok((no, true))
 }
 
 /// Record the values `doc` reports for its sample (replacing what the sample reported before),
 /// keeping the owner/shared invariant of the module docs, and queue every value document that
-/// changed. `registrar` compresses new values and finds known ones.
+/// changed. `registrar` compresses new values and finds known ones. Returns whether the sample
+/// was numbered now: a sample without a number has never had an index document.
 pub(crate) fn register_sample(
     txn: &WriteTransaction,
     doc: &SampleDoc,
     registrar: &mut Registrar<'_>,
-) -> Result<()> {
-    let no = sample_no(txn, &doc.sha256)?;
+) -> Result<bool> {
+    let (no, numbered_now) = sample_no(txn, &doc.sha256)?;
     let mut ids = txn.open_table(VALUE_IDS)?;
     let mut blocks = txn.open_table(VALUE_BLOCKS)?;
     let mut pending = txn.open_table(PENDING_VALUES)?;
@@ -398,7 +399,7 @@ pub(crate) fn register_sample(
         }
     }
     samples.insert(no, encode_ids(&reported).as_slice())?;
-    Ok(())
+    Ok(numbered_now)
 }
 
 /// Create the tables of the dictionary if they do not exist (readers expect them).

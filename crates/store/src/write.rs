@@ -298,26 +298,17 @@ impl Store {
             codec = Arc::new(trained_codec);
             trained = true;
         }
-        // Samples without a number have never been indexed. A crash after this commit leaves
-        // them pending, and the retry (see `recover`) deletes before adding, as for any sample.
+        // Samples numbered by this batch have no index document to replace. A crash after
+        // this commit leaves them pending, and the retry (see `recover`) deletes before adding,
+        // as for any sample.
         let mut unindexed = HashSet::new();
-        {
-            let numbers = txn.open_table(values::SAMPLE_NOS)?;
-            for sha in samples {
-                let numbered = match values::sha_bytes(sha) {
-                    Some(key) => numbers.get(&key)?.is_some(),
-                    None => true,
-                };
-                if !numbered {
-                    unindexed.insert(sha.clone());
-                }
-            }
-        }
         {
             let mut registrar = Registrar::new(&codec)?;
             for sha in samples {
-                if let Some(doc) = docs.get(sha) {
-                    values::register_sample(&txn, doc, &mut registrar)?;
+                if let Some(doc) = docs.get(sha)
+                    && values::register_sample(&txn, doc, &mut registrar)?
+                {
+                    unindexed.insert(sha.clone());
                 }
             }
         }
