@@ -45,7 +45,7 @@
 use crate::ast::*;
 use crate::modifiers::MODIFIERS;
 use crate::text;
-use sandscope_model::{ATTRIBUTES, Attribute, BehaviourAttributes, FileBehaviour};
+use sandscope_model::{ATTRIBUTES, Attribute, FileBehaviour};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
@@ -223,6 +223,22 @@ pub struct SampleDoc {
 impl SampleDoc {
     /// Build the view of `sha256` from its reports (any order).
     pub fn from_reports(sha256: &str, reports: &[FileBehaviour]) -> SampleDoc {
+        Self::with_texts_of(sha256, reports, [true; 10])
+    }
+
+    /// The view [`SampleDoc::from_reports`] builds, with the text values of only the fields
+    /// `query` reads (its negated terms' too); the other text fields stay empty. `query`'s
+    /// [`Query::matches`] and [`Query::snippets`] answer on it exactly as on the whole view,
+    /// for a fraction of the work when the query names a few fields: spelling every value
+    /// in its normal forms is most of the cost, and a search page builds one view per hit.
+    pub fn for_query(sha256: &str, reports: &[FileBehaviour], query: &Query) -> SampleDoc {
+        let mut wanted = [false; 10];
+        query.mark_text_fields(&mut wanted);
+        Self::with_texts_of(sha256, reports, wanted)
+    }
+
+    /// The view with the text values of the fields `wanted` marks (by [`TextField::index`]).
+    fn with_texts_of(sha256: &str, reports: &[FileBehaviour], wanted: [bool; 10]) -> SampleDoc {
         let mut doc = SampleDoc {
             sha256: sha256.to_ascii_lowercase(),
             ..Default::default()
@@ -262,7 +278,11 @@ impl SampleDoc {
                     }
                 }
             };
-            each_text_value(a, &mut add);
+            for (attribute, field) in text_attributes() {
+                if wanted[field.index()] {
+                    attribute.visit_text(a, &mut |value| add(*field, value));
+                }
+            }
             let mut tok = |field: TokenField, value: &str| {
                 let t = text::token(value);
                 if !t.is_empty() && t != "_" {
@@ -377,14 +397,6 @@ impl TextField {
     }
 }
 
-/// Every text value of a report with the atomic field it belongs to, attribute by attribute
-/// as the model's attribute table lists them.
-pub fn each_text_value(report: &BehaviourAttributes, add: &mut dyn FnMut(TextField, &str)) {
-    for (attribute, field) in text_attributes() {
-        attribute.visit_text(report, &mut |value| add(*field, value));
-    }
-}
-
 impl TextPattern {
     /// Does one value (any of its spellings) match?
     pub fn matches_value(&self, value: &TextValue) -> bool {
@@ -403,6 +415,25 @@ impl Query {
             Query::Or(items) => items.iter().any(|q| q.matches(doc, now)),
             Query::Not(q) => !q.matches(doc, now),
             Query::Term(t) => t.matches(doc, now),
+        }
+    }
+
+    /// Mark, by [`TextField::index`], the text fields the query's text terms read.
+    fn mark_text_fields(&self, wanted: &mut [bool; 10]) {
+        match self {
+            Query::And(items) | Query::Or(items) => {
+                for q in items {
+                    q.mark_text_fields(wanted);
+                }
+            }
+            Query::Not(q) => q.mark_text_fields(wanted),
+            Query::Term(t) => {
+                if matches!(t.value, Value::Text(_)) {
+                    for field in t.modifier.text_fields() {
+                        wanted[field.index()] = true;
+                    }
+                }
+            }
         }
     }
 
@@ -470,6 +501,7 @@ impl Term {
 mod tests {
     use super::*;
     use crate::parse;
+    use sandscope_model::BehaviourAttributes;
 
     fn report(sandbox: &str, command: &str, raw: &str) -> FileBehaviour {
         let mut attributes = BehaviourAttributes {

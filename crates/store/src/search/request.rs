@@ -136,7 +136,7 @@ impl SearchHit {
         sha256: &str,
         reports: &[sandscope_model::FileBehaviour],
     ) -> SearchHit {
-        let doc = SampleDoc::from_reports(sha256, reports);
+        let doc = SampleDoc::for_query(sha256, reports, query);
         let mut tags: Vec<String> = Vec::new();
         for r in reports {
             for t in &r.attributes.tags {
