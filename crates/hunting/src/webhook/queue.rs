@@ -11,6 +11,7 @@ use crate::ruleset::Ruleset;
 use crate::seam::{RecordStore, RecordTable, RecordWrite};
 use crate::store_io;
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -245,12 +246,14 @@ impl QueueStore {
                 }
                 writes.push(RecordWrite::Delete(TABLE, attempt.id));
                 removed.insert(attempt.id);
-                if !rulesets.contains_key(&queued.ruleset_id) {
-                    let ruleset = store_io::ruleset(store, queued.ruleset_id)?;
-                    rulesets.insert(queued.ruleset_id, ruleset);
-                }
+                let ruleset = match rulesets.entry(queued.ruleset_id) {
+                    Entry::Occupied(read) => read.into_mut(),
+                    Entry::Vacant(unread) => {
+                        unread.insert(store_io::ruleset(store, queued.ruleset_id)?)
+                    }
+                };
                 // A ruleset deleted since, or whose webhook goes elsewhere now, counts nothing.
-                if let Some(Some(ruleset)) = rulesets.get_mut(&queued.ruleset_id)
+                if let Some(ruleset) = ruleset
                     && ruleset.webhook_url.as_deref() == Some(queued.url.as_str())
                 {
                     ruleset.webhook.count(outcome.clone());
