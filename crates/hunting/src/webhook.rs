@@ -25,9 +25,10 @@
 //! At most [`QUEUE`] deliveries wait in a store; past that a delivery is counted as a failure at
 //! once. `http://` and `https://` URLs are delivered (`ureq`, rustls with the Mozilla roots);
 //! redirects are not followed. When a process ends normally (the Livehunt set is dropped), the
-//! pending deliveries it wrote or tried, unless another live process holds one, get one last
-//! attempt each, without back-off, and their outcomes are final (so a one-shot `sandscope
-//! ingest` delivers before it exits). Leases and due times are the processes' wall clocks in
+//! pending deliveries it queued get one last attempt each, without back-off, and their outcomes
+//! are final (so a one-shot `sandscope ingest` delivers before it exits); one another live
+//! process is attempting is waited for, up to a lease. Deliveries of other processes it was
+//! retrying are left pending, on their schedule. Leases and due times are the processes' wall clocks in
 //! milliseconds: processes sharing a PostgreSQL store need synchronised clocks, as Retrohunt's
 //! leases do.
 

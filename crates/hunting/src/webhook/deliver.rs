@@ -35,7 +35,8 @@ struct Shared {
 struct Signal {
     woken: bool,
     closing: bool,
-    /// Pending deliveries this process queued or tried: its last attempts when it ends.
+    /// Pending deliveries this process queued: its last attempts when it ends (not those of
+    /// other processes it tried, whose back-off a short-lived process would cut short).
     ours: BTreeSet<u64>,
 }
 
@@ -186,9 +187,6 @@ impl Shared {
 
     /// One attempt on each claimed delivery while its lease lasts (the first in any case).
     fn attempt(&self, claimed: Vec<(u64, Queued)>, until: i64, into: &mut Vec<Attempt>) {
-        lock(&self.signal)
-            .ours
-            .extend(claimed.iter().map(|(id, _)| *id));
         for (n, (id, queued)) in claimed.into_iter().enumerate() {
             let in_time = n == 0 || until.saturating_sub(now_ms()) > ms(TIMEOUT);
             let outcome = in_time.then(|| post(&queued.url, queued.body.as_bytes()));
@@ -209,28 +207,34 @@ impl Shared {
         Ok(())
     }
 
-    /// The set is dropped: one last attempt on each pending delivery this process queued or
-    /// tried, its outcome final. One another live process is attempting is waited for (it may
-    /// settle it, or give it back), for as long as this process's own lease at most.
+    /// The set is dropped: one last attempt on each pending delivery this process queued, its
+    /// outcome final. One another live process is attempting is waited for (it may settle it,
+    /// or give it back), for as long as this process's own lease at most.
     fn last_attempts(&self, unsettled: &mut Vec<Attempt>) -> Result<()> {
-        self.settle(unsettled, true)?;
+        self.settle(unsettled, false)?;
         let me = self.me.as_str();
         let give_up = now_ms().saturating_add(ms(self.webhooks.lease));
         loop {
             let ours = lock(&self.signal).ours.clone();
-            if ours.is_empty() {
-                return Ok(());
-            }
             let now = now_ms();
-            let (mut free, mut held) = (Vec::new(), false);
+            let (mut free, mut left) = (Vec::new(), BTreeSet::new());
             for (id, queued) in self.queue.pending()? {
                 if !ours.contains(&id) {
                     continue;
                 }
-                match queued.as_ref().and_then(|q| q.held_elsewhere(me, now)) {
-                    Some(_) => held = true,
-                    None => free.push(id),
+                left.insert(id);
+                if queued
+                    .as_ref()
+                    .and_then(|q| q.held_elsewhere(me, now))
+                    .is_none()
+                {
+                    free.push(id);
                 }
+            }
+            // Ours that are gone were settled (here or elsewhere).
+            lock(&self.signal).ours.retain(|id| left.contains(id));
+            if left.is_empty() || now >= give_up {
+                return Ok(());
             }
             for batch in free.chunks(BATCH) {
                 let until = now_ms().saturating_add(ms(self.webhooks.lease));
@@ -240,18 +244,9 @@ impl Shared {
                 self.attempt(claimed, until, &mut attempts);
                 self.settle(&mut attempts, true)?;
             }
-            // Ours that are gone were settled (here or elsewhere).
-            let present: BTreeSet<u64> = self
-                .queue
-                .pending()?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            lock(&self.signal).ours.retain(|id| present.contains(id));
-            if !held || now_ms() >= give_up {
-                return Ok(());
+            if free.is_empty() {
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
