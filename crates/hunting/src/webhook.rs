@@ -28,9 +28,9 @@
 //! pending deliveries it queued get one last attempt each, without back-off, and their outcomes
 //! are final (so a one-shot `sandscope ingest` delivers before it exits); one another live
 //! process is attempting is waited for, up to a lease. Deliveries of other processes it was
-//! retrying are left pending, on their schedule. Leases and due times are the processes' wall clocks in
-//! milliseconds: processes sharing a PostgreSQL store need synchronised clocks, as Retrohunt's
-//! leases do.
+//! retrying are left pending, on their schedule. Leases and due times are the processes' wall
+//! clocks in milliseconds: processes sharing a PostgreSQL store need synchronised clocks, as
+//! Retrohunt's leases do.
 
 mod deliver;
 mod queue;
