@@ -81,6 +81,7 @@ fn records(store: &dyn RecordStore) -> Vec<Vec<(u64, Vec<u8>)>> {
         RecordTable::RetrohuntJobs,
         RecordTable::RetrohuntMatches,
         RecordTable::RetrohuntRanges,
+        RecordTable::WebhookDeliveries,
     ]
     .into_iter()
     .map(|t| store.records(t, 0..=u64::MAX, 10_000, false).unwrap())

@@ -9,8 +9,10 @@
 //! - `livehunt`: the enabled rulesets, compiled, evaluated on each stored report; `merged`:
 //!   their Sigma rules in one engine, so a report's events are evaluated once for all of them.
 //! - `service`: create / PATCH / delete / list, shared by the API and the CLI.
-//! - `webhook`: notifications POSTed to a ruleset's `webhook_url`, retried with back-off; the
-//!   outcomes counted in the ruleset's record, so every process sharing the store shows them.
+//! - `webhook`: notifications POSTed to a ruleset's `webhook_url`, retried with back-off; each
+//!   delivery queued in the store with its notification and made by any process sharing the
+//!   store (a lease per attempt, so a killed process's are taken over); the outcomes counted in
+//!   the ruleset's record, so every process sharing the store shows them.
 //! - `retro`: Retrohunt, the scan of every stored detonation's raw log (CLI, API jobs, bench)
 //!   and the API's background `retrohunt_jobs`.
 //! - `stream`: one stream of events hunted by a Sigma engine, as `sandscope hunt` hunts a file.

@@ -11,7 +11,8 @@
 //!
 //! The notifications are written in their own transaction, after the reports': a crash between
 //! the two leaves the reports stored without their notifications, and the ingest was not
-//! acknowledged, so the client's retry (which replaces the reports) raises them.
+//! acknowledged, so the client's retry (which replaces the reports) raises them. Their webhook
+//! deliveries are queued in the store in that same transaction (see `webhook.rs`).
 
 use crate::error::{HuntingError, Result};
 use crate::merged::MergedSigma;
@@ -20,7 +21,7 @@ use crate::rules::CompiledRules;
 use crate::ruleset::Ruleset;
 use crate::seam::{RecordStore, RecordTable, RecordWrite};
 use crate::store_io;
-use crate::webhook::{Deliveries, StatusStore, Webhooks};
+use crate::webhook::{self, Deliveries, QueueStore, Webhooks};
 use sandscope_event::SysmonEvent;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -57,13 +58,13 @@ pub struct Livehunt {
     /// window, a PATCH of the same ruleset and its webhook's outcomes must not undo each
     /// other); other processes are kept out by the store's lock, taken after this one.
     pub(crate) writes: Arc<Mutex<()>>,
-    /// The webhook deliveries; their outcomes are written to the store's ruleset records.
+    /// The thread delivering the store's webhook deliveries.
     deliveries: Deliveries,
 }
 
 impl Livehunt {
-    /// The enabled rulesets of `store`; their webhooks' outcomes are written to it (so it is
-    /// held for as long as the set is).
+    /// The enabled rulesets of `store`, and a thread delivering its pending webhook deliveries
+    /// (so the store is held for as long as the set is).
     pub fn load(store: Arc<dyn RecordStore>) -> Result<Livehunt> {
         Livehunt::load_with(store, Webhooks::default())
     }
@@ -71,14 +72,14 @@ impl Livehunt {
     /// [`Livehunt::load`] delivering webhooks through `webhooks`.
     pub fn load_with(store: Arc<dyn RecordStore>, webhooks: Webhooks) -> Result<Livehunt> {
         let writes = Arc::new(Mutex::new(()));
-        let status = StatusStore {
+        let queue = QueueStore {
             store: store.clone(),
             writes: writes.clone(),
         };
         let live = Livehunt {
             active: RwLock::default(),
             writes,
-            deliveries: Deliveries::new(webhooks, status),
+            deliveries: Deliveries::new(webhooks, queue),
         };
         live.reload(store.as_ref())?;
         Ok(live)
@@ -246,7 +247,7 @@ impl Livehunt {
         if findings.is_empty() {
             return Ok(Vec::new());
         }
-        let (notifications, webhooks) = {
+        let (notifications, queued) = {
             let _guard = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
             // Other processes sharing the store (workers, servers) read-modify-write the same
             // rate windows: without the store's lock two could admit past a limit.
@@ -255,12 +256,7 @@ impl Livehunt {
                 .map_err(HuntingError::Store)?;
             record(store, findings, now)?
         };
-        for n in &notifications {
-            if let Some(url) = webhooks.get(&n.ruleset_id) {
-                let body = serde_json::json!({ "data": n.to_object() }).to_string();
-                self.deliveries.send(n.ruleset_id, url, body.into_bytes());
-            }
-        }
+        self.deliveries.queued(&queued);
         Ok(notifications)
     }
 }
@@ -291,13 +287,13 @@ fn choose_merged(rulesets: &mut [Active]) {
 }
 
 /// Findings to notifications: each ruleset's rate window admits or drops each one; the
-/// notifications and the rulesets' windows are written in one transaction. Also returns the
-/// webhook of each ruleset that has one.
+/// notifications, their webhook deliveries and the rulesets' windows are written in one
+/// transaction. Also returns the ids of the deliveries queued.
 fn record(
     store: &dyn RecordStore,
     findings: Vec<Finding>,
     now: i64,
-) -> Result<(Vec<Notification>, HashMap<u64, String>)> {
+) -> Result<(Vec<Notification>, Vec<u64>)> {
     let mut rulesets: BTreeMap<u64, Ruleset> = BTreeMap::new();
     let mut admitted: Vec<Finding> = Vec::new();
     for finding in findings {
@@ -340,27 +336,28 @@ fn record(
             sha256: f.sha256,
         })
         .collect();
-    let mut writes = Vec::with_capacity(notifications.len() + rulesets.len());
+    // Before the rulesets are written: a delivery past the queue's bound counts on its ruleset.
+    let (deliveries, queued) = webhook::enqueue(store, &notifications, &mut rulesets)?;
+    let mut writes = Vec::with_capacity(notifications.len() + deliveries.len() + rulesets.len());
     for n in &notifications {
         writes.push(store_io::put(RecordTable::HuntingNotifications, n.id, n)?);
     }
+    writes.extend(deliveries);
     for r in rulesets.values() {
         writes.push(store_io::put(RecordTable::HuntingRulesets, r.id, r)?);
     }
     store.write_records(writes).map_err(HuntingError::Store)?;
-    let webhooks = rulesets
-        .values()
-        .filter_map(|r| Some((r.id, r.webhook_url.clone()?)))
-        .collect();
-    Ok((notifications, webhooks))
+    Ok((notifications, queued))
 }
 
-/// What deleting a ruleset writes: the ruleset and every notification it raised.
+/// What deleting a ruleset writes: the ruleset, every notification it raised and its pending
+/// webhook deliveries.
 pub(crate) fn deletion(store: &dyn RecordStore, ruleset_id: u64) -> Result<Vec<RecordWrite>> {
     let mut writes = vec![RecordWrite::Delete(
         RecordTable::HuntingRulesets,
         ruleset_id,
     )];
+    writes.extend(webhook::dropped(store, ruleset_id, None)?);
     store_io::each_notification(store, |n| {
         if n.ruleset_id == ruleset_id {
             writes.push(RecordWrite::Delete(RecordTable::HuntingNotifications, n.id));

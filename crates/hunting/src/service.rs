@@ -4,7 +4,8 @@
 //!
 //! Deleting a ruleset deletes the notifications it raised, in the same transaction: a
 //! notification names its ruleset, and one whose ruleset is gone could not be explained or
-//! filtered by it.
+//! filtered by it. Deleting it, or changing its `webhook_url`, deletes its pending webhook
+//! deliveries in the same transaction too.
 //!
 //! Every write of rulesets is a read-modify-write under the rulesets' locks: the process's
 //! (`Livehunt::writes`) and the store's ([`RecordStore::lock`]), which every process sharing a
@@ -20,6 +21,7 @@ use crate::rules::CompiledRules;
 use crate::ruleset::Ruleset;
 use crate::seam::{RecordLock, RecordStore, RecordTable, RecordWrite};
 use crate::store_io::{self, MAX_RULESETS, SCAN_BATCH};
+use crate::webhook;
 use serde_json::{Map, Value};
 use std::sync::{MutexGuard, PoisonError};
 
@@ -102,6 +104,7 @@ impl Hunting<'_> {
         let ruleset = {
             let _shared = self.store_lock()?;
             let mut ruleset = self.ruleset(id)?;
+            let hooked = ruleset.webhook_url.clone();
             if ruleset.apply(attributes, now)? {
                 ruleset.rule_names = match &compiled {
                     Some((language, rules, names))
@@ -114,7 +117,22 @@ impl Hunting<'_> {
                     }
                 };
             }
-            self.write(&ruleset)?;
+            let mut writes = vec![store_io::put(
+                RecordTable::HuntingRulesets,
+                ruleset.id,
+                &ruleset,
+            )?];
+            if ruleset.webhook_url != hooked {
+                // Its pending deliveries went to the old webhook: dropped with its counts.
+                writes.extend(webhook::dropped(
+                    self.store,
+                    id,
+                    ruleset.webhook_url.as_deref(),
+                )?);
+            }
+            self.store
+                .write_records(writes)
+                .map_err(HuntingError::Store)?;
             ruleset
         };
         self.live.reload(self.store)?;

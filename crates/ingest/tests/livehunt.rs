@@ -73,6 +73,17 @@ impl Lab {
         ids[0].split('_').next().unwrap().to_string()
     }
 
+    /// The ids of every notification, lowest first.
+    fn notified_ids(&self) -> Vec<u64> {
+        let page = self
+            .hunting()
+            .notifications(&NotificationFilter::default(), 300, None)
+            .unwrap();
+        let mut ids: Vec<u64> = page.items.iter().map(|n| n.id).collect();
+        ids.sort();
+        ids
+    }
+
     /// (ruleset id, rule name, sha256) of every notification, sorted.
     fn notified(&self) -> Vec<(u64, String, String)> {
         let page = self
@@ -380,4 +391,74 @@ fn webhooks_are_posted_retried_and_their_outcomes_kept_on_the_ruleset_across_a_r
         .update_ruleset(failing.id, &attributes(other), 1_002)
         .unwrap();
     assert_eq!(moved.webhook, Default::default());
+}
+
+/// The pending webhook deliveries of `store`: (notification id, ruleset id, attempts made).
+fn pending_deliveries(store: &Store) -> Vec<(u64, u64, u64)> {
+    RecordStore::records(
+        store,
+        sandscope_hunting::RecordTable::WebhookDeliveries,
+        0..=u64::MAX,
+        100,
+        false,
+    )
+    .unwrap()
+    .into_iter()
+    .map(|(id, bytes)| {
+        let record: Value = serde_json::from_slice(&bytes).unwrap();
+        let number = |key: &str| record[key].as_u64().unwrap();
+        (id, number("ruleset_id"), number("attempts"))
+    })
+    .collect()
+}
+
+#[test]
+fn pending_deliveries_go_with_their_ruleset_or_its_old_webhook() {
+    // One attempt, then a retry a minute later: the deliveries stay pending meanwhile.
+    let lab = Lab::with_webhooks(Webhooks::with_back_off(vec![Duration::from_secs(60)]));
+    let h = lab.hunting();
+    let create = |name: &str| {
+        // Nothing listens on port 9 (discard) of this host: every attempt fails.
+        let body =
+            json!({"name": name, "rules": SHADOW_COPIES, "webhook_url": "http://127.0.0.1:9/x"});
+        h.create_ruleset(&attributes(body), 1_000).unwrap().id
+    };
+    let (moved, deleted) = (create("moved"), create("deleted"));
+    lab.ingest(&seed("ransomware_tutanota_sysmon.xml"));
+    let notified = lab.notified();
+    assert_eq!(notified.len(), 2, "{notified:?}");
+
+    // Stored with the notifications, tried once each, waiting for their retry.
+    let mut pending = Vec::new();
+    for _ in 0..600 {
+        pending = pending_deliveries(&lab.store);
+        if pending.iter().all(|&(_, _, attempts)| attempts == 1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rulesets: Vec<(u64, u64)> = pending.iter().map(|&(_, r, a)| (r, a)).collect();
+    assert_eq!(rulesets, [(moved, 1), (deleted, 1)]);
+    let ids: Vec<u64> = lab.notified_ids();
+    assert_eq!(
+        pending.iter().map(|&(id, _, _)| id).collect::<Vec<_>>(),
+        ids,
+        "each under its notification's id"
+    );
+
+    // A PATCH to the same URL keeps it; one to another drops it, uncounted.
+    let same = json!({"webhook_url": "http://127.0.0.1:9/x"});
+    h.update_ruleset(moved, &attributes(same), 1_001).unwrap();
+    assert_eq!(pending_deliveries(&lab.store).len(), 2);
+    let other = json!({"webhook_url": "http://127.0.0.1:9/y"});
+    h.update_ruleset(moved, &attributes(other), 1_002).unwrap();
+    let left: Vec<u64> = pending_deliveries(&lab.store)
+        .iter()
+        .map(|&(_, r, _)| r)
+        .collect();
+    assert_eq!(left, [deleted]);
+    assert_eq!(h.ruleset(moved).unwrap().webhook, Default::default());
+
+    h.delete_ruleset(deleted).unwrap();
+    assert_eq!(pending_deliveries(&lab.store), []);
 }

@@ -2,7 +2,8 @@
 //! (`tests/data/seed`: a coin miner and a ransomware run) notify on exactly the samples they
 //! notify on in the embedded store, through the one ingest path (prepare, store, notify), and
 //! the records (ids, rate windows, deletes) behave alike; a ruleset's `limit` holds when many
-//! processes notify at once; on one PostgreSQL and on the two-server layout.
+//! processes notify at once; a webhook delivery claimed by a process killed mid-attempt is
+//! made by another once the lease ends; on one PostgreSQL and on the two-server layout.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
@@ -154,6 +155,7 @@ on_each_layout!(
     a_rulesets_limit_holds_with_many_processes_notifying_at_once,
     a_patch_survives_many_processes_notifying_on_its_ruleset,
     webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere,
+    a_delivery_claimed_by_a_killed_process_is_made_by_another_after_its_lease,
 );
 
 fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) {
@@ -398,43 +400,96 @@ fn a_patch_survives_many_processes_notifying_on_its_ruleset(layout: Layout) {
     assert_eq!(stored, notified);
 }
 
-/// A webhook receiver on loopback answering every POST with `204`; the bodies it took, counted.
-fn accepting_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = taken.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            // The whole request (headers, then Content-Length bytes of body), then the answer.
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = stream.read(&mut buf).unwrap_or(0);
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request);
-                let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    body.len() >= length
-                });
-                if complete || n == 0 {
-                    break;
-                }
+/// A webhook receiver on loopback. Once `answering`, it answers every POST with `204` and
+/// keeps its body; before, it holds the request unanswered until the client goes away.
+struct Receiver {
+    url: String,
+    answering: Arc<std::sync::atomic::AtomicBool>,
+    /// Bodies of the requests answered, and how many were held.
+    answered: Arc<std::sync::Mutex<Vec<Value>>>,
+    held: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Receiver {
+    fn start(answering: bool) -> Receiver {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let receiver = Receiver {
+            url: format!("http://{}/hook", listener.local_addr().unwrap()),
+            answering: Arc::new(AtomicBool::new(answering)),
+            answered: Arc::default(),
+            held: Arc::new(AtomicUsize::new(0)),
+        };
+        let (answering, answered, held) = (
+            receiver.answering.clone(),
+            receiver.answered.clone(),
+            receiver.held.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (answering, answered, held) =
+                    (answering.clone(), answered.clone(), held.clone());
+                std::thread::spawn(move || serve(stream, &answering, &answered, &held));
             }
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+        });
+        receiver
+    }
+
+    fn answered(&self) -> Vec<Value> {
+        self.answered.lock().unwrap().clone()
+    }
+
+    fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// One connection of a [`Receiver`].
+fn serve(
+    mut stream: std::net::TcpStream,
+    answering: &std::sync::atomic::AtomicBool,
+    answered: &std::sync::Mutex<Vec<Value>>,
+    held: &std::sync::atomic::AtomicUsize,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    // The whole request (headers, then Content-Length bytes of body), then the answer.
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body = loop {
+        let n = stream.read(&mut buf).unwrap_or(0);
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request).to_string();
+        let complete = text.split_once("\r\n\r\n").and_then(|(head, body)| {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            (body.len() >= length).then(|| body.to_string())
+        });
+        if let Some(body) = complete {
+            break body;
         }
-    });
-    (url, taken)
+        if n == 0 {
+            break String::new();
+        }
+    };
+    if !answering.load(Ordering::SeqCst) {
+        held.fetch_add(1, Ordering::SeqCst);
+        // Until the client closes the connection (or dies).
+        while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
+        return;
+    }
+    answered
+        .lock()
+        .unwrap()
+        .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+    let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
 }
 
 /// Processes notifying at once, each delivering its notifications' webhooks.
@@ -446,7 +501,8 @@ fn webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere(layout: Layo
     let cluster = TestCluster::start(layout);
     let server = Server::first(&cluster);
     let api = server.hunting();
-    let (url, taken) = accepting_receiver();
+    let receiver = Receiver::start(true);
+    let url = receiver.url.clone();
     let create = |name: &str, url: &str| {
         let body = json!({"name": name, "rules": SHADOW_COPIES, "webhook_url": url, "limit": 1000});
         api.create_ruleset(&attributes(body), 1_000).unwrap().id
@@ -471,7 +527,7 @@ fn webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere(layout: Layo
         }
     });
     let all = (DELIVERING * EACH) as u64;
-    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst) as u64, all);
+    assert_eq!(receiver.answered().len() as u64, all);
 
     // Another server, which delivered nothing, shows every worker's outcomes.
     let other_server = Server::open(&cluster);
@@ -494,4 +550,134 @@ fn webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere(layout: Layo
     // The rate windows written meanwhile are whole too.
     let window = other.ruleset(failing).unwrap().window;
     assert_eq!(window.kept, all);
+}
+
+/// Set in the child process of
+/// [`a_delivery_claimed_by_a_killed_process_is_made_by_another_after_its_lease`]: the cluster's
+/// URL.
+const CHILD_STORE: &str = "SANDSCOPE_TEST_WEBHOOK_CHILD_STORE";
+/// How long the child's claim holds a delivery.
+const CHILD_LEASE: Duration = Duration::from_secs(3);
+
+/// Now, in Unix milliseconds (as leases are written).
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    since.as_millis() as i64
+}
+
+/// Process A (this test binary run again, running only this test, with [`CHILD_STORE`] set)
+/// ingests the seed ransomware run: its notification's delivery is stored, claimed by A and
+/// attempted against a receiver that holds the request; A is killed (SIGKILL) mid-attempt.
+/// Process B, started then, makes the delivery once A's lease has ended.
+fn a_delivery_claimed_by_a_killed_process_is_made_by_another_after_its_lease(layout: Layout) {
+    if let Ok(url) = std::env::var(CHILD_STORE) {
+        claim_and_hang(&url);
+    }
+    let cluster = TestCluster::start(layout);
+    let server = Server::first(&cluster);
+    let receiver = Receiver::start(false);
+    let body = json!({"name": "hooked", "rules": SHADOW_COPIES, "webhook_url": receiver.url});
+    let ruleset = server
+        .hunting()
+        .create_ruleset(&attributes(body), 1_000)
+        .unwrap()
+        .id;
+    let test = format!(
+        "{}::{}",
+        "a_delivery_claimed_by_a_killed_process_is_made_by_another_after_its_lease",
+        match layout {
+            Layout::OneServer => "one_server",
+            Layout::TwoServers => "two_servers",
+        }
+    );
+    let mut a = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            test.as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_STORE, cluster.url())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while receiver.held() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process A never attempted the delivery"
+        );
+        assert!(a.try_wait().unwrap().is_none(), "process A ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let notifications = server
+        .hunting()
+        .notifications(&NotificationFilter::default(), 10, None)
+        .unwrap()
+        .items;
+    assert_eq!(notifications.len(), 1);
+    let notification = notifications[0].id;
+    let stored = |store: &PgStore| {
+        RecordStore::record(store, RecordTable::WebhookDeliveries, notification)
+            .unwrap()
+            .map(|bytes| serde_json::from_slice::<Value>(&bytes).unwrap())
+    };
+    let claimed = stored(server.store.as_ref()).expect("the delivery is pending");
+    let lease_ends = claimed["lease"]["until_ms"].as_i64().expect("claimed by A");
+    assert!(lease_ends > now_ms(), "A's lease still runs: {claimed}");
+    a.kill().unwrap();
+    a.wait().unwrap();
+
+    // Process B: a store and a Livehunt of its own.
+    receiver
+        .answering
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let b = Server::open(&cluster);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while receiver.answered().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process B never made the delivery"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(now_ms() >= lease_ends, "not before A's lease ended");
+    let answered = receiver.answered();
+    assert_eq!(answered.len(), 1);
+    assert_eq!(answered[0]["data"]["id"], notification.to_string());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stored(b.store.as_ref()).is_some() {
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = b.hunting().ruleset(ruleset).unwrap().webhook;
+    assert_eq!((status.delivered, status.failures), (1, 0));
+    drop(b);
+    assert_eq!(receiver.answered().len(), 1, "delivered once by B");
+    assert_eq!(receiver.held(), 1, "held once, from A");
+}
+
+/// Process A: ingest the seed ransomware run through a Livehunt whose claims hold for
+/// [`CHILD_LEASE`], then wait to be killed (its delivery's attempt is held by the receiver).
+fn claim_and_hang(url: &str) -> ! {
+    let store = Arc::new(PgStore::open(url).unwrap());
+    let webhooks = Webhooks::with_back_off(vec![Duration::from_secs(60)]).with_lease(CHILD_LEASE);
+    let live = Arc::new(Livehunt::load_with(store.clone(), webhooks).unwrap());
+    let pipeline = Pipeline::new(None).with_livehunt(live);
+    let prepared = pipeline
+        .prepare(
+            &[seed("ransomware_tutanota_sysmon.xml")],
+            &IngestOptions::default(),
+        )
+        .unwrap();
+    let ids = store.put_reports(prepared.reports).unwrap();
+    pipeline
+        .notify(store.as_ref(), prepared.livehunt, &ids)
+        .unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
 }

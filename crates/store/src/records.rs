@@ -1,8 +1,9 @@
 //! Small keyed records that live beside the reports in `reports.redb`: the tables the hunting
-//! crate keeps (rulesets, notifications, retrohunt jobs). The store knows their keys, not their
-//! contents: a record is opaque bytes under a `u64` id, so the store stays independent of the
-//! crates that define them (a retrohunt job's matches are keyed by job and number: see
-//! `sandscope-hunting`), and a second store needs only these few calls.
+//! crate keeps (rulesets, notifications, retrohunt jobs, webhook deliveries). The store knows
+//! their keys, not their contents: a record is opaque bytes under a `u64` id, so the store stays
+//! independent of the crates that define them (a retrohunt job's matches are keyed by job and
+//! number, a webhook delivery by its notification's id: see `sandscope-hunting`), and a second
+//! store needs only these few calls.
 
 use crate::*;
 
@@ -15,6 +16,8 @@ pub enum RecordTable {
     RetrohuntMatches,
     /// The ranges of Retrohunt jobs split across workers, each one's progress.
     RetrohuntRanges,
+    /// Livehunt webhook deliveries not yet made, each under its notification's id.
+    WebhookDeliveries,
 }
 
 impl RecordTable {
@@ -30,6 +33,7 @@ impl RecordTable {
             RecordTable::RetrohuntJobs => "retrohunt_jobs",
             RecordTable::RetrohuntMatches => "retrohunt_matches",
             RecordTable::RetrohuntRanges => "retrohunt_ranges",
+            RecordTable::WebhookDeliveries => "webhook_deliveries",
         }
     }
 

@@ -1,6 +1,6 @@
 //! `sandscope copy --from DIR|URL --to URL|DIR`: every report, its raw log and the hunting
-//! records (Livehunt rulesets and notifications, Retrohunt jobs with their matches and ranges)
-//! from one store to the other, so a user who started embedded moves to PostgreSQL (or back)
+//! records (Livehunt rulesets, notifications and pending webhook deliveries, Retrohunt jobs with
+//! their matches and ranges) from one store to the other, so a user who started embedded moves to PostgreSQL (or back)
 //! without re-detonating anything.
 //!
 //! Resumable and idempotent: a report already in the destination (by report id) is skipped,
@@ -10,7 +10,8 @@
 //! as one redb value, so reading one from it holds that one log in memory. Hunting records are
 //! written under their own ids (a put replaces), and the destination's id counter of each table
 //! whose ids come from one is moved past the highest copied id (a job's matches and ranges are
-//! keyed by their job, `job << 32 | n`, and take no ids from a counter).
+//! keyed by their job, `job << 32 | n`, and a webhook delivery by its notification: they take
+//! no ids from a counter).
 
 use super::store_choice::open_postgres;
 use anyhow::{Context, Result, bail};
@@ -181,15 +182,18 @@ enum Ids {
     Counter,
     /// The record's job: `job << 32 | n`.
     Job,
+    /// The record's notification (a pending webhook delivery).
+    Notification,
 }
 
 /// Every table of hunting records, jobs before their matches and ranges.
-const TABLES: [(RecordTable, Ids); 5] = [
+const TABLES: [(RecordTable, Ids); 6] = [
     (RecordTable::HuntingRulesets, Ids::Counter),
     (RecordTable::HuntingNotifications, Ids::Counter),
     (RecordTable::RetrohuntJobs, Ids::Counter),
     (RecordTable::RetrohuntMatches, Ids::Job),
     (RecordTable::RetrohuntRanges, Ids::Job),
+    (RecordTable::WebhookDeliveries, Ids::Notification),
 ];
 
 /// Copy every record of `table` under its id; then make `to` hand out ids past them if they

@@ -10,7 +10,7 @@
 
 mod job;
 mod jobs;
-mod lease;
+pub(crate) mod lease;
 mod ranges;
 mod scan;
 mod source;
