@@ -59,6 +59,11 @@
 //!   `count(*)` and `ORDER BY … LIMIT`, which Citus pushes down and merges; a search's one
 //!   read-only CTE (the matches, at most the exact-count limit plus one) Citus runs as a
 //!   subplan whose rows it collects on the coordinator, which then counts and pages them;
+//!   when the query is an `OR` of text terms the CTE is a `UNION` of one scan per test, each
+//!   with that `LIMIT` (`search::translate`): a subquery with a `LIMIT` is not pushed down
+//!   whole, so Citus plans each scan as a query of its own (every shard applies the `LIMIT`,
+//!   the coordinator applies it again) and makes the `UNION` on the coordinator, from at most
+//!   the limit plus one rows per scan and shard;
 //! * planner settings are transaction-local (`set_config(…, true)`: a search's `work_mem` and
 //!   `enable_seqscan`); they steer the coordinator's plan, not each worker's or remote
 //!   server's, which plans its shard on its own statistics;
@@ -103,11 +108,11 @@
 //!   one snapshot of both;
 //! * `size_bytes`, `VACUUM` and the local statistics see only the store's server; each other
 //!   server vacuums its own tables (autovacuum) and `ANALYZE` samples them through the FDW;
-//! * the per-sample semi-join of a search (`s.sha256 IN (SELECT v.sha256 … LIKE …)`) is not
-//!   shipped whole (PostgreSQL 15 pushes no semi-joins): each foreign scan ships its filter —
-//!   the `LIKE` (asserted in `tests/store.rs` from the plans `EXPLAIN VERBOSE` prints), the
-//!   field codes, the dates — the remote trigram index does the filtering, and the join, order
-//!   and `LIMIT` run on the store's server over the `sha256`s that came back.
+//! * a search's scans of `samples` (one, or one per test for an `OR` of text terms) each
+//!   reach the foreign partition as a foreign scan that ships its filter — the `LIKE`
+//!   (asserted in `tests/store.rs` from the plans `EXPLAIN VERBOSE` prints), the dates — the
+//!   remote trigram index does the filtering, and the `UNION`, count, order and `LIMIT` run on
+//!   the store's server over the rows that came back.
 //!   A `*` token pattern (an `EXISTS` over the row's token array) is not shipped either: the
 //!   remote side returns the rows its other conditions allow, and the store's server filters.
 //!

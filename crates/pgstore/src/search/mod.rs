@@ -245,17 +245,30 @@ impl Run<'_> {
         let mut both = condition.clone();
         let cap = both.param(Param::Int(to_i64(count_limit.saturating_add(1))));
         let (after, take) = self.paging(&mut both);
+        let date = cursor::column(order);
+        let matches = if condition.scans.is_empty() {
+            format!(
+                "SELECT s.sha256, {date} FROM samples s WHERE {}",
+                condition.sql
+            )
+        } else {
+            // One scan per test (`translate`), each stopping at the cap: past it the total is
+            // a lower bound either way.
+            let scans: Vec<String> = condition
+                .scans
+                .iter()
+                .map(|t| format!("(SELECT s.sha256, {date} FROM samples s WHERE {t} LIMIT {cap})"))
+                .collect();
+            format!("SELECT * FROM ({}) s", scans.join(" UNION "))
+        };
         // `m s` has the column names of `samples s`, so the cursor's and the order's SQL
         // apply to the matches as they are. The row without a SHA-256 carries the count.
         let sql = format!(
-            "WITH m AS MATERIALIZED (SELECT s.sha256, {date} FROM samples s WHERE {cond} \
-             LIMIT {cap}) \
+            "WITH m AS MATERIALIZED ({matches} LIMIT {cap}) \
              SELECT NULL::text, NULL::bigint, (SELECT count(*) FROM m) \
              UNION ALL \
              (SELECT s.sha256, {date}, NULL::bigint FROM m s WHERE {after} \
              ORDER BY {order_by} LIMIT {take})",
-            date = cursor::column(order),
-            cond = condition.sql,
             order_by = cursor::order_by(order),
         );
         let rows = txn.query(&sql, &params(&both.params))?;
