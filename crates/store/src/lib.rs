@@ -12,7 +12,8 @@
 //!   `pending_index`/`pending_values` bookkeeping tables. Each batch rewrites the pages of the
 //!   hash-keyed tables, so bulk ingest leaves free pages behind and those tables' pages part
 //!   empty; [`Store::compact`] rewrites the tables with full pages (`repack`) and returns the
-//!   free pages to the file system (and merges each index into one segment);
+//!   free pages to the file system (and merges the value index into one segment, the sample
+//!   index into one per core, at most four);
 //! * `index/samples/` — tantivy index, one document per sample, newest first, holding the words
 //!   of the values the sample owns;
 //! * `index/values/` — tantivy index, one document per shared value (its words, with positions).
@@ -111,6 +112,7 @@ pub mod report_compression {
 pub use record_store::{RecordLock, RecordStore, RecordStoreError};
 pub use records::{RecordTable, RecordWrite};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
+pub use write::{MAX_SEARCH_SEGMENTS, compacted_sample_segments};
 
 use codec::ReportCodec;
 pub(crate) use db::Db;

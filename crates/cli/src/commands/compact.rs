@@ -3,7 +3,8 @@
 //! A bulk ingest leaves the report database with free pages and half-full pages in its
 //! hash-keyed tables, and each index in several segments (see `Store::compact`); compacting
 //! rewrites those tables (the reports recompressed at a higher level than ingest's) and merges
-//! each index into one segment. It is a command of its
+//! the value index into one segment and the sample index into one per core (at most four, so
+//! a heavy query still runs on every core). It is a command of its
 //! own, not the end of every ingest, because it rewrites those tables whole (a small ingest
 //! into a large store would pay for the whole store each time) and needs the directory to
 //! itself (a running server cannot be compacted under it).
