@@ -4,7 +4,7 @@
 
 use sandscope_model::FileBehaviour;
 use sandscope_query::{SampleDoc, TextField, parse};
-use sandscope_report::{ReportOptions, build_report};
+use sandscope_report::{ReportOptions, SampleSelector, build_report};
 use std::path::Path;
 
 /// Vendored logs of different kinds: the seed's two detonations, a CAPE run's Sysmon log,
@@ -50,7 +50,12 @@ fn reports() -> Vec<FileBehaviour> {
     LOGS.iter()
         .map(|log| {
             let read = sandscope_read::read_all(&data.join(log)).expect("vendored log reads");
-            build_report(&read.events, &ReportOptions::default())
+            // Everything each log shows: the fields the queries read are well filled.
+            let options = ReportOptions {
+                sample: SampleSelector::Everything,
+                ..ReportOptions::default()
+            };
+            build_report(&read.events, &options)
                 .expect("report builds")
                 .behaviour
         })
@@ -74,8 +79,16 @@ fn a_query_matches_and_snips_its_view_as_it_does_the_whole_one() {
             let query = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             let view = SampleDoc::for_query(&sha, sample, &query);
             let now = 1_800_000_000;
-            assert_eq!(query.matches(&view, now), query.matches(&whole, now), "{text}");
-            assert_eq!(query.snippets(&view, 5), query.snippets(&whole, 5), "{text}");
+            assert_eq!(
+                query.matches(&view, now),
+                query.matches(&whole, now),
+                "{text}"
+            );
+            assert_eq!(
+                query.snippets(&view, 5),
+                query.snippets(&whole, 5),
+                "{text}"
+            );
             matched += usize::from(query.matches(&whole, now));
             snipped += usize::from(!query.snippets(&whole, 5).is_empty());
         }
@@ -94,11 +107,20 @@ fn the_view_spells_only_the_fields_the_query_reads() {
     let view = SampleDoc::for_query(&sha, &reports, &query);
     for field in TextField::ALL {
         let read = matches!(field, TextField::Files | TextField::Network);
-        assert_eq!(view.text(field), if read { whole.text(field) } else { &[] }, "{field:?}");
+        assert_eq!(
+            view.text(field),
+            if read { whole.text(field) } else { &[] },
+            "{field:?}"
+        );
     }
     assert!(!whole.text(TextField::CommandExecutions).is_empty());
     assert_eq!(
         (&view.tokens, view.sigma, view.first_seen, &view.sandboxes),
-        (&whole.tokens, whole.sigma, whole.first_seen, &whole.sandboxes)
+        (
+            &whole.tokens,
+            whole.sigma,
+            whole.first_seen,
+            &whole.sandboxes
+        )
     );
 }

@@ -207,7 +207,7 @@ impl Run<'_> {
                 };
                 work.charge(1)?;
                 let reports = crate::read::sample_reports_in(self.codec, txn, &key.sha256)?;
-                let doc = SampleDoc::from_reports(&key.sha256, &reports);
+                let doc = SampleDoc::for_query(&key.sha256, &reports, self.query);
                 if !self.query.matches(&doc, self.request.now) {
                     continue;
                 }
