@@ -430,8 +430,9 @@ impl Store {
     /// half the file is free pages kept for reuse, and the pages of those tables are a third
     /// empty; this rewrites those tables with full pages (see `repack`), the reports
     /// recompressed at a higher level, moves the live pages to the front and truncates the
-    /// rest. First it merges the indexes' segments (see `merge_index_segments`). Needs `&mut self`, so no search or write runs meanwhile;
-    /// returns whether anything moved in the report database.
+    /// rest. First it merges the indexes' segments (see `merge_index_segments`). Needs
+    /// `&mut self`, so no search or write runs meanwhile; returns whether anything moved in the
+    /// report database.
     pub fn compact(&mut self) -> Result<bool> {
         if self.read_only {
             return Ok(false);

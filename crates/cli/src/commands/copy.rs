@@ -1,7 +1,7 @@
 //! `sandscope copy --from DIR|URL --to URL|DIR`: every report, its raw log and the hunting
 //! records (Livehunt rulesets, notifications and pending webhook deliveries, Retrohunt jobs with
-//! their matches and ranges) from one store to the other, so a user who started embedded moves to PostgreSQL (or back)
-//! without re-detonating anything.
+//! their matches and ranges) from one store to the other, so a user who started embedded moves
+//! to PostgreSQL (or back) without re-detonating anything.
 //!
 //! Resumable and idempotent: a report already in the destination (by report id) is skipped,
 //! and each batch lands whole or not at all (one transaction in either store), so a copy that

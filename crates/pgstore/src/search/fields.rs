@@ -29,12 +29,12 @@ const TOKEN_COLUMNS: [&str; 6] = [
 /// The text columns in the order a condition tests them: by their average size on the bench's
 /// reports (synthesised from the corpus; bytes of normal form per sample, 200,000 samples):
 /// signatures 0, injected processes 6, services 59, network 95, other 112, created processes
-/// 128 and registry 127 (about equal), command lines 473, other processes 630, files 1,561. A trigram index's
-/// candidates are all tested again, and a test of `a OR b OR …` stops at the first column that
-/// matches, each test decompressing its column: small (often NULL) columns first spend little
-/// on the way to the one that matches, and files last are decompressed only when nothing
-/// smaller matched (`behaviour:lsass` at 200,000 samples: 50 ms with files tested first, 29 ms
-/// last).
+/// 128 and registry 127 (about equal), command lines 473, other processes 630, files 1,561. A
+/// trigram index's candidates are all tested again, and a test of `a OR b OR …` stops at the
+/// first column that matches, each test decompressing its column: small (often NULL) columns
+/// first spend little on the way to the one that matches, and files last are decompressed only
+/// when nothing smaller matched (`behaviour:lsass` at 200,000 samples: 50 ms with files tested
+/// first, 29 ms last).
 const TEXT_TEST_ORDER: [&str; 10] = [
     "text_8", "text_2", "text_7", "text_5", "text_9", "text_1", "text_6", "text_4", "text_3",
     "text_0",
