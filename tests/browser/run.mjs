@@ -627,8 +627,9 @@ try {
     await page.goto(`${url}/#/sample/${bigTree}`);
     await page.waitForSelector("#panel .process-tree .toggle");
     const firstScreen = Date.now() - started;
-    const preview = await page.getAttribute("#panel", "data-content");
-    const note = preview === "preview" ? await page.textContent("#summary-pending") : "";
+    // Read the panel's state and its note in one step: the merged summary may replace the
+    // preview between two separate reads, and then the note is gone.
+    const [preview, note] = await page.$eval("#panel", (p) => [p.dataset.content, p.querySelector("#summary-pending")?.textContent ?? ""]);
     await page.waitForSelector("#panel[data-content='summary'] .process-tree .toggle", { timeout: 60000 });
     const merged = Date.now() - started;
     console.log(`     Summary tab: first screen in ${firstScreen} ms (${preview}), merged summary drawn at ${merged} ms`);
