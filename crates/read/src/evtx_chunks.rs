@@ -18,7 +18,23 @@ use std::fs::File;
 /// whole, read without a temporary file).
 pub(crate) enum ChunkSource {
     File(File),
-    Bytes(Vec<u8>),
+    Bytes(InMemory),
+}
+
+/// Bytes held whole in memory by whoever handed them over (a `Vec`, a store's page), read in
+/// place.
+pub(crate) struct InMemory(Box<dyn AsRef<[u8]> + Send + Sync>);
+
+impl InMemory {
+    pub fn new(bytes: impl AsRef<[u8]> + Send + Sync + 'static) -> InMemory {
+        InMemory(Box::new(bytes))
+    }
+}
+
+impl AsRef<[u8]> for InMemory {
+    fn as_ref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
 }
 
 impl ChunkSource {
@@ -26,7 +42,7 @@ impl ChunkSource {
     pub fn len(&self) -> std::io::Result<u64> {
         match self {
             ChunkSource::File(file) => file.metadata().map(|m| m.len()),
-            ChunkSource::Bytes(bytes) => Ok(bytes.len() as u64),
+            ChunkSource::Bytes(bytes) => Ok(bytes.as_ref().len() as u64),
         }
     }
 
@@ -38,7 +54,7 @@ impl ChunkSource {
             ChunkSource::File(file) => read_file_at(file, buf, offset),
             ChunkSource::Bytes(bytes) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX);
-                let available = bytes.get(start..).unwrap_or_default();
+                let available = bytes.as_ref().get(start..).unwrap_or_default();
                 let n = available.len().min(buf.len());
                 buf[..n].copy_from_slice(&available[..n]);
                 n

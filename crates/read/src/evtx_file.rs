@@ -32,7 +32,7 @@ pub(crate) fn read_evtx(
     let header_block_size = match &source {
         ChunkSource::File(file) => open_then(parser(file, path)?, size, ctx, opts),
         ChunkSource::Bytes(bytes) => open_then(
-            parser(Cursor::new(bytes.as_slice()), path)?,
+            parser(Cursor::new(bytes.as_ref()), path)?,
             size,
             ctx,
             opts,

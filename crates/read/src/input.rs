@@ -4,7 +4,7 @@
 
 use crate::build::Ctx;
 use crate::detect::{Format, SNIFF_BYTES, detect};
-use crate::evtx_chunks::ChunkSource;
+use crate::evtx_chunks::{ChunkSource, InMemory};
 use crate::{ReadError, ReadOptions};
 use std::cell::Cell;
 use std::fs::File;
@@ -265,8 +265,9 @@ impl Opener<'_> {
 
     /// Read an input whole in memory: EVTX and zip are read in place, without the temporary
     /// file a stream is spooled to; anything else is read as a stream over the bytes.
-    pub fn bytes(&self, bytes: Vec<u8>, path: &Path, ctx: &mut Ctx<'_>) -> Result<(), ReadError> {
-        match detect(bytes.get(..SNIFF_BYTES).unwrap_or(&bytes)) {
+    pub fn bytes(&self, bytes: InMemory, path: &Path, ctx: &mut Ctx<'_>) -> Result<(), ReadError> {
+        let all = bytes.as_ref();
+        match detect(all.get(..SNIFF_BYTES).unwrap_or(all)) {
             Format::Evtx => {
                 crate::evtx_file::read_evtx(ChunkSource::Bytes(bytes), path, ctx, self.opts)
             }

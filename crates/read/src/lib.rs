@@ -266,17 +266,17 @@ pub fn read_reader_with(
 }
 
 /// Read an input held whole in memory (a stored log); `name` is the source the events carry.
-/// EVTX and zip content is read in place, with no temporary file.
+/// EVTX and zip content is read in place, with no temporary file and no copy.
 pub fn read_owned_bytes(
     name: &str,
-    bytes: Vec<u8>,
+    bytes: impl AsRef<[u8]> + Send + Sync + 'static,
     opts: &ReadOptions,
     sink: &mut dyn EventSink,
 ) -> Result<ReadStats, ReadError> {
     let path = PathBuf::from(name);
     let mut ctx = build::Ctx::new(Arc::from(name), path.clone(), sink);
     let opener = input::Opener::new(opts, ctx.stop.clone());
-    let result = opener.bytes(bytes, &path, &mut ctx);
+    let result = opener.bytes(evtx_chunks::InMemory::new(bytes), &path, &mut ctx);
     finish(result, ctx, &path)
 }
 

@@ -17,6 +17,9 @@ enum Slot {
     Closed,
 }
 
+/// The page cache of a database opened read-only.
+const READ_ONLY_CACHE: usize = 64 << 20;
+
 /// The report database of one data directory.
 pub(crate) struct Db {
     path: PathBuf,
@@ -33,10 +36,18 @@ impl Db {
     }
 
     /// Open an existing database for reading only: no write, no repair, no file created.
+    ///
+    /// A read-only open is a CLI command's (`search`, `show`, `retrohunt`, …), which reads what
+    /// it needs once: its page cache is [`READ_ONLY_CACHE`], not redb's 1 GiB, so a Retrohunt
+    /// reading every stored log once reuses the memory of logs it is done with instead of
+    /// faulting in fresh pages for each (measured: most of the scan's page faults).
     pub(crate) fn open_read_only(path: &Path) -> Result<Db, redb::DatabaseError> {
+        let db = redb::Builder::new()
+            .set_cache_size(READ_ONLY_CACHE)
+            .open_read_only(path)?;
         Ok(Db {
             path: path.to_path_buf(),
-            slot: RwLock::new(Slot::ReadOnly(redb::ReadOnlyDatabase::open(path)?)),
+            slot: RwLock::new(Slot::ReadOnly(db)),
         })
     }
 

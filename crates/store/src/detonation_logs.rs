@@ -55,7 +55,24 @@ pub trait DetonationLogs: Send + Sync {
 #[derive(Debug)]
 pub struct WholeLog {
     pub file_name: String,
-    pub bytes: Vec<u8>,
+    pub bytes: StoredBytes,
+}
+
+/// A stored raw log's bytes where the report database read them (redb's page, shared with its
+/// cache), so a scan reads each log without copying it: a copy per log was an eighth of a
+/// Retrohunt's time, most of it faulting in fresh pages for the copy.
+pub struct StoredBytes(pub(crate) redb::OwnedAccessGuard<&'static [u8]>);
+
+impl AsRef<[u8]> for StoredBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.value()
+    }
+}
+
+impl std::fmt::Debug for StoredBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredBytes({} bytes)", self.as_ref().len())
+    }
 }
 
 impl DetonationLogs for Store {
@@ -84,11 +101,8 @@ impl DetonationLogs for Store {
 
     fn detonation_log_whole(&self, report_id: &str, limit: u64) -> Result<Option<WholeLog>> {
         Ok(self
-            .raw_log(report_id)?
-            .filter(|log| log.bytes.len() as u64 <= limit)
-            .map(|log| WholeLog {
-                file_name: log.file_name,
-                bytes: log.bytes,
-            }))
+            .raw_log_in_place(report_id)?
+            .filter(|(_, bytes)| bytes.as_ref().len() as u64 <= limit)
+            .map(|(file_name, bytes)| WholeLog { file_name, bytes }))
     }
 }

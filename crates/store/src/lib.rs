@@ -95,7 +95,7 @@ mod vocabulary;
 mod write;
 
 pub use budget::{DEFAULT_MAX_WORK, DEFAULT_SEARCH_TIMEOUT, Exhausted, SearchLimits};
-pub use detonation_logs::{DetonationLog, DetonationLogs, WholeLog};
+pub use detonation_logs::{DetonationLog, DetonationLogs, StoredBytes, WholeLog};
 pub use error::{Result, StoreError};
 pub use index_space::IndexPartSize;
 pub use pivot::{

@@ -95,10 +95,18 @@ impl Store {
 
     /// The raw log a report was built from, if one was stored.
     pub fn raw_log(&self, id: &str) -> Result<Option<StoredLog>> {
+        Ok(self.raw_log_in_place(id)?.map(|(file_name, bytes)| StoredLog {
+            file_name,
+            bytes: bytes.as_ref().to_vec(),
+        }))
+    }
+
+    /// The raw log a report was built from, with its file name, as redb read it: no copy.
+    pub(crate) fn raw_log_in_place(&self, id: &str) -> Result<Option<(String, StoredBytes)>> {
         let txn = self.db.begin_read()?;
         let raw = txn.open_table(RAW_LOGS)?;
         let info = txn.open_table(LOG_INFO)?;
-        let Some(bytes) = raw.get(id)? else {
+        let Some(bytes) = raw.get_owned(id)? else {
             return Ok(None);
         };
         let file_name = info
@@ -106,10 +114,7 @@ impl Store {
             .and_then(|v| serde_json::from_slice::<serde_json::Value>(v.value()).ok())
             .and_then(|v| v.get("file_name")?.as_str().map(str::to_string))
             .unwrap_or_default();
-        Ok(Some(StoredLog {
-            file_name,
-            bytes: bytes.value().to_vec(),
-        }))
+        Ok(Some((file_name, StoredBytes(bytes))))
     }
 
     /// Numbers of reports, samples and raw logs.

@@ -14,7 +14,7 @@ use crate::stream::{HuntOutcome, hunt_stream_on};
 use rayon::prelude::*;
 use sandscope_read::{ReadError, ReadOptions};
 use sandscope_sigma::{RuleInfo, SigmaEngine};
-use sandscope_store::RecordStoreError;
+use sandscope_store::{RecordStoreError, StoredBytes};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
@@ -217,8 +217,8 @@ fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
     {
         Some(whole) => (
             whole.file_name,
-            whole.bytes.len() as u64,
-            Ok(Body::Whole(whole.bytes)),
+            whole.bytes.as_ref().len() as u64,
+            Ok(Body::Stored(whole.bytes)),
         ),
         None => {
             let Some(log) = logs.detonation_log(id).map_err(HuntingError::Store)? else {
@@ -240,6 +240,9 @@ fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
         engine,
         &name,
         |sink| match body {
+            Ok(Body::Stored(bytes)) => {
+                sandscope_read::read_owned_bytes(&name, bytes, &options, sink)
+            }
             Ok(Body::Whole(bytes)) => {
                 sandscope_read::read_owned_bytes(&name, bytes, &options, sink)
             }
@@ -263,8 +266,9 @@ fn hunt_log<F: Fn(&RuleInfo) -> bool + Sync>(
     })))
 }
 
-/// A stored log's bytes: whole in memory, or still a stream.
+/// A stored log's bytes: where the store read them, whole in memory, or still a stream.
 enum Body {
+    Stored(StoredBytes),
     Whole(Vec<u8>),
     Stream(Box<dyn Read + Send>),
 }

@@ -77,7 +77,7 @@ impl Decoding {
             for position in first..end {
                 let number = self.plan.chunk_at(position);
                 let at = usize::try_from(chunk_offset(number)).unwrap_or(usize::MAX);
-                let rest = bytes.get(at..).unwrap_or_default();
+                let rest = bytes.as_ref().get(at..).unwrap_or_default();
                 let chunk = &rest[..rest.len().min(CHUNK_SIZE)];
                 decode_chunk(number, chunk, &self.settings, &file, &mut reuse, &mut items);
             }
