@@ -3,7 +3,8 @@
 //! notify on in the embedded store, through the one ingest path (prepare, store, notify), and
 //! the records (ids, rate windows, deletes) behave alike; a ruleset's `limit` holds when many
 //! processes notify at once; a webhook delivery claimed by a process killed mid-attempt is
-//! made by another once the lease ends; on one PostgreSQL and on the two-server layout.
+//! made by another once the lease ends; the webhook queue's bound is the store's count of
+//! pending deliveries; on one PostgreSQL and on the two-server layout.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
@@ -156,6 +157,7 @@ on_each_layout!(
     a_patch_survives_many_processes_notifying_on_its_ruleset,
     webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere,
     a_delivery_claimed_by_a_killed_process_is_made_by_another_after_its_lease,
+    the_webhook_queue_is_bounded_by_the_stores_count_of_deliveries,
 );
 
 fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) {
@@ -680,4 +682,51 @@ fn claim_and_hang(url: &str) -> ! {
     loop {
         std::thread::sleep(Duration::from_secs(60));
     }
+}
+
+/// Deliveries a store queues at most (`sandscope_hunting`'s webhook queue bound).
+const QUEUE: usize = 1_000;
+
+fn the_webhook_queue_is_bounded_by_the_stores_count_of_deliveries(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let store = Arc::new(layouts::store(&cluster));
+    let table = RecordTable::WebhookDeliveries;
+    assert_eq!(
+        RecordStore::count_records(store.as_ref(), table, 10).unwrap(),
+        0
+    );
+    // Nothing listens on port 9 of this host: every attempt fails and is retried only after an
+    // hour, so what is queued stays queued while the test looks.
+    let webhooks = Webhooks::with_back_off(vec![Duration::from_secs(3600)]);
+    let live = Livehunt::load_with(store.clone(), webhooks.clone()).unwrap();
+    let hunting = Hunting {
+        store: store.as_ref(),
+        live: &live,
+    };
+    let body = json!({"name": "hooked", "rules": SHADOW_COPIES, "webhook_url": "http://127.0.0.1:9/hook", "limit": 100_000});
+    let hooked = hunting.create_ruleset(&attributes(body), 1_000).unwrap().id;
+    let now = sandscope_hunting::unix_now();
+    let kept = live
+        .notify(store.as_ref(), findings(hooked, 0, 0, QUEUE - 1), &[], now)
+        .unwrap();
+    assert_eq!(kept.len(), QUEUE - 1);
+    let count = |cap| RecordStore::count_records(store.as_ref(), table, cap).unwrap();
+    assert_eq!(count(QUEUE), QUEUE - 1);
+    assert_eq!(count(10), 10, "counted up to the cap");
+
+    // Another process notifies twice more: one place was left.
+    let other = Arc::new(PgStore::open(&cluster.url()).unwrap());
+    let other_live = Livehunt::load_with(other.clone(), webhooks).unwrap();
+    let kept = other_live
+        .notify(other.as_ref(), findings(hooked, 1, 0, 2), &[], now)
+        .unwrap();
+    assert_eq!(kept.len(), 2, "both notifications are kept");
+    assert_eq!(count(2 * QUEUE), QUEUE);
+    let status = hunting.ruleset(hooked).unwrap().webhook;
+    assert_eq!((status.delivered, status.failures), (0, 1));
+    let error = status.last_error.unwrap();
+    assert!(
+        error.contains("1000 webhook deliveries already wait"),
+        "{error}"
+    );
 }
