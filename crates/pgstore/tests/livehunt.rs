@@ -4,7 +4,8 @@
 //! the records (ids, rate windows, deletes) behave alike; a ruleset's `limit` holds when many
 //! processes notify at once; a webhook delivery claimed by a process killed mid-attempt is
 //! made by another once the lease ends; the webhook queue's bound is the store's count of
-//! pending deliveries; on one PostgreSQL and on the two-server layout.
+//! pending deliveries; creates racing from many processes never pass the maximum of rulesets
+//! together; on one PostgreSQL and on the two-server layout.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
@@ -14,7 +15,8 @@ mod layouts;
 
 use postgres_server::{Layout, TestCluster};
 use sandscope_hunting::{
-    Finding, Hunting, Livehunt, NotificationFilter, RecordStore, RecordTable, RuleHit, Webhooks,
+    CompiledRules, Finding, Hunting, Livehunt, MAX_RULESETS, NotificationFilter, RecordStore,
+    RecordTable, RecordWrite, RuleHit, RuleLanguage, Ruleset, Webhooks,
 };
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_pgstore::PgStore;
@@ -158,6 +160,7 @@ on_each_layout!(
     webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere,
     a_delivery_claimed_by_a_killed_process_is_made_by_another_after_its_lease,
     the_webhook_queue_is_bounded_by_the_stores_count_of_deliveries,
+    concurrent_creates_of_many_processes_never_pass_the_maximum_together,
 );
 
 fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) {
@@ -729,4 +732,87 @@ fn the_webhook_queue_is_bounded_by_the_stores_count_of_deliveries(layout: Layout
         error.contains("1000 webhook deliveries already wait"),
         "{error}"
     );
+}
+
+/// One line of a query that notifies on the coin-miner seed run.
+const SEED_QUERY: &str = "behaviour_command_executions:\"pool.supportxmr.com\"";
+
+/// Store `count` query rulesets in one transaction, as a create stores each (a create per
+/// ruleset would reload the Livehunt set each time).
+fn fill(store: &dyn RecordStore, count: usize) {
+    let rule_names = CompiledRules::compile(RuleLanguage::Query, SEED_QUERY)
+        .unwrap()
+        .rule_names();
+    let table = RecordTable::HuntingRulesets;
+    let writes = store
+        .allocate_ids(table, count as u64)
+        .unwrap()
+        .into_iter()
+        .map(|id| {
+            let body = json!({"name": format!("stored {id}"), "rule_language": "query", "rules": SEED_QUERY});
+            let mut ruleset = Ruleset::from_attributes(id, &attributes(body), 1).unwrap();
+            ruleset.rule_names = rule_names.clone();
+            RecordWrite::Put(table, id, serde_json::to_vec(&ruleset).unwrap())
+        })
+        .collect();
+    store.write_records(writes).unwrap();
+}
+
+/// Processes creating a ruleset at once (each a store and a Livehunt set of its own, as API
+/// servers sharing the database are), and threads per process (requests it serves at once).
+const CREATING: usize = 3;
+const REQUESTS: usize = 3;
+
+fn concurrent_creates_of_many_processes_never_pass_the_maximum_together(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let first = Server::first(&cluster);
+    fill(first.store.as_ref(), MAX_RULESETS - 1);
+    let servers: Vec<Server> = (0..CREATING).map(|_| Server::open(&cluster)).collect();
+    for server in &servers {
+        assert_eq!(server.live.enabled(), MAX_RULESETS - 1);
+    }
+    let start = std::sync::Barrier::new(CREATING * REQUESTS);
+    let outcomes: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let requests: Vec<_> = servers
+            .iter()
+            .enumerate()
+            .flat_map(|(p, server)| (0..REQUESTS).map(move |r| (p, r, server)))
+            .map(|(p, r, server)| {
+                let start = &start;
+                scope.spawn(move || {
+                    let body = json!({"name": format!("racer {p}.{r}"), "rule_language": "query", "rules": SEED_QUERY});
+                    start.wait();
+                    server
+                        .hunting()
+                        .create_ruleset(&attributes(body), 2)
+                        .map(|ruleset| ruleset.id)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        requests.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let created: Vec<u64> = outcomes.iter().filter_map(|o| o.clone().ok()).collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one create succeeds: {outcomes:?}"
+    );
+    for refused in outcomes.iter().filter_map(|o| o.clone().err()) {
+        assert_eq!(
+            refused,
+            "this store already holds the maximum of 1000 rulesets"
+        );
+    }
+    let table = RecordTable::HuntingRulesets;
+    let stored = RecordStore::records(
+        first.store.as_ref(),
+        table,
+        0..=u64::MAX,
+        2 * MAX_RULESETS,
+        false,
+    )
+    .unwrap();
+    assert_eq!(stored.len(), MAX_RULESETS);
+    assert_eq!(stored.last().unwrap().0, created[0]);
 }
