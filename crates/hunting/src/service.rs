@@ -58,9 +58,14 @@ impl Hunting<'_> {
         Ok(ruleset)
     }
 
-    /// Store a new ruleset under a new id, within [`MAX_RULESETS`]; under the locks.
+    /// Store a new ruleset under a new id, within [`MAX_RULESETS`] (the store's count, so the
+    /// check reads no ruleset); under the locks.
     fn insert(&self, ruleset: &mut Ruleset) -> Result<()> {
-        if store_io::rulesets(self.store)?.len() >= MAX_RULESETS {
+        let held = self
+            .store
+            .count_records(RecordTable::HuntingRulesets, MAX_RULESETS)
+            .map_err(HuntingError::Store)?;
+        if held >= MAX_RULESETS {
             return Err(HuntingError::Invalid(format!(
                 "this store already holds the maximum of {MAX_RULESETS} rulesets"
             )));

@@ -22,8 +22,9 @@
 //! deletes its pending deliveries in the same transaction (changing the URL starts the counts
 //! again); an attempt already under way then has its outcome dropped.
 //!
-//! At most [`QUEUE`] deliveries wait in a store; past that a delivery is counted as a failure at
-//! once. `http://` and `https://` URLs are delivered (`ureq`, rustls with the Mozilla roots);
+//! At most [`QUEUE`] deliveries wait in a store (the store's count of them, not a read of
+//! them, on every notification queued); past that a delivery is counted as a failure at once.
+//! `http://` and `https://` URLs are delivered (`ureq`, rustls with the Mozilla roots);
 //! redirects are not followed. When a process ends normally (the Livehunt set is dropped), the
 //! pending deliveries it queued get one last attempt each, without back-off, and their outcomes
 //! are final (so a one-shot `sandscope ingest` delivers before it exits); one another live

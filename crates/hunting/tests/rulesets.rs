@@ -1,10 +1,13 @@
 //! Rulesets that must be refused, or accepted with bounded work: each problem names its rule,
-//! line and reason, and a refused ruleset leaves nothing behind.
+//! line and reason, a refused ruleset leaves nothing behind, and concurrent creates never pass
+//! the store's maximum of rulesets together.
 
 use sandscope_hunting::{
-    CompiledRules, Hunting, HuntingError, Livehunt, MAX_RULES, MAX_RULES_BYTES, RuleLanguage,
+    CompiledRules, Hunting, HuntingError, Livehunt, MAX_RULES, MAX_RULES_BYTES, MAX_RULESETS,
+    RecordStore, RecordTable, RecordWrite, RuleLanguage, Ruleset,
 };
 use serde_json::json;
+use std::sync::{Arc, Barrier};
 
 const GOOD: &str = r#"title: Good rule
 id: 0b0c7f3e-1111-4a4a-8a8a-000000000001
@@ -152,4 +155,81 @@ fn a_refused_ruleset_saves_nothing() {
     }
     assert!(h.list_rulesets("", "", 10, None).unwrap().items.is_empty());
     assert_eq!(live.enabled(), 0);
+}
+
+/// One line of a query that notifies on the coin-miner seed run (`tests/data/seed`).
+const SEED_QUERY: &str = "behaviour_command_executions:\"pool.supportxmr.com\"";
+
+/// Store `count` query rulesets in one transaction, as a create stores each (a create per
+/// ruleset would reload the Livehunt set each time).
+fn fill(store: &dyn RecordStore, count: usize) {
+    let rule_names = CompiledRules::compile(RuleLanguage::Query, SEED_QUERY)
+        .unwrap()
+        .rule_names();
+    let table = RecordTable::HuntingRulesets;
+    let writes = store
+        .allocate_ids(table, count as u64)
+        .unwrap()
+        .into_iter()
+        .map(|id| {
+            let body = json!({"name": format!("stored {id}"), "rule_language": "query", "rules": SEED_QUERY});
+            let mut ruleset = Ruleset::from_attributes(id, body.as_object().unwrap(), 1).unwrap();
+            ruleset.rule_names = rule_names.clone();
+            RecordWrite::Put(table, id, serde_json::to_vec(&ruleset).unwrap())
+        })
+        .collect();
+    store.write_records(writes).unwrap();
+}
+
+/// Creates racing on one store: threads of one process sharing its Livehunt set.
+const RACERS: usize = 8;
+
+#[test]
+fn concurrent_creates_never_pass_the_maximum_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(sandscope_store::Store::open(dir.path()).unwrap());
+    fill(store.as_ref(), MAX_RULESETS - 1);
+    let live = Livehunt::load(store.clone()).unwrap();
+    assert_eq!(live.enabled(), MAX_RULESETS - 1);
+
+    let start = Barrier::new(RACERS);
+    let outcomes: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..RACERS)
+            .map(|n| {
+                let (store, live, start) = (store.as_ref(), &live, &start);
+                scope.spawn(move || {
+                    let h = Hunting { store, live };
+                    let body = json!({"name": format!("racer {n}"), "rule_language": "query", "rules": SEED_QUERY});
+                    start.wait();
+                    h.create_ruleset(body.as_object().unwrap(), 2)
+                        .map(|r| r.id)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let created: Vec<u64> = outcomes.iter().filter_map(|o| o.clone().ok()).collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one create succeeds: {outcomes:?}"
+    );
+    for refused in outcomes.iter().filter_map(|o| o.clone().err()) {
+        assert_eq!(
+            refused,
+            "this store already holds the maximum of 1000 rulesets"
+        );
+    }
+    let stored = store
+        .records(
+            RecordTable::HuntingRulesets,
+            0..=u64::MAX,
+            2 * MAX_RULESETS,
+            false,
+        )
+        .unwrap();
+    assert_eq!(stored.len(), MAX_RULESETS);
+    assert_eq!(stored.last().unwrap().0, created[0]);
+    assert_eq!(live.enabled(), MAX_RULESETS);
 }

@@ -1,5 +1,5 @@
-//! Hunting's keyed records (rulesets, notifications, retrohunt jobs) on PostgreSQL: the
-//! [`RecordStore`] seam over two small tables. `records` holds the opaque bytes under
+//! Hunting's keyed records (rulesets, notifications, retrohunt jobs, webhook deliveries) on
+//! PostgreSQL: the [`RecordStore`] seam over two small tables. `records` holds the opaque bytes under
 //! (`kind`, `id`); `record_counters` hands out ids. Both are reference tables under Citus:
 //! they are small, and every node may read them.
 
@@ -98,6 +98,20 @@ impl PgStore {
             .collect()
     }
 
+    /// How many records `table` holds, counted no further than `cap`: the exact number below
+    /// it, `cap` at or past it. The inner `LIMIT` stops the count at `cap` rows of the primary
+    /// key, and no body leaves the server.
+    pub fn count_records(&self, table: RecordTable, cap: usize) -> Result<usize> {
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        let row = self.client()?.query_one(
+            "SELECT count(*) FROM (SELECT 1 FROM records WHERE kind = $1 LIMIT $2) AS capped",
+            &[&table.name(), &cap],
+        )?;
+        let counted: i64 = row.get(0);
+        // Never negative, and at most `cap`, which came from a `usize`.
+        Ok(usize::try_from(counted).unwrap_or(0))
+    }
+
     /// Hold `table`'s lock (a transaction-level advisory lock, keyed by the table's name, on a
     /// connection of its own) until the guard is dropped: every other process's `lock` of
     /// `table` on this database waits for it. A process that dies releases it with its
@@ -145,6 +159,10 @@ impl RecordStore for PgStore {
         newest_first: bool,
     ) -> Result<Vec<(u64, Vec<u8>)>, RecordStoreError> {
         Ok(PgStore::records(self, table, range, limit, newest_first)?)
+    }
+
+    fn count_records(&self, table: RecordTable, cap: usize) -> Result<usize, RecordStoreError> {
+        Ok(PgStore::count_records(self, table, cap)?)
     }
 
     fn sample_doc(&self, sha256: &str) -> Result<Option<SampleDoc>, RecordStoreError> {

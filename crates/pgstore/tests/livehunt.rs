@@ -3,7 +3,9 @@
 //! notify on in the embedded store, through the one ingest path (prepare, store, notify), and
 //! the records (ids, rate windows, deletes) behave alike; a ruleset's `limit` holds when many
 //! processes notify at once; a webhook delivery claimed by a process killed mid-attempt is
-//! made by another once the lease ends; on one PostgreSQL and on the two-server layout.
+//! made by another once the lease ends; the webhook queue's bound is the store's count of
+//! pending deliveries; creates racing from many processes never pass the maximum of rulesets
+//! together; on one PostgreSQL and on the two-server layout.
 
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres_server;
@@ -13,7 +15,8 @@ mod layouts;
 
 use postgres_server::{Layout, TestCluster};
 use sandscope_hunting::{
-    Finding, Hunting, Livehunt, NotificationFilter, RecordStore, RecordTable, RuleHit, Webhooks,
+    CompiledRules, Finding, Hunting, Livehunt, MAX_RULESETS, NotificationFilter, RecordStore,
+    RecordTable, RecordWrite, RuleHit, RuleLanguage, Ruleset, Webhooks,
 };
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_pgstore::PgStore;
@@ -156,6 +159,8 @@ on_each_layout!(
     a_patch_survives_many_processes_notifying_on_its_ruleset,
     webhook_outcomes_of_every_process_show_on_the_ruleset_everywhere,
     a_delivery_claimed_by_a_killed_process_is_made_by_another_after_its_lease,
+    the_webhook_queue_is_bounded_by_the_stores_count_of_deliveries,
+    concurrent_creates_of_many_processes_never_pass_the_maximum_together,
 );
 
 fn rulesets_notify_on_the_same_samples_as_on_the_embedded_store(layout: Layout) {
@@ -680,4 +685,134 @@ fn claim_and_hang(url: &str) -> ! {
     loop {
         std::thread::sleep(Duration::from_secs(60));
     }
+}
+
+/// Deliveries a store queues at most (`sandscope_hunting`'s webhook queue bound).
+const QUEUE: usize = 1_000;
+
+fn the_webhook_queue_is_bounded_by_the_stores_count_of_deliveries(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let store = Arc::new(layouts::store(&cluster));
+    let table = RecordTable::WebhookDeliveries;
+    assert_eq!(
+        RecordStore::count_records(store.as_ref(), table, 10).unwrap(),
+        0
+    );
+    // Nothing listens on port 9 of this host: every attempt fails and is retried only after an
+    // hour, so what is queued stays queued while the test looks.
+    let webhooks = Webhooks::with_back_off(vec![Duration::from_secs(3600)]);
+    let live = Livehunt::load_with(store.clone(), webhooks.clone()).unwrap();
+    let hunting = Hunting {
+        store: store.as_ref(),
+        live: &live,
+    };
+    let body = json!({"name": "hooked", "rules": SHADOW_COPIES, "webhook_url": "http://127.0.0.1:9/hook", "limit": 100_000});
+    let hooked = hunting.create_ruleset(&attributes(body), 1_000).unwrap().id;
+    let now = sandscope_hunting::unix_now();
+    let kept = live
+        .notify(store.as_ref(), findings(hooked, 0, 0, QUEUE - 1), &[], now)
+        .unwrap();
+    assert_eq!(kept.len(), QUEUE - 1);
+    let count = |cap| RecordStore::count_records(store.as_ref(), table, cap).unwrap();
+    assert_eq!(count(QUEUE), QUEUE - 1);
+    assert_eq!(count(10), 10, "counted up to the cap");
+
+    // Another process notifies twice more: one place was left.
+    let other = Arc::new(PgStore::open(&cluster.url()).unwrap());
+    let other_live = Livehunt::load_with(other.clone(), webhooks).unwrap();
+    let kept = other_live
+        .notify(other.as_ref(), findings(hooked, 1, 0, 2), &[], now)
+        .unwrap();
+    assert_eq!(kept.len(), 2, "both notifications are kept");
+    assert_eq!(count(2 * QUEUE), QUEUE);
+    let status = hunting.ruleset(hooked).unwrap().webhook;
+    assert_eq!((status.delivered, status.failures), (0, 1));
+    let error = status.last_error.unwrap();
+    assert!(
+        error.contains("1000 webhook deliveries already wait"),
+        "{error}"
+    );
+}
+
+/// One line of a query that notifies on the coin-miner seed run.
+const SEED_QUERY: &str = "behaviour_command_executions:\"pool.supportxmr.com\"";
+
+/// Store `count` query rulesets in one transaction, as a create stores each (a create per
+/// ruleset would reload the Livehunt set each time).
+fn fill(store: &dyn RecordStore, count: usize) {
+    let rule_names = CompiledRules::compile(RuleLanguage::Query, SEED_QUERY)
+        .unwrap()
+        .rule_names();
+    let table = RecordTable::HuntingRulesets;
+    let writes = store
+        .allocate_ids(table, count as u64)
+        .unwrap()
+        .into_iter()
+        .map(|id| {
+            let body = json!({"name": format!("stored {id}"), "rule_language": "query", "rules": SEED_QUERY});
+            let mut ruleset = Ruleset::from_attributes(id, &attributes(body), 1).unwrap();
+            ruleset.rule_names = rule_names.clone();
+            RecordWrite::Put(table, id, serde_json::to_vec(&ruleset).unwrap())
+        })
+        .collect();
+    store.write_records(writes).unwrap();
+}
+
+/// Processes creating a ruleset at once (each a store and a Livehunt set of its own, as API
+/// servers sharing the database are), and threads per process (requests it serves at once).
+const CREATING: usize = 3;
+const REQUESTS: usize = 3;
+
+fn concurrent_creates_of_many_processes_never_pass_the_maximum_together(layout: Layout) {
+    let cluster = TestCluster::start(layout);
+    let first = Server::first(&cluster);
+    fill(first.store.as_ref(), MAX_RULESETS - 1);
+    let servers: Vec<Server> = (0..CREATING).map(|_| Server::open(&cluster)).collect();
+    for server in &servers {
+        assert_eq!(server.live.enabled(), MAX_RULESETS - 1);
+    }
+    let start = std::sync::Barrier::new(CREATING * REQUESTS);
+    let outcomes: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let requests: Vec<_> = servers
+            .iter()
+            .enumerate()
+            .flat_map(|(p, server)| (0..REQUESTS).map(move |r| (p, r, server)))
+            .map(|(p, r, server)| {
+                let start = &start;
+                scope.spawn(move || {
+                    let body = json!({"name": format!("racer {p}.{r}"), "rule_language": "query", "rules": SEED_QUERY});
+                    start.wait();
+                    server
+                        .hunting()
+                        .create_ruleset(&attributes(body), 2)
+                        .map(|ruleset| ruleset.id)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        requests.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let created: Vec<u64> = outcomes.iter().filter_map(|o| o.clone().ok()).collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one create succeeds: {outcomes:?}"
+    );
+    for refused in outcomes.iter().filter_map(|o| o.clone().err()) {
+        assert_eq!(
+            refused,
+            "this store already holds the maximum of 1000 rulesets"
+        );
+    }
+    let table = RecordTable::HuntingRulesets;
+    let stored = RecordStore::records(
+        first.store.as_ref(),
+        table,
+        0..=u64::MAX,
+        2 * MAX_RULESETS,
+        false,
+    )
+    .unwrap();
+    assert_eq!(stored.len(), MAX_RULESETS);
+    assert_eq!(stored.last().unwrap().0, created[0]);
 }

@@ -43,6 +43,9 @@ pub trait RecordStore: Send + Sync {
         limit: usize,
         newest_first: bool,
     ) -> Result<Vec<(u64, Vec<u8>)>>;
+    /// How many records `table` holds, counted no further than `cap`: the exact number below
+    /// it, `cap` at or past it. A bound is checked with it without reading the records.
+    fn count_records(&self, table: RecordTable, cap: usize) -> Result<usize>;
     /// The searchable view of a stored sample (what `Query::matches` reads), `None` if unknown.
     fn sample_doc(&self, sha256: &str) -> Result<Option<SampleDoc>>;
     /// Held while a read-modify-write of `table`'s records must not interleave with another
@@ -92,6 +95,10 @@ impl RecordStore for Store {
         newest_first: bool,
     ) -> Result<Vec<(u64, Vec<u8>)>> {
         Ok(Store::records(self, table, range, limit, newest_first)?)
+    }
+
+    fn count_records(&self, table: RecordTable, cap: usize) -> Result<usize> {
+        Ok(Store::count_records(self, table, cap)?)
     }
 
     fn sample_doc(&self, sha256: &str) -> Result<Option<SampleDoc>> {

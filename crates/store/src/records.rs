@@ -99,6 +99,20 @@ impl Store {
         Ok(records.get(id)?.map(|v| v.value().to_vec()))
     }
 
+    /// How many records `table` holds, counted no further than `cap`: the exact number below
+    /// it, `cap` at or past it. redb keeps each table's length in its header, so this reads no
+    /// record.
+    pub fn count_records(&self, table: RecordTable, cap: usize) -> Result<usize> {
+        let txn = self.db.begin_read()?;
+        let records = match txn.open_table(table.definition()) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        let len = usize::try_from(records.len()?).unwrap_or(usize::MAX);
+        Ok(len.min(cap))
+    }
+
     /// Records of `table` with ids in `range`, at most `limit` of them, in id order (highest
     /// first when `newest_first`).
     pub fn records(

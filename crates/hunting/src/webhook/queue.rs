@@ -89,10 +89,10 @@ pub(crate) fn enqueue(
     if hooked.is_empty() {
         return Ok((writes, ids));
     }
+    // Counted, not read: this runs under the locks on every notification with a webhook.
     let mut waiting = store
-        .records(TABLE, 0..=u64::MAX, QUEUE, false)
-        .map_err(HuntingError::Store)?
-        .len();
+        .count_records(TABLE, QUEUE)
+        .map_err(HuntingError::Store)?;
     let now = now_ms();
     for (n, url) in hooked {
         if waiting >= QUEUE {
@@ -454,5 +454,45 @@ mod tests {
         let (writes, ids) = enqueue(&store, &[notification(5_000, 1)], &mut rulesets).unwrap();
         assert!(writes.is_empty() && ids.is_empty());
         assert_eq!(rulesets[&1].webhook.failures, 3);
+    }
+
+    #[test]
+    fn the_bound_is_the_stores_count_of_pending_deliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sandscope_store::Store::open(dir.path()).unwrap();
+        // Another ruleset's deliveries, written as the queue writes them, fill all but one place.
+        let mut others = BTreeMap::from([(2, ruleset(2, "http://b/"))]);
+        let waiting: Vec<Notification> = (1..QUEUE as u64).map(|n| notification(n, 2)).collect();
+        let (writes, _) = enqueue(&store, &waiting, &mut others).unwrap();
+        store.write_records(writes).unwrap();
+        assert_eq!(store.count_records(TABLE, QUEUE).unwrap(), QUEUE - 1);
+        assert_eq!(
+            store.count_records(TABLE, 10).unwrap(),
+            10,
+            "counted up to the cap"
+        );
+        assert_eq!(
+            store
+                .count_records(RecordTable::HuntingRulesets, QUEUE)
+                .unwrap(),
+            0,
+            "a table never written"
+        );
+
+        let mut rulesets = BTreeMap::from([(1, ruleset(1, "http://a/"))]);
+        let next = [notification(5_000, 1), notification(5_001, 1)];
+        let (writes, ids) = enqueue(&store, &next, &mut rulesets).unwrap();
+        assert_eq!(ids, [5_000], "the one place left");
+        store.write_records(writes).unwrap();
+        assert_eq!(rulesets[&1].webhook.failures, 1);
+        assert_eq!(store.count_records(TABLE, QUEUE + 5).unwrap(), QUEUE);
+
+        // A delivery made (removed) frees its place.
+        store
+            .write_records(vec![RecordWrite::Delete(TABLE, 1)])
+            .unwrap();
+        let (_, ids) = enqueue(&store, &[notification(5_002, 1)], &mut rulesets).unwrap();
+        assert_eq!(ids, [5_002]);
+        assert_eq!(rulesets[&1].webhook.failures, 1);
     }
 }
