@@ -1,6 +1,6 @@
 //! Hunting's keyed records (rulesets, notifications, retrohunt jobs, webhook deliveries) on
-//! PostgreSQL: the [`RecordStore`] seam over two small tables. `records` holds the opaque bytes under
-//! (`kind`, `id`); `record_counters` hands out ids. Both are reference tables under Citus:
+//! PostgreSQL: the [`RecordStore`] seam over two small tables. `records` holds the opaque bytes
+//! under (`kind`, `id`); `record_counters` hands out ids. Both are reference tables under Citus:
 //! they are small, and every node may read them.
 
 use crate::connect::Manager;
