@@ -31,12 +31,9 @@ pub(crate) fn read_evtx(
     let size = source.len().ok();
     let header_block_size = match &source {
         ChunkSource::File(file) => open_then(parser(file, path)?, size, ctx, opts),
-        ChunkSource::Bytes(bytes) => open_then(
-            parser(Cursor::new(bytes.as_ref()), path)?,
-            size,
-            ctx,
-            opts,
-        ),
+        ChunkSource::Bytes(bytes) => {
+            open_then(parser(Cursor::new(bytes.as_ref()), path)?, size, ctx, opts)
+        }
     };
     if let Some(header_block_size) = header_block_size {
         crate::evtx_fast::read_evtx_fast(source, header_block_size, !opts.sequential, ctx);

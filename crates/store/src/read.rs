@@ -95,10 +95,12 @@ impl Store {
 
     /// The raw log a report was built from, if one was stored.
     pub fn raw_log(&self, id: &str) -> Result<Option<StoredLog>> {
-        Ok(self.raw_log_in_place(id)?.map(|(file_name, bytes)| StoredLog {
-            file_name,
-            bytes: bytes.as_ref().to_vec(),
-        }))
+        Ok(self
+            .raw_log_in_place(id)?
+            .map(|(file_name, bytes)| StoredLog {
+                file_name,
+                bytes: bytes.as_ref().to_vec(),
+            }))
     }
 
     /// The raw log a report was built from, with its file name, as redb read it: no copy.
