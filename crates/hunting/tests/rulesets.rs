@@ -4,10 +4,14 @@
 
 use sandscope_hunting::{
     CompiledRules, Hunting, HuntingError, Livehunt, MAX_RULES, MAX_RULES_BYTES, MAX_RULESETS,
-    RecordStore, RecordTable, RecordWrite, RuleLanguage, Ruleset,
+    RuleLanguage,
 };
 use serde_json::json;
 use std::sync::{Arc, Barrier};
+
+#[path = "../../../tests/support/ruleset_race.rs"]
+mod ruleset_race;
+use ruleset_race::{assert_one_create_won, fill_to_one_short, seed_ruleset};
 
 const GOOD: &str = r#"title: Good rule
 id: 0b0c7f3e-1111-4a4a-8a8a-000000000001
@@ -157,30 +161,6 @@ fn a_refused_ruleset_saves_nothing() {
     assert_eq!(live.enabled(), 0);
 }
 
-/// One line of a query that notifies on the coin-miner seed run (`tests/data/seed`).
-const SEED_QUERY: &str = "behaviour_command_executions:\"pool.supportxmr.com\"";
-
-/// Store `count` query rulesets in one transaction, as a create stores each (a create per
-/// ruleset would reload the Livehunt set each time).
-fn fill(store: &dyn RecordStore, count: usize) {
-    let rule_names = CompiledRules::compile(RuleLanguage::Query, SEED_QUERY)
-        .unwrap()
-        .rule_names();
-    let table = RecordTable::HuntingRulesets;
-    let writes = store
-        .allocate_ids(table, count as u64)
-        .unwrap()
-        .into_iter()
-        .map(|id| {
-            let body = json!({"name": format!("stored {id}"), "rule_language": "query", "rules": SEED_QUERY});
-            let mut ruleset = Ruleset::from_attributes(id, body.as_object().unwrap(), 1).unwrap();
-            ruleset.rule_names = rule_names.clone();
-            RecordWrite::Put(table, id, serde_json::to_vec(&ruleset).unwrap())
-        })
-        .collect();
-    store.write_records(writes).unwrap();
-}
-
 /// Creates racing on one store: threads of one process sharing its Livehunt set.
 const RACERS: usize = 8;
 
@@ -188,7 +168,7 @@ const RACERS: usize = 8;
 fn concurrent_creates_never_pass_the_maximum_together() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(sandscope_store::Store::open(dir.path()).unwrap());
-    fill(store.as_ref(), MAX_RULESETS - 1);
+    fill_to_one_short(store.as_ref());
     let live = Livehunt::load(store.clone()).unwrap();
     assert_eq!(live.enabled(), MAX_RULESETS - 1);
 
@@ -199,9 +179,9 @@ fn concurrent_creates_never_pass_the_maximum_together() {
                 let (store, live, start) = (store.as_ref(), &live, &start);
                 scope.spawn(move || {
                     let h = Hunting { store, live };
-                    let body = json!({"name": format!("racer {n}"), "rule_language": "query", "rules": SEED_QUERY});
+                    let attributes = seed_ruleset(&format!("racer {n}"));
                     start.wait();
-                    h.create_ruleset(body.as_object().unwrap(), 2)
+                    h.create_ruleset(&attributes, 2)
                         .map(|r| r.id)
                         .map_err(|e| e.to_string())
                 })
@@ -209,27 +189,6 @@ fn concurrent_creates_never_pass_the_maximum_together() {
             .collect();
         racers.into_iter().map(|r| r.join().unwrap()).collect()
     });
-    let created: Vec<u64> = outcomes.iter().filter_map(|o| o.clone().ok()).collect();
-    assert_eq!(
-        created.len(),
-        1,
-        "exactly one create succeeds: {outcomes:?}"
-    );
-    for refused in outcomes.iter().filter_map(|o| o.clone().err()) {
-        assert_eq!(
-            refused,
-            "this store already holds the maximum of 1000 rulesets"
-        );
-    }
-    let stored = store
-        .records(
-            RecordTable::HuntingRulesets,
-            0..=u64::MAX,
-            2 * MAX_RULESETS,
-            false,
-        )
-        .unwrap();
-    assert_eq!(stored.len(), MAX_RULESETS);
-    assert_eq!(stored.last().unwrap().0, created[0]);
+    assert_one_create_won(store.as_ref(), &outcomes);
     assert_eq!(live.enabled(), MAX_RULESETS);
 }

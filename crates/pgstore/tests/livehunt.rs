@@ -12,11 +12,14 @@ mod postgres_server;
 #[macro_use]
 #[path = "support/layouts.rs"]
 mod layouts;
+#[path = "../../../tests/support/ruleset_race.rs"]
+mod ruleset_race;
 
 use postgres_server::{Layout, TestCluster};
+use ruleset_race::{assert_one_create_won, fill_to_one_short, seed_ruleset};
 use sandscope_hunting::{
-    CompiledRules, Finding, Hunting, Livehunt, MAX_RULESETS, NotificationFilter, RecordStore,
-    RecordTable, RecordWrite, RuleHit, RuleLanguage, Ruleset, Webhooks,
+    Finding, Hunting, Livehunt, MAX_RULESETS, NotificationFilter, RecordStore, RecordTable,
+    RuleHit, Webhooks,
 };
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_pgstore::PgStore;
@@ -734,30 +737,6 @@ fn the_webhook_queue_is_bounded_by_the_stores_count_of_deliveries(layout: Layout
     );
 }
 
-/// One line of a query that notifies on the coin-miner seed run.
-const SEED_QUERY: &str = "behaviour_command_executions:\"pool.supportxmr.com\"";
-
-/// Store `count` query rulesets in one transaction, as a create stores each (a create per
-/// ruleset would reload the Livehunt set each time).
-fn fill(store: &dyn RecordStore, count: usize) {
-    let rule_names = CompiledRules::compile(RuleLanguage::Query, SEED_QUERY)
-        .unwrap()
-        .rule_names();
-    let table = RecordTable::HuntingRulesets;
-    let writes = store
-        .allocate_ids(table, count as u64)
-        .unwrap()
-        .into_iter()
-        .map(|id| {
-            let body = json!({"name": format!("stored {id}"), "rule_language": "query", "rules": SEED_QUERY});
-            let mut ruleset = Ruleset::from_attributes(id, &attributes(body), 1).unwrap();
-            ruleset.rule_names = rule_names.clone();
-            RecordWrite::Put(table, id, serde_json::to_vec(&ruleset).unwrap())
-        })
-        .collect();
-    store.write_records(writes).unwrap();
-}
-
 /// Processes creating a ruleset at once (each a store and a Livehunt set of its own, as API
 /// servers sharing the database are), and threads per process (requests it serves at once).
 const CREATING: usize = 3;
@@ -766,7 +745,7 @@ const REQUESTS: usize = 3;
 fn concurrent_creates_of_many_processes_never_pass_the_maximum_together(layout: Layout) {
     let cluster = TestCluster::start(layout);
     let first = Server::first(&cluster);
-    fill(first.store.as_ref(), MAX_RULESETS - 1);
+    fill_to_one_short(first.store.as_ref());
     let servers: Vec<Server> = (0..CREATING).map(|_| Server::open(&cluster)).collect();
     for server in &servers {
         assert_eq!(server.live.enabled(), MAX_RULESETS - 1);
@@ -780,11 +759,11 @@ fn concurrent_creates_of_many_processes_never_pass_the_maximum_together(layout: 
             .map(|(p, r, server)| {
                 let start = &start;
                 scope.spawn(move || {
-                    let body = json!({"name": format!("racer {p}.{r}"), "rule_language": "query", "rules": SEED_QUERY});
+                    let attributes = seed_ruleset(&format!("racer {p}.{r}"));
                     start.wait();
                     server
                         .hunting()
-                        .create_ruleset(&attributes(body), 2)
+                        .create_ruleset(&attributes, 2)
                         .map(|ruleset| ruleset.id)
                         .map_err(|e| e.to_string())
                 })
@@ -792,27 +771,5 @@ fn concurrent_creates_of_many_processes_never_pass_the_maximum_together(layout: 
             .collect();
         requests.into_iter().map(|r| r.join().unwrap()).collect()
     });
-    let created: Vec<u64> = outcomes.iter().filter_map(|o| o.clone().ok()).collect();
-    assert_eq!(
-        created.len(),
-        1,
-        "exactly one create succeeds: {outcomes:?}"
-    );
-    for refused in outcomes.iter().filter_map(|o| o.clone().err()) {
-        assert_eq!(
-            refused,
-            "this store already holds the maximum of 1000 rulesets"
-        );
-    }
-    let table = RecordTable::HuntingRulesets;
-    let stored = RecordStore::records(
-        first.store.as_ref(),
-        table,
-        0..=u64::MAX,
-        2 * MAX_RULESETS,
-        false,
-    )
-    .unwrap();
-    assert_eq!(stored.len(), MAX_RULESETS);
-    assert_eq!(stored.last().unwrap().0, created[0]);
+    assert_one_create_won(first.store.as_ref(), &outcomes);
 }
