@@ -244,6 +244,9 @@ pub struct Store {
     /// Opened with [`Store::open_read_only`]: nothing is ever written.
     read_only: bool,
     writer: Mutex<Option<Writers>>,
+    /// The next id each record table hands out, once it has handed out one (see
+    /// [`Store::allocate_record_ids`]).
+    next_record_ids: Mutex<HashMap<RecordTable, u64>>,
     /// The last write that failed, until its work has been redone (see [`Store::retry_pending`]).
     failure: Mutex<Option<WriteFailure>>,
 }

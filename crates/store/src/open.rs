@@ -98,6 +98,7 @@ impl Store {
             options,
             read_only: false,
             writer: Mutex::new(None),
+            next_record_ids: Mutex::default(),
             failure: Mutex::new(None),
         };
         if rebuild {
@@ -178,6 +179,7 @@ impl Store {
             options: StoreOptions::default(),
             read_only: true,
             writer: Mutex::new(None),
+            next_record_ids: Mutex::default(),
             failure: Mutex::new(None),
         })
     }

@@ -29,7 +29,9 @@ type Result<T> = std::result::Result<T, RecordStoreError>;
 
 /// Opaque records under `u64` ids in a few tables, and a sample's searchable view.
 pub trait RecordStore: Send + Sync {
-    /// New ids for `count` records of `table`: increasing, never reused.
+    /// New ids for `count` records of `table`: increasing, and never the id of a record
+    /// `table` stores or stored. An id handed out and never stored may be handed out again
+    /// after a restart, so a caller stores its record before it shows the id to anyone.
     fn allocate_ids(&self, table: RecordTable, count: u64) -> Result<Vec<u64>>;
     /// Apply puts and deletes atomically.
     fn write_records(&self, writes: Vec<RecordWrite>) -> Result<()>;

@@ -8,7 +8,7 @@
 use crate::*;
 
 /// The record tables, one per kind of record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordTable {
     HuntingRulesets,
     HuntingNotifications,
@@ -50,41 +50,86 @@ pub enum RecordWrite {
 }
 
 impl Store {
-    /// New ids for `count` records of `table`: increasing, never reused, even after a restart.
+    /// New ids for `count` records of `table`: increasing, and never one a stored record of
+    /// `table` has or had, even after a restart.
+    ///
+    /// The ids come from a counter in memory, without a transaction of their own: the counter
+    /// kept in `meta` is moved past every id in the transaction that writes it
+    /// ([`Store::write_records`]), so a Livehunt notification costs one durable commit, not
+    /// two. Ids handed out but never written may be handed out again after a restart; nothing
+    /// names them (every caller stores its record before it shows the id to anyone).
     pub fn allocate_record_ids(&self, table: RecordTable, count: u64) -> Result<Vec<u64>> {
         if self.read_only {
             return Err(StoreError::ReadOnly(self.dir.clone()));
         }
-        let txn = self.db.begin_write()?;
-        let first = {
-            let mut meta = txn.open_table(META)?;
-            let key = table.counter_key();
-            let first = meta.get(key.as_str())?.map(|v| v.value()).unwrap_or(1);
-            meta.insert(key.as_str(), first.saturating_add(count))?;
-            first
+        let mut next_ids = self
+            .next_record_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first = match next_ids.get(&table) {
+            Some(&next) => next,
+            None => self.stored_next_record_id(table)?,
         };
-        txn.commit()?;
-        Ok((first..first.saturating_add(count)).collect())
+        let end = first.saturating_add(count);
+        next_ids.insert(table, end);
+        Ok((first..end).collect())
     }
 
-    /// Apply puts and deletes in one transaction: all of them land, or none.
+    /// The id after every id `table` has stored: its counter in `meta` (1 for a new table).
+    fn stored_next_record_id(&self, table: RecordTable) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(1),
+            Err(e) => return Err(e.into()),
+        };
+        let key = table.counter_key();
+        Ok(meta.get(key.as_str())?.map(|v| v.value()).unwrap_or(1))
+    }
+
+    /// Apply puts and deletes in one transaction: all of them land, or none. Each table's id
+    /// counter moves past the ids put, in the same transaction (see
+    /// [`Store::allocate_record_ids`]); a record copied in under its own id counts too.
     pub fn write_records(&self, writes: Vec<RecordWrite>) -> Result<()> {
         if self.read_only {
             return Err(StoreError::ReadOnly(self.dir.clone()));
         }
+        let mut past_put: HashMap<RecordTable, u64> = HashMap::new();
         let txn = self.db.begin_write()?;
         for write in &writes {
             match write {
                 RecordWrite::Put(table, id, bytes) => {
                     txn.open_table(table.definition())?
                         .insert(*id, bytes.as_slice())?;
+                    let next = past_put.entry(*table).or_default();
+                    *next = (*next).max(id.saturating_add(1));
                 }
                 RecordWrite::Delete(table, id) => {
                     txn.open_table(table.definition())?.remove(*id)?;
                 }
             }
         }
+        {
+            let mut meta = txn.open_table(META)?;
+            for (table, next) in &past_put {
+                let key = table.counter_key();
+                let stored = meta.get(key.as_str())?.map(|v| v.value()).unwrap_or(1);
+                if *next > stored {
+                    meta.insert(key.as_str(), *next)?;
+                }
+            }
+        }
         txn.commit()?;
+        // Ids put past the ones handed out (a copy) are never handed out.
+        let mut next_ids = self
+            .next_record_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (table, next) in past_put {
+            if let Some(handed) = next_ids.get_mut(&table) {
+                *handed = (*handed).max(next);
+            }
+        }
         Ok(())
     }
 
