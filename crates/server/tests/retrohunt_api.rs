@@ -13,8 +13,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use http::{Answer, get};
 use intelligence::{INGEST_KEY, READ_KEY, SHADOWS, app, call, seed};
+use sandscope_hunting::MAX_JOBS;
 use sandscope_model::FileBehaviour;
-use sandscope_store::{NewReport, RawData, RawLog};
+use sandscope_store::{NewReport, RawData, RawLog, RecordTable, RecordWrite};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use store::{Scratch, built_report, lsass_evtx};
@@ -261,4 +262,43 @@ async fn abort_stops_a_running_job_within_a_second() {
         "the job had finished before the abort: {done}"
     );
     assert!(done["finish_date"].is_i64());
+}
+
+#[tokio::test]
+async fn a_store_holding_the_maximum_of_jobs_refuses_one_more_and_takes_one_after_a_delete() {
+    let scratch = seeded();
+    let app = app(&scratch);
+    let created = create(&app, json!({"rules": SHADOWS})).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let first = created.json()["data"]["id"].as_str().unwrap().to_string();
+    poll(&app, &first, finished).await;
+    // The store filled to one short of the maximum with copies of that real job's record.
+    let store = scratch.backend.store();
+    let table = RecordTable::RetrohuntJobs;
+    let (id, bytes) = store
+        .records(table, 0..=u64::MAX, 2, false)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let copies = (1..MAX_JOBS as u64 - 1)
+        .map(|n| RecordWrite::Put(table, id + n, bytes.clone()))
+        .collect();
+    store.write_records(copies).unwrap();
+
+    let last = create(&app, json!({"rules": SHADOWS})).await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.text());
+    let last_id = last.json()["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(last_id, format!("sandscope-{}", id + MAX_JOBS as u64 - 1));
+    poll(&app, &last_id, finished).await;
+    let refused = create(&app, json!({"rules": SHADOWS})).await;
+    refused.assert_error(StatusCode::BAD_REQUEST, "InvalidArgumentError");
+    assert!(
+        refused.text().contains("maximum of 1000 retrohunt jobs"),
+        "{}",
+        refused.text()
+    );
+    let deleted = call(&app, "DELETE", &format!("{JOBS}/{first}"), INGEST_KEY, None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text());
+    let again = create(&app, json!({"rules": SHADOWS})).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
 }

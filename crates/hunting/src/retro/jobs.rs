@@ -143,7 +143,14 @@ impl Retrohunts {
         };
         {
             let _guard = self.inner.lock_writes();
-            if self.all()?.len() >= MAX_JOBS {
+            // Counted, not read: a store at the maximum is refused without decoding 1,000 jobs.
+            let held = self
+                .inner
+                .store
+                .records()
+                .count_records(RecordTable::RetrohuntJobs, MAX_JOBS)
+                .map_err(HuntingError::Store)?;
+            if held >= MAX_JOBS {
                 return Err(HuntingError::Invalid(format!(
                     "this store already holds the maximum of {MAX_JOBS} retrohunt jobs; delete some"
                 )));
@@ -334,11 +341,6 @@ impl Retrohunts {
                 next_cursor: next.filter(|_| more).map(|n| n.to_string()),
             },
         ))
-    }
-
-    /// Every job, oldest first.
-    fn all(&self) -> Result<Vec<RetrohuntJob>> {
-        self.inner.all()
     }
 
     /// Run job `id` on a thread of its own.
