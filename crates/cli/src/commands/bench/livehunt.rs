@@ -1,7 +1,8 @@
 //! `sandscope bench livehunt`: what Livehunt adds to ingest, printed, never asserted.
 //!
-//! The same EVTX files are ingested end to end (read, report with the bundled SigmaHQ rules,
-//! store, Livehunt) into a fresh scratch store with 0, 1, 10 and 100 enabled rulesets — half
+//! The same EVTX files, each `--copies` times under its own sample id, are ingested end to end
+//! (read, report with the bundled SigmaHQ rules, store, Livehunt; one ingest per detonation,
+//! as uploads come) into a fresh scratch store with 0, 1, 10 and 100 enabled rulesets — half
 //! Sigma (10 bundled SigmaHQ rules each, no two rulesets alike), half queries (3 each) — and
 //! the overhead over 0 rulesets is reported. After a warm-up run, the configurations take turns
 //! for `--rounds` rounds and each one's fastest round counts, so a busy neighbour on a shared
@@ -29,6 +30,10 @@ pub struct LivehuntBenchArgs {
     /// Runs per configuration; the fastest counts.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Detonations ingested per file (each under its own sample id): the vendored logs are
+    /// small, and a run of a few hundred ingests times steadier than one of 24.
+    #[arg(long, default_value_t = 10)]
+    pub copies: usize,
 }
 
 const RULESET_COUNTS: [usize; 4] = [0, 1, 10, 100];
@@ -48,15 +53,20 @@ pub fn run(args: LivehuntBenchArgs) -> Result<ExitCode> {
     let (engine, _) = SigmaEngine::bundled()?;
     let engine = Arc::new(engine);
     let sigma_rulesets = sigma_rulesets(RULESET_COUNTS[3] / 2)?;
+    let copies = args.copies.max(1);
+    let detonations: Vec<(&PathBuf, String)> = (0..copies)
+        .flat_map(|copy| files.iter().map(move |file| (file, sample_id(copy, file))))
+        .collect();
     println!(
-        "input: {} EVTX files; {} rounds per configuration; threads: {}",
+        "input: {} EVTX files x {copies} = {} ingests; {} rounds per configuration; threads: {}",
         files.len(),
+        detonations.len(),
         args.rounds.max(1),
         rayon::current_num_threads()
     );
     // A first run warms the page cache and the allocator; then the configurations take
     // turns, round after round, so a slow spell of the machine hits them alike.
-    ingest_with(&files, &engine, &sigma_rulesets, 0)?;
+    ingest_with(&detonations, &engine, &sigma_rulesets, 0)?;
     let mut best = [Run {
         wall: f64::INFINITY,
         cpu: f64::INFINITY,
@@ -64,7 +74,7 @@ pub fn run(args: LivehuntBenchArgs) -> Result<ExitCode> {
     }; RULESET_COUNTS.len()];
     for _ in 0..args.rounds.max(1) {
         for (slot, count) in best.iter_mut().zip(RULESET_COUNTS) {
-            let run = ingest_with(&files, &engine, &sigma_rulesets, count)?;
+            let run = ingest_with(&detonations, &engine, &sigma_rulesets, count)?;
             slot.wall = slot.wall.min(run.wall);
             slot.cpu = slot.cpu.min(run.cpu);
             slot.notified = run.notified;
@@ -73,8 +83,8 @@ pub fn run(args: LivehuntBenchArgs) -> Result<ExitCode> {
     let (base_wall, base_cpu) = (best[0].wall, best[0].cpu);
     for (count, run) in RULESET_COUNTS.iter().zip(best) {
         println!(
-            "{count:>3} rulesets: {} files, {} notifications; wall {:.3} s ({:+.1}%), CPU {:.3} s ({:+.1}%)",
-            files.len(),
+            "{count:>3} rulesets: {} ingests, {} notifications; wall {:.3} s ({:+.1}%), CPU {:.3} s ({:+.1}%)",
+            detonations.len(),
             run.notified,
             run.wall,
             (run.wall - base_wall) / base_wall * 100.0,
@@ -114,9 +124,10 @@ struct Run {
     notified: usize,
 }
 
-/// Ingest `files` into a scratch store holding `count` rulesets.
+/// Ingest each detonation (a file and its sample id) into a scratch store holding `count`
+/// rulesets.
 fn ingest_with(
-    files: &[PathBuf],
+    detonations: &[(&PathBuf, String)],
     engine: &Arc<SigmaEngine>,
     sigma_rulesets: &[String],
     count: usize,
@@ -147,12 +158,12 @@ fn ingest_with(
     let mut notified = 0;
     let cpu = cpu_seconds();
     let start = Instant::now();
-    for file in files {
+    for (file, sha256) in detonations {
         let options = IngestOptions {
-            sha256: Some(sha_of(file)),
+            sha256: Some(sha256.clone()),
             ..IngestOptions::default()
         };
-        let prepared = pipeline.prepare(std::slice::from_ref(file), &options)?;
+        let prepared = pipeline.prepare(std::slice::from_ref(*file), &options)?;
         let ids = store.put_reports(prepared.reports)?;
         notified += pipeline.notify(store.as_ref(), prepared.livehunt, &ids)?;
     }
@@ -163,7 +174,7 @@ fn ingest_with(
     })
 }
 
-fn sha_of(path: &Path) -> String {
-    let digest = Sha256::digest(path.to_string_lossy().as_bytes());
+fn sample_id(copy: usize, path: &Path) -> String {
+    let digest = Sha256::digest(format!("{copy}:{}", path.display()).as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
