@@ -343,20 +343,21 @@ fn record(
         writes.push(store_io::put(RecordTable::HuntingNotifications, n.id, n)?);
     }
     writes.extend(deliveries);
+    // Their windows, not their rules: a notifying ingest rewrites a few bytes per ruleset.
     for r in rulesets.values() {
-        writes.push(store_io::put(RecordTable::HuntingRulesets, r.id, r)?);
+        writes.push(store_io::put_state(r)?);
     }
     store.write_records(writes).map_err(HuntingError::Store)?;
     Ok((notifications, queued))
 }
 
-/// What deleting a ruleset writes: the ruleset, every notification it raised and its pending
-/// webhook deliveries.
+/// What deleting a ruleset writes: the ruleset and its state, every notification it raised and
+/// its pending webhook deliveries.
 pub(crate) fn deletion(store: &dyn RecordStore, ruleset_id: u64) -> Result<Vec<RecordWrite>> {
-    let mut writes = vec![RecordWrite::Delete(
-        RecordTable::HuntingRulesets,
-        ruleset_id,
-    )];
+    let mut writes = vec![
+        RecordWrite::Delete(RecordTable::HuntingRulesets, ruleset_id),
+        RecordWrite::Delete(RecordTable::HuntingRulesetStates, ruleset_id),
+    ];
     writes.extend(webhook::dropped(store, ruleset_id, None)?);
     store_io::each_notification(store, |n| {
         if n.ruleset_id == ruleset_id {

@@ -34,13 +34,40 @@ pub struct Ruleset {
     pub rule_names: Vec<String>,
     pub creation_date: i64,
     pub modification_date: i64,
-    /// Notifications kept and dropped in the current 24-hour window.
-    #[serde(default)]
+    /// Notifications kept and dropped in the current 24-hour window. Kept in the ruleset's
+    /// [`RulesetState`] record, not in this one (read here from records written before it).
+    #[serde(default, skip_serializing)]
     pub window: RateWindow,
     /// How its webhook has fared since `webhook_url` was set (written by every process that
-    /// delivers its notifications).
+    /// delivers its notifications). Kept in its [`RulesetState`] record, as `window`.
+    #[serde(default, skip_serializing)]
+    pub webhook: WebhookStatus,
+}
+
+/// What changes about a ruleset with every notification and delivery, stored apart from its
+/// definition (`RecordTable::HuntingRulesetStates`): Livehunt writes it on every notifying
+/// ingest, and rewriting a ruleset's rules (kilobytes of YAML) each time cost more than
+/// evaluating them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RulesetState {
+    #[serde(default)]
+    pub window: RateWindow,
     #[serde(default)]
     pub webhook: WebhookStatus,
+}
+
+impl Ruleset {
+    pub fn state(&self) -> RulesetState {
+        RulesetState {
+            window: self.window,
+            webhook: self.webhook.clone(),
+        }
+    }
+
+    pub fn set_state(&mut self, state: RulesetState) {
+        self.window = state.window;
+        self.webhook = state.webhook;
+    }
 }
 
 /// Attributes a client may not set; sent back unchanged (vt-py returns what it fetched), they

@@ -122,11 +122,7 @@ impl Hunting<'_> {
                     }
                 };
             }
-            let mut writes = vec![store_io::put(
-                RecordTable::HuntingRulesets,
-                ruleset.id,
-                &ruleset,
-            )?];
+            let mut writes = store_io::put_ruleset(&ruleset)?.to_vec();
             if ruleset.webhook_url != hooked {
                 // Its pending deliveries went to the old webhook: dropped with its counts.
                 writes.extend(webhook::dropped(
@@ -191,9 +187,9 @@ impl Hunting<'_> {
 
     /// Write one ruleset; under the locks.
     fn write(&self, ruleset: &Ruleset) -> Result<()> {
-        let write = store_io::put(RecordTable::HuntingRulesets, ruleset.id, ruleset)?;
+        let writes = store_io::put_ruleset(ruleset)?;
         self.store
-            .write_records(vec![write])
+            .write_records(writes.to_vec())
             .map_err(HuntingError::Store)
     }
 

@@ -2,7 +2,7 @@
 
 use crate::error::{HuntingError, Result};
 use crate::notification::Notification;
-use crate::ruleset::Ruleset;
+use crate::ruleset::{Ruleset, RulesetState};
 use crate::seam::{RecordStore, RecordTable, RecordWrite};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -40,18 +40,58 @@ pub(crate) fn get<T: DeserializeOwned>(
     }
 }
 
+/// A ruleset with its state (see [`RulesetState`]).
 pub(crate) fn ruleset(store: &dyn RecordStore, id: u64) -> Result<Option<Ruleset>> {
-    get(store, RecordTable::HuntingRulesets, id)
+    let Some(mut ruleset) = get::<Ruleset>(store, RecordTable::HuntingRulesets, id)? else {
+        return Ok(None);
+    };
+    // A ruleset stored before states were kept apart has its state in its own record.
+    if let Some(state) = get(store, RecordTable::HuntingRulesetStates, id)? {
+        ruleset.set_state(state);
+    }
+    Ok(Some(ruleset))
 }
 
+/// Every ruleset with its state, by id.
 pub(crate) fn rulesets(store: &dyn RecordStore) -> Result<Vec<Ruleset>> {
+    let all = |table: RecordTable| {
+        store
+            .records(table, 0..=u64::MAX, MAX_RULESETS, false)
+            .map_err(HuntingError::Store)
+    };
+    let table = RecordTable::HuntingRulesetStates;
+    let mut states = std::collections::HashMap::new();
+    for (id, bytes) in all(table)? {
+        states.insert(id, decode::<RulesetState>(table, id, &bytes)?);
+    }
     let table = RecordTable::HuntingRulesets;
-    store
-        .records(table, 0..=u64::MAX, MAX_RULESETS, false)
-        .map_err(HuntingError::Store)?
+    all(table)?
         .into_iter()
-        .map(|(id, bytes)| decode(table, id, &bytes))
+        .map(|(id, bytes)| {
+            let mut ruleset: Ruleset = decode(table, id, &bytes)?;
+            if let Some(state) = states.remove(&id) {
+                ruleset.set_state(state);
+            }
+            Ok(ruleset)
+        })
         .collect()
+}
+
+/// The writes of a whole ruleset: its definition and its state.
+pub(crate) fn put_ruleset(ruleset: &Ruleset) -> Result<[RecordWrite; 2]> {
+    Ok([
+        put(RecordTable::HuntingRulesets, ruleset.id, ruleset)?,
+        put_state(ruleset)?,
+    ])
+}
+
+/// The write of a ruleset's state alone (a notification, a delivery), not its rules.
+pub(crate) fn put_state(ruleset: &Ruleset) -> Result<RecordWrite> {
+    put(
+        RecordTable::HuntingRulesetStates,
+        ruleset.id,
+        &ruleset.state(),
+    )
 }
 
 /// Notifications with ids in `range`, newest first, at most `limit`.
@@ -86,5 +126,58 @@ pub(crate) fn each_notification(
             return Ok(());
         }
         upper = last - 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rate::RateWindow;
+    use crate::webhook::WebhookStatus;
+
+    /// A ruleset written before its state was kept apart carries its window and webhook counts
+    /// in its own record: they still read, until a state record replaces them.
+    #[test]
+    fn a_ruleset_of_an_older_store_keeps_its_window_until_its_state_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sandscope_store::Store::open(dir.path()).unwrap();
+        let attributes = serde_json::json!({"name": "old", "rules": "behaviour:x"});
+        let mut ruleset = Ruleset::from_attributes(7, attributes.as_object().unwrap(), 1).unwrap();
+        let mut older = serde_json::to_value(&ruleset).unwrap();
+        older["window"] = serde_json::json!({"start": 100, "kept": 2, "dropped": 1});
+        older["webhook"] = serde_json::json!({"delivered": 5, "failures": 1, "last_error": "x"});
+        assert!(
+            serde_json::to_value(&ruleset)
+                .unwrap()
+                .get("window")
+                .is_none()
+        );
+        let table = RecordTable::HuntingRulesets;
+        let bytes = serde_json::to_vec(&older).unwrap();
+        store
+            .write_records(vec![RecordWrite::Put(table, 7, bytes)])
+            .unwrap();
+        let read = ruleset_of(&store, 7);
+        assert_eq!((read.window.kept, read.window.dropped), (2, 1));
+        assert_eq!(read.webhook.delivered, 5);
+
+        ruleset.window = RateWindow {
+            start: 200,
+            kept: 9,
+            dropped: 0,
+        };
+        ruleset.webhook = WebhookStatus::default();
+        store
+            .write_records(vec![put_state(&ruleset).unwrap()])
+            .unwrap();
+        for read in [ruleset_of(&store, 7), rulesets(&store).unwrap().remove(0)] {
+            assert_eq!(read.window, ruleset.window);
+            assert_eq!(read.webhook, WebhookStatus::default());
+            assert_eq!(read.name, "old");
+        }
+    }
+
+    fn ruleset_of(store: &dyn RecordStore, id: u64) -> Ruleset {
+        ruleset(store, id).unwrap().unwrap()
     }
 }

@@ -56,7 +56,8 @@ const BACK_OFF: [Duration; 3] = [
     Duration::from_secs(16),
 ];
 
-/// How a ruleset's webhook has fared since its `webhook_url` was set (kept in its record).
+/// How a ruleset's webhook has fared since its `webhook_url` was set (kept in its state record,
+/// `RulesetState`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookStatus {
     pub delivered: u64,

@@ -11,6 +11,9 @@ use crate::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordTable {
     HuntingRulesets,
+    /// What changes about a ruleset with every notification and webhook delivery (its rate
+    /// window, its webhook's record), under the ruleset's id: written without the rules.
+    HuntingRulesetStates,
     HuntingNotifications,
     RetrohuntJobs,
     RetrohuntMatches,
@@ -29,6 +32,7 @@ impl RecordTable {
     pub fn name(self) -> &'static str {
         match self {
             RecordTable::HuntingRulesets => "hunting_rulesets",
+            RecordTable::HuntingRulesetStates => "hunting_ruleset_states",
             RecordTable::HuntingNotifications => "hunting_notifications",
             RecordTable::RetrohuntJobs => "retrohunt_jobs",
             RecordTable::RetrohuntMatches => "retrohunt_matches",

@@ -184,11 +184,14 @@ enum Ids {
     Job,
     /// The record's notification (a pending webhook delivery).
     Notification,
+    /// The record's ruleset (its state).
+    Ruleset,
 }
 
 /// Every table of hunting records, jobs before their matches and ranges.
-const TABLES: [(RecordTable, Ids); 6] = [
+const TABLES: [(RecordTable, Ids); 7] = [
     (RecordTable::HuntingRulesets, Ids::Counter),
+    (RecordTable::HuntingRulesetStates, Ids::Ruleset),
     (RecordTable::HuntingNotifications, Ids::Counter),
     (RecordTable::RetrohuntJobs, Ids::Counter),
     (RecordTable::RetrohuntMatches, Ids::Job),

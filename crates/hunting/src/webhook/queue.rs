@@ -262,11 +262,7 @@ impl QueueStore {
             }
             for ruleset in rulesets.values().flatten() {
                 if changed.contains(&ruleset.id) {
-                    writes.push(store_io::put(
-                        RecordTable::HuntingRulesets,
-                        ruleset.id,
-                        ruleset,
-                    )?);
+                    writes.push(store_io::put_state(ruleset)?);
                 }
             }
             if !writes.is_empty() {
@@ -320,7 +316,7 @@ mod tests {
         let (mut writes, ids) = enqueue(store.as_ref(), &notifications, &mut rulesets).unwrap();
         assert_eq!(ids, [10, 11, 12, 13], "ruleset 3 is not stored: no webhook");
         for r in rulesets.values() {
-            writes.push(store_io::put(RecordTable::HuntingRulesets, r.id, r).unwrap());
+            writes.extend(store_io::put_ruleset(r).unwrap());
         }
         store.write_records(writes).unwrap();
         let body: serde_json::Value =
