@@ -1,5 +1,6 @@
 //! `sandscope bench …`: the speed figures the issues ask for, printed, never asserted.
 
+mod copies;
 mod cpu;
 mod livehunt;
 mod read;

@@ -8,6 +8,7 @@
 //! for `--rounds` rounds and each one's fastest round counts, so a busy neighbour on a shared
 //! machine skews less.
 
+use super::copies::sample_id;
 use super::cpu::cpu_seconds;
 use anyhow::{Result, bail};
 use clap::Args;
@@ -16,8 +17,7 @@ use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_sigma::SigmaEngine;
 use sandscope_store::Store;
 use serde_json::{Map, json};
-use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -172,9 +172,4 @@ fn ingest_with(
         cpu: cpu_seconds() - cpu,
         notified,
     })
-}
-
-fn sample_id(copy: usize, path: &Path) -> String {
-    let digest = Sha256::digest(format!("{copy}:{}", path.display()).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

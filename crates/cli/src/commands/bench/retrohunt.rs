@@ -7,6 +7,7 @@
 //! opens it. With `--data` the filled store is kept (the retrohunt equivalence and restart
 //! tests build their store of thousands of detonations this way).
 
+use super::copies::sample_id;
 use super::cpu::cpu_seconds;
 use crate::commands::retrohunt::hunt_store;
 use anyhow::{Result, bail};
@@ -15,7 +16,6 @@ use sandscope_hunting::TimeRange;
 use sandscope_ingest::{IngestOptions, Pipeline};
 use sandscope_sigma::SigmaEngine;
 use sandscope_store::{NewReport, Store};
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -57,9 +57,8 @@ pub fn run(args: RetrohuntBenchArgs) -> Result<ExitCode> {
     let mut stored = 0usize;
     for copy in 0..args.copies.max(1) {
         for file in &files {
-            let sha = Sha256::digest(format!("{copy}:{}", file.display()).as_bytes());
             let options = IngestOptions {
-                sha256: Some(sha.iter().map(|b| format!("{b:02x}")).collect()),
+                sha256: Some(sample_id(copy, file)),
                 ..IngestOptions::default()
             };
             // A corpus file with no Sysmon report in it is passed over, as `ingest` does.
