@@ -9,20 +9,26 @@
 //! The Sigma rulesets without correlations are evaluated through one merged engine (see
 //! `merged.rs`), rebuilt by the reload that changes them.
 //!
-//! The notifications are written in their own transaction, after the reports': a crash between
-//! the two leaves the reports stored without their notifications, and the ingest was not
-//! acknowledged, so the client's retry (which replaces the reports) raises them. Their webhook
-//! deliveries are queued in the store in that same transaction (see `webhook.rs`).
+//! On the embedded store the notifications are written in the reports' own transaction
+//! ([`Livehunt::put_reports`]): they land together or not at all, and a notifying ingest costs
+//! no second durable commit. A store that cannot do that (PostgreSQL: its workers build the
+//! reports) writes them in a transaction of their own, after the reports' ([`Livehunt::notify`]):
+//! a crash between the two leaves the reports stored without their notifications, and the
+//! ingest was not acknowledged, so the client's retry (which replaces the reports) raises them.
+//! Either way their webhook deliveries are queued in the store in the notifications'
+//! transaction (see `webhook.rs`).
 
 use crate::error::{HuntingError, Result};
 use crate::merged::MergedSigma;
 use crate::notification::Notification;
 use crate::rules::CompiledRules;
 use crate::ruleset::Ruleset;
-use crate::seam::{RecordStore, RecordTable, RecordWrite};
+use crate::seam::{RecordStore, RecordStoreError, RecordTable, RecordWrite};
 use crate::store_io;
 use crate::webhook::{self, Deliveries, QueueStore, Webhooks};
 use sandscope_event::SysmonEvent;
+use sandscope_query::SampleDoc;
+use sandscope_store::{NewReport, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -206,7 +212,8 @@ impl Livehunt {
 
     /// After the reports of `samples` are stored: run the query rulesets over each sample and
     /// record every finding (these and `sigma`) as a notification, within each ruleset's
-    /// limit. Returns the notifications recorded.
+    /// limit, in a transaction of its own. Returns the notifications recorded. A store that
+    /// can write records with reports does both at once instead ([`Livehunt::put_reports`]).
     pub fn notify(
         &self,
         store: &dyn RecordStore,
@@ -215,50 +222,123 @@ impl Livehunt {
         now: i64,
     ) -> Result<Vec<Notification>> {
         let set = self.snapshot();
-        let active = &set.rulesets;
-        let mut findings = sigma;
-        if active
-            .iter()
-            .any(|a| matches!(*a.rules, CompiledRules::Queries(_)))
-        {
-            let mut seen: Vec<&String> = Vec::new();
-            for sha in samples {
-                if seen.contains(&sha) {
-                    continue;
-                }
-                seen.push(sha);
-                let Some(doc) = store.sample_doc(sha).map_err(HuntingError::Store)? else {
-                    continue;
-                };
-                for a in active.iter() {
-                    findings.extend(
-                        a.rules
-                            .query_hits(&doc, now)
-                            .into_iter()
-                            .map(|hit| Finding {
-                                ruleset_id: a.id,
-                                sha256: sha.clone(),
-                                hit,
-                            }),
-                    );
+        let mut docs = Vec::new();
+        if set.has_queries() {
+            for sha in unique(samples) {
+                if let Some(doc) = store.sample_doc(sha).map_err(HuntingError::Store)? {
+                    docs.push((sha, doc));
                 }
             }
         }
+        let findings = set.findings(sigma, docs.iter().map(|(sha, doc)| (*sha, doc)), now);
         if findings.is_empty() {
             return Ok(Vec::new());
         }
-        let (notifications, queued) = {
+        let staged = {
             let _guard = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
             // Other processes sharing the store (workers, servers) read-modify-write the same
             // rate windows: without the store's lock two could admit past a limit.
             let _shared = store
                 .lock(RecordTable::HuntingRulesets)
                 .map_err(HuntingError::Store)?;
-            record(store, findings, now)?
+            let (writes, staged) = record(store, findings, now)?;
+            store.write_records(writes).map_err(HuntingError::Store)?;
+            staged
         };
-        self.deliveries.queued(&queued);
-        Ok(notifications)
+        Ok(self.recorded(staged))
     }
+
+    /// Store `batch` in the embedded `store` with the notifications it raises — `sigma`, found
+    /// while its reports were built, and the query rulesets' findings over its samples as
+    /// stored — in one transaction: the notifications land with the reports or not at all, at
+    /// the cost of one durable commit. Returns the report ids and the notifications recorded.
+    /// A failure to make the notifications stores nothing ([`StoreError::Records`]).
+    pub fn put_reports(
+        &self,
+        store: &Store,
+        batch: Vec<NewReport>,
+        sigma: Vec<Finding>,
+        now: i64,
+    ) -> std::result::Result<(Vec<String>, Vec<Notification>), StoreError> {
+        let set = self.snapshot();
+        // In batch order, so the same batch gets its notifications in the same order.
+        let samples: Vec<String> = batch
+            .iter()
+            .map(|r| r.behaviour.sha256().to_string())
+            .collect();
+        // This process's ruleset writes first, then the store's writer: the order every
+        // writer of ruleset records keeps (the webhook thread takes this lock, then writes).
+        let _guard = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let _shared =
+            RecordStore::lock(store, RecordTable::HuntingRulesets).map_err(StoreError::Records)?;
+        let mut sigma = Some(sigma);
+        let mut staged = None;
+        let ids = store.put_reports_with(batch, &mut |docs| {
+            let docs = unique(&samples).filter_map(|sha| Some((sha, docs.get(sha)?)));
+            let findings = set.findings(sigma.take().unwrap_or_default(), docs, now);
+            if findings.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (writes, recorded) = record(store, findings, now).map_err(RecordStoreError::new)?;
+            staged = Some(recorded);
+            Ok(writes)
+        })?;
+        Ok((ids, staged.map(|s| self.recorded(s)).unwrap_or_default()))
+    }
+
+    /// Once notifications are committed: their webhook deliveries are due.
+    fn recorded(&self, staged: Staged) -> Vec<Notification> {
+        self.deliveries.queued(&staged.queued);
+        staged.notifications
+    }
+}
+
+/// Each SHA-256 of `samples` once, in order.
+fn unique(samples: &[String]) -> impl Iterator<Item = &str> {
+    samples
+        .iter()
+        .enumerate()
+        .filter(|(i, sha)| !samples[..*i].contains(sha))
+        .map(|(_, sha)| sha.as_str())
+}
+
+impl ActiveSet {
+    fn has_queries(&self) -> bool {
+        self.rulesets
+            .iter()
+            .any(|a| matches!(*a.rules, CompiledRules::Queries(_)))
+    }
+
+    /// `sigma` and then every query ruleset's findings over each of `docs` (sample by sample,
+    /// ruleset by ruleset).
+    fn findings<'d>(
+        &self,
+        sigma: Vec<Finding>,
+        docs: impl Iterator<Item = (&'d str, &'d SampleDoc)>,
+        now: i64,
+    ) -> Vec<Finding> {
+        let mut findings = sigma;
+        if !self.has_queries() {
+            return findings;
+        }
+        for (sha, doc) in docs {
+            for a in &self.rulesets {
+                findings.extend(a.rules.query_hits(doc, now).into_iter().map(|hit| Finding {
+                    ruleset_id: a.id,
+                    sha256: sha.to_string(),
+                    hit,
+                }));
+            }
+        }
+        findings
+    }
+}
+
+/// Notifications made by [`record`], written but maybe not yet committed.
+struct Staged {
+    notifications: Vec<Notification>,
+    /// Their webhook deliveries' ids.
+    queued: Vec<u64>,
 }
 
 /// Which Sigma rulesets join the merged engine: those without correlation rules whose rules'
@@ -286,14 +366,15 @@ fn choose_merged(rulesets: &mut [Active]) {
     }
 }
 
-/// Findings to notifications: each ruleset's rate window admits or drops each one; the
-/// notifications, their webhook deliveries and the rulesets' windows are written in one
-/// transaction. Also returns the ids of the deliveries queued.
+/// Findings to notifications: each ruleset's rate window admits or drops each one. Returns
+/// what to write in one transaction — the notifications, their webhook deliveries and the
+/// rulesets' windows — and the notifications. Called under the rulesets' locks, held until
+/// the writes are committed.
 fn record(
     store: &dyn RecordStore,
     findings: Vec<Finding>,
     now: i64,
-) -> Result<(Vec<Notification>, Vec<u64>)> {
+) -> Result<(Vec<RecordWrite>, Staged)> {
     let mut rulesets: BTreeMap<u64, Ruleset> = BTreeMap::new();
     let mut admitted: Vec<Finding> = Vec::new();
     for finding in findings {
@@ -347,8 +428,13 @@ fn record(
     for r in rulesets.values() {
         writes.push(store_io::put_state(r)?);
     }
-    store.write_records(writes).map_err(HuntingError::Store)?;
-    Ok((notifications, queued))
+    Ok((
+        writes,
+        Staged {
+            notifications,
+            queued,
+        },
+    ))
 }
 
 /// What deleting a ruleset writes: the ruleset and its state, every notification it raised and

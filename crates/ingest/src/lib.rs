@@ -36,7 +36,7 @@ use sandscope_model::{FileBehaviour, MitreAttackTechnique, behaviour_id, is_sha2
 use sandscope_read::{EventSink, Format, ReadError, ReadOptions, ReadWarning};
 use sandscope_report::{ReportOptions, SampleSelector, build_report};
 use sandscope_sigma::SigmaEngine;
-use sandscope_store::{NewReport, RawData, RawLog};
+use sandscope_store::{NewReport, RawData, RawLog, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -305,9 +305,30 @@ impl Pipeline {
         self.livehunt.as_ref()
     }
 
+    /// Store `reports` (of a [`Prepared`]) in the embedded `store` with the notifications of
+    /// `findings` and of the query rulesets over their samples, in one transaction (see
+    /// [`Livehunt::put_reports`]). Call before acknowledging the ingest; returns the report ids
+    /// and how many notifications were recorded.
+    pub fn put_reports(
+        &self,
+        store: &Store,
+        reports: Vec<NewReport>,
+        findings: Vec<Finding>,
+    ) -> Result<(Vec<String>, usize), StoreError> {
+        match &self.livehunt {
+            Some(live) if live.enabled() > 0 => {
+                let (ids, recorded) =
+                    live.put_reports(store, reports, findings, sandscope_hunting::unix_now())?;
+                Ok((ids, recorded.len()))
+            }
+            _ => Ok((store.put_reports(reports)?, 0)),
+        }
+    }
+
     /// Once `reports` (of a [`Prepared`]) are stored in `store`: run the query rulesets over
     /// their samples and record every finding as a notification. Call before acknowledging
-    /// the ingest; returns how many notifications were recorded.
+    /// the ingest; returns how many notifications were recorded. On the embedded store,
+    /// [`Pipeline::put_reports`] does both in one transaction.
     pub fn notify(
         &self,
         store: &dyn sandscope_hunting::RecordStore,

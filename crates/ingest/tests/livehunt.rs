@@ -1,6 +1,7 @@
 //! Livehunt on the seed's two detonations (`tests/data/seed`: a coin miner and a ransomware
-//! run): each ruleset notifies on exactly the samples it should, through the one ingest path
-//! (prepare, store, notify) every door takes.
+//! run): each ruleset notifies on exactly the samples it should, through the ingest path every
+//! door takes (prepare, then store with the notifications: one transaction on the embedded
+//! store, a second one for them on a store that cannot, the PostgreSQL store's workers).
 
 use sandscope_hunting::{Hunting, Livehunt, NotificationFilter, RecordStore, Webhooks};
 use sandscope_ingest::{IngestOptions, Pipeline};
@@ -60,8 +61,23 @@ impl Lab {
         }
     }
 
-    /// Ingest one log as `sandscope ingest` and the API do; returns the sample's SHA-256.
+    /// Ingest one log as `sandscope ingest` and the API do on the embedded store: the reports
+    /// and their notifications in one transaction. Returns the sample's SHA-256.
     fn ingest(&self, file: &Path) -> String {
+        let prepared = self
+            .pipeline
+            .prepare(&[file.to_path_buf()], &IngestOptions::default())
+            .unwrap();
+        let (ids, _) = self
+            .pipeline
+            .put_reports(&self.store, prepared.reports, prepared.livehunt)
+            .unwrap();
+        ids[0].split('_').next().unwrap().to_string()
+    }
+
+    /// Ingest one log as a PostgreSQL worker does: the reports, then the notifications in a
+    /// transaction of their own.
+    fn ingest_then_notify(&self, file: &Path) -> String {
         let prepared = self
             .pipeline
             .prepare(&[file.to_path_buf()], &IngestOptions::default())
@@ -188,6 +204,41 @@ fn sigma_and_query_rulesets_notify_on_exactly_their_samples() {
         vec![(query.id, "XMR pool".to_string(), miner)]
     );
     assert!(h.ruleset(sigma.id).is_err());
+}
+
+#[test]
+fn storing_with_the_reports_and_notifying_after_them_raise_the_same_notifications() {
+    let labs = [Lab::new(), Lab::new()];
+    for lab in &labs {
+        let h = lab.hunting();
+        h.create_ruleset(
+            &attributes(json!({"name": "ransom", "rules": SHADOW_COPIES})),
+            1_000,
+        )
+        .unwrap();
+        h.create_ruleset(
+            &attributes(json!({
+                "name": "processes", "rule_language": "query",
+                "rules": "# any exe\nbehaviour_processes:*.exe\n# XMR pool\nbehaviour_command_executions:\"pool.supportxmr.com\"",
+            })),
+            1_000,
+        )
+        .unwrap();
+    }
+    let files = [
+        seed("coinminer_sihost32_sysmon.xml"),
+        seed("ransomware_tutanota_sysmon.xml"),
+    ];
+    for file in &files {
+        labs[0].ingest(file);
+        labs[1].ingest_then_notify(file);
+    }
+    let notified = labs[0].notified();
+    // Both samples start an .exe, the miner reaches its pool, the ransomware deletes shadow
+    // copies, and the miner creates a scheduled task.
+    assert_eq!(notified.len(), 5, "{notified:?}");
+    assert_eq!(notified, labs[1].notified());
+    assert_eq!(labs[0].notified_ids(), labs[1].notified_ids());
 }
 
 #[test]

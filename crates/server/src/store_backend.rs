@@ -273,10 +273,12 @@ impl Backend for StoreBackend {
 
     fn ingest(&self, upload: &Upload) -> Result<IngestOutcome, BackendError> {
         let prepared = upload_ingest::prepare(&self.pipeline, upload)?;
-        let report_ids = self.store.put_reports(prepared.reports).map_err(internal)?;
-        // Livehunt before the upload is acknowledged: a failure here is the server's.
-        self.pipeline
-            .notify(self.store.as_ref(), prepared.livehunt, &report_ids)?;
+        // The reports and their Livehunt notifications in one transaction, before the upload
+        // is acknowledged: a failure here is the server's.
+        let (report_ids, _) = self
+            .pipeline
+            .put_reports(&self.store, prepared.reports, prepared.livehunt)
+            .map_err(internal)?;
         Ok(upload_ingest::outcome(
             report_ids,
             &prepared.warnings,

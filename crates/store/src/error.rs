@@ -23,6 +23,10 @@ pub enum StoreError {
     Query(#[from] sandscope_query::ParseError),
     #[error("invalid report: {0}")]
     InvalidReport(String),
+    /// The records a caller writes with a batch ([`crate::Store::put_reports_with`]) could not
+    /// be made; nothing was stored.
+    #[error("{0}")]
+    Records(crate::RecordStoreError),
     #[error("invalid cursor")]
     InvalidCursor,
     #[error("invalid order `{0}` (use first_seen-, first_seen+, last_seen- or last_seen+)")]

@@ -112,7 +112,7 @@ pub mod report_compression {
 pub use record_store::{RecordLock, RecordStore, RecordStoreError};
 pub use records::{RecordTable, RecordWrite};
 pub use search::{EXACT_COUNT_LIMIT, Order, SearchHit, SearchPage, SearchRequest};
-pub use write::{MAX_SEARCH_SEGMENTS, compacted_sample_segments};
+pub use write::{MAX_SEARCH_SEGMENTS, RecordsOfBatch, compacted_sample_segments};
 
 use codec::ReportCodec;
 pub(crate) use db::Db;

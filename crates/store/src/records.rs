@@ -98,33 +98,16 @@ impl Store {
         if self.read_only {
             return Err(StoreError::ReadOnly(self.dir.clone()));
         }
-        let mut past_put: HashMap<RecordTable, u64> = HashMap::new();
         let txn = self.db.begin_write()?;
-        for write in &writes {
-            match write {
-                RecordWrite::Put(table, id, bytes) => {
-                    txn.open_table(table.definition())?
-                        .insert(*id, bytes.as_slice())?;
-                    let next = past_put.entry(*table).or_default();
-                    *next = (*next).max(id.saturating_add(1));
-                }
-                RecordWrite::Delete(table, id) => {
-                    txn.open_table(table.definition())?.remove(*id)?;
-                }
-            }
-        }
-        {
-            let mut meta = txn.open_table(META)?;
-            for (table, next) in &past_put {
-                let key = table.counter_key();
-                let stored = meta.get(key.as_str())?.map(|v| v.value()).unwrap_or(1);
-                if *next > stored {
-                    meta.insert(key.as_str(), *next)?;
-                }
-            }
-        }
+        let past_put = apply_record_writes(&txn, &writes)?;
         txn.commit()?;
-        // Ids put past the ones handed out (a copy) are never handed out.
+        self.note_record_ids_put(past_put);
+        Ok(())
+    }
+
+    /// After a commit of records: ids put past the ones handed out (a copy) are never handed
+    /// out.
+    pub(crate) fn note_record_ids_put(&self, past_put: HashMap<RecordTable, u64>) {
         let mut next_ids = self
             .next_record_ids
             .lock()
@@ -134,7 +117,6 @@ impl Store {
                 *handed = (*handed).max(next);
             }
         }
-        Ok(())
     }
 
     /// One record, or `None`.
@@ -195,4 +177,35 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Apply `writes` in `txn` and move each table's id counter in `meta` past the ids put; returns,
+/// per table, the id after the highest put (for [`Store::note_record_ids_put`] once committed).
+pub(crate) fn apply_record_writes(
+    txn: &redb::WriteTransaction,
+    writes: &[RecordWrite],
+) -> Result<HashMap<RecordTable, u64>> {
+    let mut past_put: HashMap<RecordTable, u64> = HashMap::new();
+    for write in writes {
+        match write {
+            RecordWrite::Put(table, id, bytes) => {
+                txn.open_table(table.definition())?
+                    .insert(*id, bytes.as_slice())?;
+                let next = past_put.entry(*table).or_default();
+                *next = (*next).max(id.saturating_add(1));
+            }
+            RecordWrite::Delete(table, id) => {
+                txn.open_table(table.definition())?.remove(*id)?;
+            }
+        }
+    }
+    let mut meta = txn.open_table(META)?;
+    for (table, next) in &past_put {
+        let key = table.counter_key();
+        let stored = meta.get(key.as_str())?.map(|v| v.value()).unwrap_or(1);
+        if *next > stored {
+            meta.insert(key.as_str(), *next)?;
+        }
+    }
+    Ok(past_put)
 }

@@ -15,6 +15,11 @@ enum Progress {
     Committed,
 }
 
+/// What [`Store::put_reports_with`] writes with a batch: records made from the searchable views
+/// of the batch's samples, by SHA-256.
+pub type RecordsOfBatch<'a> = dyn FnMut(&HashMap<String, SampleDoc>) -> std::result::Result<Vec<RecordWrite>, RecordStoreError>
+    + 'a;
+
 impl Store {
     pub(crate) fn lock_writer(&self) -> WriterGuard<'_> {
         // A panic while holding the lock leaves no partial state we rely on: redb and tantivy
@@ -168,6 +173,20 @@ impl Store {
     /// [`Store::retry_pending`]). A full disk is [`StoreError::StorageFull`], saying whether the
     /// batch reached redb (it is then indexed by itself once space is freed).
     pub fn put_reports(&self, batch: Vec<NewReport>) -> Result<Vec<String>> {
+        self.put_reports_with(batch, &mut |_| Ok(Vec::new()))
+    }
+
+    /// [`Store::put_reports`], with the records `records` makes from the searchable views of
+    /// the batch's samples (by SHA-256, as they are once the batch is stored) written in the
+    /// same transaction: Livehunt's notifications land with the reports that raised them, at
+    /// the cost of one durable commit, not two. `records` runs once, while the store's write
+    /// transaction is open: it may read the store, never write to it. When it fails, nothing
+    /// is stored and its error is [`StoreError::Records`].
+    pub fn put_reports_with(
+        &self,
+        batch: Vec<NewReport>,
+        records: &mut RecordsOfBatch<'_>,
+    ) -> Result<Vec<String>> {
         if self.read_only {
             return Err(StoreError::ReadOnly(self.dir.clone()));
         }
@@ -199,8 +218,13 @@ impl Store {
         self.recover(&mut guard)
             .map_err(|error| self.failed(&mut guard, error, Some(false)))?;
         let mut progress = Progress::Building;
-        match self.write_batch(&mut guard, &batch, &samples, &mut progress) {
+        match self.write_batch(&mut guard, &batch, &samples, records, &mut progress) {
             Ok(()) => Ok(ids),
+            // The caller's records failed before the commit: nothing was written, and the
+            // store itself is sound, so this is no failure of the store's.
+            Err(error @ StoreError::Records(_)) if matches!(progress, Progress::Building) => {
+                Err(error)
+            }
             Err(error) => {
                 let stored = match progress {
                     Progress::Building => Some(false),
@@ -235,6 +259,7 @@ impl Store {
         guard: &mut WriterGuard<'_>,
         batch: &[NewReport],
         samples: &[String],
+        records: &mut RecordsOfBatch<'_>,
         progress: &mut Progress,
     ) -> Result<()> {
         let mut docs = HashMap::new();
@@ -312,6 +337,8 @@ impl Store {
                 }
             }
         }
+        let record_writes = records(&docs).map_err(StoreError::Records)?;
+        let records_put = crate::records::apply_record_writes(&txn, &record_writes)?;
         *progress = Progress::Committing;
         if trained {
             // Readers take the codec after beginning their transaction: holding it across the
@@ -323,6 +350,7 @@ impl Store {
             txn.commit()?;
         }
         *progress = Progress::Committed;
+        self.note_record_ids_put(records_put);
         self.index_pending(guard, samples, &docs, &unindexed)
     }
 

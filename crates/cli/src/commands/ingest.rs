@@ -1,7 +1,7 @@
 use super::sigma_args::SigmaArgs;
 use super::store_choice::ReportStore;
 use super::watch::WatchArgs;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use sandscope_hunting::{Finding, Livehunt, RecordStore};
 use sandscope_ingest::{Detonation, IgnoredWhy, IngestLimits, IngestOptions, Pipeline};
@@ -299,14 +299,12 @@ pub fn execute(
         }
         let taken: Vec<(NewReport, String)> = std::mem::take(batch);
         let names: Vec<String> = taken.iter().map(|(_, n)| n.clone()).collect();
-        let ids = store
-            .put_reports(taken.into_iter().map(|(r, _)| r).collect())
-            .with_context(|| format!("storing reports in {}", store.place()))?;
-        if let Some(records) = store.records() {
-            notified += pipeline
-                .notify(records, std::mem::take(findings), &ids)
-                .context("Livehunt: recording notifications")?;
-        }
+        let (ids, recorded) = store.put_and_notify(
+            pipeline,
+            taken.into_iter().map(|(r, _)| r).collect(),
+            std::mem::take(findings),
+        )?;
+        notified += recorded;
         for (id, name) in ids.iter().zip(names) {
             writeln!(out, "stored\t{id}\t{name}")?;
             stored.insert(id.clone(), name);

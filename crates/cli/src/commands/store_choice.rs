@@ -3,7 +3,8 @@
 //! the commands use on either.
 
 use anyhow::{Context, Result};
-use sandscope_hunting::RecordStore;
+use sandscope_hunting::{Finding, RecordStore};
+use sandscope_ingest::Pipeline;
 use sandscope_model::FileBehaviour;
 use sandscope_pgstore::PgStore;
 use sandscope_store::{Graph, Indicator, NewReport, SearchPage, SearchRequest, Store};
@@ -20,6 +21,27 @@ pub trait ReportStore {
     /// Where Livehunt keeps its rulesets and notifications; `None` for a store that keeps no
     /// hunting records, whose ingests raise no notifications.
     fn records(&self) -> Option<&dyn RecordStore>;
+    /// Store `batch` and record the Livehunt notifications of `findings` and of `pipeline`'s
+    /// query rulesets over its samples; returns the report ids and how many notifications were
+    /// recorded. By default the notifications get a transaction of their own, after the
+    /// reports'; the embedded store writes both in one.
+    fn put_and_notify(
+        &self,
+        pipeline: &Pipeline,
+        batch: Vec<NewReport>,
+        findings: Vec<Finding>,
+    ) -> Result<(Vec<String>, usize)> {
+        let ids = self
+            .put_reports(batch)
+            .with_context(|| format!("storing reports in {}", self.place()))?;
+        let notified = match self.records() {
+            Some(records) => pipeline
+                .notify(records, findings, &ids)
+                .context("Livehunt: recording notifications")?,
+            None => 0,
+        };
+        Ok((ids, notified))
+    }
 }
 
 impl ReportStore for Store {
@@ -43,6 +65,16 @@ impl ReportStore for Store {
     }
     fn records(&self) -> Option<&dyn RecordStore> {
         Some(self)
+    }
+    fn put_and_notify(
+        &self,
+        pipeline: &Pipeline,
+        batch: Vec<NewReport>,
+        findings: Vec<Finding>,
+    ) -> Result<(Vec<String>, usize)> {
+        pipeline
+            .put_reports(self, batch, findings)
+            .with_context(|| format!("storing reports in {}", ReportStore::place(self)))
     }
 }
 
