@@ -9,14 +9,15 @@
 //! to `grep -F` over the same reports as JSON lines. With `--store postgres://…` the same
 //! reports also go to a PostgreSQL store (timed apart, after the embedded store's ingest, by
 //! `--writers` connections at once) and the same queries are timed on it, so the two stores are
-//! compared in one run.
+//! compared in one run; `--skip-embedded` leaves the embedded store out, for comparing
+//! PostgreSQL layouts (the JSON lines, their gzip size and `grep -F` stay).
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sandscope_model::{DnsLookup, FileBehaviour, IpTraffic};
 use sandscope_pgstore::PgStore;
 use sandscope_report::{ReportOptions, build_report};
-use sandscope_store::{NewReport, SearchRequest, Store, StoreOptions};
+use sandscope_store::{NewReport, SearchPage, SearchRequest, Store, StoreOptions};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::PathBuf;
@@ -62,6 +63,10 @@ pub struct StoreBenchArgs {
     /// Reports per PostgreSQL transaction (default: `--batch`); a worker writes one job's.
     #[arg(long)]
     pub pg_batch: Option<usize>,
+    /// Only the PostgreSQL store: the embedded store is neither built nor timed, for a run that
+    /// compares PostgreSQL layouts.
+    #[arg(long, requires = "store")]
+    pub skip_embedded: bool,
 }
 
 /// What `grep -F` looks for to answer `query`: the longest `*`-free part of its value, without
@@ -332,13 +337,17 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
             .with_context(|| format!("emptying {}", args.dir.display()))?;
     }
     std::fs::create_dir_all(&args.dir)?;
-    let mut store = Store::open_with(
-        &args.dir.join("store"),
-        StoreOptions {
-            index_threads: args.threads,
-            index_memory: 256 << 20,
-        },
-    )?;
+    let mut store = if args.skip_embedded {
+        None
+    } else {
+        Some(Store::open_with(
+            &args.dir.join("store"),
+            StoreOptions {
+                index_threads: args.threads,
+                index_memory: 256 << 20,
+            },
+        )?)
+    };
     let jsonl_path = args.dir.join("reports.jsonl");
     let mut jsonl = std::io::BufWriter::new(std::fs::File::create(&jsonl_path)?);
     let mut gz = flate2::write::GzEncoder::new(
@@ -364,9 +373,11 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
         });
         if batch.len() >= args.batch || i + 1 == args.reports {
             let reports = std::mem::take(&mut batch);
-            let t = Instant::now();
-            store.put_reports(reports)?;
-            ingest_secs += t.elapsed().as_secs_f64();
+            if let Some(store) = store.as_mut() {
+                let t = Instant::now();
+                store.put_reports(reports)?;
+                ingest_secs += t.elapsed().as_secs_f64();
+            }
             eprint!("\r{} / {} reports", i + 1, args.reports);
         }
     }
@@ -374,40 +385,18 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
     jsonl.flush()?;
     drop(jsonl);
     gz.finish()?.flush()?;
-    let t = Instant::now();
-    store.wait_merges()?;
-    let merge_secs = t.elapsed().as_secs_f64();
-    let (_, db_before_compaction) = store.disk_usage()?;
-    let t = Instant::now();
-    store.compact()?;
-    let compact_secs = t.elapsed().as_secs_f64();
-    let (index_bytes, db_bytes) = store.disk_usage()?;
     let gz_bytes = std::fs::metadata(args.dir.join("reports.jsonl.gz"))?.len();
     let json_bytes = std::fs::metadata(&jsonl_path)?.len();
     let mib = |b: u64| b as f64 / 1_048_576.0;
-    println!(
-        "ingest: {} reports in {:.1} s store time ({:.0} reports/s; {:.1} s wall incl. generation), merges {:.1} s, report db compaction {:.1} s ({:.1} → {:.1} MiB; {:.0} reports/s counting it)",
-        args.reports,
-        ingest_secs,
-        args.reports as f64 / ingest_secs,
-        started.elapsed().as_secs_f64(),
-        merge_secs,
-        compact_secs,
-        db_before_compaction as f64 / 1_048_576.0,
-        db_bytes as f64 / 1_048_576.0,
-        args.reports as f64 / (ingest_secs + compact_secs)
-    );
-    println!(
-        "sizes: index {:.1} MiB, report db {:.1} MiB, JSON lines {:.1} MiB, gzip'd JSON {:.1} MiB (index / gzip = {:.2}; data directory / gzip = {:.2})",
-        mib(index_bytes),
-        mib(db_bytes),
-        mib(json_bytes),
-        mib(gz_bytes),
-        index_bytes as f64 / gz_bytes as f64,
-        (index_bytes + db_bytes) as f64 / gz_bytes as f64
-    );
-    print_database_sizes(&store, db_bytes)?;
-    print_index_sizes(&store)?;
+    match store.as_mut() {
+        Some(store) => print_embedded(store, &args, ingest_secs, started, json_bytes, gz_bytes)?,
+        None => println!(
+            "JSON lines {:.1} MiB, gzip'd JSON {:.1} MiB, written in {:.1} s (embedded store skipped)",
+            mib(json_bytes),
+            mib(gz_bytes),
+            started.elapsed().as_secs_f64()
+        ),
+    }
     if let Some(pg) = &postgres {
         let writers = usize::from(args.writers);
         let pg_batch = args.pg_batch.unwrap_or(args.batch).max(1);
@@ -433,6 +422,51 @@ pub fn run(args: StoreBenchArgs) -> Result<ExitCode> {
     }
     drop(store);
     time_queries(&args, postgres.as_ref())
+}
+
+/// The embedded store's ingest after the last batch: waits for the index merges, compacts the
+/// report database and prints the rate, the sizes and what each part costs.
+fn print_embedded(
+    store: &mut Store,
+    args: &StoreBenchArgs,
+    ingest_secs: f64,
+    started: Instant,
+    json_bytes: u64,
+    gz_bytes: u64,
+) -> Result<()> {
+    let t = Instant::now();
+    store.wait_merges()?;
+    let merge_secs = t.elapsed().as_secs_f64();
+    let (_, db_before_compaction) = store.disk_usage()?;
+    let t = Instant::now();
+    store.compact()?;
+    let compact_secs = t.elapsed().as_secs_f64();
+    let (index_bytes, db_bytes) = store.disk_usage()?;
+    let mib = |b: u64| b as f64 / 1_048_576.0;
+    println!(
+        "ingest: {} reports in {:.1} s store time ({:.0} reports/s; {:.1} s wall incl. generation), merges {:.1} s, report db compaction {:.1} s ({:.1} → {:.1} MiB; {:.0} reports/s counting it)",
+        args.reports,
+        ingest_secs,
+        args.reports as f64 / ingest_secs,
+        started.elapsed().as_secs_f64(),
+        merge_secs,
+        compact_secs,
+        db_before_compaction as f64 / 1_048_576.0,
+        db_bytes as f64 / 1_048_576.0,
+        args.reports as f64 / (ingest_secs + compact_secs)
+    );
+    println!(
+        "sizes: index {:.1} MiB, report db {:.1} MiB, JSON lines {:.1} MiB, gzip'd JSON {:.1} MiB (index / gzip = {:.2}; data directory / gzip = {:.2})",
+        mib(index_bytes),
+        mib(db_bytes),
+        mib(json_bytes),
+        mib(gz_bytes),
+        index_bytes as f64 / gz_bytes as f64,
+        (index_bytes + db_bytes) as f64 / gz_bytes as f64
+    );
+    print_database_sizes(store, db_bytes)?;
+    print_index_sizes(store)?;
+    Ok(())
 }
 
 /// Write the same reports the embedded store got to PostgreSQL with `writers` connections at
@@ -583,17 +617,25 @@ fn print_index_sizes(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// Sizes, then the latency of the fixed queries against `grep -F` over the JSON lines.
+/// Sizes, then the latency of the fixed queries against `grep -F` over the JSON lines
+/// (without the embedded store's with `--skip-embedded`).
 fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<ExitCode> {
     let jsonl_path = args.dir.join("reports.jsonl");
-    if !jsonl_path.exists() || !args.dir.join("store").exists() {
+    let store_path = args.dir.join("store");
+    if !jsonl_path.exists() || !(args.skip_embedded || store_path.exists()) {
         bail!(
             "{} holds no store and reports.jsonl of an earlier run",
             args.dir.display()
         );
     }
-    let store = Store::open(&args.dir.join("store"))?;
-    if args.reuse {
+    let store = if args.skip_embedded {
+        None
+    } else {
+        Some(Store::open(&store_path)?)
+    };
+    if args.reuse
+        && let Some(store) = &store
+    {
         let (index_bytes, db_bytes) = store.disk_usage()?;
         let gz_bytes = std::fs::metadata(args.dir.join("reports.jsonl.gz"))?.len();
         let mib = |b: u64| b as f64 / 1_048_576.0;
@@ -606,8 +648,8 @@ fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<Exi
             index_bytes as f64 / gz_bytes as f64,
             (index_bytes + db_bytes) as f64 / gz_bytes as f64
         );
-        print_database_sizes(&store, db_bytes)?;
-        print_index_sizes(&store)?;
+        print_database_sizes(store, db_bytes)?;
+        print_index_sizes(store)?;
     }
     let mut all = Vec::new();
     let mut pg_all = Vec::new();
@@ -630,23 +672,12 @@ fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<Exi
     };
     for (query, literal) in &queries {
         let request = SearchRequest::new(query);
-        let mut hits = String::new();
-        for _ in 0..3 {
-            let page = store.search(&request)?;
-            let bound = if page.total_hits_exact { "" } else { "+" };
-            hits = format!("{}{bound}", page.total_hits);
-        }
-        let mut times = Vec::with_capacity(args.runs);
-        for _ in 0..args.runs {
-            let t = Instant::now();
-            store.search(&request)?;
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        times.sort_by(|a, b| a.total_cmp(b));
-        let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
-        all.extend(times.iter().copied());
+        let embedded = match &store {
+            Some(store) => Some(time_search(args.runs, || Ok(store.search(&request)?))?),
+            None => None,
+        };
         if let Some(pg) = postgres {
-            let (pg_hits, pg_times) = time_postgres(pg, &request, args.runs)?;
+            let (pg_hits, pg_times) = time_search(args.runs, || Ok(pg.search(&request)?))?;
             println!(
                 "  postgresql: {pg_hits} hits, p50 {:.2} ms, p99 {:.2} ms",
                 percentile(&pg_times, 0.5),
@@ -662,8 +693,17 @@ fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<Exi
             .context("running grep")?;
         let grep_ms = t.elapsed().as_secs_f64() * 1e3;
         let grep_hits = String::from_utf8_lossy(&grep.stdout).trim().to_string();
-        total_search += mean;
         total_grep += grep_ms;
+        let (Some(store), Some((hits, times))) = (&store, embedded) else {
+            println!(
+                "{query:<72} {:>8} {:>9} {:>9} {grep_ms:>10.1} {:>9}   (grep lines: {grep_hits})",
+                "-", "-", "-", "-"
+            );
+            continue;
+        };
+        let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+        all.extend(times.iter().copied());
+        total_search += mean;
         // A page counts at most `EXACT_COUNT_LIMIT` matches; the exact count, timed once, is
         // what a pivot pays.
         let t = Instant::now();
@@ -680,15 +720,23 @@ fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<Exi
         );
     }
     all.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "all {} queries: p50 {:.2} ms, p99 {:.2} ms; mean search {:.2} ms vs grep -F {:.1} ms → {:.0}x",
-        queries.len(),
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        total_search / queries.len() as f64,
-        total_grep / queries.len() as f64,
-        total_grep / total_search
-    );
+    if store.is_some() {
+        println!(
+            "all {} queries: p50 {:.2} ms, p99 {:.2} ms; mean search {:.2} ms vs grep -F {:.1} ms → {:.0}x",
+            queries.len(),
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+            total_search / queries.len() as f64,
+            total_grep / queries.len() as f64,
+            total_grep / total_search
+        );
+    } else {
+        println!(
+            "all {} queries: grep -F mean {:.1} ms (embedded store skipped)",
+            queries.len(),
+            total_grep / queries.len() as f64
+        );
+    }
     if postgres.is_some() {
         pg_all.sort_by(|a, b| a.total_cmp(b));
         println!(
@@ -701,18 +749,21 @@ fn time_queries(args: &StoreBenchArgs, postgres: Option<&PgStore>) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Hits (`+`: a lower bound) and sorted latencies of `request` on PostgreSQL, after warm-up.
-fn time_postgres(pg: &PgStore, request: &SearchRequest, runs: usize) -> Result<(String, Vec<f64>)> {
+/// Hits (`+`: a lower bound) and sorted latencies of one store's `search`, after warm-up.
+fn time_search(
+    runs: usize,
+    mut search: impl FnMut() -> Result<SearchPage>,
+) -> Result<(String, Vec<f64>)> {
     let mut hits = String::new();
     for _ in 0..3 {
-        let page = pg.search(request)?;
+        let page = search()?;
         let bound = if page.total_hits_exact { "" } else { "+" };
         hits = format!("{}{bound}", page.total_hits);
     }
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        pg.search(request)?;
+        search()?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(|a, b| a.total_cmp(b));
