@@ -59,9 +59,10 @@ impl Store {
     ///
     /// The ids come from a counter in memory, without a transaction of their own: the counter
     /// kept in `meta` is moved past every id in the transaction that writes it
-    /// ([`Store::write_records`]), so a Livehunt notification costs one durable commit, not
-    /// two. Ids handed out but never written may be handed out again after a restart; nothing
-    /// names them (every caller stores its record before it shows the id to anyone).
+    /// ([`Store::write_records`], [`Store::put_reports_with`]), so allocating costs no durable
+    /// commit: Livehunt's notifications are written in their reports' transaction. Ids handed
+    /// out but never written may be handed out again after a restart; nothing names them
+    /// (every caller stores its record before it shows the id to anyone).
     pub fn allocate_record_ids(&self, table: RecordTable, count: u64) -> Result<Vec<u64>> {
         if self.read_only {
             return Err(StoreError::ReadOnly(self.dir.clone()));
