@@ -6,12 +6,13 @@
 //! embedded ingest stores them) into a fresh scratch store with no rulesets and with each
 //! `--rulesets` count enabled (1, 10 and 100 by default) — half Sigma (10 bundled SigmaHQ rules
 //! each, no two rulesets alike), half queries (3 each) — and the overhead over no rulesets is
-//! reported, with the median time each configuration spends building reports and storing them. After a warm-up run, the configurations take turns
-//! for `--rounds` rounds, in an order that rotates each round (so none always runs right after
-//! another), and two figures are printed per configuration: its fastest round against the
-//! fastest without rulesets, and the median over the rounds of its overhead against the run
-//! without rulesets of the same round. The paired median is the one to quote: a slow spell of a
-//! shared machine hits both runs of a pair, and one lucky round does not make it.
+//! reported, with the median time each configuration spends building reports and storing them.
+//! After a warm-up run, the configurations take turns for `--rounds` rounds, in an order that
+//! rotates each round (so none always runs right after another), and two figures are printed
+//! per configuration: its fastest round against the fastest without rulesets, and the median
+//! over the rounds of its overhead against the run without rulesets of the same round. The
+//! paired median is the one to quote: a slow spell of a shared machine hits both runs of a
+//! pair, and one lucky round does not make it.
 
 use super::copies::sample_id;
 use super::cpu::cpu_seconds;
