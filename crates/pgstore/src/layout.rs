@@ -326,6 +326,20 @@ pub(crate) fn check_same(
     )))
 }
 
+/// Where `table`'s rows are, one relation per server: its partitions in the sharded layout
+/// (the local one first), the table itself on one server. A search reads a page in order from
+/// each on its own (`search`), so that each server stops at the page's end.
+pub(crate) fn partitions(client: &mut impl GenericClient, table: &str) -> Result<Vec<String>> {
+    let shards = stored(client)?;
+    if shards.is_empty() {
+        return Ok(vec![table.to_string()]);
+    }
+    Ok(shards
+        .iter()
+        .map(|s| partition_name(table, s.shard))
+        .collect())
+}
+
 /// Reach every foreign partition of every large table through the store's server: a server
 /// that is down, unreachable from the store's, or lacks its tables is refused, named.
 pub(crate) fn check(client: &mut impl GenericClient, store: &Target) -> Result<()> {

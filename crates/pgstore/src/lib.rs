@@ -59,11 +59,9 @@
 //!   `count(*)` and `ORDER BY … LIMIT`, which Citus pushes down and merges; a search's one
 //!   read-only CTE (the matches, at most the exact-count limit plus one) Citus runs as a
 //!   subplan whose rows it collects on the coordinator, which then counts and pages them;
-//!   when the query is an `OR` of text terms the CTE is a `UNION` of one scan per test, each
-//!   with that `LIMIT` (`search::translate`): a subquery with a `LIMIT` is not pushed down
-//!   whole, so Citus plans each scan as a query of its own (every shard applies the `LIMIT`,
-//!   the coordinator applies it again) and makes the `UNION` on the coordinator, from at most
-//!   the limit plus one rows per scan and shard;
+//!   when the query is an `OR` of text terms each test is a statement of its own with that
+//!   `LIMIT` (`search::translate`), which every shard applies and the coordinator again; the
+//!   store merges their rows and stops running them once past the limit;
 //! * planner settings are transaction-local (`set_config(…, true)`: a search's `work_mem` and
 //!   `enable_seqscan`); they steer the coordinator's plan, not each worker's or remote
 //!   server's, which plans its shard on its own statistics;
@@ -111,8 +109,12 @@
 //! * a search's scans of `samples` (one, or one per test for an `OR` of text terms) each
 //!   reach the foreign partition as a foreign scan that ships its filter — the `LIKE`
 //!   (asserted in `tests/store.rs` from the plans `EXPLAIN VERBOSE` prints), the dates — the
-//!   remote trigram index does the filtering, and the `UNION`, count, order and `LIMIT` run on
-//!   the store's server over the rows that came back.
+//!   remote trigram index does the filtering, and the count, order and `LIMIT` run on the
+//!   store's server over the rows that came back. A page read in order (past the exact-count
+//!   limit) is one ordered, limited page per server (`layout::partitions`): each a foreign
+//!   scan of its own that ships the order and the `LIMIT`, all run at once, merged by the
+//!   store (as one ordered scan of the partitioned table, PostgreSQL merged the partitions in
+//!   series and the second server read a whole fetch, 1,000 rows, for a page of a few).
 //!   A `*` token pattern (an `EXISTS` over the row's token array) is not shipped either: the
 //!   remote side returns the rows its other conditions allow, and the store's server filters.
 //!
@@ -190,6 +192,8 @@ pub struct PgStore {
     codec: codec::Codec,
     /// When this process next tries to train one (`dictionary`).
     training: dictionary::Training,
+    /// `samples` on each server (`layout::partitions`).
+    sample_partitions: Vec<String>,
 }
 
 impl PgStore {
@@ -200,11 +204,13 @@ impl PgStore {
         let mut client = connect::connect(&target)?;
         schema::check(&mut client, &target)?;
         layout::check(&mut client, &target)?;
+        let sample_partitions = layout::partitions(&mut client, "samples")?;
         Ok(PgStore {
             pool: connect::pool(&target),
             target: target.shown,
             codec: codec::Codec::default(),
             training: dictionary::Training::default(),
+            sample_partitions,
         })
     }
 

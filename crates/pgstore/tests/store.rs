@@ -729,8 +729,9 @@ fn shards_are_refused_when_they_cannot_make_the_layout() {
     assert!(e.to_string().contains("one server"), "{e}");
 }
 
-/// The search's `LIKE` runs on the second server: `auto_explain` logs the real searches'
-/// plans (`EXPLAIN VERBOSE`), whose foreign scans show the SQL sent there.
+/// The search's `LIKE` runs on the second server, and a page in order is read from each
+/// server on its own: `auto_explain` logs the real searches' plans (`EXPLAIN VERBOSE`), whose
+/// foreign scans show the SQL sent there.
 #[test]
 fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
     let cluster = TestCluster::start(Layout::TwoServers);
@@ -753,6 +754,27 @@ fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
         !page.hits.is_empty(),
         "the vendored logs touch the hosts file"
     );
+    // Past the count's limit the page is read in order, one page per server: each server is
+    // sent the order and the page's `LIMIT`, so it stops at the page's end. (Whether to send
+    // them is the planner's choice from the foreign partition's statistics, which only
+    // `ANALYZE` gathers: autovacuum never analyzes a foreign table.)
+    store.analyze().unwrap();
+    let mut past_the_limit = sandscope_store::SearchRequest::new("behaviour_files:windows");
+    past_the_limit.exact_count_limit = 1;
+    past_the_limit.limit = 1;
+    let common = store.search(&past_the_limit).unwrap();
+    assert!(!common.total_hits_exact, "{} hits", common.total_hits);
+    assert_eq!(common.hits.len(), 1);
+    let everything = store
+        .search(&sandscope_store::SearchRequest::new(
+            "behaviour_files:windows",
+        ))
+        .unwrap();
+    assert!(everything.total_hits > 1);
+    assert_eq!(
+        common.hits[0].sha256, everything.hits[0].sha256,
+        "the newest match, whichever server holds it"
+    );
 
     let log = pg.log();
     let remote: Vec<&str> = log
@@ -769,6 +791,21 @@ fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
     assert!(
         log.contains("Async Foreign Scan"),
         "the foreign partitions are scanned asynchronously"
+    );
+    // Each server's page is read on its own, at once: under a merge of the partitions (what
+    // PostgreSQL makes of one ordered scan of the partitioned table) the second server's
+    // foreign scan is neither asynchronous nor limited to the page.
+    let ordered_pages: Vec<&str> = log
+        .split("LOG:  duration:")
+        .filter(|plan| plan.contains("samples_p1") && plan.contains("first_seen DESC NULLS LAST"))
+        .collect();
+    assert!(!ordered_pages.is_empty(), "no ordered page in:\n{log}");
+    assert!(
+        ordered_pages
+            .iter()
+            .all(|plan| !plan.contains("Merge Append")),
+        "a page in order merged the partitions:\n{}",
+        ordered_pages.join("\n")
     );
 }
 
