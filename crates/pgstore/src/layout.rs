@@ -180,6 +180,8 @@ fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
         "INSERT INTO sandscope_shards (shard, server, target) VALUES (0, NULL, $1)",
         &[&shards[0].shown],
     )?;
+    // The search's planner settings for every session postgres_fdw opens (`planner`).
+    let session = crate::planner::session_options();
     for (shard, target) in shards.iter().enumerate().skip(1) {
         let server = server_name(shard);
         let options = ServerOptions::of(target);
@@ -188,7 +190,7 @@ fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
         let tls = target.tls_options.given();
         let mut template = String::from(
             "CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, \
-             dbname %L, async_capable 'true', fetch_size '1000'",
+             dbname %L, async_capable 'true', fetch_size '1000', options %L",
         );
         for (name, _) in &tls {
             template += &format!(", {name} %L");
@@ -200,6 +202,7 @@ fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
             &options.host,
             &options.port,
             &options.dbname,
+            &session,
         ];
         values.extend(tls.iter().map(|(_, v)| v as &(dyn ToSql + Sync)));
         let placeholders: Vec<String> = (2..=values.len()).map(|i| format!("${i}::text")).collect();
@@ -230,6 +233,40 @@ fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
         )?;
     }
     txn.batch_execute(&partitioned_ddl(shards.len()))?;
+    Ok(())
+}
+
+/// Bring an existing sharded store's foreign servers to what `db init` makes now (`db init` or
+/// `db upgrade` on a store of the current version; nothing for one server): each server's
+/// `options`, the planner settings its remote sessions start with (`planner`), set where
+/// missing or different. Not on open: opening changes nothing, any role may open (altering a
+/// server takes its owner, the role that ran `db init`), and the operator's schema commands
+/// are where a store is brought to what the build expects.
+pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<()> {
+    let session = crate::planner::session_options();
+    for shard in stored(txn)? {
+        let Some(server) = shard.server else { continue };
+        let current: Option<String> = txn
+            .query_opt(
+                "SELECT substr(o, length('options=') + 1) FROM pg_foreign_server s, \
+                 unnest(s.srvoptions) o WHERE s.srvname = $1 AND o LIKE 'options=%'",
+                &[&server],
+            )?
+            .map(|r| r.get(0));
+        let action = match current {
+            Some(ref value) if *value == session => continue,
+            Some(_) => "SET",
+            None => "ADD",
+        };
+        // `action` is one of two fixed words; the name and value are quoted by `format`.
+        let alter: String = txn
+            .query_one(
+                &format!("SELECT format('ALTER SERVER %I OPTIONS ({action} options %L)', $1::text, $2::text)"),
+                &[&server, &session],
+            )?
+            .get(0);
+        txn.batch_execute(&alter)?;
+    }
     Ok(())
 }
 

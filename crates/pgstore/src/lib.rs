@@ -63,8 +63,9 @@
 //!   `LIMIT` (`search::translate`), which every shard applies and the coordinator again; the
 //!   store merges their rows and stops running them once past the limit;
 //! * planner settings are transaction-local (`set_config(…, true)`: a search's `work_mem` and
-//!   `enable_seqscan`); they steer the coordinator's plan, not each worker's or remote
-//!   server's, which plans its shard on its own statistics;
+//!   `enable_seqscan`, `planner`); they steer the coordinator's plan, not each Citus worker's,
+//!   which plans its shard on its own statistics and settings (the sharded layout below gives
+//!   its remote sessions the same settings through the foreign server instead);
 //! * no `LISTEN/NOTIFY`, no advisory locks outside `db init` (which runs on the coordinator).
 //!
 //! # Several servers without Citus: `db init --shards URL1,URL2,…` (`layout`)
@@ -78,6 +79,11 @@
 //! layout is kept in `sandscope_shards`; every open, `db init` and `db upgrade` reaches each
 //! foreign partition and refuses, naming the server, when one cannot be used. The user
 //! mapping is for the role that ran `db init` (other roles need their own mapping).
+//! Each foreign server carries libpq's `options` with the search's planner settings
+//! (`planner`: `work_mem`, `enable_seqscan`), so the sessions `postgres_fdw` opens on the
+//! other servers plan a search's scan of their partition as the store's server plans its own
+//! (a transaction's `set_config` does not reach them). A store laid out before gets them
+//! from `db upgrade` or `db init` (`layout::refresh`), not from open (which changes nothing).
 //!
 //! What foreign partitions lack (PostgreSQL 15) and what this crate does about it:
 //! * no unique index on a partitioned table that has a foreign partition: the primary key is
@@ -171,6 +177,7 @@ mod dictionary;
 mod error;
 mod layout;
 mod maintenance;
+mod planner;
 mod read;
 mod rebuild;
 mod records;
@@ -215,7 +222,8 @@ impl PgStore {
     }
 
     /// Create the schema in the database at `url` (`sandscope db init`), or upgrade an older
-    /// one (`db upgrade`); a current schema is left as it is.
+    /// one (`db upgrade`); a current schema is left as it is, but for a sharded store's foreign
+    /// servers, which get this build's session options (`layout::refresh`).
     pub fn init(url: &str) -> Result<SchemaChange> {
         Self::init_sharded(url, &[])
     }

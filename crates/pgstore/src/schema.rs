@@ -317,7 +317,11 @@ pub(crate) fn init_or_upgrade(
             txn.commit()?;
             return Ok(SchemaChange::Created);
         }
-        Some(v) if v == SCHEMA_VERSION => return Ok(SchemaChange::AlreadyCurrent),
+        Some(v) if v == SCHEMA_VERSION => {
+            crate::layout::refresh(&mut txn)?;
+            txn.commit()?;
+            return Ok(SchemaChange::AlreadyCurrent);
+        }
         Some(v) if v > SCHEMA_VERSION => {
             return Err(PgStoreError::SchemaNewer {
                 target: target.shown.clone(),

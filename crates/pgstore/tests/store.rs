@@ -809,6 +809,79 @@ fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
     );
 }
 
+/// What a session `postgres_fdw` opens on the second server holds: a view there of its own
+/// settings, read through a foreign table on the store's server (a new connection each time).
+fn remote_session_settings(url: &str) -> (String, String) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let row = client
+        .query_one(
+            "SELECT enable_seqscan, work_mem FROM remote_planner_settings",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// The sessions the store's server opens on the second one start with the search's planner
+/// settings (a search's `set_config` stays on the store's server); a store laid out without
+/// them gets them from `db upgrade`, and from `db init` run again.
+#[test]
+fn the_second_servers_sessions_plan_like_the_store_servers_search() {
+    let cluster = TestCluster::start(Layout::TwoServers);
+    let url = cluster.url();
+    let _store = layouts::store(&cluster);
+    let mut second =
+        postgres::Client::connect(&cluster.shard_server().url(), postgres::NoTls).unwrap();
+    second
+        .batch_execute(
+            "CREATE VIEW planner_settings AS SELECT current_setting('enable_seqscan') \
+             AS enable_seqscan, current_setting('work_mem') AS work_mem",
+        )
+        .unwrap();
+    let mut first = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    first
+        .batch_execute(
+            "CREATE FOREIGN TABLE remote_planner_settings (enable_seqscan text, work_mem text) \
+             SERVER sandscope_shard_1 OPTIONS (schema_name 'public', table_name 'planner_settings')",
+        )
+        .unwrap();
+    let searching = ("off".to_string(), "32MB".to_string());
+    assert_eq!(remote_session_settings(&url), searching);
+
+    // A store laid out before: its server has no options, its sessions PostgreSQL's defaults.
+    first
+        .batch_execute("ALTER SERVER sandscope_shard_1 OPTIONS (DROP options)")
+        .unwrap();
+    assert_eq!(
+        remote_session_settings(&url),
+        ("on".to_string(), "4MB".to_string())
+    );
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::AlreadyCurrent
+    );
+    assert_eq!(remote_session_settings(&url), searching);
+    // Other values (an older build's) are replaced by `db init` too.
+    first
+        .batch_execute("ALTER SERVER sandscope_shard_1 OPTIONS (SET options '-c work_mem=8MB')")
+        .unwrap();
+    assert_eq!(
+        remote_session_settings(&url),
+        ("on".to_string(), "8MB".to_string())
+    );
+    assert_eq!(layouts::init(&cluster), SchemaChange::AlreadyCurrent);
+    assert_eq!(remote_session_settings(&url), searching);
+    // Opening changes nothing.
+    first
+        .batch_execute("ALTER SERVER sandscope_shard_1 OPTIONS (DROP options)")
+        .unwrap();
+    PgStore::open(&url).unwrap();
+    assert_eq!(
+        remote_session_settings(&url),
+        ("on".to_string(), "4MB".to_string())
+    );
+}
+
 /// Several processes storing reports of the same sample at once (one per sandbox): every
 /// batch lands and the sample's searchable rows hold them all. On two servers the sample is
 /// put on the second one, whose side of a transaction runs at `REPEATABLE READ`.

@@ -67,7 +67,7 @@ impl PgStore {
                     .isolation_level(IsolationLevel::RepeatableRead)
                     .read_only(true)
                     .start()?;
-                plan_for_trigrams(&mut txn)?;
+                crate::planner::plan_for_trigrams(&mut txn)?;
                 work.set_timeout(&mut txn)?;
                 let run = Run {
                     codec: &self.codec,
@@ -103,7 +103,7 @@ impl PgStore {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        plan_for_trigrams(&mut txn)?;
+        crate::planner::plan_for_trigrams(&mut txn)?;
         let run = Run {
             codec: &self.codec,
             partitions: &self.sample_partitions,
@@ -411,28 +411,6 @@ impl Run<'_> {
         let take = condition.param(Param::Int(to_i64(self.limit as u64 + 1)));
         (after, take)
     }
-}
-
-/// Memory for the search's bitmaps of matching rows, for this transaction only. With the
-/// default 4 MB a bitmap holds about 65,000 heap pages exactly; past that it turns lossy and
-/// every row of a lossy page is read and tested again (at 200,000 samples with such a bitmap a
-/// common term rechecked 31,766 rows instead of 3,778, 1.03 s instead of 0.38 s). `samples`
-/// takes about 215,000 pages per million samples, so 32 MB keeps a bitmap exact to about
-/// 2.4 million samples per server.
-const BITMAP_MEMORY: &str = "32MB";
-
-/// The search transaction's planner settings: exact bitmaps (`BITMAP_MEMORY`), and no
-/// sequential scan while an index can answer. The planner's estimate of a `LIKE '%…%'` on
-/// these long columns is poor (20 rows for 1,715, 54,543 for about 23,000), so for a common
-/// term it chose to read `samples` in order and test every row, each test decompressing the
-/// columns: 735 ms where the trigram bitmap took 200 ms (200,000 samples). A condition no
-/// index answers (a Sigma count, a negation alone) is still read sequentially.
-fn plan_for_trigrams(txn: &mut Transaction<'_>) -> Result<()> {
-    txn.execute(
-        "SELECT set_config('work_mem', $1, true), set_config('enable_seqscan', 'off', true)",
-        &[&BITMAP_MEMORY],
-    )?;
-    Ok(())
 }
 
 fn date_of(order: Order, hit: &SearchHit) -> Option<i64> {
