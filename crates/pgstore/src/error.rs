@@ -49,6 +49,10 @@ pub enum PgStoreError {
         "the servers given to `--shards` cannot hold the store ({0}); write them as --shards URL1,URL2,… with the store's URL first"
     )]
     BadShards(String),
+    #[error(
+        "the store at {target} keeps part of its samples on other servers, which its sizes and compaction reach through PostgreSQL's dblink extension, missing from its database; run `sandscope db upgrade --store URL` (it creates it)"
+    )]
+    NoDblink { target: String },
     #[error("cannot create the store's tables on shard server {shard} ({detail})")]
     ShardSetup { shard: String, detail: String },
     #[error(

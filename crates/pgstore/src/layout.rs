@@ -170,6 +170,7 @@ fn validate(txn: &mut Transaction<'_>, store: &Target, shards: &[Target]) -> Res
 fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
     txn.batch_execute(
         "CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+         CREATE EXTENSION IF NOT EXISTS dblink;
          CREATE TABLE sandscope_shards (
              shard integer PRIMARY KEY CHECK (shard >= 0),
              server text,
@@ -239,12 +240,17 @@ fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
 /// Bring an existing sharded store's foreign servers to what `db init` makes now (`db init` or
 /// `db upgrade` on a store of the current version; nothing for one server): each server's
 /// `options`, the planner settings its remote sessions start with (`planner`), set where
-/// missing or different. Not on open: opening changes nothing, any role may open (altering a
-/// server takes its owner, the role that ran `db init`), and the operator's schema commands
-/// are where a store is brought to what the build expects.
+/// missing or different, and the `dblink` extension (`remote_shards`). Not on open: opening
+/// changes nothing, any role may open (altering a server takes its owner, the role that ran
+/// `db init`), and the operator's schema commands are where a store is brought to what the
+/// build expects.
 pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<()> {
     let session = crate::planner::session_options();
-    for shard in stored(txn)? {
+    let shards = stored(txn)?;
+    if shards.iter().any(|s| s.server.is_some()) {
+        txn.batch_execute("CREATE EXTENSION IF NOT EXISTS dblink")?;
+    }
+    for shard in shards {
         let Some(server) = shard.server else { continue };
         let current: Option<String> = txn
             .query_opt(
@@ -339,6 +345,45 @@ pub(crate) fn stored(client: &mut impl GenericClient) -> Result<Vec<Shard>> {
             target: r.get(2),
         })
         .collect())
+}
+
+/// Another server's partition, for work done on that server itself: its foreign server (a
+/// `dblink` connection: `dblink` takes a foreign server's name and logs in with its user
+/// mapping, so no password is kept anywhere else) and its tables (`public.<table>_p<i>`, fixed
+/// names, the only text that goes into the SQL sent there).
+pub(crate) struct RemoteShard {
+    pub(crate) server: String,
+    pub(crate) tables: Vec<String>,
+}
+
+/// The other servers' partitions (none for one server). `dblink` must be in the store's
+/// database (`db init` creates it; a store laid out before gets it from `db upgrade`).
+pub(crate) fn remote_shards(
+    client: &mut impl GenericClient,
+    target: &str,
+) -> Result<Vec<RemoteShard>> {
+    let remotes: Vec<RemoteShard> = stored(client)?
+        .into_iter()
+        .filter_map(|s| {
+            Some(RemoteShard {
+                server: s.server?,
+                tables: large_tables()
+                    .iter()
+                    .map(|t| format!("public.{}", partition_name(t.name, s.shard)))
+                    .collect(),
+            })
+        })
+        .collect();
+    if !remotes.is_empty()
+        && client
+            .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'dblink'", &[])?
+            .is_none()
+    {
+        return Err(PgStoreError::NoDblink {
+            target: target.to_string(),
+        });
+    }
+    Ok(remotes)
 }
 
 /// Refuse `shards` for a store already laid out otherwise (`db init --shards` run again).

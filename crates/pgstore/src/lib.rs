@@ -110,8 +110,13 @@
 //!   `put_reports` writes a batch that failed so again (the other batch has committed by then;
 //!   `tests/store.rs` runs eight at once). A search reads each server at its own snapshot, not
 //!   one snapshot of both;
-//! * `size_bytes`, `VACUUM` and the local statistics see only the store's server; each other
-//!   server vacuums its own tables (autovacuum) and `ANALYZE` samples them through the FDW;
+//! * no maintenance command reaches a foreign table: `size_bytes` and `compact` reach each
+//!   other server through contrib's `dblink` instead (`db init` creates it; a store laid out
+//!   before gets it from `db upgrade`), which takes the foreign server's name and logs in with
+//!   its user mapping (so no password is kept outside it): the sizes are summed over every
+//!   server, and each server vacuums and reindexes its own partition. `ANALYZE` samples the
+//!   foreign partitions through the FDW for the store's server's statistics; each other
+//!   server's own statistics, which plan the scans shipped there, are its autovacuum's;
 //! * a search's scans of `samples` (one, or one per test for an `OR` of text terms) each
 //!   reach the foreign partition as a foreign scan that ships its filter — the `LIKE`
 //!   (asserted in `tests/store.rs` from the plans `EXPLAIN VERBOSE` prints), the dates — the

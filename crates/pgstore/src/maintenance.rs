@@ -9,7 +9,8 @@
 //! pages split half full. At 20,000 benchmark reports the store took 168 MiB after the load
 //! and 121 MiB once its indexes were rebuilt (schema version 4; version 3: 199 and 143).
 //! [`PgStore::compact`] rebuilds them online (`REINDEX … CONCURRENTLY`: reads and writes go
-//! on meanwhile).
+//! on meanwhile). In the sharded layout each other server's partition is vacuumed and
+//! reindexed on that server itself, through `dblink` and the foreign server (`layout`).
 
 use crate::{PgStore, Result};
 
@@ -23,8 +24,9 @@ impl PgStore {
         Ok(())
     }
 
-    /// Vacuum the store's local tables (their partitions on this server in the sharded
-    /// layout; each other server vacuums its own) and rebuild their indexes compactly, online.
+    /// Vacuum the store's tables and rebuild their indexes compactly, online: on the store's
+    /// server, then, in the sharded layout, each other server's partition on that server
+    /// (through `dblink` and the foreign server, `layout::remote_shards`).
     pub fn compact(&self) -> Result<()> {
         let mut client = self.client()?;
         let tables: Vec<String> = client
@@ -42,6 +44,17 @@ impl PgStore {
             // its own: neither runs inside a transaction block.
             client.batch_execute(&format!("VACUUM {table}"))?;
             client.batch_execute(&format!("REINDEX TABLE CONCURRENTLY {table}"))?;
+        }
+        for remote in crate::layout::remote_shards(&mut client.client, &self.target)? {
+            for table in &remote.tables {
+                // Each a connection of its own, outside a transaction block there.
+                for command in ["VACUUM", "REINDEX TABLE CONCURRENTLY"] {
+                    client.query_one(
+                        "SELECT dblink_exec($1, $2)",
+                        &[&remote.server, &format!("{command} {table}")],
+                    )?;
+                }
+            }
         }
         Ok(())
     }

@@ -59,16 +59,39 @@ impl PgStore {
         Ok(decode_rows(&self.codec, &mut client.client, row.as_slice())?.pop())
     }
 
-    /// Bytes the store's tables and their indexes (and TOAST) take in the database.
+    /// Bytes the store's tables and their indexes (and TOAST) take, on every server of the
+    /// sharded layout.
     pub fn size_bytes(&self) -> Result<u64> {
+        let mut client = self.client()?;
         // Each table, or its local partitions (foreign ones keep their bytes on their server).
-        let row = self.client()?.query_one(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
-             JOIN pg_class root ON root.oid = coalesce(pg_partition_root(c.oid), c.oid) \
-             WHERE c.relkind = 'r' AND root.relname = ANY($1)",
-            &[&crate::schema::TABLES.as_slice()],
-        )?;
-        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        let local: i64 = client
+            .query_one(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+                 JOIN pg_class root ON root.oid = coalesce(pg_partition_root(c.oid), c.oid) \
+                 WHERE c.relkind = 'r' AND root.relname = ANY($1)",
+                &[&crate::schema::TABLES.as_slice()],
+            )?
+            .get(0);
+        let mut total = local;
+        for remote in crate::layout::remote_shards(&mut client.client, &self.target)? {
+            // Asked on that server, of its partition's tables (fixed names).
+            let sizes: Vec<String> = remote
+                .tables
+                .iter()
+                .map(|t| format!("pg_total_relation_size('{t}')"))
+                .collect();
+            let there: i64 = client
+                .query_one(
+                    "SELECT bytes FROM dblink($1, $2) AS t(bytes bigint)",
+                    &[
+                        &remote.server,
+                        &format!("SELECT ({})::bigint", sizes.join(" + ")),
+                    ],
+                )?
+                .get(0);
+            total += there;
+        }
+        Ok(u64::try_from(total).unwrap_or(0))
     }
 
     /// Whether report `id` is stored.

@@ -379,7 +379,8 @@ fn reports_and_chunked_raw_logs_round_trip(layout: Layout) {
     assert_eq!(statistics(sampled), 0, "no statistics before ANALYZE");
     store.analyze().unwrap();
     assert!(statistics(sampled) > 0, "statistics after ANALYZE");
-    // The size counts the tables on the store's server (the local partition on two servers).
+    // The size counts at least the tables on the store's server (the local partition on two
+    // servers; the second server's is counted too, see `size_and_compaction_reach_...`).
     let local_reports = match layout {
         Layout::OneServer => "reports",
         Layout::TwoServers => "reports_p0",
@@ -880,6 +881,113 @@ fn the_second_servers_sessions_plan_like_the_store_servers_search() {
         remote_session_settings(&url),
         ("on".to_string(), "4MB".to_string())
     );
+}
+
+/// Bytes of the store's tables on one server: `tables` (regclass names) summed there.
+fn bytes_on(url: &str, tables: &[&str]) -> i64 {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .query_one(
+            "SELECT sum(pg_total_relation_size(t::regclass))::bigint FROM unnest($1::text[]) t",
+            &[&tables],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// Each index of the second server's partition and its file (changed by a rebuild), and how
+/// often its tables were vacuumed by hand.
+fn second_server_maintenance(url: &str) -> (Vec<(String, u32)>, i64) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let files = client
+        .query(
+            "SELECT c.relname::text, c.relfilenode::oid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid::regclass::text LIKE '%\\_p1' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let vacuums = client
+        .query_one(
+            "SELECT sum(vacuum_count)::bigint FROM pg_stat_user_tables WHERE relname LIKE '%\\_p1'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    (files, vacuums)
+}
+
+/// On two servers the store's size counts the second server's partition and `compact`
+/// vacuums and reindexes it there (through `dblink` and the foreign server); a store laid out
+/// without `dblink` is told to run `db upgrade`, which creates it.
+#[test]
+fn size_and_compaction_reach_the_second_server() {
+    let cluster = TestCluster::start(Layout::TwoServers);
+    let url = cluster.url();
+    let second = cluster.shard_server().url();
+    let store = layouts::store(&cluster);
+    store.put_reports(reports()).unwrap();
+    let local = [
+        "samples_p0",
+        "reports_p0",
+        "raw_logs_p0",
+        "raw_log_chunks_p0",
+    ]
+    .into_iter()
+    .chain([
+        "sandscope_schema",
+        "records",
+        "record_counters",
+        "report_dicts",
+    ])
+    .collect::<Vec<_>>();
+    let remote = [
+        "samples_p1",
+        "reports_p1",
+        "raw_logs_p1",
+        "raw_log_chunks_p1",
+    ];
+    let before = bytes_on(&url, &local) + bytes_on(&second, &remote);
+    let size = store.size_bytes().unwrap();
+    let after = bytes_on(&url, &local) + bytes_on(&second, &remote);
+    assert!(bytes_on(&second, &remote) > 0);
+    assert!(
+        (before..=after).contains(&(size as i64)),
+        "{size} bytes counted, {before}..{after} on the two servers"
+    );
+
+    let (files, vacuums) = second_server_maintenance(&second);
+    // The four tables' keys, `samples`' two dates and sixteen value columns.
+    assert_eq!(files.len(), 4 + 2 + 16, "{files:?}");
+    store.compact().unwrap();
+    let (rebuilt, vacuumed) = second_server_maintenance(&second);
+    for ((name, file), (again, new_file)) in files.iter().zip(&rebuilt) {
+        assert_eq!(name, again);
+        assert_ne!(file, new_file, "{name} is rebuilt on the second server");
+    }
+    assert_eq!(vacuumed, vacuums + 4, "each table vacuumed once there");
+
+    // A store laid out before `db init` created `dblink`: told what to run, and then fine.
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .batch_execute("DROP EXTENSION dblink")
+        .unwrap();
+    for e in [
+        store.size_bytes().unwrap_err(),
+        store.compact().unwrap_err(),
+    ] {
+        assert!(matches!(e, PgStoreError::NoDblink { .. }), "{e}");
+        assert!(e.to_string().contains("sandscope db upgrade"), "{e}");
+    }
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::AlreadyCurrent
+    );
+    assert!(store.size_bytes().unwrap() > 0);
+    store.compact().unwrap();
 }
 
 /// Several processes storing reports of the same sample at once (one per sandbox): every

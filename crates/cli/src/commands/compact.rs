@@ -10,7 +10,8 @@
 //! itself (a running server cannot be compacted under it).
 //!
 //! On a PostgreSQL store (`--store URL`) it vacuums the store's tables and rebuilds their
-//! indexes online (`PgStore::compact`): indexes grown batch by batch take more room than
+//! indexes online (`PgStore::compact`), on every server of a sharded store, and prints their
+//! size on all of them before and after: indexes grown batch by batch take more room than
 //! rebuilt ones, and servers and workers keep reading and writing meanwhile.
 
 use super::control::open_store;
