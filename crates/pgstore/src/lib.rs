@@ -84,6 +84,9 @@
 //! other servers plan a search's scan of their partition as the store's server plans its own
 //! (a transaction's `set_config` does not reach them). A store laid out before gets them
 //! from `db upgrade` or `db init` (`layout::refresh`), not from open (which changes nothing).
+//! Each foreign server's `batch_size` (100) lets postgres_fdw send a batch's reports to its
+//! partition in one `INSERT` per 100 rows instead of one per row (an `INSERT … RETURNING`, the
+//! new samples' rows, still goes row by row; `layout`).
 //!
 //! What foreign partitions lack (PostgreSQL 15) and what this crate does about it:
 //! * no unique index on a partitioned table that has a foreign partition: the primary key is

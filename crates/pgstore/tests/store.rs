@@ -990,6 +990,70 @@ fn size_and_compaction_reach_the_second_server() {
     store.compact().unwrap();
 }
 
+/// The second server's foreign server options, as PostgreSQL keeps them (`name=value`).
+fn shard_server_options(url: &str) -> Vec<String> {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT srvoptions::text[] FROM pg_foreign_server WHERE srvname = 'sandscope_shard_1'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// postgres_fdw sends a batch's reports to the second server many rows to an `INSERT`
+/// (its foreign server's `batch_size`), as its log of every statement shows; a store laid out
+/// without a batch size gets it from `db upgrade`, one an operator chose is kept.
+#[test]
+fn a_batch_reaches_the_second_server_in_multi_row_inserts() {
+    let cluster = TestCluster::start(Layout::TwoServers);
+    let url = cluster.url();
+    cluster
+        .shard_server()
+        .psql("ALTER DATABASE sandscope SET log_statement = 'all'")
+        .unwrap();
+    let store = layouts::store(&cluster);
+    let batch = reports();
+    store.put_reports(batch.clone()).unwrap();
+    let (_, remote) = rows_per_server(&url, "reports");
+    assert!(remote >= 2, "{remote} reports on the second server");
+    let log = cluster.shard_server().log();
+    let inserts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("INSERT INTO public.reports_p1"))
+        .collect();
+    assert_eq!(
+        inserts.len(),
+        1,
+        "one INSERT for the batch's reports there:\n{}",
+        inserts.join("\n")
+    );
+    assert!(
+        inserts[0].contains(&format!("${}", 3 * remote)),
+        "{}",
+        inserts[0]
+    );
+
+    let mut first = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    first
+        .batch_execute("ALTER SERVER sandscope_shard_1 OPTIONS (DROP batch_size)")
+        .unwrap();
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::AlreadyCurrent
+    );
+    assert!(shard_server_options(&url).contains(&"batch_size=100".to_string()));
+    first
+        .batch_execute("ALTER SERVER sandscope_shard_1 OPTIONS (SET batch_size '10')")
+        .unwrap();
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::AlreadyCurrent
+    );
+    assert!(shard_server_options(&url).contains(&"batch_size=10".to_string()));
+}
+
 /// Several processes storing reports of the same sample at once (one per sandbox): every
 /// batch lands and the sample's searchable rows hold them all. On two servers the sample is
 /// put on the second one, whose side of a transaction runs at `REPEATABLE READ`.
