@@ -296,9 +296,10 @@ impl Run<'_> {
     }
 
     /// [`Run::collect_exact`] for an `OR` of text terms: one statement per test
-    /// (`translate`), smallest columns first, each stopping at the cap, their matches merged
-    /// here. Once more than `count_limit` distinct samples are found the total is a lower bound
-    /// whatever the other tests would add, so they are not run and the page is read in order.
+    /// (`translate`: term by term, each term's columns smallest first), each stopping at the
+    /// cap, their matches merged here. Once more than `count_limit` distinct samples are
+    /// found the total is a lower bound whatever the other tests would add, so they are not
+    /// run and the page is read in order.
     /// (As one statement, a `UNION` of the scans ran every scan to its cap before counting:
     /// `behaviour_processes:psexec OR behaviour_processes:paexec` read eight scans where two
     /// already passed the cap.)
