@@ -129,7 +129,7 @@ pub(crate) fn create(txn: &mut Transaction<'_>, store: &Target, shards: &[Target
             })?;
         made.push((shard, remote));
     }
-    let local = create_local(txn, shards).and_then(|()| check(txn, store));
+    let local = create_local(txn, shards).and_then(|()| check(txn, store).map(drop));
     if local.is_err() {
         // Nothing local is kept (the caller's transaction rolls back): neither are these.
         for (shard, remote) in &mut made {
@@ -434,25 +434,29 @@ pub(crate) fn check_same(
     )))
 }
 
-/// Where `table`'s rows are, one relation per server: its partitions in the sharded layout
-/// (the local one first), the table itself on one server. A search reads a page in order from
-/// each on its own (`search`), so that each server stops at the page's end.
-pub(crate) fn partitions(client: &mut impl GenericClient, table: &str) -> Result<Vec<String>> {
-    let shards = stored(client)?;
+/// Where `table`'s rows are in the layout `shards` ([`check`]'s answer), one relation per
+/// server: its partitions in the sharded layout (the local one first), the table itself on one
+/// server. A search reads a page in order from each on its own (`search`), so that each server
+/// stops at the page's end.
+pub(crate) fn partitions(shards: &[Shard], table: &str) -> Vec<String> {
     if shards.is_empty() {
-        return Ok(vec![table.to_string()]);
+        return vec![table.to_string()];
     }
-    Ok(shards
+    shards
         .iter()
         .map(|s| partition_name(table, s.shard))
-        .collect())
+        .collect()
 }
 
 /// Reach every foreign partition of every large table through the store's server: a server
-/// that is down, unreachable from the store's, or lacks its tables is refused, named.
-pub(crate) fn check(client: &mut impl GenericClient, store: &Target) -> Result<()> {
-    for shard in stored(client)? {
-        let Some(server) = shard.server else { continue };
+/// that is down, unreachable from the store's, or lacks its tables is refused, named. The
+/// layout checked (empty on one server).
+pub(crate) fn check(client: &mut impl GenericClient, store: &Target) -> Result<Vec<Shard>> {
+    let shards = stored(client)?;
+    for shard in &shards {
+        let Some(server) = &shard.server else {
+            continue;
+        };
         for t in &large_tables() {
             let sql = format!(
                 "SELECT 1 FROM {} LIMIT 1",
@@ -468,7 +472,7 @@ pub(crate) fn check(client: &mut impl GenericClient, store: &Target) -> Result<(
                 })?;
         }
     }
-    Ok(())
+    Ok(shards)
 }
 
 /// A server's message and detail (postgres_fdw puts the host and port in the detail).

@@ -218,8 +218,8 @@ impl PgStore {
         let target = connect::parse(url)?;
         let mut client = connect::connect(&target)?;
         schema::check(&mut client, &target)?;
-        layout::check(&mut client, &target)?;
-        let sample_partitions = layout::partitions(&mut client, "samples")?;
+        let shards = layout::check(&mut client, &target)?;
+        let sample_partitions = layout::partitions(&shards, "samples");
         Ok(PgStore {
             pool: connect::pool(&target),
             target: target.shown,

@@ -67,9 +67,9 @@ pub(crate) fn translate(query: &Query, now: i64) -> Condition {
         exact: true,
         scans: Vec::new(),
     };
-    if let Some(scans) = t.text_disjunction(query) {
-        t.sql = format!("({})", scans.join(" OR "));
-        t.scans = scans_on_their_own(query);
+    if let Some((tests, scans)) = t.text_disjunction(query) {
+        t.sql = format!("({})", tests.join(" OR "));
+        t.scans = scans;
         return t;
     }
     let sql = t.node(query, now);
@@ -150,15 +150,17 @@ impl Condition {
         }
     }
 
-    /// The tests of an `OR` whose items are all text terms with patterns (two at least).
-    fn text_disjunction(&mut self, query: &Query) -> Option<Vec<String>> {
+    /// The tests of an `OR` whose items are all text terms with patterns (two at least): in
+    /// this condition's numbering, and each as a statement of its own (the term translated
+    /// alone, so its parameter is `$1`).
+    fn text_disjunction(&mut self, query: &Query) -> Option<(Vec<String>, Vec<Scan>)> {
         let Query::Or(items) = query else {
             return None;
         };
         if items.len() < 2 {
             return None;
         }
-        let mut scans = Vec::new();
+        let (mut tests, mut scans) = (Vec::new(), Vec::new());
         for item in items {
             let Query::Term(Term {
                 modifier,
@@ -168,12 +170,22 @@ impl Condition {
             else {
                 return self.abandon();
             };
-            match self.text_tests(*modifier, pattern) {
-                TextTests::Columns(tests) => scans.extend(tests),
-                TextTests::Other(_) => return self.abandon(),
+            let mut alone = Condition::default();
+            match (
+                self.text_tests(*modifier, pattern),
+                alone.text_tests(*modifier, pattern),
+            ) {
+                (TextTests::Columns(shared), TextTests::Columns(own)) => {
+                    tests.extend(shared);
+                    scans.extend(own.into_iter().map(|sql| Scan {
+                        sql,
+                        params: alone.params.clone(),
+                    }));
+                }
+                _ => return self.abandon(),
             }
         }
-        Some(scans)
+        Some((tests, scans))
     }
 
     /// Forget what a [`Condition::text_disjunction`] that does not apply has added.
@@ -282,32 +294,6 @@ impl Condition {
             Err(_) => "FALSE".into(),
         }
     }
-}
-
-/// The tests of a text disjunction (`Condition::text_disjunction` applied) as statements of
-/// their own: each term translated alone, so each test's parameter is `$1`.
-fn scans_on_their_own(query: &Query) -> Vec<Scan> {
-    let Query::Or(items) = query else {
-        return Vec::new();
-    };
-    let mut scans = Vec::new();
-    for item in items {
-        if let Query::Term(Term {
-            modifier,
-            value: Value::Text(pattern),
-            ..
-        }) = item
-        {
-            let mut own = Condition::default();
-            if let TextTests::Columns(tests) = own.text_tests(*modifier, pattern) {
-                scans.extend(tests.into_iter().map(|sql| Scan {
-                    sql,
-                    params: own.params.clone(),
-                }));
-            }
-        }
-    }
-    scans
 }
 
 /// `test(column)` for any of `columns`.
