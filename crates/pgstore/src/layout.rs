@@ -259,8 +259,8 @@ const REMOTE_BATCH: &str = "100";
 /// extension (`remote_shards`). Not on open: opening
 /// changes nothing, any role may open (altering a server takes its owner, the role that ran
 /// `db init`), and the operator's schema commands are where a store is brought to what the
-/// build expects.
-pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<()> {
+/// build expects. Returns what it changed, one sentence each, for the operator to read.
+pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<Vec<String>> {
     // (option, this build's value, whether another value is replaced): the session options
     // are ours; a batch size an operator chose is kept.
     let wanted = [
@@ -268,8 +268,14 @@ pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<()> {
         ("batch_size", REMOTE_BATCH.to_string(), false),
     ];
     let shards = stored(txn)?;
-    if shards.iter().any(|s| s.server.is_some()) {
-        txn.batch_execute("CREATE EXTENSION IF NOT EXISTS dblink")?;
+    let mut changed = Vec::new();
+    if shards.iter().any(|s| s.server.is_some())
+        && txn
+            .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'dblink'", &[])?
+            .is_none()
+    {
+        txn.batch_execute("CREATE EXTENSION dblink")?;
+        changed.push("created the dblink extension".to_string());
     }
     for shard in shards {
         let Some(server) = shard.server else { continue };
@@ -286,6 +292,10 @@ pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<()> {
                 Some(_) => "SET",
                 None => "ADD",
             };
+            changed.push(match current {
+                Some(old) => format!("foreign server {server}: {option} '{value}' (was '{old}')"),
+                None => format!("foreign server {server}: {option} '{value}' (was not set)"),
+            });
             // `action` is one of two fixed words; the names and value are quoted by `format`.
             let alter: String = txn
                 .query_one(
@@ -299,7 +309,7 @@ pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<()> {
             txn.batch_execute(&alter)?;
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// How the store's server reaches another: the URL's host, port, database and login (its TLS

@@ -2,7 +2,9 @@
 //!
 //! After a bulk load the per-field trigram indexes are only used well once PostgreSQL has
 //! statistics on the new rows; autovacuum gets there on its own schedule, which a benchmark or
-//! an operator after a large `copy` should not wait for.
+//! an operator after a large `copy` should not wait for. In the sharded layout each server
+//! plans the scans shipped to it on its own statistics, so [`PgStore::analyze`] reaches every
+//! server (through `dblink`, as `compact` does).
 //!
 //! Indexes grown one batch at a time are far larger than built at once: a sample's row is
 //! claimed and then rewritten in its batch (`rebuild`), and entries arrive in no key order, so
@@ -15,12 +17,25 @@
 use crate::{PgStore, Result};
 
 impl PgStore {
-    /// Refresh the planner's statistics of every table of the store (`ANALYZE`; foreign
-    /// partitions are sampled through `postgres_fdw`).
+    /// Refresh the planner's statistics of every table of the store (`ANALYZE`). In the
+    /// sharded layout twice over: on the store's server, which samples the foreign partitions
+    /// through `postgres_fdw` to plan the statement it splits, and on each other server for its
+    /// own partition, whose statistics plan the scans shipped there (else they wait for that
+    /// server's autovacuum, which after a bulk load comes late).
     pub fn analyze(&self) -> Result<()> {
+        let mut client = self.client()?;
         // The schema's fixed table names, never input.
         let tables = crate::schema::TABLES.join(", ");
-        self.client()?.batch_execute(&format!("ANALYZE {tables}"))?;
+        client.batch_execute(&format!("ANALYZE {tables}"))?;
+        for remote in crate::layout::remote_shards(&mut client.client, &self.target)? {
+            client.query_one(
+                "SELECT dblink_exec($1, $2)",
+                &[
+                    &remote.server,
+                    &format!("ANALYZE {}", remote.tables.join(", ")),
+                ],
+            )?;
+        }
         Ok(())
     }
 

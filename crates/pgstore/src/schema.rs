@@ -246,11 +246,19 @@ pub(crate) const TABLES: [&str; 8] = [
 ];
 
 /// What `db init` or `db upgrade` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemaChange {
     Created,
-    Upgraded { from: i32 },
+    Upgraded {
+        from: i32,
+    },
+    /// The schema was current and nothing else needed changing.
     AlreadyCurrent,
+    /// The schema was current; the sharded layout's foreign servers were brought to what this
+    /// build makes (`layout::refresh`): what changed, one sentence each.
+    LayoutRefreshed {
+        changes: Vec<String>,
+    },
 }
 
 /// The version stored in the database, `None` when it holds no Sandscope schema.
@@ -318,9 +326,13 @@ pub(crate) fn init_or_upgrade(
             return Ok(SchemaChange::Created);
         }
         Some(v) if v == SCHEMA_VERSION => {
-            crate::layout::refresh(&mut txn)?;
+            let changes = crate::layout::refresh(&mut txn)?;
             txn.commit()?;
-            return Ok(SchemaChange::AlreadyCurrent);
+            return Ok(if changes.is_empty() {
+                SchemaChange::AlreadyCurrent
+            } else {
+                SchemaChange::LayoutRefreshed { changes }
+            });
         }
         Some(v) if v > SCHEMA_VERSION => {
             return Err(PgStoreError::SchemaNewer {

@@ -380,7 +380,7 @@ fn reports_and_chunked_raw_logs_round_trip(layout: Layout) {
     store.analyze().unwrap();
     assert!(statistics(sampled) > 0, "statistics after ANALYZE");
     // The size counts at least the tables on the store's server (the local partition on two
-    // servers; the second server's is counted too, see `size_and_compaction_reach_...`).
+    // servers; the second server's is counted too, see `size_statistics_and_compaction_reach_...`).
     let local_reports = match layout {
         Layout::OneServer => "reports",
         Layout::TwoServers => "reports_p0",
@@ -812,6 +812,9 @@ fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
 
 /// What a session `postgres_fdw` opens on the second server holds: a view there of its own
 /// settings, read through a foreign table on the store's server (a new connection each time).
+/// The session options `db init` gives each foreign server (`planner`'s settings).
+const OPTIONS: &str = "-c work_mem=32MB -c enable_seqscan=off";
+
 fn remote_session_settings(url: &str) -> (String, String) {
     let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
     let row = client
@@ -859,7 +862,11 @@ fn the_second_servers_sessions_plan_like_the_store_servers_search() {
     );
     assert_eq!(
         PgStore::upgrade(&url).unwrap(),
-        SchemaChange::AlreadyCurrent
+        SchemaChange::LayoutRefreshed {
+            changes: vec![format!(
+                "foreign server sandscope_shard_1: options '{OPTIONS}' (was not set)"
+            )]
+        }
     );
     assert_eq!(remote_session_settings(&url), searching);
     // Other values (an older build's) are replaced by `db init` too.
@@ -870,8 +877,16 @@ fn the_second_servers_sessions_plan_like_the_store_servers_search() {
         remote_session_settings(&url),
         ("on".to_string(), "8MB".to_string())
     );
-    assert_eq!(layouts::init(&cluster), SchemaChange::AlreadyCurrent);
+    assert_eq!(
+        layouts::init(&cluster),
+        SchemaChange::LayoutRefreshed {
+            changes: vec![format!(
+                "foreign server sandscope_shard_1: options '{OPTIONS}' (was '-c work_mem=8MB')"
+            )]
+        }
+    );
     assert_eq!(remote_session_settings(&url), searching);
+    assert_eq!(layouts::init(&cluster), SchemaChange::AlreadyCurrent);
     // Opening changes nothing.
     first
         .batch_execute("ALTER SERVER sandscope_shard_1 OPTIONS (DROP options)")
@@ -920,11 +935,24 @@ fn second_server_maintenance(url: &str) -> (Vec<(String, u32)>, i64) {
     (files, vacuums)
 }
 
-/// On two servers the store's size counts the second server's partition and `compact`
-/// vacuums and reindexes it there (through `dblink` and the foreign server); a store laid out
-/// without `dblink` is told to run `db upgrade`, which creates it.
+/// How many times the second server's partition tables were analysed by an `ANALYZE` run
+/// there (autovacuum's are counted apart).
+fn second_server_analyses(url: &str) -> i64 {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT sum(analyze_count)::bigint FROM pg_stat_user_tables WHERE relname LIKE '%\\_p1'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// On two servers the store's size counts the second server's partition, and `analyze` and
+/// `compact` analyse, vacuum and reindex it there (through `dblink` and the foreign server); a
+/// store laid out without `dblink` is told to run `db upgrade`, which creates it.
 #[test]
-fn size_and_compaction_reach_the_second_server() {
+fn size_statistics_and_compaction_reach_the_second_server() {
     let cluster = TestCluster::start(Layout::TwoServers);
     let url = cluster.url();
     let second = cluster.shard_server().url();
@@ -959,6 +987,14 @@ fn size_and_compaction_reach_the_second_server() {
         "{size} bytes counted, {before}..{after} on the two servers"
     );
 
+    let analyses = second_server_analyses(&second);
+    store.analyze().unwrap();
+    assert_eq!(
+        second_server_analyses(&second),
+        analyses + 4,
+        "each table analysed there"
+    );
+
     let (files, vacuums) = second_server_maintenance(&second);
     // The four tables' keys, `samples`' two dates and sixteen value columns.
     assert_eq!(files.len(), 4 + 2 + 16, "{files:?}");
@@ -977,6 +1013,7 @@ fn size_and_compaction_reach_the_second_server() {
         .unwrap();
     for e in [
         store.size_bytes().unwrap_err(),
+        store.analyze().unwrap_err(),
         store.compact().unwrap_err(),
     ] {
         assert!(matches!(e, PgStoreError::NoDblink { .. }), "{e}");
@@ -984,7 +1021,9 @@ fn size_and_compaction_reach_the_second_server() {
     }
     assert_eq!(
         PgStore::upgrade(&url).unwrap(),
-        SchemaChange::AlreadyCurrent
+        SchemaChange::LayoutRefreshed {
+            changes: vec!["created the dblink extension".to_string()]
+        }
     );
     assert!(store.size_bytes().unwrap() > 0);
     store.compact().unwrap();
@@ -1041,7 +1080,11 @@ fn a_batch_reaches_the_second_server_in_multi_row_inserts() {
         .unwrap();
     assert_eq!(
         PgStore::upgrade(&url).unwrap(),
-        SchemaChange::AlreadyCurrent
+        SchemaChange::LayoutRefreshed {
+            changes: vec![
+                "foreign server sandscope_shard_1: batch_size '100' (was not set)".to_string()
+            ]
+        }
     );
     assert!(shard_server_options(&url).contains(&"batch_size=100".to_string()));
     first

@@ -58,6 +58,15 @@ pub fn run(args: DbArgs) -> Result<ExitCode> {
         SchemaChange::AlreadyCurrent => {
             println!("the Sandscope schema is already at version {SCHEMA_VERSION}")
         }
+        SchemaChange::LayoutRefreshed { changes } => {
+            println!(
+                "the Sandscope schema is already at version {SCHEMA_VERSION}; brought its \
+                 servers up to date:"
+            );
+            for change in changes {
+                println!("  {change}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
