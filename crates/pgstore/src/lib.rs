@@ -62,10 +62,10 @@
 //!   when the query is an `OR` of text terms each test is a statement of its own with that
 //!   `LIMIT` (`search::translate`), which every shard applies and the coordinator again; the
 //!   store merges their rows and stops running them once past the limit;
-//! * planner settings are transaction-local (`set_config(…, true)`: a search's `work_mem` and
-//!   `enable_seqscan`, `planner`); they steer the coordinator's plan, not each Citus worker's,
-//!   which plans its shard on its own statistics and settings (the sharded layout below gives
-//!   its remote sessions the same settings through the foreign server instead);
+//! * planner settings are transaction-local (`set_config(…, true)`: a search's `work_mem`,
+//!   `enable_seqscan` and `jit`, `planner`); they steer the coordinator's plan, not each Citus
+//!   worker's, which plans its shard on its own statistics and settings (the sharded layout
+//!   below gives its remote sessions the same settings through the foreign server instead);
 //! * no `LISTEN/NOTIFY`, no advisory locks outside `db init` (which runs on the coordinator).
 //!
 //! # Several servers without Citus: `db init --shards URL1,URL2,…` (`layout`)
@@ -80,7 +80,7 @@
 //! foreign partition and refuses, naming the server, when one cannot be used. The user
 //! mapping is for the role that ran `db init` (other roles need their own mapping).
 //! Each foreign server carries libpq's `options` with the search's planner settings
-//! (`planner`: `work_mem`, `enable_seqscan`), so the sessions `postgres_fdw` opens on the
+//! (`planner`: `work_mem`, `enable_seqscan`, `jit`), so the sessions `postgres_fdw` opens on the
 //! other servers plan a search's scan of their partition as the store's server plans its own
 //! (a transaction's `set_config` does not reach them). A store laid out before gets them
 //! from `db upgrade` or `db init` (`layout::refresh`), not from open (which changes nothing).

@@ -810,11 +810,11 @@ fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
     );
 }
 
+/// The session options `db init` gives each foreign server (`planner`'s settings).
+const OPTIONS: &str = "-c work_mem=32MB -c enable_seqscan=off -c jit=off";
+
 /// What a session `postgres_fdw` opens on the second server holds: a view there of its own
 /// settings, read through a foreign table on the store's server (a new connection each time).
-/// The session options `db init` gives each foreign server (`planner`'s settings).
-const OPTIONS: &str = "-c work_mem=32MB -c enable_seqscan=off";
-
 fn remote_session_settings(url: &str) -> (String, String) {
     let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
     let row = client
