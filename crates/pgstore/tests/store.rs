@@ -808,6 +808,27 @@ fn a_like_on_the_foreign_partition_is_pushed_down_to_its_server() {
         "a page in order merged the partitions:\n{}",
         ordered_pages.join("\n")
     );
+
+    // A negation is sent there too (the ordered page's with it), so that server filters its
+    // own rows: kept on the store's server, it made that server fetch every candidate's
+    // column from the other, and no `LIMIT` could be sent.
+    let mut negated =
+        sandscope_store::SearchRequest::new("behaviour_files:windows -behaviour_files:hosts");
+    negated.exact_count_limit = 1;
+    negated.limit = 1;
+    let page = store.search(&negated).unwrap();
+    assert!(!page.total_hits_exact, "{} hits", page.total_hits);
+    let log = pg.log();
+    let sent: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Remote SQL:") && l.contains("samples_p1") && l.contains("hosts"))
+        .collect();
+    assert!(
+        sent.iter()
+            .any(|l| l.contains("!~~ '%hosts%'") && l.contains("ORDER BY first_seen DESC")),
+        "no negation sent with the ordered page in:\n{}",
+        sent.join("\n")
+    );
 }
 
 /// The session options `db init` gives each foreign server (`planner`'s settings).
