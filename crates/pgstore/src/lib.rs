@@ -86,7 +86,9 @@
 //! from `db upgrade` or `db init` (`layout::refresh`), not from open (which changes nothing).
 //! Each foreign server's `batch_size` (100) lets postgres_fdw send a batch's reports to its
 //! partition in one `INSERT` per 100 rows instead of one per row (an `INSERT … RETURNING`, the
-//! new samples' rows, still goes row by row; `layout`).
+//! new samples' rows, still goes row by row; `layout`). Each foreign `samples` partition's
+//! `fetch_size` (10,001) brings a search's matches there in one fetch, run on that server
+//! while the store's server scans its own partition (`layout`).
 //!
 //! What foreign partitions lack (PostgreSQL 15) and what this crate does about it:
 //! * no unique index on a partitioned table that has a foreign partition: the primary key is

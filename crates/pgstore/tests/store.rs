@@ -1118,6 +1118,48 @@ fn a_batch_reaches_the_second_server_in_multi_row_inserts() {
     assert!(shard_server_options(&url).contains(&"batch_size=10".to_string()));
 }
 
+/// The foreign `samples` partition's options, as PostgreSQL keeps them (`name=value`).
+fn samples_partition_options(url: &str) -> Vec<String> {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT ftoptions::text[] FROM pg_foreign_table WHERE ftrelid = 'samples_p1'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// A search's matches on the second server come in one fetch (the foreign `samples`
+/// partition's `fetch_size`, past the exact-count limit); a store laid out without it gets it
+/// from `db upgrade`, one an operator chose is kept.
+#[test]
+fn the_second_servers_matches_come_in_one_fetch() {
+    let cluster = TestCluster::start(Layout::TwoServers);
+    let url = cluster.url();
+    let _store = layouts::store(&cluster);
+    assert!(samples_partition_options(&url).contains(&"fetch_size=10001".to_string()));
+    let mut first = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    first
+        .batch_execute("ALTER FOREIGN TABLE samples_p1 OPTIONS (DROP fetch_size)")
+        .unwrap();
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::LayoutRefreshed {
+            changes: vec!["foreign table samples_p1: fetch_size '10001' (was not set)".to_string()]
+        }
+    );
+    assert!(samples_partition_options(&url).contains(&"fetch_size=10001".to_string()));
+    first
+        .batch_execute("ALTER FOREIGN TABLE samples_p1 OPTIONS (SET fetch_size '500')")
+        .unwrap();
+    assert_eq!(
+        PgStore::upgrade(&url).unwrap(),
+        SchemaChange::AlreadyCurrent
+    );
+    assert!(samples_partition_options(&url).contains(&"fetch_size=500".to_string()));
+}
+
 /// Several processes storing reports of the same sample at once (one per sandbox): every
 /// batch lands and the sample's searchable rows hold them all. On two servers the sample is
 /// put on the second one, whose side of a transaction runs at `REPEATABLE READ`.
