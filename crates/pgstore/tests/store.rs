@@ -956,17 +956,22 @@ fn second_server_maintenance(url: &str) -> (Vec<(String, u32)>, i64) {
     (files, vacuums)
 }
 
+/// The one value `sql` answers on the server at `url`.
+fn value_on<T: for<'a> postgres::types::FromSql<'a>>(url: &str, sql: &str) -> T {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap()
+        .query_one(sql, &[])
+        .unwrap()
+        .get(0)
+}
+
 /// How many times the second server's partition tables were analysed by an `ANALYZE` run
 /// there (autovacuum's are counted apart).
 fn second_server_analyses(url: &str) -> i64 {
-    postgres::Client::connect(url, postgres::NoTls)
-        .unwrap()
-        .query_one(
-            "SELECT sum(analyze_count)::bigint FROM pg_stat_user_tables WHERE relname LIKE '%\\_p1'",
-            &[],
-        )
-        .unwrap()
-        .get(0)
+    value_on(
+        url,
+        "SELECT sum(analyze_count)::bigint FROM pg_stat_user_tables WHERE relname LIKE '%\\_p1'",
+    )
 }
 
 /// On two servers the store's size counts the second server's partition, and `analyze` and
@@ -1052,14 +1057,10 @@ fn size_statistics_and_compaction_reach_the_second_server() {
 
 /// The second server's foreign server options, as PostgreSQL keeps them (`name=value`).
 fn shard_server_options(url: &str) -> Vec<String> {
-    postgres::Client::connect(url, postgres::NoTls)
-        .unwrap()
-        .query_one(
-            "SELECT srvoptions::text[] FROM pg_foreign_server WHERE srvname = 'sandscope_shard_1'",
-            &[],
-        )
-        .unwrap()
-        .get(0)
+    value_on(
+        url,
+        "SELECT srvoptions::text[] FROM pg_foreign_server WHERE srvname = 'sandscope_shard_1'",
+    )
 }
 
 /// postgres_fdw sends a batch's reports to the second server many rows to an `INSERT`
@@ -1120,14 +1121,10 @@ fn a_batch_reaches_the_second_server_in_multi_row_inserts() {
 
 /// The foreign `samples` partition's options, as PostgreSQL keeps them (`name=value`).
 fn samples_partition_options(url: &str) -> Vec<String> {
-    postgres::Client::connect(url, postgres::NoTls)
-        .unwrap()
-        .query_one(
-            "SELECT ftoptions::text[] FROM pg_foreign_table WHERE ftrelid = 'samples_p1'::regclass",
-            &[],
-        )
-        .unwrap()
-        .get(0)
+    value_on(
+        url,
+        "SELECT ftoptions::text[] FROM pg_foreign_table WHERE ftrelid = 'samples_p1'::regclass",
+    )
 }
 
 /// A search's matches on the second server come in one fetch (the foreign `samples`
