@@ -71,7 +71,7 @@ fn partitioned_ddl(servers: usize) -> String {
         index_ddl(&mut sql, t, t.name, t.name);
         // Fixed text: a table name and a number.
         let fetch = match t.name {
-            "samples" => format!(", fetch_size '{SAMPLES_FETCH}'"),
+            "samples" => format!(", fetch_size '{}'", samples_fetch(servers)),
             _ => String::new(),
         };
         for shard in 1..servers {
@@ -258,23 +258,31 @@ fn create_local(txn: &mut Transaction<'_>, shards: &[Target]) -> Result<()> {
 const REMOTE_BATCH: &str = "100";
 
 /// Rows postgres_fdw fetches from another server's `samples` partition at a time (the foreign
-/// table's `fetch_size`; its server's is 1,000): a search reads only each match's key and date
-/// there, and at most the exact-count limit plus one (10,000 + 1 by default) before it stops
-/// counting, so one fetch brings them all. The first fetch is sent when the statement starts
-/// and runs on that server while the store's server scans its own partition; each further
-/// fetch ran after the store's server asked for it, one after the other, and one still running
-/// when the count's `LIMIT` was met had to finish before the next statement could start. On
-/// two servers at 1,000,000 reports (the 20 benchmark queries, 20 runs each) the p50 / p99 went
-/// from 130.8 / 1,219.4 ms to 81.4 / 674.9 ms (`behaviour_files:readme*.txt` 1,196 → 666 ms).
-/// What a fetch holds: a search's rows are some 80 bytes (0.8 MB at most); `ANALYZE` reads
-/// whole rows through the same fetch, tens of MB at a time on the store's server.
-const SAMPLES_FETCH: &str = "10001";
+/// table's `fetch_size`; its server's is 1,000): each server's share of a search's count, the
+/// exact-count limit plus one over the number of servers (5,001 of 10,001 on two). A search
+/// reads only each match's key and date there and counts each server's share at once
+/// (`search::count_and_page`), so one fetch brings a server's share. The first fetch is sent
+/// when the statement starts and runs on that server while the store's server scans its own
+/// partition; each further fetch ran after the store's server asked for it, one after the
+/// other, and one still running when the count's `LIMIT` was met had to finish before the
+/// next statement could start. On two servers at 1,000,000 reports (the 20 benchmark queries,
+/// 20 runs each, before the count was split) a fetch of 10,001 took the p50 / p99 from
+/// 130.8 / 1,219.4 ms to 81.4 / 674.9 ms (`behaviour_files:readme*.txt` 1,196 → 666 ms).
+/// What a fetch holds: a search's rows are some 80 bytes (0.4 MB a fetch on two servers);
+/// `ANALYZE` reads whole rows through the same fetch, tens of MB at a time on the store's
+/// server.
+fn samples_fetch(servers: usize) -> String {
+    let servers = u64::try_from(servers.max(1)).unwrap_or(u64::MAX);
+    (sandscope_store::EXACT_COUNT_LIMIT + 1)
+        .div_ceil(servers)
+        .to_string()
+}
 
 /// Bring an existing sharded store's foreign servers to what `db init` makes now (`db init` or
 /// `db upgrade` on a store of the current version; nothing for one server): each server's
 /// `options`, the planner settings its remote sessions start with (`planner`), set where
 /// missing or different, its `batch_size` ([`REMOTE_BATCH`]) where missing, each foreign
-/// `samples` partition's `fetch_size` ([`SAMPLES_FETCH`]) where missing, and the `dblink`
+/// `samples` partition's `fetch_size` ([`samples_fetch`]) where missing, and the `dblink`
 /// extension (`remote_shards`). Not on open: opening
 /// changes nothing, any role may open (altering a server takes its owner, the role that ran
 /// `db init`), and the operator's schema commands are where a store is brought to what the
@@ -287,6 +295,7 @@ pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<Vec<String>> {
         ("batch_size", REMOTE_BATCH.to_string(), false),
     ];
     let shards = stored(txn)?;
+    let fetch = samples_fetch(shards.len());
     let mut changed = Vec::new();
     if shards.iter().any(|s| s.server.is_some())
         && txn
@@ -337,12 +346,12 @@ pub(crate) fn refresh(txn: &mut Transaction<'_>) -> Result<Vec<String>> {
             )?
             .is_some();
         if !fetch_size_set {
-            // The partition's name is fixed text (`partition_name`), the value a constant.
+            // The partition's name is fixed text (`partition_name`), the value a number.
             txn.batch_execute(&format!(
-                "ALTER FOREIGN TABLE {samples} OPTIONS (ADD fetch_size '{SAMPLES_FETCH}')"
+                "ALTER FOREIGN TABLE {samples} OPTIONS (ADD fetch_size '{fetch}')"
             ))?;
             changed.push(format!(
-                "foreign table {samples}: fetch_size '{SAMPLES_FETCH}' (was not set)"
+                "foreign table {samples}: fetch_size '{fetch}' (was not set)"
             ));
         }
     }

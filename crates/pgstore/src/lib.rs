@@ -86,8 +86,9 @@
 //! from `db upgrade` or `db init` (`layout::refresh`), not from open (which changes nothing).
 //! Each foreign server's `batch_size` (100) lets postgres_fdw send a batch's reports to its
 //! partition in one `INSERT` per 100 rows instead of one per row (an `INSERT … RETURNING`, the
-//! new samples' rows, still goes row by row; `layout`). Each foreign `samples` partition's
-//! `fetch_size` (10,001) brings a search's matches there in one fetch, run on that server
+//! new samples' rows, still goes row by row; `layout`). A search counts each server's share
+//! of the exact-count limit at once (`search`), and each foreign `samples` partition's
+//! `fetch_size` (that share: 5,001 on two servers) brings it in one fetch, run on that server
 //! while the store's server scans its own partition (`layout`).
 //!
 //! What foreign partitions lack (PostgreSQL 15) and what this crate does about it:

@@ -1127,15 +1127,15 @@ fn samples_partition_options(url: &str) -> Vec<String> {
     )
 }
 
-/// A search's matches on the second server come in one fetch (the foreign `samples`
-/// partition's `fetch_size`, past the exact-count limit); a store laid out without it gets it
-/// from `db upgrade`, one an operator chose is kept.
+/// A search's share of matches on the second server comes in one fetch (the foreign
+/// `samples` partition's `fetch_size`: the exact-count limit plus one, halved); a store laid
+/// out without it gets it from `db upgrade`, one an operator chose is kept.
 #[test]
 fn the_second_servers_matches_come_in_one_fetch() {
     let cluster = TestCluster::start(Layout::TwoServers);
     let url = cluster.url();
     let _store = layouts::store(&cluster);
-    assert!(samples_partition_options(&url).contains(&"fetch_size=10001".to_string()));
+    assert!(samples_partition_options(&url).contains(&"fetch_size=5001".to_string()));
     let mut first = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     first
         .batch_execute("ALTER FOREIGN TABLE samples_p1 OPTIONS (DROP fetch_size)")
@@ -1143,10 +1143,10 @@ fn the_second_servers_matches_come_in_one_fetch() {
     assert_eq!(
         PgStore::upgrade(&url).unwrap(),
         SchemaChange::LayoutRefreshed {
-            changes: vec!["foreign table samples_p1: fetch_size '10001' (was not set)".to_string()]
+            changes: vec!["foreign table samples_p1: fetch_size '5001' (was not set)".to_string()]
         }
     );
-    assert!(samples_partition_options(&url).contains(&"fetch_size=10001".to_string()));
+    assert!(samples_partition_options(&url).contains(&"fetch_size=5001".to_string()));
     first
         .batch_execute("ALTER FOREIGN TABLE samples_p1 OPTIONS (SET fetch_size '500')")
         .unwrap();
