@@ -50,7 +50,7 @@ pub enum PgStoreError {
     )]
     BadShards(String),
     #[error(
-        "the store at {target} keeps part of its samples on other servers, which its sizes and compaction reach through PostgreSQL's dblink extension, missing from its database; run `sandscope db upgrade --store URL` (it creates it)"
+        "the store at {target} keeps part of its samples on other servers, which its sizes, statistics and compaction reach through PostgreSQL's dblink extension, missing from its database; run `sandscope db upgrade --store URL` (it creates it)"
     )]
     NoDblink { target: String },
     #[error("cannot create the store's tables on shard server {shard} ({detail})")]

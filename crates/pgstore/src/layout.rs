@@ -272,10 +272,13 @@ const REMOTE_BATCH: &str = "100";
 /// `ANALYZE` reads whole rows through the same fetch, tens of MB at a time on the store's
 /// server.
 fn samples_fetch(servers: usize) -> String {
-    let servers = u64::try_from(servers.max(1)).unwrap_or(u64::MAX);
-    (sandscope_store::EXACT_COUNT_LIMIT + 1)
-        .div_ceil(servers)
-        .to_string()
+    share_of(sandscope_store::EXACT_COUNT_LIMIT + 1, servers).to_string()
+}
+
+/// Each server's share of a count capped at `cap`: the cap over the number of servers,
+/// rounded up, so the shares together reach it.
+pub(crate) fn share_of(cap: u64, servers: usize) -> u64 {
+    cap.div_ceil(u64::try_from(servers.max(1)).unwrap_or(u64::MAX))
 }
 
 /// Bring an existing sharded store's foreign servers to what `db init` makes now (`db init` or
@@ -545,6 +548,16 @@ pub(crate) fn db_detail(error: &postgres::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shares_of_a_cap_reach_it() {
+        assert_eq!(share_of(10_001, 2), 5_001);
+        assert_eq!(share_of(10_001, 3), 3_334);
+        assert_eq!(share_of(4, 2), 2);
+        assert_eq!(share_of(7, 1), 7);
+        assert_eq!(share_of(7, 0), 7, "no servers counts as one");
+        assert_eq!(samples_fetch(2), "5001");
+    }
 
     #[test]
     fn every_large_table_is_described_once_and_laid_out_alike_everywhere() {

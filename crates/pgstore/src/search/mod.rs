@@ -301,14 +301,13 @@ impl Run<'_> {
     ) -> Result<CountedPage> {
         let order = self.request.order;
         let mut both = condition.clone();
-        let cap_value = to_i64(count_limit.saturating_add(1));
-        let cap = both.param(Param::Int(cap_value));
+        let cap_value = count_limit.saturating_add(1);
+        let cap = both.param(Param::Int(to_i64(cap_value)));
         let date = cursor::column(order);
         let (matches, local_count, share_value) = match self.partitions {
-            [local, others @ ..] if split && !others.is_empty() => {
-                let servers = i64::try_from(self.partitions.len()).unwrap_or(i64::MAX);
-                let share_value =
-                    cap_value.div_euclid(servers) + i64::from(cap_value.rem_euclid(servers) != 0);
+            // `split` is only asked for with several partitions.
+            [local, others @ ..] if split => {
+                let share_value = to_i64(crate::layout::share_of(cap_value, self.partitions.len()));
                 let share = both.param(Param::Int(share_value));
                 let mut parts = vec![format!(
                     "(SELECT s.sha256, {date}, TRUE AS local FROM {local} s WHERE {} \
